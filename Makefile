@@ -1,0 +1,74 @@
+# AOP - plain GNU Makefile.
+#   make run    install missing build dependencies, build build/aop, serve on 127.0.0.1:3000
+#   make test   install what the tests need, build with ASan+UBSan, run unit and API tests
+#   make bench  build optimised and measure (results in docs/benchmarks.md)
+
+VERSION := 0.1.0
+COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+
+CC ?= cc
+WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
+        -Wno-format-nonliteral -Wvla -Wpointer-arith
+CPPFLAGS := -D_GNU_SOURCE -Isrc -DAOP_VERSION='"$(VERSION)"' -DAOP_COMMIT='"$(COMMIT)"'
+BASE_CFLAGS := -std=c17 $(WARN) -pthread -fno-strict-aliasing
+LIBS := -lmicrohttpd -ljansson -lsqlite3 -lcrypto -lz -lcrypt -lm -pthread
+
+REL_CFLAGS := $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+TEST_CFLAGS := $(BASE_CFLAGS) -O1 -g -Werror $(SAN)
+
+LIB_SRC := $(shell find src -name '*.c' ! -name main.c | sort)
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+HDRS := $(shell find src -name '*.h')
+
+REL_OBJ := $(LIB_SRC:%.c=build/rel/%.o)
+TEST_OBJ := $(LIB_SRC:%.c=build/test/%.o)
+
+PYTHON := /usr/bin/python3
+
+.PHONY: all run test unit api deps deps-test bench clean
+all: build/aop
+
+deps:
+	@scripts/install-deps.sh build
+
+deps-test:
+	@scripts/install-deps.sh test
+
+build/rel/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
+
+build/test/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(TEST_CFLAGS) -c $< -o $@
+
+build/aop: $(REL_OBJ) build/rel/src/main.o
+	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
+
+build/test/aop: $(TEST_OBJ) build/test/src/main.o
+	$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
+
+build/test/unit: $(TEST_OBJ) $(UNIT_SRC) tests/unit/unit.h
+	$(CC) $(CPPFLAGS) -Itests/unit $(TEST_CFLAGS) $(UNIT_SRC) $(TEST_OBJ) -o $@ $(LIBS)
+
+run: deps build/aop
+	@mkdir -p var
+	./build/aop serve
+
+unit: build/test/unit
+	ASAN_OPTIONS=detect_leaks=1 ./build/test/unit
+
+api: build/test/aop
+	AOP_BIN=$(CURDIR)/build/test/aop $(PYTHON) -m pytest -q -p no:cacheprovider tests/api
+
+test: deps-test
+	$(MAKE) --no-print-directory build/test/aop build/test/unit
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory api
+
+bench: deps build/aop
+	bench/run.sh
+
+clean:
+	rm -rf build

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages AOP needs, only those that are absent.
+#   scripts/install-deps.sh build   libraries and tools to build and run `aop`
+#   scripts/install-deps.sh test    the above plus what `make test` needs
+set -euo pipefail
+
+build_pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
+            libssl-dev zlib1g-dev libcrypt-dev)
+test_pkgs=(python3 python3-pytest python3-requests)
+
+want=("${build_pkgs[@]}")
+if [ "${1:-build}" = "test" ]; then
+  want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,51 @@
+/* Operations routes: /health, /ready, /metrics. */
+#include "api/api.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/secure.h"
+#include "http/routes.h"
+
+#include <string.h>
+
+void api_health(http_req *req)
+{
+    const app_ctx *app = http_app(req);
+    long long up = (clock_mono_ns() - app->start_mono_ns) / 1000000000;
+    http_reply_json(req, 200, json_pack("{s:s, s:s, s:I}", "status", "ok", "version", AOP_VERSION,
+                                        "uptimeSeconds", (json_int_t)up));
+}
+
+void api_ready(http_req *req)
+{
+    const app_ctx *app = http_app(req);
+    int db_ok = store_ping(app->store) == AOP_OK;
+    http_reply_json(req, db_ok ? 200 : 503,
+                    json_pack("{s:s, s:{s:s}}", "status", db_ok ? "ok" : "unavailable", "checks",
+                              "database", db_ok ? "ok" : "down"));
+}
+
+/* With METRICS_TOKEN set, /metrics needs "Authorization: Bearer <token>". */
+static int metrics_allowed(http_req *req)
+{
+    const char *token = http_app(req)->cfg->metrics_token;
+    if (!token)
+        return 1;
+    const char *auth = http_header(req, "Authorization");
+    if (!auth || strncmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    return secure_str_eq(auth + 7, token);
+}
+
+void api_metrics(http_req *req)
+{
+    if (!metrics_allowed(req)) {
+        http_set_header(req, "WWW-Authenticate", "Bearer");
+        http_reply_error(req, AOP_ERR_UNAUTHORIZED, "A valid metrics token is required", NULL);
+        return;
+    }
+    buf out;
+    buf_init(&out, 0);
+    http_routes_metrics(&out);
+    http_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
+    buf_free(&out);
+}

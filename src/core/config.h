@@ -1,0 +1,80 @@
+/*
+ * config.h - configuration from the environment, parsed from one table.
+ *
+ * Every variable of API.md's "Configuration" section (plus the additions in
+ * docs/configuration.md) is one row of the table in config.c: name, type,
+ * default, bounds, and an optional check. config_load() fills a config,
+ * refusing the first bad value with a message that names the variable.
+ */
+#ifndef AOP_CORE_CONFIG_H
+#define AOP_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum { APP_ENV_DEVELOPMENT = 0, APP_ENV_PRODUCTION, APP_ENV_TEST } app_env;
+
+typedef struct {
+    int app_env;
+    char *host;
+    long long port;
+    char *database_url;
+    char *redis_url;
+    char *jwt_access_secret;
+    char *jwt_refresh_secret;
+    char *frontend_url;
+    bool trust_proxy;
+    long long access_token_ttl;
+    long long refresh_token_ttl;
+    long long bcrypt_cost;
+    long long body_limit_bytes;
+    long long rate_limit_max;
+    long long rate_limit_window_ms;
+    long long auth_rate_limit_max;
+    long long auth_rate_limit_window_ms;
+    int log_level;
+    char *log_file;
+    long long log_max_size_mb;
+    long long log_max_files;
+    long long http_threads;
+    long long workers;
+    long long lock_wait_ms;
+    char *metrics_token;
+    char *llm_base_url;
+    char *llm_api_key;
+    char *llm_pricing_file;
+    char *admin_email;
+    char *admin_password;
+    bool http_node_allow_private;
+    long long execution_retention_days;
+    long long execution_retention_max;
+    long long execution_lease_ms;
+    /* additions to the contract, see docs/configuration.md */
+    long long http_max_connections;
+    long long http_max_connections_per_ip;
+    long long http_timeout_seconds;
+    long long shutdown_timeout_ms;
+    long long db_slow_ms;
+    char *data_dir;
+} config;
+
+/* Looks a variable up; returns NULL when unset. ctx is passed through. */
+typedef const char *(*config_getter)(const char *name, void *ctx);
+
+/* Fills c from get (getenv when get is NULL). Returns 0, or -1 with a message
+ * naming the variable in err. c owns its strings: config_free() them. */
+int config_load(config *c, config_getter get, void *ctx, char *err, size_t errlen);
+void config_free(config *c);
+
+/* When a JWT secret is unset outside production: in development, reads it
+ * from DATA_DIR/jwt-secrets (creating the file, mode 0600, on first start) so
+ * tokens survive a restart; in test, makes a random one for this process.
+ * Returns 0, or -1 with a message in err. */
+int config_ensure_secrets(config *c, char *err, size_t errlen);
+
+/* Writes one line per variable (name, default, help) to f, for --help. */
+void config_print_help(void *file);
+
+const char *config_env_name(int env);
+
+#endif

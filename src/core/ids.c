@@ -1,0 +1,72 @@
+#include "core/ids.h"
+#include "core/clock.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+void ids_random(void *p, size_t n)
+{
+    unsigned char *c = p;
+    while (n) {
+        ssize_t got = getrandom(c, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            fputs("{\"level\":\"fatal\",\"msg\":\"getrandom failed\"}\n", stderr);
+            abort();
+        }
+        c += got;
+        n -= (size_t)got;
+    }
+}
+
+void ids_random_hex(char *out, size_t nbytes)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[64];
+    size_t o = 0;
+    while (nbytes) {
+        size_t k = nbytes < sizeof(b) ? nbytes : sizeof(b);
+        ids_random(b, k);
+        for (size_t i = 0; i < k; i++) {
+            out[o++] = hex[b[i] >> 4];
+            out[o++] = hex[b[i] & 15];
+        }
+        nbytes -= k;
+    }
+    out[o] = '\0';
+}
+
+void ids_uuid7(char out[UUID_STR_LEN])
+{
+    unsigned char u[16];
+    uint64_t ms = (uint64_t)clock_now_ms();
+    ids_random(u + 6, 10);
+    for (int i = 0; i < 6; i++)
+        u[i] = (unsigned char)(ms >> (40 - 8 * i));
+    u[6] = (unsigned char)(0x70 | (u[6] & 0x0f));
+    u[8] = (unsigned char)(0x80 | (u[8] & 0x3f));
+    snprintf(out, UUID_STR_LEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7],
+             u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+int ids_request_id_ok(const char *s)
+{
+    if (!s)
+        return 0;
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == ':';
+        if (!ok || n >= 128)
+            return 0;
+    }
+    return n > 0;
+}

@@ -1,0 +1,87 @@
+#include "core/json.h"
+
+#include <stdio.h>
+
+int json_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = p[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        unsigned min, cp;
+        if ((c & 0xe0) == 0xc0) {
+            len = 2; min = 0x80; cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3; min = 0x800; cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4; min = 0x10000; cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (n - i < len)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+int json_depth(const char *p, size_t n, int limit)
+{
+    int depth = 0, deepest = 0, in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > deepest) {
+                deepest = depth;
+                if (deepest > limit)
+                    return limit + 1;
+            }
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return deepest;
+}
+
+aop_err json_parse_body(const char *p, size_t n, json_t **out, char *why, size_t whylen)
+{
+    *out = NULL;
+    if (!json_utf8_valid(p, n)) {
+        snprintf(why, whylen, "Request body is not valid UTF-8");
+        return AOP_ERR_INVALID_JSON;
+    }
+    if (json_depth(p, n, JSON_MAX_DEPTH) > JSON_MAX_DEPTH) {
+        snprintf(why, whylen, "Request body is nested deeper than %d levels", JSON_MAX_DEPTH);
+        return AOP_ERR_INVALID_JSON;
+    }
+    json_error_t e;
+    json_t *v = json_loadb(p, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+    if (!v) {
+        snprintf(why, whylen, "Request body is not valid JSON (line %d, column %d): %s",
+                 e.line, e.column, e.text);
+        return AOP_ERR_INVALID_JSON;
+    }
+    *out = v;
+    return AOP_OK;
+}

@@ -1,0 +1,49 @@
+/*
+ * http.h - what a handler sees of a request and how it answers.
+ *
+ * A request lives from its first byte to the end of its response; memory
+ * from http_arena() lives exactly as long. A handler answers once with one of
+ * the http_reply_* functions; the server adds the request id, security and
+ * CORS headers, compresses, sends, counts and logs.
+ */
+#ifndef AOP_HTTP_HTTP_H
+#define AOP_HTTP_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "app.h"
+#include "core/err.h"
+#include "core/mem.h"
+
+typedef struct http_req http_req;
+typedef void (*http_handler)(http_req *req);
+
+const app_ctx *http_app(const http_req *req);
+arena *http_arena(http_req *req);
+const char *http_method(const http_req *req);
+const char *http_path(const http_req *req);
+const char *http_request_id(const http_req *req);
+/* A request header (case-insensitive name) or NULL. */
+const char *http_header(const http_req *req, const char *name);
+/* A query-string argument or NULL. */
+const char *http_query(const http_req *req, const char *name);
+/* A path parameter of the matched route (":id" -> "id") or NULL. */
+const char *http_param(const http_req *req, const char *name);
+/* The parsed JSON body (borrowed) or NULL when the request had none. */
+json_t *http_body(const http_req *req);
+
+/* Adds a response header; name and value are copied. */
+void http_set_header(http_req *req, const char *name, const char *value);
+/* Answers with body (taken: the reply owns it from now on) as compact JSON. */
+void http_reply_json(http_req *req, int status, json_t *body);
+/* Answers with bytes of the given content type (copied). */
+void http_reply_bytes(http_req *req, int status, const char *content_type, const char *data,
+                      size_t len);
+/* Answers with no body (e.g. 204). */
+void http_reply_empty(http_req *req, int status);
+/* Answers with the contract's error shape. message NULL uses the code's
+ * default; details (taken, may be NULL) is an array of {field, message}. */
+void http_reply_error(http_req *req, aop_err e, const char *message, json_t *details);
+
+#endif

@@ -1,0 +1,42 @@
+#include "http/router.h"
+
+#include <string.h>
+
+/* Length of the segment starting at s (up to the next '/' or the end). */
+static size_t seg_len(const char *s)
+{
+    return strcspn(s, "/");
+}
+
+int router_match(const char *pattern, const char *path, router_param *params, int *nparams,
+                 arena *a)
+{
+    const char *p = pattern, *u = path;
+    int n = 0;
+    *nparams = 0;
+    while (*p && *u) {
+        if (*p != '/' || *u != '/')
+            return 0;
+        p++;
+        u++;
+        size_t pl = seg_len(p), ul = seg_len(u);
+        if (*p == ':') {
+            if (ul == 0 || n >= ROUTER_MAX_PARAMS)
+                return 0;
+            params[n].name = p + 1;
+            params[n].name_len = pl - 1;
+            params[n].value = u; /* copied into the arena once all matched */
+            n++;
+        } else if (pl != ul || memcmp(p, u, pl) != 0) {
+            return 0;
+        }
+        p += pl;
+        u += ul;
+    }
+    if (*p || *u)
+        return 0;
+    for (int i = 0; i < n; i++)
+        params[i].value = arena_strndup(a, params[i].value, seg_len(params[i].value));
+    *nparams = n;
+    return 1;
+}

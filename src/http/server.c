@@ -1,0 +1,604 @@
+#include "http/server.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/gzip.h"
+#include "core/ids.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "http/router.h"
+#include "http/routes.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define URL_MAX (8 * 1024)
+#define HEADERS_MAX (16 * 1024)
+#define CONN_MEMORY (64 * 1024)
+#define GZIP_MIN 1024
+#define MAX_REPLY_HEADERS 24
+#define MAX_ORIGINS 32
+
+struct http_server {
+    struct MHD_Daemon *d;
+    const app_ctx *app;
+    int port;
+    long inflight; /* requests between their first byte and their completion */
+    int norigins;
+    char *origins[MAX_ORIGINS];
+};
+
+struct http_req {
+    arena arena;
+    http_server *srv;
+    struct MHD_Connection *conn;
+    char method[16];
+    const char *path;
+    char request_id[129];
+    char ip[INET6_ADDRSTRLEN];
+    const http_route *route;
+    router_param params[ROUTER_MAX_PARAMS];
+    int nparams;
+    buf body;
+    int body_too_large;
+    size_t body_discarded;
+    json_t *json;
+    int64_t start_ns;
+    /* the answer */
+    int replied;
+    int queued;
+    int status;
+    const char *content_type;
+    char *reply;      /* malloc'd; handed to libmicrohttpd */
+    size_t reply_len;
+    int nheaders;
+    const char *hname[MAX_REPLY_HEADERS];
+    const char *hvalue[MAX_REPLY_HEADERS];
+};
+
+/* ---- accessors for handlers ---- */
+
+const app_ctx *http_app(const http_req *req) { return req->srv->app; }
+arena *http_arena(http_req *req) { return &req->arena; }
+const char *http_method(const http_req *req) { return req->method; }
+const char *http_path(const http_req *req) { return req->path; }
+const char *http_request_id(const http_req *req) { return req->request_id; }
+json_t *http_body(const http_req *req) { return req->json; }
+
+const char *http_header(const http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_query(const http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *http_param(const http_req *req, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < req->nparams; i++)
+        if (req->params[i].name_len == n && memcmp(req->params[i].name, name, n) == 0)
+            return req->params[i].value;
+    return NULL;
+}
+
+/* ---- replies ---- */
+
+void http_set_header(http_req *req, const char *name, const char *value)
+{
+    if (req->nheaders >= MAX_REPLY_HEADERS) {
+        log_error("too many response headers", LF_S("requestId", req->request_id),
+                  LF_S("header", name));
+        return;
+    }
+    req->hname[req->nheaders] = arena_strdup(&req->arena, name);
+    req->hvalue[req->nheaders] = arena_strdup(&req->arena, value);
+    req->nheaders++;
+}
+
+void http_reply_bytes(http_req *req, int status, const char *content_type, const char *data,
+                      size_t len)
+{
+    if (req->replied) {
+        log_error("second reply to one request", LF_S("requestId", req->request_id));
+        return;
+    }
+    req->replied = 1;
+    req->status = status;
+    req->content_type = content_type ? arena_strdup(&req->arena, content_type) : NULL;
+    req->reply = xmalloc(len ? len : 1);
+    if (len)
+        memcpy(req->reply, data, len);
+    req->reply_len = len;
+}
+
+void http_reply_empty(http_req *req, int status)
+{
+    http_reply_bytes(req, status, NULL, NULL, 0);
+}
+
+void http_reply_json(http_req *req, int status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(body);
+    if (!text) {
+        log_error("cannot encode a JSON reply", LF_S("requestId", req->request_id));
+        http_reply_error(req, AOP_ERR_INTERNAL, NULL, NULL);
+        return;
+    }
+    http_reply_bytes(req, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void http_reply_error(http_req *req, aop_err e, const char *message, json_t *details)
+{
+    if (e == AOP_ERR_INTERNAL || !message)
+        message = err_message(e);
+    json_t *err = json_pack("{s:s, s:s, s:s}", "code", err_code(e), "message", message,
+                            "requestId", req->request_id);
+    if (details && err)
+        json_object_set_new(err, "details", details);
+    else
+        json_decref(details);
+    http_reply_json(req, err_http_status(e), json_pack("{s:o}", "error", err));
+}
+
+/* ---- request pipeline ---- */
+
+static const char *find_origin(const http_req *req)
+{
+    const char *origin = http_header(req, "Origin");
+    if (!origin)
+        return NULL;
+    for (int i = 0; i < req->srv->norigins; i++)
+        if (strcmp(origin, req->srv->origins[i]) == 0)
+            return req->srv->origins[i];
+    return NULL;
+}
+
+static void preflight(http_req *req)
+{
+    if (find_origin(req)) {
+        http_set_header(req, "Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+        http_set_header(req, "Access-Control-Allow-Headers",
+                        "Authorization, Content-Type, X-API-Key, X-Request-Id");
+        http_set_header(req, "Access-Control-Max-Age", "600");
+    }
+    http_reply_empty(req, 204);
+}
+
+/* Is the Content-Type application/json (parameters such as charset allowed)? */
+static int is_json_type(const char *ct)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    size_t n = strcspn(ct, "; \t");
+    return n == 16 && strncasecmp(ct, "application/json", 16) == 0;
+}
+
+static int method_has_body(const char *m)
+{
+    return !strcmp(m, "POST") || !strcmp(m, "PUT") || !strcmp(m, "PATCH");
+}
+
+/* 415 or 400 unless the body is absent or valid JSON; parses it into req->json. */
+static int body_ok_or_reply(http_req *req)
+{
+    if (!method_has_body(req->method) || req->body.len == 0)
+        return 1;
+    if (!is_json_type(http_header(req, "Content-Type"))) {
+        http_reply_error(req, AOP_ERR_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
+        return 0;
+    }
+    char why[256];
+    if (json_parse_body(req->body.data, req->body.len, &req->json, why, sizeof(why)) != AOP_OK) {
+        http_reply_error(req, AOP_ERR_INVALID_JSON, why, NULL);
+        return 0;
+    }
+    return 1;
+}
+
+/* Finds the row for method and path; 404 or 405 (with Allow) when there is none. */
+static int route_or_reply(http_req *req)
+{
+    const char *m = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    buf allow;
+    buf_init(&allow, 256);
+    int path_known = 0;
+    for (int i = 0; i < http_routes_len; i++) {
+        const http_route *r = &http_routes[i];
+        if (!router_match(r->pattern, req->path, req->params, &req->nparams, &req->arena))
+            continue;
+        if (strcmp(r->method, m) == 0) {
+            req->route = r;
+            buf_free(&allow);
+            return 1;
+        }
+        path_known = 1;
+        buf_printf(&allow, "%s%s", allow.len ? ", " : "", r->method);
+        if (strcmp(r->method, "GET") == 0)
+            buf_puts(&allow, ", HEAD");
+    }
+    req->nparams = 0;
+    if (path_known) {
+        http_set_header(req, "Allow", allow.data);
+        http_reply_error(req, AOP_ERR_METHOD_NOT_ALLOWED, NULL, NULL);
+    } else {
+        http_reply_error(req, AOP_ERR_NOT_FOUND, NULL, NULL);
+    }
+    buf_free(&allow);
+    return 0;
+}
+
+static void dispatch(http_req *req)
+{
+    if (req->body_too_large) {
+        http_reply_error(req, AOP_ERR_PAYLOAD_TOO_LARGE, NULL, NULL);
+        return;
+    }
+    if (strcmp(req->method, "OPTIONS") == 0) {
+        preflight(req);
+        return;
+    }
+    if (!body_ok_or_reply(req) || !route_or_reply(req))
+        return;
+    req->route->handler(req);
+    if (!req->replied) {
+        log_error("handler gave no reply", LF_S("requestId", req->request_id),
+                  LF_S("route", req->route->pattern));
+        http_reply_error(req, AOP_ERR_INTERNAL, NULL, NULL);
+    }
+}
+
+/* ---- first-call checks: sizes known from the header alone ---- */
+
+static enum MHD_Result sum_kv(void *cls, enum MHD_ValueKind kind, const char *key,
+                              const char *value)
+{
+    (void)kind;
+    size_t *n = cls;
+    *n += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+static int early_checks_or_reply(http_req *req, const char *url)
+{
+    size_t url_len = strlen(url);
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, sum_kv, &url_len);
+    if (url_len > URL_MAX) {
+        http_reply_error(req, AOP_ERR_URI_TOO_LONG, NULL, NULL);
+        return 0;
+    }
+    size_t hdr_len = 0;
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, sum_kv, &hdr_len);
+    if (hdr_len > HEADERS_MAX) {
+        http_reply_error(req, AOP_ERR_HEADERS_TOO_LARGE, NULL, NULL);
+        return 0;
+    }
+    const char *cl = http_header(req, "Content-Length");
+    long long n;
+    if (cl && str_to_ll(cl, 0, (long long)1 << 62, &n) == 0 &&
+        n > req->srv->app->cfg->body_limit_bytes) {
+        http_reply_error(req, AOP_ERR_PAYLOAD_TOO_LARGE, NULL, NULL);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- sending ---- */
+
+static void add_common_headers(http_req *req, struct MHD_Response *resp)
+{
+    const config *cfg = req->srv->app->cfg;
+    MHD_add_response_header(resp, "X-Request-Id", req->request_id);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (cfg->app_env == APP_ENV_PRODUCTION)
+        MHD_add_response_header(resp, "Strict-Transport-Security",
+                                "max-age=31536000; includeSubDomains");
+    const char *origin = find_origin(req);
+    if (origin) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, "
+                                "RateLimit-Reset, Retry-After");
+    }
+}
+
+/* Compresses the reply in place when it is large and the client takes gzip;
+ * sets Vary to what the answer depends on. Returns 1 when compressed. */
+static int maybe_gzip(http_req *req)
+{
+    int compressed = 0;
+    int big = req->reply_len > GZIP_MIN;
+    const char *vary = find_origin(req) ? (big ? "Origin, Accept-Encoding" : "Origin")
+                                        : (big ? "Accept-Encoding" : NULL);
+    if (big && gzip_accepted(http_header(req, "Accept-Encoding"))) {
+        char *z;
+        size_t zlen;
+        if (gzip_compress(req->reply, req->reply_len, &z, &zlen) == 0) {
+            free(req->reply);
+            req->reply = z;
+            req->reply_len = zlen;
+            compressed = 1;
+        }
+    }
+    if (vary)
+        http_set_header(req, "Vary", vary);
+    return compressed;
+}
+
+static enum MHD_Result send_reply(http_req *req)
+{
+    int gz = maybe_gzip(req);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(req->reply_len, req->reply, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        return MHD_NO;
+    req->reply = NULL; /* libmicrohttpd frees it */
+    add_common_headers(req, resp);
+    if (gz)
+        MHD_add_response_header(resp, "Content-Encoding", "gzip");
+    if (req->content_type)
+        MHD_add_response_header(resp, "Content-Type", req->content_type);
+    for (int i = 0; i < req->nheaders; i++)
+        MHD_add_response_header(resp, req->hname[i], req->hvalue[i]);
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    req->queued = rc == MHD_YES;
+    return rc;
+}
+
+/* ---- libmicrohttpd callbacks ---- */
+
+static void client_ip(http_req *req)
+{
+    const config *cfg = req->srv->app->cfg;
+    if (cfg->trust_proxy) {
+        const char *xff = http_header(req, "X-Forwarded-For");
+        if (xff) {
+            char first[INET6_ADDRSTRLEN + 1];
+            size_t n = strcspn(xff, ", ");
+            unsigned char tmp[sizeof(struct in6_addr)];
+            if (n < sizeof(first)) {
+                memcpy(first, xff, n);
+                first[n] = '\0';
+                if (inet_pton(AF_INET, first, tmp) == 1 || inet_pton(AF_INET6, first, tmp) == 1) {
+                    str_copy(req->ip, sizeof(req->ip), first);
+                    return;
+                }
+            }
+        }
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    str_copy(req->ip, sizeof(req->ip), "unknown");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, req->ip,
+                  sizeof(req->ip));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, req->ip,
+                  sizeof(req->ip));
+}
+
+static http_req *req_new(http_server *srv, struct MHD_Connection *conn, const char *url,
+                         const char *method)
+{
+    http_req *req = xcalloc(1, sizeof(*req));
+    req->srv = srv;
+    req->conn = conn;
+    req->start_ns = clock_mono_ns();
+    str_copy(req->method, sizeof(req->method), strlen(method) < sizeof(req->method) ? method : "OTHER");
+    req->path = arena_strdup(&req->arena, url);
+    buf_init(&req->body, (size_t)srv->app->cfg->body_limit_bytes);
+    const char *rid = http_header(req, "X-Request-Id");
+    if (ids_request_id_ok(rid))
+        str_copy(req->request_id, sizeof(req->request_id), rid);
+    else
+        ids_uuid7(req->request_id);
+    client_ip(req);
+    __atomic_add_fetch(&srv->inflight, 1, __ATOMIC_SEQ_CST);
+    return req;
+}
+
+static void req_free(http_req *req)
+{
+    json_decref(req->json);
+    buf_free(&req->body);
+    free(req->reply);
+    arena_free(&req->arena);
+    free(req);
+}
+
+/* Takes a chunk of the body; past the limit, keeps reading but drops it, so
+ * the client still gets its 413. A client that goes on far past the limit is
+ * disconnected. */
+static enum MHD_Result absorb(http_req *req, const char *data, size_t n)
+{
+    if (!req->body_too_large && buf_append(&req->body, data, n) == 0)
+        return MHD_YES;
+    req->body_too_large = 1;
+    buf_free(&req->body);
+    req->body_discarded += n;
+    return req->body_discarded > 4 * req->body.max + CONN_MEMORY ? MHD_NO : MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_req *req = *con_cls;
+    if (!req) {
+        req = req_new(cls, conn, url, method);
+        *con_cls = req;
+        if (!early_checks_or_reply(req, url))
+            return send_reply(req);
+        return MHD_YES;
+    }
+    if (req->queued)
+        return MHD_YES;
+    if (*upload_data_size) {
+        enum MHD_Result rc = absorb(req, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return rc;
+    }
+    dispatch(req);
+    return send_reply(req);
+}
+
+static void access_log(http_req *req, enum MHD_RequestTerminationCode toe)
+{
+    int64_t ns = clock_mono_ns() - req->start_ns;
+    metrics_route *stats = req->route ? req->route->stats : &http_unmatched_stats;
+    if (req->queued)
+        metrics_route_observe(stats, req->method, req->status, ns);
+    if (!log_enabled(LOG_INFO))
+        return;
+    log_info(req->queued ? "request" : "request aborted", LF_S("requestId", req->request_id),
+             LF_S("method", req->method), LF_S("path", req->path),
+             LF_S("route", req->route ? req->route->pattern : NULL),
+             LF_I("status", req->queued ? req->status : 0), LF_D("durationMs", (double)ns / 1e6),
+             LF_I("bytes", req->queued ? (long long)req->reply_len : 0), LF_S("ip", req->ip),
+             LF_B("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    http_server *srv = cls;
+    http_req *req = *con_cls;
+    if (!req)
+        return;
+    access_log(req, toe);
+    req_free(req);
+    *con_cls = NULL;
+    __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_SEQ_CST);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_debug("http server", LF_S("detail", msg));
+}
+
+/* ---- start and stop ---- */
+
+static void parse_origins(http_server *s, const char *list)
+{
+    if (!list)
+        return;
+    char *copy = xstrdup(list), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok && s->norigins < MAX_ORIGINS;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        size_t n = strlen(tok);
+        while (n && (tok[n - 1] == ' ' || tok[n - 1] == '/'))
+            n--;
+        if (n)
+            s->origins[s->norigins++] = xstrndup(tok, n);
+    }
+    free(copy);
+}
+
+static void server_free(http_server *s)
+{
+    for (int i = 0; i < s->norigins; i++)
+        free(s->origins[i]);
+    free(s);
+}
+
+http_server *http_server_start(const app_ctx *app, char *err, size_t errlen)
+{
+    const config *cfg = app->cfg;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof(port), "%lld", cfg->port);
+    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
+    if (gai != 0 || !ai) {
+        snprintf(err, errlen, "HOST: cannot resolve %s: %s", cfg->host, gai_strerror(gai));
+        return NULL;
+    }
+    http_server *s = xcalloc(1, sizeof(*s));
+    s->app = app;
+    parse_origins(s, cfg->frontend_url);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    s->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->http_max_connections_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout_seconds,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1U,
+        MHD_OPTION_END);
+    int saved = errno;
+    freeaddrinfo(ai);
+    if (!s->d) {
+        snprintf(err, errlen, "cannot listen on %s:%lld: %s", cfg->host, cfg->port,
+                 saved ? strerror(saved) : "libmicrohttpd refused the options");
+        server_free(s);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = di ? di->port : (int)cfg->port;
+    return s;
+}
+
+int http_server_port(const http_server *s)
+{
+    return s->port;
+}
+
+void http_server_stop(http_server *s, long long timeout_ms)
+{
+    if (!s)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    int64_t deadline = clock_mono_ns() + timeout_ms * 1000000;
+    long left;
+    while ((left = __atomic_load_n(&s->inflight, __ATOMIC_SEQ_CST)) > 0 &&
+           clock_mono_ns() < deadline) {
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (left > 0)
+        log_warn("shutdown timeout: closing requests still in flight", LF_I("requests", left));
+    MHD_stop_daemon(s->d);
+    server_free(s);
+}

@@ -1,0 +1,294 @@
+/*
+ * main.c - the `aop` command: serve, migrate, version, user create, help.
+ *
+ * Exit codes: 0 success, 1 the operation failed (database, conflict),
+ * 2 bad usage or configuration.
+ */
+#include "app.h"
+#include "auth/users.h"
+#include "core/clock.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "http/server.h"
+#include "infra/metrics.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
+{
+    fputs("usage: aop <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  serve                         serve the HTTP API (applies migrations first)\n"
+          "  migrate                       apply pending database migrations and exit\n"
+          "  version                       print the version\n"
+          "  user create --email E --name N --role admin|user|viewer\n"
+          "                                create a user; the password is read from stdin\n"
+          "  help, --help                  this text\n"
+          "\n"
+          "configuration (environment):\n",
+          f);
+    config_print_help(f);
+}
+
+/* Loads configuration and sets logging up; prints the refusal and returns -1. */
+static int setup(config *cfg)
+{
+    char err[512];
+    if (config_load(cfg, NULL, NULL, err, sizeof(err)) < 0) {
+        fprintf(stderr, "aop: configuration refused: %s\n", err);
+        return -1;
+    }
+    size_t max_bytes = (size_t)cfg->log_max_size_mb * 1024 * 1024;
+    if (log_setup((log_level)cfg->log_level, cfg->log_file, max_bytes, (int)cfg->log_max_files) < 0) {
+        fprintf(stderr, "aop: configuration refused: LOG_FILE: cannot open %s: %s\n",
+                cfg->log_file, strerror(errno));
+        config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens the store and applies migrations. NULL (logged) on failure. */
+static store *open_store(const config *cfg)
+{
+    char err[512];
+    store *s = store_open(cfg->database_url, cfg->db_slow_ms, err, sizeof(err));
+    if (!s) {
+        log_error("cannot open the database", LF_S("error", err));
+        fprintf(stderr, "aop: %s\n", err);
+        return NULL;
+    }
+    int applied = 0;
+    if (store_migrate(s, &applied) != AOP_OK) {
+        fprintf(stderr, "aop: database migration failed (see the log)\n");
+        store_close(s);
+        return NULL;
+    }
+    log_info("migrations applied", LF_I("applied", applied), LF_S("store", s->v->name));
+    return s;
+}
+
+static void finish(config *cfg, store *s)
+{
+    store_close(s);
+    log_close();
+    config_free(cfg);
+}
+
+static int cmd_migrate(void)
+{
+    config cfg;
+    if (setup(&cfg) < 0)
+        return EXIT_USAGE;
+    store *s = open_store(&cfg);
+    finish(&cfg, s);
+    return s ? 0 : 1;
+}
+
+/* Creates ADMIN_EMAIL with ADMIN_PASSWORD when no such user exists. */
+static int ensure_admin(const config *cfg, store *s)
+{
+    if (!cfg->admin_email)
+        return 0;
+    arena a = {0};
+    store_user u;
+    int rc = -1;
+    char *email = arena_strdup(&a, cfg->admin_email);
+    for (char *p = email; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    aop_err e = store_user_get_by_email(s, email, &u, &a);
+    if (e == AOP_OK) {
+        rc = 0;
+        goto out;
+    }
+    if (e != AOP_ERR_NOT_FOUND)
+        goto out;
+    users_new n = {cfg->admin_email, "Admin", "admin", cfg->admin_password};
+    json_t *details = json_array();
+    e = users_create(s, &n, (int)cfg->bcrypt_cost, details, &u, &a);
+    if (e == AOP_OK || e == AOP_ERR_CONFLICT) {
+        if (e == AOP_OK)
+            log_info("admin user created", LF_S("userId", u.id), LF_S("email", u.email));
+        rc = 0;
+    } else if (e == AOP_ERR_VALIDATION) {
+        char *d = json_dumps(details, JSON_COMPACT);
+        fprintf(stderr, "aop: configuration refused: ADMIN_EMAIL/ADMIN_PASSWORD: %s\n", d ? d : "");
+        free(d);
+    }
+    json_decref(details);
+out:
+    arena_free(&a);
+    return rc;
+}
+
+static int wait_for_stop(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_reopen();
+            log_info("log file reopened");
+            continue;
+        }
+        return sig;
+    }
+}
+
+static int cmd_serve(void)
+{
+    config cfg;
+    if (setup(&cfg) < 0)
+        return EXIT_USAGE;
+    char err[512];
+    if (config_ensure_secrets(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "aop: configuration refused: %s\n", err);
+        finish(&cfg, NULL);
+        return EXIT_USAGE;
+    }
+    store *s = open_store(&cfg);
+    if (!s) {
+        finish(&cfg, NULL);
+        return 1;
+    }
+    if (ensure_admin(&cfg, s) < 0) {
+        finish(&cfg, s);
+        return 1;
+    }
+    app_ctx app = {.cfg = &cfg, .store = s, .start_ms = clock_now_ms(),
+                   .start_mono_ns = clock_mono_ns()};
+    metrics_init(AOP_VERSION, AOP_COMMIT);
+    http_server *srv = http_server_start(&app, err, sizeof(err));
+    if (!srv) {
+        log_error("cannot start the HTTP server", LF_S("error", err));
+        fprintf(stderr, "aop: %s\n", err);
+        finish(&cfg, s);
+        return 1;
+    }
+    log_info("listening", LF_S("host", cfg.host), LF_I("port", http_server_port(srv)),
+             LF_S("env", config_env_name(cfg.app_env)), LF_S("version", AOP_VERSION),
+             LF_I("threads", cfg.http_threads));
+    int sig = wait_for_stop();
+    log_info("shutting down", LF_S("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    http_server_stop(srv, cfg.shutdown_timeout_ms);
+    log_info("stopped");
+    finish(&cfg, s);
+    return 0;
+}
+
+/* Reads the first line of stdin (at most 1 KiB) as the password. */
+static char *read_password(void)
+{
+    char line[1026];
+    if (!fgets(line, sizeof(line), stdin))
+        return NULL;
+    line[strcspn(line, "\r\n")] = '\0';
+    return xstrdup(line);
+}
+
+static int cmd_user_create(int argc, char **argv)
+{
+    const char *email = NULL, *name = NULL, *role = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char **slot = !strcmp(argv[i], "--email") ? &email
+                          : !strcmp(argv[i], "--name")  ? &name
+                          : !strcmp(argv[i], "--role")  ? &role : NULL;
+        if (!slot || i + 1 >= argc) {
+            fprintf(stderr, "aop: user create: unexpected argument %s\n", argv[i]);
+            return EXIT_USAGE;
+        }
+        *slot = argv[++i];
+    }
+    char *password = read_password();
+    users_new n = {email, name, role, password};
+    json_t *details = json_array();
+    int rc = EXIT_USAGE;
+    config cfg;
+    store *s = NULL;
+    arena a = {0};
+    if (users_validate(&n, details) > 0) {
+        for (size_t i = 0; i < json_array_size(details); i++) {
+            json_t *d = json_array_get(details, i);
+            fprintf(stderr, "aop: user create: %s %s\n",
+                    json_string_value(json_object_get(d, "field")),
+                    json_string_value(json_object_get(d, "message")));
+        }
+        goto out_nocfg;
+    }
+    if (setup(&cfg) < 0)
+        goto out_nocfg;
+    rc = 1;
+    s = open_store(&cfg);
+    if (!s)
+        goto out;
+    store_user u;
+    aop_err e = users_create(s, &n, (int)cfg.bcrypt_cost, details, &u, &a);
+    if (e == AOP_ERR_CONFLICT) {
+        fprintf(stderr, "aop: user create: a user with that email already exists\n");
+    } else if (e != AOP_OK) {
+        fprintf(stderr, "aop: user create: failed (%s)\n", err_code(e));
+    } else {
+        json_t *j = users_to_json(&u);
+        char *text = json_dumps(j, JSON_COMPACT);
+        printf("%s\n", text);
+        free(text);
+        json_decref(j);
+        log_info("user created", LF_S("userId", u.id), LF_S("role", u.role));
+        rc = 0;
+    }
+out:
+    finish(&cfg, s);
+out_nocfg:
+    arena_free(&a);
+    json_decref(details);
+    if (password) {
+        explicit_bzero(password, strlen(password));
+        free(password);
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    /* Signals are taken by sigwait() in the main thread only: block them before
+     * any other thread starts so every thread inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    const char *cmd = argc > 1 ? argv[1] : "";
+    if (!strcmp(cmd, "serve") && argc == 2)
+        return cmd_serve();
+    if (!strcmp(cmd, "migrate") && argc == 2)
+        return cmd_migrate();
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("aop %s (%s)\n", AOP_VERSION, AOP_COMMIT);
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "user") && argc > 2 && !strcmp(argv[2], "create"))
+        return cmd_user_create(argc - 3, argv + 3);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,665 @@
+/*
+ * sqlite.c - the store port on SQLite, the embedded default.
+ *
+ * One database file in WAL mode and one connection per thread: a thread's
+ * first store call opens its own connection (SQLITE_OPEN_NOMUTEX, since it is
+ * never shared), a pthread key destructor closes it when the thread exits,
+ * and op_close() closes whatever is still open. Every connection has foreign
+ * keys on, synchronous=NORMAL (a process crash loses nothing committed; a
+ * power cut may lose the last commits but never corrupts the file) and waits
+ * up to BUSY_TIMEOUT_MS for a lock before answering AOP_ERR_UNAVAILABLE.
+ *
+ * Statements are prepared once per connection (the queries[] table) and
+ * reset after every use, so no statement keeps a read transaction open.
+ * Values are always bound, never written into SQL.
+ */
+#include "store/store.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/migrations.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define BUSY_TIMEOUT_MS 5000
+#define OPEN_FLAGS (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
+
+/* The statements a connection prepares once, on first use. */
+typedef enum {
+    Q_PING,
+    Q_MIGRATION_MAX,
+    Q_MIGRATION_HAS,
+    Q_MIGRATION_ADD,
+    Q_USER_INSERT,
+    Q_USER_GET_BY_EMAIL,
+    Q__COUNT
+} query_id;
+
+#define USER_COLUMNS                                                                  \
+    "id, email, name, password_hash, role, preferences, is_active, created_at, "     \
+    "updated_at, last_login_at"
+
+static const char *const queries[Q__COUNT] = {
+    [Q_PING] = "SELECT 1",
+    [Q_MIGRATION_MAX] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+    [Q_MIGRATION_HAS] = "SELECT 1 FROM schema_migrations WHERE version = ?",
+    [Q_MIGRATION_ADD] = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+    [Q_USER_INSERT] = "INSERT INTO users (" USER_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [Q_USER_GET_BY_EMAIL] = "SELECT " USER_COLUMNS " FROM users WHERE email = ?",
+};
+
+static const char schema_migrations_sql[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " applied_at TEXT NOT NULL)";
+
+typedef struct sq_store sq_store;
+
+/* One thread's connection; owned by the store's list. */
+typedef struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[Q__COUNT];
+    sq_store *owner;
+    struct conn *next;
+} conn;
+
+struct sq_store {
+    char *path;          /* as handed to sqlite3_open_v2 */
+    pthread_key_t key;   /* this thread's conn */
+    bool key_ok;
+    pthread_mutex_t mu;  /* guards conns */
+    conn *conns;         /* every open connection */
+};
+
+/*
+ * The one mapping from a SQLite result code (extended codes are on) to the
+ * program's error. msg is the database's own message: it is logged, never
+ * shown to a client. A UNIQUE or PRIMARY KEY violation is a plain conflict
+ * and is not logged.
+ */
+static aop_err db_error(int rc, const char *op, const char *msg)
+{
+    if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        return AOP_ERR_CONFLICT;
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+        log_warn("database busy", LF_S("op", op), LF_S("error", msg));
+        return AOP_ERR_UNAVAILABLE;
+    }
+    log_error("database error", LF_S("op", op), LF_S("error", msg), LF_I("code", rc));
+    return AOP_ERR_INTERNAL;
+}
+
+/* Finalizes the statements and closes the connection. NULL-safe. */
+static void conn_free(conn *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < Q__COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+/* pthread key destructor: the thread is exiting, so its connection goes. */
+static void conn_thread_exit(void *p)
+{
+    conn *c = p;
+    sq_store *h = c->owner;
+    pthread_mutex_lock(&h->mu);
+    for (conn **pp = &h->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    conn_free(c);
+}
+
+/* Runs a PRAGMA and copies the first column of its first row (if any) into
+ * val as text ("" when none). Returns a SQLite result code. */
+static int pragma_text(sqlite3 *db, const char *sql, char *val, size_t vallen)
+{
+    sqlite3_stmt *st = NULL;
+    val[0] = '\0';
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        str_copy(val, vallen, t ? (const char *)t : "");
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * Settings every new connection needs. auto_vacuum can only be chosen while
+ * the file has no page yet, and switching to WAL writes the first page, so
+ * auto_vacuum comes first or it is silently ignored. Returns a SQLite result
+ * code; the message is left on db.
+ */
+static int conn_setup(sqlite3 *db)
+{
+    char val[32];
+    sqlite3_extended_result_codes(db, 1);
+    int rc = sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK)
+        rc = pragma_text(db, "PRAGMA page_count", val, sizeof(val));
+    if (rc == SQLITE_OK && strcmp(val, "0") == 0) {
+        rc = sqlite3_exec(db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
+        if (rc == SQLITE_OK)
+            rc = pragma_text(db, "PRAGMA auto_vacuum", val, sizeof(val));
+        if (rc == SQLITE_OK && strcmp(val, "2") != 0)
+            log_warn("database auto_vacuum is not incremental", LF_S("autoVacuum", val));
+    }
+    if (rc == SQLITE_OK)
+        rc = pragma_text(db, "PRAGMA journal_mode=WAL", val, sizeof(val));
+    if (rc == SQLITE_OK && strcmp(val, "wal") != 0)
+        log_warn("database is not in WAL mode", LF_S("journalMode", val));
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL", NULL, NULL,
+                          NULL);
+    return rc;
+}
+
+/* Opens and sets up one connection. Returns a SQLite result code; on failure
+ * *out is NULL and why holds the reason (with the OS error when there is one). */
+static int conn_new(const char *path, conn **out, char *why, size_t whylen)
+{
+    sqlite3 *db = NULL;
+    *out = NULL;
+    int rc = sqlite3_open_v2(path, &db, OPEN_FLAGS, NULL);
+    if (rc == SQLITE_OK)
+        rc = conn_setup(db);
+    if (rc != SQLITE_OK) {
+        const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+        int sys = db ? sqlite3_system_errno(db) : 0;
+        int prim = rc & 0xff;
+        if (sys && (prim == SQLITE_CANTOPEN || prim == SQLITE_IOERR))
+            snprintf(why, whylen, "%s (%s)", msg, strerror(sys));
+        else
+            snprintf(why, whylen, "%s", msg);
+        sqlite3_close_v2(db);
+        return rc;
+    }
+    conn *c = xcalloc(1, sizeof(*c));
+    c->db = db;
+    *out = c;
+    return SQLITE_OK;
+}
+
+/* Makes c the calling thread's connection and lists it. 0, or -1 when the
+ * thread-specific slot cannot be set (c is then not listed). */
+static int conn_register(sq_store *h, conn *c)
+{
+    c->owner = h;
+    if (pthread_setspecific(h->key, c) != 0)
+        return -1;
+    pthread_mutex_lock(&h->mu);
+    c->next = h->conns;
+    h->conns = c;
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+/* The calling thread's connection, opened on first use. The store keeps it. */
+static aop_err conn_borrow(sq_store *h, conn **out)
+{
+    char why[256];
+    conn *c = pthread_getspecific(h->key);
+    *out = NULL;
+    if (!c) {
+        int rc = conn_new(h->path, &c, why, sizeof(why));
+        if (rc != SQLITE_OK)
+            return db_error(rc, "open", why);
+        if (conn_register(h, c) != 0) {
+            conn_free(c);
+            log_error("database error", LF_S("op", "open"),
+                      LF_S("error", "cannot set the thread's connection"));
+            return AOP_ERR_INTERNAL;
+        }
+    }
+    *out = c;
+    return AOP_OK;
+}
+
+/* A ready statement for q on c (prepared on first use). The connection keeps
+ * it; give it back with stmt_release(). */
+static aop_err stmt_borrow(conn *c, query_id q, const char *op, sqlite3_stmt **out)
+{
+    *out = NULL;
+    if (!c->stmts[q]) {
+        int rc = sqlite3_prepare_v3(c->db, queries[q], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->stmts[q], NULL);
+        if (rc != SQLITE_OK)
+            return db_error(rc, op, sqlite3_errmsg(c->db));
+    }
+    *out = c->stmts[q];
+    return AOP_OK;
+}
+
+/* Resets a borrowed statement and drops its bindings (which may point into
+ * the caller's memory). NULL-safe. */
+static void stmt_release(sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Runs SQL without values (transaction control, DDL) on c. */
+static aop_err exec_sql(conn *c, const char *sql, const char *op)
+{
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(rc, op, sqlite3_errmsg(c->db));
+    return AOP_OK;
+}
+
+/* Rolls back c's open transaction, if SQLite has not already done so (some
+ * errors end the transaction by themselves). */
+static aop_err rollback_if_open(conn *c, const char *op)
+{
+    if (sqlite3_get_autocommit(c->db))
+        return AOP_OK;
+    return exec_sql(c, "ROLLBACK", op);
+}
+
+static aop_err op_ping(void *hp)
+{
+    sq_store *h = hp;
+    conn *c;
+    sqlite3_stmt *st = NULL;
+    aop_err rc = conn_borrow(h, &c);
+    if (rc != AOP_OK)
+        goto out;
+    if ((rc = stmt_borrow(c, Q_PING, "ping", &st)) != AOP_OK)
+        goto out;
+    int s = sqlite3_step(st);
+    rc = s == SQLITE_ROW ? AOP_OK : db_error(s, "ping", sqlite3_errmsg(c->db));
+out:
+    stmt_release(st);
+    return rc;
+}
+
+/* Highest version recorded in schema_migrations (0 when none). */
+static aop_err migration_max(conn *c, long long *max)
+{
+    sqlite3_stmt *st = NULL;
+    aop_err rc = stmt_borrow(c, Q_MIGRATION_MAX, "migrate", &st);
+    *max = 0;
+    if (rc != AOP_OK)
+        goto out;
+    int s = sqlite3_step(st);
+    if (s != SQLITE_ROW) {
+        rc = db_error(s, "migrate", sqlite3_errmsg(c->db));
+        goto out;
+    }
+    *max = sqlite3_column_int64(st, 0);
+out:
+    stmt_release(st);
+    return rc;
+}
+
+/* Is version recorded in schema_migrations? Sets *has. */
+static aop_err migration_has(conn *c, int version, bool *has)
+{
+    sqlite3_stmt *st = NULL;
+    aop_err rc = stmt_borrow(c, Q_MIGRATION_HAS, "migrate", &st);
+    *has = false;
+    if (rc != AOP_OK)
+        goto out;
+    int s = sqlite3_bind_int(st, 1, version);
+    if (s == SQLITE_OK)
+        s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        *has = true;
+    else if (s != SQLITE_DONE)
+        rc = db_error(s, "migrate", sqlite3_errmsg(c->db));
+out:
+    stmt_release(st);
+    return rc;
+}
+
+/* Records migration m as applied now. */
+static aop_err migration_record(conn *c, const store_migration *m)
+{
+    char now[25];
+    sqlite3_stmt *st = NULL;
+    aop_err rc = stmt_borrow(c, Q_MIGRATION_ADD, "migrate", &st);
+    if (rc != AOP_OK)
+        goto out;
+    clock_format_rfc3339(clock_now_ms(), now);
+    int s = sqlite3_bind_int(st, 1, m->version);
+    if (s == SQLITE_OK)
+        s = sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
+    if (s == SQLITE_OK)
+        s = sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+    if (s == SQLITE_OK)
+        s = sqlite3_step(st);
+    if (s != SQLITE_DONE)
+        rc = db_error(s, "migrate", sqlite3_errmsg(c->db));
+out:
+    stmt_release(st);
+    return rc;
+}
+
+/*
+ * Applies migration m in its own BEGIN IMMEDIATE transaction together with its
+ * schema_migrations row, unless it is already recorded (checked under the
+ * write lock, so two processes migrating at once do not both apply it).
+ * Sets *did when it applied m.
+ */
+static aop_err migration_apply(conn *c, const store_migration *m, bool *did)
+{
+    bool has = false;
+    *did = false;
+    aop_err rc = exec_sql(c, "BEGIN IMMEDIATE", "migrate");
+    if (rc != AOP_OK)
+        return rc;
+    if ((rc = migration_has(c, m->version, &has)) != AOP_OK || has)
+        goto out;
+    int s = sqlite3_exec(c->db, m->sql, NULL, NULL, NULL);
+    if (s != SQLITE_OK) {
+        log_error("database migration failed", LF_I("version", m->version),
+                  LF_S("name", m->name));
+        rc = db_error(s, "migrate", sqlite3_errmsg(c->db));
+        goto out;
+    }
+    if ((rc = migration_record(c, m)) != AOP_OK)
+        goto out;
+    rc = exec_sql(c, "COMMIT", "migrate");
+    if (rc == AOP_OK) {
+        *did = true;
+        log_info("database migration applied", LF_I("version", m->version),
+                 LF_S("name", m->name));
+    }
+out:
+    if (rc != AOP_OK || has)
+        rollback_if_open(c, "migrate");
+    return rc;
+}
+
+/* Applies every migration the database has not recorded, in order; refuses a
+ * database whose schema is newer than the binary's list. */
+static aop_err op_migrate(void *hp, int *applied)
+{
+    sq_store *h = hp;
+    conn *c;
+    long long max = 0;
+    *applied = 0;
+    aop_err rc = conn_borrow(h, &c);
+    if (rc != AOP_OK)
+        return rc;
+    if ((rc = exec_sql(c, schema_migrations_sql, "migrate")) != AOP_OK)
+        return rc;
+    if ((rc = migration_max(c, &max)) != AOP_OK)
+        return rc;
+    size_t n = store_sqlite_migrations_len;
+    int known = n ? store_sqlite_migrations[n - 1].version : 0;
+    if (max > known) {
+        log_error("database schema is newer than this binary", LF_I("databaseVersion", max),
+                  LF_I("binaryVersion", known));
+        return AOP_ERR_INTERNAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool did = false;
+        if ((rc = migration_apply(c, &store_sqlite_migrations[i], &did)) != AOP_OK)
+            return rc;
+        *applied += did;
+    }
+    return AOP_OK;
+}
+
+/* Runs fixed SQL on the calling thread's connection. */
+static aop_err exec_on_thread(void *hp, const char *sql, const char *op)
+{
+    conn *c;
+    aop_err rc = conn_borrow(hp, &c);
+    if (rc != AOP_OK)
+        return rc;
+    return exec_sql(c, sql, op);
+}
+
+static aop_err op_begin(void *hp)
+{
+    return exec_on_thread(hp, "BEGIN IMMEDIATE", "begin");
+}
+
+static aop_err op_commit(void *hp)
+{
+    return exec_on_thread(hp, "COMMIT", "commit");
+}
+
+/* Succeeds when no transaction is open any more (SQLite may have rolled it
+ * back by itself after an error). */
+static aop_err op_rollback(void *hp)
+{
+    conn *c;
+    aop_err rc = conn_borrow(hp, &c);
+    if (rc != AOP_OK)
+        return rc;
+    return rollback_if_open(c, "rollback");
+}
+
+static aop_err op_user_insert(void *hp, const store_user *u)
+{
+    conn *c;
+    sqlite3_stmt *st = NULL;
+    aop_err rc = conn_borrow(hp, &c);
+    if (rc != AOP_OK)
+        goto out;
+    if ((rc = stmt_borrow(c, Q_USER_INSERT, "user_insert", &st)) != AOP_OK)
+        goto out;
+    const char *const text[] = {u->id,   u->email,       u->name, u->password_hash,
+                                u->role, u->preferences};
+    int s = SQLITE_OK;
+    for (int i = 0; i < 6 && s == SQLITE_OK; i++)
+        s = sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
+    if (s == SQLITE_OK)
+        s = sqlite3_bind_int(st, 7, u->is_active ? 1 : 0);
+    if (s == SQLITE_OK)
+        s = sqlite3_bind_text(st, 8, u->created_at, -1, SQLITE_STATIC);
+    if (s == SQLITE_OK)
+        s = sqlite3_bind_text(st, 9, u->updated_at, -1, SQLITE_STATIC);
+    if (s == SQLITE_OK)
+        s = u->last_login_at[0] ? sqlite3_bind_text(st, 10, u->last_login_at, -1, SQLITE_STATIC)
+                                : sqlite3_bind_null(st, 10);
+    if (s == SQLITE_OK)
+        s = sqlite3_step(st);
+    rc = s == SQLITE_DONE ? AOP_OK : db_error(s, "user_insert", sqlite3_errmsg(c->db));
+out:
+    stmt_release(st);
+    return rc;
+}
+
+/* Column i as a string owned by the arena ("" for NULL). */
+static char *col_dup(sqlite3_stmt *st, int i, arena *a)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t)
+        return arena_strdup(a, "");
+    return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i));
+}
+
+/* Column i copied into a fixed array ("" for NULL, cut to fit). */
+static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    str_copy(dst, size, t ? (const char *)t : "");
+}
+
+/* Fills *u from a row of USER_COLUMNS. */
+static void user_from_row(sqlite3_stmt *st, store_user *u, arena *a)
+{
+    col_copy(st, 0, u->id, sizeof(u->id));
+    u->email = col_dup(st, 1, a);
+    u->name = col_dup(st, 2, a);
+    u->password_hash = col_dup(st, 3, a);
+    u->role = col_dup(st, 4, a);
+    u->preferences = col_dup(st, 5, a);
+    u->is_active = sqlite3_column_int(st, 6) != 0;
+    col_copy(st, 7, u->created_at, sizeof(u->created_at));
+    col_copy(st, 8, u->updated_at, sizeof(u->updated_at));
+    col_copy(st, 9, u->last_login_at, sizeof(u->last_login_at));
+}
+
+static aop_err op_user_get_by_email(void *hp, const char *email, store_user *out, arena *a)
+{
+    conn *c;
+    sqlite3_stmt *st = NULL;
+    memset(out, 0, sizeof(*out));
+    aop_err rc = conn_borrow(hp, &c);
+    if (rc != AOP_OK)
+        goto out;
+    if ((rc = stmt_borrow(c, Q_USER_GET_BY_EMAIL, "user_get_by_email", &st)) != AOP_OK)
+        goto out;
+    int s = sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
+    if (s == SQLITE_OK)
+        s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        user_from_row(st, out, a);
+        rc = AOP_OK;
+    } else if (s == SQLITE_DONE) {
+        rc = AOP_ERR_NOT_FOUND;
+    } else {
+        rc = db_error(s, "user_get_by_email", sqlite3_errmsg(c->db));
+    }
+out:
+    stmt_release(st);
+    return rc;
+}
+
+/*
+ * Closes every connection still open and frees the store. NULL-safe; also
+ * undoes a partly built store. Call it once no other thread uses the store;
+ * threads that exit afterwards no longer run the key's destructor.
+ */
+static void op_close(void *hp)
+{
+    sq_store *h = hp;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    conn *c = h->conns;
+    h->conns = NULL;
+    pthread_mutex_unlock(&h->mu);
+    while (c) {
+        conn *next = c->next;
+        conn_free(c);
+        c = next;
+    }
+    if (h->key_ok) {
+        pthread_setspecific(h->key, NULL);
+        pthread_key_delete(h->key);
+    }
+    pthread_mutex_destroy(&h->mu);
+    free(h->path);
+    free(h);
+}
+
+/* Creates the parent directory of path (one level, mode 0700) when missing.
+ * 0, or -1 with the reason in why. */
+static int parent_dir_make(const char *path, char *why, size_t whylen)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return 0;
+    char *dir = xstrndup(path, (size_t)(slash - path));
+    int ret = 0;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(why, whylen, "cannot create directory %s: %s", dir, strerror(errno));
+        ret = -1;
+    }
+    free(dir);
+    return ret;
+}
+
+/* The path to hand to SQLite: this SQLite build reads names starting with
+ * "file:" as URIs, so such a relative name gets a "./" to stay a plain file. */
+static char *plain_path(const char *path)
+{
+    if (strncmp(path, "file:", 5) != 0)
+        return xstrdup(path);
+    size_t n = strlen(path);
+    char *p = xmalloc(n + 3);
+    memcpy(p, "./", 2);
+    memcpy(p + 2, path, n + 1);
+    return p;
+}
+
+/*
+ * Opens the store on the file at path (what follows sqlite:// in
+ * DATABASE_URL), creating its parent directory if missing, and opens the
+ * calling thread's connection to prove the file usable. Returns the handle
+ * (free with store_sqlite_vtbl.close), or NULL with the reason in err.
+ */
+void *store_sqlite_open(const char *path, char *err, size_t errlen)
+{
+    sq_store *h = NULL, *ret = NULL;
+    conn *c = NULL;
+    char why[256];
+    if (!path || !path[0]) {
+        snprintf(err, errlen, "DATABASE_URL: sqlite:// needs a file path");
+        goto out;
+    }
+    if (!sqlite3_threadsafe()) {
+        snprintf(err, errlen, "DATABASE_URL: this SQLite library is not built thread-safe");
+        goto out;
+    }
+    h = xcalloc(1, sizeof(*h));
+    if (pthread_mutex_init(&h->mu, NULL) != 0) {
+        snprintf(err, errlen, "DATABASE_URL: cannot open %s: cannot create a mutex", path);
+        free(h);
+        h = NULL;
+        goto out;
+    }
+    h->path = plain_path(path);
+    if (pthread_key_create(&h->key, conn_thread_exit) != 0) {
+        snprintf(err, errlen, "DATABASE_URL: cannot open %s: no thread key left", path);
+        goto out;
+    }
+    h->key_ok = true;
+    if (parent_dir_make(h->path, why, sizeof(why)) != 0 ||
+        conn_new(h->path, &c, why, sizeof(why)) != SQLITE_OK) {
+        snprintf(err, errlen, "DATABASE_URL: cannot open %s: %s", path, why);
+        goto out;
+    }
+    if (conn_register(h, c) != 0) {
+        snprintf(err, errlen, "DATABASE_URL: cannot open %s: cannot set the thread's connection",
+                 path);
+        conn_free(c);
+        goto out;
+    }
+    ret = h;
+    h = NULL;
+out:
+    op_close(h);
+    return ret;
+}
+
+const store_vtbl store_sqlite_vtbl = {
+    .name = "sqlite",
+    .ping = op_ping,
+    .migrate = op_migrate,
+    .begin = op_begin,
+    .commit = op_commit,
+    .rollback = op_rollback,
+    .user_insert = op_user_insert,
+    .user_get_by_email = op_user_get_by_email,
+    .close = op_close,
+};

@@ -1,0 +1,389 @@
+"""Harness for the black-box API tests of AOP.
+
+Every server runs the real binary (AOP_BIN, default build/test/aop, built with
+ASan+UBSan) in a fresh temporary directory, on a free port, with a minimal
+environment. Teardown stops it with SIGTERM and checks the exit code and that
+no sanitizer report appeared on stderr.
+
+Fixtures:
+  aop_server(**env)  -> Server      function-scoped factory (all servers of one
+                                     test share tmp_path, so a restart sees the
+                                     same database and DATA_DIR)
+  run_cli(args, env=None, stdin=None, timeout=30) -> CompletedProcess (bytes
+                                     decoded into .out / .err), same tmp_path
+  make_manager(tmpdir)               module-level helper for shared servers
+"""
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import requests
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+AOP_BIN = os.environ.get("AOP_BIN") or str(REPO / "build" / "test" / "aop")
+
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+READY_TIMEOUT = 15.0
+STOP_TIMEOUT = 20.0
+
+# requests must never go through a proxy configured in the outer environment.
+for _k in list(os.environ):
+    if _k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        del os.environ[_k]
+os.environ["NO_PROXY"] = "*"
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_json_lines(text):
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def sanitizer_findings(text):
+    return [m for m in SANITIZER_MARKERS if m in text]
+
+
+def base_env(tmpdir, port=None):
+    tmpdir = pathlib.Path(tmpdir)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", str(tmpdir)),
+        "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+        "DATABASE_URL": "sqlite://%s" % (tmpdir / "aop.db"),
+        "DATA_DIR": str(tmpdir / "var"),
+        "APP_ENV": "test",
+        "BCRYPT_COST": "4",
+        "HOST": "127.0.0.1",
+        "PORT": str(port if port is not None else free_port()),
+        "HTTP_THREADS": "2",
+    }
+    return env
+
+
+def merge_env(env, overrides):
+    env = dict(env)
+    for k, v in (overrides or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    return env
+
+
+class CliResult:
+    def __init__(self, args, returncode, out, err):
+        self.args = args
+        self.returncode = returncode
+        self.stdout_bytes = out
+        self.stderr_bytes = err
+        self.out = out.decode("utf-8", "replace")
+        self.err = err.decode("utf-8", "replace")
+
+    def __repr__(self):
+        return "CliResult(args=%r, rc=%r, stdout=%r, stderr=%r)" % (
+            self.args, self.returncode, self.out[-2000:], self.err[-4000:])
+
+    def logs(self):
+        return parse_json_lines(self.err)
+
+
+class Server:
+    def __init__(self, manager, index, env):
+        self.manager = manager
+        self.tmp = manager.tmp
+        self.env = env
+        self.port = int(env["PORT"])
+        self.host = "127.0.0.1"
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.stdout_path = self.tmp / ("server-%d.stdout" % index)
+        self.stderr_path = self.tmp / ("server-%d.stderr" % index)
+        self.log_path = pathlib.Path(env["LOG_FILE"]) if env.get("LOG_FILE") else self.stderr_path
+        self.proc = None
+        self.stopped_by_test = False
+        self.session = requests.Session()
+        self.session.trust_env = False
+
+    # -- process control -------------------------------------------------
+    def start(self, wait=True):
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [AOP_BIN, "serve"], cwd=str(self.tmp), env=self.env,
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                start_new_session=True)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        s = requests.Session()
+        s.trust_env = False
+        last = None
+        while time.monotonic() < deadline:
+            rc = self.proc.poll()
+            if rc is not None:
+                pytest.fail("server exited with %r before becoming ready; stderr:\n%s"
+                            % (rc, self.stderr_text()[-6000:]))
+            try:
+                r = s.get(self.url + "/health", timeout=1)
+                if r.status_code == 200:
+                    s.close()
+                    return
+                last = "status %d" % r.status_code
+            except requests.RequestException as e:
+                last = repr(e)
+            time.sleep(0.05)
+        s.close()
+        pytest.fail("server not ready after %.0fs (last: %s); stderr:\n%s"
+                    % (timeout, last, self.stderr_text()[-6000:]))
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.running():
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Sends sig and waits; returns the exit code (None if it did not exit)."""
+        self.stopped_by_test = True
+        if self.running():
+            os.kill(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self):
+        if self.running():
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    # -- output ------------------------------------------------------------
+    def stderr_text(self):
+        try:
+            return self.stderr_path.read_text("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_text(self, path=None):
+        p = pathlib.Path(path) if path else self.log_path
+        try:
+            return p.read_text("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def logs(self, path=None):
+        """JSON-object lines of the log (LOG_FILE if set, else stderr)."""
+        return parse_json_lines(self.log_text(path))
+
+    def stderr_logs(self):
+        return parse_json_lines(self.stderr_text())
+
+    def wait_log(self, pred, timeout=5.0, path=None):
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.logs(path):
+                if pred(line):
+                    return line
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+    # -- HTTP ----------------------------------------------------------------
+    def request(self, method, path, **kw):
+        kw.setdefault("timeout", 15)
+        kw.setdefault("allow_redirects", False)
+        return self.session.request(method, self.url + path, **kw)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def head(self, path, **kw):
+        return self.request("HEAD", path, **kw)
+
+    def post(self, path, **kw):
+        return self.request("POST", path, **kw)
+
+    def fresh_get(self, path, **kw):
+        """GET on a new connection (no keep-alive reuse)."""
+        kw.setdefault("timeout", 15)
+        s = requests.Session()
+        s.trust_env = False
+        try:
+            return s.get(self.url + path, **kw)
+        finally:
+            s.close()
+
+    def connect(self, source=None, timeout=10):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        if source:
+            s.bind((source, 0))
+        s.connect((self.host, self.port))
+        return s
+
+
+class Manager:
+    """Owns the servers started in one directory and checks them at teardown."""
+
+    def __init__(self, tmp):
+        self.tmp = pathlib.Path(tmp)
+        self.servers = []
+        self.cli_runs = []
+
+    def env(self, port=None, **overrides):
+        return merge_env(base_env(self.tmp, port), overrides)
+
+    def server(self, start=True, **overrides):
+        env = self.env(**overrides)
+        srv = Server(self, len(self.servers), env)
+        self.servers.append(srv)
+        if start:
+            srv.start()
+        return srv
+
+    def run_cli(self, args, env=None, stdin=None, timeout=30):
+        full_env = self.env(**(env or {}))
+        if isinstance(stdin, str):
+            stdin = stdin.encode("utf-8")
+        idx = len(self.cli_runs)
+        out_p = self.tmp / ("cli-%d.stdout" % idx)
+        err_p = self.tmp / ("cli-%d.stderr" % idx)
+        with open(out_p, "wb") as out, open(err_p, "wb") as err:
+            p = subprocess.Popen([AOP_BIN] + list(args), cwd=str(self.tmp), env=full_env,
+                                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                                 stdout=out, stderr=err, start_new_session=True)
+            timed_out = False
+            try:
+                if stdin is not None:
+                    try:
+                        p.stdin.write(stdin)
+                    except BrokenPipeError:
+                        pass
+                    p.stdin.close()
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait(timeout=10)
+        res = CliResult(args, p.returncode, out_p.read_bytes(), err_p.read_bytes())
+        self.cli_runs.append(res)
+        if timed_out:
+            pytest.fail("`aop %s` did not exit within %ss: %r" % (" ".join(args), timeout, res))
+        found = sanitizer_findings(res.err)
+        assert not found, "sanitizer report from `aop %s`: %s\n%s" % (" ".join(args), found, res.err[-6000:])
+        return res
+
+    def finalize(self):
+        problems = []
+        for srv in self.servers:
+            if srv.proc is None:
+                continue
+            if srv.running():
+                srv.proc.send_signal(signal.SIGTERM)
+                try:
+                    rc = srv.proc.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    srv.kill()
+                    problems.append("server on port %d did not exit within %.0fs of SIGTERM"
+                                    % (srv.port, STOP_TIMEOUT))
+                    rc = 0
+                if rc != 0:
+                    problems.append("server on port %d exited with %r after SIGTERM; stderr tail:\n%s"
+                                    % (srv.port, rc, srv.stderr_text()[-4000:]))
+            text = srv.stderr_text()
+            found = sanitizer_findings(text)
+            if found:
+                problems.append("sanitizer report %s in stderr of server on port %d:\n%s"
+                                % (found, srv.port, text[-8000:]))
+            srv.session.close()
+        if problems:
+            pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+def make_manager(tmpdir):
+    return Manager(tmpdir)
+
+
+@pytest.fixture
+def manager(tmp_path):
+    m = Manager(tmp_path)
+    yield m
+    m.finalize()
+
+
+@pytest.fixture
+def aop_server(manager):
+    """Factory: aop_server(**env_overrides) -> started Server (start=False to not start)."""
+    return manager.server
+
+
+@pytest.fixture
+def run_cli(manager):
+    return manager.run_cli
+
+
+# ---------------------------------------------------------------------------
+# shared assertions
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def assert_security_headers(r, production=False):
+    for k, v in SECURITY_HEADERS.items():
+        assert r.headers.get(k) == v, "%s: expected %r, got %r (status %d %s)" % (
+            k, v, r.headers.get(k), r.status_code, r.request.method + " " + r.request.path_url[:80])
+    assert "Server" not in r.headers, "unexpected Server header %r" % r.headers.get("Server")
+    if production:
+        assert r.headers.get("Strict-Transport-Security") == "max-age=31536000; includeSubDomains"
+    else:
+        assert "Strict-Transport-Security" not in r.headers
+    assert r.headers.get("X-Request-Id"), "missing X-Request-Id"
+
+
+def assert_error(r, status, code):
+    assert r.status_code == status, "expected %d %s, got %d: %r" % (status, code, r.status_code, r.text[:500])
+    ctype = r.headers.get("Content-Type", "")
+    assert ctype.split(";")[0].strip() == "application/json", "Content-Type %r" % ctype
+    body = r.json()
+    assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
+    err = body["error"]
+    assert err.get("code") == code, err
+    assert isinstance(err.get("message"), str) and err["message"], err
+    assert err.get("requestId") == r.headers.get("X-Request-Id"), (err, r.headers.get("X-Request-Id"))
+    if "details" in err:
+        assert isinstance(err["details"], list), err
+    assert_security_headers(r)
+    return err

@@ -1,0 +1,73 @@
+"""Configuration refusal, production mode, development secrets file."""
+import os
+import stat
+
+import pytest
+
+from conftest import assert_security_headers
+
+S40A = "A" * 20 + "0123456789abcdefghij"
+S40B = "B" * 20 + "klmnopqrstuvwxyz0123"
+assert len(S40A) == 40 and len(S40B) == 40 and S40A != S40B
+
+PROD = dict(APP_ENV="production", JWT_ACCESS_SECRET=S40A, JWT_REFRESH_SECRET=S40B, BCRYPT_COST="10")
+
+REFUSALS = [
+    ("port-abc", dict(PORT="abc"), "PORT"),
+    ("port-70000", dict(PORT="70000"), "PORT"),
+    ("log-level", dict(LOG_LEVEL="verbose"), "LOG_LEVEL"),
+    ("app-env", dict(APP_ENV="staging"), "APP_ENV"),
+    ("body-limit-0", dict(BODY_LIMIT_BYTES="0"), "BODY_LIMIT_BYTES"),
+    ("trust-proxy", dict(TRUST_PROXY="maybe"), "TRUST_PROXY"),
+    ("frontend-url", dict(FRONTEND_URL="notaurl"), "FRONTEND_URL"),
+    ("database-url", dict(DATABASE_URL="mysql://x"), "DATABASE_URL"),
+    ("redis-url", dict(REDIS_URL="http://x"), "REDIS_URL"),
+    ("prod-no-secrets", dict(PROD, JWT_ACCESS_SECRET=None, JWT_REFRESH_SECRET=None), "JWT_ACCESS_SECRET"),
+    ("prod-short-access", dict(PROD, JWT_ACCESS_SECRET="0123456789"), "JWT_ACCESS_SECRET"),
+    ("prod-short-refresh", dict(PROD, JWT_REFRESH_SECRET="0123456789"), "JWT_REFRESH_SECRET"),
+    ("prod-same-secrets", dict(PROD, JWT_REFRESH_SECRET=S40A), "JWT_REFRESH_SECRET"),
+    ("prod-bcrypt-8", dict(PROD, BCRYPT_COST="8"), "BCRYPT_COST"),
+    ("admin-no-password", dict(ADMIN_EMAIL="root@example.com"), "ADMIN_PASSWORD"),
+]
+
+
+@pytest.mark.parametrize("env,var", [(e, v) for _, e, v in REFUSALS], ids=[i for i, _, _ in REFUSALS])
+def test_bad_config_refused(run_cli, env, var):
+    r = run_cli(["serve"], env=env, timeout=10)
+    assert r.returncode != 0, r
+    assert var in r.err, "stderr should name %s: %r" % (var, r)
+
+
+def test_production_starts_with_good_secrets_and_sends_hsts(aop_server):
+    s = aop_server(**PROD)
+    r = s.get("/health")
+    assert r.status_code == 200
+    assert_security_headers(r, production=True)
+    r404 = s.get("/api/nope")
+    assert r404.status_code == 404
+    assert_security_headers(r404, production=True)
+    assert s.stop() == 0
+
+
+def test_no_hsts_outside_production(aop_server):
+    s = aop_server(APP_ENV="development")
+    for path in ("/health", "/api/nope"):
+        r = s.get(path)
+        assert "Strict-Transport-Security" not in r.headers
+
+
+def test_development_secrets_file(aop_server, manager):
+    s1 = aop_server(APP_ENV="development")
+    path = manager.tmp / "var" / "jwt-secrets"
+    assert path.is_file(), "expected %s to be created" % path
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    assert mode == 0o600, oct(mode)
+    content = path.read_bytes()
+    assert len(content.strip()) >= 32, "secrets file looks empty: %r" % len(content)
+    assert s1.stop() == 0
+
+    s2 = aop_server(APP_ENV="development")
+    assert s2.get("/health").status_code == 200
+    assert path.read_bytes() == content, "restart changed the secrets file"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+

@@ -1,0 +1,43 @@
+/* The unit-test runner: runs every suite, prints one line per failure and a
+ * closing "N passed, N failed"; exits non-zero when anything failed. */
+#include <stdio.h>
+
+#include "unit.h"
+
+extern const unit_test err_tests[];
+extern const unit_test buf_tests[];
+extern const unit_test config_tests[];
+extern const unit_test json_tests[];
+extern const unit_test router_tests[];
+extern const unit_test store_tests[];
+
+static const unit_test *const suites[] = {
+    err_tests, buf_tests, config_tests, json_tests, router_tests, store_tests,
+};
+
+static int failed_now;
+
+void unit_fail(const char *file, int line, const char *what)
+{
+    printf("  %s:%d: %s\n", file, line, what);
+    failed_now = 1;
+}
+
+int main(void)
+{
+    int passed = 0, failed = 0;
+    for (size_t s = 0; s < sizeof(suites) / sizeof(suites[0]); s++) {
+        for (const unit_test *t = suites[s]; t->name; t++) {
+            failed_now = 0;
+            t->fn();
+            if (failed_now) {
+                printf("FAIL %s\n", t->name);
+                failed++;
+            } else {
+                passed++;
+            }
+        }
+    }
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,54 @@
+/*
+ * unit.h - a small unit-test harness.
+ *
+ * A test is a void function; a CHECK that fails records the place and returns
+ * from it. Each tests/unit/test_*.c file exports a NULL-terminated
+ * unit_test array that main.c lists. The runner's last line reads
+ * "N passed, N failed".
+ */
+#ifndef AOP_TESTS_UNIT_H
+#define AOP_TESTS_UNIT_H
+
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    void (*fn)(void);
+} unit_test;
+
+void unit_fail(const char *file, int line, const char *what);
+
+#define CHECK(cond)                                   \
+    do {                                              \
+        if (!(cond)) {                                \
+            unit_fail(__FILE__, __LINE__, #cond);     \
+            return;                                   \
+        }                                             \
+    } while (0)
+
+#define CHECK_INT(a, b)                                                   \
+    do {                                                                  \
+        long long a_ = (long long)(a), b_ = (long long)(b);               \
+        if (a_ != b_) {                                                   \
+            char m_[256];                                                 \
+            snprintf(m_, sizeof(m_), "%s == %s (%lld != %lld)", #a, #b, a_, b_); \
+            unit_fail(__FILE__, __LINE__, m_);                            \
+            return;                                                       \
+        }                                                                 \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                   \
+    do {                                                                  \
+        const char *a_ = (a), *b_ = (b);                                  \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0) {                          \
+            char m_[512];                                                 \
+            snprintf(m_, sizeof(m_), "%s == %s (\"%s\" != \"%s\")", #a, #b, \
+                     a_ ? a_ : "(null)", b_ ? b_ : "(null)");             \
+            unit_fail(__FILE__, __LINE__, m_);                            \
+            return;                                                       \
+        }                                                                 \
+    } while (0)
+
+#define TEST(fn) {#fn, fn}
+
+#endif
