@@ -1,0 +1,152 @@
+"""Connection limits, timeouts, header and URL size limits."""
+import socket
+import time
+
+import pytest
+
+from conftest import assert_security_headers, make_manager
+
+
+def read_all(sock, limit=1 << 20):
+    """Reads until EOF; returns (data, how) with how in eof/reset/timeout."""
+    data = b""
+    while len(data) < limit:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return data, "reset"
+        except socket.timeout:
+            return data, "timeout"
+        if not chunk:
+            return data, "eof"
+        data += chunk
+    return data, "limit"
+
+
+def http_get_raw(srv, path="/health", source=None, timeout=10):
+    s = srv.connect(source=source, timeout=timeout)
+    try:
+        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+        data, _ = read_all(s)
+        return data
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- timeout
+
+def test_idle_partial_request_is_closed(aop_server):
+    s = aop_server(HTTP_TIMEOUT_SECONDS="2")
+    sock = s.connect(timeout=12)
+    try:
+        t0 = time.monotonic()
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(1.0)
+        assert s.fresh_get("/health").status_code == 200, "server stuck behind a slow client"
+        data, how = read_all(sock)
+        elapsed = time.monotonic() - t0
+        assert how in ("eof", "reset"), "connection still open after %.1fs (%s)" % (elapsed, how)
+        assert elapsed <= 8.0, elapsed
+        assert b"200 OK" not in data
+    finally:
+        sock.close()
+    assert s.fresh_get("/health").status_code == 200
+
+
+# ---------------------------------------------------------------- connection limits
+
+def test_per_ip_connection_limit(aop_server):
+    s = aop_server(HTTP_MAX_CONNECTIONS_PER_IP="4", HTTP_MAX_CONNECTIONS="32")
+    idle = []
+    try:
+        for _ in range(4):
+            idle.append(s.connect(timeout=5))
+        time.sleep(0.5)
+        # a 5th connection from the same address gets no HTTP response
+        fifth = s.connect(timeout=5)
+        try:
+            try:
+                fifth.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            data, how = read_all(fifth)
+        finally:
+            fifth.close()
+        assert not data.startswith(b"HTTP/"), "5th connection from one IP was served: %r" % data[:100]
+        assert how in ("eof", "reset"), how
+        # another source address is not limited by 127.0.0.1's connections
+        data = http_get_raw(s, "/health", source="127.0.0.2")
+        assert data.startswith(b"HTTP/1.1 200"), data[:200]
+    finally:
+        for c in idle:
+            c.close()
+    # the slots are given back
+    deadline = time.monotonic() + 5
+    ok = False
+    while time.monotonic() < deadline and not ok:
+        try:
+            ok = http_get_raw(s, "/health", timeout=3).startswith(b"HTTP/1.1 200")
+        except OSError:
+            pass
+        if not ok:
+            time.sleep(0.2)
+    assert ok, "server did not serve 127.0.0.1 again after its idle connections closed"
+
+
+# ---------------------------------------------------------------- header and URL sizes
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    m = make_manager(tmp_path_factory.mktemp("limits"))
+    s = m.server()
+    yield s
+    m.finalize()
+
+
+def test_header_block_over_16k_431(srv):
+    r = srv.fresh_get("/health", headers={"X-Big": "a" * 17000})
+    assert r.status_code == 431, r.status_code
+    assert srv.fresh_get("/health").status_code == 200
+
+
+def test_many_headers_over_16k_431(srv):
+    headers = {"X-H%02d" % i: "b" * 1000 for i in range(18)}
+    r = srv.fresh_get("/health", headers=headers)
+    assert r.status_code == 431, r.status_code
+    assert srv.fresh_get("/health").status_code == 200
+
+
+def test_headers_under_16k_fine(srv):
+    r = srv.fresh_get("/health", headers={"X-Big": "a" * 12000})
+    assert r.status_code == 200
+
+
+def test_url_over_8k_414(srv):
+    r = srv.fresh_get("/" + "u" * 9000)
+    assert r.status_code == 414, r.status_code
+    assert srv.fresh_get("/health").status_code == 200
+
+
+def test_url_under_8k_routed(srv):
+    r = srv.fresh_get("/api/" + "u" * 7000)
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize("kind", ["header", "url"])
+def test_20k_header_or_url_is_4xx(srv, kind):
+    if kind == "header":
+        r = srv.fresh_get("/health", headers={"X-Big": "c" * 20480})
+    else:
+        r = srv.fresh_get("/" + "d" * 20480)
+    assert 400 <= r.status_code < 500, r.status_code
+    assert srv.fresh_get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["431", "414"])
+def test_limit_responses_carry_standard_headers(srv, kind):
+    if kind == "431":
+        r = srv.fresh_get("/health", headers={"X-Big": "a" * 17000})
+    else:
+        r = srv.fresh_get("/" + "u" * 9000)
+    assert r.status_code == int(kind)
+    assert_security_headers(r)

@@ -1,0 +1,128 @@
+/* Unit tests of configuration parsing and refusal. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "unit.h"
+
+/* An environment made of "NAME=value" strings, NULL-terminated. */
+static const char *lookup(const char *name, void *ctx)
+{
+    const char *const *env = ctx;
+    size_t n = strlen(name);
+    for (; *env; env++)
+        if (strncmp(*env, name, n) == 0 && (*env)[n] == '=')
+            return *env + n + 1;
+    return NULL;
+}
+
+static int load(const char *const *env, config *c, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    return config_load(c, lookup, (void *)env, err, errlen);
+}
+
+#define SECRET_A "0123456789abcdef0123456789abcdef-a"
+#define SECRET_B "0123456789abcdef0123456789abcdef-b"
+
+static void config_defaults(void)
+{
+    const char *env[] = {NULL};
+    config c;
+    char err[256];
+    CHECK_INT(load(env, &c, err, sizeof(err)), 0);
+    int ok = c.app_env == APP_ENV_DEVELOPMENT && c.port == 3000 &&
+             strcmp(c.host, "127.0.0.1") == 0 && strcmp(c.database_url, "sqlite://./var/aop.db") == 0 &&
+             c.body_limit_bytes == 1048576 && c.rate_limit_max == 600 &&
+             c.rate_limit_window_ms == 60000 && c.auth_rate_limit_max == 10 &&
+             c.auth_rate_limit_window_ms == 900000 && c.bcrypt_cost == 12 &&
+             c.access_token_ttl == 900 && c.refresh_token_ttl == 604800 && c.lock_wait_ms == 2000 &&
+             c.execution_lease_ms == 30000 && !c.trust_proxy && !c.http_node_allow_private &&
+             c.http_threads >= 1 && c.workers >= 1 && c.redis_url == NULL && c.log_level == 1;
+    config_free(&c);
+    CHECK(ok);
+}
+
+static void config_parses_values(void)
+{
+    const char *env[] = {"PORT=8080", "TRUST_PROXY=true", "LOG_LEVEL=debug", "HTTP_THREADS=3",
+                         "FRONTEND_URL=http://a.example, https://b.example:8443", NULL};
+    config c;
+    char err[256];
+    CHECK_INT(load(env, &c, err, sizeof(err)), 0);
+    int ok = c.port == 8080 && c.trust_proxy && c.log_level == 0 && c.http_threads == 3;
+    config_free(&c);
+    CHECK(ok);
+}
+
+/* Each bad environment must be refused with a message naming the variable. */
+static void config_refuses_bad_values(void)
+{
+    static const struct {
+        const char *env[4];
+        const char *names;
+    } cases[] = {
+        {{"PORT=abc"}, "PORT"},
+        {{"PORT=70000"}, "PORT"},
+        {{"PORT=-1"}, "PORT"},
+        {{"LOG_LEVEL=verbose"}, "LOG_LEVEL"},
+        {{"APP_ENV=staging"}, "APP_ENV"},
+        {{"BODY_LIMIT_BYTES=0"}, "BODY_LIMIT_BYTES"},
+        {{"TRUST_PROXY=maybe"}, "TRUST_PROXY"},
+        {{"FRONTEND_URL=notaurl"}, "FRONTEND_URL"},
+        {{"FRONTEND_URL=http://a.example/path"}, "FRONTEND_URL"},
+        {{"DATABASE_URL=mysql://x"}, "DATABASE_URL"},
+        {{"REDIS_URL=http://x"}, "REDIS_URL"},
+        {{"LLM_BASE_URL=ftp://x"}, "LLM_BASE_URL"},
+        {{"BCRYPT_COST=3"}, "BCRYPT_COST"},
+        {{"ADMIN_EMAIL=a@b.example"}, "ADMIN_PASSWORD"},
+        {{"ADMIN_EMAIL=nope", "ADMIN_PASSWORD=password1"}, "ADMIN_EMAIL"},
+        {{"APP_ENV=production"}, "JWT_ACCESS_SECRET"},
+        {{"APP_ENV=production", "JWT_ACCESS_SECRET=short", "JWT_REFRESH_SECRET=" SECRET_B},
+         "JWT_ACCESS_SECRET"},
+        {{"APP_ENV=production", "JWT_ACCESS_SECRET=" SECRET_A, "JWT_REFRESH_SECRET=short"},
+         "JWT_REFRESH_SECRET"},
+        {{"APP_ENV=production", "JWT_ACCESS_SECRET=" SECRET_A, "JWT_REFRESH_SECRET=" SECRET_A},
+         "JWT_REFRESH_SECRET"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        config c;
+        char err[256];
+        int rc = load(cases[i].env, &c, err, sizeof(err));
+        if (rc == 0)
+            config_free(&c);
+        if (rc != -1 || !strstr(err, cases[i].names)) {
+            char m[400];
+            snprintf(m, sizeof(m), "case %s: rc=%d err=\"%s\"", cases[i].env[0], rc, err);
+            unit_fail(__FILE__, __LINE__, m);
+            return;
+        }
+    }
+}
+
+static void config_production_rules(void)
+{
+    const char *weak[] = {"APP_ENV=production", "JWT_ACCESS_SECRET=" SECRET_A,
+                          "JWT_REFRESH_SECRET=" SECRET_B, "BCRYPT_COST=9", NULL};
+    const char *good[] = {"APP_ENV=production", "JWT_ACCESS_SECRET=" SECRET_A,
+                          "JWT_REFRESH_SECRET=" SECRET_B, NULL};
+    config c;
+    char err[256];
+    int rc_weak = load(weak, &c, err, sizeof(err));
+    if (rc_weak == 0)
+        config_free(&c);
+    CHECK_INT(rc_weak, -1);
+    CHECK(strstr(err, "BCRYPT_COST") != NULL);
+    CHECK_INT(load(good, &c, err, sizeof(err)), 0);
+    int prod = c.app_env == APP_ENV_PRODUCTION && c.bcrypt_cost == 12;
+    config_free(&c);
+    CHECK(prod);
+}
+
+const unit_test config_tests[] = {
+    TEST(config_defaults),
+    TEST(config_parses_values),
+    TEST(config_refuses_bad_values),
+    TEST(config_production_rules),
+    {NULL, NULL},
+};
