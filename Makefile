@@ -26,14 +26,8 @@ TEST_OBJ := $(LIB_SRC:%.c=build/test/%.o)
 
 PYTHON := /usr/bin/python3
 
-.PHONY: all run test unit api deps deps-test bench clean
+.PHONY: all run test unit api bench clean
 all: build/aop
-
-deps:
-	@scripts/install-deps.sh build
-
-deps-test:
-	@scripts/install-deps.sh test
 
 build/rel/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -52,7 +46,9 @@ build/test/aop: $(TEST_OBJ) build/test/src/main.o
 build/test/unit: $(TEST_OBJ) $(UNIT_SRC) tests/unit/unit.h
 	$(CC) $(CPPFLAGS) -Itests/unit $(TEST_CFLAGS) $(UNIT_SRC) $(TEST_OBJ) -o $@ $(LIBS)
 
-run: deps build/aop
+run:
+	@scripts/install-deps.sh build
+	$(MAKE) --no-print-directory build/aop
 	@mkdir -p var
 	./build/aop serve
 
@@ -62,12 +58,15 @@ unit: build/test/unit
 api: build/test/aop
 	AOP_BIN=$(CURDIR)/build/test/aop $(PYTHON) -m pytest -q -p no:cacheprovider tests/api
 
-test: deps-test
+test:
+	@scripts/install-deps.sh test
 	$(MAKE) --no-print-directory build/test/aop build/test/unit
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory api
 
-bench: deps build/aop
+bench:
+	@scripts/install-deps.sh bench
+	$(MAKE) --no-print-directory build/aop
 	bench/run.sh
 
 clean:

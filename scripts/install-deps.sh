@@ -2,16 +2,21 @@
 # Installs the Debian packages AOP needs, only those that are absent.
 #   scripts/install-deps.sh build   libraries and tools to build and run `aop`
 #   scripts/install-deps.sh test    the above plus what `make test` needs
+#   scripts/install-deps.sh bench   the above plus what `make bench` needs
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libssl-dev zlib1g-dev libcrypt-dev)
 test_pkgs=(python3 python3-pytest python3-requests)
+bench_pkgs=(wrk curl)
 
 want=("${build_pkgs[@]}")
-if [ "${1:-build}" = "test" ]; then
-  want+=("${test_pkgs[@]}")
-fi
+case "${1:-build}" in
+  build) ;;
+  test) want+=("${test_pkgs[@]}") ;;
+  bench) want+=("${bench_pkgs[@]}") ;;
+  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do

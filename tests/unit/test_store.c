@@ -377,6 +377,8 @@ static void body_threads(fixture *f)
     for (; started < 2; started++)
         if (pthread_create(&th[started], NULL, insert_many, &t[started]) != 0)
             break;
+    if (started == 1)
+        pthread_barrier_wait(&start); /* release the lone thread */
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&start);
