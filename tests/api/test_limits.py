@@ -23,6 +23,20 @@ def read_all(sock, limit=1 << 20):
     return data, "limit"
 
 
+def still_open(sock):
+    sock.setblocking(False)
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+        return False  # data or EOF on an idle connection: not what we want
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.setblocking(True)
+        sock.settimeout(10)
+
+
 def http_get_raw(srv, path="/health", source=None, timeout=10):
     s = srv.connect(source=source, timeout=timeout)
     try:
@@ -57,11 +71,16 @@ def test_idle_partial_request_is_closed(aop_server):
 
 def test_per_ip_connection_limit(aop_server):
     s = aop_server(HTTP_MAX_CONNECTIONS_PER_IP="4", HTTP_MAX_CONNECTIONS="32")
+    # let the server reap the readiness probe's connection (it still counts
+    # against 127.0.0.1 for a moment after the client has its response)
+    time.sleep(0.7)
     idle = []
     try:
         for _ in range(4):
             idle.append(s.connect(timeout=5))
         time.sleep(0.5)
+        for i, c in enumerate(idle):
+            assert still_open(c), "idle connection %d of 4 (within the limit) was closed by the server" % (i + 1)
         # a 5th connection from the same address gets no HTTP response
         fifth = s.connect(timeout=5)
         try:

@@ -6,6 +6,7 @@
  * from the test body only). The database is inspected with sqlite3 directly
  * where the port has no way to show it.
  */
+#include <dirent.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "store/migrations.h"
@@ -349,6 +351,30 @@ typedef struct {
     pthread_barrier_t *start;
 } thread_ctx;
 
+/*
+ * How many descriptors of this process are open on file. Each connection has
+ * its own descriptor on the -wal file and closes it when it closes; its
+ * descriptor on the database file itself may outlive it, since SQLite defers
+ * that close() while another connection of the process holds a lock.
+ */
+static int fds_open_on(const char *file)
+{
+    char target[512];
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    for (struct dirent *e; (e = readdir(d));) {
+        ssize_t len = readlinkat(dirfd(d), e->d_name, target, sizeof(target) - 1);
+        if (len < 0)
+            continue;
+        target[len] = '\0';
+        n += strcmp(target, file) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
 static void *insert_many(void *p)
 {
     thread_ctx *t = p;
@@ -368,6 +394,9 @@ static void *insert_many(void *p)
 
 static void body_threads(fixture *f)
 {
+    char wal[160];
+    snprintf(wal, sizeof(wal), "%s-wal", f->path);
+    CHECK_INT(fds_open_on(wal), 1); /* the main thread's connection */
     pthread_barrier_t start;
     thread_ctx t[2] = {{.s = f->s, .first = 1000, .start = &start},
                        {.s = f->s, .first = 2000, .start = &start}};
@@ -387,6 +416,7 @@ static void body_threads(fixture *f)
     CHECK_INT(t[1].failed, AOP_OK);
     CHECK_INT(t[0].ok + t[1].ok, 2 * THREAD_USERS);
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM users"), 2 * THREAD_USERS);
+    CHECK_INT(fds_open_on(wal), 1); /* the threads' connections closed as they exited */
     store_user out;
     CHECK_INT(store_user_get_by_email(f->s, "user2049@example.com", &out, &f->a), AOP_OK);
 }
