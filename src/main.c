@@ -155,6 +155,14 @@ static int cmd_serve(void)
     if (setup(&cfg) < 0)
         return EXIT_USAGE;
     char err[512];
+    if (cfg.redis_url) {
+        /* Silently keeping shared state in-process would break a multi-instance
+         * set-up that believes it shares it. */
+        fprintf(stderr, "aop: configuration refused: REDIS_URL: this version keeps cache, "
+                        "limits and locks in-process; unset REDIS_URL\n");
+        finish(&cfg, NULL);
+        return EXIT_USAGE;
+    }
     if (config_ensure_secrets(&cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "aop: configuration refused: %s\n", err);
         finish(&cfg, NULL);
@@ -179,7 +187,10 @@ static int cmd_serve(void)
         finish(&cfg, s);
         return 1;
     }
-    log_info("listening", LF_S("host", cfg.host), LF_I("port", http_server_port(srv)),
+    char url[300];
+    snprintf(url, sizeof(url), strchr(cfg.host, ':') ? "http://[%s]:%d" : "http://%s:%d",
+             cfg.host, http_server_port(srv));
+    log_info("listening", LF_S("url", url), LF_S("host", cfg.host), LF_I("port", http_server_port(srv)),
              LF_S("env", config_env_name(cfg.app_env)), LF_S("version", AOP_VERSION),
              LF_I("threads", cfg.http_threads));
     int sig = wait_for_stop();

@@ -28,6 +28,13 @@ static struct {
     int max_files;
 } L = {PTHREAD_MUTEX_INITIALIZER, LOG_INFO, NULL, -1, 0, 0, 5};
 
+static _Thread_local const char *thread_request_id;
+
+void log_set_request_id(const char *id)
+{
+    thread_request_id = id;
+}
+
 int log_level_parse(const char *s)
 {
     for (int i = 0; i < 4; i++)
@@ -148,8 +155,13 @@ void log_emit(log_level lvl, const char *msg, const log_field *fields)
     buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, level_names[lvl]);
     buf_json_escape(&b, msg, strlen(msg));
     buf_puts(&b, "\"");
-    for (const log_field *f = fields; f && f->type != LF_END; f++)
+    int has_id = 0;
+    for (const log_field *f = fields; f && f->type != LF_END; f++) {
         put_field(&b, f);
+        has_id |= strcmp(f->key, "requestId") == 0;
+    }
+    if (thread_request_id && !has_id)
+        put_field(&b, &LF_S("requestId", thread_request_id));
     if (buf_puts(&b, "}\n") < 0) {
         buf_reset(&b);
         buf_printf(&b, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"log line too long\"}\n",

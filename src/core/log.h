@@ -43,6 +43,11 @@ void log_emit(log_level lvl, const char *msg, const log_field *fields);
 #define log_warn(msg, ...) log_at(LOG_WARN, msg, ##__VA_ARGS__)
 #define log_error(msg, ...) log_at(LOG_ERROR, msg, ##__VA_ARGS__)
 
+/* The request the calling thread is serving (NULL: none). While set, every
+ * event the thread logs carries it as "requestId". id is borrowed: clear it
+ * before the string goes away. */
+void log_set_request_id(const char *id);
+
 /* Parses "debug", "info", "warn", "error"; -1 when unknown. */
 int log_level_parse(const char *s);
 /* 1 when events at lvl are written. */

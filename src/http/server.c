@@ -252,7 +252,9 @@ static void dispatch(http_req *req)
     }
     if (!body_ok_or_reply(req) || !route_or_reply(req))
         return;
+    log_set_request_id(req->request_id);
     req->route->handler(req);
+    log_set_request_id(NULL);
     if (!req->replied) {
         log_error("handler gave no reply", LF_S("requestId", req->request_id),
                   LF_S("route", req->route->pattern));

@@ -77,6 +77,8 @@ struct sq_store {
     bool key_ok;
     pthread_mutex_t mu;  /* guards conns */
     conn *conns;         /* every open connection */
+    dev_t dev;           /* identity of the file opened, for ping */
+    ino_t ino;
 };
 
 /*
@@ -279,11 +281,21 @@ static aop_err rollback_if_open(conn *c, const char *op)
     return exec_sql(c, "ROLLBACK", op);
 }
 
+/*
+ * Answers when the database is usable: the file at the path is still the one
+ * that was opened (a deleted or replaced file would take every later write
+ * into an unlinked inode, lost at restart) and a query runs.
+ */
 static aop_err op_ping(void *hp)
 {
     sq_store *h = hp;
     conn *c;
     sqlite3_stmt *st = NULL;
+    struct stat sb;
+    if (stat(h->path, &sb) != 0 || sb.st_dev != h->dev || sb.st_ino != h->ino) {
+        log_error("database file is missing or was replaced", LF_S("path", h->path));
+        return AOP_ERR_UNAVAILABLE;
+    }
     aop_err rc = conn_borrow(h, &c);
     if (rc != AOP_OK)
         goto out;
@@ -645,6 +657,13 @@ void *store_sqlite_open(const char *path, char *err, size_t errlen)
         conn_free(c);
         goto out;
     }
+    struct stat sb;
+    if (stat(h->path, &sb) != 0) {
+        snprintf(err, errlen, "DATABASE_URL: cannot open %s: %s", path, strerror(errno));
+        goto out;
+    }
+    h->dev = sb.st_dev;
+    h->ino = sb.st_ino;
     ret = h;
     h = NULL;
 out:
