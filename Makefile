@@ -26,7 +26,7 @@ TEST_OBJ := $(LIB_SRC:%.c=build/test/%.o)
 
 PYTHON := /usr/bin/python3
 
-.PHONY: all run test unit api bench clean
+.PHONY: all run test unit api bench fuzz clean
 all: build/aop
 
 build/rel/%.o: %.c $(HDRS)
@@ -68,6 +68,26 @@ bench:
 	@scripts/install-deps.sh bench
 	$(MAKE) --no-print-directory build/aop
 	bench/run.sh
+
+# libFuzzer targets (clang): FUZZ_SECONDS each, corpus kept in build/fuzz/corpus-<name>.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/*.c))
+FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"' -g -O1 \
+               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $< $(LIB_SRC) -o $@ $(LIBS)
+
+fuzz:
+	@scripts/install-deps.sh fuzz
+	$(MAKE) --no-print-directory $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $$t-corpus; \
+	  echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $$t-corpus >$$t.log 2>&1 || \
+	    { tail -50 $$t.log; exit 1; }; \
+	done
 
 clean:
 	rm -rf build

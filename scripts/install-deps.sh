@@ -3,19 +3,22 @@
 #   scripts/install-deps.sh build   libraries and tools to build and run `aop`
 #   scripts/install-deps.sh test    the above plus what `make test` needs
 #   scripts/install-deps.sh bench   the above plus what `make bench` needs
+#   scripts/install-deps.sh fuzz    the above plus clang and libFuzzer for `make fuzz`
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libssl-dev zlib1g-dev libcrypt-dev)
 test_pkgs=(python3 python3-pytest python3-requests)
 bench_pkgs=(wrk curl)
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
   test) want+=("${test_pkgs[@]}") ;;
   bench) want+=("${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+  fuzz) want+=("${fuzz_pkgs[@]}") ;;
+  *) echo "usage: $0 build|test|bench|fuzz" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -47,3 +47,12 @@ def test_listening_line_names_the_url(aop_server):
     line = s.wait_log(lambda l: l.get("msg") == "listening")
     assert line["url"] == "http://127.0.0.1:%d" % s.port
     assert line["port"] == s.port
+
+
+def test_second_server_on_a_taken_port_refuses_to_start(aop_server, run_cli):
+    s = aop_server()
+    r = run_cli(["serve"], env={"PORT": str(s.port), "DATABASE_URL": "sqlite://%s/other.db" % s.tmp},
+                timeout=15)
+    assert r.returncode == 1, r
+    assert "cannot listen on 127.0.0.1:%d" % s.port in r.err
+    assert s.get("/health").status_code == 200
