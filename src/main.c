@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXIT_USAGE 2
@@ -284,6 +285,9 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* The database holds password hashes and the data dir holds secrets: what
+     * aop creates is for its own user only. */
+    umask(0077);
 
     const char *cmd = argc > 1 ? argv[1] : "";
     if (!strcmp(cmd, "serve") && argc == 2)

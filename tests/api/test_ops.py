@@ -56,3 +56,11 @@ def test_second_server_on_a_taken_port_refuses_to_start(aop_server, run_cli):
     assert r.returncode == 1, r
     assert "cannot listen on 127.0.0.1:%d" % s.port in r.err
     assert s.get("/health").status_code == 200
+
+
+def test_files_aop_creates_are_private(aop_server):
+    s = aop_server(LOG_FILE=None)
+    assert s.get("/ready").status_code == 200
+    for name in ("aop.db", "aop.db-wal"):
+        mode = os.stat(s.tmp / name).st_mode & 0o777
+        assert mode == 0o600, "%s has mode %o" % (name, mode)
