@@ -6,6 +6,7 @@
  */
 #include "app.h"
 #include "auth/users.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -102,9 +103,7 @@ static int ensure_admin(const config *cfg, store *s)
     arena a = {0};
     store_user u;
     int rc = -1;
-    char *email = arena_strdup(&a, cfg->admin_email);
-    for (char *p = email; *p; p++)
-        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    char *email = str_lower(arena_strdup(&a, cfg->admin_email));
     aop_err e = store_user_get_by_email(s, email, &u, &a);
     if (e == AOP_OK) {
         rc = 0;

@@ -23,27 +23,12 @@ static size_t utf8_chars(const char *s)
     return n;
 }
 
-static int email_ok(const char *e)
-{
-    size_t n = strlen(e);
-    const char *at = strchr(e, '@');
-    if (n == 0 || n > USER_EMAIL_MAX || !at || at == e || strchr(at + 1, '@'))
-        return 0;
-    const char *dot = strrchr(at + 1, '.');
-    if (!dot || dot == at + 1 || dot[1] == '\0')
-        return 0;
-    for (const char *p = e; *p; p++)
-        if ((unsigned char)*p <= ' ' || *p == 0x7f)
-            return 0;
-    return 1;
-}
-
 int users_validate(const users_new *n, json_t *details)
 {
     size_t before = json_array_size(details);
     if (!n->email || !*n->email)
         problem(details, "email", "is required");
-    else if (!email_ok(n->email))
+    else if (!str_is_email(n->email))
         problem(details, "email", "must be a valid email address");
     if (!n->name || !*n->name)
         problem(details, "name", "is required");
@@ -69,9 +54,7 @@ aop_err users_create(store *s, const users_new *n, int cost, json_t *details, st
     aop_err rc = auth_password_hash(n->password, cost, hash);
     if (rc != AOP_OK)
         return rc;
-    char *email = arena_strdup(a, n->email);
-    for (char *p = email; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
+    char *email = str_lower(arena_strdup(a, n->email));
     memset(out, 0, sizeof(*out));
     ids_uuid7(out->id);
     out->email = email;

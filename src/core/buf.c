@@ -154,3 +154,25 @@ int str_ieq(const char *a, const char *b)
             return 0;
     return *a == *b;
 }
+
+int str_is_email(const char *e)
+{
+    size_t n = strlen(e);
+    const char *at = strchr(e, '@');
+    if (n == 0 || n > 254 || !at || at == e || strchr(at + 1, '@'))
+        return 0;
+    const char *dot = strrchr(at + 1, '.');
+    if (!dot || dot == at + 1 || dot[1] == '\0')
+        return 0;
+    for (const char *p = e; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+char *str_lower(char *s)
+{
+    for (char *p = s; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return s;
+}

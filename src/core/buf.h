@@ -32,6 +32,11 @@ void buf_free(buf *b);
 size_t str_copy(char *dst, size_t dstsize, const char *src);
 /* Strict base-10 parse of a whole string into [min, max]; 0 on success, -1 otherwise. */
 int str_to_ll(const char *s, long long min, long long max, long long *out);
+/* 1 when s looks like an email address: one '@' with a non-empty local part, a
+ * domain with a dot inside it, no spaces or control characters, at most 254 bytes. */
+int str_is_email(const char *s);
+/* Lowercases ASCII letters in place; returns s. */
+char *str_lower(char *s);
 /* ASCII case-insensitive equality. */
 int str_ieq(const char *a, const char *b);
 

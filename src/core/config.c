@@ -91,8 +91,7 @@ static int check_origins(const char *v, char *why, size_t n)
 
 static int check_email(const char *v, char *why, size_t n)
 {
-    const char *at = strchr(v, '@');
-    if (at && at != v && strchr(at + 1, '.') && !strchr(at + 1, '@') && !strpbrk(v, " \t"))
+    if (str_is_email(v))
         return 0;
     snprintf(why, n, "must be an email address");
     return -1;

@@ -11,7 +11,7 @@ Fixtures:
                                      same database and DATA_DIR)
   run_cli(args, env=None, stdin=None, timeout=30) -> CompletedProcess (bytes
                                      decoded into .out / .err), same tmp_path
-  make_manager(tmpdir)               module-level helper for shared servers
+  shared_server(factory, name, **env) one server for a module's read-only checks
 """
 import json
 import os
@@ -329,6 +329,14 @@ class Manager:
 
 def make_manager(tmpdir):
     return Manager(tmpdir)
+
+
+def shared_server(tmp_path_factory, name, **env):
+    """One server shared by a module's read-only checks; use with `yield from`
+    in a module-scoped fixture. Stopped and checked when the module ends."""
+    m = make_manager(tmp_path_factory.mktemp(name))
+    yield m.server(**env)
+    m.finalize()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import assert_error, assert_security_headers, make_manager
+from conftest import assert_error, assert_security_headers, shared_server
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ALLOWED = "http://other.example"
@@ -15,10 +15,7 @@ FRONTEND = "http://app.example,http://other.example"
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    m = make_manager(tmp_path_factory.mktemp("http"))
-    s = m.server(BODY_LIMIT_BYTES=1024, FRONTEND_URL=FRONTEND)
-    yield s
-    m.finalize()
+    yield from shared_server(tmp_path_factory, "http", BODY_LIMIT_BYTES=1024, FRONTEND_URL=FRONTEND)
 
 
 def nested(depth):

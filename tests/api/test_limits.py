@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import assert_security_headers, make_manager
+from conftest import assert_security_headers, shared_server
 
 
 def read_all(sock, limit=1 << 20):
@@ -116,10 +116,7 @@ def test_per_ip_connection_limit(aop_server):
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    m = make_manager(tmp_path_factory.mktemp("limits"))
-    s = m.server()
-    yield s
-    m.finalize()
+    yield from shared_server(tmp_path_factory, "limits")
 
 
 def test_header_block_over_16k_431(srv):

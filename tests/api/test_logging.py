@@ -7,17 +7,14 @@ import time
 
 import pytest
 
-from conftest import make_manager
+from conftest import shared_server
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    m = make_manager(tmp_path_factory.mktemp("logging"))
-    s = m.server()
-    yield s
-    m.finalize()
+    yield from shared_server(tmp_path_factory, "logging")
 
 
 def test_listening_line(srv):

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from conftest import assert_error, make_manager
+from conftest import assert_error, shared_server
 
 CT = "text/plain; version=0.0.4; charset=utf-8"
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)(\s+-?\d+)?$')
@@ -50,11 +50,9 @@ def health_count_from_text(text):
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    m = make_manager(tmp_path_factory.mktemp("metrics"))
-    s = m.server()
-    s.t_started = time.time()
-    yield s
-    m.finalize()
+    for s in shared_server(tmp_path_factory, "metrics"):
+        s.t_started = time.time()
+        yield s
 
 
 def metrics(srv, **kw):
@@ -146,10 +144,7 @@ def test_metrics_open_without_token(srv):
 
 @pytest.fixture(scope="module")
 def tok_srv(tmp_path_factory):
-    m = make_manager(tmp_path_factory.mktemp("metrics-token"))
-    s = m.server(METRICS_TOKEN="s3cret-token")
-    yield s
-    m.finalize()
+    yield from shared_server(tmp_path_factory, "metrics-token", METRICS_TOKEN="s3cret-token")
 
 
 @pytest.mark.parametrize("auth", [None, "Bearer wrong", "Bearer s3cret-token-x", "Bearer s3cret-toke",
