@@ -28,6 +28,7 @@ REFUSALS = [
     ("bad-admin-email", dict(ADMIN_EMAIL="nope", ADMIN_PASSWORD="password1"), "ADMIN_EMAIL"),
     ("http-threads-0", dict(HTTP_THREADS="0"), "HTTP_THREADS"),
     ("log-max-files-0", dict(LOG_MAX_FILES="0"), "LOG_MAX_FILES"),
+    ("log-file-unopenable", dict(LOG_FILE="/proc/aop-none/aop.log"), "LOG_FILE"),
     ("prod-no-secrets", dict(PROD, JWT_ACCESS_SECRET=None, JWT_REFRESH_SECRET=None), "JWT_ACCESS_SECRET"),
     ("prod-short-access", dict(PROD, JWT_ACCESS_SECRET="0123456789"), "JWT_ACCESS_SECRET"),
     ("prod-short-refresh", dict(PROD, JWT_REFRESH_SECRET="0123456789"), "JWT_REFRESH_SECRET"),

@@ -10,9 +10,10 @@ extern const unit_test config_tests[];
 extern const unit_test router_tests[];
 extern const unit_test users_tests[];
 extern const unit_test store_tests[];
+extern const unit_test log_metrics_tests[];
 
 static const unit_test *const suites[] = {
-    core_tests, config_tests, router_tests, users_tests, store_tests,
+    core_tests, config_tests, router_tests, users_tests, store_tests, log_metrics_tests,
 };
 
 static int failed_now;
