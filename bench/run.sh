@@ -34,15 +34,18 @@ echo
 echo "| route | requests/s | p50 | p99 | ratio to /health |"
 echo "|---|---|---|---|---|"
 base=""
-for route in /health /ready /metrics; do
-  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "http://127.0.0.1:$port$route")
+for spec in /health /ready /metrics "/metrics gzip"; do
+  route=${spec%% *}
+  hdr=()
+  [ "$spec" != "$route" ] && hdr=(-H "Accept-Encoding: gzip")
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" "http://127.0.0.1:$port$route")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   [ -n "$base" ] || base=$rps
   ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN {printf "%.2f", a/b}')
-  echo "| $route | $rps | $p50 | $p99 | $ratio |${errs:+ non-2xx: $errs}"
+  echo "| $spec | $rps | $p50 | $p99 | $ratio |${errs:+ non-2xx: $errs}"
 done
 echo
 echo "memory: idle RSS $((idle / 1024)) MiB, peak RSS $(( $(hwm_kb) / 1024 )) MiB, after load $(( $(rss_kb) / 1024 )) MiB"
