@@ -458,8 +458,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return send_reply(req);
         return MHD_YES;
     }
-    if (req->queued)
+    if (req->queued) { /* answered early (413, 414, 431): drop what still comes */
+        *upload_data_size = 0;
         return MHD_YES;
+    }
     if (*upload_data_size) {
         enum MHD_Result rc = absorb(req, upload_data, *upload_data_size);
         *upload_data_size = 0;
