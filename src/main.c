@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define EXIT_USAGE 2
@@ -201,14 +202,30 @@ static int cmd_serve(void)
     return 0;
 }
 
-/* Reads the first line of stdin (at most 1 KiB) as the password. */
+/* Reads the first line of stdin (at most 1 KiB) as the password. On a
+ * terminal it prompts on stderr and turns echo off while the line is typed. */
 static char *read_password(void)
 {
     char line[1026];
-    if (!fgets(line, sizeof(line), stdin))
+    struct termios saved, quiet;
+    int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
+    if (tty) {
+        fputs("Password: ", stderr);
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *got = fgets(line, sizeof(line), stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        fputc('\n', stderr);
+    }
+    if (!got)
         return NULL;
     line[strcspn(line, "\r\n")] = '\0';
-    return xstrdup(line);
+    char *pw = xstrdup(line);
+    explicit_bzero(line, sizeof(line));
+    return pw;
 }
 
 static int cmd_user_create(int argc, char **argv)

@@ -226,3 +226,53 @@ def test_admin_bootstrap_on_serve_is_idempotent(aop_server, run_cli, manager):
     # the admin really exists for the CLI too
     r = create_user(run_cli, email="ROOT@example.com")
     assert r.returncode == 1 and "already exists" in r.err, r
+
+
+def test_user_create_on_a_terminal_prompts_without_echo(manager):
+    """Typed at a terminal, the password is asked for and never shown."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import time
+
+    from conftest import AOP_BIN
+    master, slave = pty.openpty()
+    env = manager.env(LOG_LEVEL="error")
+    p = subprocess.Popen([AOP_BIN, "user", "create", "--email", "tty@example.com", "--name", "Tty",
+                          "--role", "viewer"], env=env, cwd=str(manager.tmp),
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until(pred, timeout=15):
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while not pred(seen) and time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.1)
+            if r:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+
+    try:
+        read_until(lambda s: b"Password:" in s)
+        assert b"Password:" in seen, seen
+        os.write(master, b"typed-secret-9\n")
+        read_until(lambda s: b"tty@example.com" in s)
+        rc = p.wait(timeout=15)
+        read_until(lambda s: False, timeout=0.3)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    assert rc == 0, seen
+    assert b"typed-secret-9" not in seen, seen
+    assert json.loads(seen[seen.index(b"{"):seen.rindex(b"}") + 1])["role"] == "viewer"
+    row = [u for u in users_rows(manager) if u["email"] == "tty@example.com"][0]
+    check_hash("typed-secret-9", row["password_hash"])

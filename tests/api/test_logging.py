@@ -170,3 +170,25 @@ def test_sighup_reopens_log_file(aop_server, manager):
     assert "after-hup" in log.read_text()
     assert "after-hup" not in moved.read_text()
     assert "before-hup" in moved.read_text()
+
+
+def access_line(s, rid):
+    line = s.wait_log(lambda l: l.get("msg") == "request" and l.get("requestId") == rid)
+    assert line, s.stderr_text()[-2000:]
+    return line
+
+
+def test_forwarded_for_is_ignored_unless_proxy_trusted(aop_server):
+    s = aop_server()
+    s.get("/health", headers={"X-Request-Id": "xff-untrusted", "X-Forwarded-For": "203.0.113.9"})
+    assert access_line(s, "xff-untrusted")["ip"] == "127.0.0.1"
+
+
+def test_forwarded_for_names_the_client_behind_a_trusted_proxy(aop_server):
+    s = aop_server(TRUST_PROXY="true")
+    s.get("/health", headers={"X-Request-Id": "xff-1", "X-Forwarded-For": "203.0.113.9, 10.0.0.1"})
+    s.get("/health", headers={"X-Request-Id": "xff-2", "X-Forwarded-For": "2001:db8::7"})
+    s.get("/health", headers={"X-Request-Id": "xff-3", "X-Forwarded-For": "not-an-ip"})
+    assert access_line(s, "xff-1")["ip"] == "203.0.113.9"
+    assert access_line(s, "xff-2")["ip"] == "2001:db8::7"
+    assert access_line(s, "xff-3")["ip"] == "127.0.0.1"
