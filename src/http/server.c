@@ -42,7 +42,8 @@ struct http_req {
     const char *path;
     char request_id[129];
     char ip[INET6_ADDRSTRLEN];
-    const http_route *route;
+    const http_route *route;   /* the row that handles the request */
+    const http_route *matched; /* a row whose pattern matched the path (405, preflight) */
     router_param params[ROUTER_MAX_PARAMS];
     int nparams;
     buf body;
@@ -166,6 +167,10 @@ static const char *find_origin(const http_req *req)
 
 static void preflight(http_req *req)
 {
+    int n;
+    for (int i = 0; i < http_routes_len && !req->matched; i++)
+        if (router_match(http_routes[i].pattern, req->path, req->params, &n, &req->arena))
+            req->matched = &http_routes[i];
     if (find_origin(req)) {
         http_set_header(req, "Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
         http_set_header(req, "Access-Control-Allow-Headers",
@@ -225,6 +230,8 @@ static int route_or_reply(http_req *req)
             return 1;
         }
         path_known = 1;
+        if (!req->matched)
+            req->matched = r;
         buf_printf(&allow, "%s%s", allow.len ? ", " : "", r->method);
         if (strcmp(r->method, "GET") == 0)
             buf_puts(&allow, ", HEAD");
@@ -474,14 +481,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void access_log(http_req *req, enum MHD_RequestTerminationCode toe)
 {
     int64_t ns = clock_mono_ns() - req->start_ns;
-    metrics_route *stats = req->route ? req->route->stats : &http_unmatched_stats;
+    const http_route *r = req->route ? req->route : req->matched;
+    metrics_route *stats = r ? r->stats : &http_unmatched_stats;
     if (req->queued)
         metrics_route_observe(stats, req->method, req->status, ns);
     if (!log_enabled(LOG_INFO))
         return;
     log_info(req->queued ? "request" : "request aborted", LF_S("requestId", req->request_id),
              LF_S("method", req->method), LF_S("path", req->path),
-             LF_S("route", req->route ? req->route->pattern : NULL),
+             LF_S("route", r ? r->pattern : NULL),
              LF_I("status", req->queued ? req->status : 0), LF_D("durationMs", (double)ns / 1e6),
              LF_I("bytes", req->queued ? (long long)req->reply_len : 0), LF_S("ip", req->ip),
              LF_B("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));

@@ -192,3 +192,11 @@ def test_forwarded_for_names_the_client_behind_a_trusted_proxy(aop_server):
     assert access_line(s, "xff-1")["ip"] == "203.0.113.9"
     assert access_line(s, "xff-2")["ip"] == "2001:db8::7"
     assert access_line(s, "xff-3")["ip"] == "127.0.0.1"
+
+
+def test_access_log_route_of_a_wrong_method_is_the_path_pattern(aop_server):
+    s = aop_server()
+    assert s.post("/health", headers={"X-Request-Id": "m405"}).status_code == 405
+    assert s.get("/nope", headers={"X-Request-Id": "m404"}).status_code == 404
+    assert access_line(s, "m405")["route"] == "/health"
+    assert access_line(s, "m404")["route"] is None

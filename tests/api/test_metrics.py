@@ -92,6 +92,20 @@ def test_unmatched_route_label(srv):
     assert "/api/nope" not in routes and "/x/y/z" not in routes, routes
 
 
+def test_wrong_method_and_preflight_count_under_the_path_pattern(srv):
+    def n(method, route, status):
+        return value(parse(metrics(srv).text), "aop_http_requests_total",
+                     method=method, route=route, status=status) or 0
+    b405, b204, bunm = n("DELETE", "/metrics", "405"), n("OPTIONS", "/health", "204"), \
+        n("OPTIONS", "unmatched", "204")
+    assert srv.request("DELETE", "/metrics").status_code == 405
+    assert srv.request("OPTIONS", "/health").status_code == 204
+    assert srv.request("OPTIONS", "/api/nope").status_code == 204
+    assert n("DELETE", "/metrics", "405") == b405 + 1
+    assert n("OPTIONS", "/health", "204") == b204 + 1
+    assert n("OPTIONS", "unmatched", "204") == bunm + 1
+
+
 def test_duration_histogram(srv):
     srv.get("/health")
     samples = parse(metrics(srv).text)
