@@ -41,6 +41,24 @@ static void usage(FILE *f)
     config_print_help(f);
 }
 
+/* Backends this version does not have yet. Silently keeping shared state
+ * in-process, or data in a local file, would mislead a set-up that believes
+ * it shares them. */
+static int refuse_unsupported(const config *cfg)
+{
+    if (cfg->redis_url) {
+        fputs("aop: configuration refused: REDIS_URL: this version keeps cache, limits and "
+              "locks in-process; unset REDIS_URL\n", stderr);
+        return -1;
+    }
+    if (strncmp(cfg->database_url, "sqlite://", 9) != 0) {
+        fputs("aop: configuration refused: DATABASE_URL: this version stores data in SQLite "
+              "only (sqlite://PATH)\n", stderr);
+        return -1;
+    }
+    return 0;
+}
+
 /* Loads configuration and sets logging up; prints the refusal and returns -1. */
 static int setup(config *cfg)
 {
@@ -53,6 +71,11 @@ static int setup(config *cfg)
     if (log_setup((log_level)cfg->log_level, cfg->log_file, max_bytes, (int)cfg->log_max_files) < 0) {
         fprintf(stderr, "aop: configuration refused: LOG_FILE: cannot open %s: %s\n",
                 cfg->log_file, strerror(errno));
+        config_free(cfg);
+        return -1;
+    }
+    if (refuse_unsupported(cfg) < 0) {
+        log_close();
         config_free(cfg);
         return -1;
     }
@@ -96,14 +119,15 @@ static int cmd_migrate(void)
     return s ? 0 : 1;
 }
 
-/* Creates ADMIN_EMAIL with ADMIN_PASSWORD when no such user exists. */
+/* Creates ADMIN_EMAIL with ADMIN_PASSWORD when no such user exists.
+ * Returns 0, 1 when the database fails, EXIT_USAGE when the pair is refused. */
 static int ensure_admin(const config *cfg, store *s)
 {
     if (!cfg->admin_email)
         return 0;
     arena a = {0};
     store_user u;
-    int rc = -1;
+    int rc = 1;
     char *email = str_lower(arena_strdup(&a, cfg->admin_email));
     aop_err e = store_user_get_by_email(s, email, &u, &a);
     if (e == AOP_OK) {
@@ -123,6 +147,7 @@ static int ensure_admin(const config *cfg, store *s)
         char *d = json_dumps(details, JSON_COMPACT);
         fprintf(stderr, "aop: configuration refused: ADMIN_EMAIL/ADMIN_PASSWORD: %s\n", d ? d : "");
         free(d);
+        rc = EXIT_USAGE;
     }
     json_decref(details);
 out:
@@ -156,14 +181,6 @@ static int cmd_serve(void)
     if (setup(&cfg) < 0)
         return EXIT_USAGE;
     char err[512];
-    if (cfg.redis_url) {
-        /* Silently keeping shared state in-process would break a multi-instance
-         * set-up that believes it shares it. */
-        fprintf(stderr, "aop: configuration refused: REDIS_URL: this version keeps cache, "
-                        "limits and locks in-process; unset REDIS_URL\n");
-        finish(&cfg, NULL);
-        return EXIT_USAGE;
-    }
     if (config_ensure_secrets(&cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "aop: configuration refused: %s\n", err);
         finish(&cfg, NULL);
@@ -174,9 +191,10 @@ static int cmd_serve(void)
         finish(&cfg, NULL);
         return 1;
     }
-    if (ensure_admin(&cfg, s) < 0) {
+    int admin_rc = ensure_admin(&cfg, s);
+    if (admin_rc != 0) {
         finish(&cfg, s);
-        return 1;
+        return admin_rc;
     }
     app_ctx app = {.cfg = &cfg, .store = s, .start_ms = clock_now_ms(),
                    .start_mono_ns = clock_mono_ns()};

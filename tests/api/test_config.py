@@ -24,8 +24,8 @@ REFUSALS = [
     ("redis-url", dict(REDIS_URL="http://x"), "REDIS_URL"),
     ("redis-not-in-this-version", dict(REDIS_URL="redis://127.0.0.1:6379"), "REDIS_URL"),
     ("postgres-not-in-this-version", dict(DATABASE_URL="postgres://u@127.0.0.1/db"), "DATABASE_URL"),
-    ("unopenable-database", dict(DATABASE_URL="sqlite:///proc/aop/x.db"), "DATABASE_URL"),
     ("bad-admin-email", dict(ADMIN_EMAIL="nope", ADMIN_PASSWORD="password1"), "ADMIN_EMAIL"),
+    ("short-admin-password", dict(ADMIN_EMAIL="root@example.com", ADMIN_PASSWORD="short"), "ADMIN_PASSWORD"),
     ("http-threads-0", dict(HTTP_THREADS="0"), "HTTP_THREADS"),
     ("log-max-files-0", dict(LOG_MAX_FILES="0"), "LOG_MAX_FILES"),
     ("log-file-unopenable", dict(LOG_FILE="/proc/aop-none/aop.log"), "LOG_FILE"),
@@ -41,8 +41,14 @@ REFUSALS = [
 @pytest.mark.parametrize("env,var", [(e, v) for _, e, v in REFUSALS], ids=[i for i, _, _ in REFUSALS])
 def test_bad_config_refused(run_cli, env, var):
     r = run_cli(["serve"], env=env, timeout=10)
-    assert r.returncode != 0, r
+    assert r.returncode == 2, r
     assert var in r.err, "stderr should name %s: %r" % (var, r)
+
+
+def test_unopenable_database_fails_start_naming_it(run_cli):
+    r = run_cli(["serve"], env=dict(DATABASE_URL="sqlite:///proc/aop/x.db"), timeout=10)
+    assert r.returncode == 1, r
+    assert "DATABASE_URL" in r.err and "/proc/aop" in r.err, r
 
 
 def test_production_starts_with_good_secrets_and_sends_hsts(aop_server):
