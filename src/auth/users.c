@@ -3,7 +3,6 @@
 #include "core/buf.h"
 #include "core/clock.h"
 
-#include <ctype.h>
 #include <string.h>
 
 static const char *const roles[] = {"admin", "user", "viewer"};

@@ -11,7 +11,6 @@
 #include "store/store.h"
 
 #define USER_NAME_MAX 200
-#define USER_EMAIL_MAX 254
 #define USER_PASSWORD_MIN 8
 #define USER_PASSWORD_MAX 72
 

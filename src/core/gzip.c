@@ -1,8 +1,6 @@
 #include "core/gzip.h"
-#include "core/buf.h"
 #include "core/mem.h"
 
-#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -32,21 +32,37 @@ static void restore_unit_log(void)
     log_setup(LOG_DEBUG, "build/test/unit.log", 0, 1);
 }
 
-static void log_redacts_secrets_and_escapes(void)
+/* Points the log at dir/name, dir a fresh temporary directory (dir must be a
+ * "/tmp/aop-log-XXXXXX" buffer). Returns 0, or -1 when nothing was set up. */
+static int log_to_temp(char *dir, const char *name, char *path, size_t pathlen,
+                       size_t max_bytes, int files)
 {
-    char dir[] = "/tmp/aop-log-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char path[64];
-    snprintf(path, sizeof(path), "%s/a.log", dir);
-    CHECK_INT(log_setup(LOG_INFO, path, 0, 1), 0);
-    log_info("hello \"world\"\n", LF_S("password", "hunter2"), LF_S("Authorization", "Bearer abc"),
-             LF_S("jwtSecret", "s3"), LF_S("apiKey", "k1"), LF_S("user", "ann"), LF_I("n", 7),
-             LF_B("ok", 1), LF_S("nothing", NULL));
-    log_debug("not written at info");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, pathlen, "%s/%s", dir, name);
+    return log_setup(LOG_INFO, path, max_bytes, files);
+}
+
+/* Puts the unit log back, returns what path holds (free it), and removes
+ * path and dir (other files in dir must be gone already). */
+static char *log_collect(const char *dir, const char *path)
+{
     restore_unit_log();
     char *text = slurp(path);
     unlink(path);
     rmdir(dir);
+    return text;
+}
+
+static void log_redacts_secrets_and_escapes(void)
+{
+    char dir[] = "/tmp/aop-log-XXXXXX", path[64];
+    CHECK_INT(log_to_temp(dir, "a.log", path, sizeof(path), 0, 1), 0);
+    log_info("hello \"world\"\n", LF_S("password", "hunter2"), LF_S("Authorization", "Bearer abc"),
+             LF_S("jwtSecret", "s3"), LF_S("apiKey", "k1"), LF_S("user", "ann"), LF_I("n", 7),
+             LF_B("ok", 1), LF_S("nothing", NULL));
+    log_debug("not written at info");
+    char *text = log_collect(dir, path);
     int leaked = strstr(text, "hunter2") || strstr(text, "Bearer abc") || strstr(text, "s3\"") ||
                  strstr(text, "k1");
     int shape = strstr(text, "\"msg\":\"hello \\\"world\\\"\\n\"") && strstr(text, "\"user\":\"ann\"") &&
@@ -61,19 +77,18 @@ static void log_redacts_secrets_and_escapes(void)
 
 static void log_rotates_by_size(void)
 {
-    char dir[] = "/tmp/aop-log-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char path[64], p1[70], p2[70], p3[70];
-    snprintf(path, sizeof(path), "%s/r.log", dir);
+    char dir[] = "/tmp/aop-log-XXXXXX", path[64], p1[70], p2[70], p3[70];
+    CHECK_INT(log_to_temp(dir, "r.log", path, sizeof(path), 500, 2), 0);
     snprintf(p1, sizeof(p1), "%s.1", path);
     snprintf(p2, sizeof(p2), "%s.2", path);
     snprintf(p3, sizeof(p3), "%s.3", path);
-    CHECK_INT(log_setup(LOG_INFO, path, 500, 2), 0);
     for (int i = 0; i < 40; i++)
         log_info("line", LF_I("i", i), LF_S("pad", "0123456789012345678901234567890123456789"));
-    restore_unit_log();
     int has1 = access(p1, F_OK) == 0, has2 = access(p2, F_OK) == 0, has3 = access(p3, F_OK) == 0;
-    char *last = slurp(path), *older = slurp(p1), *oldest = slurp(p2);
+    char *older = slurp(p1), *oldest = slurp(p2);
+    unlink(p1);
+    unlink(p2);
+    char *last = log_collect(dir, path);
     /* A file is rotated right after the line that takes it past the limit. */
     int newest_kept = strstr(last, "\"i\":39") || strstr(older, "\"i\":39");
     int sizes_ok = strlen(older) < 500 + 200 && strlen(oldest) < 500 + 200 && oldest[0] != '\0';
@@ -81,10 +96,6 @@ static void log_rotates_by_size(void)
     free(last);
     free(older);
     free(oldest);
-    unlink(path);
-    unlink(p1);
-    unlink(p2);
-    rmdir(dir);
     CHECK(has1);
     CHECK(has2);
     CHECK(!has3);
@@ -95,20 +106,14 @@ static void log_rotates_by_size(void)
 
 static void log_lines_carry_thread_request_id(void)
 {
-    char dir[] = "/tmp/aop-log-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
-    char path[64];
-    snprintf(path, sizeof(path), "%s/id.log", dir);
-    CHECK_INT(log_setup(LOG_INFO, path, 0, 1), 0);
+    char dir[] = "/tmp/aop-log-XXXXXX", path[64];
+    CHECK_INT(log_to_temp(dir, "id.log", path, sizeof(path), 0, 1), 0);
     log_set_request_id("req-42");
     log_info("inside");
     log_info("explicit", LF_S("requestId", "other"));
     log_set_request_id(NULL);
     log_info("outside");
-    restore_unit_log();
-    char *text = slurp(path);
-    unlink(path);
-    rmdir(dir);
+    char *text = log_collect(dir, path);
     int inside = strstr(text, "\"msg\":\"inside\",\"requestId\":\"req-42\"") != NULL;
     int explicit_once = strstr(text, "\"requestId\":\"other\"}") != NULL;
     char *out = strstr(text, "\"msg\":\"outside\"");
