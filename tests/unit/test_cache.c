@@ -1,0 +1,5 @@
+#include "unit.h"
+
+const unit_test cache_tests[] = {
+    {NULL, NULL},
+};
