@@ -77,6 +77,10 @@ def base_env(tmpdir, port=None):
         "HOST": "127.0.0.1",
         "PORT": str(port if port is not None else free_port()),
         "HTTP_THREADS": "2",
+        # Generous limits so that suites making many accounts are not throttled;
+        # the rate-limit tests set their own.
+        "RATE_LIMIT_MAX": "1000000",
+        "AUTH_RATE_LIMIT_MAX": "1000000",
     }
     return env
 
