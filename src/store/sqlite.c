@@ -4,23 +4,27 @@
  * One database file in WAL mode and one connection per thread: a thread's
  * first store call opens its own connection (SQLITE_OPEN_NOMUTEX, since it is
  * never shared), a pthread key destructor closes it when the thread exits,
- * and op_close() closes whatever is still open. Every connection has foreign
+ * and sq_close() closes whatever is still open. Every connection has foreign
  * keys on, synchronous=NORMAL (a process crash loses nothing committed; a
  * power cut may lose the last commits but never corrupts the file) and waits
  * up to BUSY_TIMEOUT_MS for a lock before answering AOP_ERR_UNAVAILABLE.
  *
- * Statements are prepared once per connection (the queries[] table) and
- * reset after every use, so no statement keeps a read transaction open.
- * Values are always bound, never written into SQL.
+ * Statements are prepared once per connection (keyed by their SQL text's
+ * address) and reset after every use, so no statement keeps a read
+ * transaction open. Values are always bound, never written into SQL. The
+ * operations of the port live in sqlite_*.c files on top of sqlite_int.h.
  */
 #include "store/store.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/migrations.h"
+#include "store/sqlite_int.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,29 +35,13 @@
 #define BUSY_TIMEOUT_MS 5000
 #define OPEN_FLAGS (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
 
-/* The statements a connection prepares once, on first use. */
-typedef enum {
-    Q_PING,
-    Q_MIGRATION_MAX,
-    Q_MIGRATION_HAS,
-    Q_MIGRATION_ADD,
-    Q_USER_INSERT,
-    Q_USER_GET_BY_EMAIL,
-    Q__COUNT
-} query_id;
+#define STMT_SLOTS 128 /* more than the distinct statements of all backend files */
 
-#define USER_COLUMNS                                                                  \
-    "id, email, name, password_hash, role, preferences, is_active, created_at, "     \
-    "updated_at, last_login_at"
-
-static const char *const queries[Q__COUNT] = {
-    [Q_PING] = "SELECT 1",
-    [Q_MIGRATION_MAX] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-    [Q_MIGRATION_HAS] = "SELECT 1 FROM schema_migrations WHERE version = ?",
-    [Q_MIGRATION_ADD] = "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-    [Q_USER_INSERT] = "INSERT INTO users (" USER_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    [Q_USER_GET_BY_EMAIL] = "SELECT " USER_COLUMNS " FROM users WHERE email = ?",
-};
+static const char q_ping[] = "SELECT 1";
+static const char q_migration_max[] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
+static const char q_migration_has[] = "SELECT 1 FROM schema_migrations WHERE version = ?";
+static const char q_migration_add[] =
+    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)";
 
 static const char schema_migrations_sql[] =
     "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -63,10 +51,14 @@ static const char schema_migrations_sql[] =
 
 typedef struct sq_store sq_store;
 
-/* One thread's connection; owned by the store's list. */
+/* One thread's connection; owned by the store's list. Its statements are
+ * kept in an open-addressing table keyed by the address of their SQL text. */
 typedef struct conn {
     sqlite3 *db;
-    sqlite3_stmt *stmts[Q__COUNT];
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } stmts[STMT_SLOTS];
     sq_store *owner;
     struct conn *next;
 } conn;
@@ -87,7 +79,7 @@ struct sq_store {
  * shown to a client. A UNIQUE or PRIMARY KEY violation is a plain conflict
  * and is not logged.
  */
-static aop_err db_error(int rc, const char *op, const char *msg)
+aop_err sq_error(int rc, const char *op, const char *msg)
 {
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         return AOP_ERR_CONFLICT;
@@ -104,8 +96,8 @@ static void conn_free(conn *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < Q__COUNT; i++)
-        sqlite3_finalize(c->stmts[i]);
+    for (int i = 0; i < STMT_SLOTS; i++)
+        sqlite3_finalize(c->stmts[i].st);
     sqlite3_close_v2(c->db);
     free(c);
 }
@@ -226,7 +218,7 @@ static aop_err conn_borrow(sq_store *h, conn **out)
     if (!c) {
         int rc = conn_new(h->path, &c, why, sizeof(why));
         if (rc != SQLITE_OK)
-            return db_error(rc, "open", why);
+            return sq_error(rc, "open", why);
         if (conn_register(h, c) != 0) {
             conn_free(c);
             log_error("database error", LF_S("op", "open"),
@@ -238,19 +230,31 @@ static aop_err conn_borrow(sq_store *h, conn **out)
     return AOP_OK;
 }
 
-/* A ready statement for q on c (prepared on first use). The connection keeps
- * it; give it back with stmt_release(). */
-static aop_err stmt_borrow(conn *c, query_id q, const char *op, sqlite3_stmt **out)
+/* A ready statement for sql on c, prepared on first use. sql must have static
+ * storage: its address is the key. The connection keeps the statement; give
+ * it back with stmt_release(). */
+static aop_err stmt_borrow(conn *c, const char *sql, const char *op, sqlite3_stmt **out)
 {
     *out = NULL;
-    if (!c->stmts[q]) {
-        int rc = sqlite3_prepare_v3(c->db, queries[q], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &c->stmts[q], NULL);
+    size_t i = ((uintptr_t)sql >> 3) % STMT_SLOTS;
+    for (int probes = 0; probes < STMT_SLOTS; probes++, i = (i + 1) % STMT_SLOTS) {
+        if (c->stmts[i].sql == sql) {
+            *out = c->stmts[i].st;
+            return AOP_OK;
+        }
+        if (c->stmts[i].sql)
+            continue;
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
         if (rc != SQLITE_OK)
-            return db_error(rc, op, sqlite3_errmsg(c->db));
+            return sq_error(rc, op, sqlite3_errmsg(c->db));
+        c->stmts[i].sql = sql;
+        c->stmts[i].st = st;
+        *out = st;
+        return AOP_OK;
     }
-    *out = c->stmts[q];
-    return AOP_OK;
+    log_error("database statement table is full", LF_S("op", op));
+    return AOP_ERR_INTERNAL;
 }
 
 /* Resets a borrowed statement and drops its bindings (which may point into
@@ -263,12 +267,112 @@ static void stmt_release(sqlite3_stmt *st)
     sqlite3_clear_bindings(st);
 }
 
+void sq_release(sqlite3_stmt *st)
+{
+    stmt_release(st);
+}
+
+/* Binds the values of ap to st as fmt says (see sqlite_int.h). */
+static int bind_args(sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+    int s = SQLITE_OK;
+    for (int i = 1; *fmt && s == SQLITE_OK; fmt++, i++) {
+        switch (*fmt) {
+        case 't': {
+            const char *t = va_arg(ap, const char *);
+            s = t ? sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+            break;
+        }
+        case 'i':
+            s = sqlite3_bind_int64(st, i, va_arg(ap, long long));
+            break;
+        case 'b':
+            s = sqlite3_bind_int(st, i, va_arg(ap, int) ? 1 : 0);
+            break;
+        default:
+            s = SQLITE_MISUSE;
+        }
+    }
+    return s;
+}
+
+static aop_err vprepare(void *hp, const char *sql, const char *op, sqlite3_stmt **out,
+                        const char *fmt, va_list ap)
+{
+    conn *c;
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    aop_err rc = conn_borrow(hp, &c);
+    if (rc == AOP_OK)
+        rc = stmt_borrow(c, sql, op, &st);
+    if (rc != AOP_OK)
+        return rc;
+    int s = bind_args(st, fmt, ap);
+    if (s != SQLITE_OK) {
+        rc = sq_error(s, op, sqlite3_errmsg(c->db));
+        stmt_release(st);
+        return rc;
+    }
+    *out = st;
+    return AOP_OK;
+}
+
+aop_err sq_prepare(void *hp, const char *sql, const char *op, sqlite3_stmt **out,
+                   const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vprepare(hp, sql, op, out, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+aop_err sq_step(sqlite3_stmt *st, const char *op, bool *row)
+{
+    int s = sqlite3_step(st);
+    *row = s == SQLITE_ROW;
+    if (s == SQLITE_ROW || s == SQLITE_DONE)
+        return AOP_OK;
+    return sq_error(s, op, sqlite3_errmsg(sqlite3_db_handle(st)));
+}
+
+aop_err sq_exec(void *hp, const char *sql, const char *op, long long *changes, const char *fmt,
+                ...)
+{
+    sqlite3_stmt *st = NULL;
+    bool row;
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vprepare(hp, sql, op, &st, fmt, ap);
+    va_end(ap);
+    if (rc == AOP_OK)
+        rc = sq_step(st, op, &row);
+    if (rc == AOP_OK && changes)
+        *changes = sqlite3_changes64(sqlite3_db_handle(st));
+    stmt_release(st);
+    return rc;
+}
+
+char *sq_col_dup(sqlite3_stmt *st, int i, arena *a)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t)
+        return arena_strdup(a, "");
+    return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i));
+}
+
+void sq_col_copy(sqlite3_stmt *st, int i, char *dst, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    str_copy(dst, size, t ? (const char *)t : "");
+}
+
 /* Runs SQL without values (transaction control, DDL) on c. */
 static aop_err exec_sql(conn *c, const char *sql, const char *op)
 {
     int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        return db_error(rc, op, sqlite3_errmsg(c->db));
+        return sq_error(rc, op, sqlite3_errmsg(c->db));
     return AOP_OK;
 }
 
@@ -286,7 +390,7 @@ static aop_err rollback_if_open(conn *c, const char *op)
  * that was opened (a deleted or replaced file would take every later write
  * into an unlinked inode, lost at restart) and a query runs.
  */
-static aop_err op_ping(void *hp)
+aop_err sq_ping(void *hp)
 {
     sq_store *h = hp;
     conn *c;
@@ -299,10 +403,10 @@ static aop_err op_ping(void *hp)
     aop_err rc = conn_borrow(h, &c);
     if (rc != AOP_OK)
         goto out;
-    if ((rc = stmt_borrow(c, Q_PING, "ping", &st)) != AOP_OK)
+    if ((rc = stmt_borrow(c, q_ping, "ping", &st)) != AOP_OK)
         goto out;
     int s = sqlite3_step(st);
-    rc = s == SQLITE_ROW ? AOP_OK : db_error(s, "ping", sqlite3_errmsg(c->db));
+    rc = s == SQLITE_ROW ? AOP_OK : sq_error(s, "ping", sqlite3_errmsg(c->db));
 out:
     stmt_release(st);
     return rc;
@@ -312,13 +416,13 @@ out:
 static aop_err migration_max(conn *c, long long *max)
 {
     sqlite3_stmt *st = NULL;
-    aop_err rc = stmt_borrow(c, Q_MIGRATION_MAX, "migrate", &st);
+    aop_err rc = stmt_borrow(c, q_migration_max, "migrate", &st);
     *max = 0;
     if (rc != AOP_OK)
         goto out;
     int s = sqlite3_step(st);
     if (s != SQLITE_ROW) {
-        rc = db_error(s, "migrate", sqlite3_errmsg(c->db));
+        rc = sq_error(s, "migrate", sqlite3_errmsg(c->db));
         goto out;
     }
     *max = sqlite3_column_int64(st, 0);
@@ -331,7 +435,7 @@ out:
 static aop_err migration_has(conn *c, int version, bool *has)
 {
     sqlite3_stmt *st = NULL;
-    aop_err rc = stmt_borrow(c, Q_MIGRATION_HAS, "migrate", &st);
+    aop_err rc = stmt_borrow(c, q_migration_has, "migrate", &st);
     *has = false;
     if (rc != AOP_OK)
         goto out;
@@ -341,7 +445,7 @@ static aop_err migration_has(conn *c, int version, bool *has)
     if (s == SQLITE_ROW)
         *has = true;
     else if (s != SQLITE_DONE)
-        rc = db_error(s, "migrate", sqlite3_errmsg(c->db));
+        rc = sq_error(s, "migrate", sqlite3_errmsg(c->db));
 out:
     stmt_release(st);
     return rc;
@@ -352,7 +456,7 @@ static aop_err migration_record(conn *c, const store_migration *m)
 {
     char now[25];
     sqlite3_stmt *st = NULL;
-    aop_err rc = stmt_borrow(c, Q_MIGRATION_ADD, "migrate", &st);
+    aop_err rc = stmt_borrow(c, q_migration_add, "migrate", &st);
     if (rc != AOP_OK)
         goto out;
     clock_format_rfc3339(clock_now_ms(), now);
@@ -364,7 +468,7 @@ static aop_err migration_record(conn *c, const store_migration *m)
     if (s == SQLITE_OK)
         s = sqlite3_step(st);
     if (s != SQLITE_DONE)
-        rc = db_error(s, "migrate", sqlite3_errmsg(c->db));
+        rc = sq_error(s, "migrate", sqlite3_errmsg(c->db));
 out:
     stmt_release(st);
     return rc;
@@ -389,7 +493,7 @@ static aop_err migration_apply(conn *c, const store_migration *m, bool *did)
     if (s != SQLITE_OK) {
         log_error("database migration failed", LF_I("version", m->version),
                   LF_S("name", m->name));
-        rc = db_error(s, "migrate", sqlite3_errmsg(c->db));
+        rc = sq_error(s, "migrate", sqlite3_errmsg(c->db));
         goto out;
     }
     if ((rc = migration_record(c, m)) != AOP_OK)
@@ -408,7 +512,7 @@ out:
 
 /* Applies every migration the database has not recorded, in order; refuses a
  * database whose schema is newer than the binary's list. */
-static aop_err op_migrate(void *hp, int *applied)
+aop_err sq_migrate(void *hp, int *applied)
 {
     sq_store *h = hp;
     conn *c;
@@ -447,19 +551,21 @@ static aop_err exec_on_thread(void *hp, const char *sql, const char *op)
     return exec_sql(c, sql, op);
 }
 
-static aop_err op_begin(void *hp)
+/* Succeeds when no transaction is open any more (SQLite may have rolled it
+ * back by itself after an error). */
+aop_err sq_begin(void *hp)
 {
     return exec_on_thread(hp, "BEGIN IMMEDIATE", "begin");
 }
 
-static aop_err op_commit(void *hp)
+aop_err sq_commit(void *hp)
 {
     return exec_on_thread(hp, "COMMIT", "commit");
 }
 
 /* Succeeds when no transaction is open any more (SQLite may have rolled it
  * back by itself after an error). */
-static aop_err op_rollback(void *hp)
+aop_err sq_rollback(void *hp)
 {
     conn *c;
     aop_err rc = conn_borrow(hp, &c);
@@ -468,100 +574,12 @@ static aop_err op_rollback(void *hp)
     return rollback_if_open(c, "rollback");
 }
 
-static aop_err op_user_insert(void *hp, const store_user *u)
-{
-    conn *c;
-    sqlite3_stmt *st = NULL;
-    aop_err rc = conn_borrow(hp, &c);
-    if (rc != AOP_OK)
-        goto out;
-    if ((rc = stmt_borrow(c, Q_USER_INSERT, "user_insert", &st)) != AOP_OK)
-        goto out;
-    const char *const text[] = {u->id,   u->email,       u->name, u->password_hash,
-                                u->role, u->preferences};
-    int s = SQLITE_OK;
-    for (int i = 0; i < 6 && s == SQLITE_OK; i++)
-        s = sqlite3_bind_text(st, i + 1, text[i], -1, SQLITE_STATIC);
-    if (s == SQLITE_OK)
-        s = sqlite3_bind_int(st, 7, u->is_active ? 1 : 0);
-    if (s == SQLITE_OK)
-        s = sqlite3_bind_text(st, 8, u->created_at, -1, SQLITE_STATIC);
-    if (s == SQLITE_OK)
-        s = sqlite3_bind_text(st, 9, u->updated_at, -1, SQLITE_STATIC);
-    if (s == SQLITE_OK)
-        s = u->last_login_at[0] ? sqlite3_bind_text(st, 10, u->last_login_at, -1, SQLITE_STATIC)
-                                : sqlite3_bind_null(st, 10);
-    if (s == SQLITE_OK)
-        s = sqlite3_step(st);
-    rc = s == SQLITE_DONE ? AOP_OK : db_error(s, "user_insert", sqlite3_errmsg(c->db));
-out:
-    stmt_release(st);
-    return rc;
-}
-
-/* Column i as a string owned by the arena ("" for NULL). */
-static char *col_dup(sqlite3_stmt *st, int i, arena *a)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    if (!t)
-        return arena_strdup(a, "");
-    return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i));
-}
-
-/* Column i copied into a fixed array ("" for NULL, cut to fit). */
-static void col_copy(sqlite3_stmt *st, int i, char *dst, size_t size)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    str_copy(dst, size, t ? (const char *)t : "");
-}
-
-/* Fills *u from a row of USER_COLUMNS. */
-static void user_from_row(sqlite3_stmt *st, store_user *u, arena *a)
-{
-    col_copy(st, 0, u->id, sizeof(u->id));
-    u->email = col_dup(st, 1, a);
-    u->name = col_dup(st, 2, a);
-    u->password_hash = col_dup(st, 3, a);
-    u->role = col_dup(st, 4, a);
-    u->preferences = col_dup(st, 5, a);
-    u->is_active = sqlite3_column_int(st, 6) != 0;
-    col_copy(st, 7, u->created_at, sizeof(u->created_at));
-    col_copy(st, 8, u->updated_at, sizeof(u->updated_at));
-    col_copy(st, 9, u->last_login_at, sizeof(u->last_login_at));
-}
-
-static aop_err op_user_get_by_email(void *hp, const char *email, store_user *out, arena *a)
-{
-    conn *c;
-    sqlite3_stmt *st = NULL;
-    memset(out, 0, sizeof(*out));
-    aop_err rc = conn_borrow(hp, &c);
-    if (rc != AOP_OK)
-        goto out;
-    if ((rc = stmt_borrow(c, Q_USER_GET_BY_EMAIL, "user_get_by_email", &st)) != AOP_OK)
-        goto out;
-    int s = sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
-    if (s == SQLITE_OK)
-        s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        user_from_row(st, out, a);
-        rc = AOP_OK;
-    } else if (s == SQLITE_DONE) {
-        rc = AOP_ERR_NOT_FOUND;
-    } else {
-        rc = db_error(s, "user_get_by_email", sqlite3_errmsg(c->db));
-    }
-out:
-    stmt_release(st);
-    return rc;
-}
-
 /*
  * Closes every connection still open and frees the store. NULL-safe; also
  * undoes a partly built store. Call it once no other thread uses the store;
  * threads that exit afterwards no longer run the key's destructor.
  */
-static void op_close(void *hp)
+void sq_close(void *hp)
 {
     sq_store *h = hp;
     if (!h)
@@ -667,18 +685,39 @@ void *store_sqlite_open(const char *path, char *err, size_t errlen)
     ret = h;
     h = NULL;
 out:
-    op_close(h);
+    sq_close(h);
     return ret;
 }
 
 const store_vtbl store_sqlite_vtbl = {
     .name = "sqlite",
-    .ping = op_ping,
-    .migrate = op_migrate,
-    .begin = op_begin,
-    .commit = op_commit,
-    .rollback = op_rollback,
-    .user_insert = op_user_insert,
-    .user_get_by_email = op_user_get_by_email,
-    .close = op_close,
+    .ping = sq_ping,
+    .migrate = sq_migrate,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .user_insert = sq_user_insert,
+    .user_get_by_email = sq_user_get_by_email,
+    .user_get_by_id = sq_user_get_by_id,
+    .user_update = sq_user_update,
+    .user_set_login = sq_user_set_login,
+    .user_list = sq_user_list,
+    .family_insert = sq_family_insert,
+    .family_extend = sq_family_extend,
+    .family_revoke = sq_family_revoke,
+    .families_revoke_user = sq_families_revoke_user,
+    .refresh_insert = sq_refresh_insert,
+    .refresh_get = sq_refresh_get,
+    .refresh_use = sq_refresh_use,
+    .access_revoke = sq_access_revoke,
+    .token_revoked = sq_token_revoked,
+    .tokens_prune = sq_tokens_prune,
+    .apikey_insert = sq_apikey_insert,
+    .apikey_count = sq_apikey_count,
+    .apikey_list = sq_apikey_list,
+    .apikey_get_by_hash = sq_apikey_get_by_hash,
+    .apikey_delete = sq_apikey_delete,
+    .apikey_touch = sq_apikey_touch,
+    .audit_insert = sq_audit_insert,
+    .close = sq_close,
 };

@@ -73,6 +73,118 @@ aop_err store_user_get_by_email(store *s, const char *email, store_user *out, ar
     TIMED("user_get_by_email", s->v->user_get_by_email(s->h, email, out, a));
 }
 
+aop_err store_user_get_by_id(store *s, const char *id, store_user *out, arena *a)
+{
+    TIMED("user_get_by_id", s->v->user_get_by_id(s->h, id, out, a));
+}
+
+aop_err store_user_update(store *s, const store_user *u)
+{
+    TIMED("user_update", s->v->user_update(s->h, u));
+}
+
+aop_err store_user_set_login(store *s, const char *id, const char *at)
+{
+    TIMED("user_set_login", s->v->user_set_login(s->h, id, at));
+}
+
+aop_err store_user_list(store *s, const store_user_query *q, store_user **out, int *n,
+                        long long *total, arena *a)
+{
+    TIMED("user_list", s->v->user_list(s->h, q, out, n, total, a));
+}
+
+aop_err store_family_insert(store *s, const char *id, const char *user_id, const char *created_at,
+                            const char *expires_at)
+{
+    TIMED("family_insert", s->v->family_insert(s->h, id, user_id, created_at, expires_at));
+}
+
+aop_err store_family_extend(store *s, const char *id, const char *expires_at)
+{
+    TIMED("family_extend", s->v->family_extend(s->h, id, expires_at));
+}
+
+aop_err store_family_revoke(store *s, const char *id, const char *at, const char *reason)
+{
+    TIMED("family_revoke", s->v->family_revoke(s->h, id, at, reason));
+}
+
+aop_err store_families_revoke_user(store *s, const char *user_id, const char *at,
+                                   const char *reason)
+{
+    TIMED("families_revoke_user", s->v->families_revoke_user(s->h, user_id, at, reason));
+}
+
+aop_err store_refresh_insert(store *s, const char *jti, const char *family_id,
+                             const char *user_id, const char *issued_at, const char *expires_at)
+{
+    TIMED("refresh_insert",
+          s->v->refresh_insert(s->h, jti, family_id, user_id, issued_at, expires_at));
+}
+
+aop_err store_refresh_get(store *s, const char *jti, store_refresh *out)
+{
+    TIMED("refresh_get", s->v->refresh_get(s->h, jti, out));
+}
+
+aop_err store_refresh_use(store *s, const char *jti, const char *at, bool *won)
+{
+    TIMED("refresh_use", s->v->refresh_use(s->h, jti, at, won));
+}
+
+aop_err store_access_revoke(store *s, const char *jti, const char *user_id,
+                            const char *expires_at)
+{
+    TIMED("access_revoke", s->v->access_revoke(s->h, jti, user_id, expires_at));
+}
+
+aop_err store_token_revoked(store *s, const char *jti, const char *fam, bool *revoked)
+{
+    TIMED("token_revoked", s->v->token_revoked(s->h, jti, fam, revoked));
+}
+
+aop_err store_tokens_prune(store *s, const char *now, long long *n)
+{
+    TIMED("tokens_prune", s->v->tokens_prune(s->h, now, n));
+}
+
+aop_err store_apikey_insert(store *s, const store_apikey *k, const char *key_hash)
+{
+    TIMED("apikey_insert", s->v->apikey_insert(s->h, k, key_hash));
+}
+
+aop_err store_apikey_count(store *s, const char *user_id, long long *n)
+{
+    TIMED("apikey_count", s->v->apikey_count(s->h, user_id, n));
+}
+
+aop_err store_apikey_list(store *s, const char *user_id, long long offset, long long limit,
+                          store_apikey **out, int *n, long long *total, arena *a)
+{
+    TIMED("apikey_list", s->v->apikey_list(s->h, user_id, offset, limit, out, n, total, a));
+}
+
+aop_err store_apikey_get_by_hash(store *s, const char *key_hash, store_apikey *out, arena *a)
+{
+    TIMED("apikey_get_by_hash", s->v->apikey_get_by_hash(s->h, key_hash, out, a));
+}
+
+aop_err store_apikey_delete(store *s, const char *id, const char *user_id, bool *deleted)
+{
+    TIMED("apikey_delete", s->v->apikey_delete(s->h, id, user_id, deleted));
+}
+
+aop_err store_apikey_touch(store *s, const char *id, const char *at)
+{
+    TIMED("apikey_touch", s->v->apikey_touch(s->h, id, at));
+}
+
+aop_err store_audit_insert(store *s, const store_audit *e)
+{
+    TIMED("audit_insert", s->v->audit_insert(s->h, e));
+}
+
 aop_err store_tx(store *s, store_tx_fn fn, void *ctx)
 {
     int64_t t0 = clock_mono_ns();

@@ -35,6 +35,47 @@ typedef struct {
     char last_login_at[25]; /* "" when never */
 } store_user;
 
+/* One login's refresh token, as the store knows it. */
+typedef struct {
+    char jti[UUID_STR_LEN];
+    char family_id[UUID_STR_LEN];
+    char user_id[UUID_STR_LEN];
+    char expires_at[25];
+    char used_at[25];     /* "" while unused */
+    bool family_revoked;
+} store_refresh;
+
+typedef struct {
+    char id[UUID_STR_LEN];
+    char user_id[UUID_STR_LEN];
+    char *name;
+    char prefix[16];
+    char *scopes;         /* JSON array text, e.g. ["read","write"] */
+    char created_at[25];
+    char expires_at[25];  /* "" when it never expires */
+    char last_used_at[25];
+} store_apikey;
+
+/* One audit_events row; NULL members are stored as NULL ("{}" for detail). */
+typedef struct {
+    const char *action;
+    const char *actor_id;
+    const char *subject_id;
+    const char *ip;
+    const char *request_id;
+    const char *detail;   /* JSON object text */
+} store_audit;
+
+typedef enum { STORE_USER_SORT_CREATED, STORE_USER_SORT_EMAIL, STORE_USER_SORT_NAME } store_user_sort;
+
+typedef struct {
+    const char *search;   /* substring of email or name (case-insensitive) or NULL */
+    const char *role;     /* or NULL */
+    store_user_sort sort;
+    bool desc;
+    long long offset, limit;
+} store_user_query;
+
 typedef struct store_vtbl {
     const char *name; /* "sqlite", … */
     aop_err (*ping)(void *h);
@@ -46,6 +87,41 @@ typedef struct store_vtbl {
     aop_err (*user_insert)(void *h, const store_user *u);
     /* Fills *out from the arena; AOP_ERR_NOT_FOUND when absent. */
     aop_err (*user_get_by_email)(void *h, const char *email, store_user *out, arena *a);
+    aop_err (*user_get_by_id)(void *h, const char *id, store_user *out, arena *a);
+    /* Writes name, password_hash, role, preferences, is_active, updated_at of
+     * u->id; AOP_ERR_NOT_FOUND when there is no such user. */
+    aop_err (*user_update)(void *h, const store_user *u);
+    aop_err (*user_set_login)(void *h, const char *id, const char *at);
+    /* One page of users (from a) in *out, *n of them, and the total matching. */
+    aop_err (*user_list)(void *h, const store_user_query *q, store_user **out, int *n,
+                         long long *total, arena *a);
+    aop_err (*family_insert)(void *h, const char *id, const char *user_id, const char *created_at,
+                             const char *expires_at);
+    /* Moves the family's expires_at forward (never back). */
+    aop_err (*family_extend)(void *h, const char *id, const char *expires_at);
+    aop_err (*family_revoke)(void *h, const char *id, const char *at, const char *reason);
+    aop_err (*families_revoke_user)(void *h, const char *user_id, const char *at,
+                                    const char *reason);
+    aop_err (*refresh_insert)(void *h, const char *jti, const char *family_id,
+                              const char *user_id, const char *issued_at, const char *expires_at);
+    aop_err (*refresh_get)(void *h, const char *jti, store_refresh *out);
+    /* Marks jti used if it was not; *won is true only for the call that did. */
+    aop_err (*refresh_use)(void *h, const char *jti, const char *at, bool *won);
+    aop_err (*access_revoke)(void *h, const char *jti, const char *user_id,
+                             const char *expires_at);
+    /* *revoked when the access token jti or its family fam is revoked. */
+    aop_err (*token_revoked)(void *h, const char *jti, const char *fam, bool *revoked);
+    /* Deletes revocations and tokens that expired before now; *n counts rows. */
+    aop_err (*tokens_prune)(void *h, const char *now, long long *n);
+    aop_err (*apikey_insert)(void *h, const store_apikey *k, const char *key_hash);
+    aop_err (*apikey_count)(void *h, const char *user_id, long long *n);
+    aop_err (*apikey_list)(void *h, const char *user_id, long long offset, long long limit,
+                           store_apikey **out, int *n, long long *total, arena *a);
+    aop_err (*apikey_get_by_hash)(void *h, const char *key_hash, store_apikey *out, arena *a);
+    /* *deleted is false when user_id has no key id. */
+    aop_err (*apikey_delete)(void *h, const char *id, const char *user_id, bool *deleted);
+    aop_err (*apikey_touch)(void *h, const char *id, const char *at);
+    aop_err (*audit_insert)(void *h, const store_audit *e);
     void (*close)(void *h);
 } store_vtbl;
 
@@ -70,6 +146,33 @@ aop_err store_tx(store *s, store_tx_fn fn, void *ctx);
 
 aop_err store_user_insert(store *s, const store_user *u);
 aop_err store_user_get_by_email(store *s, const char *email, store_user *out, arena *a);
+aop_err store_user_get_by_id(store *s, const char *id, store_user *out, arena *a);
+aop_err store_user_update(store *s, const store_user *u);
+aop_err store_user_set_login(store *s, const char *id, const char *at);
+aop_err store_user_list(store *s, const store_user_query *q, store_user **out, int *n,
+                        long long *total, arena *a);
+aop_err store_family_insert(store *s, const char *id, const char *user_id, const char *created_at,
+                            const char *expires_at);
+aop_err store_family_extend(store *s, const char *id, const char *expires_at);
+aop_err store_family_revoke(store *s, const char *id, const char *at, const char *reason);
+aop_err store_families_revoke_user(store *s, const char *user_id, const char *at,
+                                   const char *reason);
+aop_err store_refresh_insert(store *s, const char *jti, const char *family_id,
+                             const char *user_id, const char *issued_at, const char *expires_at);
+aop_err store_refresh_get(store *s, const char *jti, store_refresh *out);
+aop_err store_refresh_use(store *s, const char *jti, const char *at, bool *won);
+aop_err store_access_revoke(store *s, const char *jti, const char *user_id,
+                            const char *expires_at);
+aop_err store_token_revoked(store *s, const char *jti, const char *fam, bool *revoked);
+aop_err store_tokens_prune(store *s, const char *now, long long *n);
+aop_err store_apikey_insert(store *s, const store_apikey *k, const char *key_hash);
+aop_err store_apikey_count(store *s, const char *user_id, long long *n);
+aop_err store_apikey_list(store *s, const char *user_id, long long offset, long long limit,
+                          store_apikey **out, int *n, long long *total, arena *a);
+aop_err store_apikey_get_by_hash(store *s, const char *key_hash, store_apikey *out, arena *a);
+aop_err store_apikey_delete(store *s, const char *id, const char *user_id, bool *deleted);
+aop_err store_apikey_touch(store *s, const char *id, const char *at);
+aop_err store_audit_insert(store *s, const store_audit *e);
 
 /* Backends (src/store/<name>.c). */
 void *store_sqlite_open(const char *path, char *err, size_t errlen);

@@ -1,0 +1,78 @@
+/*
+ * sqlite_int.h - what the SQLite backend's files share (not for other code).
+ *
+ * sqlite.c owns connections, statements, migrations and transactions; the
+ * sqlite_*.c files implement the port's operations with these helpers:
+ *
+ *   sq_prepare(h, sql, op, &st, fmt, ...)  the calling thread's statement for
+ *       sql (a string with static storage: its address is the cache key),
+ *       with values bound as fmt says, one letter per '?':
+ *         't' const char * (NULL binds NULL), 'i' long long, 'b' int as 0/1.
+ *   sq_step(st, op, &row)   one step; *row tells whether a row is ready.
+ *   sq_release(st)          resets and unbinds; call once per sq_prepare.
+ *   sq_exec(h, sql, op, &changes, fmt, ...)  prepare, step to the end,
+ *       release; changes (may be NULL) is the number of rows written.
+ *
+ * Errors are mapped by sq_error(): UNIQUE -> AOP_ERR_CONFLICT, busy ->
+ * AOP_ERR_UNAVAILABLE, anything else AOP_ERR_INTERNAL (logged with op).
+ */
+#ifndef AOP_STORE_SQLITE_INT_H
+#define AOP_STORE_SQLITE_INT_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+
+#include "store/store.h"
+
+aop_err sq_error(int rc, const char *op, const char *msg);
+aop_err sq_prepare(void *h, const char *sql, const char *op, sqlite3_stmt **st, const char *fmt,
+                   ...);
+aop_err sq_step(sqlite3_stmt *st, const char *op, bool *row);
+void sq_release(sqlite3_stmt *st);
+aop_err sq_exec(void *h, const char *sql, const char *op, long long *changes, const char *fmt,
+                ...);
+/* Column i as an arena string ("" for NULL) / copied into dst, cut to fit. */
+char *sq_col_dup(sqlite3_stmt *st, int i, arena *a);
+void sq_col_copy(sqlite3_stmt *st, int i, char *dst, size_t size);
+
+/* sqlite.c */
+aop_err sq_ping(void *h);
+aop_err sq_migrate(void *h, int *applied);
+aop_err sq_begin(void *h);
+aop_err sq_commit(void *h);
+aop_err sq_rollback(void *h);
+void sq_close(void *h);
+
+/* sqlite_users.c */
+aop_err sq_user_insert(void *h, const store_user *u);
+aop_err sq_user_get_by_email(void *h, const char *email, store_user *out, arena *a);
+aop_err sq_user_get_by_id(void *h, const char *id, store_user *out, arena *a);
+aop_err sq_user_update(void *h, const store_user *u);
+aop_err sq_user_set_login(void *h, const char *id, const char *at);
+aop_err sq_user_list(void *h, const store_user_query *q, store_user **out, int *n,
+                     long long *total, arena *a);
+aop_err sq_audit_insert(void *h, const store_audit *e);
+
+/* sqlite_tokens.c */
+aop_err sq_family_insert(void *h, const char *id, const char *user_id, const char *created_at,
+                         const char *expires_at);
+aop_err sq_family_extend(void *h, const char *id, const char *expires_at);
+aop_err sq_family_revoke(void *h, const char *id, const char *at, const char *reason);
+aop_err sq_families_revoke_user(void *h, const char *user_id, const char *at,
+                                const char *reason);
+aop_err sq_refresh_insert(void *h, const char *jti, const char *family_id, const char *user_id,
+                          const char *issued_at, const char *expires_at);
+aop_err sq_refresh_get(void *h, const char *jti, store_refresh *out);
+aop_err sq_refresh_use(void *h, const char *jti, const char *at, bool *won);
+aop_err sq_access_revoke(void *h, const char *jti, const char *user_id, const char *expires_at);
+aop_err sq_token_revoked(void *h, const char *jti, const char *fam, bool *revoked);
+aop_err sq_tokens_prune(void *h, const char *now, long long *n);
+aop_err sq_apikey_insert(void *h, const store_apikey *k, const char *key_hash);
+aop_err sq_apikey_count(void *h, const char *user_id, long long *n);
+aop_err sq_apikey_list(void *h, const char *user_id, long long offset, long long limit,
+                       store_apikey **out, int *n, long long *total, arena *a);
+aop_err sq_apikey_get_by_hash(void *h, const char *key_hash, store_apikey *out, arena *a);
+aop_err sq_apikey_delete(void *h, const char *id, const char *user_id, bool *deleted);
+aop_err sq_apikey_touch(void *h, const char *id, const char *at);
+
+#endif
