@@ -31,6 +31,8 @@ void unit_fail(const char *file, int line, const char *what)
 int main(void)
 {
     int passed = 0, failed = 0;
+    /* Unbuffered, so a sanitizer ending the run early cannot swallow the report. */
+    setvbuf(stdout, NULL, _IONBF, 0);
     /* Modules log; keep their lines out of the report. */
     if (log_setup(LOG_DEBUG, "build/test/unit.log", 0, 1) < 0)
         perror("build/test/unit.log");

@@ -1,0 +1,144 @@
+/* The cache port's wrapper: checks arguments, counts outcomes, renders metrics. */
+#include "infra/cache.h"
+#include "core/mem.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cache {
+    const cache_vtbl *vt;
+    void *h;
+    uint64_t hits;   /* atomics, relaxed: they are statistics */
+    uint64_t misses;
+    uint64_t errors;
+};
+
+cache *cache_new(const cache_vtbl *vt, void *h)
+{
+    cache *c = xcalloc(1, sizeof(*c));
+    c->vt = vt;
+    c->h = h;
+    return c;
+}
+
+static void count(uint64_t *p)
+{
+    __atomic_fetch_add(p, 1, __ATOMIC_RELAXED);
+}
+
+static uint64_t load(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+/* Counts e as an error unless it is AOP_OK or the expected outcome ok2; returns e. */
+static aop_err counted(cache *c, aop_err e, aop_err ok2)
+{
+    if (e != AOP_OK && e != ok2)
+        count(&c->errors);
+    return e;
+}
+
+static int value_ok(const char *key, const void *val, size_t len, long long ttl_ms)
+{
+    return key && (val || len == 0) && ttl_ms > 0;
+}
+
+aop_err cache_get(cache *c, const char *key, char **val, size_t *len)
+{
+    *val = NULL;
+    *len = 0;
+    if (!key)
+        return counted(c, AOP_ERR_INTERNAL, AOP_OK);
+    aop_err e = c->vt->get(c->h, key, val, len);
+    if (e == AOP_OK)
+        count(&c->hits);
+    else if (e == AOP_ERR_NOT_FOUND)
+        count(&c->misses);
+    else
+        count(&c->errors);
+    return e;
+}
+
+aop_err cache_set(cache *c, const char *key, const void *val, size_t len, long long ttl_ms)
+{
+    if (!value_ok(key, val, len, ttl_ms))
+        return counted(c, AOP_ERR_INTERNAL, AOP_OK);
+    return counted(c, c->vt->set(c->h, key, val ? val : "", len, ttl_ms), AOP_OK);
+}
+
+aop_err cache_add(cache *c, const char *key, const void *val, size_t len, long long ttl_ms)
+{
+    if (!value_ok(key, val, len, ttl_ms))
+        return counted(c, AOP_ERR_INTERNAL, AOP_OK);
+    return counted(c, c->vt->add(c->h, key, val ? val : "", len, ttl_ms), AOP_ERR_CONFLICT);
+}
+
+aop_err cache_del(cache *c, const char *key)
+{
+    if (!key)
+        return counted(c, AOP_ERR_INTERNAL, AOP_OK);
+    return counted(c, c->vt->del(c->h, key), AOP_OK);
+}
+
+aop_err cache_incr(cache *c, const char *key, long long *out)
+{
+    if (!key)
+        return counted(c, AOP_ERR_INTERNAL, AOP_OK);
+    return counted(c, c->vt->incr(c->h, key, out), AOP_OK);
+}
+
+const char *cache_backend_name(const cache *c)
+{
+    return c->vt->name;
+}
+
+aop_err cache_read_stats(cache *c, cache_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (!c->vt->stats)
+        return AOP_ERR_NOT_FOUND;
+    return c->vt->stats(c->h, st);
+}
+
+static void render_one(buf *out, const char *name, const char *type, const char *help,
+                       const char *backend, long long v)
+{
+    buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s{backend=\"%s\"} %lld\n", name, help, name,
+               type, name, backend, v);
+}
+
+void cache_render_metrics(cache *c, buf *out)
+{
+    const char *b = c->vt->name;
+    render_one(out, "aop_cache_hits_total", "counter", "Cache reads that found a value.", b,
+               (long long)load(&c->hits));
+    render_one(out, "aop_cache_misses_total", "counter", "Cache reads that found no value.", b,
+               (long long)load(&c->misses));
+    render_one(out, "aop_cache_errors_total", "counter",
+               "Cache operations the backend failed (unreachable, refused).", b,
+               (long long)load(&c->errors));
+    cache_stats st;
+    if (cache_read_stats(c, &st) != AOP_OK)
+        return;
+    render_one(out, "aop_cache_entries", "gauge", "Values held by the cache (counters excluded).",
+               b, st.entries);
+    render_one(out, "aop_cache_bytes", "gauge",
+               "Bytes charged against the cache budget (keys, values, entry headers).", b,
+               st.bytes);
+    if (st.budget > 0)
+        render_one(out, "aop_cache_budget_bytes", "gauge", "The cache's byte budget.", b,
+                   st.budget);
+    render_one(out, "aop_cache_counters", "gauge", "Generation counters kept by the cache.", b,
+               st.counters);
+}
+
+void cache_close(cache *c)
+{
+    if (!c)
+        return;
+    if (c->vt->close)
+        c->vt->close(c->h);
+    free(c);
+}
