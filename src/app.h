@@ -1,6 +1,7 @@
 /*
  * app.h - what every handler can reach: configuration, ports, start time.
- * Built once by `aop serve` and read-only afterwards.
+ * Built once by `aop serve` and read-only afterwards (the ports are
+ * thread-safe themselves).
  */
 #ifndef AOP_APP_H
 #define AOP_APP_H
@@ -8,11 +9,17 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "infra/cache.h"
+#include "infra/limiter.h"
+#include "infra/workpool.h"
 #include "store/store.h"
 
 typedef struct {
     const config *cfg;
     store *store;
+    cache *cache;
+    limiter *limiter;
+    workpool *slow;       /* bcrypt and other slow CPU work */
     int64_t start_ms;     /* wall clock at start */
     int64_t start_mono_ns;
 } app_ctx;

@@ -5,13 +5,18 @@
  * 2 bad usage or configuration.
  */
 #include "app.h"
+#include "auth/password.h"
+#include "auth/session.h"
 #include "auth/users.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "http/server.h"
+#include "infra/cache.h"
+#include "infra/limiter.h"
 #include "infra/metrics.h"
+#include "infra/workpool.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -23,6 +28,8 @@
 #include <unistd.h>
 
 #define EXIT_USAGE 2
+#define CACHE_BYTES (64u << 20) /* in-process cache budget */
+#define LIMITER_KEYS 100000     /* rate-limit windows kept at once */
 
 static void usage(FILE *f)
 {
@@ -119,6 +126,43 @@ static int cmd_migrate(void)
     return s ? 0 : 1;
 }
 
+/* Warms the dummy bcrypt hash up, so the first login for an unknown email
+ * takes no longer than any other. */
+static void warm_dummy_hash(void *arg)
+{
+    const config *cfg = arg;
+    auth_password_verify_dummy("", (int)cfg->bcrypt_cost);
+}
+
+/* The in-process cache and limiter, and the slow-work pool: half the cores
+ * (at least one thread), 32 queued jobs per thread. -1 when the pool cannot
+ * start. */
+static int ports_open(app_ctx *app)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = cores > 1 ? (int)(cores / 2) : 1;
+    app->cache = cache_mem_new(CACHE_BYTES);
+    app->limiter = limiter_mem_new(LIMITER_KEYS);
+    app->slow = workpool_new(threads, 32 * threads);
+    if (!app->slow)
+        return -1;
+    if (workpool_reserve(app->slow))
+        workpool_submit(app->slow, warm_dummy_hash, (void *)app->cfg);
+    return 0;
+}
+
+/* Stops the pool after the HTTP server (no request can queue work any more),
+ * then the ports. NULL-safe members. */
+static void ports_close(app_ctx *app)
+{
+    workpool_free(app->slow);
+    limiter_close(app->limiter);
+    cache_close(app->cache);
+    app->slow = NULL;
+    app->limiter = NULL;
+    app->cache = NULL;
+}
+
 /* Creates ADMIN_EMAIL with ADMIN_PASSWORD when no such user exists.
  * Returns 0, 1 when the database fails, EXIT_USAGE when the pair is refused. */
 static int ensure_admin(const config *cfg, store *s)
@@ -198,11 +242,19 @@ static int cmd_serve(void)
     }
     app_ctx app = {.cfg = &cfg, .store = s, .start_ms = clock_now_ms(),
                    .start_mono_ns = clock_mono_ns()};
+    if (ports_open(&app) < 0) {
+        fprintf(stderr, "aop: cannot start the slow-work pool\n");
+        ports_close(&app);
+        finish(&cfg, s);
+        return 1;
+    }
+    auth_prune(&app);
     metrics_init(AOP_VERSION, AOP_COMMIT);
     http_server *srv = http_server_start(&app, err, sizeof(err));
     if (!srv) {
         log_error("cannot start the HTTP server", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);
+        ports_close(&app);
         finish(&cfg, s);
         return 1;
     }
@@ -215,6 +267,7 @@ static int cmd_serve(void)
     int sig = wait_for_stop();
     log_info("shutting down", LF_S("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     http_server_stop(srv, cfg.shutdown_timeout_ms);
+    ports_close(&app);
     log_info("stopped");
     finish(&cfg, s);
     return 0;

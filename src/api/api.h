@@ -1,6 +1,7 @@
 /*
  * api.h - the handlers named by the route table (src/http/routes.c).
- * Handlers are thin: parse, check, call a service, answer.
+ * Handlers are thin: parse, check, call a service, answer. Who may call a
+ * handler is decided by its route row before it runs.
  */
 #ifndef AOP_API_API_H
 #define AOP_API_API_H
@@ -11,5 +12,23 @@
 void api_health(http_req *req);
 void api_ready(http_req *req);
 void api_metrics(http_req *req);
+
+/* src/api/auth_api.c */
+void api_register(http_req *req);
+void api_login(http_req *req);
+void api_refresh(http_req *req);
+void api_logout(http_req *req);
+void api_me_get(http_req *req);
+void api_me_patch(http_req *req);
+void api_me_password(http_req *req);
+
+/* src/api/keys_api.c */
+void api_keys_create(http_req *req);
+void api_keys_list(http_req *req);
+void api_keys_delete(http_req *req);
+
+/* src/api/users_api.c */
+void api_users_list(http_req *req);
+void api_users_patch(http_req *req);
 
 #endif

@@ -13,5 +13,8 @@
 aop_err auth_password_hash(const char *password, int cost, char out[PASSWORD_HASH_MAX]);
 /* 1 when password matches hash (compared in constant time), else 0. */
 int auth_password_verify(const char *password, const char *hash);
+/* Checks password against a hash no account has, made once at cost: a login
+ * for an unknown email spends the same time as a wrong password. Always 0. */
+int auth_password_verify_dummy(const char *password, int cost);
 
 #endif

@@ -3,6 +3,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const roles[] = {"admin", "user", "viewer"};
@@ -33,15 +34,39 @@ int users_validate(const users_new *n, json_t *details)
         problem(details, "name", "is required");
     else if (utf8_chars(n->name) > USER_NAME_MAX)
         problem(details, "name", "must be at most 200 characters");
-    int role_ok = 0;
-    for (size_t i = 0; n->role && i < sizeof(roles) / sizeof(roles[0]); i++)
-        role_ok |= strcmp(n->role, roles[i]) == 0;
-    if (!role_ok)
+    if (!users_role_ok(n->role))
         problem(details, "role", "must be one of admin, user, viewer");
     size_t pl = n->password ? strlen(n->password) : 0;
     if (pl < USER_PASSWORD_MIN || pl > USER_PASSWORD_MAX)
         problem(details, "password", "must be 8 to 72 bytes");
     return (int)(json_array_size(details) - before);
+}
+
+int users_role_ok(const char *role)
+{
+    for (size_t i = 0; role && i < sizeof(roles) / sizeof(roles[0]); i++)
+        if (strcmp(role, roles[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int users_prepare(const users_new *n, const char *hash, json_t *details, store_user *out,
+                  arena *a)
+{
+    int problems = users_validate(n, details);
+    if (problems > 0)
+        return problems;
+    memset(out, 0, sizeof(*out));
+    ids_uuid7(out->id);
+    out->email = str_lower(arena_strdup(a, n->email));
+    out->name = arena_strdup(a, n->name);
+    out->password_hash = arena_strdup(a, hash ? hash : "");
+    out->role = arena_strdup(a, n->role);
+    out->preferences = arena_strdup(a, "{}");
+    out->is_active = true;
+    clock_format_rfc3339(clock_now_ms(), out->created_at);
+    str_copy(out->updated_at, sizeof(out->updated_at), out->created_at);
+    return 0;
 }
 
 aop_err users_create(store *s, const users_new *n, int cost, json_t *details, store_user *out,
@@ -53,18 +78,88 @@ aop_err users_create(store *s, const users_new *n, int cost, json_t *details, st
     aop_err rc = auth_password_hash(n->password, cost, hash);
     if (rc != AOP_OK)
         return rc;
-    char *email = str_lower(arena_strdup(a, n->email));
-    memset(out, 0, sizeof(*out));
-    ids_uuid7(out->id);
-    out->email = email;
-    out->name = arena_strdup(a, n->name);
-    out->password_hash = arena_strdup(a, hash);
-    out->role = arena_strdup(a, n->role);
-    out->preferences = arena_strdup(a, "{}");
-    out->is_active = true;
-    clock_format_rfc3339(clock_now_ms(), out->created_at);
-    str_copy(out->updated_at, sizeof(out->updated_at), out->created_at);
+    users_prepare(n, hash, details, out, a);
+    explicit_bzero(hash, sizeof(hash));
     return store_user_insert(s, out);
+}
+
+/* ---- updates, each a read-modify-write in one transaction ---- */
+
+typedef struct {
+    const char *id;
+    const char *name;
+    json_t *prefs;
+    const char *role;
+    int active;
+    const char *hash;
+    store_user *before;
+    store_user *out;
+    arena *a;
+} update_ctx;
+
+/* Merges prefs into the JSON object text held; returns the new text (arena). */
+static char *merge_prefs(const char *held, json_t *prefs, arena *a)
+{
+    json_error_t e;
+    json_t *o = json_loads(held ? held : "{}", 0, &e);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        o = json_object();
+    }
+    json_object_update(o, prefs);
+    char *text = json_dumps(o, JSON_COMPACT);
+    char *out = arena_strdup(a, text ? text : "{}");
+    free(text);
+    json_decref(o);
+    return out;
+}
+
+static aop_err update_tx(store *s, void *p)
+{
+    update_ctx *x = p;
+    aop_err rc = store_user_get_by_id(s, x->id, x->out, x->a);
+    if (rc != AOP_OK)
+        return rc;
+    if (x->before)
+        *x->before = *x->out;
+    store_user *u = x->out;
+    if (x->name)
+        u->name = arena_strdup(x->a, x->name);
+    if (x->prefs) {
+        u->preferences = merge_prefs(u->preferences, x->prefs, x->a);
+        if (strlen(u->preferences) > USER_PREFERENCES_MAX)
+            return AOP_ERR_VALIDATION;
+    }
+    if (x->role)
+        u->role = arena_strdup(x->a, x->role);
+    if (x->active >= 0)
+        u->is_active = x->active != 0;
+    if (x->hash)
+        u->password_hash = arena_strdup(x->a, x->hash);
+    clock_format_rfc3339(clock_now_ms(), u->updated_at);
+    return store_user_update(s, u);
+}
+
+aop_err users_update_profile(store *s, const char *id, const char *name, json_t *prefs,
+                             store_user *out, arena *a)
+{
+    update_ctx x = {.id = id, .name = name, .prefs = prefs, .active = -1, .out = out, .a = a};
+    return store_tx(s, update_tx, &x);
+}
+
+aop_err users_update_admin(store *s, const char *id, const char *role, int active,
+                           store_user *before, store_user *out, arena *a)
+{
+    update_ctx x = {.id = id, .role = role, .active = active, .before = before, .out = out,
+                    .a = a};
+    return store_tx(s, update_tx, &x);
+}
+
+aop_err users_set_password(store *s, const char *id, const char *hash, arena *a)
+{
+    store_user out;
+    update_ctx x = {.id = id, .active = -1, .hash = hash, .out = &out, .a = a};
+    return store_tx(s, update_tx, &x);
 }
 
 json_t *users_to_json(const store_user *u)

@@ -13,6 +13,7 @@
 #define USER_NAME_MAX 200
 #define USER_PASSWORD_MIN 8
 #define USER_PASSWORD_MAX 72
+#define USER_PREFERENCES_MAX 16384 /* bytes of the preferences object as JSON */
 
 typedef struct {
     const char *email;
@@ -25,11 +26,35 @@ typedef struct {
  * array the caller owns). Returns the number of problems found. */
 int users_validate(const users_new *n, json_t *details);
 
+/* Validates n (details as above) and, when it is valid, fills *out for
+ * insertion: a new id, the lowercased email, the given password hash, no
+ * preferences, active, timestamps now. Returns the number of problems. */
+int users_prepare(const users_new *n, const char *hash, json_t *details, store_user *out,
+                  arena *a);
+
 /* Validates, hashes the password at cost and inserts the user with a
  * lowercased email. AOP_ERR_VALIDATION fills details; AOP_ERR_CONFLICT when
  * the email is taken. On success *out is filled from a. */
 aop_err users_create(store *s, const users_new *n, int cost, json_t *details, store_user *out,
                      arena *a);
+
+/* Sets name (when not NULL) and merges prefs (an object, when not NULL) one
+ * level deep into the user's preferences, in one transaction; *out is the
+ * result. AOP_ERR_NOT_FOUND when the user is gone; AOP_ERR_VALIDATION (nothing
+ * written) when the merged preferences would exceed USER_PREFERENCES_MAX. */
+aop_err users_update_profile(store *s, const char *id, const char *name, json_t *prefs,
+                             store_user *out, arena *a);
+
+/* Sets role (when not NULL) and the active flag (when active >= 0) in one
+ * transaction; *before and *out are the user before and after. */
+aop_err users_update_admin(store *s, const char *id, const char *role, int active,
+                           store_user *before, store_user *out, arena *a);
+
+/* Replaces the user's password hash. */
+aop_err users_set_password(store *s, const char *id, const char *hash, arena *a);
+
+/* 1 when role is admin, user or viewer. */
+int users_role_ok(const char *role);
 
 /* The contract's user object (never the password hash). New reference. */
 json_t *users_to_json(const store_user *u);

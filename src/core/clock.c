@@ -35,3 +35,73 @@ void clock_format_rfc3339(int64_t epoch_ms, char out[25])
     memcpy(out, tmp, 24);
     out[24] = '\0';
 }
+
+/* n decimal digits at s into *v; 0 or -1. */
+static int digits(const char *s, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        *v = *v * 10 + (s[i] - '0');
+    }
+    return 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+int clock_parse_rfc3339(const char *s, int date_only, int64_t *epoch_ms)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0, off = 0;
+    if (!s || digits(s, 4, &y) || s[4] != '-' || digits(s + 5, 2, &mo) || s[7] != '-' ||
+        digits(s + 8, 2, &d))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return -1;
+    const char *p = s + 10;
+    if (*p == '\0') {
+        if (!date_only)
+            return -1;
+    } else {
+        if ((*p != 'T' && *p != 't') || digits(p + 1, 2, &h) || p[3] != ':' ||
+            digits(p + 4, 2, &mi) || p[6] != ':' || digits(p + 7, 2, &sec))
+            return -1;
+        if (h > 23 || mi > 59 || sec > 59)
+            return -1;
+        p += 9;
+        if (*p == '.') {
+            int n = 0;
+            for (p++; *p >= '0' && *p <= '9'; p++, n++)
+                if (n < 3)
+                    ms = ms * 10 + (*p - '0');
+            if (n == 0 || n > 9)
+                return -1;
+            for (; n < 3; n++)
+                ms *= 10;
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int oh, om;
+            if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) || oh > 23 ||
+                om > 59)
+                return -1;
+            off = (oh * 60 + om) * (*p == '+' ? 1 : -1);
+            p += 6;
+        } else {
+            return -1;
+        }
+        if (*p != '\0')
+            return -1;
+    }
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+                    .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    *epoch_ms = ((int64_t)t - (int64_t)off * 60) * 1000 + ms;
+    return 0;
+}

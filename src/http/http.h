@@ -18,6 +18,7 @@
 
 typedef struct http_req http_req;
 typedef void (*http_handler)(http_req *req);
+typedef struct auth_identity auth_identity;
 
 const app_ctx *http_app(const http_req *req);
 arena *http_arena(http_req *req);
@@ -32,6 +33,21 @@ const char *http_query(const http_req *req, const char *name);
 const char *http_param(const http_req *req, const char *name);
 /* The parsed JSON body (borrowed) or NULL when the request had none. */
 json_t *http_body(const http_req *req);
+/* The client's address (X-Forwarded-For's first entry under TRUST_PROXY). */
+const char *http_client_ip(const http_req *req);
+/* Who is calling, on routes that require credentials (else via NONE). */
+const auth_identity *http_identity(const http_req *req);
+
+/*
+ * Slow work off the HTTP threads: runs work(ctx) on the app's slow-work pool
+ * with the connection suspended, then cont(req, ctx) back on an HTTP thread,
+ * where the answer is given. The handler returns right after a successful
+ * call without answering. Returns 0, or -1 when the pool is full (nothing
+ * was started; answer 503). ctx must live until cont runs (use the arena).
+ */
+typedef void (*http_work)(void *ctx);
+typedef void (*http_cont)(http_req *req, void *ctx);
+int http_defer(http_req *req, http_work work, http_cont cont, void *ctx);
 
 /* Adds a response header; name and value are copied. */
 void http_set_header(http_req *req, const char *name, const char *value);

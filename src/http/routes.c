@@ -1,18 +1,53 @@
 #include "http/routes.h"
 #include "api/api.h"
 
+#include <string.h>
+
 /* A row with its own counters (a file-scope compound literal is static). */
-#define ROUTE(m, p, h) {m, p, h, &(metrics_route){.pattern = p}}
+#define ROUTE(m, p, h, access, roles, bucket) \
+    {m, p, h, access, roles, bucket, &(metrics_route){.pattern = p}}
+
+#define NOT_VIEWER (ROLE_ADMIN | ROLE_USER)
 
 const http_route http_routes[] = {
-    ROUTE("GET", "/health", api_health),
-    ROUTE("GET", "/ready", api_ready),
-    ROUTE("GET", "/metrics", api_metrics),
+    ROUTE("GET", "/health", api_health, ACCESS_PUBLIC, ROLES_ANY, BUCKET_NONE),
+    ROUTE("GET", "/ready", api_ready, ACCESS_PUBLIC, ROLES_ANY, BUCKET_NONE),
+    ROUTE("GET", "/metrics", api_metrics, ACCESS_PUBLIC, ROLES_ANY, BUCKET_NONE),
+
+    ROUTE("POST", "/api/auth/register", api_register, ACCESS_PUBLIC, ROLES_ANY, BUCKET_AUTH),
+    ROUTE("POST", "/api/auth/login", api_login, ACCESS_PUBLIC, ROLES_ANY, BUCKET_AUTH),
+    ROUTE("POST", "/api/auth/refresh", api_refresh, ACCESS_PUBLIC, ROLES_ANY, BUCKET_AUTH),
+    ROUTE("POST", "/api/auth/logout", api_logout, ACCESS_BEARER, ROLES_ANY, BUCKET_GENERAL),
+    ROUTE("GET", "/api/auth/me", api_me_get, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
+    ROUTE("PATCH", "/api/auth/me", api_me_patch, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
+    ROUTE("POST", "/api/auth/me/password", api_me_password, ACCESS_BEARER, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("POST", "/api/auth/api-keys", api_keys_create, ACCESS_BEARER, NOT_VIEWER,
+          BUCKET_GENERAL),
+    ROUTE("GET", "/api/auth/api-keys", api_keys_list, ACCESS_BEARER, ROLES_ANY, BUCKET_GENERAL),
+    ROUTE("DELETE", "/api/auth/api-keys/:id", api_keys_delete, ACCESS_BEARER, ROLES_ANY,
+          BUCKET_GENERAL),
+
+    ROUTE("GET", "/api/users", api_users_list, ACCESS_AUTH, ROLE_ADMIN, BUCKET_GENERAL),
+    ROUTE("PATCH", "/api/users/:id", api_users_patch, ACCESS_AUTH, ROLE_ADMIN, BUCKET_GENERAL),
 };
 
 const int http_routes_len = (int)(sizeof(http_routes) / sizeof(http_routes[0]));
 
 metrics_route http_unmatched_stats = {.pattern = "unmatched"};
+
+unsigned http_role_bit(const char *role)
+{
+    if (!role)
+        return 0;
+    if (strcmp(role, "admin") == 0)
+        return ROLE_ADMIN;
+    if (strcmp(role, "user") == 0)
+        return ROLE_USER;
+    if (strcmp(role, "viewer") == 0)
+        return ROLE_VIEWER;
+    return 0;
+}
 
 void http_routes_metrics(buf *out)
 {

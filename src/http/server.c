@@ -5,6 +5,8 @@
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "auth/session.h"
+#include "http/guard.h"
 #include "http/router.h"
 #include "http/routes.h"
 
@@ -29,7 +31,8 @@ struct http_server {
     struct MHD_Daemon *d;
     const app_ctx *app;
     int port;
-    long inflight; /* requests between their first byte and their completion */
+    long inflight;  /* requests between their first byte and their completion */
+    long suspended; /* requests waiting on slow work */
     int norigins;
     char *origins[MAX_ORIGINS];
 };
@@ -51,6 +54,12 @@ struct http_req {
     size_t body_discarded;
     json_t *json;
     int64_t start_ns;
+    auth_identity identity;
+    /* slow work (http_defer): queued when the handler returns, then resumed */
+    http_work work;
+    http_cont cont;
+    void *work_ctx;
+    int deferred; /* 1: to suspend and queue; 2: suspended, cont pending */
     /* the answer */
     int replied;
     int queued;
@@ -71,6 +80,8 @@ const char *http_method(const http_req *req) { return req->method; }
 const char *http_path(const http_req *req) { return req->path; }
 const char *http_request_id(const http_req *req) { return req->request_id; }
 json_t *http_body(const http_req *req) { return req->json; }
+const char *http_client_ip(const http_req *req) { return req->ip; }
+const auth_identity *http_identity(const http_req *req) { return &req->identity; }
 
 const char *http_header(const http_req *req, const char *name)
 {
@@ -260,7 +271,58 @@ static void dispatch(http_req *req)
     if (!body_ok_or_reply(req) || !route_or_reply(req))
         return;
     log_set_request_id(req->request_id);
-    req->route->handler(req);
+    if (http_guard_or_reply(req, req->route, &req->identity))
+        req->route->handler(req);
+    log_set_request_id(NULL);
+    if (!req->replied && !req->deferred) {
+        log_error("handler gave no reply", LF_S("requestId", req->request_id),
+                  LF_S("route", req->route->pattern));
+        http_reply_error(req, AOP_ERR_INTERNAL, NULL, NULL);
+    }
+}
+
+/* ---- slow work ---- */
+
+int http_defer(http_req *req, http_work work, http_cont cont, void *ctx)
+{
+    workpool *pool = req->srv->app->slow;
+    if (req->deferred || !pool || !workpool_reserve(pool))
+        return -1;
+    req->work = work;
+    req->cont = cont;
+    req->work_ctx = ctx;
+    req->deferred = 1;
+    return 0;
+}
+
+/* On a pool thread: the work, then the connection goes back to the server. */
+static void run_deferred(void *arg)
+{
+    http_req *req = arg;
+    http_server *srv = req->srv; /* req may be gone once resumed */
+    log_set_request_id(req->request_id);
+    req->work(req->work_ctx);
+    log_set_request_id(NULL);
+    MHD_resume_connection(req->conn);
+    __atomic_sub_fetch(&srv->suspended, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Suspends the connection (before the job can finish) and queues the job on
+ * the place http_defer reserved. */
+static void start_deferred(http_req *req)
+{
+    req->deferred = 2;
+    __atomic_add_fetch(&req->srv->suspended, 1, __ATOMIC_SEQ_CST);
+    MHD_suspend_connection(req->conn);
+    workpool_submit(req->srv->app->slow, run_deferred, req);
+}
+
+/* Back on an HTTP thread after the work: the continuation answers. */
+static void finish_deferred(http_req *req)
+{
+    req->deferred = 0;
+    log_set_request_id(req->request_id);
+    req->cont(req, req->work_ctx);
     log_set_request_id(NULL);
     if (!req->replied) {
         log_error("handler gave no reply", LF_S("requestId", req->request_id),
@@ -474,7 +536,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return rc;
     }
+    if (req->deferred == 2) {
+        finish_deferred(req);
+        return send_reply(req);
+    }
     dispatch(req);
+    if (req->deferred == 1) {
+        start_deferred(req);
+        return MHD_YES;
+    }
     return send_reply(req);
 }
 
@@ -492,6 +562,7 @@ static void access_log(http_req *req, enum MHD_RequestTerminationCode toe)
              LF_S("route", r ? r->pattern : NULL),
              LF_I("status", req->queued ? req->status : 0), LF_D("durationMs", (double)ns / 1e6),
              LF_I("bytes", req->queued ? (long long)req->reply_len : 0), LF_S("ip", req->ip),
+             LF_S("userId", req->identity.via ? req->identity.user.id : NULL),
              LF_B("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
 }
 
@@ -567,7 +638,7 @@ http_server *http_server_start(const app_ctx *app, char *err, size_t errlen)
      * shutdowns with a keep-alive connection open. poll() has no such race, and
      * measured no slower here at 64 or 1000 connections (docs/benchmarks.md). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG;
+                     MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     s->d = MHD_start_daemon(
@@ -615,6 +686,12 @@ void http_server_stop(http_server *s, long long timeout_ms)
     }
     if (left > 0)
         log_warn("shutdown timeout: closing requests still in flight", LF_I("requests", left));
+    /* A suspended request belongs to a pool job that will resume it; the
+     * daemon must outlive that call. The pool's queue bounds the wait. */
+    while (__atomic_load_n(&s->suspended, __ATOMIC_SEQ_CST) > 0) {
+        struct timespec ts = {0, 5 * 1000000};
+        nanosleep(&ts, NULL);
+    }
     MHD_stop_daemon(s->d);
     server_free(s);
 }

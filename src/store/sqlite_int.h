@@ -59,7 +59,7 @@ aop_err sq_family_insert(void *h, const char *id, const char *user_id, const cha
 aop_err sq_family_extend(void *h, const char *id, const char *expires_at);
 aop_err sq_family_revoke(void *h, const char *id, const char *at, const char *reason);
 aop_err sq_families_revoke_user(void *h, const char *user_id, const char *at,
-                                const char *reason);
+                                const char *reason, store_id **ids, int *n, arena *a);
 aop_err sq_refresh_insert(void *h, const char *jti, const char *family_id, const char *user_id,
                           const char *issued_at, const char *expires_at);
 aop_err sq_refresh_get(void *h, const char *jti, store_refresh *out);

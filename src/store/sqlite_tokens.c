@@ -14,7 +14,7 @@ static const char q_family_revoke[] =
     "WHERE id = ? AND revoked_at IS NULL";
 static const char q_families_revoke_user[] =
     "UPDATE token_families SET revoked_at = ?, revoked_reason = ? "
-    "WHERE user_id = ? AND revoked_at IS NULL";
+    "WHERE user_id = ? AND revoked_at IS NULL RETURNING id";
 static const char q_refresh_insert[] =
     "INSERT INTO refresh_tokens (jti, family_id, user_id, issued_at, expires_at) "
     "VALUES (?, ?, ?, ?, ?)";
@@ -61,10 +61,27 @@ aop_err sq_family_revoke(void *h, const char *id, const char *at, const char *re
 }
 
 aop_err sq_families_revoke_user(void *h, const char *user_id, const char *at,
-                                const char *reason)
+                                const char *reason, store_id **ids, int *n, arena *a)
 {
-    return sq_exec(h, q_families_revoke_user, "families_revoke_user", NULL, "ttt", at, reason,
-                   user_id);
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    int cap = 0;
+    *ids = NULL;
+    *n = 0;
+    aop_err rc = sq_prepare(h, q_families_revoke_user, "families_revoke_user", &st, "ttt", at,
+                            reason, user_id);
+    while (rc == AOP_OK && (rc = sq_step(st, "families_revoke_user", &row)) == AOP_OK && row) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            store_id *grown = arena_alloc(a, sizeof(store_id) * (size_t)cap);
+            if (*n)
+                memcpy(grown, *ids, sizeof(store_id) * (size_t)*n);
+            *ids = grown;
+        }
+        sq_col_copy(st, 0, (*ids)[(*n)++], sizeof(store_id));
+    }
+    sq_release(st);
+    return rc;
 }
 
 aop_err sq_refresh_insert(void *h, const char *jti, const char *family_id, const char *user_id,

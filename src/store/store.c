@@ -111,9 +111,10 @@ aop_err store_family_revoke(store *s, const char *id, const char *at, const char
 }
 
 aop_err store_families_revoke_user(store *s, const char *user_id, const char *at,
-                                   const char *reason)
+                                   const char *reason, store_id **ids, int *n, arena *a)
 {
-    TIMED("families_revoke_user", s->v->families_revoke_user(s->h, user_id, at, reason));
+    TIMED("families_revoke_user",
+          s->v->families_revoke_user(s->h, user_id, at, reason, ids, n, a));
 }
 
 aop_err store_refresh_insert(store *s, const char *jti, const char *family_id,

@@ -35,6 +35,8 @@ typedef struct {
     char last_login_at[25]; /* "" when never */
 } store_user;
 
+typedef char store_id[UUID_STR_LEN];
+
 /* One login's refresh token, as the store knows it. */
 typedef struct {
     char jti[UUID_STR_LEN];
@@ -100,8 +102,9 @@ typedef struct store_vtbl {
     /* Moves the family's expires_at forward (never back). */
     aop_err (*family_extend)(void *h, const char *id, const char *expires_at);
     aop_err (*family_revoke)(void *h, const char *id, const char *at, const char *reason);
+    /* Revokes every live family of the user; their ids (from a) in *ids. */
     aop_err (*families_revoke_user)(void *h, const char *user_id, const char *at,
-                                    const char *reason);
+                                    const char *reason, store_id **ids, int *n, arena *a);
     aop_err (*refresh_insert)(void *h, const char *jti, const char *family_id,
                               const char *user_id, const char *issued_at, const char *expires_at);
     aop_err (*refresh_get)(void *h, const char *jti, store_refresh *out);
@@ -156,7 +159,7 @@ aop_err store_family_insert(store *s, const char *id, const char *user_id, const
 aop_err store_family_extend(store *s, const char *id, const char *expires_at);
 aop_err store_family_revoke(store *s, const char *id, const char *at, const char *reason);
 aop_err store_families_revoke_user(store *s, const char *user_id, const char *at,
-                                   const char *reason);
+                                   const char *reason, store_id **ids, int *n, arena *a);
 aop_err store_refresh_insert(store *s, const char *jti, const char *family_id,
                              const char *user_id, const char *issued_at, const char *expires_at);
 aop_err store_refresh_get(store *s, const char *jti, store_refresh *out);

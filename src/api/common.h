@@ -1,0 +1,55 @@
+/*
+ * common.h - what handlers share: reading fields with every problem
+ * collected, list paging, audit records.
+ */
+#ifndef AOP_API_COMMON_H
+#define AOP_API_COMMON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "http/http.h"
+
+#define API_LIMIT_DEFAULT 20
+#define API_LIMIT_MAX 100
+
+/* Appends {field, message} to details. */
+void api_problem(json_t *details, const char *field, const char *message);
+
+/* The request body (borrowed) in *out: an object, or NULL when there was no
+ * body (jansson's getters take NULL). 0 after answering 400 when the body is
+ * JSON but not an object. */
+int api_object_or_reply(http_req *req, json_t **out);
+
+/* A string member of o. Absent (or null when nullable): NULL, with a problem
+ * when required. Present: must be a string of min..max characters (UTF-8
+ * characters, not bytes), else a problem and NULL. */
+const char *api_string(json_t *o, const char *field, bool required, size_t min, size_t max,
+                       json_t *details);
+
+/* Answers 400 VALIDATION_ERROR with details (taken) when it holds anything
+ * and returns 0; otherwise frees it and returns 1. */
+int api_valid_or_reply(http_req *req, json_t *details);
+
+/* Answers an error from a service: 503 gets Retry-After. */
+void api_reply_err(http_req *req, aop_err e, const char *message);
+
+typedef struct {
+    long long page, limit, offset;
+    int sort;  /* index into the sort field list */
+    bool desc;
+} api_page;
+
+/* Reads page, limit and (when fields is not NULL) sort from the query;
+ * fields is NULL-terminated, fields[0] the default. 0 after answering 400. */
+int api_page_or_reply(http_req *req, const char *const *fields, bool default_desc,
+                      api_page *out);
+
+/* {"data": data (taken), "pagination": {...}}. */
+json_t *api_list(json_t *data, const api_page *p, long long total);
+
+/* Records an audit event (row and log line); detail is taken (may be NULL). */
+void api_audit(http_req *req, const char *action, const char *actor_id, const char *subject_id,
+               json_t *detail);
+
+#endif

@@ -1,0 +1,90 @@
+#include "http/guard.h"
+#include "core/log.h"
+#include "infra/limiter.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Counts the request in the route's bucket and sets the RateLimit-* headers.
+ * 0 after answering 429 (or 503 when the limiter is down). */
+static int limit_or_reply(http_req *req, const http_route *r, const auth_identity *id)
+{
+    const app_ctx *app = http_app(req);
+    const config *cfg = app->cfg;
+    char key[96];
+    long long max, window;
+    if (r->bucket == BUCKET_AUTH) {
+        snprintf(key, sizeof(key), "auth:%s", http_client_ip(req));
+        max = cfg->auth_rate_limit_max;
+        window = cfg->auth_rate_limit_window_ms;
+    } else {
+        if (id->via == AUTH_VIA_BEARER)
+            snprintf(key, sizeof(key), "user:%s", id->user.id);
+        else if (id->via == AUTH_VIA_APIKEY)
+            snprintf(key, sizeof(key), "key:%s", id->key_id);
+        else
+            snprintf(key, sizeof(key), "ip:%s", http_client_ip(req));
+        max = cfg->rate_limit_max;
+        window = cfg->rate_limit_window_ms;
+    }
+    limiter_result res;
+    if (limiter_hit(app->limiter, key, max, window, &res) != AOP_OK) {
+        log_warn("rate limiter unavailable; request let through", LF_S("route", r->pattern));
+        return 1;
+    }
+    char v[32];
+    snprintf(v, sizeof(v), "%lld", res.limit);
+    http_set_header(req, "RateLimit-Limit", v);
+    snprintf(v, sizeof(v), "%lld", res.remaining);
+    http_set_header(req, "RateLimit-Remaining", v);
+    snprintf(v, sizeof(v), "%lld", res.reset_s);
+    http_set_header(req, "RateLimit-Reset", v);
+    if (res.allowed)
+        return 1;
+    snprintf(v, sizeof(v), "%lld", res.retry_after_s);
+    http_set_header(req, "Retry-After", v);
+    http_reply_error(req, AOP_ERR_RATE_LIMITED, "Too many requests; retry later", NULL);
+    return 0;
+}
+
+static int is_read_method(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+}
+
+int http_guard_or_reply(http_req *req, const http_route *r, auth_identity *id)
+{
+    const char *why = NULL;
+    aop_err rc = AOP_OK;
+    memset(id, 0, sizeof(*id));
+    if (r->access != ACCESS_PUBLIC)
+        rc = auth_authenticate(http_app(req), http_header(req, "Authorization"),
+                               http_header(req, "X-API-Key"), id, &why, http_arena(req));
+    if (r->bucket != BUCKET_NONE && !limit_or_reply(req, r, id))
+        return 0;
+    if (r->access == ACCESS_PUBLIC)
+        return 1;
+    if (rc != AOP_OK) {
+        if (rc == AOP_ERR_UNAUTHORIZED || rc == AOP_ERR_TOKEN_EXPIRED)
+            http_set_header(req, "WWW-Authenticate", "Bearer");
+        if (rc == AOP_ERR_UNAVAILABLE)
+            http_set_header(req, "Retry-After", "1");
+        http_reply_error(req, rc, why, NULL);
+        return 0;
+    }
+    if (r->access == ACCESS_BEARER && id->via != AUTH_VIA_BEARER) {
+        http_reply_error(req, AOP_ERR_FORBIDDEN, "This route needs a bearer token, not an API key",
+                         NULL);
+        return 0;
+    }
+    if (id->via == AUTH_VIA_APIKEY &&
+        !(is_read_method(http_method(req)) ? id->can_read || id->can_write : id->can_write)) {
+        http_reply_error(req, AOP_ERR_FORBIDDEN, "The API key's scopes do not allow this", NULL);
+        return 0;
+    }
+    if (!(http_role_bit(id->user.role) & r->roles)) {
+        http_reply_error(req, AOP_ERR_FORBIDDEN, "Your role does not allow this", NULL);
+        return 0;
+    }
+    return 1;
+}
