@@ -217,7 +217,8 @@ void api_refresh(http_req *req)
     if (!api_object_or_reply(req, &body))
         return;
     json_t *details = json_array();
-    const char *token = api_string(body, "refreshToken", true, 1, 8192, details);
+    /* an empty or oversized token is a bad token (401), not a bad field */
+    const char *token = api_string(body, "refreshToken", true, 0, 1 << 20, details);
     if (!api_valid_or_reply(req, details))
         return;
     auth_pair pair;

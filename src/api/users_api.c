@@ -66,13 +66,14 @@ void api_users_patch(http_req *req)
     const char *target = http_param(req, "id");
     bool self = strcmp(target, http_identity(req)->user.id) == 0;
     json_t *details = json_array();
-    const char *role = api_string(body, "role", false, 1, 16, details);
-    if (role && !users_role_ok(role)) {
+    json_t *rv = json_object_get(body, "role");
+    const char *role = json_string_value(rv);
+    if (rv && !users_role_ok(role)) {
         api_problem(details, "role", "must be one of admin, user, viewer");
         role = NULL;
     }
     json_t *active = json_object_get(body, "isActive");
-    if (active && !json_is_null(active) && !json_is_boolean(active))
+    if (active && !json_is_boolean(active))
         api_problem(details, "isActive", "must be a boolean");
     int act = json_is_boolean(active) ? json_is_true(active) : -1;
     if (self && role && strcmp(role, "admin") != 0)
