@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Measures the release build on this machine: throughput and latency of the
-# operations routes under wrk, and the server's memory. Ratios between routes
-# measured in the same run are what to compare across machines.
+# Measures the release build on this machine: throughput and latency under
+# wrk, next to nginx answering a fixed JSON body of the same size (the
+# reference: ratios to it, measured in the same run, are what to compare
+# across machines), and the server's memory.
 #   bench/run.sh            (make bench calls it after building build/aop)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,41 +12,118 @@ DURATION=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-64}
 
 work=$(mktemp -d)
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-APP_ENV=test PORT=$port DATABASE_URL="sqlite://$work/aop.db" DATA_DIR="$work/var" \
-  LOG_LEVEL=warn RATE_LIMIT_MAX=1000000000 "$BIN" serve 2>"$work/stderr" &
-pid=$!
-cleanup() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; }
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+nport=$(free_port)
+pid=""
+npid=""
+cleanup() {
+  [ -n "$pid" ] && { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+  [ -n "$npid" ] && { kill -TERM "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; }
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+# The reference: nginx, as many workers as cores, no access log, a 240-byte
+# JSON body (the size of GET /api/auth/me's answer).
+body=$(printf '{"id":"01a21418-4302-745a-a8da-ee7c0e82a6ae","email":"bench@example.com","name":"Bench","role":"admin","preferences":{},"isActive":true,"createdAt":"2026-11-25T19:04:24.066Z","updatedAt":"2026-11-25T19:04:24.066Z","lastLoginAt":null}')
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes auto;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$nport;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+CONF
+/usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
+npid=$!
+
+APP_ENV=test PORT=$port DATABASE_URL="sqlite://$work/aop.db" DATA_DIR="$work/var" \
+  LOG_LEVEL=warn RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 BCRYPT_COST=12 \
+  ADMIN_EMAIL=bench@example.com ADMIN_PASSWORD=bench-password \
+  "$BIN" serve 2>"$work/stderr" &
+pid=$!
+
+for _ in $(seq 200); do
+  curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 &&
+    curl -fs "http://127.0.0.1:$nport/" >/dev/null 2>&1 && break
   sleep 0.05
 done
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$pid/status"; }
-
 idle=$(rss_kb)
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
-echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "wrk: 2 threads, $CONNS connections, ${DURATION}s per route"
-echo
-echo "| route | requests/s | p50 | p99 | ratio to /health |"
-echo "|---|---|---|---|---|"
+
+token=$(curl -fs -X POST -H 'Content-Type: application/json' \
+  -d '{"email":"bench@example.com","password":"bench-password"}' \
+  "http://127.0.0.1:$port/api/auth/login" |
+  /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')
+
+cat >"$work/flood.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"email":"bench@example.com","password":"not-the-password"}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+
+# run_wrk LABEL URL [wrk args...] -> prints a table row; sets RPS and P99_MS
 base=""
-for spec in /health /ready /metrics "/metrics gzip"; do
-  route=${spec%% *}
-  hdr=()
-  [ "$spec" != "$route" ] && hdr=(-H "Accept-Encoding: gzip")
-  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "${hdr[@]}" "http://127.0.0.1:$port$route")
+run_wrk() {
+  local label=$1 url=$2
+  shift 2
+  local out rps p50 p99 errs ratio
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
   [ -n "$base" ] || base=$rps
   ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN {printf "%.2f", a/b}')
-  echo "| $spec | $rps | $p50 | $p99 | $ratio |${errs:+ non-2xx: $errs}"
-done
+  echo "| $label | $rps | $p50 | $p99 | $ratio |${errs:+ non-2xx: $errs}"
+  RPS=$rps
+  P99_MS=$(awk -v v="$p99" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }')
+}
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "wrk: 2 threads, $CONNS connections, ${DURATION}s per row"
+echo
+echo "| request | requests/s | p50 | p99 | ratio to nginx |"
+echo "|---|---|---|---|---|"
+run_wrk "nginx, fixed 240-byte JSON" "http://127.0.0.1:$nport/"
+run_wrk "GET /health" "http://127.0.0.1:$port/health"
+run_wrk "GET /ready" "http://127.0.0.1:$port/ready"
+run_wrk "GET /metrics" "http://127.0.0.1:$port/metrics"
+run_wrk "GET /metrics, gzip" "http://127.0.0.1:$port/metrics" -H "Accept-Encoding: gzip"
+run_wrk "GET /api/auth/me, bearer" "http://127.0.0.1:$port/api/auth/me" \
+  -H "Authorization: Bearer $token"
+me_p99=$P99_MS
+
+# The same while a second client floods login with wrong passwords (bcrypt
+# cost 12 on the slow-work pool; what it cannot queue is answered 503).
+wrk -t1 -c16 -d"$((DURATION + 2))s" -s "$work/flood.lua" \
+  "http://127.0.0.1:$port/api/auth/login" >"$work/flood.out" 2>&1 &
+flood=$!
+sleep 1
+run_wrk "GET /api/auth/me, bearer, during a login flood" "http://127.0.0.1:$port/api/auth/me" \
+  -H "Authorization: Bearer $token"
+flood_p99=$P99_MS
+wait "$flood" || true
+echo
+flood_rps=$(awk '/Requests\/sec/ {print $2}' "$work/flood.out")
+flood_non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/flood.out")
+echo "login flood: $flood_rps requests/s answered (${flood_non2xx:-0} non-2xx: 401 after bcrypt, or 503 when the pool's queue was full)"
+echo "p99 of GET /api/auth/me: $me_p99 ms alone, $flood_p99 ms during the flood ($(awk -v a="$flood_p99" -v b="$me_p99" 'BEGIN {printf "%.2f", a/b}')x)"
 echo
 echo "memory: idle RSS $((idle / 1024)) MiB, peak RSS $(( $(hwm_kb) / 1024 )) MiB, after load $(( $(rss_kb) / 1024 )) MiB"

@@ -172,7 +172,7 @@ static int ensure_admin(const config *cfg, store *s)
     arena a = {0};
     store_user u;
     int rc = 1;
-    char *email = str_lower(arena_strdup(&a, cfg->admin_email));
+    char *email = str_lower_utf8(cfg->admin_email, &a);
     aop_err e = store_user_get_by_email(s, email, &u, &a);
     if (e == AOP_OK) {
         rc = 0;
@@ -233,6 +233,14 @@ static int cmd_serve(void)
     store *s = open_store(&cfg);
     if (!s) {
         finish(&cfg, NULL);
+        return 1;
+    }
+    char why[512];
+    aop_err claimed = store_claim(s, why, sizeof(why));
+    if (claimed != AOP_OK) {
+        log_error("cannot serve this database", LF_S("error", why));
+        fprintf(stderr, "aop: %s\n", why);
+        finish(&cfg, s);
         return 1;
     }
     int admin_rc = ensure_admin(&cfg, s);

@@ -168,7 +168,7 @@ static void login_done(http_req *req, void *p)
     }
     char now[25];
     clock_format_rfc3339(clock_now_ms(), now);
-    aop_err rc = store_user_set_login(app->store, x->user.id, now);
+    aop_err rc = users_record_login(app, x->user.id, now);
     if (rc == AOP_OK) {
         str_copy(x->user.last_login_at, sizeof(x->user.last_login_at), now);
         rc = auth_session_start(app, &x->user, &pair, http_arena(req));
@@ -193,7 +193,7 @@ void api_login(http_req *req)
         return;
     arena *a = http_arena(req);
     login_ctx *x = arena_alloc(a, sizeof(*x));
-    char *lower = str_lower(arena_strdup(a, email));
+    char *lower = str_lower_utf8(email, a);
     aop_err rc = store_user_get_by_email(http_app(req)->store, lower, &x->user, a);
     if (rc != AOP_OK && rc != AOP_ERR_NOT_FOUND) {
         api_reply_err(req, rc, NULL);
@@ -299,7 +299,7 @@ void api_me_patch(http_req *req)
     store_user u;
     aop_err rc = AOP_OK;
     if (name || prefs)
-        rc = users_update_profile(http_app(req)->store, http_identity(req)->user.id, name, prefs,
+        rc = users_update_profile(http_app(req), http_identity(req)->user.id, name, prefs,
                                   &u, http_arena(req));
     else
         u = http_identity(req)->user;
@@ -350,7 +350,7 @@ static void password_done(http_req *req, void *p)
     }
     aop_err rc = x->rc;
     if (rc == AOP_OK)
-        rc = users_set_password(app->store, id->user.id, x->hash, http_arena(req));
+        rc = users_set_password(app, id->user.id, x->hash, http_arena(req));
     explicit_bzero(x->hash, sizeof(x->hash));
     if (rc == AOP_OK)
         rc = auth_revoke_user(app, id->user.id, "password change", http_arena(req));
@@ -376,10 +376,16 @@ void api_me_password(http_req *req)
         return;
     arena *a = http_arena(req);
     password_ctx *x = arena_alloc(a, sizeof(*x));
+    store_user fresh; /* the identity's cached row carries no hash */
+    aop_err rc = store_user_get_by_id(http_app(req)->store, http_identity(req)->user.id, &fresh, a);
+    if (rc != AOP_OK) {
+        api_reply_err(req, rc == AOP_ERR_NOT_FOUND ? AOP_ERR_UNAUTHORIZED : rc, NULL);
+        return;
+    }
     x->cost = (int)http_app(req)->cfg->bcrypt_cost;
     x->current = arena_strdup(a, current);
     x->next = arena_strdup(a, next);
-    x->held = http_identity(req)->user.password_hash;
+    x->held = fresh.password_hash;
     if (http_defer(req, password_work, password_done, x) != 0)
         reply_busy(req);
 }

@@ -36,7 +36,7 @@ const char *api_string(json_t *o, const char *field, bool required, size_t min, 
 {
     json_t *v = json_object_get(o, field);
     char msg[96];
-    if (!v || json_is_null(v)) {
+    if (!v || (json_is_null(v) && required)) {
         if (required)
             api_problem(details, field, "is required");
         return NULL;

@@ -21,9 +21,9 @@ void api_problem(json_t *details, const char *field, const char *message);
  * JSON but not an object. */
 int api_object_or_reply(http_req *req, json_t **out);
 
-/* A string member of o. Absent (or null when nullable): NULL, with a problem
- * when required. Present: must be a string of min..max characters (UTF-8
- * characters, not bytes), else a problem and NULL. */
+/* A string member of o. Absent: NULL, with a problem when required (null
+ * counts as absent there). Present: must be a string of min..max characters
+ * (UTF-8 characters, not bytes), else a problem and NULL. */
 const char *api_string(json_t *o, const char *field, bool required, size_t min, size_t max,
                        json_t *details);
 

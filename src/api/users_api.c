@@ -83,7 +83,7 @@ void api_users_patch(http_req *req)
     if (!api_valid_or_reply(req, details))
         return;
     store_user before, after;
-    aop_err rc = users_update_admin(app->store, target, role, act, &before, &after,
+    aop_err rc = users_update_admin(app, target, role, act, &before, &after,
                                     http_arena(req));
     if (rc == AOP_ERR_NOT_FOUND) {
         http_reply_error(req, rc, "No such user", NULL);

@@ -1,10 +1,13 @@
 #include "auth/session.h"
 #include "auth/apikey.h"
+#include "auth/user_cache.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,12 +81,84 @@ static aop_err token_revoked(const app_ctx *app, const auth_claims *c, bool *rev
     return AOP_OK;
 }
 
+/* ---- verified-token memo ----
+ *
+ * Verifying an access token (base64, two JSON parses, HMAC) costs more than
+ * the rest of a small request. A token's claims never change and the secret
+ * is fixed for the life of the process, so each thread remembers the last
+ * tokens it verified (direct-mapped by a hash of the whole token, compared
+ * byte for byte). Expiry is still checked on every use, and revocation is
+ * never memoised here.
+ */
+
+#define MEMO_SLOTS 64
+
+typedef struct {
+    char *token; /* malloc'd copy; NULL when the slot is empty */
+    size_t len;
+    auth_claims claims;
+} memo_slot;
+
+static pthread_key_t memo_key;
+static pthread_once_t memo_once = PTHREAD_ONCE_INIT;
+
+static void memo_free(void *p)
+{
+    memo_slot *slots = p;
+    for (int i = 0; i < MEMO_SLOTS; i++)
+        free(slots[i].token);
+    free(slots);
+}
+
+static void memo_init(void)
+{
+    if (pthread_key_create(&memo_key, memo_free) != 0)
+        log_warn("no thread key for the token memo; tokens are verified every time");
+}
+
+static memo_slot *memo_slot_for(const char *token, size_t len)
+{
+    pthread_once(&memo_once, memo_init);
+    memo_slot *slots = pthread_getspecific(memo_key);
+    if (!slots) {
+        slots = xcalloc(MEMO_SLOTS, sizeof(memo_slot));
+        if (pthread_setspecific(memo_key, slots) != 0) {
+            free(slots);
+            return NULL;
+        }
+    }
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the signature end */
+    for (size_t i = len > 32 ? len - 32 : 0; i < len; i++)
+        h = (h ^ (unsigned char)token[i]) * 1099511628211ULL;
+    return &slots[h % MEMO_SLOTS];
+}
+
+/* auth_jwt_verify for access tokens, through the memo. */
+static aop_err verify_access(const char *token, const char *secret, long long now,
+                             auth_claims *out)
+{
+    size_t len = strnlen(token, AUTH_TOKEN_MAX + 1);
+    memo_slot *m = len <= AUTH_TOKEN_MAX ? memo_slot_for(token, len) : NULL;
+    if (m && m->token && m->len == len && memcmp(m->token, token, len) == 0) {
+        *out = m->claims;
+        return out->exp > now ? AOP_OK : AOP_ERR_TOKEN_EXPIRED;
+    }
+    aop_err rc = auth_jwt_verify(token, AUTH_TOKEN_ACCESS, secret, now, out);
+    if (m && (rc == AOP_OK || rc == AOP_ERR_TOKEN_EXPIRED)) {
+        free(m->token);
+        m->token = xstrndup(token, len);
+        m->len = len;
+        m->claims = *out;
+    }
+    return rc;
+}
+
 /* ---- authentication ---- */
 
 static aop_err load_active_user(const app_ctx *app, const char *id, store_user *u,
                                 const char **why, arena *a)
 {
-    aop_err rc = store_user_get_by_id(app->store, id, u, a);
+    aop_err rc = user_cache_get(app, id, u, a);
     if (rc == AOP_ERR_NOT_FOUND || (rc == AOP_OK && !u->is_active)) {
         *why = "account is disabled or no longer exists";
         return AOP_ERR_UNAUTHORIZED;
@@ -95,8 +170,7 @@ static aop_err by_bearer(const app_ctx *app, const char *token, auth_identity *o
                          const char **why, arena *a)
 {
     long long now = clock_now_ms() / 1000;
-    aop_err rc = auth_jwt_verify(token, AUTH_TOKEN_ACCESS, app->cfg->jwt_access_secret, now,
-                                 &out->claims);
+    aop_err rc = verify_access(token, app->cfg->jwt_access_secret, now, &out->claims);
     if (rc == AOP_ERR_TOKEN_EXPIRED) {
         *why = "access token expired";
         return rc;

@@ -1,5 +1,6 @@
 #include "auth/users.h"
 #include "auth/password.h"
+#include "auth/user_cache.h"
 #include "core/buf.h"
 #include "core/clock.h"
 
@@ -58,7 +59,7 @@ int users_prepare(const users_new *n, const char *hash, json_t *details, store_u
         return problems;
     memset(out, 0, sizeof(*out));
     ids_uuid7(out->id);
-    out->email = str_lower(arena_strdup(a, n->email));
+    out->email = str_lower_utf8(n->email, a);
     out->name = arena_strdup(a, n->name);
     out->password_hash = arena_strdup(a, hash ? hash : "");
     out->role = arena_strdup(a, n->role);
@@ -140,26 +141,43 @@ static aop_err update_tx(store *s, void *p)
     return store_user_update(s, u);
 }
 
-aop_err users_update_profile(store *s, const char *id, const char *name, json_t *prefs,
-                             store_user *out, arena *a)
+/* Runs the update and, once committed, marks the cached row stale. */
+static aop_err update(const app_ctx *app, update_ctx *x)
 {
-    update_ctx x = {.id = id, .name = name, .prefs = prefs, .active = -1, .out = out, .a = a};
-    return store_tx(s, update_tx, &x);
+    aop_err rc = store_tx(app->store, update_tx, x);
+    if (rc == AOP_OK)
+        user_cache_changed(app, x->id);
+    return rc;
 }
 
-aop_err users_update_admin(store *s, const char *id, const char *role, int active,
+aop_err users_update_profile(const app_ctx *app, const char *id, const char *name,
+                             json_t *prefs, store_user *out, arena *a)
+{
+    update_ctx x = {.id = id, .name = name, .prefs = prefs, .active = -1, .out = out, .a = a};
+    return update(app, &x);
+}
+
+aop_err users_update_admin(const app_ctx *app, const char *id, const char *role, int active,
                            store_user *before, store_user *out, arena *a)
 {
     update_ctx x = {.id = id, .role = role, .active = active, .before = before, .out = out,
                     .a = a};
-    return store_tx(s, update_tx, &x);
+    return update(app, &x);
 }
 
-aop_err users_set_password(store *s, const char *id, const char *hash, arena *a)
+aop_err users_set_password(const app_ctx *app, const char *id, const char *hash, arena *a)
 {
     store_user out;
     update_ctx x = {.id = id, .active = -1, .hash = hash, .out = &out, .a = a};
-    return store_tx(s, update_tx, &x);
+    return update(app, &x);
+}
+
+aop_err users_record_login(const app_ctx *app, const char *id, const char *at)
+{
+    aop_err rc = store_user_set_login(app->store, id, at);
+    if (rc == AOP_OK)
+        user_cache_changed(app, id);
+    return rc;
 }
 
 json_t *users_to_json(const store_user *u)

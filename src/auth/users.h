@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "app.h"
 #include "store/store.h"
 
 #define USER_NAME_MAX 200
@@ -42,16 +43,20 @@ aop_err users_create(store *s, const users_new *n, int cost, json_t *details, st
  * level deep into the user's preferences, in one transaction; *out is the
  * result. AOP_ERR_NOT_FOUND when the user is gone; AOP_ERR_VALIDATION (nothing
  * written) when the merged preferences would exceed USER_PREFERENCES_MAX. */
-aop_err users_update_profile(store *s, const char *id, const char *name, json_t *prefs,
-                             store_user *out, arena *a);
+aop_err users_update_profile(const app_ctx *app, const char *id, const char *name,
+                             json_t *prefs, store_user *out, arena *a);
 
 /* Sets role (when not NULL) and the active flag (when active >= 0) in one
  * transaction; *before and *out are the user before and after. */
-aop_err users_update_admin(store *s, const char *id, const char *role, int active,
+aop_err users_update_admin(const app_ctx *app, const char *id, const char *role, int active,
                            store_user *before, store_user *out, arena *a);
 
 /* Replaces the user's password hash. */
-aop_err users_set_password(store *s, const char *id, const char *hash, arena *a);
+aop_err users_set_password(const app_ctx *app, const char *id, const char *hash, arena *a);
+
+/* Sets lastLoginAt to at. Like every update above, it marks the user's
+ * cached row stale once committed (auth/user_cache.h). */
+aop_err users_record_login(const app_ctx *app, const char *id, const char *at);
 
 /* 1 when role is admin, user or viewer. */
 int users_role_ok(const char *role);

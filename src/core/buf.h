@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "core/mem.h"
+
 typedef struct {
     char *data;
     size_t len;
@@ -37,6 +39,10 @@ int str_to_ll(const char *s, long long min, long long max, long long *out);
 int str_is_email(const char *s);
 /* Lowercases ASCII letters in place; returns s. */
 char *str_lower(char *s);
+/* A lowercased copy of UTF-8 text s in the arena: every character through
+ * Unicode's simple lowercase mapping (so "Ülrich" becomes "ülrich"). Bytes
+ * that are not valid UTF-8 are copied unchanged. Never NULL. */
+char *str_lower_utf8(const char *s, arena *a);
 /* ASCII case-insensitive equality. */
 int str_ieq(const char *a, const char *b);
 

@@ -7,13 +7,13 @@
 
 /* Counts the request in the route's bucket and sets the RateLimit-* headers.
  * 0 after answering 429 (or 503 when the limiter is down). */
-static int limit_or_reply(http_req *req, const http_route *r, const auth_identity *id)
+static int limit_or_reply(http_req *req, http_bucket bucket, const auth_identity *id)
 {
     const app_ctx *app = http_app(req);
     const config *cfg = app->cfg;
     char key[96];
     long long max, window;
-    if (r->bucket == BUCKET_AUTH) {
+    if (bucket == BUCKET_AUTH) {
         snprintf(key, sizeof(key), "auth:%s", http_client_ip(req));
         max = cfg->auth_rate_limit_max;
         window = cfg->auth_rate_limit_window_ms;
@@ -29,7 +29,7 @@ static int limit_or_reply(http_req *req, const http_route *r, const auth_identit
     }
     limiter_result res;
     if (limiter_hit(app->limiter, key, max, window, &res) != AOP_OK) {
-        log_warn("rate limiter unavailable; request let through", LF_S("route", r->pattern));
+        log_warn("rate limiter unavailable; request let through", LF_S("path", http_path(req)));
         return 1;
     }
     char v[32];
@@ -52,24 +52,29 @@ static int is_read_method(const char *m)
     return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 }
 
-int http_guard_or_reply(http_req *req, const http_route *r, auth_identity *id)
+int http_guard_limit_or_reply(http_req *req, const http_route *row, http_bucket bucket,
+                              auth_identity *id, http_guard *g)
 {
-    const char *why = NULL;
-    aop_err rc = AOP_OK;
     memset(id, 0, sizeof(*id));
-    if (r->access != ACCESS_PUBLIC)
-        rc = auth_authenticate(http_app(req), http_header(req, "Authorization"),
-                               http_header(req, "X-API-Key"), id, &why, http_arena(req));
-    if (r->bucket != BUCKET_NONE && !limit_or_reply(req, r, id))
-        return 0;
+    g->rc = AOP_OK;
+    g->why = NULL;
+    if (row && row->access != ACCESS_PUBLIC)
+        g->rc = auth_authenticate(http_app(req), http_header(req, "Authorization"),
+                                  http_header(req, "X-API-Key"), id, &g->why, http_arena(req));
+    return bucket == BUCKET_NONE || limit_or_reply(req, bucket, id);
+}
+
+int http_guard_access_or_reply(http_req *req, const http_route *r, const auth_identity *id,
+                               const http_guard *g)
+{
     if (r->access == ACCESS_PUBLIC)
         return 1;
-    if (rc != AOP_OK) {
-        if (rc == AOP_ERR_UNAUTHORIZED || rc == AOP_ERR_TOKEN_EXPIRED)
+    if (g->rc != AOP_OK) {
+        if (g->rc == AOP_ERR_UNAUTHORIZED || g->rc == AOP_ERR_TOKEN_EXPIRED)
             http_set_header(req, "WWW-Authenticate", "Bearer");
-        if (rc == AOP_ERR_UNAVAILABLE)
+        if (g->rc == AOP_ERR_UNAVAILABLE)
             http_set_header(req, "Retry-After", "1");
-        http_reply_error(req, rc, why, NULL);
+        http_reply_error(req, g->rc, g->why, NULL);
         return 0;
     }
     if (r->access == ACCESS_BEARER && id->via != AUTH_VIA_BEARER) {

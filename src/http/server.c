@@ -22,7 +22,7 @@
 
 #define URL_MAX (8 * 1024)
 #define HEADERS_MAX (16 * 1024)
-#define CONN_MEMORY (64 * 1024)
+#define CONN_MEMORY (32 * 1024)
 #define GZIP_MIN 1024
 #define MAX_REPLY_HEADERS 24
 #define MAX_ORIGINS 32
@@ -47,6 +47,7 @@ struct http_req {
     char ip[INET6_ADDRSTRLEN];
     const http_route *route;   /* the row that handles the request */
     const http_route *matched; /* a row whose pattern matched the path (405, preflight) */
+    const char *allow;         /* the path's methods, for a 405 */
     router_param params[ROUTER_MAX_PARAMS];
     int nparams;
     buf body;
@@ -224,13 +225,14 @@ static int body_ok_or_reply(http_req *req)
     return 1;
 }
 
-/* Finds the row for method and path; 404 or 405 (with Allow) when there is none. */
-static int route_or_reply(http_req *req)
+/* Finds the row for method and path (req->route); when there is none, the
+ * first row whose pattern matched the path (req->matched, for a 405) and
+ * the methods the path allows (req->allow). */
+static void find_route(http_req *req)
 {
     const char *m = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
     buf allow;
     buf_init(&allow, 256);
-    int path_known = 0;
     for (int i = 0; i < http_routes_len; i++) {
         const http_route *r = &http_routes[i];
         if (!router_match(r->pattern, req->path, req->params, &req->nparams, &req->arena))
@@ -238,9 +240,8 @@ static int route_or_reply(http_req *req)
         if (strcmp(r->method, m) == 0) {
             req->route = r;
             buf_free(&allow);
-            return 1;
+            return;
         }
-        path_known = 1;
         if (!req->matched)
             req->matched = r;
         buf_printf(&allow, "%s%s", allow.len ? ", " : "", r->method);
@@ -248,16 +249,35 @@ static int route_or_reply(http_req *req)
             buf_puts(&allow, ", HEAD");
     }
     req->nparams = 0;
-    if (path_known) {
-        http_set_header(req, "Allow", allow.data);
+    if (req->matched)
+        req->allow = arena_strdup(&req->arena, allow.data);
+    buf_free(&allow);
+}
+
+/* 404, or 405 with Allow, for a request find_route found no row for. */
+static void reply_no_route(http_req *req)
+{
+    if (req->matched) {
+        http_set_header(req, "Allow", req->allow);
         http_reply_error(req, AOP_ERR_METHOD_NOT_ALLOWED, NULL, NULL);
     } else {
         http_reply_error(req, AOP_ERR_NOT_FOUND, NULL, NULL);
     }
-    buf_free(&allow);
-    return 0;
 }
 
+/* The rate-limit bucket of a request: its row's, and the general one for
+ * any other path under /api. */
+static http_bucket bucket_of(const http_req *req, const http_route *row)
+{
+    if (row)
+        return row->bucket;
+    return strncmp(req->path, "/api/", 5) == 0 ? BUCKET_GENERAL : BUCKET_NONE;
+}
+
+/*
+ * Order (docs/api.md): credentials read and rate limit, body checks (415,
+ * 400), 404/405, the route's access rule (401, 403), the handler.
+ */
 static void dispatch(http_req *req)
 {
     if (req->body_too_large) {
@@ -268,17 +288,26 @@ static void dispatch(http_req *req)
         preflight(req);
         return;
     }
-    if (!body_ok_or_reply(req) || !route_or_reply(req))
-        return;
+    find_route(req);
+    const http_route *row = req->route ? req->route : req->matched;
+    http_guard g;
     log_set_request_id(req->request_id);
-    if (http_guard_or_reply(req, req->route, &req->identity))
+    if (!http_guard_limit_or_reply(req, row, bucket_of(req, row), &req->identity, &g) ||
+        !body_ok_or_reply(req))
+        goto out;
+    if (!req->route) {
+        reply_no_route(req);
+        goto out;
+    }
+    if (http_guard_access_or_reply(req, req->route, &req->identity, &g))
         req->route->handler(req);
-    log_set_request_id(NULL);
     if (!req->replied && !req->deferred) {
         log_error("handler gave no reply", LF_S("requestId", req->request_id),
                   LF_S("route", req->route->pattern));
         http_reply_error(req, AOP_ERR_INTERNAL, NULL, NULL);
     }
+out:
+    log_set_request_id(NULL);
 }
 
 /* ---- slow work ---- */
@@ -342,12 +371,34 @@ static enum MHD_Result sum_kv(void *cls, enum MHD_ValueKind kind, const char *ke
     return MHD_YES;
 }
 
+/* Notes a query argument whose name or value holds a NUL byte ("%00"), which
+ * C strings would silently cut short. */
+static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+                                size_t key_size, const char *value, size_t value_size)
+{
+    (void)kind;
+    const char **bad = cls;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+        *bad = key;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 static int early_checks_or_reply(http_req *req, const char *url)
 {
     size_t url_len = strlen(url);
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, sum_kv, &url_len);
     if (url_len > URL_MAX) {
         http_reply_error(req, AOP_ERR_URI_TOO_LONG, NULL, NULL);
+        return 0;
+    }
+    const char *nul_in = NULL;
+    MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, find_nul, &nul_in);
+    if (nul_in) {
+        json_t *d = json_pack("[{s:s, s:s}]", "field", nul_in, "message",
+                              "must not contain a NUL character");
+        http_reply_error(req, AOP_ERR_VALIDATION, "A query parameter contains a NUL character", d);
         return 0;
     }
     size_t hdr_len = 0;

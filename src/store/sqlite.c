@@ -30,7 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
 #define OPEN_FLAGS (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
@@ -69,6 +72,7 @@ struct sq_store {
     bool key_ok;
     pthread_mutex_t mu;  /* guards conns */
     conn *conns;         /* every open connection */
+    int lock_fd;         /* PATH-aop.lock while this process serves, else -1 */
     dev_t dev;           /* identity of the file opened, for ping */
     ino_t ino;
 };
@@ -553,6 +557,48 @@ static aop_err exec_on_thread(void *hp, const char *sql, const char *op)
 
 /* Succeeds when no transaction is open any more (SQLite may have rolled it
  * back by itself after an error). */
+/*
+ * One serving process per database file: takes an exclusive flock() on
+ * PATH-aop.lock (never on the database itself: closing any descriptor of the
+ * database would drop SQLite's own POSIX locks) and writes the pid into it.
+ * The kernel releases the lock when the process ends, however it ends.
+ */
+aop_err sq_claim(void *hp, char *why, size_t whylen)
+{
+    sq_store *h = hp;
+    size_t n = strlen(h->path) + sizeof("-aop.lock");
+    char *lock = xmalloc(n);
+    snprintf(lock, n, "%s-aop.lock", h->path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    aop_err rc = AOP_ERR_INTERNAL;
+    if (fd < 0) {
+        snprintf(why, whylen, "cannot open %s: %s", lock, strerror(errno));
+        goto out;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t got = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[got > 0 ? got : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(why, whylen,
+                 "another aop process (pid %s) serves this database; one process per SQLite "
+                 "file (several instances need PostgreSQL and Redis)",
+                 pid[0] ? pid : "unknown");
+        rc = errno == EWOULDBLOCK ? AOP_ERR_CONFLICT : AOP_ERR_INTERNAL;
+        close(fd);
+        goto out;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        log_warn("cannot write the pid into the lock file", LF_S("path", lock));
+    h->lock_fd = fd;
+    rc = AOP_OK;
+out:
+    free(lock);
+    return rc;
+}
+
 aop_err sq_begin(void *hp)
 {
     return exec_on_thread(hp, "BEGIN IMMEDIATE", "begin");
@@ -598,6 +644,8 @@ void sq_close(void *hp)
         pthread_key_delete(h->key);
     }
     pthread_mutex_destroy(&h->mu);
+    if (h->lock_fd >= 0)
+        close(h->lock_fd);
     free(h->path);
     free(h);
 }
@@ -652,6 +700,7 @@ void *store_sqlite_open(const char *path, char *err, size_t errlen)
         goto out;
     }
     h = xcalloc(1, sizeof(*h));
+    h->lock_fd = -1;
     if (pthread_mutex_init(&h->mu, NULL) != 0) {
         snprintf(err, errlen, "DATABASE_URL: cannot open %s: cannot create a mutex", path);
         free(h);
@@ -693,6 +742,7 @@ const store_vtbl store_sqlite_vtbl = {
     .name = "sqlite",
     .ping = sq_ping,
     .migrate = sq_migrate,
+    .claim = sq_claim,
     .begin = sq_begin,
     .commit = sq_commit,
     .rollback = sq_rollback,

@@ -38,6 +38,7 @@ void sq_col_copy(sqlite3_stmt *st, int i, char *dst, size_t size);
 /* sqlite.c */
 aop_err sq_ping(void *h);
 aop_err sq_migrate(void *h, int *applied);
+aop_err sq_claim(void *h, char *why, size_t whylen);
 aop_err sq_begin(void *h);
 aop_err sq_commit(void *h);
 aop_err sq_rollback(void *h);

@@ -63,6 +63,11 @@ aop_err store_migrate(store *s, int *applied)
     TIMED("migrate", s->v->migrate(s->h, applied));
 }
 
+aop_err store_claim(store *s, char *why, size_t whylen)
+{
+    return s->v->claim(s->h, why, whylen);
+}
+
 aop_err store_user_insert(store *s, const store_user *u)
 {
     TIMED("user_insert", s->v->user_insert(s->h, u));

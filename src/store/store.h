@@ -83,6 +83,11 @@ typedef struct store_vtbl {
     aop_err (*ping)(void *h);
     /* Applies pending numbered migrations; *applied counts the new ones. */
     aop_err (*migrate)(void *h, int *applied);
+    /* Claims the database for this serving process when the backend allows
+     * only one (an embedded file: caches, limits and locks live in the
+     * process). AOP_ERR_CONFLICT with the reason in why when another process
+     * holds it; the claim lasts until close. */
+    aop_err (*claim)(void *h, char *why, size_t whylen);
     aop_err (*begin)(void *h);
     aop_err (*commit)(void *h);
     aop_err (*rollback)(void *h);
@@ -141,6 +146,7 @@ void store_close(store *s);
 
 aop_err store_ping(store *s);
 aop_err store_migrate(store *s, int *applied);
+aop_err store_claim(store *s, char *why, size_t whylen);
 
 /* Runs fn inside one transaction: committed when fn returns AOP_OK, rolled
  * back otherwise. Returns fn's error, or the commit's. Not reentrant. */
