@@ -1,5 +1,6 @@
 #include "auth/user_cache.h"
 #include "core/buf.h"
+#include "core/ids.h"
 #include "core/log.h"
 
 #include <stdio.h>
@@ -7,8 +8,8 @@
 #include <string.h>
 
 #define ROW_TTL_MS (3600LL * 1000)
-#define TOMBSTONE_TTL_MS (60LL * 1000)
 #define ROW_MAGIC "U1"
+#define MARK_MAGIC 'M'
 #define NFIELDS 9
 
 static void key_of(char *out, size_t n, const char *id)
@@ -55,15 +56,35 @@ static int decode(const char *v, size_t len, store_user *u, arena *a)
     return 0;
 }
 
+/* Reads key: AOP_OK with the row decoded, or AOP_ERR_NOT_FOUND with the
+ * stamp of a change marker in stamp ("" when the key held nothing usable). */
+static aop_err lookup(const app_ctx *app, const char *key, store_user *out, char stamp[33],
+                      arena *a)
+{
+    char *v = NULL;
+    size_t len = 0;
+    stamp[0] = '\0';
+    if (cache_get(app->cache, key, &v, &len) != AOP_OK)
+        return AOP_ERR_NOT_FOUND;
+    aop_err rc = AOP_ERR_NOT_FOUND;
+    if (decode(v, len, out, a) == 0)
+        rc = AOP_OK;
+    else if (len == 33 && v[0] == MARK_MAGIC)
+        str_copy(stamp, 33, v + 1);
+    free(v);
+    return rc;
+}
+
 aop_err user_cache_get(const app_ctx *app, const char *id, store_user *out, arena *a)
 {
-    char key[64], *v = NULL;
-    size_t len = 0;
+    char key[128], stamp[33];
     key_of(key, sizeof(key), id);
-    if (cache_get(app->cache, key, &v, &len) == AOP_OK) {
-        int ok = decode(v, len, out, a) == 0;
-        free(v);
-        if (ok)
+    if (lookup(app, key, out, stamp, a) == AOP_OK)
+        return AOP_OK;
+    if (stamp[0]) { /* changed: the row lives under the marker's stamp */
+        char dummy[33];
+        snprintf(key, sizeof(key), "user:%s@%s", id, stamp);
+        if (lookup(app, key, out, dummy, a) == AOP_OK)
             return AOP_OK;
     }
     aop_err rc = store_user_get_by_id(app->store, id, out, a);
@@ -73,17 +94,19 @@ aop_err user_cache_get(const app_ctx *app, const char *id, store_user *out, aren
     buf b;
     buf_init(&b, 0);
     encode(out, &b);
-    cache_add(app->cache, key, b.data, b.len, ROW_TTL_MS); /* a tombstone there wins */
+    cache_add(app->cache, key, b.data, b.len, ROW_TTL_MS); /* never over a newer marker */
     buf_free(&b);
     return AOP_OK;
 }
 
 void user_cache_changed(const app_ctx *app, const char *id)
 {
-    char key[64];
+    char key[64], mark[34];
     key_of(key, sizeof(key), id);
-    if (cache_set(app->cache, key, "T", 1, TOMBSTONE_TTL_MS) != AOP_OK) {
-        log_warn("cannot mark a cached user stale; deleting it", LF_S("userId", id));
+    mark[0] = MARK_MAGIC;
+    ids_random_hex(mark + 1, 16);
+    if (cache_set(app->cache, key, mark, 33, ROW_TTL_MS) != AOP_OK) {
+        log_warn("cannot mark a cached user changed; deleting it", LF_S("userId", id));
         cache_del(app->cache, key);
     }
 }

@@ -3,13 +3,14 @@
 #include "core/mem.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NICE 10
+#define NICE 19
 
 typedef struct job {
     workpool_fn fn;
@@ -31,8 +32,12 @@ struct workpool {
 static void *worker(void *arg)
 {
     workpool *p = arg;
-    /* Linux applies a nice value per thread (a thread is a task). */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), NICE) != 0)
+    /* Linux schedules each thread on its own (a thread is a task): batch
+     * scheduling (no wake-up preemption of request threads) at the lowest
+     * priority. The work still runs at full speed on an idle CPU. */
+    struct sched_param sp = {0};
+    if (sched_setscheduler((pid_t)syscall(SYS_gettid), SCHED_BATCH, &sp) != 0 ||
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), NICE) != 0)
         log_debug("cannot lower the priority of a slow-work thread");
     pthread_mutex_lock(&p->mu);
     for (;;) {

@@ -4,9 +4,9 @@
  * Jobs run in submission order on `threads` threads. The queue holds at most
  * `queue_max` jobs waiting or running; a caller first reserves a place
  * (workpool_reserve), so that it can refuse at once (503) when the pool is
- * saturated instead of queueing without bound. The pool's threads run at a
- * lowered CPU priority (nice 10), so a flood of slow jobs leaves the HTTP
- * threads the CPU they need.
+ * saturated instead of queueing without bound. The pool's threads run as
+ * SCHED_BATCH at nice 19, so a flood of slow jobs leaves the HTTP threads
+ * the CPU they need (and gets all of it when they are idle).
  */
 #ifndef AOP_INFRA_WORKPOOL_H
 #define AOP_INFRA_WORKPOOL_H
