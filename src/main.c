@@ -30,6 +30,7 @@
 #define EXIT_USAGE 2
 #define CACHE_BYTES (64u << 20) /* in-process cache budget */
 #define LIMITER_KEYS 100000     /* rate-limit windows kept at once */
+#define PRUNE_EVERY_S 3600      /* expired tokens and revocations are deleted this often */
 
 static void usage(FILE *f)
 {
@@ -199,17 +200,27 @@ out:
     return rc;
 }
 
-static int wait_for_stop(void)
+/* Waits for SIGTERM or SIGINT (returned); reopens the log on SIGHUP, and
+ * every PRUNE_EVERY_S seconds deletes expired tokens and revocations. */
+static int wait_for_stop(const app_ctx *app)
 {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    int64_t next_prune = clock_mono_ns() + (int64_t)PRUNE_EVERY_S * 1000000000;
     for (;;) {
-        int sig = 0;
-        if (sigwait(&set, &sig) != 0)
+        int64_t left = next_prune - clock_mono_ns();
+        struct timespec ts = {left > 0 ? left / 1000000000 : 0, left > 0 ? left % 1000000000 : 0};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig < 0) {
+            if (errno == EAGAIN) {
+                auth_prune(app);
+                next_prune = clock_mono_ns() + (int64_t)PRUNE_EVERY_S * 1000000000;
+            }
             continue;
+        }
         if (sig == SIGHUP) {
             log_reopen();
             log_info("log file reopened");
@@ -272,7 +283,7 @@ static int cmd_serve(void)
     log_info("listening", LF_S("url", url), LF_S("host", cfg.host), LF_I("port", http_server_port(srv)),
              LF_S("env", config_env_name(cfg.app_env)), LF_S("version", AOP_VERSION),
              LF_I("threads", cfg.http_threads));
-    int sig = wait_for_stop();
+    int sig = wait_for_stop(&app);
     log_info("shutting down", LF_S("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
     http_server_stop(srv, cfg.shutdown_timeout_ms);
     ports_close(&app);
