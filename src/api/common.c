@@ -22,15 +22,6 @@ int api_object_or_reply(http_req *req, json_t **out)
     return 1;
 }
 
-static size_t utf8_len(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            n++;
-    return n;
-}
-
 const char *api_string(json_t *o, const char *field, bool required, size_t min, size_t max,
                        json_t *details)
 {
@@ -46,7 +37,7 @@ const char *api_string(json_t *o, const char *field, bool required, size_t min, 
         return NULL;
     }
     const char *s = json_string_value(v);
-    size_t n = utf8_len(s);
+    size_t n = str_utf8_len(s);
     if (strlen(s) != json_string_length(v)) {
         api_problem(details, field, "must not contain NUL characters");
         return NULL;

@@ -14,16 +14,6 @@ static void problem(json_t *details, const char *field, const char *message)
     json_array_append_new(details, json_pack("{s:s, s:s}", "field", field, "message", message));
 }
 
-/* Characters (not bytes) in a UTF-8 string. */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xc0) != 0x80)
-            n++;
-    return n;
-}
-
 int users_validate(const users_new *n, json_t *details)
 {
     size_t before = json_array_size(details);
@@ -33,7 +23,7 @@ int users_validate(const users_new *n, json_t *details)
         problem(details, "email", "must be a valid email address");
     if (!n->name || !*n->name)
         problem(details, "name", "is required");
-    else if (utf8_chars(n->name) > USER_NAME_MAX)
+    else if (str_utf8_len(n->name) > USER_NAME_MAX)
         problem(details, "name", "must be at most 200 characters");
     if (!users_role_ok(n->role))
         problem(details, "role", "must be one of admin, user, viewer");

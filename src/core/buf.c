@@ -180,6 +180,15 @@ char *str_lower(char *s)
     return s;
 }
 
+size_t str_utf8_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            n++;
+    return n;
+}
+
 static locale_t utf8_loc;
 static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
 

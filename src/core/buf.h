@@ -39,6 +39,8 @@ int str_to_ll(const char *s, long long min, long long max, long long *out);
 int str_is_email(const char *s);
 /* Lowercases ASCII letters in place; returns s. */
 char *str_lower(char *s);
+/* Characters (not bytes) in UTF-8 text: the bytes that do not continue one. */
+size_t str_utf8_len(const char *s);
 /* A lowercased copy of UTF-8 text s in the arena: every character through
  * Unicode's simple lowercase mapping (so "Ülrich" becomes "ülrich"). Bytes
  * that are not valid UTF-8 are copied unchanged. Never NULL. */

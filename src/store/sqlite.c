@@ -357,6 +357,24 @@ aop_err sq_exec(void *hp, const char *sql, const char *op, long long *changes, c
     return rc;
 }
 
+aop_err sq_query_int(void *hp, const char *sql, const char *op, long long *out, const char *fmt,
+                     ...)
+{
+    sqlite3_stmt *st = NULL;
+    bool row = false;
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vprepare(hp, sql, op, &st, fmt, ap);
+    va_end(ap);
+    *out = 0;
+    if (rc == AOP_OK)
+        rc = sq_step(st, op, &row);
+    if (rc == AOP_OK && row)
+        *out = sqlite3_column_int64(st, 0);
+    stmt_release(st);
+    return rc;
+}
+
 char *sq_col_dup(sqlite3_stmt *st, int i, arena *a)
 {
     const unsigned char *t = sqlite3_column_text(st, i);

@@ -31,6 +31,10 @@ aop_err sq_step(sqlite3_stmt *st, const char *op, bool *row);
 void sq_release(sqlite3_stmt *st);
 aop_err sq_exec(void *h, const char *sql, const char *op, long long *changes, const char *fmt,
                 ...);
+/* Runs a query whose first column of its first row is an integer: *out
+ * (0 when there is no row). */
+aop_err sq_query_int(void *h, const char *sql, const char *op, long long *out, const char *fmt,
+                     ...);
 /* Column i as an arena string ("" for NULL) / copied into dst, cut to fit. */
 char *sq_col_dup(sqlite3_stmt *st, int i, arena *a);
 void sq_col_copy(sqlite3_stmt *st, int i, char *dst, size_t size);

@@ -128,15 +128,9 @@ aop_err sq_access_revoke(void *h, const char *jti, const char *user_id, const ch
 
 aop_err sq_token_revoked(void *h, const char *jti, const char *fam, bool *revoked)
 {
-    sqlite3_stmt *st = NULL;
-    bool row = false;
-    *revoked = false;
-    aop_err rc = sq_prepare(h, q_token_revoked, "token_revoked", &st, "tt", jti, fam);
-    if (rc == AOP_OK)
-        rc = sq_step(st, "token_revoked", &row);
-    if (rc == AOP_OK && row)
-        *revoked = sqlite3_column_int(st, 0) != 0;
-    sq_release(st);
+    long long v = 0;
+    aop_err rc = sq_query_int(h, q_token_revoked, "token_revoked", &v, "tt", jti, fam);
+    *revoked = v != 0;
     return rc;
 }
 
@@ -162,16 +156,7 @@ aop_err sq_apikey_insert(void *h, const store_apikey *k, const char *key_hash)
 
 aop_err sq_apikey_count(void *h, const char *user_id, long long *n)
 {
-    sqlite3_stmt *st = NULL;
-    bool row = false;
-    *n = 0;
-    aop_err rc = sq_prepare(h, q_key_count, "apikey_count", &st, "t", user_id);
-    if (rc == AOP_OK)
-        rc = sq_step(st, "apikey_count", &row);
-    if (rc == AOP_OK && row)
-        *n = sqlite3_column_int64(st, 0);
-    sq_release(st);
-    return rc;
+    return sq_query_int(h, q_key_count, "apikey_count", n, "t", user_id);
 }
 
 /* Fills *k from a row of KEY_COLUMNS. */

@@ -128,13 +128,7 @@ aop_err sq_user_list(void *h, const store_user_query *q, store_user **out, int *
     *out = NULL;
     *n = 0;
     *total = 0;
-    aop_err rc = sq_prepare(h, q_user_count, "user_list", &st, "tt", q->role, like);
-    if (rc == AOP_OK)
-        rc = sq_step(st, "user_list", &row);
-    if (rc == AOP_OK && row)
-        *total = sqlite3_column_int64(st, 0);
-    sq_release(st);
-    st = NULL;
+    aop_err rc = sq_query_int(h, q_user_count, "user_list", total, "tt", q->role, like);
     if (rc != AOP_OK || *total <= q->offset)
         return rc;
     *out = arena_alloc(a, sizeof(store_user) * (size_t)q->limit);
