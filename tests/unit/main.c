@@ -14,10 +14,11 @@ extern const unit_test log_metrics_tests[];
 extern const unit_test jwt_tests[];
 extern const unit_test limiter_tests[];
 extern const unit_test cache_tests[];
+extern const unit_test auth_tests[];
 
 static const unit_test *const suites[] = {
     core_tests, config_tests, router_tests, users_tests, store_tests, log_metrics_tests,
-    jwt_tests,  limiter_tests, cache_tests,
+    jwt_tests,  limiter_tests, cache_tests, auth_tests,
 };
 
 static int failed_now;
