@@ -101,7 +101,7 @@ aop_err user_cache_get(const app_ctx *app, const char *id, store_user *out, aren
 
 void user_cache_changed(const app_ctx *app, const char *id)
 {
-    char key[64], mark[34];
+    char key[128], mark[34];
     key_of(key, sizeof(key), id);
     mark[0] = MARK_MAGIC;
     ids_random_hex(mark + 1, 16);

@@ -149,6 +149,21 @@ static int pragma_text(sqlite3 *db, const char *sql, char *val, size_t vallen)
  * auto_vacuum comes first or it is silently ignored. Returns a SQLite result
  * code; the message is left on db.
  */
+/* aop_lower(text): text through Unicode's simple lowercase mapping (SQLite's
+ * own lower() folds ASCII only), for case-insensitive search. */
+static void sql_aop_lower(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const unsigned char *t = sqlite3_value_text(argv[0]);
+    if (!t) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    arena a = {0};
+    sqlite3_result_text(ctx, str_lower_utf8((const char *)t, &a), -1, SQLITE_TRANSIENT);
+    arena_free(&a);
+}
+
 static int conn_setup(sqlite3 *db)
 {
     char val[32];
@@ -170,6 +185,10 @@ static int conn_setup(sqlite3 *db)
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL", NULL, NULL,
                           NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function(db, "aop_lower", 1,
+                                     SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                     sql_aop_lower, NULL, NULL);
     return rc;
 }
 

@@ -22,7 +22,7 @@ static const char q_user_login[] = "UPDATE users SET last_login_at = ? WHERE id 
 
 #define USER_FILTER                                                                   \
     " FROM users WHERE (?1 IS NULL OR role = ?1) AND (?2 IS NULL OR email LIKE ?2 "  \
-    "ESCAPE '\\' OR name LIKE ?2 ESCAPE '\\')"
+    "ESCAPE '\\' OR aop_lower(name) LIKE ?2 ESCAPE '\\')"
 #define USER_PAGE(order) "SELECT " USER_COLUMNS USER_FILTER " ORDER BY " order " LIMIT ?3 OFFSET ?4"
 
 static const char q_user_count[] = "SELECT COUNT(*)" USER_FILTER;
@@ -124,7 +124,9 @@ aop_err sq_user_list(void *h, const store_user_query *q, store_user **out, int *
 {
     sqlite3_stmt *st = NULL;
     bool row = false;
-    const char *like = q->search && *q->search ? like_pattern(q->search, a) : NULL;
+    /* emails are stored lowercased; names are lowered by aop_lower() */
+    const char *like =
+        q->search && *q->search ? like_pattern(str_lower_utf8(q->search, a), a) : NULL;
     *out = NULL;
     *n = 0;
     *total = 0;

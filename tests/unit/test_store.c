@@ -1051,6 +1051,27 @@ static void user_list_search_case_insensitive(void)
     run_test(body_list_search, true, true);
 }
 
+/* Non-ASCII capitals fold too: SQLite's LIKE alone would fold A-Z only. */
+static void body_list_search_unicode(fixture *f)
+{
+    long long total = -1;
+    store_user u;
+    char email[64], name[64];
+    user_make(&u, 99, email, sizeof(email), name, sizeof(name));
+    u.email = (char *)"\xc3\xbclrich@example.com";   /* ülrich@ */
+    u.name = (char *)"\xc3\x9cLRICH \xd0\x96uk";     /* ÜLRICH Жuk */
+    CHECK_INT(store_user_insert(f->s, &u), AOP_OK);
+    CHECK_STR(page(f, (store_user_query){.search = "\xc3\x9cLRICH@"}, &total), "\xc3");
+    CHECK_INT(total, 1);
+    CHECK_STR(page(f, (store_user_query){.search = "\xc3\xbclrich \xd0\xb6"}, &total), "\xc3");
+    CHECK_INT(total, 1);
+}
+
+static void user_list_search_folds_unicode(void)
+{
+    run_test(body_list_search_unicode, true, true);
+}
+
 static void body_list_wildcards(fixture *f)
 {
     long long total = -1;
@@ -1232,6 +1253,7 @@ const unit_test store_tests[] = {
     TEST(apikey_touch_sets_last_used),
     TEST(user_list_search_case_insensitive),
     TEST(user_list_search_wildcards_literal),
+    TEST(user_list_search_folds_unicode),
     TEST(user_list_role_filter),
     TEST(user_list_sorts_both_directions),
     TEST(user_list_offset_limit_total),
