@@ -273,7 +273,13 @@ void api_logout(http_req *req)
 
 void api_me_get(http_req *req)
 {
-    http_reply_json(req, 200, users_to_json(&http_identity(req)->user));
+    buf b;
+    buf_init(&b, 0);
+    if (users_write_json(&http_identity(req)->user, &b) == 0)
+        http_reply_bytes(req, 200, "application/json", b.data, b.len);
+    else
+        http_reply_error(req, AOP_ERR_INTERNAL, NULL, NULL);
+    buf_free(&b);
 }
 
 void api_me_patch(http_req *req)

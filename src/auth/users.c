@@ -170,6 +170,34 @@ aop_err users_record_login(const app_ctx *app, const char *id, const char *at)
     return rc;
 }
 
+/* "name":"escaped value", with a leading comma unless first. */
+static int put_str(buf *b, const char *name, const char *v, int first)
+{
+    int rc = buf_printf(b, "%s\"%s\":", first ? "" : ",", name);
+    if (!v)
+        return rc | buf_puts(b, "null");
+    rc |= buf_puts(b, "\"");
+    rc |= buf_json_escape(b, v, strlen(v));
+    return rc | buf_puts(b, "\"");
+}
+
+int users_write_json(const store_user *u, buf *b)
+{
+    const char *prefs = u->preferences && u->preferences[0] == '{' ? u->preferences : "{}";
+    int rc = buf_puts(b, "{");
+    rc |= put_str(b, "id", u->id, 1);
+    rc |= put_str(b, "email", u->email, 0);
+    rc |= put_str(b, "name", u->name, 0);
+    rc |= put_str(b, "role", u->role, 0);
+    rc |= buf_printf(b, ",\"preferences\":%s,\"isActive\":%s", prefs,
+                     u->is_active ? "true" : "false");
+    rc |= put_str(b, "createdAt", u->created_at, 0);
+    rc |= put_str(b, "updatedAt", u->updated_at, 0);
+    rc |= put_str(b, "lastLoginAt", u->last_login_at[0] ? u->last_login_at : NULL, 0);
+    rc |= buf_puts(b, "}");
+    return rc ? -1 : 0;
+}
+
 json_t *users_to_json(const store_user *u)
 {
     json_error_t e;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "app.h"
+#include "core/buf.h"
 #include "store/store.h"
 
 #define USER_NAME_MAX 200
@@ -60,6 +61,11 @@ aop_err users_record_login(const app_ctx *app, const char *id, const char *at);
 
 /* 1 when role is admin, user or viewer. */
 int users_role_ok(const char *role);
+
+/* The same object written straight into b as compact JSON (no jansson tree:
+ * the hot path of GET /api/auth/me). preferences text is held as compact
+ * JSON already and is copied as it is. Returns 0, or -1 when b is full. */
+int users_write_json(const store_user *u, buf *b);
 
 /* The contract's user object (never the password hash). New reference. */
 json_t *users_to_json(const store_user *u);

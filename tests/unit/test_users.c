@@ -30,6 +30,37 @@ static void password_accepts_2a_and_2b(void)
     CHECK(auth_password_verify("password123", a));
 }
 
+/* The direct writer and the jansson tree say the same thing, escapes and
+ * nulls included. */
+static void users_write_json_matches_tree(void)
+{
+    store_user u;
+    memset(&u, 0, sizeof(u));
+    str_copy(u.id, sizeof(u.id), "01a21418-4302-745a-a8da-ee7c0e82a6ae");
+    u.email = (char *)"a\"b\\c@example.com";
+    u.name = (char *)"Ann \x01\n\xc3\xa9";
+    u.role = (char *)"viewer";
+    u.preferences = (char *)"{\"theme\":\"dark\",\"n\":[1,2]}";
+    u.is_active = false;
+    str_copy(u.created_at, sizeof(u.created_at), "2026-11-25T16:38:35.123Z");
+    str_copy(u.updated_at, sizeof(u.updated_at), "2026-11-25T16:38:36.000Z");
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass)
+            str_copy(u.last_login_at, sizeof(u.last_login_at), "2026-11-25T17:00:00.000Z");
+        buf b;
+        buf_init(&b, 0);
+        CHECK_INT(users_write_json(&u, &b), 0);
+        json_error_t e;
+        json_t *got = json_loads(b.data, 0, &e);
+        json_t *want = users_to_json(&u);
+        int same = got && json_equal(got, want);
+        json_decref(got);
+        json_decref(want);
+        buf_free(&b);
+        CHECK(same);
+    }
+}
+
 static int problems(const users_new *n, const char *field)
 {
     json_t *d = json_array();
@@ -67,6 +98,7 @@ static void users_validation_collects_every_problem(void)
 }
 
 const unit_test users_tests[] = {
+    TEST(users_write_json_matches_tree),
     TEST(password_hash_and_verify),
     TEST(password_accepts_2a_and_2b),
     TEST(users_validation_collects_every_problem),
