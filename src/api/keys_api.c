@@ -80,6 +80,25 @@ static int expiry_field(json_t *body, char out[25], json_t *details)
     return 1;
 }
 
+typedef struct {
+    const store_apikey *k;
+    const char *hash;
+    bool full;
+} insert_ctx;
+
+/* Counts and inserts in one write transaction, so concurrent creations
+ * cannot pass the cap together. */
+static aop_err insert_tx(store *s, void *p)
+{
+    insert_ctx *x = p;
+    long long held = 0;
+    aop_err rc = store_apikey_count(s, x->k->user_id, &held);
+    if (rc != AOP_OK)
+        return rc;
+    x->full = held >= KEYS_PER_USER_MAX;
+    return x->full ? AOP_OK : store_apikey_insert(s, x->k, x->hash);
+}
+
 void api_keys_create(http_req *req)
 {
     json_t *body;
@@ -95,14 +114,6 @@ void api_keys_create(http_req *req)
     expiry_field(body, k.expires_at, details);
     if (!api_valid_or_reply(req, details))
         return;
-    long long held = 0;
-    aop_err rc = store_apikey_count(app->store, id->user.id, &held);
-    if (rc == AOP_OK && held >= KEYS_PER_USER_MAX) {
-        json_t *d = json_array();
-        api_problem(d, "name", "at most 50 API keys per user; delete one first");
-        http_reply_error(req, AOP_ERR_VALIDATION, "Too many API keys", d);
-        return;
-    }
     char key[APIKEY_LEN + 1], prefix[APIKEY_PREFIX_LEN + 1], hash[APIKEY_HASH_LEN + 1];
     auth_apikey_new(key, prefix, hash);
     ids_uuid7(k.id);
@@ -111,8 +122,15 @@ void api_keys_create(http_req *req)
     str_copy(k.prefix, sizeof(k.prefix), prefix);
     k.scopes = (char *)scopes;
     clock_format_rfc3339(clock_now_ms(), k.created_at);
-    if (rc == AOP_OK)
-        rc = store_apikey_insert(app->store, &k, hash);
+    insert_ctx x = {.k = &k, .hash = hash};
+    aop_err rc = store_tx(app->store, insert_tx, &x);
+    if (rc == AOP_OK && x.full) {
+        explicit_bzero(key, sizeof(key));
+        json_t *d = json_array();
+        api_problem(d, "name", "at most 50 API keys per user; delete one first");
+        http_reply_error(req, AOP_ERR_VALIDATION, "Too many API keys", d);
+        return;
+    }
     if (rc != AOP_OK) {
         explicit_bzero(key, sizeof(key));
         api_reply_err(req, rc, NULL);
