@@ -359,38 +359,43 @@ aop_err sq_step(sqlite3_stmt *st, const char *op, bool *row)
     return sq_error(s, op, sqlite3_errmsg(sqlite3_db_handle(st)));
 }
 
-aop_err sq_exec(void *hp, const char *sql, const char *op, long long *changes, const char *fmt,
-                ...)
+/* Prepares, binds, steps once, releases; reports rows written and the first
+ * column of a first row (when the caller wants them). */
+static aop_err vrun(void *hp, const char *sql, const char *op, long long *changes,
+                    long long *first, const char *fmt, va_list ap)
 {
     sqlite3_stmt *st = NULL;
-    bool row;
-    va_list ap;
-    va_start(ap, fmt);
+    bool row = false;
     aop_err rc = vprepare(hp, sql, op, &st, fmt, ap);
-    va_end(ap);
+    if (first)
+        *first = 0;
     if (rc == AOP_OK)
         rc = sq_step(st, op, &row);
     if (rc == AOP_OK && changes)
         *changes = sqlite3_changes64(sqlite3_db_handle(st));
+    if (rc == AOP_OK && row && first)
+        *first = sqlite3_column_int64(st, 0);
     stmt_release(st);
+    return rc;
+}
+
+aop_err sq_exec(void *hp, const char *sql, const char *op, long long *changes, const char *fmt,
+                ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vrun(hp, sql, op, changes, NULL, fmt, ap);
+    va_end(ap);
     return rc;
 }
 
 aop_err sq_query_int(void *hp, const char *sql, const char *op, long long *out, const char *fmt,
                      ...)
 {
-    sqlite3_stmt *st = NULL;
-    bool row = false;
     va_list ap;
     va_start(ap, fmt);
-    aop_err rc = vprepare(hp, sql, op, &st, fmt, ap);
+    aop_err rc = vrun(hp, sql, op, NULL, out, fmt, ap);
     va_end(ap);
-    *out = 0;
-    if (rc == AOP_OK)
-        rc = sq_step(st, op, &row);
-    if (rc == AOP_OK && row)
-        *out = sqlite3_column_int64(st, 0);
-    stmt_release(st);
     return rc;
 }
 
