@@ -31,6 +31,20 @@ static void reply_session(http_req *req, int status, const store_user *u, const 
                               (json_int_t)p->expires_in));
 }
 
+/* Starts a family for u, records action and answers status with the pair. */
+static void start_session_or_reply(http_req *req, const store_user *u, int status,
+                                   const char *action)
+{
+    auth_pair pair;
+    aop_err rc = auth_session_start(http_app(req), u, &pair, http_arena(req));
+    if (rc != AOP_OK) {
+        api_reply_err(req, rc, NULL);
+        return;
+    }
+    api_audit(req, action, u->id, u->id, NULL);
+    reply_session(req, status, u, &pair);
+}
+
 /* A password member: a string (length is checked by the caller). */
 static const char *password_field(json_t *body, const char *field, json_t *details)
 {
@@ -76,7 +90,6 @@ static void register_done(http_req *req, void *p)
 {
     register_ctx *x = p;
     const app_ctx *app = http_app(req);
-    auth_pair pair;
     if (x->rc != AOP_OK) {
         api_reply_err(req, x->rc, NULL);
         return;
@@ -90,14 +103,11 @@ static void register_done(http_req *req, void *p)
         http_reply_error(req, AOP_ERR_CONFLICT, "This email is already registered", d);
         return;
     }
-    if (rc == AOP_OK)
-        rc = auth_session_start(app, &x->user, &pair, http_arena(req));
     if (rc != AOP_OK) {
         api_reply_err(req, rc, NULL);
         return;
     }
-    api_audit(req, "auth.register", x->user.id, x->user.id, NULL);
-    reply_session(req, 201, &x->user, &pair);
+    start_session_or_reply(req, &x->user, 201, "auth.register");
 }
 
 void api_register(http_req *req)
@@ -155,7 +165,6 @@ static void login_done(http_req *req, void *p)
 {
     login_ctx *x = p;
     const app_ctx *app = http_app(req);
-    auth_pair pair;
     if (!x->ok) {
         login_failed(req, x, x->user.email, x->found ? "wrong password" : "unknown email");
         http_reply_error(req, AOP_ERR_INVALID_CREDENTIALS, bad_login, NULL);
@@ -169,16 +178,12 @@ static void login_done(http_req *req, void *p)
     char now[25];
     clock_format_rfc3339(clock_now_ms(), now);
     aop_err rc = users_record_login(app, x->user.id, now);
-    if (rc == AOP_OK) {
-        str_copy(x->user.last_login_at, sizeof(x->user.last_login_at), now);
-        rc = auth_session_start(app, &x->user, &pair, http_arena(req));
-    }
     if (rc != AOP_OK) {
         api_reply_err(req, rc, NULL);
         return;
     }
-    api_audit(req, "auth.login", x->user.id, x->user.id, NULL);
-    reply_session(req, 200, &x->user, &pair);
+    str_copy(x->user.last_login_at, sizeof(x->user.last_login_at), now);
+    start_session_or_reply(req, &x->user, 200, "auth.login");
 }
 
 void api_login(http_req *req)

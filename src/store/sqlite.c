@@ -389,6 +389,25 @@ aop_err sq_exec(void *hp, const char *sql, const char *op, long long *changes, c
     return rc;
 }
 
+aop_err sq_query_row(void *hp, const char *sql, const char *op, sqlite3_stmt **st,
+                     const char *fmt, ...)
+{
+    bool row = false;
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vprepare(hp, sql, op, st, fmt, ap);
+    va_end(ap);
+    if (rc == AOP_OK)
+        rc = sq_step(*st, op, &row);
+    if (rc == AOP_OK && !row)
+        rc = AOP_ERR_NOT_FOUND;
+    if (rc != AOP_OK) {
+        stmt_release(*st);
+        *st = NULL;
+    }
+    return rc;
+}
+
 aop_err sq_query_int(void *hp, const char *sql, const char *op, long long *out, const char *fmt,
                      ...)
 {

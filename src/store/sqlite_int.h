@@ -31,6 +31,11 @@ aop_err sq_step(sqlite3_stmt *st, const char *op, bool *row);
 void sq_release(sqlite3_stmt *st);
 aop_err sq_exec(void *h, const char *sql, const char *op, long long *changes, const char *fmt,
                 ...);
+/* Prepares sql and steps to its first row: AOP_OK with *st on that row (read
+ * its columns, then sq_release), AOP_ERR_NOT_FOUND when there is none (*st
+ * already released and NULL), or an error. */
+aop_err sq_query_row(void *h, const char *sql, const char *op, sqlite3_stmt **st,
+                     const char *fmt, ...);
 /* Runs a query whose first column of its first row is an integer: *out
  * (0 when there is no row). */
 aop_err sq_query_int(void *h, const char *sql, const char *op, long long *out, const char *fmt,

@@ -94,23 +94,18 @@ aop_err sq_refresh_insert(void *h, const char *jti, const char *family_id, const
 aop_err sq_refresh_get(void *h, const char *jti, store_refresh *out)
 {
     sqlite3_stmt *st = NULL;
-    bool row = false;
     memset(out, 0, sizeof(*out));
-    aop_err rc = sq_prepare(h, q_refresh_get, "refresh_get", &st, "t", jti);
-    if (rc == AOP_OK)
-        rc = sq_step(st, "refresh_get", &row);
-    if (rc == AOP_OK && !row)
-        rc = AOP_ERR_NOT_FOUND;
-    if (rc == AOP_OK) {
-        sq_col_copy(st, 0, out->jti, sizeof(out->jti));
-        sq_col_copy(st, 1, out->family_id, sizeof(out->family_id));
-        sq_col_copy(st, 2, out->user_id, sizeof(out->user_id));
-        sq_col_copy(st, 3, out->expires_at, sizeof(out->expires_at));
-        sq_col_copy(st, 4, out->used_at, sizeof(out->used_at));
-        out->family_revoked = sqlite3_column_int(st, 5) != 0;
-    }
+    aop_err rc = sq_query_row(h, q_refresh_get, "refresh_get", &st, "t", jti);
+    if (rc != AOP_OK)
+        return rc;
+    sq_col_copy(st, 0, out->jti, sizeof(out->jti));
+    sq_col_copy(st, 1, out->family_id, sizeof(out->family_id));
+    sq_col_copy(st, 2, out->user_id, sizeof(out->user_id));
+    sq_col_copy(st, 3, out->expires_at, sizeof(out->expires_at));
+    sq_col_copy(st, 4, out->used_at, sizeof(out->used_at));
+    out->family_revoked = sqlite3_column_int(st, 5) != 0;
     sq_release(st);
-    return rc;
+    return AOP_OK;
 }
 
 aop_err sq_refresh_use(void *h, const char *jti, const char *at, bool *won)
@@ -194,17 +189,13 @@ aop_err sq_apikey_list(void *h, const char *user_id, long long offset, long long
 aop_err sq_apikey_get_by_hash(void *h, const char *key_hash, store_apikey *out, arena *a)
 {
     sqlite3_stmt *st = NULL;
-    bool row = false;
     memset(out, 0, sizeof(*out));
-    aop_err rc = sq_prepare(h, q_key_by_hash, "apikey_get_by_hash", &st, "t", key_hash);
-    if (rc == AOP_OK)
-        rc = sq_step(st, "apikey_get_by_hash", &row);
-    if (rc == AOP_OK && !row)
-        rc = AOP_ERR_NOT_FOUND;
-    if (rc == AOP_OK)
-        key_from_row(st, out, a);
+    aop_err rc = sq_query_row(h, q_key_by_hash, "apikey_get_by_hash", &st, "t", key_hash);
+    if (rc != AOP_OK)
+        return rc;
+    key_from_row(st, out, a);
     sq_release(st);
-    return rc;
+    return AOP_OK;
 }
 
 aop_err sq_apikey_delete(void *h, const char *id, const char *user_id, bool *deleted)

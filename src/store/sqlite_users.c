@@ -64,17 +64,13 @@ static aop_err user_get(void *h, const char *sql, const char *op, const char *va
                         store_user *out, arena *a)
 {
     sqlite3_stmt *st = NULL;
-    bool row = false;
     memset(out, 0, sizeof(*out));
-    aop_err rc = sq_prepare(h, sql, op, &st, "t", value);
-    if (rc == AOP_OK)
-        rc = sq_step(st, op, &row);
-    if (rc == AOP_OK && row)
-        user_from_row(st, out, a);
-    else if (rc == AOP_OK)
-        rc = AOP_ERR_NOT_FOUND;
+    aop_err rc = sq_query_row(h, sql, op, &st, "t", value);
+    if (rc != AOP_OK)
+        return rc;
+    user_from_row(st, out, a);
     sq_release(st);
-    return rc;
+    return AOP_OK;
 }
 
 aop_err sq_user_get_by_email(void *h, const char *email, store_user *out, arena *a)
