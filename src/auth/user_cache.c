@@ -1,7 +1,6 @@
 #include "auth/user_cache.h"
 #include "core/buf.h"
-#include "core/ids.h"
-#include "core/log.h"
+#include "infra/cache_item.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,13 +8,7 @@
 
 #define ROW_TTL_MS (3600LL * 1000)
 #define ROW_MAGIC "U1"
-#define MARK_MAGIC 'M'
 #define NFIELDS 9
-
-static void key_of(char *out, size_t n, const char *id)
-{
-    snprintf(out, n, "user:%s", id);
-}
 
 /* ROW_MAGIC then the fields, each ending in NUL. */
 static void encode(const store_user *u, buf *b)
@@ -56,35 +49,15 @@ static int decode(const char *v, size_t len, store_user *u, arena *a)
     return 0;
 }
 
-/* Reads key: AOP_OK with the row decoded, or AOP_ERR_NOT_FOUND with the
- * stamp of a change marker in stamp ("" when the key held nothing usable). */
-static aop_err lookup(const app_ctx *app, const char *key, store_user *out, char stamp[33],
-                      arena *a)
-{
-    char *v = NULL;
-    size_t len = 0;
-    stamp[0] = '\0';
-    if (cache_get(app->cache, key, &v, &len) != AOP_OK)
-        return AOP_ERR_NOT_FOUND;
-    aop_err rc = AOP_ERR_NOT_FOUND;
-    if (decode(v, len, out, a) == 0)
-        rc = AOP_OK;
-    else if (len == 33 && v[0] == MARK_MAGIC)
-        str_copy(stamp, 33, v + 1);
-    free(v);
-    return rc;
-}
-
 aop_err user_cache_get(const app_ctx *app, const char *id, store_user *out, arena *a)
 {
-    char key[128], stamp[33];
-    key_of(key, sizeof(key), id);
-    if (lookup(app, key, out, stamp, a) == AOP_OK)
-        return AOP_OK;
-    if (stamp[0]) { /* changed: the row lives under the marker's stamp */
-        char dummy[33];
-        snprintf(key, sizeof(key), "user:%s@%s", id, stamp);
-        if (lookup(app, key, out, dummy, a) == AOP_OK)
+    cache_slot slot;
+    char *v = NULL;
+    size_t len = 0;
+    if (cache_item_get(app->cache, "user", id, &slot, &v, &len) == AOP_OK) {
+        int bad = decode(v, len, out, a);
+        free(v);
+        if (!bad)
             return AOP_OK;
     }
     aop_err rc = store_user_get_by_id(app->store, id, out, a);
@@ -94,19 +67,12 @@ aop_err user_cache_get(const app_ctx *app, const char *id, store_user *out, aren
     buf b;
     buf_init(&b, 0);
     encode(out, &b);
-    cache_add(app->cache, key, b.data, b.len, ROW_TTL_MS); /* never over a newer marker */
+    cache_item_fill(app->cache, &slot, b.data, b.len, ROW_TTL_MS);
     buf_free(&b);
     return AOP_OK;
 }
 
 void user_cache_changed(const app_ctx *app, const char *id)
 {
-    char key[128], mark[34];
-    key_of(key, sizeof(key), id);
-    mark[0] = MARK_MAGIC;
-    ids_random_hex(mark + 1, 16);
-    if (cache_set(app->cache, key, mark, 33, ROW_TTL_MS) != AOP_OK) {
-        log_warn("cannot mark a cached user changed; deleting it", LF_S("userId", id));
-        cache_del(app->cache, key);
-    }
+    cache_item_changed(app->cache, "user", id, ROW_TTL_MS);
 }

@@ -2,13 +2,9 @@
  * user_cache.h - user rows by id through the cache port.
  *
  * Every authenticated request needs its caller's current role and active
- * flag; they are read through the cache (TTL 1 h). A committed change to a
- * user replaces the key "user:<id>" with a marker naming a fresh random
- * stamp; from then on the row lives under "user:<id>@<stamp>". Readers only
- * ever add (set-if-absent), and only under the key the marker they saw
- * names, so a reader that fetched the row just before a change can at worst
- * fill a key that nobody reads any more: a role change or a deactivation is
- * seen by the very next request, and the row is cached again right after.
+ * flag; they are read through the cache (TTL 1 h) as items of namespace
+ * "user" (infra/cache_item.h), so a role change or a deactivation is seen by
+ * the very next request, and the row is cached again right after.
  *
  * Cached rows carry no password hash; code that verifies a password reads
  * the store.

@@ -89,6 +89,14 @@ aop_err cache_incr(cache *c, const char *key, long long *out)
     return counted(c, c->vt->incr(c->h, key, out), AOP_OK);
 }
 
+aop_err cache_counter(cache *c, const char *key, long long *out)
+{
+    *out = 0;
+    if (!key)
+        return counted(c, AOP_ERR_INTERNAL, AOP_OK);
+    return counted(c, c->vt->counter(c->h, key, out), AOP_OK);
+}
+
 const char *cache_backend_name(const cache *c)
 {
     return c->vt->name;

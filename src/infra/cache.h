@@ -14,8 +14,8 @@
  * Generation counters (DESIGN.md, "Cache"): a write deletes the item's key
  * and cache_incr()s a counter whose value list keys include. A counter must
  * never go backwards, or an old list key would become valid again, so:
- *   - a key given to cache_incr() is only ever given to cache_incr() (never
- *     set, added or deleted);
+ *   - a key given to cache_incr() is only ever given to cache_incr() and
+ *     cache_counter() (never set, added, deleted or read with cache_get);
  *   - backends never evict counters: the memory backend keeps them in their
  *     own table outside the byte budget; Redis runs with a volatile-* eviction
  *     policy, which only evicts keys that have a TTL, and counters have none.
@@ -79,6 +79,8 @@ typedef struct cache_vtbl {
     /* Atomically adds 1 to the counter key (absent = 0), which never expires,
      * and puts the new value in *out. */
     aop_err (*incr)(void *h, const char *key, long long *out);
+    /* The counter's value in *out (0 when absent), without changing it. */
+    aop_err (*counter)(void *h, const char *key, long long *out);
     /* Optional (may be NULL): fills *st; AOP_OK, or an error when unknown. */
     aop_err (*stats)(void *h, cache_stats *st);
     /* Frees the handle and everything it holds. */
@@ -119,6 +121,8 @@ aop_err cache_set(cache *c, const char *key, const void *val, size_t len, long l
 aop_err cache_add(cache *c, const char *key, const void *val, size_t len, long long ttl_ms);
 aop_err cache_del(cache *c, const char *key);
 aop_err cache_incr(cache *c, const char *key, long long *out);
+/* Reads a counter kept by cache_incr (0 when absent; 0 too on an error). */
+aop_err cache_counter(cache *c, const char *key, long long *out);
 
 /* "memory", "redis". */
 const char *cache_backend_name(const cache *c);

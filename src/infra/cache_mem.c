@@ -364,6 +364,21 @@ out:
     return rc;
 }
 
+static aop_err mem_counter(void *h, const char *key, long long *out)
+{
+    mem *m = h;
+    size_t klen;
+    uint64_t hash = hash_key(m->seed, key, &klen);
+    stripe *s = &m->counters;
+    *out = 0;
+    pthread_mutex_lock(&s->mu);
+    entry *e = *find(s, hash, key, klen);
+    if (e)
+        memcpy(out, e->data + klen + 1, sizeof(*out));
+    pthread_mutex_unlock(&s->mu);
+    return AOP_OK;
+}
+
 static aop_err mem_stats(void *h, cache_stats *st)
 {
     mem *m = h;
@@ -401,6 +416,7 @@ static const cache_vtbl mem_vtbl = {
     .add = mem_add,
     .del = mem_del,
     .incr = mem_incr,
+    .counter = mem_counter,
     .stats = mem_stats,
     .close = mem_close,
 };

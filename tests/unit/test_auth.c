@@ -102,6 +102,11 @@ static aop_err hk_incr(void *h, const char *key, long long *out)
     return cache_incr(((hook *)h)->inner, key, out);
 }
 
+static aop_err hk_counter(void *h, const char *key, long long *out)
+{
+    return cache_counter(((hook *)h)->inner, key, out);
+}
+
 static void hk_close(void *h)
 {
     cache_close(((hook *)h)->inner);
@@ -109,7 +114,7 @@ static void hk_close(void *h)
 
 static const cache_vtbl hook_vtbl = {
     .name = "hook", .get = hk_get, .set = hk_set, .add = hk_add,
-    .del = hk_del, .incr = hk_incr, .close = hk_close,
+    .del = hk_del, .incr = hk_incr, .counter = hk_counter, .close = hk_close,
 };
 
 /* ---- fixture ---- */

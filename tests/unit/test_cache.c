@@ -166,6 +166,10 @@ static void incr_starts_from_absent(void)
     CHECK_INT(v, 2);
     CHECK_INT(cache_incr(c, "gen:b", &v), AOP_OK);
     CHECK_INT(v, 1);
+    CHECK_INT(cache_counter(c, "gen:a", &v), AOP_OK);
+    CHECK_INT(v, 2);
+    CHECK_INT(cache_counter(c, "gen:none", &v), AOP_OK);
+    CHECK_INT(v, 0);
     cache_stats st;
     CHECK_INT(cache_read_stats(c, &st), AOP_OK);
     CHECK_INT(st.counters, 2);
