@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "infra/cache.h"
 #include "infra/limiter.h"
+#include "infra/lock.h"
 #include "infra/workpool.h"
 #include "store/store.h"
 
@@ -19,6 +20,7 @@ typedef struct {
     store *store;
     cache *cache;
     limiter *limiter;
+    lock *locks;          /* writers of one resource take turns */
     workpool *slow;       /* bcrypt and other slow CPU work */
     int64_t start_ms;     /* wall clock at start */
     int64_t start_mono_ns;

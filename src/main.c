@@ -135,7 +135,7 @@ static void warm_dummy_hash(void *arg)
     auth_password_verify_dummy("", (int)cfg->bcrypt_cost);
 }
 
-/* The in-process cache and limiter, and the slow-work pool: half the cores
+/* The in-process cache, limiter and locks, and the slow-work pool: half the cores
  * (at least one thread), 32 queued jobs per thread. -1 when the pool cannot
  * start. */
 static int ports_open(app_ctx *app)
@@ -144,6 +144,7 @@ static int ports_open(app_ctx *app)
     int threads = cores > 1 ? (int)(cores / 2) : 1;
     app->cache = cache_mem_new(CACHE_BYTES);
     app->limiter = limiter_mem_new(LIMITER_KEYS);
+    app->locks = lock_mem_new();
     app->slow = workpool_new(threads, 32 * threads);
     if (!app->slow)
         return -1;
@@ -157,9 +158,11 @@ static int ports_open(app_ctx *app)
 static void ports_close(app_ctx *app)
 {
     workpool_free(app->slow);
+    lock_close(app->locks);
     limiter_close(app->limiter);
     cache_close(app->cache);
     app->slow = NULL;
+    app->locks = NULL;
     app->limiter = NULL;
     app->cache = NULL;
 }

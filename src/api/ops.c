@@ -47,6 +47,7 @@ void api_metrics(http_req *req)
     buf_init(&out, 0);
     http_routes_metrics(&out);
     cache_render_metrics(http_app(req)->cache, &out);
+    lock_render_metrics(http_app(req)->locks, &out);
     http_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
     buf_free(&out);
 }
