@@ -15,10 +15,14 @@ extern const unit_test jwt_tests[];
 extern const unit_test limiter_tests[];
 extern const unit_test cache_tests[];
 extern const unit_test auth_tests[];
+extern const unit_test definition_tests[];
+extern const unit_test template_tests[];
+extern const unit_test lock_tests[];
 
 static const unit_test *const suites[] = {
     core_tests, config_tests, router_tests, users_tests, store_tests, log_metrics_tests,
-    jwt_tests,  limiter_tests, cache_tests, auth_tests,
+    jwt_tests,  limiter_tests, cache_tests, auth_tests, definition_tests, template_tests,
+    lock_tests,
 };
 
 static int failed_now;
