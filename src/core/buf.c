@@ -270,3 +270,13 @@ char *str_lower_utf8(const char *s, arena *a)
     *o = '\0';
     return out;
 }
+
+size_t str_utf8_prefix(const char *s, size_t max)
+{
+    size_t i = 0, chars = 0;
+    for (; s[i]; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80 && chars++ == max)
+            break;
+    }
+    return i;
+}

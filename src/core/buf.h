@@ -41,6 +41,8 @@ int str_is_email(const char *s);
 char *str_lower(char *s);
 /* Characters (not bytes) in UTF-8 text: the bytes that do not continue one. */
 size_t str_utf8_len(const char *s);
+/* Bytes of s's first max UTF-8 characters (all of s when shorter). */
+size_t str_utf8_prefix(const char *s, size_t max);
 /* A lowercased copy of UTF-8 text s in the arena: every character through
  * Unicode's simple lowercase mapping (so "Ülrich" becomes "ülrich"). Bytes
  * that are not valid UTF-8 are copied unchanged. Never NULL. */

@@ -38,7 +38,7 @@
 #define BUSY_TIMEOUT_MS 5000
 #define OPEN_FLAGS (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
 
-#define STMT_SLOTS 128 /* more than the distinct statements of all backend files */
+#define STMT_SLOTS 512 /* more than the distinct statements of all backend files */
 
 static const char q_ping[] = "SELECT 1";
 static const char q_migration_max[] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
@@ -830,5 +830,14 @@ const store_vtbl store_sqlite_vtbl = {
     .apikey_delete = sq_apikey_delete,
     .apikey_touch = sq_apikey_touch,
     .audit_insert = sq_audit_insert,
+    .workflow_insert = sq_workflow_insert,
+    .workflow_get = sq_workflow_get,
+    .workflow_update = sq_workflow_update,
+    .workflow_delete = sq_workflow_delete,
+    .workflow_list = sq_workflow_list,
+    .workflow_version_insert = sq_workflow_version_insert,
+    .workflow_version_list = sq_workflow_version_list,
+    .workflow_version_get = sq_workflow_version_get,
+    .workflow_summary = sq_workflow_summary,
     .close = sq_close,
 };

@@ -85,4 +85,25 @@ aop_err sq_apikey_get_by_hash(void *h, const char *key_hash, store_apikey *out, 
 aop_err sq_apikey_delete(void *h, const char *id, const char *user_id, bool *deleted);
 aop_err sq_apikey_touch(void *h, const char *id, const char *at);
 
+/* sqlite_workflows.c */
+aop_err sq_workflow_insert(void *h, const store_workflow *w);
+aop_err sq_workflow_get(void *h, const char *id, store_workflow *out, arena *a);
+aop_err sq_workflow_update(void *h, const store_workflow *w, long long expected);
+aop_err sq_workflow_delete(void *h, const char *id, const char *by, const char *at);
+aop_err sq_workflow_list(void *h, const store_wf_query *q, store_workflow **out, int *n,
+                         long long *total, arena *a);
+aop_err sq_workflow_version_insert(void *h, const char *workflow_id, const store_wf_version *v,
+                                   const char *snapshot);
+aop_err sq_workflow_version_list(void *h, const char *workflow_id, long long offset,
+                                 long long limit, store_wf_version **out, int *n,
+                                 long long *total, arena *a);
+aop_err sq_workflow_version_get(void *h, const char *workflow_id, long long version,
+                                char **snapshot, arena *a);
+aop_err sq_workflow_summary(void *h, const char *since, store_wf_summary *out, arena *a);
+/* The list statement for a set of filters (SQ_WF_* bits; a reader filter
+ * binds the user id twice), a sort and a direction, or its count; for
+ * checking query plans. */
+enum { SQ_WF_READER = 1, SQ_WF_STATUS = 2, SQ_WF_TAG = 4, SQ_WF_OWNER = 8, SQ_WF_SEARCH = 16 };
+const char *sq_workflow_list_sql(unsigned filters, store_wf_sort sort, bool desc, bool count);
+
 #endif

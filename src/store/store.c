@@ -205,3 +205,56 @@ aop_err store_tx(store *s, store_tx_fn fn, void *ctx)
     observe(s, "transaction", t0, rc);
     return rc;
 }
+
+aop_err store_workflow_insert(store *s, const store_workflow *w)
+{
+    TIMED("workflow_insert", s->v->workflow_insert(s->h, w));
+}
+
+aop_err store_workflow_get(store *s, const char *id, store_workflow *out, arena *a)
+{
+    TIMED("workflow_get", s->v->workflow_get(s->h, id, out, a));
+}
+
+aop_err store_workflow_update(store *s, const store_workflow *w, long long expected)
+{
+    TIMED("workflow_update", s->v->workflow_update(s->h, w, expected));
+}
+
+aop_err store_workflow_delete(store *s, const char *id, const char *by, const char *at)
+{
+    TIMED("workflow_delete", s->v->workflow_delete(s->h, id, by, at));
+}
+
+aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **out, int *n,
+                            long long *total, arena *a)
+{
+    TIMED("workflow_list", s->v->workflow_list(s->h, q, out, n, total, a));
+}
+
+aop_err store_workflow_version_insert(store *s, const char *workflow_id,
+                                      const store_wf_version *v, const char *snapshot)
+{
+    TIMED("workflow_version_insert",
+          s->v->workflow_version_insert(s->h, workflow_id, v, snapshot));
+}
+
+aop_err store_workflow_version_list(store *s, const char *workflow_id, long long offset,
+                                    long long limit, store_wf_version **out, int *n,
+                                    long long *total, arena *a)
+{
+    TIMED("workflow_version_list",
+          s->v->workflow_version_list(s->h, workflow_id, offset, limit, out, n, total, a));
+}
+
+aop_err store_workflow_version_get(store *s, const char *workflow_id, long long version,
+                                   char **snapshot, arena *a)
+{
+    TIMED("workflow_version_get",
+          s->v->workflow_version_get(s->h, workflow_id, version, snapshot, a));
+}
+
+aop_err store_workflow_summary(store *s, const char *since, store_wf_summary *out, arena *a)
+{
+    TIMED("workflow_summary", s->v->workflow_summary(s->h, since, out, a));
+}

@@ -78,6 +78,73 @@ typedef struct {
     long long offset, limit;
 } store_user_query;
 
+/* Counters an execution's end updates (issue: engine); zeros before. */
+typedef struct {
+    long long execution_count, success_count, failure_count;
+    long long duration_ms_total, duration_count; /* avgDurationMs = total / count */
+    long long total_tokens;
+    double total_cost_usd;
+    char last_executed_at[25]; /* "" when never */
+} store_wf_analytics;
+
+/* A workflow's current state. JSON members are compact JSON text. In list
+ * rows definition is NULL (lists omit it). */
+typedef struct {
+    char id[UUID_STR_LEN];
+    char *name;
+    char *description;
+    char *tags;        /* JSON array of strings */
+    char *status;      /* draft | active | archived */
+    char *definition;  /* JSON object */
+    char *settings;    /* JSON object */
+    char *editors;     /* JSON array of user ids */
+    char *viewers;     /* JSON array of user ids */
+    long long version;
+    char owner_id[UUID_STR_LEN];
+    char created_by[UUID_STR_LEN];
+    char updated_by[UUID_STR_LEN];
+    char created_at[25];
+    char updated_at[25];
+    store_wf_analytics an;
+} store_workflow;
+
+typedef enum { STORE_WF_SORT_CREATED, STORE_WF_SORT_UPDATED, STORE_WF_SORT_NAME } store_wf_sort;
+
+typedef struct {
+    const char *reader;   /* only workflows this user owns or is named in; NULL: all */
+    const char *status;   /* filters, each NULL when absent */
+    const char *tag;
+    const char *owner_id;
+    const char *search;   /* substring of name or description, any case */
+    store_wf_sort sort;
+    bool desc;
+    long long offset, limit;
+} store_wf_query;
+
+/* One entry of a workflow's version history. */
+typedef struct {
+    long long version;
+    char *name;
+    char updated_by[UUID_STR_LEN];
+    char created_at[25];
+} store_wf_version;
+
+/* Item of a top list. */
+typedef struct {
+    char id[UUID_STR_LEN];
+    char *name;
+    long long executions;
+    double cost_usd;
+} store_wf_top;
+
+#define STORE_WF_TOP 10
+
+typedef struct {
+    long long total, draft, active, archived, created_since;
+    store_wf_top by_executions[STORE_WF_TOP], by_cost[STORE_WF_TOP];
+    int n_by_executions, n_by_cost;
+} store_wf_summary;
+
 typedef struct store_vtbl {
     const char *name; /* "sqlite", … */
     aop_err (*ping)(void *h);
@@ -130,6 +197,30 @@ typedef struct store_vtbl {
     aop_err (*apikey_delete)(void *h, const char *id, const char *user_id, bool *deleted);
     aop_err (*apikey_touch)(void *h, const char *id, const char *at);
     aop_err (*audit_insert)(void *h, const store_audit *e);
+    /* Workflows. insert writes the row with its tags and permissions; the
+     * version history is written apart (workflow_version_insert). */
+    aop_err (*workflow_insert)(void *h, const store_workflow *w);
+    /* A workflow that is not deleted; AOP_ERR_NOT_FOUND otherwise. */
+    aop_err (*workflow_get)(void *h, const char *id, store_workflow *out, arena *a);
+    /* Writes every field of w but the analytics and creation ones, when the
+     * stored version is expected: AOP_ERR_VERSION_CONFLICT when it is not,
+     * AOP_ERR_NOT_FOUND when there is no such (live) workflow. */
+    aop_err (*workflow_update)(void *h, const store_workflow *w, long long expected);
+    /* Soft delete; AOP_ERR_NOT_FOUND when absent or already deleted. */
+    aop_err (*workflow_delete)(void *h, const char *id, const char *by, const char *at);
+    aop_err (*workflow_list)(void *h, const store_wf_query *q, store_workflow **out, int *n,
+                             long long *total, arena *a);
+    aop_err (*workflow_version_insert)(void *h, const char *workflow_id,
+                                       const store_wf_version *v, const char *snapshot);
+    /* Newest first. */
+    aop_err (*workflow_version_list)(void *h, const char *workflow_id, long long offset,
+                                     long long limit, store_wf_version **out, int *n,
+                                     long long *total, arena *a);
+    /* The snapshot text; AOP_ERR_NOT_FOUND when there is no such version. */
+    aop_err (*workflow_version_get)(void *h, const char *workflow_id, long long version,
+                                    char **snapshot, arena *a);
+    /* Live workflows: totals, created at or after since, top lists. */
+    aop_err (*workflow_summary)(void *h, const char *since, store_wf_summary *out, arena *a);
     void (*close)(void *h);
 } store_vtbl;
 
@@ -182,6 +273,21 @@ aop_err store_apikey_get_by_hash(store *s, const char *key_hash, store_apikey *o
 aop_err store_apikey_delete(store *s, const char *id, const char *user_id, bool *deleted);
 aop_err store_apikey_touch(store *s, const char *id, const char *at);
 aop_err store_audit_insert(store *s, const store_audit *e);
+
+aop_err store_workflow_insert(store *s, const store_workflow *w);
+aop_err store_workflow_get(store *s, const char *id, store_workflow *out, arena *a);
+aop_err store_workflow_update(store *s, const store_workflow *w, long long expected);
+aop_err store_workflow_delete(store *s, const char *id, const char *by, const char *at);
+aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **out, int *n,
+                            long long *total, arena *a);
+aop_err store_workflow_version_insert(store *s, const char *workflow_id,
+                                      const store_wf_version *v, const char *snapshot);
+aop_err store_workflow_version_list(store *s, const char *workflow_id, long long offset,
+                                    long long limit, store_wf_version **out, int *n,
+                                    long long *total, arena *a);
+aop_err store_workflow_version_get(store *s, const char *workflow_id, long long version,
+                                   char **snapshot, arena *a);
+aop_err store_workflow_summary(store *s, const char *since, store_wf_summary *out, arena *a);
 
 /* Backends (src/store/<name>.c). */
 void *store_sqlite_open(const char *path, char *err, size_t errlen);
