@@ -28,7 +28,6 @@
 #include <unistd.h>
 
 #define EXIT_USAGE 2
-#define CACHE_BYTES (64u << 20) /* in-process cache budget */
 #define LIMITER_KEYS 100000     /* rate-limit windows kept at once */
 #define PRUNE_EVERY_S 3600      /* expired tokens and revocations are deleted this often */
 
@@ -142,7 +141,7 @@ static int ports_open(app_ctx *app)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = cores > 1 ? (int)(cores / 2) : 1;
-    app->cache = cache_mem_new(CACHE_BYTES);
+    app->cache = cache_mem_new((size_t)app->cfg->cache_max_bytes);
     app->limiter = limiter_mem_new(LIMITER_KEYS);
     app->locks = lock_mem_new();
     app->slow = workpool_new(threads, 32 * threads);

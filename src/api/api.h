@@ -31,4 +31,15 @@ void api_keys_delete(http_req *req);
 void api_users_list(http_req *req);
 void api_users_patch(http_req *req);
 
+/* src/api/workflows_api.c */
+void api_workflows_list(http_req *req);
+void api_workflows_get(http_req *req);
+void api_workflows_create(http_req *req);
+void api_workflows_update(http_req *req);
+void api_workflows_delete(http_req *req);
+void api_workflows_duplicate(http_req *req);
+void api_workflows_versions(http_req *req);
+void api_workflows_version(http_req *req);
+void api_workflows_summary(http_req *req);
+
 #endif

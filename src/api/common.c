@@ -1,4 +1,5 @@
 #include "api/common.h"
+#include "core/json.h"
 #include "core/buf.h"
 #include "core/log.h"
 #include "store/store.h"
@@ -125,10 +126,7 @@ int api_page_or_reply(http_req *req, const char *const *fields, bool default_des
 
 json_t *api_list(json_t *data, const api_page *p, long long total)
 {
-    long long pages = (total + p->limit - 1) / p->limit;
-    return json_pack("{s:o, s:{s:I, s:I, s:I, s:I}}", "data", data, "pagination", "page",
-                     (json_int_t)p->page, "limit", (json_int_t)p->limit, "total",
-                     (json_int_t)total, "totalPages", (json_int_t)pages);
+    return json_list_page(data, p->page, p->limit, total);
 }
 
 void api_audit(http_req *req, const char *action, const char *actor_id, const char *subject_id,

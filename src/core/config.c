@@ -154,6 +154,8 @@ static const cfg_entry table[] = {
      "execution workers (default: cores)"},
     {"LOCK_WAIT_MS", T_INT, F(lock_wait_ms), "2000", 0, 600000, NULL, NULL,
      "wait budget for a workflow's lock"},
+    {"CACHE_MAX_BYTES", T_INT, F(cache_max_bytes), "67108864", 0, 1LL << 40, NULL, NULL,
+     "in-process cache budget (0: cache nothing)"},
     {"METRICS_TOKEN", T_STR, F(metrics_token), NULL, NOLIM, NULL, check_nonempty,
      "bearer token required by /metrics"},
     {"LLM_BASE_URL", T_STR, F(llm_base_url), NULL, NOLIM, NULL, check_http_url,

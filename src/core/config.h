@@ -39,6 +39,7 @@ typedef struct {
     long long http_threads;
     long long workers;
     long long lock_wait_ms;
+    long long cache_max_bytes;
     char *metrics_token;
     char *llm_base_url;
     char *llm_api_key;

@@ -96,3 +96,19 @@ int ids_request_id_ok(const char *s)
     }
     return n > 0;
 }
+
+int ids_uuid_ok(const char *s)
+{
+    if (!s)
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return 0;
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+    return s[36] == '\0';
+}

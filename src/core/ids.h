@@ -18,5 +18,8 @@ void ids_random_hex(char *out, size_t nbytes);
 /* 1 if s is acceptable as a client-supplied request id: 1..128 characters of
  * [A-Za-z0-9._:-]. Anything else is replaced by a generated id. */
 int ids_request_id_ok(const char *s);
+/* 1 if s is a UUID as this program writes them: 36 characters, lowercase
+ * hex in 8-4-4-4-12 groups. */
+int ids_uuid_ok(const char *s);
 
 #endif

@@ -85,3 +85,11 @@ aop_err json_parse_body(const char *p, size_t n, json_t **out, char *why, size_t
     *out = v;
     return AOP_OK;
 }
+
+json_t *json_list_page(json_t *data, long long page, long long limit, long long total)
+{
+    long long pages = (total + limit - 1) / limit;
+    return json_pack("{s:o, s:{s:I, s:I, s:I, s:I}}", "data", data, "pagination", "page",
+                     (json_int_t)page, "limit", (json_int_t)limit, "total", (json_int_t)total,
+                     "totalPages", (json_int_t)pages);
+}

@@ -23,4 +23,8 @@ int json_depth(const char *p, size_t n, int limit);
  * client-safe reason in why. *out is a new reference the caller decrefs. */
 aop_err json_parse_body(const char *p, size_t n, json_t **out, char *why, size_t whylen);
 
+/* {"data": data (taken), "pagination": {page, limit, total, totalPages}},
+ * the contract's list shape. limit must be >= 1. */
+json_t *json_list_page(json_t *data, long long page, long long limit, long long total);
+
 #endif

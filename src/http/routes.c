@@ -30,6 +30,25 @@ const http_route http_routes[] = {
 
     ROUTE("GET", "/api/users", api_users_list, ACCESS_AUTH, ROLE_ADMIN, BUCKET_GENERAL),
     ROUTE("PATCH", "/api/users/:id", api_users_patch, ACCESS_AUTH, ROLE_ADMIN, BUCKET_GENERAL),
+
+    /* the literal path before "/api/workflows/:id" patterns of its length */
+    ROUTE("GET", "/api/workflows/analytics/summary", api_workflows_summary, ACCESS_AUTH,
+          ROLE_ADMIN, BUCKET_GENERAL),
+    ROUTE("GET", "/api/workflows", api_workflows_list, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
+    ROUTE("POST", "/api/workflows", api_workflows_create, ACCESS_AUTH, NOT_VIEWER,
+          BUCKET_GENERAL),
+    ROUTE("GET", "/api/workflows/:id", api_workflows_get, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
+    /* "write": a viewer-role caller gets 404 or 403 from the workflow's rules */
+    ROUTE("PUT", "/api/workflows/:id", api_workflows_update, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("DELETE", "/api/workflows/:id", api_workflows_delete, ACCESS_AUTH, ROLE_ADMIN,
+          BUCKET_GENERAL),
+    ROUTE("POST", "/api/workflows/:id/duplicate", api_workflows_duplicate, ACCESS_AUTH,
+          NOT_VIEWER, BUCKET_GENERAL),
+    ROUTE("GET", "/api/workflows/:id/versions", api_workflows_versions, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("GET", "/api/workflows/:id/versions/:version", api_workflows_version, ACCESS_AUTH,
+          ROLES_ANY, BUCKET_GENERAL),
 };
 
 const int http_routes_len = (int)(sizeof(http_routes) / sizeof(http_routes[0]));
