@@ -71,6 +71,11 @@ struct sq_store {
     pthread_key_t key;   /* this thread's conn */
     bool key_ok;
     pthread_mutex_t mu;  /* guards conns */
+    /* Write transactions of this process take turns here rather than in
+     * SQLite's busy handler, which sleeps (1, 2, 5, 10 ms ...) and leaves
+     * the file idle between tries; other processes (aop migrate) still meet
+     * the busy handler. Held from BEGIN to COMMIT or ROLLBACK. */
+    pthread_mutex_t write_mu;
     conn *conns;         /* every open connection */
     int lock_fd;         /* PATH-aop.lock while this process serves, else -1 */
     dev_t dev;           /* identity of the file opened, for ping */
@@ -660,25 +665,38 @@ out:
     return rc;
 }
 
+/* begin takes the store's write mutex; a commit that succeeds or any
+ * rollback gives it back (store_tx rolls back after a failed commit). */
 aop_err sq_begin(void *hp)
 {
-    return exec_on_thread(hp, "BEGIN IMMEDIATE", "begin");
+    sq_store *h = hp;
+    pthread_mutex_lock(&h->write_mu);
+    aop_err rc = exec_on_thread(hp, "BEGIN IMMEDIATE", "begin");
+    if (rc != AOP_OK)
+        pthread_mutex_unlock(&h->write_mu);
+    return rc;
 }
 
 aop_err sq_commit(void *hp)
 {
-    return exec_on_thread(hp, "COMMIT", "commit");
+    sq_store *h = hp;
+    aop_err rc = exec_on_thread(hp, "COMMIT", "commit");
+    if (rc == AOP_OK)
+        pthread_mutex_unlock(&h->write_mu);
+    return rc;
 }
 
 /* Succeeds when no transaction is open any more (SQLite may have rolled it
  * back by itself after an error). */
 aop_err sq_rollback(void *hp)
 {
+    sq_store *h = hp;
     conn *c;
     aop_err rc = conn_borrow(hp, &c);
-    if (rc != AOP_OK)
-        return rc;
-    return rollback_if_open(c, "rollback");
+    if (rc == AOP_OK)
+        rc = rollback_if_open(c, "rollback");
+    pthread_mutex_unlock(&h->write_mu);
+    return rc;
 }
 
 /*
@@ -705,6 +723,7 @@ void sq_close(void *hp)
         pthread_key_delete(h->key);
     }
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->write_mu);
     if (h->lock_fd >= 0)
         close(h->lock_fd);
     free(h->path);
@@ -762,7 +781,7 @@ void *store_sqlite_open(const char *path, char *err, size_t errlen)
     }
     h = xcalloc(1, sizeof(*h));
     h->lock_fd = -1;
-    if (pthread_mutex_init(&h->mu, NULL) != 0) {
+    if (pthread_mutex_init(&h->mu, NULL) != 0 || pthread_mutex_init(&h->write_mu, NULL) != 0) {
         snprintf(err, errlen, "DATABASE_URL: cannot open %s: cannot create a mutex", path);
         free(h);
         h = NULL;

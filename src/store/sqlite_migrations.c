@@ -86,7 +86,9 @@ const store_migration store_sqlite_migrations[] = {
       * filters use; the backend writes both in one statement group inside
       * the caller's transaction. search_name and search_description are
       * the name and description lowered with Unicode's simple mapping at
-      * write time, so a search is two instr() per row. Partial indexes keep deleted
+      * write time, so a search is two instr() per row. definition, the
+      * large one, is the last column: reading the columns a list shows
+      * never walks its overflow pages. Partial indexes keep deleted
       * workflows out of every list and sort. */
      "CREATE TABLE workflows (\n"
      "  id TEXT PRIMARY KEY,\n"
@@ -94,7 +96,6 @@ const store_migration store_sqlite_migrations[] = {
      "  description TEXT NOT NULL DEFAULT '',\n"
      "  tags TEXT NOT NULL DEFAULT '[]',\n"
      "  status TEXT NOT NULL CHECK (status IN ('draft','active','archived')),\n"
-     "  definition TEXT NOT NULL,\n"
      "  settings TEXT NOT NULL DEFAULT '{}',\n"
      "  editors TEXT NOT NULL DEFAULT '[]',\n"
      "  viewers TEXT NOT NULL DEFAULT '[]',\n"
@@ -115,7 +116,8 @@ const store_migration store_sqlite_migrations[] = {
      "  duration_count INTEGER NOT NULL DEFAULT 0,\n"
      "  total_tokens INTEGER NOT NULL DEFAULT 0,\n"
      "  total_cost_usd REAL NOT NULL DEFAULT 0,\n"
-     "  last_executed_at TEXT\n"
+     "  last_executed_at TEXT,\n"
+     "  definition TEXT NOT NULL\n"
      ");\n"
      "CREATE INDEX workflows_created_idx ON workflows (created_at, id) WHERE deleted_at IS NULL;\n"
      "CREATE INDEX workflows_updated_idx ON workflows (updated_at, id) WHERE deleted_at IS NULL;\n"
@@ -123,6 +125,14 @@ const store_migration store_sqlite_migrations[] = {
      "CREATE INDEX workflows_status_idx ON workflows (status, created_at, id) "
      "WHERE deleted_at IS NULL;\n"
      "CREATE INDEX workflows_owner_idx ON workflows (owner_id, created_at, id) "
+     "WHERE deleted_at IS NULL;\n"
+     "CREATE INDEX workflows_status_name_idx ON workflows (status, name, id) "
+     "WHERE deleted_at IS NULL;\n"
+     "CREATE INDEX workflows_status_updated_idx ON workflows (status, updated_at, id) "
+     "WHERE deleted_at IS NULL;\n"
+     "CREATE INDEX workflows_owner_name_idx ON workflows (owner_id, name, id) "
+     "WHERE deleted_at IS NULL;\n"
+     "CREATE INDEX workflows_owner_updated_idx ON workflows (owner_id, updated_at, id) "
      "WHERE deleted_at IS NULL;\n"
      "CREATE INDEX workflows_executions_idx ON workflows (execution_count DESC) "
      "WHERE deleted_at IS NULL;\n"
