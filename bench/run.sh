@@ -50,17 +50,28 @@ CONF
 /usr/sbin/nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/nginx/stderr" &
 npid=$!
 
-APP_ENV=test PORT=$port DATABASE_URL="sqlite://$work/aop.db" DATA_DIR="$work/var" \
-  LOG_LEVEL=warn RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 BCRYPT_COST=12 \
-  ADMIN_EMAIL=bench@example.com ADMIN_PASSWORD=bench-password \
-  "$BIN" serve 2>"$work/stderr" &
-pid=$!
-
-for _ in $(seq 200); do
-  curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 &&
-    curl -fs "http://127.0.0.1:$nport/" >/dev/null 2>&1 && break
-  sleep 0.05
-done
+# start_aop [VAR=value...]: serves $work/aop.db on $port with the given extra
+# settings (a fixed JWT secret, so tokens outlive a restart) and waits for it.
+start_aop() {
+  env APP_ENV=test PORT=$port DATABASE_URL="sqlite://$work/aop.db" DATA_DIR="$work/var" \
+    LOG_LEVEL=warn RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 BCRYPT_COST=12 \
+    JWT_ACCESS_SECRET=bench-access-secret-0123456789abcdef0123 \
+    JWT_REFRESH_SECRET=bench-refresh-secret-0123456789abcdef012 \
+    ADMIN_EMAIL=bench@example.com ADMIN_PASSWORD=bench-password "$@" \
+    "$BIN" serve 2>>"$work/stderr" &
+  pid=$!
+  for _ in $(seq 200); do
+    curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 &&
+      curl -fs "http://127.0.0.1:$nport/" >/dev/null 2>&1 && break
+    sleep 0.05
+  done
+}
+stop_aop() {
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=""
+}
+start_aop
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$pid/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$pid/status"; }
@@ -125,5 +136,58 @@ flood_rps=$(awk '/Requests\/sec/ {print $2}' "$work/flood.out")
 flood_non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/flood.out")
 echo "login flood: $flood_rps requests/s answered (${flood_non2xx:-0} non-2xx: 401 after bcrypt, or 503 when the pool's queue was full)"
 echo "p99 of GET /api/auth/me: $me_p99 ms alone, $flood_p99 ms during the flood ($(awk -v a="$flood_p99" -v b="$me_p99" 'BEGIN {printf "%.2f", a/b}')x)"
+
+# ---- workflows ----
+api="http://127.0.0.1:$port/api"
+auth="Authorization: Bearer $token"
+/usr/bin/python3 bench/seed_workflows.py "http://127.0.0.1:$port" "$token" 1 1 >"$work/one.id"
+one=$(head -1 "$work/one.id")
+seed_start=$(date +%s.%N)
+/usr/bin/python3 bench/seed_workflows.py "http://127.0.0.1:$port" "$token" 9999 8 >"$work/ids"
+seed_s=$(awk -v a="$seed_start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b-a}')
+head -200 "$work/ids" >"$work/ids200"
+cat >"$work/put.lua" <<'LUA'
+local ids = {}
+for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
+local headers = {["Content-Type"] = "application/json",
+                 ["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN")}
+request = function()
+  return wrk.format("PUT", "/api/workflows/" .. ids[math.random(#ids)], headers,
+                    '{"description":"edited by the benchmark"}')
+end
+LUA
+echo
+echo "workflows: 10,000 created through the API in ${seed_s}s (12-node definitions)"
+echo
+echo "| request | requests/s | p50 | p99 | ratio to nginx |"
+echo "|---|---|---|---|---|"
+run_wrk "GET /api/workflows/:id, cached" "$api/workflows/$one" -H "$auth"
+run_wrk "GET /api/workflows?limit=20, 10,000 workflows, cached" "$api/workflows?limit=20" -H "$auth"
+run_wrk "GET /api/workflows?limit=20&status=active&sort=name" \
+  "$api/workflows?limit=20&status=active&sort=name" -H "$auth"
+BENCH_IDS="$work/one.id" BENCH_TOKEN=$token \
+  run_wrk "PUT /api/workflows/:id, one hot workflow" "$api/workflows" -s "$work/put.lua"
+hot_rps=$RPS
+BENCH_IDS="$work/ids200" BENCH_TOKEN=$token \
+  run_wrk "PUT /api/workflows/:id, 200 distinct workflows" "$api/workflows" -s "$work/put.lua"
+distinct_rps=$RPS
+echo
+echo "PUT throughput, one hot workflow vs 200 distinct: $(awk -v a="$hot_rps" -v b="$distinct_rps" 'BEGIN {printf "%.2f", a/b}')x"
+hot_version=$(curl -fs -H "$auth" "$api/workflows/$one" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
+hot_history=$(curl -fs -H "$auth" "$api/workflows/$one/versions?limit=1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["pagination"]["total"])')
+echo "hot workflow after the run: version $hot_version, $hot_history history entries"
 echo
 echo "memory: idle RSS $((idle / 1024)) MiB, peak RSS $(( $(hwm_kb) / 1024 )) MiB, after load $(( $(rss_kb) / 1024 )) MiB"
+
+# The same reads with the cache off: every request reads the database.
+stop_aop
+start_aop CACHE_MAX_BYTES=0
+echo
+echo "with CACHE_MAX_BYTES=0 (no cache):"
+echo
+echo "| request | requests/s | p50 | p99 | ratio to nginx |"
+echo "|---|---|---|---|---|"
+run_wrk "GET /api/workflows/:id, no cache" "$api/workflows/$one" -H "$auth"
+run_wrk "GET /api/workflows?limit=20, 10,000 workflows, no cache" "$api/workflows?limit=20" -H "$auth"
+run_wrk "GET /api/workflows?limit=20&status=active&sort=name, no cache" \
+  "$api/workflows?limit=20&status=active&sort=name" -H "$auth"
