@@ -7,6 +7,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "infra/cache.h"
+#include "infra/cache_item.h"
 #include "unit.h"
 
 /* A clock the tests move by hand, for exact expiry. */
@@ -502,6 +503,50 @@ static void close_frees_many_entries(void)
     cache_close(NULL);
 }
 
+/* cache_item: a fill made from a read that began before a change lands
+ * under a key nobody reads any more; the next read after the change misses
+ * and the one after that hits the new value. */
+static void item_fill_before_change_is_never_read(void)
+{
+    cache *c = cache_mem_new(1 << 20);
+    cache_slot early, slot;
+    char *v = NULL;
+    size_t len = 0;
+    CHECK_INT(cache_item_get(c, "wf", "id1", &slot, &v, &len), AOP_ERR_NOT_FOUND);
+    CHECK_STR(slot.key, "wf:id1");
+    cache_item_fill(c, &slot, "v1", 2, 60000);
+    CHECK_INT(cache_item_get(c, "wf", "id1", &slot, &v, &len), AOP_OK);
+    CHECK_INT(len, 2);
+    CHECK(memcmp(v, "v1", 3) == 0); /* NUL-terminated */
+    free(v);
+
+    /* a reader starts: it misses on a changed key and will fill late */
+    cache_item_changed(c, "wf", "id1", 60000);
+    CHECK_INT(cache_item_get(c, "wf", "id1", &early, &v, &len), AOP_ERR_NOT_FOUND);
+    CHECK(strncmp(early.key, "wf:id1@", 7) == 0);
+    /* a writer commits meanwhile, then the reader fills what it read before */
+    cache_item_changed(c, "wf", "id1", 60000);
+    cache_item_fill(c, &early, "stale", 5, 60000);
+    CHECK_INT(cache_item_get(c, "wf", "id1", &slot, &v, &len), AOP_ERR_NOT_FOUND);
+    CHECK(strcmp(slot.key, early.key) != 0);
+    cache_item_fill(c, &slot, "v2", 2, 60000);
+    CHECK_INT(cache_item_get(c, "wf", "id1", &slot, &v, &len), AOP_OK);
+    CHECK(memcmp(v, "v2", 3) == 0);
+    free(v);
+    /* a fill never replaces a value already there */
+    cache_item_fill(c, &slot, "v3", 2, 60000);
+    CHECK_INT(cache_item_get(c, "wf", "id1", &slot, &v, &len), AOP_OK);
+    CHECK(memcmp(v, "v2", 3) == 0);
+    free(v);
+    /* an empty value is an item, not a miss */
+    CHECK_INT(cache_item_get(c, "wf", "id2", &slot, &v, &len), AOP_ERR_NOT_FOUND);
+    cache_item_fill(c, &slot, "", 0, 60000);
+    CHECK_INT(cache_item_get(c, "wf", "id2", &slot, &v, &len), AOP_OK);
+    CHECK_INT(len, 0);
+    free(v);
+    cache_close(c);
+}
+
 const unit_test cache_tests[] = {
     TEST(set_get_round_trip_binary),
     TEST(get_misses_absent_key),
@@ -520,5 +565,6 @@ const unit_test cache_tests[] = {
     TEST(metrics_count_hits_and_misses),
     TEST(concurrent_mixed_use_is_consistent),
     TEST(close_frees_many_entries),
+    TEST(item_fill_before_change_is_never_read),
     {NULL, NULL},
 };
