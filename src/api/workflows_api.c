@@ -315,9 +315,8 @@ void api_workflows_update(http_req *req)
     wf_caller c = caller_of(req);
     wf_view v;
     aop_err rc = workflows_view(app, &c, id, &v, http_arena(req));
-    if (rc == AOP_OK && (v.access != WF_ACCESS_WRITE ||
-                         (json_object_get(body, "permissions") && !v.may_share)))
-        rc = AOP_ERR_FORBIDDEN;
+    if (rc == AOP_OK)
+        rc = workflows_may_update(&v, json_object_get(body, "permissions") != NULL);
     if (rc != AOP_OK) {
         reply_err(req, rc);
         return;
@@ -360,8 +359,8 @@ void api_workflows_duplicate(http_req *req)
     const app_ctx *app = http_app(req);
     const char *id = http_param(req, "id");
     wf_caller c = caller_of(req);
-    wf_view v;
-    aop_err rc = workflows_view(app, &c, id, &v, http_arena(req)); /* 404 before 400 */
+    wf_view src, copy;
+    aop_err rc = workflows_view(app, &c, id, &src, http_arena(req)); /* 404 before 400 */
     if (rc != AOP_OK) {
         reply_err(req, rc);
         return;
@@ -370,12 +369,12 @@ void api_workflows_duplicate(http_req *req)
     const char *name = api_string(body, "name", false, 1, 200, details);
     if (!api_valid_or_reply(req, details))
         return;
-    rc = workflows_duplicate(app, &c, id, name, &v, http_arena(req));
+    rc = workflows_duplicate(app, &c, &src, name, &copy, http_arena(req));
     if (rc != AOP_OK) {
         reply_err(req, rc);
         return;
     }
-    reply_text(req, 201, v.json, v.len);
+    reply_text(req, 201, copy.json, copy.len);
 }
 
 void api_workflows_versions(http_req *req)

@@ -105,3 +105,8 @@ int clock_parse_rfc3339(const char *s, int date_only, int64_t *epoch_ms)
     *epoch_ms = ((int64_t)t - (int64_t)off * 60) * 1000 + ms;
     return 0;
 }
+
+int64_t clock_mono_ms(void)
+{
+    return clock_mono_ns() / 1000000;
+}

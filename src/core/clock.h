@@ -10,6 +10,8 @@
 int64_t clock_now_ms(void);
 /* Monotonic nanoseconds, for durations only. */
 int64_t clock_mono_ns(void);
+/* Monotonic milliseconds (clock_mono_ns() / 1e6). */
+int64_t clock_mono_ms(void);
 /* Writes "2026-11-25T16:38:35.123Z" (24 chars + NUL) into out; out must hold 25 bytes. */
 void clock_format_rfc3339(int64_t epoch_ms, char out[25]);
 /* Parses an RFC 3339 date-time ("2026-11-25T16:38:35Z", fraction and offset

@@ -5,6 +5,7 @@
  */
 #include "infra/cache.h"
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/ids.h"
 #include "core/mem.h"
 
@@ -51,29 +52,10 @@ typedef struct {
     stripe counters; /* values are long long; never evicted, outside the budget */
 } mem;
 
-static int64_t mono_ms(void)
-{
-    return clock_mono_ns() / 1000000;
-}
-
-/* FNV-1a over the key from a per-cache random basis, then a 64-bit finaliser
- * so that both the top bits (stripe) and the low bits (bucket) are mixed. */
 static uint64_t hash_key(uint64_t seed, const char *key, size_t *klen)
 {
-    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-    const unsigned char *p = (const unsigned char *)key;
-    size_t n = 0;
-    for (; p[n]; n++) {
-        h ^= p[n];
-        h *= 0x100000001b3ULL;
-    }
-    *klen = n;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
+    *klen = strlen(key);
+    return hash_seeded(seed, key, *klen);
 }
 
 static void stripe_init(stripe *s)
@@ -430,7 +412,7 @@ cache *cache_mem_new_opts(const cache_mem_opts *o)
     m->nstripes = n;
     m->budget = o->byte_budget;
     m->share = o->byte_budget / n;
-    m->now_ms = o->now_ms ? o->now_ms : mono_ms;
+    m->now_ms = o->now_ms ? o->now_ms : clock_mono_ms;
     ids_random(&m->seed, sizeof(m->seed));
     m->stripes = xcalloc(n, sizeof(*m->stripes));
     for (unsigned i = 0; i < n; i++)

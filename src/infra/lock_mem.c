@@ -19,6 +19,7 @@
  * sleep again.
  */
 #include "core/clock.h"
+#include "core/hash.h"
 #include "core/ids.h"
 #include "core/mem.h"
 #include "infra/lock.h"
@@ -57,28 +58,6 @@ typedef struct {
     uint64_t seed;
     int64_t (*now_ms)(void);
 } mem;
-
-static int64_t mono_ms(void)
-{
-    return clock_mono_ns() / NS_PER_MS;
-}
-
-/* FNV-1a over the key's klen bytes from a per-backend random basis, then a
- * 64-bit finaliser so that the top bits (stripe) and low bits (bucket) mix. */
-static uint64_t hash_key(uint64_t seed, const char *key, size_t klen)
-{
-    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
-    for (size_t i = 0; i < klen; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 0x100000001b3ULL;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
 
 static void stripe_init(stripe *s)
 {
@@ -196,7 +175,7 @@ static int locate(mem *m, const char *key, slot *sl)
     sl->klen = strnlen(key, LOCK_KEY_MAX + 1);
     if (sl->klen == 0 || sl->klen > LOCK_KEY_MAX)
         return -1;
-    sl->hash = hash_key(m->seed, key, sl->klen);
+    sl->hash = hash_seeded(m->seed, key, sl->klen);
     sl->s = &m->stripes[(sl->hash >> 56) & (m->nstripes - 1)];
     return 0;
 }
@@ -380,7 +359,7 @@ lock *lock_mem_new_opts(const lock_mem_opts *o)
         n = LOCK_MEM_STRIPES;
     mem *m = xcalloc(1, sizeof(*m));
     m->nstripes = n;
-    m->now_ms = o->now_ms ? o->now_ms : mono_ms;
+    m->now_ms = o->now_ms ? o->now_ms : clock_mono_ms;
     ids_random(&m->seed, sizeof(m->seed));
     m->stripes = xcalloc(n, sizeof(*m->stripes));
     for (unsigned i = 0; i < n; i++)

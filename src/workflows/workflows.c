@@ -110,6 +110,21 @@ static wf_access access_of(const wf_caller *c, const char *owner, const char *ed
     return listed(viewers, c->id) ? WF_ACCESS_READ : WF_ACCESS_NONE;
 }
 
+/* Who may send an update (sharing: one with permissions). */
+static aop_err update_rule(wf_access acc, bool may_share, bool sharing)
+{
+    if (acc == WF_ACCESS_NONE)
+        return AOP_ERR_NOT_FOUND;
+    if (acc != WF_ACCESS_WRITE || (sharing && !may_share))
+        return AOP_ERR_FORBIDDEN;
+    return AOP_OK;
+}
+
+aop_err workflows_may_update(const wf_view *v, bool sharing)
+{
+    return update_rule(v->access, v->may_share, sharing);
+}
+
 /* ---- the cached item: ITEM_MAGIC, then the fields, each ending in NUL ---- */
 
 static void encode(const wf_view *v, const char *editors, const char *viewers, buf *b)
@@ -182,6 +197,7 @@ aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, w
         cache_item_fill(app->cache, &slot, b.data, b.len, WF_TTL_MS);
         buf_free(&b);
     }
+    str_copy(out->id, sizeof(out->id), id);
     out->access = access_of(c, out->owner_id, editors, viewers, &out->may_share);
     return out->access == WF_ACCESS_NONE ? AOP_ERR_NOT_FOUND : AOP_OK;
 }
@@ -246,10 +262,9 @@ static aop_err update_tx(store *s, void *p)
     if (rc != AOP_OK)
         return rc;
     wf_access acc = access_of(x->c, w->owner_id, w->editors, w->viewers, &may_share);
-    if (acc == WF_ACCESS_NONE)
-        return AOP_ERR_NOT_FOUND;
-    if (acc != WF_ACCESS_WRITE || ((x->in->editors || x->in->viewers) && !may_share))
-        return AOP_ERR_FORBIDDEN;
+    rc = update_rule(acc, may_share, x->in->editors || x->in->viewers);
+    if (rc != AOP_OK)
+        return rc;
     if (x->in->has_version && x->in->version != w->version)
         return AOP_ERR_VERSION_CONFLICT;
     long long read = w->version;
@@ -278,6 +293,7 @@ static void written_view(const write_ctx *x, wf_view *out)
     out->json = x->json;
     out->len = x->len;
     out->version = x->w.version;
+    str_copy(out->id, sizeof(out->id), x->w.id);
     str_copy(out->owner_id, sizeof(out->owner_id), x->w.owner_id);
     out->access = access_of(x->c, x->w.owner_id, x->w.editors, x->w.viewers, &out->may_share);
 }
@@ -374,16 +390,12 @@ static char *copy_name(const char *name, arena *a)
     return arena_printf(a, "%.*s%s", (int)keep, name, COPY_SUFFIX);
 }
 
-aop_err workflows_duplicate(const app_ctx *app, const wf_caller *c, const char *id,
+aop_err workflows_duplicate(const app_ctx *app, const wf_caller *c, const wf_view *src,
                             const char *name, wf_view *out, arena *a)
 {
-    wf_view src;
-    aop_err rc = workflows_view(app, c, id, &src, a);
-    if (rc != AOP_OK)
-        return rc;
     wf_input none = {0};
     write_ctx x = {.c = c, .in = &none, .a = a};
-    rc = store_workflow_get(app->store, id, &x.w, a);
+    aop_err rc = store_workflow_get(app->store, src->id, &x.w, a); /* every field */
     if (rc != AOP_OK)
         return rc;
     x.w.name = name ? arena_strdup(a, name) : copy_name(x.w.name, a);

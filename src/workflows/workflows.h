@@ -54,6 +54,7 @@ typedef struct {
     wf_access access;
     bool may_share; /* owner or admin: may change permissions */
     long long version;
+    char id[UUID_STR_LEN];
     char owner_id[UUID_STR_LEN];
 } wf_view;
 
@@ -72,6 +73,12 @@ typedef struct {
 aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, wf_view *out,
                        arena *a);
 
+/* Whether the caller of v (from workflows_view) may send an update; sharing
+ * when it carries permissions. AOP_OK, AOP_ERR_NOT_FOUND or
+ * AOP_ERR_FORBIDDEN; workflows_update applies the same rule again to the row
+ * it reads inside its transaction. */
+aop_err workflows_may_update(const wf_view *v, bool sharing);
+
 /* Creates a workflow owned by c (version 1, one history entry). */
 aop_err workflows_create(const app_ctx *app, const wf_caller *c, const wf_input *in,
                          wf_view *out, arena *a);
@@ -85,9 +92,10 @@ aop_err workflows_update(const app_ctx *app, const wf_caller *c, const char *id,
 /* Soft delete (the route admits admins only); history and executions stay. */
 aop_err workflows_delete(const app_ctx *app, const wf_caller *c, const char *id);
 
-/* A copy owned by c: name (NULL: "<name> (copy)", the source name shortened
- * to fit 200 characters), version 1, no permissions, zero analytics. */
-aop_err workflows_duplicate(const app_ctx *app, const wf_caller *c, const char *id,
+/* A copy owned by c of src, which workflows_view gave c (so c may read it):
+ * name (NULL: "<name> (copy)", the source name shortened to fit 200
+ * characters), version 1, no permissions, zero analytics. */
+aop_err workflows_duplicate(const app_ctx *app, const wf_caller *c, const wf_view *src,
                             const char *name, wf_view *out, arena *a);
 
 /* The list response text (data and pagination) of the workflows c may read
