@@ -11,7 +11,7 @@ WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat
         -Wno-format-nonliteral -Wvla -Wpointer-arith
 CPPFLAGS := -D_GNU_SOURCE -Isrc -DAOP_VERSION='"$(VERSION)"' -DAOP_COMMIT='"$(COMMIT)"'
 BASE_CFLAGS := -std=c17 $(WARN) -pthread -fno-strict-aliasing
-LIBS := -lmicrohttpd -ljansson -ljwt -lsqlite3 -lcrypto -lz -lcrypt -lm -pthread
+LIBS := -lmicrohttpd -ljansson -ljwt -lcurl -lsqlite3 -lcrypto -lz -lcrypt -lm -pthread
 
 REL_CFLAGS := $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
-            libssl-dev zlib1g-dev libcrypt-dev libjwt-dev)
+            libssl-dev zlib1g-dev libcrypt-dev libjwt-dev libcurl4-openssl-dev)
 test_pkgs=(python3 python3-pytest python3-requests python3-jwt python3-bcrypt)
 bench_pkgs=(wrk curl nginx-light)
 fuzz_pkgs=(clang libclang-rt-14-dev)

@@ -145,6 +145,112 @@ typedef struct {
     int n_by_executions, n_by_cost;
 } store_wf_summary;
 
+
+/* Execution and node statuses, in this order everywhere (byStatus). */
+typedef enum {
+    EXEC_QUEUED, EXEC_RUNNING, EXEC_SUCCEEDED, EXEC_FAILED, EXEC_CANCELLED, EXEC_TIMED_OUT,
+    EXEC_PENDING, EXEC_SKIPPED, /* nodes only */
+    EXEC_STATUS_COUNT
+} exec_status;
+#define EXEC_RUN_STATUSES 6 /* the ones an execution can have */
+
+const char *exec_status_name(exec_status s);
+/* -1 when name is not a status (nodes' included). */
+int exec_status_of(const char *name);
+
+/* One executions row. JSON members are compact JSON text; "" timestamps
+ * and NULL texts are SQL NULL. */
+typedef struct {
+    char id[UUID_STR_LEN];
+    char workflow_id[UUID_STR_LEN];
+    long long workflow_version;
+    exec_status status;
+    char trigger[16];             /* "api" */
+    char triggered_by[UUID_STR_LEN];
+    char *input;                  /* JSON */
+    char *output;                 /* JSON or NULL */
+    char *error;                  /* JSON {code, message, nodeId} or NULL */
+    char created_at[25];
+    char started_at[25];          /* "" until first claimed */
+    char finished_at[25];         /* "" until it ends */
+    long long duration_ms;        /* when finished; from started_at (0 if never started) */
+    long long memory_bytes;
+    long long prompt_tokens, completion_tokens, total_tokens;
+    double cost_usd;
+    long long timeout_ms;         /* settings.timeoutMs when queued */
+    long long max_concurrency;    /* settings.maxConcurrency when queued; 0: no limit */
+    long long deadline_ms;        /* wall-clock ms it times out at; 0 until first claimed */
+    long long claims;             /* times it has been claimed (> 1: resumed) */
+} store_execution;
+
+/* One execution_nodes row: a node that started, finished or was skipped. */
+typedef struct {
+    char *node_id;
+    char *type;
+    exec_status status;
+    long long attempts;
+    char started_at[25];
+    char finished_at[25];
+    long long duration_ms;
+    long long prompt_tokens, completion_tokens, total_tokens;
+    double cost_usd;
+    char *model;                  /* NULL unless llm */
+    char *error;                  /* JSON {code, message} or NULL */
+    char *output;                 /* JSON or NULL */
+    long long seq;                /* order it was first written in */
+} store_exec_node;
+
+typedef enum {
+    STORE_EXEC_SORT_CREATED, STORE_EXEC_SORT_STARTED, STORE_EXEC_SORT_FINISHED,
+    STORE_EXEC_SORT_DURATION
+} store_exec_sort;
+
+typedef struct {
+    const char *reader;      /* only executions of live workflows this user owns or is
+                                named in; NULL: all (admin) */
+    const char *workflow_id; /* filters, NULL when absent */
+    int status;              /* exec_status or -1 */
+    const char *from, *to;   /* created_at >= from, < to (RFC 3339 ms), or NULL */
+    store_exec_sort sort;
+    bool desc;
+    long long offset, limit;
+} store_exec_query;
+
+/* Aggregates over a set of executions. Durations over finished executions
+ * that started (nearest-rank percentiles); 0 when none. */
+typedef struct {
+    long long total;
+    long long by_status[EXEC_RUN_STATUSES];
+    double duration_avg;
+    long long duration_p50, duration_p95, duration_max;
+    long long prompt_tokens, completion_tokens, total_tokens;
+    double cost_usd;
+    char last_executed_at[25];   /* newest created_at; "" when none */
+} store_exec_totals;
+
+typedef struct {
+    char *node_id;
+    long long executions, failures; /* rows, rows failed or timed_out */
+    double avg_duration_ms;
+    long long total_tokens;
+    double cost_usd;
+} store_exec_node_stat;
+
+typedef struct {
+    char *model;
+    long long calls, total_tokens;
+    double cost_usd;
+} store_exec_model_stat;
+
+typedef struct {
+    char date[11];               /* YYYY-MM-DD of created_at */
+    long long executions, failures;
+    double cost_usd;
+} store_exec_day;
+
+#define STORE_EXEC_MAX_DAYS 400
+#define STORE_EXEC_MAX_MODELS 100
+
 typedef struct store_vtbl {
     const char *name; /* "sqlite", … */
     aop_err (*ping)(void *h);
@@ -221,6 +327,67 @@ typedef struct store_vtbl {
                                     char **snapshot, arena *a);
     /* Live workflows: totals, created at or after since, top lists. */
     aop_err (*workflow_summary)(void *h, const char *since, store_wf_summary *out, arena *a);
+    /* Executions. insert writes a queued row. */
+    aop_err (*execution_insert)(void *h, const store_execution *e);
+    aop_err (*execution_get)(void *h, const char *id, store_execution *out, arena *a);
+    /* Node rows in seq order. */
+    aop_err (*execution_nodes)(void *h, const char *id, store_exec_node **out, int *n, arena *a);
+    /* One page; list rows carry their input but no output (NULL). */
+    aop_err (*execution_list)(void *h, const store_exec_query *q, store_execution **out, int *n,
+                              long long *total, arena *a);
+    /* Claims up to limit queued executions, oldest first, for owner in one
+     * statement: status running, lease_owner owner, lease_until lease_until_ms,
+     * claims + 1, started_at = now when empty, deadline_ms = now_ms +
+     * timeout_ms when 0. A workflow with max_concurrency > 0 never gets more
+     * running executions than that (running ones of any owner counted).
+     * Only the oldest 10000 queued are considered per call. */
+    aop_err (*execution_claim)(void *h, const char *owner, long long now_ms, const char *now,
+                               long long lease_until_ms, int limit, store_execution **out, int *n,
+                               arena *a);
+    /* lease_until of every running execution of owner; *n rows. */
+    aop_err (*execution_renew)(void *h, const char *owner, long long lease_until_ms, long long *n);
+    /* Running executions whose lease_until < before_ms go back to queued
+     * (lease cleared); *n rows. */
+    aop_err (*execution_requeue)(void *h, long long before_ms, long long *n);
+    /* Running executions of owner go back to queued (shutdown); *n rows. */
+    aop_err (*execution_release)(void *h, const char *owner, long long *n);
+    /* AOP_OK when id is running under owner's lease, else AOP_ERR_CONFLICT. */
+    aop_err (*execution_owned)(void *h, const char *id, const char *owner);
+    /* Inserts or replaces the node row (execution_id, node_id); seq kept
+     * from the first write. */
+    aop_err (*execution_node_put)(void *h, const char *execution_id, const store_exec_node *n);
+    /* Node rows of id with status from become status to, finished at at
+     * (duration from their started_at); *n rows. */
+    aop_err (*execution_nodes_end)(void *h, const char *id, exec_status from, exec_status to,
+                                   const char *at, long long *n);
+    /* Writes the end of e (status, output, error, finished_at, duration_ms,
+     * memory_bytes, tokens, cost) and clears the lease, when the row is
+     * still queued or running: else AOP_ERR_CONFLICT (it ended already),
+     * AOP_ERR_NOT_FOUND when absent. */
+    aop_err (*execution_finish)(void *h, const store_execution *e);
+    /* Adds one ended execution to its workflow's analytics counters. */
+    aop_err (*workflow_analytics_add)(void *h, const char *workflow_id, exec_status status,
+                                      long long duration_ms, long long total_tokens,
+                                      double cost_usd, const char *at);
+    /* Deletes the execution and its nodes; AOP_ERR_NOT_FOUND when absent. */
+    aop_err (*execution_delete)(void *h, const char *id);
+    /* Totals over one workflow's executions, and per node (out from a). */
+    aop_err (*execution_stats)(void *h, const char *workflow_id, store_exec_totals *t,
+                               store_exec_node_stat **nodes, int *n, arena *a);
+    /* Totals over every execution created in [from, to) (NULL: open), by
+     * model (llm node rows, most calls first), by day (oldest first, newest
+     * STORE_EXEC_MAX_DAYS), top workflows by executions (STORE_WF_TOP). */
+    aop_err (*execution_summary)(void *h, const char *from, const char *to, store_exec_totals *t,
+                                 store_exec_model_stat **models, int *nmodels,
+                                 store_exec_day **days, int *ndays, store_wf_top **top,
+                                 int *ntop, arena *a);
+    /* Deletes up to batch ended executions (with their nodes) that were
+     * created before `before` (NULL: no age limit) or are older than the
+     * newest keep ended ones (keep 0: no cap), oldest first; *n rows. */
+    aop_err (*execution_prune)(void *h, const char *before, long long keep, int batch,
+                               long long *n);
+    /* Gives free pages back to the file system (at most pages; 0: all). */
+    aop_err (*reclaim)(void *h, long long pages);
     void (*close)(void *h);
 } store_vtbl;
 
@@ -288,6 +455,36 @@ aop_err store_workflow_version_list(store *s, const char *workflow_id, long long
 aop_err store_workflow_version_get(store *s, const char *workflow_id, long long version,
                                    char **snapshot, arena *a);
 aop_err store_workflow_summary(store *s, const char *since, store_wf_summary *out, arena *a);
+
+aop_err store_execution_insert(store *s, const store_execution *e);
+aop_err store_execution_get(store *s, const char *id, store_execution *out, arena *a);
+aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, int *n, arena *a);
+aop_err store_execution_list(store *s, const store_exec_query *q, store_execution **out, int *n,
+                             long long *total, arena *a);
+aop_err store_execution_claim(store *s, const char *owner, long long now_ms, const char *now,
+                              long long lease_until_ms, int limit, store_execution **out, int *n,
+                              arena *a);
+aop_err store_execution_renew(store *s, const char *owner, long long lease_until_ms, long long *n);
+aop_err store_execution_requeue(store *s, long long before_ms, long long *n);
+aop_err store_execution_release(store *s, const char *owner, long long *n);
+aop_err store_execution_owned(store *s, const char *id, const char *owner);
+aop_err store_execution_node_put(store *s, const char *execution_id, const store_exec_node *n);
+aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, exec_status to,
+                                  const char *at, long long *n);
+aop_err store_execution_finish(store *s, const store_execution *e);
+aop_err store_workflow_analytics_add(store *s, const char *workflow_id, exec_status status,
+                                     long long duration_ms, long long total_tokens,
+                                     double cost_usd, const char *at);
+aop_err store_execution_delete(store *s, const char *id);
+aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_totals *t,
+                              store_exec_node_stat **nodes, int *n, arena *a);
+aop_err store_execution_summary(store *s, const char *from, const char *to, store_exec_totals *t,
+                                store_exec_model_stat **models, int *nmodels,
+                                store_exec_day **days, int *ndays, store_wf_top **top, int *ntop,
+                                arena *a);
+aop_err store_execution_prune(store *s, const char *before, long long keep, int batch,
+                              long long *n);
+aop_err store_reclaim(store *s, long long pages);
 
 /* Backends (src/store/<name>.c). */
 void *store_sqlite_open(const char *path, char *err, size_t errlen);

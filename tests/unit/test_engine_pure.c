@@ -1,0 +1,5 @@
+#include "unit.h"
+
+const unit_test engine_pure_tests[] = {
+    {NULL, NULL},
+};

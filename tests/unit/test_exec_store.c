@@ -1,0 +1,5 @@
+#include "unit.h"
+
+const unit_test exec_store_tests[] = {
+    {NULL, NULL},
+};
