@@ -4,12 +4,16 @@
 # reference: ratios to it, measured in the same run, are what to compare
 # across machines), and the server's memory.
 #   bench/run.sh            (make bench calls it after building build/aop)
+#   BENCH_ONLY=executions bench/run.sh    only the named sections (comma-separated:
+#                                         auth, workflows, executions); default all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${AOP_BIN:-build/aop}
 DURATION=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-64}
+ONLY=${BENCH_ONLY:-}
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 
 work=$(mktemp -d)
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -17,8 +21,10 @@ port=$(free_port)
 nport=$(free_port)
 pid=""
 npid=""
+spid=""
 cleanup() {
   [ -n "$pid" ] && { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+  [ -n "$spid" ] && { kill -TERM "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; }
   [ -n "$npid" ] && { kill -TERM "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; }
   rm -rf "$work"
 }
@@ -81,6 +87,8 @@ token=$(curl -fs -X POST -H 'Content-Type: application/json' \
   -d '{"email":"bench@example.com","password":"bench-password"}' \
   "http://127.0.0.1:$port/api/auth/login" |
   /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')
+api="http://127.0.0.1:$port/api"
+auth="Authorization: Bearer $token"
 
 cat >"$work/flood.lua" <<'LUA'
 wrk.method = "POST"
@@ -88,7 +96,8 @@ wrk.body = '{"email":"bench@example.com","password":"not-the-password"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
 
-# run_wrk LABEL URL [wrk args...] -> prints a table row; sets RPS and P99_MS
+# run_wrk LABEL URL [wrk args...] -> prints a table row; sets RPS, P99_MS and
+# WRK_OUT (wrk's whole report)
 base=""
 run_wrk() {
   local label=$1 url=$2
@@ -103,12 +112,15 @@ run_wrk() {
   ratio=$(awk -v a="$rps" -v b="$base" 'BEGIN {printf "%.2f", a/b}')
   echo "| $label | $rps | $p50 | $p99 | $ratio |${errs:+ non-2xx: $errs}"
   RPS=$rps
+  WRK_OUT=$out
   P99_MS=$(awk -v v="$p99" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }')
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "wrk: 2 threads, $CONNS connections, ${DURATION}s per row"
+
+if want auth; then
 echo
 echo "| request | requests/s | p50 | p99 | ratio to nginx |"
 echo "|---|---|---|---|---|"
@@ -136,10 +148,10 @@ flood_rps=$(awk '/Requests\/sec/ {print $2}' "$work/flood.out")
 flood_non2xx=$(awk '/Non-2xx/ {print $NF}' "$work/flood.out")
 echo "login flood: $flood_rps requests/s answered (${flood_non2xx:-0} non-2xx: 401 after bcrypt, or 503 when the pool's queue was full)"
 echo "p99 of GET /api/auth/me: $me_p99 ms alone, $flood_p99 ms during the flood ($(awk -v a="$flood_p99" -v b="$me_p99" 'BEGIN {printf "%.2f", a/b}')x)"
+fi
 
 # ---- workflows ----
-api="http://127.0.0.1:$port/api"
-auth="Authorization: Bearer $token"
+if want workflows; then
 /usr/bin/python3 bench/seed_workflows.py "http://127.0.0.1:$port" "$token" 1 1 >"$work/one.id"
 one=$(head -1 "$work/one.id")
 seed_start=$(date +%s.%N)
@@ -191,3 +203,53 @@ run_wrk "GET /api/workflows/:id, no cache" "$api/workflows/$one" -H "$auth"
 run_wrk "GET /api/workflows?limit=20, 10,000 workflows, no cache" "$api/workflows?limit=20" -H "$auth"
 run_wrk "GET /api/workflows?limit=20&status=active&sort=name, no cache" \
   "$api/workflows?limit=20&status=active&sort=name" -H "$auth"
+fi
+
+# ---- executions ----
+# 1. 40 sequential transforms with {"wait": true}, one client; 2. a 3-transform
+# workflow started by wrk (202, no wait), then polled until every execution has
+# ended; 3. 1,000 executions of one http node calling a server that answers
+# after 1 s, on a fresh server process so that its peak RSS is this test's.
+if want executions; then
+echo
+echo "executions: $(nproc) cores ($(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+stop_aop
+start_aop HTTP_NODE_ALLOW_PRIVATE=true
+echo
+/usr/bin/python3 bench/exec_bench.py seq "http://127.0.0.1:$port" "$token" "${BENCH_EXEC_RUNS:-200}" ||
+  echo "FAILED: 40 sequential transforms"
+
+echo
+if wf3=$(/usr/bin/python3 bench/exec_bench.py wf3 "http://127.0.0.1:$port" "$token"); then
+  echo "| request | requests/s | p50 | p99 | ratio to nginx |"
+  echo "|---|---|---|---|---|"
+  [ -n "$base" ] || run_wrk "nginx, fixed 240-byte JSON" "http://127.0.0.1:$nport/"
+  exec_start=$(date +%s.%N)
+  BENCH_TOKEN=$token run_wrk "POST /api/workflows/:id/execute, 3 transforms, 202" \
+    "$api/workflows/$wf3/execute" -s bench/execute.lua
+  printf '%s\n' "$WRK_OUT" >"$work/exec.wrk"
+  echo
+  /usr/bin/python3 bench/exec_bench.py drain "http://127.0.0.1:$port" "$token" "$wf3" \
+    "$exec_start" "$work/exec.wrk" "$base" || echo "FAILED: 3-transform throughput"
+  echo "memory after the runs above: peak RSS $(( $(hwm_kb) / 1024 )) MiB, now $(( $(rss_kb) / 1024 )) MiB"
+else
+  echo "FAILED: creating the 3-transform workflow"
+fi
+
+echo
+/usr/bin/python3 bench/slow_server.py 0 1 >"$work/slow.port" 2>>"$work/slow.stderr" &
+spid=$!
+for _ in $(seq 100); do [ -s "$work/slow.port" ] && break; sleep 0.05; done
+sport=$(head -1 "$work/slow.port")
+stop_aop
+start_aop HTTP_NODE_ALLOW_PRIVATE=true
+slow_idle=$(rss_kb)
+/usr/bin/python3 bench/exec_bench.py slow "http://127.0.0.1:$port" "$token" \
+  "http://127.0.0.1:$sport/slow" "${BENCH_SLOW_COUNT:-1000}" 32 || echo "FAILED: slow http executions"
+echo
+echo "memory (fresh server, this test only): idle RSS $((slow_idle / 1024)) MiB, peak RSS (VmHWM) $(( $(hwm_kb) / 1024 )) MiB (target < 200 MB), after $(( $(rss_kb) / 1024 )) MiB"
+kill -TERM "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
+spid=""
+fi

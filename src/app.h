@@ -22,6 +22,7 @@ typedef struct {
     limiter *limiter;
     lock *locks;          /* writers of one resource take turns */
     workpool *slow;       /* bcrypt and other slow CPU work */
+    struct engine *engine; /* runs executions (engine/engine.h) */
     int64_t start_ms;     /* wall clock at start */
     int64_t start_mono_ns;
 } app_ctx;

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "engine/engine.h"
 #include "http/server.h"
 #include "infra/cache.h"
 #include "infra/limiter.h"
@@ -20,6 +21,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +168,18 @@ static void ports_close(app_ctx *app)
     app->cache = NULL;
 }
 
+/* Every open call of an http or llm node is a descriptor: take the hard
+ * limit, not the usual soft 1024. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("cannot raise the open-files limit");
+    }
+}
+
 /* Creates ADMIN_EMAIL with ADMIN_PASSWORD when no such user exists.
  * Returns 0, 1 when the database fails, EXIT_USAGE when the pair is refused. */
 static int ensure_admin(const config *cfg, store *s)
@@ -271,10 +285,21 @@ static int cmd_serve(void)
     }
     auth_prune(&app);
     metrics_init(AOP_VERSION, AOP_COMMIT);
+    raise_fd_limit();
+    /* The store was claimed above: this process holds the file alone. */
+    app.engine = engine_start(&app, true, err, sizeof(err));
+    if (!app.engine) {
+        log_error("cannot start the engine", LF_S("error", err));
+        fprintf(stderr, "aop: %s\n", err);
+        ports_close(&app);
+        finish(&cfg, s);
+        return 1;
+    }
     http_server *srv = http_server_start(&app, err, sizeof(err));
     if (!srv) {
         log_error("cannot start the HTTP server", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);
+        engine_free(app.engine);
         ports_close(&app);
         finish(&cfg, s);
         return 1;
@@ -287,7 +312,11 @@ static int cmd_serve(void)
              LF_I("threads", cfg.http_threads));
     int sig = wait_for_stop(&app);
     log_info("shutting down", LF_S("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    /* The engine first: it hands its executions back and ends the waits of
+     * parked requests, which the HTTP server's drain waits for. */
+    engine_stop(app.engine);
     http_server_stop(srv, cfg.shutdown_timeout_ms);
+    engine_free(app.engine);
     ports_close(&app);
     log_info("stopped");
     finish(&cfg, s);

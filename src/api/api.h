@@ -41,5 +41,14 @@ void api_workflows_duplicate(http_req *req);
 void api_workflows_versions(http_req *req);
 void api_workflows_version(http_req *req);
 void api_workflows_summary(http_req *req);
+void api_workflows_execute(http_req *req);
+
+/* executions_api.c */
+void api_executions_list(http_req *req);
+void api_executions_get(http_req *req);
+void api_executions_cancel(http_req *req);
+void api_executions_delete(http_req *req);
+void api_executions_stats(http_req *req);
+void api_executions_summary(http_req *req);
 
 #endif

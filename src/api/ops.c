@@ -2,6 +2,7 @@
 #include "api/api.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "engine/engine.h"
 #include "core/secure.h"
 #include "http/routes.h"
 
@@ -36,6 +37,33 @@ static int metrics_allowed(http_req *req)
     return secure_str_eq(auth + 7, token);
 }
 
+static void engine_metrics(struct engine *e, buf *out)
+{
+    engine_stats st;
+    engine_read_stats(e, &st);
+    buf_printf(out,
+               "# HELP aop_executions_running Executions the engine holds now.\n"
+               "# TYPE aop_executions_running gauge\n"
+               "aop_executions_running %lld\n"
+               "# HELP aop_executions_total Executions claimed, and ended by status.\n"
+               "# TYPE aop_executions_total counter\n"
+               "aop_executions_total{event=\"claimed\"} %lld\n"
+               "aop_executions_total{event=\"succeeded\"} %lld\n"
+               "aop_executions_total{event=\"failed\"} %lld\n"
+               "aop_executions_total{event=\"cancelled\"} %lld\n"
+               "aop_executions_total{event=\"timed_out\"} %lld\n"
+               "aop_executions_total{event=\"requeued\"} %lld\n"
+               "aop_executions_total{event=\"pruned\"} %lld\n"
+               "# HELP aop_node_attempts_total Node attempts, and outbound calls by kind.\n"
+               "# TYPE aop_node_attempts_total counter\n"
+               "aop_node_attempts_total %lld\n"
+               "# TYPE aop_node_calls_total counter\n"
+               "aop_node_calls_total{kind=\"http\"} %lld\n"
+               "aop_node_calls_total{kind=\"llm\"} %lld\n",
+               st.running, st.started, st.succeeded, st.failed, st.cancelled, st.timed_out,
+               st.requeued, st.pruned, st.node_runs, st.http_calls, st.llm_calls);
+}
+
 void api_metrics(http_req *req)
 {
     if (!metrics_allowed(req)) {
@@ -48,6 +76,7 @@ void api_metrics(http_req *req)
     http_routes_metrics(&out);
     cache_render_metrics(http_app(req)->cache, &out);
     lock_render_metrics(http_app(req)->locks, &out);
+    engine_metrics(http_app(req)->engine, &out);
     http_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
     buf_free(&out);
 }

@@ -49,6 +49,17 @@ typedef void (*http_work)(void *ctx);
 typedef void (*http_cont)(http_req *req, void *ctx);
 int http_defer(http_req *req, http_work work, http_cont cont, void *ctx);
 
+/*
+ * Waiting on an event instead of work: the connection is suspended after
+ * the handler returns, until http_unpark(req) is called (from any thread,
+ * exactly once, possibly before the suspension); then cont(req, ctx) answers
+ * on an HTTP thread. The caller guarantees the unpark (a deadline); the
+ * server's shutdown waits for it. Returns -1 when the request is already
+ * deferred.
+ */
+int http_park(http_req *req, http_cont cont, void *ctx);
+void http_unpark(http_req *req);
+
 /* Adds a response header; name and value are copied. */
 void http_set_header(http_req *req, const char *name, const char *value);
 /* Answers with body (taken: the reply owns it from now on) as compact JSON. */

@@ -49,6 +49,22 @@ const http_route http_routes[] = {
           BUCKET_GENERAL),
     ROUTE("GET", "/api/workflows/:id/versions/:version", api_workflows_version, ACCESS_AUTH,
           ROLES_ANY, BUCKET_GENERAL),
+    /* "write" on the workflow: 404 or 403 from the workflow's rules */
+    ROUTE("POST", "/api/workflows/:id/execute", api_workflows_execute, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+
+    /* the literal paths before "/api/executions/:id/..." patterns of their length */
+    ROUTE("GET", "/api/executions/analytics/summary", api_executions_summary, ACCESS_AUTH,
+          ROLE_ADMIN, BUCKET_GENERAL),
+    ROUTE("GET", "/api/executions/workflow/:workflowId/stats", api_executions_stats, ACCESS_AUTH,
+          ROLES_ANY, BUCKET_GENERAL),
+    ROUTE("GET", "/api/executions", api_executions_list, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
+    ROUTE("GET", "/api/executions/:id", api_executions_get, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("POST", "/api/executions/:id/cancel", api_executions_cancel, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("DELETE", "/api/executions/:id", api_executions_delete, ACCESS_AUTH, ROLE_ADMIN,
+          BUCKET_GENERAL),
 };
 
 const int http_routes_len = (int)(sizeof(http_routes) / sizeof(http_routes[0]));

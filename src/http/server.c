@@ -61,6 +61,7 @@ struct http_req {
     http_cont cont;
     void *work_ctx;
     int deferred; /* 1: to suspend and queue; 2: suspended, cont pending */
+    int parked;   /* http_park: PARK_SUSPENDED and PARK_WOKEN bits */
     /* the answer */
     int replied;
     int queued;
@@ -324,16 +325,43 @@ int http_defer(http_req *req, http_work work, http_cont cont, void *ctx)
     return 0;
 }
 
+/* A parked request is resumed by whichever of the two comes second: the
+ * suspension (after the handler returned) or http_unpark (any thread). */
+enum { PARK_SUSPENDED = 1, PARK_WOKEN = 2 };
+
+int http_park(http_req *req, http_cont cont, void *ctx)
+{
+    if (req->deferred)
+        return -1;
+    req->work = NULL;
+    req->cont = cont;
+    req->work_ctx = ctx;
+    req->parked = 0;
+    req->deferred = 1;
+    return 0;
+}
+
+static void resume(http_req *req)
+{
+    http_server *srv = req->srv; /* req may be gone once resumed */
+    MHD_resume_connection(req->conn);
+    __atomic_sub_fetch(&srv->suspended, 1, __ATOMIC_SEQ_CST);
+}
+
+void http_unpark(http_req *req)
+{
+    if (__atomic_fetch_or(&req->parked, PARK_WOKEN, __ATOMIC_SEQ_CST) & PARK_SUSPENDED)
+        resume(req);
+}
+
 /* On a pool thread: the work, then the connection goes back to the server. */
 static void run_deferred(void *arg)
 {
     http_req *req = arg;
-    http_server *srv = req->srv; /* req may be gone once resumed */
     log_set_request_id(req->request_id);
     req->work(req->work_ctx);
     log_set_request_id(NULL);
-    MHD_resume_connection(req->conn);
-    __atomic_sub_fetch(&srv->suspended, 1, __ATOMIC_SEQ_CST);
+    resume(req);
 }
 
 /* Suspends the connection (before the job can finish) and queues the job on
@@ -343,6 +371,11 @@ static void start_deferred(http_req *req)
     req->deferred = 2;
     __atomic_add_fetch(&req->srv->suspended, 1, __ATOMIC_SEQ_CST);
     MHD_suspend_connection(req->conn);
+    if (!req->work) {
+        if (__atomic_fetch_or(&req->parked, PARK_SUSPENDED, __ATOMIC_SEQ_CST) & PARK_WOKEN)
+            resume(req);
+        return;
+    }
     workpool_submit(req->srv->app->slow, run_deferred, req);
 }
 

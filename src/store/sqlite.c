@@ -38,7 +38,7 @@
 #define BUSY_TIMEOUT_MS 5000
 #define OPEN_FLAGS (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
 
-#define STMT_SLOTS 512 /* more than the distinct statements of all backend files */
+#define STMT_SLOTS 1024 /* more than the distinct statements of all backend files */
 
 static const char q_ping[] = "SELECT 1";
 static const char q_migration_max[] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
@@ -316,6 +316,9 @@ static int bind_args(sqlite3_stmt *st, const char *fmt, va_list ap)
             break;
         case 'b':
             s = sqlite3_bind_int(st, i, va_arg(ap, int) ? 1 : 0);
+            break;
+        case 'd':
+            s = sqlite3_bind_double(st, i, va_arg(ap, double));
             break;
         default:
             s = SQLITE_MISUSE;
@@ -858,5 +861,23 @@ const store_vtbl store_sqlite_vtbl = {
     .workflow_version_list = sq_workflow_version_list,
     .workflow_version_get = sq_workflow_version_get,
     .workflow_summary = sq_workflow_summary,
+    .execution_insert = sq_execution_insert,
+    .execution_get = sq_execution_get,
+    .execution_nodes = sq_execution_nodes,
+    .execution_list = sq_execution_list,
+    .execution_claim = sq_execution_claim,
+    .execution_renew = sq_execution_renew,
+    .execution_requeue = sq_execution_requeue,
+    .execution_release = sq_execution_release,
+    .execution_owned = sq_execution_owned,
+    .execution_node_put = sq_execution_node_put,
+    .execution_nodes_end = sq_execution_nodes_end,
+    .execution_finish = sq_execution_finish,
+    .workflow_analytics_add = sq_workflow_analytics_add,
+    .execution_delete = sq_execution_delete,
+    .execution_stats = sq_execution_stats,
+    .execution_summary = sq_execution_summary,
+    .execution_prune = sq_execution_prune,
+    .reclaim = sq_reclaim,
     .close = sq_close,
 };

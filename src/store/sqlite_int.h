@@ -7,7 +7,8 @@
  *   sq_prepare(h, sql, op, &st, fmt, ...)  the calling thread's statement for
  *       sql (a string with static storage: its address is the cache key),
  *       with values bound as fmt says, one letter per '?':
- *         't' const char * (NULL binds NULL), 'i' long long, 'b' int as 0/1.
+ *         't' const char * (NULL binds NULL), 'i' long long, 'b' int as 0/1,
+ *         'd' double.
  *   sq_step(st, op, &row)   one step; *row tells whether a row is ready.
  *   sq_release(st)          resets and unbinds; call once per sq_prepare.
  *   sq_exec(h, sql, op, &changes, fmt, ...)  prepare, step to the end,
@@ -105,5 +106,43 @@ aop_err sq_workflow_summary(void *h, const char *since, store_wf_summary *out, a
  * checking query plans. */
 enum { SQ_WF_READER = 1, SQ_WF_STATUS = 2, SQ_WF_TAG = 4, SQ_WF_OWNER = 8, SQ_WF_SEARCH = 16 };
 const char *sq_workflow_list_sql(unsigned filters, store_wf_sort sort, bool desc, bool count);
+
+/* sqlite_executions.c */
+aop_err sq_execution_insert(void *h, const store_execution *e);
+aop_err sq_execution_get(void *h, const char *id, store_execution *out, arena *a);
+aop_err sq_execution_nodes(void *h, const char *id, store_exec_node **out, int *n, arena *a);
+aop_err sq_execution_list(void *h, const store_exec_query *q, store_execution **out, int *n,
+                          long long *total, arena *a);
+aop_err sq_execution_claim(void *h, const char *owner, long long now_ms, const char *now,
+                           long long lease_until_ms, int limit, store_execution **out, int *n,
+                           arena *a);
+aop_err sq_execution_renew(void *h, const char *owner, long long lease_until_ms, long long *n);
+aop_err sq_execution_requeue(void *h, long long before_ms, long long *n);
+aop_err sq_execution_release(void *h, const char *owner, long long *n);
+aop_err sq_execution_owned(void *h, const char *id, const char *owner);
+aop_err sq_execution_node_put(void *h, const char *execution_id, const store_exec_node *n);
+aop_err sq_execution_nodes_end(void *h, const char *id, exec_status from, exec_status to,
+                               const char *at, long long *n);
+aop_err sq_execution_finish(void *h, const store_execution *e);
+aop_err sq_workflow_analytics_add(void *h, const char *workflow_id, exec_status status,
+                                  long long duration_ms, long long total_tokens, double cost_usd,
+                                  const char *at);
+aop_err sq_execution_delete(void *h, const char *id);
+aop_err sq_execution_stats(void *h, const char *workflow_id, store_exec_totals *t,
+                           store_exec_node_stat **nodes, int *n, arena *a);
+aop_err sq_execution_summary(void *h, const char *from, const char *to, store_exec_totals *t,
+                             store_exec_model_stat **models, int *nmodels, store_exec_day **days,
+                             int *ndays, store_wf_top **top, int *ntop, arena *a);
+aop_err sq_execution_prune(void *h, const char *before, long long keep, int batch,
+                           long long *n);
+aop_err sq_reclaim(void *h, long long pages);
+/* The list statement for a set of filters (SQ_EXEC_* bits; a reader filter
+ * binds the user id twice, a range binds from and to), a sort and a
+ * direction, or its count; and the claim and prune statements: for checking
+ * query plans. */
+enum { SQ_EXEC_READER = 1, SQ_EXEC_WORKFLOW = 2, SQ_EXEC_STATUS = 4, SQ_EXEC_RANGE = 8 };
+const char *sq_execution_list_sql(unsigned filters, store_exec_sort sort, bool desc, bool count);
+extern const char sq_execution_claim_sql[];
+extern const char sq_execution_prune_sql[];
 
 #endif

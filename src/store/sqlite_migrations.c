@@ -160,6 +160,87 @@ const store_migration store_sqlite_migrations[] = {
      "  snapshot TEXT NOT NULL,\n"
      "  UNIQUE (workflow_id, version)\n"
      ");\n"},
+    {4, "004_executions",
+     /* One row per run of a workflow, and one per node that ran in it.
+      * input, output and error, the large texts, come last so that lists,
+      * sorts and aggregates never walk their overflow pages. Timestamps
+      * that have not happened yet are NULL, as is duration_ms until the end.
+      * The engine's queue lives in the same table: a worker claims queued
+      * rows by setting status, lease_owner and lease_until (wall-clock ms)
+      * in one statement. Indexes: one per sort of the list, each ending in
+      * id (the tie-breaker), and per filter (workflow, status) with
+      * created_at after it, the list's default order. Sorting by
+      * started_at, finished_at or duration_ms with NULLs last walks those
+      * indexes too (SQLite reads the NULL entries at the end). The queue
+      * index covers what a claim reads (status included: this SQLite does
+      * not count a partial index's condition as covered); the running one
+      * counts a workflow's running executions for max_concurrency; ended
+      * rows by age serve pruning (NOT IN, so that the status index, which
+      * an IN list would match, does not compete with it). Leases are found
+      * through the status index: running rows are few, so an index on
+      * lease_until of its own would cost every claim and finish a write
+      * for nothing. Node rows can be large (output), so they keep a rowid;
+      * their key is (execution_id, node_id) and the cascade removes them
+      * with their execution. */
+     "CREATE TABLE executions (\n"
+     "  id TEXT PRIMARY KEY,\n"
+     "  workflow_id TEXT NOT NULL REFERENCES workflows (id),\n"
+     "  workflow_version INTEGER NOT NULL,\n"
+     "  status TEXT NOT NULL CHECK (status IN ('queued','running','succeeded','failed',"
+     "'cancelled','timed_out')),\n"
+     "  trigger TEXT NOT NULL,\n"
+     "  triggered_by TEXT,\n"
+     "  created_at TEXT NOT NULL,\n"
+     "  started_at TEXT,\n"
+     "  finished_at TEXT,\n"
+     "  duration_ms INTEGER,\n"
+     "  memory_bytes INTEGER NOT NULL DEFAULT 0,\n"
+     "  prompt_tokens INTEGER NOT NULL DEFAULT 0,\n"
+     "  completion_tokens INTEGER NOT NULL DEFAULT 0,\n"
+     "  total_tokens INTEGER NOT NULL DEFAULT 0,\n"
+     "  cost_usd REAL NOT NULL DEFAULT 0,\n"
+     "  timeout_ms INTEGER NOT NULL,\n"
+     "  max_concurrency INTEGER NOT NULL DEFAULT 0,\n"
+     "  deadline_ms INTEGER NOT NULL DEFAULT 0,\n"
+     "  claims INTEGER NOT NULL DEFAULT 0,\n"
+     "  lease_owner TEXT,\n"
+     "  lease_until INTEGER,\n"
+     "  error TEXT,\n"
+     "  input TEXT NOT NULL,\n"
+     "  output TEXT\n"
+     ");\n"
+     "CREATE INDEX executions_created_idx ON executions (created_at, id);\n"
+     "CREATE INDEX executions_workflow_idx ON executions (workflow_id, created_at, id);\n"
+     "CREATE INDEX executions_status_idx ON executions (status, created_at, id);\n"
+     "CREATE INDEX executions_started_idx ON executions (started_at, id);\n"
+     "CREATE INDEX executions_finished_idx ON executions (finished_at, id);\n"
+     "CREATE INDEX executions_duration_idx ON executions (duration_ms, id);\n"
+     "CREATE INDEX executions_queue_idx ON executions "
+     "(created_at, id, workflow_id, max_concurrency, status) WHERE status = 'queued';\n"
+     "CREATE INDEX executions_running_idx ON executions (workflow_id) "
+     "WHERE status = 'running';\n"
+     "CREATE INDEX executions_ended_idx ON executions (created_at, id, status) "
+     "WHERE status NOT IN ('queued','running');\n"
+     "CREATE TABLE execution_nodes (\n"
+     "  execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
+     "  node_id TEXT NOT NULL,\n"
+     "  type TEXT NOT NULL,\n"
+     "  status TEXT NOT NULL CHECK (status IN ('queued','running','succeeded','failed',"
+     "'cancelled','timed_out','pending','skipped')),\n"
+     "  attempts INTEGER NOT NULL DEFAULT 0,\n"
+     "  started_at TEXT,\n"
+     "  finished_at TEXT,\n"
+     "  duration_ms INTEGER,\n"
+     "  prompt_tokens INTEGER NOT NULL DEFAULT 0,\n"
+     "  completion_tokens INTEGER NOT NULL DEFAULT 0,\n"
+     "  total_tokens INTEGER NOT NULL DEFAULT 0,\n"
+     "  cost_usd REAL NOT NULL DEFAULT 0,\n"
+     "  model TEXT,\n"
+     "  seq INTEGER NOT NULL,\n"
+     "  error TEXT,\n"
+     "  output TEXT,\n"
+     "  PRIMARY KEY (execution_id, node_id)\n"
+     ");\n"},
 };
 
 const size_t store_sqlite_migrations_len =

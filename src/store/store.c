@@ -258,3 +258,126 @@ aop_err store_workflow_summary(store *s, const char *since, store_wf_summary *ou
 {
     TIMED("workflow_summary", s->v->workflow_summary(s->h, since, out, a));
 }
+
+/* Indexed by exec_status. */
+static const char *const exec_status_names[EXEC_STATUS_COUNT] = {
+    "queued", "running", "succeeded", "failed", "cancelled", "timed_out", "pending", "skipped",
+};
+
+const char *exec_status_name(exec_status s)
+{
+    return (unsigned)s < EXEC_STATUS_COUNT ? exec_status_names[s] : "unknown";
+}
+
+int exec_status_of(const char *name)
+{
+    for (int i = 0; name && i < EXEC_STATUS_COUNT; i++)
+        if (strcmp(name, exec_status_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+aop_err store_execution_insert(store *s, const store_execution *e)
+{
+    TIMED("execution_insert", s->v->execution_insert(s->h, e));
+}
+
+aop_err store_execution_get(store *s, const char *id, store_execution *out, arena *a)
+{
+    TIMED("execution_get", s->v->execution_get(s->h, id, out, a));
+}
+
+aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, int *n, arena *a)
+{
+    TIMED("execution_nodes", s->v->execution_nodes(s->h, id, out, n, a));
+}
+
+aop_err store_execution_list(store *s, const store_exec_query *q, store_execution **out, int *n,
+                             long long *total, arena *a)
+{
+    TIMED("execution_list", s->v->execution_list(s->h, q, out, n, total, a));
+}
+
+aop_err store_execution_claim(store *s, const char *owner, long long now_ms, const char *now,
+                              long long lease_until_ms, int limit, store_execution **out, int *n,
+                              arena *a)
+{
+    TIMED("execution_claim",
+          s->v->execution_claim(s->h, owner, now_ms, now, lease_until_ms, limit, out, n, a));
+}
+
+aop_err store_execution_renew(store *s, const char *owner, long long lease_until_ms, long long *n)
+{
+    TIMED("execution_renew", s->v->execution_renew(s->h, owner, lease_until_ms, n));
+}
+
+aop_err store_execution_requeue(store *s, long long before_ms, long long *n)
+{
+    TIMED("execution_requeue", s->v->execution_requeue(s->h, before_ms, n));
+}
+
+aop_err store_execution_release(store *s, const char *owner, long long *n)
+{
+    TIMED("execution_release", s->v->execution_release(s->h, owner, n));
+}
+
+aop_err store_execution_owned(store *s, const char *id, const char *owner)
+{
+    TIMED("execution_owned", s->v->execution_owned(s->h, id, owner));
+}
+
+aop_err store_execution_node_put(store *s, const char *execution_id, const store_exec_node *n)
+{
+    TIMED("execution_node_put", s->v->execution_node_put(s->h, execution_id, n));
+}
+
+aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, exec_status to,
+                                  const char *at, long long *n)
+{
+    TIMED("execution_nodes_end", s->v->execution_nodes_end(s->h, id, from, to, at, n));
+}
+
+aop_err store_execution_finish(store *s, const store_execution *e)
+{
+    TIMED("execution_finish", s->v->execution_finish(s->h, e));
+}
+
+aop_err store_workflow_analytics_add(store *s, const char *workflow_id, exec_status status,
+                                     long long duration_ms, long long total_tokens,
+                                     double cost_usd, const char *at)
+{
+    TIMED("workflow_analytics_add",
+          s->v->workflow_analytics_add(s->h, workflow_id, status, duration_ms, total_tokens,
+                                       cost_usd, at));
+}
+
+aop_err store_execution_delete(store *s, const char *id)
+{
+    TIMED("execution_delete", s->v->execution_delete(s->h, id));
+}
+
+aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_totals *t,
+                              store_exec_node_stat **nodes, int *n, arena *a)
+{
+    TIMED("execution_stats", s->v->execution_stats(s->h, workflow_id, t, nodes, n, a));
+}
+
+aop_err store_execution_summary(store *s, const char *from, const char *to, store_exec_totals *t,
+                                store_exec_model_stat **models, int *nmodels,
+                                store_exec_day **days, int *ndays, store_wf_top **top, int *ntop,
+                                arena *a)
+{
+    TIMED("execution_summary", s->v->execution_summary(s->h, from, to, t, models, nmodels, days,
+                                                        ndays, top, ntop, a));
+}
+
+aop_err store_execution_prune(store *s, const char *before, long long keep, int batch,
+                              long long *n)
+{
+    TIMED("execution_prune", s->v->execution_prune(s->h, before, keep, batch, n));
+}
+
+aop_err store_reclaim(store *s, long long pages)
+{
+    TIMED("reclaim", s->v->reclaim(s->h, pages));
+}

@@ -278,7 +278,7 @@ static aop_err update_tx(store *s, void *p)
 
 /* After a committed write of id: no cached copy of it or of any list may be
  * read again. */
-static void changed(const app_ctx *app, const char *id)
+void workflows_changed(const app_ctx *app, const char *id)
 {
     long long g = 0;
     cache_item_changed(app->cache, ITEM_NS, id, WF_TTL_MS);
@@ -313,7 +313,7 @@ static aop_err insert_new(const app_ctx *app, write_ctx *x, wf_view *out)
     aop_err rc = store_tx(app->store, insert_tx, x);
     if (rc != AOP_OK)
         return rc;
-    changed(app, w->id);
+    workflows_changed(app, w->id);
     written_view(x, out);
     return AOP_OK;
 }
@@ -346,7 +346,7 @@ static aop_err under_lock(const app_ctx *app, const char *id, store_tx_fn fn, vo
         return rc;
     rc = store_tx(app->store, fn, ctx);
     if (rc == AOP_OK)
-        changed(app, id);
+        workflows_changed(app, id);
     lock_release(app->locks, key, token);
     return rc;
 }

@@ -116,4 +116,8 @@ aop_err workflows_version(const app_ctx *app, const wf_caller *c, const char *id
 /* The admin summary text: totals, byStatus, createdLast7Days, top lists. */
 aop_err workflows_summary(const app_ctx *app, char **json, size_t *len, arena *a);
 
+/* To call after every committed change of workflow id made elsewhere (e.g.
+ * its analytics counters): drops its cached copy and every cached list. */
+void workflows_changed(const app_ctx *app, const char *id);
+
 #endif

@@ -1,5 +1,1591 @@
+/*
+ * test_exec_store.c - executions on the SQLite store: rows, the queue and
+ * its leases, node rows, the list, aggregates and retention.
+ *
+ * As in test_store.c, each test runs on a fresh, migrated database in a
+ * directory made with mkdtemp, removed afterwards even when a CHECK failed
+ * (a CHECK returns from the test body only). Times are milliseconds after
+ * T0, 2026-06-01T00:00:00.000Z. Executions are named by number: the last
+ * digits of their ids, which the helpers print as "1,2,5".
+ */
+#include <ftw.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "store/sqlite_int.h"
+#include "store/store.h"
 #include "unit.h"
 
+#define SLOW_MS 1000000 /* never log slow operations in tests */
+#define T0_MS 1780272000000LL
+#define SEC 1000LL
+#define NEAR(a, b) (fabs((double)(a) - (double)(b)) < 1e-9)
+
+typedef struct {
+    char dir[64];
+    char path[128]; /* the database file */
+    store *s;       /* opened and migrated */
+    arena a;
+} fixture;
+
+typedef void (*test_body)(fixture *f);
+
+static int rm_entry(const char *p, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb, (void)type, (void)ftw;
+    return remove(p);
+}
+
+/* Makes the directory, opens and migrates the store, runs the body, then
+ * closes and removes everything whatever the body did. */
+static void run_test(test_body body)
+{
+    fixture f;
+    char url[160], err[256] = "";
+    int applied = 0;
+    memset(&f, 0, sizeof(f));
+    str_copy(f.dir, sizeof(f.dir), "/tmp/aop-exec-XXXXXX");
+    if (!mkdtemp(f.dir)) {
+        unit_fail(__FILE__, __LINE__, "mkdtemp");
+        return;
+    }
+    snprintf(f.path, sizeof(f.path), "%s/aop.db", f.dir);
+    snprintf(url, sizeof(url), "sqlite://%s", f.path);
+    f.s = store_open(url, SLOW_MS, err, sizeof(err));
+    if (!f.s)
+        unit_fail(__FILE__, __LINE__, err);
+    else if (store_migrate(f.s, &applied) != AOP_OK)
+        unit_fail(__FILE__, __LINE__, "store_migrate");
+    else
+        body(&f);
+    arena_free(&f.a);
+    store_close(f.s);
+    nftw(f.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Runs sql (several statements allowed) on a connection of its own, with
+ * foreign keys on like the store's. 0, or -1 when it fails. */
+static int sql_run(fixture *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_busy_timeout(db, 5000);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "sql_run: %s\n", sqlite3_errmsg(db));
+    sqlite3_close_v2(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* First column of the first row of sql as an integer; -1 on failure or when
+ * there is no row, -2 when it is NULL. */
+static long long sql_int(fixture *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+    if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
+        sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -2 : sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close_v2(db);
+    return v;
+}
+
+/* ---- ids, times and rows ---- */
+
+static void user_id(char out[UUID_STR_LEN], int n)
+{
+    snprintf(out, UUID_STR_LEN, "0190a0b1-0000-7000-8000-%012d", n);
+}
+
+static void wf_id(char out[UUID_STR_LEN], int n)
+{
+    snprintf(out, UUID_STR_LEN, "0190a0b1-0005-7000-8000-%012d", n);
+}
+
+static void ex_id(char out[UUID_STR_LEN], int n)
+{
+    snprintf(out, UUID_STR_LEN, "0190a0b1-0006-7000-8000-%012d", n);
+}
+
+/* The number an id above was made from. */
+static int id_num(const char *id)
+{
+    return (int)strtol(id + 24, NULL, 10);
+}
+
+/* T0 + ms as RFC 3339, from the arena. */
+static char *ts(fixture *f, long long ms)
+{
+    char *out = arena_alloc(&f->a, 25);
+    clock_format_rfc3339(T0_MS + ms, out);
+    return out;
+}
+
+static int add_user(fixture *f, int n)
+{
+    store_user u;
+    memset(&u, 0, sizeof(u));
+    user_id(u.id, n);
+    u.email = arena_printf(&f->a, "user%d@example.com", n);
+    u.name = arena_printf(&f->a, "User %d", n);
+    u.password_hash = "$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+    u.role = "user";
+    u.preferences = "{}";
+    u.is_active = true;
+    str_copy(u.created_at, sizeof(u.created_at), ts(f, 0));
+    str_copy(u.updated_at, sizeof(u.updated_at), ts(f, 0));
+    return store_user_insert(f->s, &u) == AOP_OK ? 0 : -1;
+}
+
+/* Workflow n owned by user owner, with user viewer (0: none) as a viewer. */
+static int add_wf(fixture *f, int n, int owner, int viewer, const char *name)
+{
+    store_workflow w;
+    char v[UUID_STR_LEN];
+    memset(&w, 0, sizeof(w));
+    wf_id(w.id, n);
+    user_id(v, viewer);
+    w.name = arena_strdup(&f->a, name);
+    w.description = "";
+    w.tags = "[]";
+    w.status = "active";
+    w.definition = "{\"nodes\":[],\"edges\":[]}";
+    w.settings = "{}";
+    w.editors = "[]";
+    w.viewers = viewer ? arena_printf(&f->a, "[\"%s\"]", v) : "[]";
+    w.version = 1;
+    user_id(w.owner_id, owner);
+    user_id(w.created_by, owner);
+    user_id(w.updated_by, owner);
+    str_copy(w.created_at, sizeof(w.created_at), ts(f, 0));
+    str_copy(w.updated_at, sizeof(w.updated_at), ts(f, 0));
+    return store_workflow_insert(f->s, &w) == AOP_OK ? 0 : -1;
+}
+
+/* Users 1..3 and workflow 1 of user 1 ("Alpha"). */
+static int setup(fixture *f)
+{
+    for (int i = 1; i <= 3; i++)
+        if (add_user(f, i) != 0)
+            return -1;
+    return add_wf(f, 1, 1, 0, "Alpha");
+}
+
+/* A queued execution n of workflow wf created at T0 + created_ms. */
+static void ex_make(fixture *f, store_execution *e, int n, int wf, long long created_ms)
+{
+    memset(e, 0, sizeof(*e));
+    ex_id(e->id, n);
+    wf_id(e->workflow_id, wf);
+    e->workflow_version = 1;
+    e->status = EXEC_QUEUED;
+    str_copy(e->trigger, sizeof(e->trigger), "api");
+    user_id(e->triggered_by, 1);
+    e->input = arena_printf(&f->a, "{\"n\":%d}", n);
+    str_copy(e->created_at, sizeof(e->created_at), ts(f, created_ms));
+    e->duration_ms = -1;
+    e->timeout_ms = 1000;
+}
+
+static int ex_add(fixture *f, int n, int wf, long long created_ms, long long max_concurrency)
+{
+    store_execution e;
+    ex_make(f, &e, n, wf, created_ms);
+    e.max_concurrency = max_concurrency;
+    return store_execution_insert(f->s, &e) == AOP_OK ? 0 : -1;
+}
+
+/* An execution that started when created and ended duration_ms later (a
+ * negative duration: ended without starting, as a cancelled queued one). */
+static int ex_add_ended(fixture *f, int n, int wf, long long created_ms, exec_status status,
+                        long long duration_ms, long long tokens, double cost)
+{
+    store_execution e;
+    ex_make(f, &e, n, wf, created_ms);
+    e.status = status;
+    if (duration_ms >= 0) {
+        str_copy(e.started_at, sizeof(e.started_at), e.created_at);
+        str_copy(e.finished_at, sizeof(e.finished_at), ts(f, created_ms + duration_ms));
+        e.duration_ms = duration_ms;
+    } else {
+        str_copy(e.finished_at, sizeof(e.finished_at), e.created_at);
+        e.duration_ms = 0;
+    }
+    e.total_tokens = tokens;
+    e.prompt_tokens = tokens;
+    e.cost_usd = cost;
+    return store_execution_insert(f->s, &e) == AOP_OK ? 0 : -1;
+}
+
+/* Node row node_id of execution n: status, its own model (NULL: none). */
+static aop_err node_add(fixture *f, int n, const char *node_id, exec_status status,
+                        long long duration_ms, const char *model, long long tokens, double cost)
+{
+    store_exec_node nd;
+    char id[UUID_STR_LEN];
+    memset(&nd, 0, sizeof(nd));
+    ex_id(id, n);
+    nd.node_id = (char *)node_id;
+    nd.type = model ? "llm" : "transform";
+    nd.status = status;
+    nd.attempts = 1;
+    nd.duration_ms = duration_ms;
+    nd.model = (char *)model;
+    nd.total_tokens = tokens;
+    nd.cost_usd = cost;
+    return store_execution_node_put(f->s, id, &nd);
+}
+
+/* "1,2,5": the numbers of n executions, in order ("" when none). */
+static const char *numbers(const store_execution *es, int n)
+{
+    static char out[1024];
+    size_t len = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n && len < sizeof(out); i++)
+        len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%d", i ? "," : "",
+                                id_num(es[i].id));
+    return out;
+}
+
+/* Claims up to limit for owner at T0 + now_ms, lease until T0 + lease_ms:
+ * the numbers claimed, or "!" when the call failed. */
+static const char *claim_at(fixture *f, const char *owner, long long now_ms, long long lease_ms,
+                            int limit)
+{
+    store_execution *es = NULL;
+    int n = -1;
+    if (store_execution_claim(f->s, owner, T0_MS + now_ms, ts(f, now_ms), T0_MS + lease_ms, limit,
+                              &es, &n, &f->a) != AOP_OK)
+        return "!";
+    for (int i = 0; i < n; i++)
+        if (es[i].status != EXEC_RUNNING)
+            return "not running";
+    return numbers(es, n);
+}
+
+static const char *claim(fixture *f, const char *owner, int limit)
+{
+    return claim_at(f, owner, 0, 30 * SEC, limit);
+}
+
+/* Ends execution n as status (finish only; no analytics). */
+static aop_err finish(fixture *f, int n, exec_status status)
+{
+    store_execution e;
+    ex_make(f, &e, n, 1, 0);
+    e.status = status;
+    str_copy(e.finished_at, sizeof(e.finished_at), ts(f, 60 * SEC));
+    e.duration_ms = 5;
+    return store_execution_finish(f->s, &e);
+}
+
+/* ---- statuses ---- */
+
+static void exec_status_names_both_ways(void)
+{
+    static const char *const names[] = {"queued", "running", "succeeded", "failed",
+                                        "cancelled", "timed_out", "pending", "skipped"};
+    for (int i = 0; i < EXEC_STATUS_COUNT; i++) {
+        CHECK_STR(exec_status_name((exec_status)i), names[i]);
+        CHECK_INT(exec_status_of(names[i]), i);
+    }
+    CHECK_INT(exec_status_of("Queued"), -1);
+    CHECK_INT(exec_status_of(""), -1);
+    CHECK_INT(exec_status_of(NULL), -1);
+}
+
+/* ---- one execution ---- */
+
+static void body_roundtrip(fixture *f)
+{
+    store_execution in, out;
+    CHECK_INT(setup(f), 0);
+    ex_make(f, &in, 1, 1, 0);
+    in.status = EXEC_SUCCEEDED;
+    in.workflow_version = 7;
+    in.output = "{\"r\":1}";
+    in.error = "{\"code\":\"X\",\"message\":\"m\",\"nodeId\":\"a\"}";
+    str_copy(in.started_at, sizeof(in.started_at), ts(f, 100));
+    str_copy(in.finished_at, sizeof(in.finished_at), ts(f, 350));
+    in.duration_ms = 250;
+    in.memory_bytes = 4096;
+    in.prompt_tokens = 1;
+    in.completion_tokens = 2;
+    in.total_tokens = 3;
+    in.cost_usd = 0.125;
+    in.timeout_ms = 9000;
+    in.max_concurrency = 4;
+    in.deadline_ms = 99;
+    in.claims = 2;
+    CHECK_INT(store_execution_insert(f->s, &in), AOP_OK);
+    CHECK_INT(store_execution_get(f->s, in.id, &out, &f->a), AOP_OK);
+    CHECK_STR(out.id, in.id);
+    CHECK_STR(out.workflow_id, in.workflow_id);
+    CHECK_INT(out.workflow_version, 7);
+    CHECK_INT(out.status, EXEC_SUCCEEDED);
+    CHECK_STR(out.trigger, "api");
+    CHECK_STR(out.triggered_by, in.triggered_by);
+    CHECK_STR(out.input, "{\"n\":1}");
+    CHECK_STR(out.output, in.output);
+    CHECK_STR(out.error, in.error);
+    CHECK_STR(out.created_at, in.created_at);
+    CHECK_STR(out.started_at, ts(f, 100));
+    CHECK_STR(out.finished_at, ts(f, 350));
+    CHECK_INT(out.duration_ms, 250);
+    CHECK_INT(out.memory_bytes, 4096);
+    CHECK_INT(out.prompt_tokens, 1);
+    CHECK_INT(out.completion_tokens, 2);
+    CHECK_INT(out.total_tokens, 3);
+    CHECK(NEAR(out.cost_usd, 0.125));
+    CHECK_INT(out.timeout_ms, 9000);
+    CHECK_INT(out.max_concurrency, 4);
+    CHECK_INT(out.deadline_ms, 99);
+    CHECK_INT(out.claims, 2);
+
+    /* A fresh queued row: NULLs all round. */
+    ex_make(f, &in, 2, 1, 10);
+    in.triggered_by[0] = '\0';
+    CHECK_INT(store_execution_insert(f->s, &in), AOP_OK);
+    CHECK_INT(store_execution_get(f->s, in.id, &out, &f->a), AOP_OK);
+    CHECK_INT(out.status, EXEC_QUEUED);
+    CHECK_STR(out.triggered_by, "");
+    CHECK_STR(out.input, "{\"n\":2}");
+    CHECK(out.output == NULL);
+    CHECK(out.error == NULL);
+    CHECK_STR(out.started_at, "");
+    CHECK_STR(out.finished_at, "");
+    CHECK_INT(out.duration_ms, -1);
+    CHECK_INT(out.claims, 0);
+    CHECK_INT(out.deadline_ms, 0);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE triggered_by IS NULL AND "
+                         "started_at IS NULL AND duration_ms IS NULL AND output IS NULL"), 1);
+
+    CHECK_INT(store_execution_insert(f->s, &in), AOP_ERR_CONFLICT);
+    ex_id(in.id, 99);
+    CHECK_INT(store_execution_get(f->s, in.id, &out, &f->a), AOP_ERR_NOT_FOUND);
+}
+
+static void exec_insert_get_roundtrip(void)
+{
+    run_test(body_roundtrip);
+}
+
+static void body_finish(fixture *f)
+{
+    store_execution e, out;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
+    CHECK_INT(ex_add(f, 2, 1, 1, 0), 0);
+    CHECK_STR(claim(f, "w1", 1), "1");
+    ex_make(f, &e, 1, 1, 0);
+    e.status = EXEC_SUCCEEDED;
+    e.output = "{\"ok\":true}";
+    str_copy(e.finished_at, sizeof(e.finished_at), ts(f, 2 * SEC));
+    e.duration_ms = 2000;
+    e.memory_bytes = 1 << 20;
+    e.prompt_tokens = 10;
+    e.completion_tokens = 20;
+    e.total_tokens = 30;
+    e.cost_usd = 0.5;
+    CHECK_INT(store_execution_finish(f->s, &e), AOP_OK);
+    CHECK_INT(store_execution_get(f->s, e.id, &out, &f->a), AOP_OK);
+    CHECK_INT(out.status, EXEC_SUCCEEDED);
+    CHECK_STR(out.output, "{\"ok\":true}");
+    CHECK(out.error == NULL);
+    CHECK_STR(out.finished_at, ts(f, 2 * SEC));
+    CHECK_STR(out.started_at, ts(f, 0));
+    CHECK_INT(out.duration_ms, 2000);
+    CHECK_INT(out.memory_bytes, 1 << 20);
+    CHECK_INT(out.total_tokens, 30);
+    CHECK_INT(out.completion_tokens, 20);
+    CHECK(NEAR(out.cost_usd, 0.5));
+    CHECK_INT(out.claims, 1);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE lease_owner IS NULL AND "
+                         "lease_until IS NULL"), 2);
+    /* It ended already; a queued one can end (cancelled before it ran). */
+    CHECK_INT(store_execution_finish(f->s, &e), AOP_ERR_CONFLICT);
+    CHECK_INT(finish(f, 2, EXEC_CANCELLED), AOP_OK);
+    CHECK_INT(finish(f, 2, EXEC_FAILED), AOP_ERR_CONFLICT);
+    CHECK_INT(finish(f, 3, EXEC_FAILED), AOP_ERR_NOT_FOUND);
+    CHECK_INT(store_execution_get(f->s, e.id, &out, &f->a), AOP_OK);
+    CHECK_INT(out.status, EXEC_SUCCEEDED);
+}
+
+static void exec_finish_conflict_not_found(void)
+{
+    run_test(body_finish);
+}
+
+static void body_delete(fixture *f)
+{
+    store_execution out;
+    char id[UUID_STR_LEN];
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
+    CHECK_INT(ex_add(f, 2, 1, 0, 0), 0);
+    CHECK_INT(node_add(f, 1, "a", EXEC_SUCCEEDED, 5, NULL, 0, 0), AOP_OK);
+    CHECK_INT(node_add(f, 1, "b", EXEC_SUCCEEDED, 5, NULL, 0, 0), AOP_OK);
+    CHECK_INT(node_add(f, 2, "a", EXEC_SUCCEEDED, 5, NULL, 0, 0), AOP_OK);
+    ex_id(id, 1);
+    CHECK_INT(store_execution_delete(f->s, id), AOP_OK);
+    CHECK_INT(store_execution_get(f->s, id, &out, &f->a), AOP_ERR_NOT_FOUND);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM execution_nodes"), 1);
+    CHECK_INT(store_execution_delete(f->s, id), AOP_ERR_NOT_FOUND);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), 1);
+}
+
+static void exec_delete_takes_nodes(void)
+{
+    run_test(body_delete);
+}
+
+/* ---- the queue ---- */
+
+static void body_claim_order(fixture *f)
+{
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(add_wf(f, 2, 1, 0, "Beta"), 0);
+    CHECK_INT(add_wf(f, 3, 1, 0, "Gamma"), 0);
+    /* Inserted out of order, so that rowid order is not queue order.
+     * Workflow 1 allows 2 at a time, 2 any number, 3 one. */
+    CHECK_INT(ex_add(f, 7, 2, 7 * SEC, 0), 0);
+    CHECK_INT(ex_add(f, 5, 1, 5 * SEC, 2), 0);
+    CHECK_INT(ex_add(f, 3, 1, 3 * SEC, 2), 0);
+    CHECK_INT(ex_add(f, 6, 3, 6 * SEC, 1), 0);
+    CHECK_INT(ex_add(f, 1, 1, 1 * SEC, 2), 0);
+    CHECK_INT(ex_add(f, 4, 3, 4 * SEC, 1), 0);
+    CHECK_INT(ex_add(f, 2, 2, 2 * SEC, 0), 0);
+    /* Two sharing a created_at: id breaks the tie. */
+    CHECK_INT(ex_add(f, 9, 2, 8 * SEC, 0), 0);
+    CHECK_INT(ex_add(f, 8, 2, 8 * SEC, 0), 0);
+    /* One batch: the limits hold among the rows it claims. */
+    CHECK_STR(claim(f, "w1", 100), "1,2,3,4,7,8,9");
+    CHECK_STR(claim(f, "w1", 100), "");
+    CHECK_STR(claim(f, "w2", 100), "");
+    /* Across calls: a place frees, the next one of that workflow gets it. */
+    CHECK_INT(finish(f, 3, EXEC_SUCCEEDED), AOP_OK);
+    CHECK_STR(claim(f, "w2", 100), "5");
+    CHECK_STR(claim(f, "w2", 100), "");
+    CHECK_INT(finish(f, 4, EXEC_FAILED), AOP_OK);
+    CHECK_STR(claim(f, "w1", 100), "6");
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'running'"), 7);
+    /* Unlimited workflow, limit per call, oldest first. */
+    CHECK_INT(ex_add(f, 11, 2, 20 * SEC, 0), 0);
+    CHECK_INT(ex_add(f, 10, 2, 10 * SEC, 0), 0);
+    CHECK_INT(ex_add(f, 12, 2, 30 * SEC, 0), 0);
+    CHECK_STR(claim(f, "w1", 1), "10");
+    CHECK_STR(claim(f, "w1", 2), "11,12");
+    CHECK_STR(claim(f, "w1", 0), "");
+}
+
+static void exec_claim_order_and_max_concurrency(void)
+{
+    run_test(body_claim_order);
+}
+
+static void body_claim_once(fixture *f)
+{
+    store_execution e;
+    store_execution *es = NULL;
+    int n = 0;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
+    CHECK_INT(store_execution_claim(f->s, "w1", T0_MS + 5 * SEC, ts(f, 5 * SEC), T0_MS + 10 * SEC,
+                                    4, &es, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_STR(es[0].started_at, ts(f, 5 * SEC));
+    CHECK_INT(es[0].deadline_ms, T0_MS + 5 * SEC + 1000);
+    CHECK_INT(es[0].claims, 1);
+    CHECK_STR(es[0].input, "{\"n\":1}");
+    CHECK_INT(sql_int(f, "SELECT lease_until FROM executions"), T0_MS + 10 * SEC);
+    long long moved = -1;
+    CHECK_INT(store_execution_requeue(f->s, T0_MS + 20 * SEC, &moved), AOP_OK);
+    CHECK_INT(moved, 1);
+    CHECK_INT(store_execution_get(f->s, es[0].id, &e, &f->a), AOP_OK);
+    CHECK_INT(e.status, EXEC_QUEUED);
+    CHECK_STR(e.started_at, ts(f, 5 * SEC));
+    CHECK_INT(e.deadline_ms, T0_MS + 6 * SEC);
+    CHECK_INT(e.claims, 1);
+    /* Resumed: started_at and the deadline stay those of the first claim. */
+    CHECK_INT(store_execution_claim(f->s, "w2", T0_MS + 30 * SEC, ts(f, 30 * SEC),
+                                    T0_MS + 40 * SEC, 4, &es, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_STR(es[0].started_at, ts(f, 5 * SEC));
+    CHECK_INT(es[0].deadline_ms, T0_MS + 6 * SEC);
+    CHECK_INT(es[0].claims, 2);
+    CHECK_INT(store_execution_get(f->s, es[0].id, &e, &f->a), AOP_OK);
+    CHECK_INT(e.claims, 2);
+    CHECK_INT(e.status, EXEC_RUNNING);
+}
+
+static void exec_claim_sets_start_and_deadline_once(void)
+{
+    run_test(body_claim_once);
+}
+
+static void body_leases(fixture *f)
+{
+    char e1[UUID_STR_LEN], e2[UUID_STR_LEN], e9[UUID_STR_LEN];
+    long long n = -1;
+    store_execution out;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 1, 0), 0);
+    CHECK_INT(ex_add(f, 2, 1, 2, 0), 0);
+    ex_id(e1, 1);
+    ex_id(e2, 2);
+    ex_id(e9, 9);
+    CHECK_STR(claim_at(f, "A", 0, 1 * SEC, 1), "1");
+    CHECK_STR(claim_at(f, "B", 0, 2 * SEC, 1), "2");
+    CHECK_INT(store_execution_owned(f->s, e1, "A"), AOP_OK);
+    CHECK_INT(store_execution_owned(f->s, e1, "B"), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_owned(f->s, e2, "B"), AOP_OK);
+    CHECK_INT(store_execution_owned(f->s, e9, "A"), AOP_ERR_CONFLICT);
+    /* A renews; B's lease runs out and its execution goes back. */
+    CHECK_INT(store_execution_renew(f->s, "A", T0_MS + 5 * SEC, &n), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(sql_int(f, "SELECT lease_until FROM executions WHERE lease_owner = 'A'"),
+              T0_MS + 5 * SEC);
+    CHECK_INT(store_execution_requeue(f->s, T0_MS + 3 * SEC, &n), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(store_execution_owned(f->s, e2, "B"), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_owned(f->s, e1, "A"), AOP_OK);
+    CHECK_INT(store_execution_get(f->s, e2, &out, &f->a), AOP_OK);
+    CHECK_INT(out.status, EXEC_QUEUED);
+    /* A shuts down: its execution is queued again, lease cleared, the rest kept. */
+    CHECK_INT(store_execution_release(f->s, "A", &n), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(store_execution_owned(f->s, e1, "A"), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_get(f->s, e1, &out, &f->a), AOP_OK);
+    CHECK_INT(out.status, EXEC_QUEUED);
+    CHECK_INT(out.claims, 1);
+    CHECK_STR(out.started_at, ts(f, 0));
+    CHECK_INT(out.deadline_ms, T0_MS + 1000);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'queued' AND "
+                         "lease_owner IS NULL AND lease_until IS NULL"), 2);
+    CHECK_INT(store_execution_renew(f->s, "A", T0_MS + 9 * SEC, &n), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_execution_release(f->s, "B", &n), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_execution_requeue(f->s, T0_MS + 100 * SEC, &n), AOP_OK);
+    CHECK_INT(n, 0);
+}
+
+static void exec_lease_renew_requeue_release_owned(void)
+{
+    run_test(body_leases);
+}
+
+typedef struct {
+    store *s;
+    char owner[16];
+    int claimed;
+    aop_err rc;
+} claimer;
+
+/* Claims two at a time until a claim finds nothing (nothing ends here, so
+ * nothing becomes claimable afterwards). */
+static void *claim_loop(void *p)
+{
+    claimer *c = p;
+    arena a = {0};
+    for (;;) {
+        store_execution *es = NULL;
+        int n = 0;
+        c->rc = store_execution_claim(c->s, c->owner, T0_MS, "2026-06-01T00:00:00.000Z",
+                                      T0_MS + 60 * SEC, 2, &es, &n, &a);
+        if (c->rc != AOP_OK || n == 0)
+            break;
+        c->claimed += n;
+    }
+    arena_free(&a);
+    return NULL;
+}
+
+static void body_claim_threads(fixture *f)
+{
+    enum { THREADS = 4 };
+    claimer c[THREADS];
+    pthread_t t[THREADS];
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(add_wf(f, 2, 1, 0, "Beta"), 0);
+    for (int i = 1; i <= 60; i++)
+        CHECK_INT(ex_add(f, i, 1, i, 0), 0);
+    for (int i = 61; i <= 80; i++)
+        CHECK_INT(ex_add(f, i, 2, i, 3), 0);
+    for (int i = 0; i < THREADS; i++) {
+        memset(&c[i], 0, sizeof(c[i]));
+        c[i].s = f->s;
+        snprintf(c[i].owner, sizeof(c[i].owner), "t%d", i);
+        CHECK_INT(pthread_create(&t[i], NULL, claim_loop, &c[i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_INT(c[i].rc, AOP_OK);
+        total += c[i].claimed;
+    }
+    /* Each row claimed once, and workflow 2 never past three running. */
+    CHECK_INT(total, 63);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'running'"), 63);
+    CHECK_INT(sql_int(f, "SELECT MAX(claims) FROM executions"), 1);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'running' AND "
+                         "workflow_id = '0190a0b1-0005-7000-8000-000000000002'"), 3);
+}
+
+static void exec_claim_threads_never_share(void)
+{
+    run_test(body_claim_threads);
+}
+
+/* ---- node rows ---- */
+
+static void body_nodes(fixture *f)
+{
+    store_exec_node nd, *ns = NULL;
+    char id[UUID_STR_LEN];
+    int n = -1;
+    long long changed = -1;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
+    ex_id(id, 1);
+    memset(&nd, 0, sizeof(nd));
+    nd.node_id = "a";
+    nd.type = "llm";
+    nd.status = EXEC_RUNNING;
+    nd.attempts = 1;
+    str_copy(nd.started_at, sizeof(nd.started_at), ts(f, 0));
+    nd.duration_ms = -1;
+    nd.model = "gpt-4o-mini";
+    CHECK_INT(store_execution_node_put(f->s, id, &nd), AOP_OK);
+    CHECK_INT(node_add(f, 1, "b", EXEC_PENDING, -1, NULL, 0, 0), AOP_OK);
+    /* a again: every field replaced, its seq kept. */
+    nd.status = EXEC_SUCCEEDED;
+    nd.attempts = 2;
+    str_copy(nd.finished_at, sizeof(nd.finished_at), ts(f, 1500));
+    nd.duration_ms = 1500;
+    nd.prompt_tokens = 10;
+    nd.completion_tokens = 5;
+    nd.total_tokens = 15;
+    nd.cost_usd = 0.25;
+    nd.output = "{\"text\":\"hi\"}";
+    CHECK_INT(store_execution_node_put(f->s, id, &nd), AOP_OK);
+    memset(&nd, 0, sizeof(nd));
+    nd.node_id = "c";
+    nd.type = "http";
+    nd.status = EXEC_RUNNING;
+    str_copy(nd.started_at, sizeof(nd.started_at), ts(f, 1000));
+    nd.duration_ms = -1;
+    nd.error = "{\"code\":\"E\",\"message\":\"m\"}";
+    CHECK_INT(store_execution_node_put(f->s, id, &nd), AOP_OK);
+
+    CHECK_INT(store_execution_nodes(f->s, id, &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 3);
+    CHECK_STR(ns[0].node_id, "a");
+    CHECK_INT(ns[0].seq, 0);
+    CHECK_STR(ns[0].type, "llm");
+    CHECK_INT(ns[0].status, EXEC_SUCCEEDED);
+    CHECK_INT(ns[0].attempts, 2);
+    CHECK_STR(ns[0].started_at, ts(f, 0));
+    CHECK_STR(ns[0].finished_at, ts(f, 1500));
+    CHECK_INT(ns[0].duration_ms, 1500);
+    CHECK_INT(ns[0].prompt_tokens, 10);
+    CHECK_INT(ns[0].completion_tokens, 5);
+    CHECK_INT(ns[0].total_tokens, 15);
+    CHECK(NEAR(ns[0].cost_usd, 0.25));
+    CHECK_STR(ns[0].model, "gpt-4o-mini");
+    CHECK_STR(ns[0].output, "{\"text\":\"hi\"}");
+    CHECK(ns[0].error == NULL);
+    CHECK_STR(ns[1].node_id, "b");
+    CHECK_INT(ns[1].seq, 1);
+    CHECK(ns[1].model == NULL && ns[1].output == NULL && ns[1].error == NULL);
+    CHECK_STR(ns[1].started_at, "");
+    CHECK_INT(ns[1].duration_ms, -1);
+    CHECK_STR(ns[2].node_id, "c");
+    CHECK_INT(ns[2].seq, 2);
+    CHECK_STR(ns[2].error, "{\"code\":\"E\",\"message\":\"m\"}");
+
+    /* The execution is cancelled: running nodes end with a duration from
+     * their start, pending ones are skipped without one. */
+    CHECK_INT(store_execution_nodes_end(f->s, id, EXEC_RUNNING, EXEC_CANCELLED, ts(f, 2234),
+                                        &changed), AOP_OK);
+    CHECK_INT(changed, 1);
+    CHECK_INT(store_execution_nodes_end(f->s, id, EXEC_PENDING, EXEC_SKIPPED, ts(f, 2300),
+                                        &changed), AOP_OK);
+    CHECK_INT(changed, 1);
+    CHECK_INT(store_execution_nodes(f->s, id, &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 3);
+    CHECK_INT(ns[0].status, EXEC_SUCCEEDED);
+    CHECK_INT(ns[0].duration_ms, 1500);
+    CHECK_INT(ns[1].status, EXEC_SKIPPED);
+    CHECK_STR(ns[1].finished_at, ts(f, 2300));
+    CHECK_INT(ns[1].duration_ms, -1);
+    CHECK_INT(ns[2].status, EXEC_CANCELLED);
+    CHECK_STR(ns[2].finished_at, ts(f, 2234));
+    CHECK_INT(ns[2].duration_ms, 1234);
+    CHECK_INT(store_execution_nodes_end(f->s, id, EXEC_RUNNING, EXEC_CANCELLED, ts(f, 3000),
+                                        &changed), AOP_OK);
+    CHECK_INT(changed, 0);
+
+    /* Another execution numbers its own nodes; an unknown one has none. */
+    CHECK_INT(ex_add(f, 2, 1, 0, 0), 0);
+    CHECK_INT(node_add(f, 2, "z", EXEC_RUNNING, -1, NULL, 0, 0), AOP_OK);
+    ex_id(id, 2);
+    CHECK_INT(store_execution_nodes(f->s, id, &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(ns[0].seq, 0);
+    ex_id(id, 3);
+    CHECK_INT(store_execution_nodes(f->s, id, &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK(node_add(f, 3, "a", EXEC_RUNNING, -1, NULL, 0, 0) != AOP_OK);
+}
+
+static void exec_node_put_keeps_seq_and_nodes_end(void)
+{
+    run_test(body_nodes);
+}
+
+/* Many node rows: the array grows past its first size. */
+static void body_many_nodes(fixture *f)
+{
+    store_exec_node *ns = NULL;
+    char id[UUID_STR_LEN], name[16];
+    int n = -1;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "n%03d", 99 - i);
+        CHECK_INT(node_add(f, 1, name, EXEC_SUCCEEDED, i, NULL, 0, 0), AOP_OK);
+    }
+    ex_id(id, 1);
+    CHECK_INT(store_execution_nodes(f->s, id, &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 100);
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "n%03d", 99 - i);
+        CHECK_STR(ns[i].node_id, name);
+        CHECK_INT(ns[i].seq, i);
+        CHECK_INT(ns[i].duration_ms, i);
+    }
+}
+
+static void exec_nodes_many_in_seq_order(void)
+{
+    run_test(body_many_nodes);
+}
+
+/* ---- analytics ---- */
+
+static void body_analytics(fixture *f)
+{
+    store_workflow w;
+    char wid[UUID_STR_LEN], w9[UUID_STR_LEN];
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(add_wf(f, 2, 1, 0, "Beta"), 0);
+    wf_id(wid, 1);
+    wf_id(w9, 9);
+    CHECK_INT(store_workflow_get(f->s, wid, &w, &f->a), AOP_OK);
+    CHECK_INT(w.an.execution_count, 0);
+    CHECK_STR(w.an.last_executed_at, "");
+    CHECK_INT(store_workflow_analytics_add(f->s, wid, EXEC_SUCCEEDED, 100, 10, 0.5, ts(f, 50)),
+              AOP_OK);
+    CHECK_INT(store_workflow_analytics_add(f->s, wid, EXEC_FAILED, -1, 0, 0, ts(f, 60)), AOP_OK);
+    CHECK_INT(store_workflow_analytics_add(f->s, wid, EXEC_TIMED_OUT, 50, 5, 0.25, ts(f, 10)),
+              AOP_OK);
+    CHECK_INT(store_workflow_analytics_add(f->s, wid, EXEC_CANCELLED, 0, 0, 0, ts(f, 20)), AOP_OK);
+    CHECK_INT(store_workflow_get(f->s, wid, &w, &f->a), AOP_OK);
+    CHECK_INT(w.an.execution_count, 4);
+    CHECK_INT(w.an.success_count, 1);
+    CHECK_INT(w.an.failure_count, 2);
+    CHECK_INT(w.an.duration_ms_total, 150);
+    CHECK_INT(w.an.duration_count, 3);
+    CHECK_INT(w.an.total_tokens, 15);
+    CHECK(NEAR(w.an.total_cost_usd, 0.75));
+    CHECK_STR(w.an.last_executed_at, ts(f, 60)); /* the latest, not the last written */
+    /* A deleted workflow still counts its last runs; no row, not found. */
+    wf_id(wid, 2);
+    CHECK_INT(store_workflow_delete(f->s, wid, "x", ts(f, 70)), AOP_OK);
+    CHECK_INT(store_workflow_analytics_add(f->s, wid, EXEC_SUCCEEDED, 7, 1, 0.125, ts(f, 80)),
+              AOP_OK);
+    CHECK_INT(sql_int(f, "SELECT execution_count * 1000 + success_count * 100 + duration_ms_total "
+                         "FROM workflows WHERE name = 'Beta'"), 1107);
+    CHECK_INT(store_workflow_analytics_add(f->s, w9, EXEC_SUCCEEDED, 7, 1, 0, ts(f, 80)),
+              AOP_ERR_NOT_FOUND);
+}
+
+static void exec_analytics_add_counts(void)
+{
+    run_test(body_analytics);
+}
+
+/* ---- the list ---- */
+
+static store_exec_query q_all(void)
+{
+    return (store_exec_query){.status = -1, .limit = 100};
+}
+
+/* One page as numbers ("!" when the call failed, "O" when a row carried
+ * its output, "I" when one lacked its input); *total gets the total. */
+static const char *page(fixture *f, store_exec_query q, long long *total)
+{
+    store_execution *es = NULL;
+    int n = -1;
+    *total = -1;
+    if (store_execution_list(f->s, &q, &es, &n, total, &f->a) != AOP_OK)
+        return "!";
+    for (int i = 0; i < n; i++) {
+        if (es[i].output)
+            return "O";
+        if (!es[i].input || strncmp(es[i].input, "{\"n\":", 5) != 0)
+            return "I";
+    }
+    return numbers(es, n);
+}
+
+#define LIST(f, q, want, want_total)                                                       \
+    do {                                                                                   \
+        long long t_ = -1;                                                                 \
+        CHECK_STR(page((f), (q), &t_), (want));                                            \
+        CHECK_INT(t_, (want_total));                                                       \
+    } while (0)
+
+/*
+ * Six executions: 1 (workflow 1, succeeded, 50 ms), 2 (2, failed, 10 ms),
+ * 3 (1, running), 4 (3, succeeded, 30 ms), 5 (4, queued), 6 (1, succeeded,
+ * 20 ms), created at seconds 1..6 and started then. Workflow 1 is user 1's
+ * with user 2 as a viewer, 2 user 2's, 3 user 1's but deleted, 4 user 3's.
+ */
+static int list_seed(fixture *f)
+{
+    store_execution e;
+    char w3[UUID_STR_LEN];
+    for (int i = 1; i <= 4; i++)
+        if (add_user(f, i) != 0)
+            return -1;
+    if (add_wf(f, 1, 1, 2, "Alpha") != 0 || add_wf(f, 2, 2, 0, "Beta") != 0 ||
+        add_wf(f, 3, 1, 0, "Gamma") != 0 || add_wf(f, 4, 3, 0, "Delta") != 0)
+        return -1;
+    if (ex_add_ended(f, 1, 1, 1 * SEC, EXEC_SUCCEEDED, 50, 0, 0) != 0 ||
+        ex_add_ended(f, 2, 2, 2 * SEC, EXEC_FAILED, 10, 0, 0) != 0 ||
+        ex_add_ended(f, 4, 3, 4 * SEC, EXEC_SUCCEEDED, 30, 0, 0) != 0 ||
+        ex_add(f, 5, 4, 5 * SEC, 0) != 0 ||
+        ex_add_ended(f, 6, 1, 6 * SEC, EXEC_SUCCEEDED, 20, 0, 0) != 0)
+        return -1;
+    ex_make(f, &e, 3, 1, 3 * SEC);
+    e.status = EXEC_RUNNING;
+    str_copy(e.started_at, sizeof(e.started_at), e.created_at);
+    if (store_execution_insert(f->s, &e) != AOP_OK)
+        return -1;
+    wf_id(w3, 3);
+    if (store_workflow_delete(f->s, w3, "x", ts(f, 10 * SEC)) != AOP_OK)
+        return -1;
+    /* Outputs are kept but never listed. */
+    return sql_run(f, "UPDATE executions SET output = '{\"big\":true}' WHERE status = 'succeeded'");
+}
+
+static void body_list_filters(fixture *f)
+{
+    char u1[UUID_STR_LEN], u2[UUID_STR_LEN], u3[UUID_STR_LEN], u4[UUID_STR_LEN];
+    char w1[UUID_STR_LEN], w3[UUID_STR_LEN];
+    store_exec_query q;
+    CHECK_INT(list_seed(f), 0);
+    user_id(u1, 1);
+    user_id(u2, 2);
+    user_id(u3, 3);
+    user_id(u4, 4);
+    wf_id(w1, 1);
+    wf_id(w3, 3);
+    LIST(f, q_all(), "1,2,3,4,5,6", 6);
+    q = q_all();
+    q.status = EXEC_SUCCEEDED;
+    LIST(f, q, "1,4,6", 3);
+    q.status = EXEC_QUEUED;
+    LIST(f, q, "5", 1);
+    q = q_all();
+    q.workflow_id = w1;
+    LIST(f, q, "1,3,6", 3);
+    q.status = EXEC_RUNNING;
+    LIST(f, q, "3", 1);
+    q = q_all();
+    q.from = ts(f, 2 * SEC);
+    q.to = ts(f, 5 * SEC);
+    LIST(f, q, "2,3,4", 3);
+    q.to = NULL;
+    LIST(f, q, "2,3,4,5,6", 5);
+    q.from = NULL;
+    q.to = ts(f, 3 * SEC);
+    LIST(f, q, "1,2", 2);
+    /* Readers: what they own or are named in, of live workflows only (the
+     * deleted workflow 3's execution is an admin's to see). */
+    q = q_all();
+    q.reader = u1;
+    LIST(f, q, "1,3,6", 3);
+    q.reader = u2;
+    LIST(f, q, "1,2,3,6", 4);
+    q.reader = u3;
+    LIST(f, q, "5", 1);
+    q.reader = u4;
+    LIST(f, q, "", 0);
+    q.reader = u2;
+    q.status = EXEC_SUCCEEDED;
+    q.from = ts(f, 2 * SEC);
+    LIST(f, q, "6", 1);
+    q = q_all();
+    q.reader = u1;
+    q.workflow_id = w3;
+    LIST(f, q, "", 0);
+    q.reader = NULL;
+    LIST(f, q, "4", 1);
+}
+
+static void exec_list_filters_and_readers(void)
+{
+    run_test(body_list_filters);
+}
+
+static void body_list_sorts(fixture *f)
+{
+    store_exec_query q;
+    CHECK_INT(list_seed(f), 0);
+    q = q_all();
+    q.desc = true;
+    LIST(f, q, "6,5,4,3,2,1", 6);
+    /* NULLs (not started, not finished) last in both directions, by id. */
+    q = q_all();
+    q.sort = STORE_EXEC_SORT_DURATION;
+    LIST(f, q, "2,6,4,1,3,5", 6);
+    q.desc = true;
+    LIST(f, q, "1,4,6,2,5,3", 6);
+    q = q_all();
+    q.sort = STORE_EXEC_SORT_STARTED;
+    LIST(f, q, "1,2,3,4,6,5", 6);
+    q.desc = true;
+    LIST(f, q, "6,4,3,2,1,5", 6);
+    q = q_all();
+    q.sort = STORE_EXEC_SORT_FINISHED;
+    LIST(f, q, "1,2,4,6,3,5", 6);
+    q.desc = true;
+    LIST(f, q, "6,4,2,1,5,3", 6);
+    q.status = EXEC_SUCCEEDED;
+    LIST(f, q, "6,4,1", 3);
+    /* Pages: the total is every match whatever the page. */
+    q = q_all();
+    q.limit = 2;
+    q.offset = 2;
+    LIST(f, q, "3,4", 6);
+    q.offset = 5;
+    LIST(f, q, "6", 6);
+    q.offset = 6;
+    LIST(f, q, "", 6);
+    q.offset = 0;
+    q.limit = 0;
+    LIST(f, q, "", 6);
+    q = q_all();
+    q.sort = STORE_EXEC_SORT_DURATION;
+    q.desc = true;
+    q.limit = 3;
+    q.offset = 3;
+    LIST(f, q, "2,5,3", 6);
+}
+
+static void exec_list_sorts_and_pages(void)
+{
+    run_test(body_list_sorts);
+}
+
+/* ---- stats and summary ---- */
+
+static void body_stats(fixture *f)
+{
+    store_exec_totals t;
+    store_exec_node_stat *ns = NULL;
+    char w1[UUID_STR_LEN], w3[UUID_STR_LEN], w4[UUID_STR_LEN];
+    int n = -1;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(add_wf(f, 2, 1, 0, "Beta"), 0);
+    CHECK_INT(add_wf(f, 3, 1, 0, "Gamma"), 0);
+    CHECK_INT(add_wf(f, 4, 1, 0, "Delta"), 0);
+    /* Durations 1..100 ms, inserted out of order; one queued; one cancelled
+     * before it started (duration 0, not counted); another workflow's. */
+    for (int i = 1; i <= 100; i++) {
+        int d = (i * 37) % 100 + 1;
+        CHECK_INT(ex_add_ended(f, i, 1, i * SEC, EXEC_SUCCEEDED, d, d, 0.01), 0);
+    }
+    CHECK_INT(ex_add(f, 101, 1, 200 * SEC, 0), 0);
+    CHECK_INT(ex_add_ended(f, 102, 1, 150 * SEC, EXEC_CANCELLED, -1, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 103, 2, 300 * SEC, EXEC_FAILED, 100000, 7, 1), 0);
+    CHECK_INT(ex_add_ended(f, 104, 3, 1 * SEC, EXEC_TIMED_OUT, 7, 0, 0), 0);
+    wf_id(w1, 1);
+    wf_id(w3, 3);
+    wf_id(w4, 4);
+    CHECK_INT(store_execution_stats(f->s, w1, &t, &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(t.total, 102);
+    CHECK_INT(t.by_status[EXEC_SUCCEEDED], 100);
+    CHECK_INT(t.by_status[EXEC_QUEUED], 1);
+    CHECK_INT(t.by_status[EXEC_CANCELLED], 1);
+    CHECK_INT(t.by_status[EXEC_FAILED] + t.by_status[EXEC_RUNNING] + t.by_status[EXEC_TIMED_OUT],
+              0);
+    CHECK(NEAR(t.duration_avg, 50.5));
+    CHECK_INT(t.duration_p50, 50);
+    CHECK_INT(t.duration_p95, 95);
+    CHECK_INT(t.duration_max, 100);
+    CHECK_INT(t.total_tokens, 5050);
+    CHECK_INT(t.prompt_tokens, 5050);
+    CHECK_INT(t.completion_tokens, 0);
+    CHECK(fabs(t.cost_usd - 1.0) < 1e-9);
+    CHECK_STR(t.last_executed_at, ts(f, 200 * SEC));
+    CHECK_INT(n, 0);
+    /* One duration: every percentile is it. */
+    CHECK_INT(store_execution_stats(f->s, w3, &t, &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(t.total, 1);
+    CHECK_INT(t.by_status[EXEC_TIMED_OUT], 1);
+    CHECK_INT(t.duration_p50, 7);
+    CHECK_INT(t.duration_p95, 7);
+    CHECK_INT(t.duration_max, 7);
+    /* None at all. */
+    CHECK_INT(store_execution_stats(f->s, w4, &t, &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(t.total, 0);
+    CHECK_INT(t.duration_p50 + t.duration_p95 + t.duration_max, 0);
+    CHECK(t.duration_avg == 0);
+    CHECK_STR(t.last_executed_at, "");
+    CHECK_INT(n, 0);
+}
+
+static void exec_stats_percentiles(void)
+{
+    run_test(body_stats);
+}
+
+static void body_stats_nodes(fixture *f)
+{
+    store_exec_totals t;
+    store_exec_node_stat *ns = NULL;
+    char w1[UUID_STR_LEN];
+    int n = -1;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(add_wf(f, 2, 1, 0, "Beta"), 0);
+    CHECK_INT(ex_add_ended(f, 1, 1, 1 * SEC, EXEC_FAILED, 100, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 2, 1, 2 * SEC, EXEC_TIMED_OUT, 100, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 3, 2, 3 * SEC, EXEC_SUCCEEDED, 100, 0, 0), 0);
+    CHECK_INT(node_add(f, 1, "b", EXEC_SUCCEEDED, 10, "m1", 5, 0.125), AOP_OK);
+    CHECK_INT(node_add(f, 1, "a", EXEC_FAILED, 20, NULL, 0, 0), AOP_OK);
+    CHECK_INT(node_add(f, 2, "b", EXEC_SUCCEEDED, 30, "m1", 7, 0.25), AOP_OK);
+    CHECK_INT(node_add(f, 2, "a", EXEC_SKIPPED, -1, NULL, 0, 0), AOP_OK);
+    CHECK_INT(node_add(f, 2, "c", EXEC_TIMED_OUT, -1, NULL, 0, 0), AOP_OK);
+    CHECK_INT(node_add(f, 3, "a", EXEC_FAILED, 99, NULL, 0, 0), AOP_OK);
+    wf_id(w1, 1);
+    CHECK_INT(store_execution_stats(f->s, w1, &t, &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(t.total, 2);
+    CHECK_INT(t.by_status[EXEC_FAILED], 1);
+    CHECK_INT(t.by_status[EXEC_TIMED_OUT], 1);
+    CHECK_INT(n, 3);
+    CHECK_STR(ns[0].node_id, "a");
+    CHECK_INT(ns[0].executions, 1);
+    CHECK_INT(ns[0].failures, 1);
+    CHECK(NEAR(ns[0].avg_duration_ms, 20));
+    CHECK_STR(ns[1].node_id, "b");
+    CHECK_INT(ns[1].executions, 2);
+    CHECK_INT(ns[1].failures, 0);
+    CHECK(NEAR(ns[1].avg_duration_ms, 20));
+    CHECK_INT(ns[1].total_tokens, 12);
+    CHECK(NEAR(ns[1].cost_usd, 0.375));
+    CHECK_STR(ns[2].node_id, "c");
+    CHECK_INT(ns[2].executions, 1);
+    CHECK_INT(ns[2].failures, 1);
+    CHECK(NEAR(ns[2].avg_duration_ms, 0));
+}
+
+static void exec_stats_per_node(void)
+{
+    run_test(body_stats_nodes);
+}
+
+#define DAY (24 * 3600 * SEC)
+
+/*
+ * Day 0: 1 (workflow 1, succeeded, 0.5 USD, a node on m1) and 2 (2, failed,
+ * 0.25, a node on m2); day 1: 3 (1, timed out, two nodes on m1); day 2:
+ * 4 (2, succeeded, 1.0), 5 (2, queued), 6 (3, succeeded; workflow 3 is
+ * deleted but keeps its name).
+ */
+static int summary_seed(fixture *f)
+{
+    char w3[UUID_STR_LEN];
+    wf_id(w3, 3);
+    if (setup(f) != 0 || add_wf(f, 2, 1, 0, "Beta") != 0 || add_wf(f, 3, 1, 0, "Gamma") != 0 ||
+        ex_add_ended(f, 1, 1, 0, EXEC_SUCCEEDED, 10, 10, 0.5) != 0 ||
+        ex_add_ended(f, 2, 2, 60 * SEC, EXEC_FAILED, 20, 20, 0.25) != 0 ||
+        ex_add_ended(f, 3, 1, DAY, EXEC_TIMED_OUT, 30, 0, 0) != 0 ||
+        ex_add_ended(f, 4, 2, 2 * DAY, EXEC_SUCCEEDED, 40, 0, 1.0) != 0 ||
+        ex_add(f, 5, 2, 2 * DAY + 1, 0) != 0 ||
+        ex_add_ended(f, 6, 3, 2 * DAY + 2, EXEC_SUCCEEDED, 50, 0, 0) != 0 ||
+        node_add(f, 1, "a", EXEC_SUCCEEDED, 5, "m1", 10, 0.5) != AOP_OK ||
+        node_add(f, 1, "t", EXEC_SUCCEEDED, 5, NULL, 0, 0) != AOP_OK ||
+        node_add(f, 2, "a", EXEC_SUCCEEDED, 5, "m2", 20, 0.25) != AOP_OK ||
+        node_add(f, 3, "a", EXEC_SUCCEEDED, 5, "m1", 1, 0) != AOP_OK ||
+        node_add(f, 3, "b", EXEC_FAILED, 5, "m1", 2, 0) != AOP_OK)
+        return -1;
+    return store_workflow_delete(f->s, w3, "x", ts(f, 3 * DAY)) == AOP_OK ? 0 : -1;
+}
+
+static void body_summary(fixture *f)
+{
+    store_exec_totals t;
+    store_exec_model_stat *ms = NULL;
+    store_exec_day *ds = NULL;
+    store_wf_top *top = NULL;
+    int nm = -1, nd = -1, nt = -1;
+    CHECK_INT(summary_seed(f), 0);
+    CHECK_INT(store_execution_summary(f->s, NULL, NULL, &t, &ms, &nm, &ds, &nd, &top, &nt, &f->a),
+              AOP_OK);
+    CHECK_INT(t.total, 6);
+    CHECK_INT(t.by_status[EXEC_SUCCEEDED], 3);
+    CHECK_INT(t.by_status[EXEC_QUEUED], 1);
+    CHECK(NEAR(t.cost_usd, 1.75));
+    CHECK_INT(t.total_tokens, 30);
+    CHECK_INT(t.duration_p50, 30);
+    CHECK_INT(t.duration_max, 50);
+    CHECK_STR(t.last_executed_at, ts(f, 2 * DAY + 2));
+    CHECK_INT(nm, 2);
+    CHECK_STR(ms[0].model, "m1");
+    CHECK_INT(ms[0].calls, 3);
+    CHECK_INT(ms[0].total_tokens, 13);
+    CHECK(NEAR(ms[0].cost_usd, 0.5));
+    CHECK_STR(ms[1].model, "m2");
+    CHECK_INT(ms[1].calls, 1);
+    CHECK_INT(nd, 3);
+    CHECK_STR(ds[0].date, "2026-06-01");
+    CHECK_INT(ds[0].executions, 2);
+    CHECK_INT(ds[0].failures, 1);
+    CHECK(NEAR(ds[0].cost_usd, 0.75));
+    CHECK_STR(ds[1].date, "2026-06-02");
+    CHECK_INT(ds[1].executions, 1);
+    CHECK_INT(ds[1].failures, 1);
+    CHECK_STR(ds[2].date, "2026-06-03");
+    CHECK_INT(ds[2].executions, 3);
+    CHECK_INT(ds[2].failures, 0);
+    CHECK(NEAR(ds[2].cost_usd, 1.0));
+    CHECK_INT(nt, 3);
+    CHECK_INT(id_num(top[0].id), 2);
+    CHECK_STR(top[0].name, "Beta");
+    CHECK_INT(top[0].executions, 3);
+    CHECK(NEAR(top[0].cost_usd, 1.25));
+    CHECK_INT(id_num(top[1].id), 1);
+    CHECK_STR(top[1].name, "Alpha");
+    CHECK_INT(top[1].executions, 2);
+    CHECK_INT(id_num(top[2].id), 3);
+    CHECK_STR(top[2].name, "Gamma");
+
+    /* [day 1, day 2): execution 3 alone. */
+    CHECK_INT(store_execution_summary(f->s, ts(f, DAY), ts(f, 2 * DAY), &t, &ms, &nm, &ds, &nd,
+                                      &top, &nt, &f->a), AOP_OK);
+    CHECK_INT(t.total, 1);
+    CHECK_INT(t.by_status[EXEC_TIMED_OUT], 1);
+    CHECK_INT(t.duration_p95, 30);
+    CHECK_INT(nm, 1);
+    CHECK_STR(ms[0].model, "m1");
+    CHECK_INT(ms[0].calls, 2);
+    CHECK_INT(nd, 1);
+    CHECK_STR(ds[0].date, "2026-06-02");
+    CHECK_INT(nt, 1);
+    CHECK_STR(top[0].name, "Alpha");
+    /* From day 1 on; up to (not including) execution 2. */
+    CHECK_INT(store_execution_summary(f->s, ts(f, DAY), NULL, &t, &ms, &nm, &ds, &nd, &top, &nt,
+                                      &f->a), AOP_OK);
+    CHECK_INT(t.total, 4);
+    CHECK_INT(nd, 2);
+    CHECK_INT(store_execution_summary(f->s, NULL, ts(f, 60 * SEC), &t, &ms, &nm, &ds, &nd, &top,
+                                      &nt, &f->a), AOP_OK);
+    CHECK_INT(t.total, 1);
+    CHECK_INT(nm, 1);
+    CHECK_STR(ms[0].model, "m1");
+    CHECK_INT(ms[0].calls, 1);
+    /* An empty range. */
+    CHECK_INT(store_execution_summary(f->s, ts(f, 9 * DAY), NULL, &t, &ms, &nm, &ds, &nd, &top,
+                                      &nt, &f->a), AOP_OK);
+    CHECK_INT(t.total, 0);
+    CHECK_INT(nm + nd + nt, 0);
+    CHECK_STR(t.last_executed_at, "");
+}
+
+static void exec_summary_models_days_top(void)
+{
+    run_test(body_summary);
+}
+
+/* Workflows 2..13 and 402 days, one execution each: day i (from
+ * 2025-01-01) runs workflow 1 + i % 13 and costs i / 1000 USD. */
+static const char caps_seed[] =
+    "WITH RECURSIVE c(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM c WHERE i < 13) "
+    "INSERT INTO workflows (id, name, status, version, owner_id, created_by, updated_by, "
+    "created_at, updated_at, search_name, search_description, definition) "
+    "SELECT printf('0190a0b1-0005-7000-8000-%012d', i), printf('W%d', i), 'active', 1, "
+    "'0190a0b1-0000-7000-8000-000000000001', 'x', 'x', '2026-01-01T00:00:00.000Z', "
+    "'2026-01-01T00:00:00.000Z', '', '', '{}' FROM c;"
+    "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < 401) "
+    "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, created_at, "
+    "timeout_ms, cost_usd, input) "
+    "SELECT printf('0190a0b1-0006-7000-8000-%012d', i), "
+    "printf('0190a0b1-0005-7000-8000-%012d', 1 + i % 13), 1, 'succeeded', 'api', "
+    "strftime('%Y-%m-%dT00:00:00.000Z', '2025-01-01', printf('+%d days', i)), 1000, "
+    "i / 1000.0, '{}' FROM c;";
+
+/* More days and workflows than the summary returns: the newest days, oldest
+ * first; the top by executions, then cost. */
+static void body_summary_caps(fixture *f)
+{
+    store_exec_totals t;
+    store_exec_model_stat *ms = NULL;
+    store_exec_day *ds = NULL;
+    store_wf_top *top = NULL;
+    int nm = -1, nd = -1, nt = -1;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(sql_run(f, caps_seed), 0);
+    CHECK_INT(store_execution_summary(f->s, NULL, NULL, &t, &ms, &nm, &ds, &nd, &top, &nt, &f->a),
+              AOP_OK);
+    CHECK_INT(t.total, 402);
+    CHECK_INT(nd, STORE_EXEC_MAX_DAYS);
+    CHECK_STR(ds[0].date, "2025-01-03");
+    CHECK_STR(ds[STORE_EXEC_MAX_DAYS - 1].date, "2026-02-06");
+    for (int i = 1; i < nd; i++)
+        CHECK(strcmp(ds[i - 1].date, ds[i].date) < 0);
+    CHECK_INT(nm, 0);
+    /* 402 = 13 * 30 + 12: workflows 1..12 have 31 each, 13 has 30; among
+     * the 31s the dearer first: day i's cost grows with i, and workflow
+     * 12's days are the latest (i % 13 = 11). */
+    CHECK_INT(nt, STORE_WF_TOP);
+    CHECK_INT(top[0].executions, 31);
+    CHECK_INT(id_num(top[0].id), 12);
+    CHECK_STR(top[0].name, "W12");
+    CHECK_INT(id_num(top[1].id), 11);
+    CHECK_INT(id_num(top[9].id), 3);
+    for (int i = 1; i < nt; i++)
+        CHECK(top[i - 1].cost_usd > top[i].cost_usd);
+}
+
+static void exec_summary_caps_days_and_top(void)
+{
+    run_test(body_summary_caps);
+}
+
+/* ---- retention ---- */
+
+/* The numbers of the executions left, in number order. */
+static const char *left(fixture *f)
+{
+    static char out[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    size_t len = 0;
+    snprintf(out, sizeof(out), "!");
+    if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT id FROM executions ORDER BY id", -1, &st, NULL) ==
+            SQLITE_OK) {
+        out[0] = '\0';
+        while (sqlite3_step(st) == SQLITE_ROW && len < sizeof(out))
+            len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%d", len ? "," : "",
+                                    id_num((const char *)sqlite3_column_text(st, 0)));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close_v2(db);
+    return out;
+}
+
+static void body_prune(fixture *f)
+{
+    long long n = -1;
+    CHECK_INT(setup(f), 0);
+    /* Ended 1..6 at seconds 1..6; 7 queued and 8 running, older than all. */
+    CHECK_INT(ex_add_ended(f, 1, 1, 1 * SEC, EXEC_SUCCEEDED, 5, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 2, 1, 2 * SEC, EXEC_FAILED, 5, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 3, 1, 3 * SEC, EXEC_CANCELLED, -1, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 4, 1, 4 * SEC, EXEC_TIMED_OUT, 5, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 5, 1, 5 * SEC, EXEC_SUCCEEDED, 5, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 6, 1, 6 * SEC, EXEC_SUCCEEDED, 5, 0, 0), 0);
+    CHECK_INT(ex_add(f, 7, 1, 0, 0), 0);
+    CHECK_INT(ex_add(f, 8, 1, 0, 0), 0);
+    CHECK_STR(claim(f, "w", 1), "7");
+    CHECK_INT(node_add(f, 1, "a", EXEC_SUCCEEDED, 5, NULL, 0, 0), AOP_OK);
+    CHECK_INT(node_add(f, 2, "a", EXEC_SUCCEEDED, 5, NULL, 0, 0), AOP_OK);
+    CHECK_INT(node_add(f, 6, "a", EXEC_SUCCEEDED, 5, NULL, 0, 0), AOP_OK);
+    /* Nothing asked, nothing done. */
+    CHECK_INT(store_execution_prune(f->s, NULL, 0, 100, &n), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_execution_prune(f->s, ts(f, 100 * SEC), 0, 0, &n), AOP_OK);
+    CHECK_INT(n, 0);
+    /* By age, in batches, oldest first; never a queued or running one. */
+    CHECK_INT(store_execution_prune(f->s, ts(f, 3500), 0, 2, &n), AOP_OK);
+    CHECK_INT(n, 2);
+    CHECK_STR(left(f), "3,4,5,6,7,8");
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM execution_nodes"), 1);
+    CHECK_INT(store_execution_prune(f->s, ts(f, 3500), 0, 2, &n), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(store_execution_prune(f->s, ts(f, 3500), 0, 2, &n), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK_STR(left(f), "4,5,6,7,8");
+    /* By count: the newest two ended ones stay. */
+    CHECK_INT(store_execution_prune(f->s, NULL, 2, 100, &n), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_STR(left(f), "5,6,7,8");
+    CHECK_INT(store_execution_prune(f->s, NULL, 2, 100, &n), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_execution_prune(f->s, NULL, 5, 100, &n), AOP_OK);
+    CHECK_INT(n, 0);
+    /* Both: whichever takes more. */
+    CHECK_INT(store_execution_prune(f->s, ts(f, 100 * SEC), 1, 100, &n), AOP_OK);
+    CHECK_INT(n, 2);
+    CHECK_STR(left(f), "7,8");
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM execution_nodes"), 0);
+}
+
+static void exec_prune_by_age_and_keep(void)
+{
+    run_test(body_prune);
+}
+
+/* Several ended at the same instant: keep counts rows, (created_at, id)
+ * deciding among equals; before takes every row older than it. */
+static void body_prune_ties(fixture *f)
+{
+    long long n = -1;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add_ended(f, 1, 1, 1 * SEC, EXEC_SUCCEEDED, 5, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 4, 1, 2 * SEC, EXEC_SUCCEEDED, 5, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 2, 1, 2 * SEC, EXEC_SUCCEEDED, 5, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 3, 1, 2 * SEC, EXEC_SUCCEEDED, 5, 0, 0), 0);
+    CHECK_INT(ex_add_ended(f, 5, 1, 3 * SEC, EXEC_SUCCEEDED, 5, 0, 0), 0);
+    CHECK_INT(store_execution_prune(f->s, NULL, 3, 100, &n), AOP_OK);
+    CHECK_INT(n, 2);
+    CHECK_STR(left(f), "3,4,5");
+    /* before at the tied instant keeps them; the keep cap past it wins. */
+    CHECK_INT(store_execution_prune(f->s, ts(f, 2 * SEC), 2, 100, &n), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_STR(left(f), "4,5");
+    CHECK_INT(store_execution_prune(f->s, ts(f, 2 * SEC), 0, 100, &n), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_execution_prune(f->s, ts(f, 2 * SEC + 1), 0, 100, &n), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_STR(left(f), "5");
+}
+
+static void exec_prune_ties_exact(void)
+{
+    run_test(body_prune_ties);
+}
+
+/* 300 ended executions with 6 kB inputs (overflow pages). */
+static const char reclaim_seed[] =
+    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 300) "
+    "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, created_at, "
+    "timeout_ms, input) SELECT printf('0190a0b1-0006-7000-8000-%012d', i), "
+    "'0190a0b1-0005-7000-8000-000000000001', 1, 'succeeded', 'api', "
+    "'2026-01-01T00:00:00.000Z', 1000, printf('{\"pad\":\"%s\"}', hex(zeroblob(3000))) "
+    "FROM c";
+
+static void body_reclaim(fixture *f)
+{
+    long long n = -1;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(sql_run(f, reclaim_seed), 0);
+    CHECK_INT(sql_int(f, "PRAGMA auto_vacuum"), 2);
+    CHECK_INT(store_execution_prune(f->s, ts(f, 0), 0, 1000, &n), AOP_OK);
+    CHECK_INT(n, 300);
+    long long free0 = sql_int(f, "PRAGMA freelist_count");
+    CHECK(free0 > 100);
+    CHECK_INT(store_reclaim(f->s, 10), AOP_OK);
+    CHECK_INT(sql_int(f, "PRAGMA freelist_count"), free0 - 10);
+    CHECK_INT(store_reclaim(f->s, 0), AOP_OK);
+    CHECK_INT(sql_int(f, "PRAGMA freelist_count"), 0);
+    CHECK_INT(store_reclaim(f->s, 0), AOP_OK);
+}
+
+static void exec_reclaim_frees_pages(void)
+{
+    run_test(body_reclaim);
+}
+
+/* ---- plans on a larger table ---- */
+
+#define PLAN_ROWS 10000 /* plans do not depend on it; the run time does */
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* PLAN_ROWS executions over 20 workflows of 10 users, created a second apart:
+ * 1 in 100 queued, 1 in 100 running, the rest ended, most with a duration;
+ * a node row for every tenth. */
+static const char plan_seed[] =
+    "BEGIN;"
+    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 10) "
+    "INSERT INTO users (id, email, name, password_hash, role, created_at, updated_at) "
+    "SELECT printf('0190a0b1-0000-7000-8000-%012d', i), printf('p%d@example.com', i), 'P', 'x', "
+    "'user', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM c;"
+    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20) "
+    "INSERT INTO workflows (id, name, status, version, owner_id, created_by, updated_by, "
+    "created_at, updated_at, search_name, search_description, definition) "
+    "SELECT printf('0190a0b1-0005-7000-8000-%012d', i), printf('W%d', i), 'active', 1, "
+    "printf('0190a0b1-0000-7000-8000-%012d', 1 + i % 10), 'x', 'x', '2026-01-01T00:00:00.000Z', "
+    "'2026-01-01T00:00:00.000Z', '', '', '{}' FROM c;"
+    "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < " STR(PLAN_ROWS) ") "
+    "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, created_at, "
+    "started_at, finished_at, duration_ms, timeout_ms, max_concurrency, cost_usd, input) "
+    "SELECT printf('0190a0b1-0006-7000-8000-%012d', i), "
+    "printf('0190a0b1-0005-7000-8000-%012d', 1 + i % 20), 1, "
+    "CASE i % 100 WHEN 0 THEN 'queued' WHEN 1 THEN 'running' WHEN 2 THEN 'failed' "
+    "ELSE 'succeeded' END, 'api', "
+    "strftime('%Y-%m-%dT%H:%M:%S.000Z', 1767225600 + i, 'unixepoch'), "
+    "CASE WHEN i % 100 <> 0 THEN strftime('%Y-%m-%dT%H:%M:%S.000Z', 1767225600 + i, "
+    "'unixepoch') END, "
+    "CASE WHEN i % 100 > 1 THEN strftime('%Y-%m-%dT%H:%M:%S.500Z', 1767225600 + i, "
+    "'unixepoch') END, CASE WHEN i % 100 > 1 THEN 500 + i % 977 END, 1000, i % 3, 0.001, "
+    "'{\"pad\":\"0123456789012345678901234567890123456789\"}' FROM c;"
+    "INSERT INTO execution_nodes (execution_id, node_id, type, status, seq, model, "
+    "total_tokens) SELECT id, 'a', 'llm', 'succeeded', 0, 'm' || (rowid % 3), 10 "
+    "FROM executions WHERE rowid % 10 = 0;"
+    "COMMIT;";
+
+/* The EXPLAIN QUERY PLAN of sql into plan, each step's detail between bars
+ * ("|SCAN e|USE TEMP B-TREE FOR ORDER BY|"); 0, or -1 on error. Values stay
+ * unbound: plans do not depend on them without statistics. */
+static int query_plan(sqlite3 *db, const char *sql, char *plan, size_t planlen)
+{
+    sqlite3_stmt *st = NULL;
+    char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+    int rc = q ? sqlite3_prepare_v2(db, q, -1, &st, NULL) : SQLITE_NOMEM;
+    sqlite3_free(q);
+    if (rc != SQLITE_OK) {
+        snprintf(plan, planlen, "prepare: %s", sqlite3_errmsg(db));
+        return -1;
+    }
+    size_t len = (size_t)snprintf(plan, planlen, "|");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *d = sqlite3_column_text(st, 3);
+        if (len < planlen)
+            len += (size_t)snprintf(plan + len, planlen - len, "%s|", d ? (const char *)d : "");
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static const char *const sort_index[] = {"executions_created_idx", "executions_started_idx",
+                                         "executions_finished_idx", "executions_duration_idx"};
+
+/* Every list statement: none reads the whole table, and with no filter (or
+ * a reader's) each sort walks its index. Failures into msg; their number. */
+static int check_list_plans(sqlite3 *db, char *msg, size_t msglen)
+{
+    char plan[2048];
+    int bad = 0;
+    size_t len = 0;
+    msg[0] = '\0';
+#define PLAN_BAD(...)                                                                \
+    do {                                                                             \
+        if (++bad <= 6 && len < msglen)                                              \
+            len += (size_t)snprintf(msg + len, msglen - len, __VA_ARGS__);           \
+    } while (0)
+    for (unsigned fl = 0; fl < 16; fl++) {
+        const char *sql = sq_execution_list_sql(fl, STORE_EXEC_SORT_CREATED, false, true);
+        if (query_plan(db, sql, plan, sizeof(plan)) != 0 || strstr(plan, "|SCAN e|"))
+            PLAN_BAD("\ncount filters=%u: %s\n  for %s", fl, plan, sql);
+        for (int s = 0; s < 4; s++) {
+            for (int d = 0; d < 2; d++) {
+                sql = sq_execution_list_sql(fl, (store_exec_sort)s, d, false);
+                if (query_plan(db, sql, plan, sizeof(plan)) != 0 || strstr(plan, "|SCAN e|"))
+                    PLAN_BAD("\npage filters=%u sort=%d desc=%d: %s\n  for %s", fl, s, d, plan,
+                             sql);
+                else if (fl == 0 && (!strstr(plan, sort_index[s]) || strstr(plan, "TEMP B-TREE")))
+                    PLAN_BAD("\npage filters=%u sort=%d desc=%d not in %s order: %s", fl, s, d,
+                             sort_index[s], plan);
+            }
+        }
+    }
+#undef PLAN_BAD
+    return bad;
+}
+
+static void body_plans(fixture *f)
+{
+    sqlite3 *db = NULL;
+    static char msg[16384];
+    char plan[2048];
+    long long n = -1, total = -1;
+    CHECK_INT(sql_run(f, plan_seed), 0);
+    CHECK_INT(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    int bad = check_list_plans(db, msg, sizeof(msg));
+    if (!bad && (query_plan(db, sq_execution_claim_sql, plan, sizeof(plan)) != 0 ||
+                 !strstr(plan, "executions_queue_idx") ||
+                 !strstr(plan, "executions_running_idx")))
+        bad = snprintf(msg, sizeof(msg), "claim: %s", plan) > 0;
+    if (!bad && (query_plan(db, sq_execution_prune_sql, plan, sizeof(plan)) != 0 ||
+                 !strstr(plan, "executions_ended_idx") || strstr(plan, "TEMP B-TREE")))
+        bad = snprintf(msg, sizeof(msg), "prune: %s", plan) > 0;
+    sqlite3_close_v2(db);
+    if (bad) {
+        unit_fail(__FILE__, __LINE__, msg);
+        return;
+    }
+    /* And the statements do their work on this many rows. */
+    store_execution *es = NULL;
+    int got = -1;
+    store_exec_query q = q_all();
+    q.limit = 20;
+    q.sort = STORE_EXEC_SORT_DURATION;
+    q.desc = true;
+    CHECK_INT(store_execution_list(f->s, &q, &es, &got, &total, &f->a), AOP_OK);
+    CHECK_INT(total, PLAN_ROWS);
+    CHECK_INT(got, 20);
+    CHECK_INT(es[0].duration_ms, 500 + 976);
+    CHECK_STR(claim(f, "w", 5), "100,200,300,600,900");
+    CHECK_INT(store_execution_prune(f->s, NULL, PLAN_ROWS / 2, 1000000, &n), AOP_OK);
+    CHECK_INT(n, PLAN_ROWS - PLAN_ROWS / 50 - PLAN_ROWS / 2);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status NOT IN "
+                         "('queued', 'running')"), PLAN_ROWS / 2);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM execution_nodes WHERE execution_id NOT IN "
+                         "(SELECT id FROM executions)"), 0);
+    CHECK_INT(sql_int(f, "PRAGMA foreign_key_check"), -1); /* no row: nothing dangling */
+}
+
+static void exec_plans_use_indexes(void)
+{
+    run_test(body_plans);
+}
+
 const unit_test exec_store_tests[] = {
+    TEST(exec_status_names_both_ways),
+    TEST(exec_insert_get_roundtrip),
+    TEST(exec_finish_conflict_not_found),
+    TEST(exec_delete_takes_nodes),
+    TEST(exec_claim_order_and_max_concurrency),
+    TEST(exec_claim_sets_start_and_deadline_once),
+    TEST(exec_lease_renew_requeue_release_owned),
+    TEST(exec_claim_threads_never_share),
+    TEST(exec_node_put_keeps_seq_and_nodes_end),
+    TEST(exec_nodes_many_in_seq_order),
+    TEST(exec_analytics_add_counts),
+    TEST(exec_list_filters_and_readers),
+    TEST(exec_list_sorts_and_pages),
+    TEST(exec_stats_percentiles),
+    TEST(exec_stats_per_node),
+    TEST(exec_summary_models_days_top),
+    TEST(exec_summary_caps_days_and_top),
+    TEST(exec_prune_by_age_and_keep),
+    TEST(exec_prune_ties_exact),
+    TEST(exec_reclaim_frees_pages),
+    TEST(exec_plans_use_indexes),
     {NULL, NULL},
 };

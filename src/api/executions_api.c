@@ -1,0 +1,282 @@
+/*
+ * executions_api.c - POST /api/workflows/:id/execute and /api/executions.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/common.h"
+#include "auth/session.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/ids.h"
+#include "engine/engine.h"
+#include "executions/executions.h"
+
+#define WAIT_SLACK_MS 250
+
+static const char *const sort_fields[] = {"createdAt", "startedAt", "finishedAt", "durationMs",
+                                          NULL};
+static const store_exec_sort sort_of[] = {STORE_EXEC_SORT_CREATED, STORE_EXEC_SORT_STARTED,
+                                          STORE_EXEC_SORT_FINISHED, STORE_EXEC_SORT_DURATION};
+
+static wf_caller caller_of(http_req *req)
+{
+    const store_user *u = &http_identity(req)->user;
+    wf_caller c = {.id = u->id,
+                   .admin = strcmp(u->role, "admin") == 0,
+                   .viewer = strcmp(u->role, "viewer") == 0};
+    return c;
+}
+
+static void reply_err(http_req *req, aop_err rc, const char *what)
+{
+    char msg[96];
+    switch (rc) {
+    case AOP_ERR_NOT_FOUND:
+        snprintf(msg, sizeof(msg), "No such %s", what);
+        http_reply_error(req, rc, msg, NULL);
+        break;
+    case AOP_ERR_FORBIDDEN:
+        http_reply_error(req, rc, "You may read this workflow but not run or change it", NULL);
+        break;
+    default:
+        api_reply_err(req, rc, NULL);
+    }
+}
+
+static void reply_text(http_req *req, int status, const char *json, size_t len)
+{
+    http_reply_bytes(req, status, "application/json", json, len);
+}
+
+static void reply_queued(http_req *req, int status, const char *id, exec_status st)
+{
+    http_reply_json(req, status, json_pack("{s:s, s:s}", "executionId", id, "status",
+                                           exec_status_name(st)));
+}
+
+/* A from/to query argument as RFC 3339 ms into out; false (with a problem)
+ * when malformed. */
+static bool read_time(http_req *req, const char *name, char out[25], const char **set,
+                      json_t *details)
+{
+    const char *v = http_query(req, name);
+    int64_t ms = 0;
+    *set = NULL;
+    if (!v)
+        return true;
+    if (strlen(v) > 64 || clock_parse_rfc3339(v, 1, &ms) != 0) {
+        api_problem(details, name, "must be an RFC 3339 date-time or a YYYY-MM-DD date");
+        return false;
+    }
+    clock_format_rfc3339(ms, out);
+    *set = out;
+    return true;
+}
+
+static bool read_range(http_req *req, char from[25], char to[25], const char **f, const char **t,
+                       json_t *details)
+{
+    bool ok = read_time(req, "from", from, f, details);
+    ok = read_time(req, "to", to, t, details) && ok;
+    return ok;
+}
+
+/* ---- execute ---- */
+
+typedef struct {
+    http_req *req;
+    char id[UUID_STR_LEN];
+} wait_ctx;
+
+static void on_wait_done(void *ctx, bool ended)
+{
+    (void)ended;
+    http_unpark(((wait_ctx *)ctx)->req);
+}
+
+/* Back on an HTTP thread: the execution as it is now. */
+static void answer_wait(http_req *req, void *ctx)
+{
+    wait_ctx *w = ctx;
+    wf_caller c = caller_of(req);
+    store_execution row;
+    aop_err rc = store_execution_get(http_app(req)->store, w->id, &row, http_arena(req));
+    if (rc != AOP_OK) {
+        reply_err(req, rc, "execution");
+        return;
+    }
+    if (row.status == EXEC_QUEUED || row.status == EXEC_RUNNING) {
+        reply_queued(req, 202, w->id, row.status);
+        return;
+    }
+    char *json = NULL;
+    size_t len = 0;
+    rc = executions_get(http_app(req), &c, w->id, &json, &len, http_arena(req));
+    if (rc != AOP_OK)
+        reply_err(req, rc, "execution");
+    else
+        reply_text(req, 200, json, len);
+}
+
+/* Parks the request until the execution ends or its timeout (plus a little)
+ * passes. The park comes first, so that no end can slip in between. */
+static void wait_for(http_req *req, const store_execution *row)
+{
+    const app_ctx *app = http_app(req);
+    wait_ctx *w = arena_alloc(http_arena(req), sizeof(*w));
+    w->req = req;
+    str_copy(w->id, sizeof(w->id), row->id);
+    if (http_park(req, answer_wait, w) != 0) {
+        reply_queued(req, 202, row->id, row->status);
+        return;
+    }
+    if (engine_wait(app->engine, row->id, row->timeout_ms + WAIT_SLACK_MS, on_wait_done, w) != 0) {
+        http_unpark(req);
+        return;
+    }
+    /* It may have ended before the wait was registered. */
+    store_execution now;
+    arena a = {0};
+    if (store_execution_get(app->store, row->id, &now, &a) != AOP_OK ||
+        (now.status != EXEC_QUEUED && now.status != EXEC_RUNNING))
+        engine_notify(app->engine, row->id);
+    arena_free(&a);
+}
+
+void api_workflows_execute(http_req *req)
+{
+    json_t *body;
+    if (!api_object_or_reply(req, &body))
+        return;
+    json_t *details = json_array();
+    const json_t *input = json_object_get(body, "input");
+    const json_t *wait = json_object_get(body, "wait");
+    if (input && !json_is_object(input))
+        api_problem(details, "input", "must be an object");
+    if (wait && !json_is_boolean(wait))
+        api_problem(details, "wait", "must be a boolean");
+    if (!api_valid_or_reply(req, details))
+        return;
+    wf_caller c = caller_of(req);
+    store_execution row;
+    aop_err rc = executions_start(http_app(req), &c, http_param(req, "id"), input, &row,
+                                  http_arena(req));
+    if (rc != AOP_OK) {
+        reply_err(req, rc, "workflow");
+        return;
+    }
+    if (json_is_true(wait))
+        wait_for(req, &row);
+    else
+        reply_queued(req, 202, row.id, EXEC_QUEUED);
+}
+
+/* ---- history ---- */
+
+void api_executions_list(http_req *req)
+{
+    api_page pg;
+    if (!api_page_or_reply(req, sort_fields, true, &pg))
+        return;
+    json_t *details = json_array();
+    char from[25], to[25];
+    store_exec_query q = {.workflow_id = http_query(req, "workflowId"),
+                          .status = -1,
+                          .sort = sort_of[pg.sort],
+                          .desc = pg.desc,
+                          .offset = pg.offset,
+                          .limit = pg.limit};
+    const char *status = http_query(req, "status");
+    if (q.workflow_id && !ids_uuid_ok(q.workflow_id))
+        api_problem(details, "workflowId", "must be a workflow id");
+    if (status) {
+        q.status = exec_status_of(status);
+        if (q.status < 0 || q.status >= EXEC_RUN_STATUSES)
+            api_problem(details, "status",
+                        "must be one of queued, running, succeeded, failed, cancelled, "
+                        "timed_out");
+    }
+    read_range(req, from, to, &q.from, &q.to, details);
+    if (!api_valid_or_reply(req, details))
+        return;
+    wf_caller c = caller_of(req);
+    char *json = NULL;
+    size_t len = 0;
+    aop_err rc = executions_list(http_app(req), &c, &q, pg.page, &json, &len, http_arena(req));
+    if (rc != AOP_OK)
+        reply_err(req, rc, "execution");
+    else
+        reply_text(req, 200, json, len);
+}
+
+void api_executions_get(http_req *req)
+{
+    wf_caller c = caller_of(req);
+    char *json = NULL;
+    size_t len = 0;
+    aop_err rc = executions_get(http_app(req), &c, http_param(req, "id"), &json, &len,
+                                http_arena(req));
+    if (rc != AOP_OK)
+        reply_err(req, rc, "execution");
+    else
+        reply_text(req, 200, json, len);
+}
+
+void api_executions_cancel(http_req *req)
+{
+    wf_caller c = caller_of(req);
+    char *json = NULL;
+    size_t len = 0;
+    aop_err rc = executions_cancel(http_app(req), &c, http_param(req, "id"), &json, &len,
+                                   http_arena(req));
+    if (rc != AOP_OK)
+        reply_err(req, rc, "execution");
+    else
+        reply_text(req, 200, json, len);
+}
+
+void api_executions_delete(http_req *req)
+{
+    aop_err rc = executions_delete(http_app(req), http_param(req, "id"));
+    if (rc != AOP_OK) {
+        reply_err(req, rc, "execution");
+        return;
+    }
+    const store_user *u = &http_identity(req)->user;
+    api_audit(req, "execution.delete", u->id, http_param(req, "id"), NULL);
+    http_reply_empty(req, 204);
+}
+
+/* ---- analytics ---- */
+
+void api_executions_stats(http_req *req)
+{
+    wf_caller c = caller_of(req);
+    char *json = NULL;
+    size_t len = 0;
+    aop_err rc = executions_stats(http_app(req), &c, http_param(req, "workflowId"), &json, &len,
+                                  http_arena(req));
+    if (rc != AOP_OK)
+        reply_err(req, rc, "workflow");
+    else
+        reply_text(req, 200, json, len);
+}
+
+void api_executions_summary(http_req *req)
+{
+    json_t *details = json_array();
+    char from[25], to[25];
+    const char *f = NULL, *t = NULL;
+    read_range(req, from, to, &f, &t, details);
+    if (!api_valid_or_reply(req, details))
+        return;
+    char *json = NULL;
+    size_t len = 0;
+    aop_err rc = executions_summary(http_app(req), f, t, &json, &len, http_arena(req));
+    if (rc != AOP_OK)
+        reply_err(req, rc, "execution");
+    else
+        reply_text(req, 200, json, len);
+}

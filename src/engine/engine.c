@@ -1,0 +1,1019 @@
+/*
+ * engine.c - the loops: claim queued executions, walk their DAGs, commit
+ * what they produce, end them.
+ *
+ * A run is one execution held in memory by one loop. Its nodes move
+ * pending -> running -> succeeded | failed, or pending -> skipped. A node
+ * is ready once every predecessor is resolved; it runs when at least one
+ * incoming edge was taken (an edge is taken when its source succeeded and,
+ * for a condition's edge with `when`, the branch matches), else it is
+ * skipped, and so are the nodes below it that nothing else reaches.
+ * A failed node (its attempts used up) ends the execution: nodes still in
+ * flight end cancelled, nodes never started get no row.
+ */
+#include "engine/engine.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "engine/engine_int.h"
+#include "infra/cache.h"
+#include "executions/executions.h"
+
+#define CLAIM_BATCH 256
+#define DAG_CACHE 256
+
+struct dag_slot {
+    char key[UUID_STR_LEN + 24];
+    dag *d;
+    int64_t used;
+};
+
+int64_t engine_mono_ms(void)
+{
+    return clock_mono_ms();
+}
+
+void engine_count(long long *counter, long long by)
+{
+    __atomic_add_fetch(counter, by, __ATOMIC_RELAXED);
+}
+
+/* ---- timers: a binary min-heap; items know their place ---- */
+
+static void heap_place(loop *lp, size_t pos)
+{
+    struct heap_item *it = &lp->heap[pos];
+    if (it->node < 0)
+        it->r->heap_pos = pos + 1;
+    else
+        it->r->ns[it->node].heap_pos = pos + 1;
+}
+
+static void heap_swap(loop *lp, size_t a, size_t b)
+{
+    struct heap_item t = lp->heap[a];
+    lp->heap[a] = lp->heap[b];
+    lp->heap[b] = t;
+    heap_place(lp, a);
+    heap_place(lp, b);
+}
+
+static void heap_up(loop *lp, size_t pos)
+{
+    while (pos > 0 && lp->heap[(pos - 1) / 2].at > lp->heap[pos].at) {
+        heap_swap(lp, pos, (pos - 1) / 2);
+        pos = (pos - 1) / 2;
+    }
+}
+
+static void heap_down(loop *lp, size_t pos)
+{
+    for (;;) {
+        size_t l = 2 * pos + 1, m = pos;
+        if (l < lp->heap_len && lp->heap[l].at < lp->heap[m].at)
+            m = l;
+        if (l + 1 < lp->heap_len && lp->heap[l + 1].at < lp->heap[m].at)
+            m = l + 1;
+        if (m == pos)
+            return;
+        heap_swap(lp, pos, m);
+        pos = m;
+    }
+}
+
+void heap_push(loop *lp, run *r, int node, int64_t at)
+{
+    if (lp->heap_len == lp->heap_cap) {
+        lp->heap_cap = lp->heap_cap ? lp->heap_cap * 2 : 64;
+        lp->heap = xrealloc(lp->heap, lp->heap_cap * sizeof(*lp->heap));
+    }
+    lp->heap[lp->heap_len] = (struct heap_item){at, r, node};
+    heap_place(lp, lp->heap_len);
+    heap_up(lp, lp->heap_len++);
+}
+
+/* pos is 1-based, as kept in the items' owners. */
+void heap_remove(loop *lp, size_t pos)
+{
+    size_t i = pos - 1, last = --lp->heap_len;
+    struct heap_item gone = lp->heap[i];
+    if (gone.node < 0)
+        gone.r->heap_pos = 0;
+    else
+        gone.r->ns[gone.node].heap_pos = 0;
+    if (i == last)
+        return;
+    lp->heap[i] = lp->heap[last];
+    heap_place(lp, i);
+    heap_down(lp, i);
+    heap_up(lp, i);
+}
+
+/* ---- definitions, cached per workflow version ---- */
+
+static dag *load_dag(engine *e, const store_execution *row, char *err, size_t errlen)
+{
+    char key[sizeof(((struct dag_slot *)0)->key)];
+    snprintf(key, sizeof(key), "%s:%lld", row->workflow_id, row->workflow_version);
+    pthread_mutex_lock(&e->mu);
+    for (int i = 0; i < e->ndags; i++)
+        if (!strcmp(e->dags[i].key, key)) {
+            e->dags[i].used = engine_mono_ms();
+            dag_ref(e->dags[i].d);
+            dag *d = e->dags[i].d;
+            pthread_mutex_unlock(&e->mu);
+            return d;
+        }
+    pthread_mutex_unlock(&e->mu);
+
+    arena a = {0};
+    char *snap = NULL;
+    dag *d = NULL;
+    aop_err rc = store_workflow_version_get(e->st, row->workflow_id, row->workflow_version,
+                                            &snap, &a);
+    json_t *root = rc == AOP_OK ? json_loads(snap, 0, NULL) : NULL;
+    arena_free(&a);
+    if (!root) {
+        snprintf(err, errlen, "version %lld of the workflow cannot be read",
+                 row->workflow_version);
+        return NULL;
+    }
+    d = dag_build(json_object_get(root, "definition"), err, errlen);
+    json_decref(root);
+    if (!d)
+        return NULL;
+
+    pthread_mutex_lock(&e->mu);
+    int slot = e->ndags;
+    if (slot == DAG_CACHE) {
+        slot = 0;
+        for (int i = 1; i < e->ndags; i++)
+            if (e->dags[i].used < e->dags[slot].used)
+                slot = i;
+        dag_unref(e->dags[slot].d);
+    } else {
+        e->ndags++;
+    }
+    str_copy(e->dags[slot].key, sizeof(e->dags[slot].key), key);
+    e->dags[slot].d = d;
+    e->dags[slot].used = engine_mono_ms();
+    dag_ref(d);
+    pthread_mutex_unlock(&e->mu);
+    return d;
+}
+
+/* ---- runs ---- */
+
+static void touch(loop *lp, run *r)
+{
+    if (r->touched)
+        return;
+    r->touched = true;
+    r->touched_next = lp->touched;
+    lp->touched = r;
+}
+
+static void push_ready(run *r, int i)
+{
+    if (r->ns[i].queued)
+        return;
+    r->ns[i].queued = true;
+    r->ready[r->nready++] = i;
+}
+
+static char *error_text(const char *code, const char *message, const char *node_id)
+{
+    json_t *o = json_pack("{s:s, s:s}", "code", code, "message", message);
+    if (node_id)
+        json_object_set_new(o, "nodeId", json_string(node_id));
+    else if (o)
+        json_object_set_new(o, "nodeId", json_null());
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s ? s : xstrdup("{\"code\":\"INTERNAL_ERROR\",\"message\":\"out of memory\"}");
+}
+
+/* The text a node's output is stored as: whole, or a marker when too big. */
+static char *stored_output(const json_t *out, long long *size)
+{
+    char *s = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s) {
+        *size = 0;
+        return xstrdup("null");
+    }
+    size_t len = strlen(s);
+    *size = (long long)len;
+    if (len <= ENGINE_OUTPUT_MAX)
+        return s;
+    s[str_utf8_prefix(s, ENGINE_OUTPUT_PREVIEW)] = '\0';
+    json_t *m = json_pack("{s:b, s:I, s:s}", "truncated", 1, "sizeBytes", (json_int_t)len,
+                          "preview", s);
+    free(s);
+    char *t = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    return t ? t : xstrdup("null");
+}
+
+static void stop_node(loop *lp, run *r, int i)
+{
+    node_state *n = &r->ns[i];
+    if (n->heap_pos)
+        heap_remove(lp, n->heap_pos);
+    if (n->call) {
+        call_drop(lp, n->call);
+        n->call = NULL;
+    }
+    n->timer = TIMER_NONE;
+    n->gen++;
+}
+
+/* Ends the run: what is in flight stops with `status` (cancelled or
+ * timed_out); the flush writes the end. */
+static void end_run(run *r, exec_status status, char *error)
+{
+    if (r->ending) {
+        free(error);
+        return;
+    }
+    r->ending = true;
+    r->end_status = status;
+    r->end_error = error;
+    exec_status cut = status == EXEC_TIMED_OUT ? EXEC_TIMED_OUT : EXEC_CANCELLED;
+    int64_t now = clock_now_ms();
+    for (int i = 0; i < r->d->n; i++) {
+        node_state *n = &r->ns[i];
+        if (n->status != EXEC_RUNNING)
+            continue;
+        stop_node(r->lp, r, i);
+        n->status = cut;
+        n->finished_ms = now;
+        n->dirty = true;
+        r->inflight--;
+    }
+    if (r->heap_pos)
+        heap_remove(r->lp, r->heap_pos);
+    touch(r->lp, r);
+}
+
+static void resolve(run *r, int i)
+{
+    const dag_node *dn = &r->d->nodes[i];
+    node_state *n = &r->ns[i];
+    r->unresolved--;
+    for (int k = 0; k < dn->nout; k++) {
+        const dag_edge *ed = &r->d->out[dn->first_out + k];
+        node_state *t = &r->ns[ed->to];
+        if (n->status == EXEC_SUCCEEDED && (ed->when < 0 || ed->when == (int)n->result))
+            t->active_in = true;
+        if (--t->preds_left == 0)
+            push_ready(r, ed->to);
+    }
+}
+
+static void node_finished(run *r, int i, exec_status st)
+{
+    node_state *n = &r->ns[i];
+    n->status = st;
+    n->finished_ms = clock_now_ms();
+    n->dirty = true;
+    touch(r->lp, r);
+}
+
+static void attempt(loop *lp, run *r, int i);
+
+/* The outcome of one attempt of node i (from any node kind). */
+void loop_node_done(loop *lp, run *r, int i, node_outcome *o)
+{
+    node_state *n = &r->ns[i];
+    const dag_node *dn = &r->d->nodes[i];
+    n->call = NULL;
+    if (n->heap_pos)
+        heap_remove(lp, n->heap_pos);
+    n->timer = TIMER_NONE;
+    if (dn->type != NODE_TRANSFORM && dn->type != NODE_CONDITION)
+        r->inflight--;
+    n->prompt_tokens += o->prompt_tokens;
+    n->completion_tokens += o->completion_tokens;
+    n->cost_usd += o->cost_usd;
+    if (o->model[0]) {
+        free(n->model);
+        n->model = xstrdup(o->model);
+    }
+    json_decref(n->output);
+    n->output = o->output;
+    o->output = NULL;
+    free(n->out_text);
+    n->out_text = NULL;
+    if (n->output) {
+        long long size = 0;
+        n->out_text = stored_output(n->output, &size);
+        if (o->ok)
+            r->memory_bytes += size;
+    }
+    free(n->error);
+    n->error = NULL;
+    if (o->ok) {
+        node_finished(r, i, EXEC_SUCCEEDED);
+        resolve(r, i);
+        return;
+    }
+    n->error = error_text(o->code, o->message, NULL);
+    if (o->retryable && n->attempts < dn->max_attempts && !r->ending) {
+        long long wait = dn->backoff_ms;
+        for (int k = 1; k < n->attempts && wait < 600000; k++)
+            wait *= 2;
+        if (wait > 600000)
+            wait = 600000;
+        n->timer = TIMER_RETRY;
+        heap_push(lp, r, i, engine_mono_ms() + wait);
+        r->inflight++;
+        n->dirty = true;
+        touch(lp, r);
+        return;
+    }
+    node_finished(r, i, EXEC_FAILED);
+    r->unresolved--;
+    end_run(r, EXEC_FAILED, error_text(o->code, o->message, dn->id));
+}
+
+static void start_delay(loop *lp, run *r, int i, json_t *cfgv)
+{
+    node_state *n = &r->ns[i];
+    const json_t *ms = json_object_get(cfgv, "ms");
+    if (!json_is_integer(ms) || json_integer_value(ms) < 0 ||
+        json_integer_value(ms) > 86400000) {
+        json_decref(cfgv);
+        node_outcome o = {0};
+        outcome_fail(&o, "INVALID_CONFIG", false, "config.ms must be an integer 0..86400000");
+        r->inflight++;
+        loop_node_done(lp, r, i, &o);
+        return;
+    }
+    n->delay_ms = json_integer_value(ms);
+    json_decref(cfgv);
+    /* A resumed delay waits only for what is left of it. */
+    long long left = n->delay_ms - (clock_now_ms() - n->started_ms);
+    if (left < 0)
+        left = 0;
+    long long limit = r->d->nodes[i].timeout_ms;
+    n->timer = limit && limit < left ? TIMER_TIMEOUT : TIMER_DELAY;
+    heap_push(lp, r, i, engine_mono_ms() + (n->timer == TIMER_TIMEOUT ? limit : left));
+    r->inflight++;
+}
+
+static void attempt(loop *lp, run *r, int i)
+{
+    node_state *n = &r->ns[i];
+    const dag_node *dn = &r->d->nodes[i];
+    n->attempts++;
+    if (n->status != EXEC_RUNNING) {
+        n->status = EXEC_RUNNING;
+        if (!n->started_ms)
+            n->started_ms = clock_now_ms();
+    }
+    engine_count(&lp->e->stats.node_runs, 1);
+    node_outcome o = {0};
+    json_t *cfgv = node_render_config(r, i, &o);
+    if (!cfgv) {
+        if (dn->type != NODE_TRANSFORM && dn->type != NODE_CONDITION)
+            r->inflight++;
+        loop_node_done(lp, r, i, &o);
+        return;
+    }
+    switch (dn->type) {
+    case NODE_TRANSFORM:
+    case NODE_CONDITION:
+        node_run_inline(r, i, cfgv, &o);
+        json_decref(cfgv);
+        loop_node_done(lp, r, i, &o);
+        return;
+    case NODE_DELAY:
+        start_delay(lp, r, i, cfgv);
+        break;
+    case NODE_HTTP:
+    case NODE_LLM:
+        r->inflight++;
+        call_start(lp, r, i, cfgv);
+        break;
+    }
+    if (n->status == EXEC_RUNNING) {
+        n->dirty = true; /* the row says running: a crash resumes it */
+        touch(lp, r);
+    }
+}
+
+static void start_node(loop *lp, run *r, int i)
+{
+    node_state *n = &r->ns[i];
+    if (r->d->nodes[i].npred > 0 && !n->active_in) {
+        node_finished(r, i, EXEC_SKIPPED);
+        resolve(r, i);
+        return;
+    }
+    if (n->restored) {
+        n->status = EXEC_SUCCEEDED;
+        resolve(r, i);
+        return;
+    }
+    attempt(lp, r, i);
+}
+
+static void advance(loop *lp, run *r)
+{
+    while (r->nready > 0 && !r->ending)
+        start_node(lp, r, r->ready[--r->nready]);
+    if (!r->ending && r->unresolved == 0 && r->inflight == 0)
+        end_run(r, EXEC_SUCCEEDED, NULL);
+}
+
+static void free_run(run *r)
+{
+    for (int i = 0; r->d && i < r->d->n; i++) {
+        node_state *n = &r->ns[i];
+        json_decref(n->output);
+        free(n->error);
+        free(n->model);
+        free(n->out_text);
+    }
+    free(r->ns);
+    free(r->ready);
+    json_decref(r->input);
+    dag_unref(r->d);
+    free(r->row.input);
+    free(r->end_error);
+    free(r);
+}
+
+static void unlink_run(loop *lp, run *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        lp->runs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    lp->nruns--;
+    if (r->touched) { /* off the flush list */
+        run **p = &lp->touched;
+        while (*p && *p != r)
+            p = &(*p)->touched_next;
+        if (*p)
+            *p = r->touched_next;
+    }
+}
+
+/* Forgets r without writing anything: what is in flight is dropped. */
+static void drop_run(loop *lp, run *r)
+{
+    for (int i = 0; i < r->d->n; i++)
+        stop_node(lp, r, i);
+    if (r->heap_pos)
+        heap_remove(lp, r->heap_pos);
+    unlink_run(lp, r);
+    free_run(r);
+}
+
+/* ---- resume ---- */
+
+static void restore_nodes(engine *e, run *r)
+{
+    arena a = {0};
+    store_exec_node *rows = NULL;
+    int n = 0;
+    if (store_execution_nodes(e->st, r->row.id, &rows, &n, &a) != AOP_OK) {
+        arena_free(&a);
+        return; /* runs from the start; the rows are replaced */
+    }
+    for (int k = 0; k < n; k++) {
+        int i = dag_find(r->d, rows[k].node_id, strlen(rows[k].node_id));
+        if (i < 0)
+            continue;
+        node_state *ns = &r->ns[i];
+        int64_t t = 0;
+        if (rows[k].started_at[0] && clock_parse_rfc3339(rows[k].started_at, 0, &t) == 0)
+            ns->started_ms = t;
+        ns->attempts = (int)rows[k].attempts;
+        if (rows[k].status != EXEC_SUCCEEDED) {
+            if (ns->attempts >= r->d->nodes[i].max_attempts)
+                ns->attempts = r->d->nodes[i].max_attempts - 1; /* one more try */
+            continue;
+        }
+        ns->restored = true;
+        ns->output = rows[k].output ? json_loads(rows[k].output, JSON_DECODE_ANY, NULL) : NULL;
+        ns->result = json_is_true(json_object_get(ns->output, "result"));
+        ns->prompt_tokens = rows[k].prompt_tokens;
+        ns->completion_tokens = rows[k].completion_tokens;
+        ns->cost_usd = rows[k].cost_usd;
+        ns->model = rows[k].model ? xstrdup(rows[k].model) : NULL;
+        if (rows[k].finished_at[0] && clock_parse_rfc3339(rows[k].finished_at, 0, &t) == 0)
+            ns->finished_ms = t;
+        r->memory_bytes += rows[k].output ? (long long)strlen(rows[k].output) : 0;
+    }
+    arena_free(&a);
+}
+
+/* ---- claim ---- */
+
+static void open_failed(loop *lp, run *r, const char *why)
+{
+    r->unresolved = 0;
+    end_run(r, EXEC_FAILED, error_text("WORKFLOW_UNAVAILABLE", why, NULL));
+    (void)lp;
+}
+
+static void open_run(loop *lp, const store_execution *row)
+{
+    engine *e = lp->e;
+    run *r = xcalloc(1, sizeof(*r));
+    r->lp = lp;
+    r->row = *row;
+    r->row.input = xstrdup(row->input ? row->input : "{}");
+    r->row.output = r->row.error = NULL;
+    r->input = json_loads(r->row.input, JSON_DECODE_ANY, NULL);
+    r->memory_bytes = (long long)strlen(r->row.input);
+    int64_t t = 0;
+    r->started_ms = clock_parse_rfc3339(row->started_at, 0, &t) == 0 ? t : clock_now_ms();
+    r->next = lp->runs;
+    if (lp->runs)
+        lp->runs->prev = r;
+    lp->runs = r;
+    lp->nruns++;
+    engine_count(&e->stats.started, 1);
+
+    char why[160];
+    r->d = load_dag(e, row, why, sizeof(why));
+    if (!r->d) {
+        static dag empty = {.refs = 1 << 30};
+        r->d = &empty;
+        dag_ref(r->d);
+        open_failed(lp, r, why);
+        return;
+    }
+    int n = r->d->n;
+    r->ns = xcalloc(n ? (size_t)n : 1, sizeof(node_state));
+    r->ready = xcalloc(n ? (size_t)n : 1, sizeof(int));
+    r->unresolved = n;
+    for (int i = 0; i < n; i++) {
+        r->ns[i].status = EXEC_PENDING;
+        r->ns[i].preds_left = r->d->nodes[i].npred;
+        if (r->ns[i].preds_left == 0)
+            push_ready(r, i);
+    }
+    if (row->claims > 1)
+        restore_nodes(e, r);
+    int64_t left = row->deadline_ms - clock_now_ms();
+    heap_push(lp, r, -1, engine_mono_ms() + (left > 0 ? left : 0));
+    advance(lp, r);
+}
+
+static int claim(loop *lp)
+{
+    engine *e = lp->e;
+    int room = ENGINE_LOOP_MAX_RUNS - lp->nruns;
+    if (room <= 0)
+        return 0;
+    if (room > CLAIM_BATCH)
+        room = CLAIM_BATCH;
+    arena a = {0};
+    store_execution *rows = NULL;
+    int n = 0;
+    int64_t now = clock_now_ms();
+    char at[25];
+    clock_format_rfc3339(now, at);
+    aop_err rc = store_execution_claim(e->st, e->owner, now, at, now + e->cfg->execution_lease_ms,
+                                       room, &rows, &n, &a);
+    if (rc != AOP_OK) {
+        log_warn("cannot claim executions", LF_S("error", err_code(rc)));
+        n = 0;
+    }
+    for (int i = 0; i < n; i++)
+        open_run(lp, &rows[i]);
+    arena_free(&a);
+    return n == room ? 1 : 0;
+}
+
+/* ---- writing ---- */
+
+static void node_row(const run *r, int i, store_exec_node *out, char at[2][25])
+{
+    const node_state *n = &r->ns[i];
+    memset(out, 0, sizeof(*out));
+    out->node_id = (char *)r->d->nodes[i].id;
+    out->type = (char *)dag_type_name(r->d->nodes[i].type);
+    out->status = n->status == EXEC_PENDING ? EXEC_RUNNING : n->status;
+    out->attempts = n->attempts;
+    if (n->started_ms)
+        clock_format_rfc3339(n->started_ms, at[0]);
+    else
+        at[0][0] = '\0';
+    if (n->finished_ms && n->status != EXEC_RUNNING && n->status != EXEC_SKIPPED)
+        clock_format_rfc3339(n->finished_ms, at[1]);
+    else
+        at[1][0] = '\0';
+    str_copy(out->started_at, sizeof(out->started_at), at[0]);
+    str_copy(out->finished_at, sizeof(out->finished_at), at[1]);
+    out->duration_ms = at[0][0] && at[1][0] ? n->finished_ms - n->started_ms : -1;
+    out->prompt_tokens = n->prompt_tokens;
+    out->completion_tokens = n->completion_tokens;
+    out->total_tokens = n->prompt_tokens + n->completion_tokens;
+    out->cost_usd = n->cost_usd;
+    out->model = n->model;
+    out->error = n->status == EXEC_RUNNING && n->timer != TIMER_RETRY ? NULL : n->error;
+    out->output = n->status == EXEC_RUNNING ? NULL : n->out_text;
+}
+
+/* The execution's output: its sinks' outputs by id. */
+static char *run_output(const run *r, long long *size)
+{
+    json_t *o = json_object();
+    for (int i = 0; o && i < r->d->n; i++)
+        if (dag_is_sink(r->d, i))
+            json_object_set(o, r->d->nodes[i].id,
+                            r->ns[i].output && r->ns[i].status == EXEC_SUCCEEDED
+                                ? r->ns[i].output
+                                : json_null());
+    char *s = stored_output(o, size);
+    json_decref(o);
+    return s;
+}
+
+static void end_row(run *r, store_execution *x, char **output)
+{
+    *x = r->row;
+    x->status = r->end_status;
+    int64_t now = clock_now_ms();
+    clock_format_rfc3339(now, x->finished_at);
+    x->duration_ms = now - r->started_ms;
+    if (x->duration_ms < 0)
+        x->duration_ms = 0;
+    x->error = r->end_error;
+    x->output = NULL;
+    long long size = 0;
+    if (r->end_status == EXEC_SUCCEEDED)
+        x->output = *output = run_output(r, &size);
+    x->prompt_tokens = x->completion_tokens = 0;
+    x->cost_usd = 0;
+    for (int i = 0; i < r->d->n; i++) {
+        x->prompt_tokens += r->ns[i].prompt_tokens;
+        x->completion_tokens += r->ns[i].completion_tokens;
+        x->cost_usd += r->ns[i].cost_usd;
+    }
+    x->total_tokens = x->prompt_tokens + x->completion_tokens;
+    x->memory_bytes = r->memory_bytes;
+}
+
+typedef struct {
+    engine *e;
+    run *r;
+    store_execution end;
+} flush_ctx;
+
+static aop_err flush_tx(store *s, void *p)
+{
+    flush_ctx *f = p;
+    run *r = f->r;
+    aop_err rc = store_execution_owned(s, r->row.id, f->e->owner);
+    for (int i = 0; rc == AOP_OK && r->d && i < r->d->n; i++) {
+        if (!r->ns[i].dirty)
+            continue;
+        store_exec_node row;
+        char at[2][25];
+        node_row(r, i, &row, at);
+        rc = store_execution_node_put(s, r->row.id, &row);
+    }
+    if (rc == AOP_OK && r->ending) {
+        rc = store_execution_finish(s, &f->end);
+        if (rc == AOP_OK)
+            rc = store_workflow_analytics_add(s, f->end.workflow_id, f->end.status,
+                                              f->end.duration_ms, f->end.total_tokens,
+                                              f->end.cost_usd, f->end.finished_at);
+    }
+    return rc;
+}
+
+static void count_end(engine *e, exec_status st)
+{
+    long long *c = st == EXEC_SUCCEEDED   ? &e->stats.succeeded
+                   : st == EXEC_FAILED    ? &e->stats.failed
+                   : st == EXEC_TIMED_OUT ? &e->stats.timed_out
+                                          : &e->stats.cancelled;
+    engine_count(c, 1);
+}
+
+/* After the end of an execution of workflow wf is committed. */
+static void ended(engine *e, const char *wf, const char *id)
+{
+    executions_changed(e->app, wf, id);
+    waits_notify(e, id, true);
+}
+
+/* Writes what the touched runs produced; a run that ended leaves. */
+static void flush(loop *lp)
+{
+    engine *e = lp->e;
+    run *list = lp->touched;
+    lp->touched = NULL;
+    while (list) {
+        run *r = list;
+        list = r->touched_next;
+        r->touched = false;
+        flush_ctx f = {.e = e, .r = r};
+        char *output = NULL;
+        if (r->ending)
+            end_row(r, &f.end, &output);
+        aop_err rc = store_tx(e->st, flush_tx, &f);
+        free(output);
+        if (rc == AOP_OK) {
+            for (int i = 0; r->d && i < r->d->n; i++)
+                r->ns[i].dirty = false;
+            if (r->ending) {
+                count_end(e, r->end_status);
+                char wf[UUID_STR_LEN], id[UUID_STR_LEN];
+                str_copy(wf, sizeof(wf), r->row.workflow_id);
+                str_copy(id, sizeof(id), r->row.id);
+                drop_run(lp, r);
+                ended(e, wf, id);
+            }
+        } else if (rc == AOP_ERR_CONFLICT || rc == AOP_ERR_NOT_FOUND) {
+            /* Cancelled, deleted or taken over: not ours to write any more. */
+            char id[UUID_STR_LEN];
+            str_copy(id, sizeof(id), r->row.id);
+            drop_run(lp, r);
+            waits_notify(e, id, true);
+        } else {
+            log_warn("cannot write an execution's progress; retrying",
+                     LF_S("executionId", r->row.id), LF_S("error", err_code(rc)));
+            touch(lp, r);
+            lp->flush_retry_ms = engine_mono_ms() + 100;
+        }
+    }
+}
+
+/* ---- the loop ---- */
+
+static void fire(loop *lp, int64_t now)
+{
+    while (lp->heap_len && lp->heap[0].at <= now) {
+        struct heap_item it = lp->heap[0];
+        heap_remove(lp, 1);
+        run *r = it.r;
+        if (it.node < 0) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "the execution ran longer than its %lld ms timeout",
+                     r->row.timeout_ms);
+            end_run(r, EXEC_TIMED_OUT, error_text("EXECUTION_TIMEOUT", msg, NULL));
+            continue;
+        }
+        node_state *n = &r->ns[it.node];
+        timer_kind k = n->timer;
+        n->timer = TIMER_NONE;
+        node_outcome o = {0};
+        if (k == TIMER_RETRY) {
+            r->inflight--;
+            attempt(lp, r, it.node);
+        } else if (k == TIMER_DELAY) {
+            o.ok = true;
+            o.output = json_pack("{s:I}", "delayedMs", (json_int_t)n->delay_ms);
+            loop_node_done(lp, r, it.node, &o);
+        } else if (k == TIMER_TIMEOUT) {
+            outcome_fail(&o, "TIMEOUT", true, "the node ran longer than its %lld ms timeout",
+                         r->d->nodes[it.node].timeout_ms);
+            loop_node_done(lp, r, it.node, &o);
+        }
+        advance(lp, r);
+    }
+}
+
+static void take_requests(loop *lp, bool *want_claim)
+{
+    char(*forget)[UUID_STR_LEN] = NULL;
+    int n = 0;
+    pthread_mutex_lock(&lp->mu);
+    *want_claim = lp->want_claim;
+    lp->want_claim = false;
+    if (lp->nforget) {
+        forget = lp->forget;
+        n = lp->nforget;
+        lp->forget = NULL;
+        lp->nforget = lp->forget_cap = 0;
+    }
+    pthread_mutex_unlock(&lp->mu);
+    for (int k = 0; k < n; k++)
+        for (run *r = lp->runs; r; r = r->next)
+            if (!strcmp(r->row.id, forget[k])) {
+                drop_run(lp, r);
+                break;
+            }
+    free(forget);
+}
+
+static long long poll_wait(loop *lp, int64_t now)
+{
+    int64_t until = now + 1000;
+    if (lp->next_claim_ms < until)
+        until = lp->next_claim_ms;
+    if (lp->heap_len && lp->heap[0].at < until)
+        until = lp->heap[0].at;
+    if (lp->touched && lp->flush_retry_ms < until)
+        until = lp->flush_retry_ms;
+    return until > now ? until - now : 0;
+}
+
+static void *loop_main(void *arg)
+{
+    loop *lp = arg;
+    engine *e = lp->e;
+    lp->next_claim_ms = 0;
+    while (!__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST)) {
+        bool want = false;
+        take_requests(lp, &want);
+        int64_t now = engine_mono_ms();
+        if (want || now >= lp->next_claim_ms)
+            lp->next_claim_ms = claim(lp) ? now : now + 1000;
+        fire(lp, engine_mono_ms());
+        int still = 0;
+        curl_multi_perform(lp->multi, &still);
+        calls_collect(lp);
+        if (lp->touched && engine_mono_ms() >= lp->flush_retry_ms)
+            flush(lp);
+        long long wait = poll_wait(lp, engine_mono_ms());
+        if (wait > 0)
+            curl_multi_poll(lp->multi, NULL, 0, (int)wait, NULL);
+    }
+    /* What finished is written; the rest goes back to the queue (engine_stop). */
+    calls_collect(lp);
+    if (lp->touched)
+        flush(lp);
+    while (lp->runs)
+        drop_run(lp, lp->runs);
+    return NULL;
+}
+
+void engine_after(loop *lp, run *r)
+{
+    advance(lp, r);
+}
+
+/* ---- public ---- */
+
+void engine_wake(engine *e)
+{
+    if (!e || __atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST))
+        return;
+    loop *lp = &e->loops[__atomic_fetch_add(&e->rr, 1, __ATOMIC_RELAXED) % (unsigned)e->nloops];
+    pthread_mutex_lock(&lp->mu);
+    lp->want_claim = true;
+    pthread_mutex_unlock(&lp->mu);
+    curl_multi_wakeup(lp->multi);
+}
+
+void engine_forget(engine *e, const char *execution_id)
+{
+    if (!e)
+        return;
+    if (__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST)) {
+        waits_notify(e, execution_id, true);
+        return;
+    }
+    for (int k = 0; k < e->nloops; k++) {
+        loop *lp = &e->loops[k];
+        pthread_mutex_lock(&lp->mu);
+        if (lp->nforget == lp->forget_cap) {
+            lp->forget_cap = lp->forget_cap ? lp->forget_cap * 2 : 8;
+            lp->forget = xrealloc(lp->forget, (size_t)lp->forget_cap * sizeof(*lp->forget));
+        }
+        str_copy(lp->forget[lp->nforget++], UUID_STR_LEN, execution_id);
+        pthread_mutex_unlock(&lp->mu);
+        curl_multi_wakeup(lp->multi);
+    }
+    waits_notify(e, execution_id, true);
+}
+
+void engine_read_stats(engine *e, engine_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!e)
+        return;
+    long long *src = &e->stats.running, *dst = &out->running;
+    for (size_t i = 0; i < sizeof(*out) / sizeof(long long); i++)
+        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    out->running = 0;
+    for (int k = 0; k < e->nloops; k++)
+        out->running += __atomic_load_n(&e->loops[k].nruns, __ATOMIC_RELAXED);
+}
+
+static pricing *load_prices(const config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->llm_pricing_file)
+        return pricing_default();
+    char why[256];
+    pricing *p = pricing_load_file(cfg->llm_pricing_file, why, sizeof(why));
+    if (!p)
+        snprintf(err, errlen, "LLM_PRICING_FILE: %s", why);
+    return p;
+}
+
+engine *engine_start(const app_ctx *app, bool exclusive, char *err, size_t errlen)
+{
+    if (calls_global_init() != 0) {
+        snprintf(err, errlen, "cannot initialise libcurl");
+        return NULL;
+    }
+    engine *e = xcalloc(1, sizeof(*e));
+    e->app = app;
+    e->cfg = app->cfg;
+    e->st = app->store;
+    e->exclusive = exclusive;
+    ids_uuid7(e->owner);
+    e->prices = load_prices(app->cfg, err, errlen);
+    if (!e->prices) {
+        free(e);
+        return NULL;
+    }
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    e->dags = xcalloc(DAG_CACHE, sizeof(*e->dags));
+    long long n = 0;
+    /* An embedded store belongs to this process: every running row is an
+     * orphan of a previous run and resumes now. */
+    if (exclusive && store_execution_requeue(e->st, INT64_MAX, &n) == AOP_OK && n > 0)
+        log_info("re-queued executions of a previous run", LF_I("executions", n));
+    engine_count(&e->stats.requeued, n);
+    e->nloops = (int)(app->cfg->workers > 0 ? app->cfg->workers : 1);
+    e->loops = xcalloc((size_t)e->nloops, sizeof(loop));
+    for (int k = 0; k < e->nloops; k++) {
+        loop *lp = &e->loops[k];
+        lp->e = e;
+        lp->index = k;
+        pthread_mutex_init(&lp->mu, NULL);
+        lp->multi = curl_multi_init();
+        if (!lp->multi || pthread_create(&lp->thread, NULL, loop_main, lp) != 0) {
+            snprintf(err, errlen, "cannot start the engine's loops");
+            e->nloops = k; /* fail safe: stop what started */
+            if (lp->multi)
+                curl_multi_cleanup(lp->multi);
+            engine_free(e);
+            return NULL;
+        }
+    }
+    if (maint_start(e) != 0) {
+        snprintf(err, errlen, "cannot start the engine's maintenance thread");
+        engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void engine_stop(engine *e)
+{
+    if (!e)
+        return;
+    pthread_mutex_lock(&e->mu);
+    bool was = __atomic_exchange_n(&e->stopping, 1, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    if (was)
+        return;
+    if (e->maint)
+        pthread_join(e->maint, NULL);
+    for (int k = 0; k < e->nloops; k++) {
+        curl_multi_wakeup(e->loops[k].multi);
+        pthread_join(e->loops[k].thread, NULL);
+    }
+    long long n = 0;
+    if (store_execution_release(e->st, e->owner, &n) != AOP_OK)
+        log_warn("cannot hand running executions back to the queue");
+    else if (n > 0)
+        log_info("handed running executions back to the queue", LF_I("executions", n));
+    waits_end_all(e);
+}
+
+void engine_free(engine *e)
+{
+    if (!e)
+        return;
+    engine_stop(e);
+    for (int k = 0; k < e->nloops; k++) {
+        loop *lp = &e->loops[k];
+        curl_multi_cleanup(lp->multi);
+        free(lp->heap);
+        free(lp->forget);
+        pthread_mutex_destroy(&lp->mu);
+    }
+    for (int i = 0; i < e->ndags; i++)
+        dag_unref(e->dags[i].d);
+    free(e->dags);
+    free(e->loops);
+    pricing_free(e->prices);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}

@@ -1,0 +1,86 @@
+/*
+ * engine.h - runs executions.
+ *
+ * Executions are rows first (store.h): POST .../execute commits a queued row
+ * and calls engine_wake. WORKERS loops, each one thread, claim queued rows
+ * with a lease (EXECUTION_LEASE_MS) and walk their DAG: transform and
+ * condition nodes run inline, http and llm calls on the loop's libcurl multi
+ * handle, delays and retry backoffs on its timers, so one loop carries
+ * thousands of executions waiting on slow APIs. Each node's result is
+ * committed as the loop finishes with it (the results an iteration produces
+ * for one execution in one transaction, together with the execution's end
+ * and its workflow's analytics counters when it ends).
+ *
+ * Every write first checks that the row is still running under this
+ * engine's lease; when it is not (cancelled or deleted through the API,
+ * or the lease lapsed and someone else took it), the loop drops the
+ * execution and its calls.
+ *
+ * A maintenance thread renews the leases, re-queues executions whose lease
+ * lapsed (at start, on an embedded store that this process holds alone:
+ * every running row at once), prunes old history and ends waits that ran
+ * out of time. engine_stop hands running executions back to the queue.
+ */
+#ifndef AOP_ENGINE_ENGINE_H
+#define AOP_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "app.h"
+
+typedef struct engine engine;
+
+/* Maximum executions one loop runs at once. */
+#define ENGINE_LOOP_MAX_RUNS 4096
+/* A node's output is stored whole up to this size; above, as
+ * {"truncated": true, "sizeBytes": n, "preview": "<first bytes>"}. */
+#define ENGINE_OUTPUT_MAX (256 * 1024)
+#define ENGINE_OUTPUT_PREVIEW 1024
+/* An http node's response body is refused above this size. */
+#define ENGINE_HTTP_MAX_RESPONSE (1024 * 1024)
+#define ENGINE_HTTP_DEFAULT_TIMEOUT_MS 30000
+#define ENGINE_LLM_DEFAULT_TIMEOUT_MS 120000
+/* Retention runs this often, deleting this many rows per transaction. */
+#define ENGINE_PRUNE_EVERY_MS 1000
+#define ENGINE_PRUNE_BATCH 500
+
+/* Starts the loops and the maintenance thread (app->engine is not set by
+ * this). exclusive: the store belongs to this process alone, so every
+ * running row at start is an orphan of a previous run. NULL with a message. */
+engine *engine_start(const app_ctx *app, bool exclusive, char *err, size_t errlen);
+/* Stops claiming, hands running executions back to the queue, ends every
+ * wait and joins the threads. The calls below stay safe (and do nothing)
+ * until engine_free. */
+void engine_stop(engine *e);
+void engine_free(engine *e);
+
+/* New queued work: wakes a loop. */
+void engine_wake(engine *e);
+/* Execution id ended or went away outside the engine (cancel, delete): the
+ * loop running it drops it, and its waiters are told. */
+void engine_forget(engine *e, const char *execution_id);
+
+/* Tells the waiters of id that it ended (for an end the caller saw itself). */
+void engine_notify(engine *e, const char *execution_id);
+
+/*
+ * Waits for execution id to end: fn(ctx, ended) is called once, from some
+ * engine thread, with ended true when it ended (or went away) and false when
+ * timeout_ms passed first or the engine is stopping. The caller checks the
+ * row itself after registering (an end before registration is not seen).
+ * Returns -1 (fn never called) when the engine is stopping.
+ */
+typedef void (*engine_wait_fn)(void *ctx, bool ended);
+int engine_wait(engine *e, const char *execution_id, long long timeout_ms, engine_wait_fn fn,
+                void *ctx);
+
+/* Counters for /metrics. */
+typedef struct {
+    long long running;   /* executions held by the loops now */
+    long long started, succeeded, failed, cancelled, timed_out, requeued, pruned;
+    long long node_runs, http_calls, llm_calls;
+} engine_stats;
+void engine_read_stats(engine *e, engine_stats *out);
+
+#endif

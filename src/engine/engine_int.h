@@ -1,0 +1,169 @@
+/*
+ * engine_int.h - what the engine's files share (not for other code).
+ *
+ * engine.c   loops: claim, schedule, persist, end
+ * calls.c    http and llm nodes on the loop's curl multi handle
+ * nodes.c    inline nodes (transform, condition) and request building
+ * waits.c    waiters and the maintenance thread
+ */
+#ifndef AOP_ENGINE_ENGINE_INT_H
+#define AOP_ENGINE_ENGINE_INT_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "app.h"
+#include "engine/dag.h"
+#include "engine/engine.h"
+#include "engine/pricing.h"
+#include "store/store.h"
+
+typedef struct loop loop;
+typedef struct run run;
+typedef struct call call;
+
+/* What a node attempt produced. */
+typedef struct {
+    bool ok;
+    json_t *output;      /* owned; may be set on failure too (HTTP_STATUS) */
+    const char *code;    /* on failure */
+    char message[512];
+    bool retryable;
+    long long prompt_tokens, completion_tokens;
+    double cost_usd;
+    char model[201];     /* llm: the model used */
+} node_outcome;
+
+typedef enum { TIMER_NONE, TIMER_DELAY, TIMER_RETRY, TIMER_TIMEOUT } timer_kind;
+
+typedef struct {
+    exec_status status;  /* pending, running, succeeded, failed, skipped, cancelled, timed_out */
+    int attempts;
+    json_t *output;      /* owned */
+    bool result;         /* condition: the branch taken */
+    int preds_left;
+    bool active_in;      /* some incoming edge was taken */
+    bool queued;         /* on the ready list */
+    bool restored;       /* result loaded from the store (resume) */
+    bool dirty;          /* to write at the next flush */
+    int64_t started_ms;  /* wall clock of the first attempt */
+    int64_t finished_ms;
+    char *error;         /* JSON text {code, message}, malloc'd */
+    long long prompt_tokens, completion_tokens;
+    double cost_usd;
+    char *model;         /* malloc'd */
+    char *out_text;      /* output as stored (capped), malloc'd */
+    long long delay_ms;  /* delay: the wait */
+    /* in flight */
+    timer_kind timer;
+    int64_t timer_at;    /* monotonic ms */
+    unsigned gen;        /* bumped when a timer or call is dropped */
+    call *call;
+    size_t heap_pos;     /* position + 1 in the loop's timer heap, 0 when none */
+} node_state;
+
+struct run {
+    run *prev, *next;
+    loop *lp;
+    store_execution row; /* id, workflow, times, deadline; texts malloc'd */
+    json_t *input;
+    dag *d;
+    node_state *ns;
+    int *ready;          /* stack of node indexes */
+    int nready;
+    int unresolved;      /* nodes not yet succeeded, failed, skipped */
+    int inflight;
+    int64_t started_ms;  /* wall clock of startedAt */
+    long long memory_bytes;
+    bool touched;        /* on the loop's flush list */
+    run *touched_next;
+    bool ending;
+    exec_status end_status;
+    char *end_error;     /* JSON text */
+    size_t heap_pos;     /* the deadline timer */
+};
+
+struct loop {
+    engine *e;
+    int index;
+    pthread_t thread;
+    CURLM *multi;
+    run *runs;
+    int nruns;
+    run *touched;
+    /* timers: a binary min-heap of (at, node or run) */
+    struct heap_item *heap;
+    size_t heap_len, heap_cap;
+    /* requests from other threads */
+    pthread_mutex_t mu;
+    bool want_claim;
+    char (*forget)[UUID_STR_LEN];
+    int nforget, forget_cap;
+    int64_t next_claim_ms;
+    int64_t flush_retry_ms; /* a failed write is tried again from then on */
+};
+
+struct heap_item {
+    int64_t at;
+    run *r;
+    int node; /* -1: the run's deadline */
+};
+
+typedef struct waiter waiter;
+
+struct engine {
+    const app_ctx *app;
+    const config *cfg;
+    store *st;
+    pricing *prices;
+    char owner[UUID_STR_LEN];
+    bool exclusive;
+    loop *loops;
+    int nloops;
+    unsigned rr;
+    volatile int stopping;
+    pthread_t maint;
+    pthread_mutex_t mu;  /* waiters, stop, dag cache */
+    pthread_cond_t cv;
+    waiter *waiters;
+    struct dag_slot *dags;
+    int ndags;
+    engine_stats stats;  /* atomics */
+};
+
+/* engine.c */
+int64_t engine_mono_ms(void);
+void loop_node_done(loop *lp, run *r, int i, node_outcome *o);
+/* Starts what became ready in r after node work finished outside the
+ * scheduler (a call). */
+void engine_after(loop *lp, run *r);
+void heap_push(loop *lp, run *r, int node, int64_t at);
+void heap_remove(loop *lp, size_t pos);
+void engine_count(long long *counter, long long by);
+
+/* nodes.c */
+void node_run_inline(run *r, int i, const json_t *config, node_outcome *o);
+void outcome_fail(node_outcome *o, const char *code, bool retryable, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+json_t *node_render_config(run *r, int i, node_outcome *o);
+
+/* calls.c */
+/* Starts node i's http or llm attempt with its rendered config (taken);
+ * the outcome arrives through loop_node_done. */
+void call_start(loop *lp, run *r, int i, json_t *config);
+/* Drops the call in flight (no outcome is delivered). */
+void call_drop(loop *lp, call *c);
+/* Delivers the outcomes of finished transfers. */
+void calls_collect(loop *lp);
+int calls_global_init(void);
+
+/* waits.c */
+void waits_notify(engine *e, const char *execution_id, bool ended);
+void waits_expire(engine *e, int64_t now_mono, int64_t *next);
+void waits_end_all(engine *e);
+int maint_start(engine *e);
+
+#endif

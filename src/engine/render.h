@@ -1,0 +1,53 @@
+/*
+ * render.h - fills the placeholders of template.h into JSON values.
+ *
+ * Pure: every function reads its arguments and returns a new value; nothing is
+ * kept between calls. The syntax and the walking rules are in template.h.
+ *
+ * - A string that is exactly one placeholder becomes a deep copy of the value
+ *   it refers to (json null when the path leads nowhere), so numbers, objects
+ *   and null keep their type.
+ * - Any other string stays a string, each placeholder replaced by text: a
+ *   string as its raw UTF-8, null (or a path leading nowhere) as "null", a
+ *   number, boolean, object or array as compact JSON (keys in insertion order).
+ *   A string without placeholders is copied unchanged.
+ * - Text longer than RENDER_MAX_BYTES is an error, placeholders or not.
+ * - Object keys are never rendered.
+ *
+ * Errors are short, ASCII and client-safe: "template: <what the scanner
+ * said>", "rendered string is longer than 1048576 bytes", "out of memory".
+ */
+#ifndef AOP_ENGINE_RENDER_H
+#define AOP_ENGINE_RENDER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "engine/template.h"
+
+typedef struct {
+    const json_t *input; /* the execution's input (may be NULL: treated as null) */
+    /* The output of node id[0..len), borrowed, or NULL when that node has none
+     * (not run, skipped). May itself be NULL: then no node has an output. */
+    const json_t *(*node_output)(void *ctx, const char *id, size_t len);
+    void *ctx;
+} render_scope;
+
+#define RENDER_MAX_BYTES (1024 * 1024) /* a rendered string longer than this is an error */
+
+/* A new value (caller decrefs): v (borrowed; NULL renders as json null) with
+ * every string at any depth rendered. NULL with a message in err (errlen
+ * bytes; may be NULL/0) on error. */
+json_t *render_value(const json_t *v, const render_scope *sc, char *err, size_t errlen);
+
+/* Renders s[0..len) as described above: a new value (caller decrefs), or NULL
+ * with a message in err. s need not be NUL-terminated. */
+json_t *render_string(const char *s, size_t len, const render_scope *sc, char *err,
+                      size_t errlen);
+
+/* The value ref refers to (borrowed from the scope), or NULL when the path
+ * leads nowhere: a missing key, an index past the end, a segment below a
+ * string, number, boolean or null, an input or node output that is absent. */
+const json_t *render_lookup(const template_ref *ref, const render_scope *sc);
+
+#endif

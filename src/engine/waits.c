@@ -1,0 +1,230 @@
+/*
+ * waits.c - callers waiting for an execution's end, and the maintenance
+ * thread: leases, lapsed leases, retention, waits that ran out of time.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "engine/engine_int.h"
+
+#define TICK_MS 100
+#define REQUEUE_EVERY_MS 1000
+#define PRUNE_BATCHES_PER_TICK 20
+
+struct waiter {
+    waiter *next;
+    char id[UUID_STR_LEN];
+    int64_t deadline; /* monotonic ms */
+    engine_wait_fn fn;
+    void *ctx;
+};
+
+int engine_wait(engine *e, const char *execution_id, long long timeout_ms, engine_wait_fn fn,
+                void *ctx)
+{
+    if (!e)
+        return -1;
+    waiter *w = xcalloc(1, sizeof(*w));
+    str_copy(w->id, sizeof(w->id), execution_id);
+    w->deadline = engine_mono_ms() + timeout_ms;
+    w->fn = fn;
+    w->ctx = ctx;
+    pthread_mutex_lock(&e->mu);
+    if (__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_unlock(&e->mu);
+        free(w);
+        return -1;
+    }
+    w->next = e->waiters;
+    e->waiters = w;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    return 0;
+}
+
+/* Takes the waiters `match` selects off the list (under e->mu). */
+static waiter *take(engine *e, bool (*match)(const waiter *, const void *), const void *arg)
+{
+    waiter *out = NULL, **p = &e->waiters;
+    while (*p) {
+        waiter *w = *p;
+        if (match(w, arg)) {
+            *p = w->next;
+            w->next = out;
+            out = w;
+        } else {
+            p = &w->next;
+        }
+    }
+    return out;
+}
+
+static void tell(waiter *list, bool ended)
+{
+    while (list) {
+        waiter *w = list;
+        list = w->next;
+        w->fn(w->ctx, ended);
+        free(w);
+    }
+}
+
+static bool same_id(const waiter *w, const void *id)
+{
+    return !strcmp(w->id, id);
+}
+
+static bool any(const waiter *w, const void *unused)
+{
+    (void)w;
+    (void)unused;
+    return true;
+}
+
+static bool due(const waiter *w, const void *now)
+{
+    return w->deadline <= *(const int64_t *)now;
+}
+
+void waits_notify(engine *e, const char *execution_id, bool ended)
+{
+    pthread_mutex_lock(&e->mu);
+    waiter *list = e->waiters ? take(e, same_id, execution_id) : NULL;
+    pthread_mutex_unlock(&e->mu);
+    tell(list, ended);
+}
+
+void engine_notify(engine *e, const char *execution_id)
+{
+    if (e)
+        waits_notify(e, execution_id, true);
+}
+
+void waits_end_all(engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    waiter *list = take(e, any, NULL);
+    pthread_mutex_unlock(&e->mu);
+    tell(list, false);
+}
+
+/* Ends the waits that ran out of time; *next becomes the nearest deadline
+ * left (unchanged when there is none nearer). */
+void waits_expire(engine *e, int64_t now, int64_t *next)
+{
+    pthread_mutex_lock(&e->mu);
+    waiter *list = take(e, due, &now);
+    for (waiter *w = e->waiters; w; w = w->next)
+        if (w->deadline < *next)
+            *next = w->deadline;
+    pthread_mutex_unlock(&e->mu);
+    tell(list, false);
+}
+
+/* ---- maintenance ---- */
+
+static void renew(engine *e)
+{
+    long long n = 0;
+    aop_err rc = store_execution_renew(e->st, e->owner, clock_now_ms() + e->cfg->execution_lease_ms,
+                                       &n);
+    if (rc != AOP_OK)
+        log_warn("cannot renew execution leases", LF_S("error", err_code(rc)));
+}
+
+static void requeue(engine *e)
+{
+    long long n = 0;
+    aop_err rc = store_execution_requeue(e->st, clock_now_ms(), &n);
+    if (rc != AOP_OK) {
+        log_warn("cannot re-queue executions with lapsed leases", LF_S("error", err_code(rc)));
+        return;
+    }
+    if (n > 0) {
+        log_warn("re-queued executions whose lease lapsed", LF_I("executions", n));
+        engine_count(&e->stats.requeued, n);
+        engine_wake(e);
+    }
+}
+
+/* Deletes history past EXECUTION_RETENTION_DAYS / _MAX a batch per
+ * transaction, so that running work waits for one small batch at most,
+ * then gives the pages back. */
+static void prune(engine *e)
+{
+    const config *cfg = e->cfg;
+    if (cfg->execution_retention_days <= 0 && cfg->execution_retention_max <= 0)
+        return;
+    char before[25];
+    if (cfg->execution_retention_days > 0)
+        clock_format_rfc3339(clock_now_ms() - cfg->execution_retention_days * 86400000LL, before);
+    long long total = 0, n = ENGINE_PRUNE_BATCH;
+    for (int k = 0; k < PRUNE_BATCHES_PER_TICK && n == ENGINE_PRUNE_BATCH; k++) {
+        aop_err rc = store_execution_prune(e->st, cfg->execution_retention_days > 0 ? before : NULL,
+                                           cfg->execution_retention_max, ENGINE_PRUNE_BATCH, &n);
+        if (rc != AOP_OK) {
+            log_warn("cannot prune execution history", LF_S("error", err_code(rc)));
+            break;
+        }
+        total += n;
+    }
+    if (total == 0)
+        return;
+    engine_count(&e->stats.pruned, total);
+    if (store_reclaim(e->st, 0) != AOP_OK)
+        log_warn("cannot give pruned pages back to the file system");
+    log_info("pruned execution history", LF_I("executions", total));
+}
+
+static void *maint_main(void *arg)
+{
+    engine *e = arg;
+    int64_t now = engine_mono_ms();
+    int64_t next_renew = now, next_requeue = now + REQUEUE_EVERY_MS, next_prune = now;
+    long long renew_every = e->cfg->execution_lease_ms / 3;
+    while (!__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST)) {
+        now = engine_mono_ms();
+        int64_t wake = now + TICK_MS;
+        waits_expire(e, now, &wake);
+        if (now >= next_renew) {
+            renew(e);
+            next_renew = now + renew_every;
+        }
+        if (now >= next_requeue) {
+            requeue(e);
+            next_requeue = now + REQUEUE_EVERY_MS;
+        }
+        if (now >= next_prune) {
+            prune(e);
+            next_prune = now + ENGINE_PRUNE_EVERY_MS;
+        }
+        pthread_mutex_lock(&e->mu);
+        if (!__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST)) {
+            long long ms = wake - engine_mono_ms();
+            if (ms > 0) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += ms / 1000;
+                ts.tv_nsec += (ms % 1000) * 1000000;
+                if (ts.tv_nsec >= 1000000000) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000;
+                }
+                pthread_cond_timedwait(&e->cv, &e->mu, &ts);
+            }
+        }
+        pthread_mutex_unlock(&e->mu);
+    }
+    return NULL;
+}
+
+int maint_start(engine *e)
+{
+    return pthread_create(&e->maint, NULL, maint_main, e) == 0 ? 0 : -1;
+}

@@ -1,0 +1,474 @@
+/*
+ * executions.c - execution history: start, read, cancel, delete, lists and
+ * analytics, as JSON for the API.
+ */
+#include "executions/executions.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "engine/engine.h"
+#include "infra/cache.h"
+#include "infra/cache_item.h"
+
+#define ITEM_NS "ex"
+
+/* ---- JSON ---- */
+
+static json_t *time_or_null(const char *t)
+{
+    return t && t[0] ? json_string(t) : json_null();
+}
+
+static json_t *text_json(const char *text)
+{
+    json_t *v = text ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+    return v ? v : json_null();
+}
+
+static json_t *usage_json(long long prompt, long long completion)
+{
+    return json_pack("{s:I, s:I, s:I}", "promptTokens", (json_int_t)prompt, "completionTokens",
+                     (json_int_t)completion, "totalTokens", (json_int_t)(prompt + completion));
+}
+
+static json_t *node_json(const store_exec_node *n)
+{
+    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:f, s:o, s:o, s:o}", "nodeId",
+                     n->node_id, "type", n->type, "status", exec_status_name(n->status),
+                     "attempts", (json_int_t)n->attempts, "startedAt",
+                     time_or_null(n->started_at), "finishedAt", time_or_null(n->finished_at),
+                     "durationMs",
+                     n->duration_ms >= 0 ? json_integer(n->duration_ms) : json_null(), "usage",
+                     usage_json(n->prompt_tokens, n->completion_tokens), "costUsd", n->cost_usd,
+                     "model", n->model && n->model[0] ? json_string(n->model) : json_null(),
+                     "error", text_json(n->error), "output", text_json(n->output));
+}
+
+/* The execution; nodes NULL leaves out "nodes" and "output" (list items). */
+static json_t *execution_json(const store_execution *e, const store_exec_node *nodes, int n,
+                              bool full)
+{
+    bool ended = e->finished_at[0] != '\0';
+    json_t *o = json_pack(
+        "{s:s, s:s, s:I, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:f, s:s}", "id",
+        e->id, "workflowId", e->workflow_id, "workflowVersion", (json_int_t)e->workflow_version,
+        "status", exec_status_name(e->status), "trigger", e->trigger, "triggeredBy",
+        e->triggered_by[0] ? json_string(e->triggered_by) : json_null(), "input",
+        text_json(e->input), "error", text_json(e->error), "startedAt",
+        time_or_null(e->started_at), "finishedAt", time_or_null(e->finished_at), "durationMs",
+        ended && e->duration_ms >= 0 ? json_integer(e->duration_ms) : json_null(), "memoryBytes",
+        (json_int_t)e->memory_bytes, "usage", usage_json(e->prompt_tokens, e->completion_tokens),
+        "costUsd", e->cost_usd, "createdAt", e->created_at);
+    if (!o || !full)
+        return o;
+    json_object_set_new(o, "output", text_json(e->output));
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, node_json(&nodes[i]));
+    json_object_set_new(o, "nodes", arr);
+    return o;
+}
+
+static char *dump(json_t *v, size_t *len, arena *a)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!s)
+        return NULL;
+    *len = strlen(s);
+    char *out = arena_strndup(a, s, *len);
+    free(s);
+    return out;
+}
+
+/* ---- access ---- */
+
+static aop_err may_reach(const app_ctx *app, const wf_caller *c, const char *workflow_id,
+                         bool write, arena *a)
+{
+    if (c->admin)
+        return AOP_OK;
+    wf_view v;
+    aop_err rc = workflows_view(app, c, workflow_id, &v, a);
+    if (rc != AOP_OK)
+        return rc;
+    return write && v.access != WF_ACCESS_WRITE ? AOP_ERR_FORBIDDEN : AOP_OK;
+}
+
+static aop_err read_row(const app_ctx *app, const wf_caller *c, const char *id, bool write,
+                        store_execution *row, arena *a)
+{
+    if (!ids_uuid_ok(id))
+        return AOP_ERR_NOT_FOUND;
+    aop_err rc = store_execution_get(app->store, id, row, a);
+    return rc == AOP_OK ? may_reach(app, c, row->workflow_id, write, a) : rc;
+}
+
+/* ---- start ---- */
+
+static long long setting(const json_t *settings, const char *key, long long def)
+{
+    const json_t *v = json_object_get(settings, key);
+    return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : def;
+}
+
+aop_err executions_start(const app_ctx *app, const wf_caller *c, const char *workflow_id,
+                         const json_t *input, store_execution *out, arena *a)
+{
+    wf_view v;
+    aop_err rc = workflows_view(app, c, workflow_id, &v, a);
+    if (rc != AOP_OK)
+        return rc;
+    if (v.access != WF_ACCESS_WRITE)
+        return AOP_ERR_FORBIDDEN;
+    json_t *wf = json_loadb(v.json, v.len, 0, NULL);
+    const json_t *settings = json_object_get(wf, "settings");
+    memset(out, 0, sizeof(*out));
+    ids_uuid7(out->id);
+    str_copy(out->workflow_id, sizeof(out->workflow_id), v.id);
+    out->workflow_version = v.version;
+    out->status = EXEC_QUEUED;
+    str_copy(out->trigger, sizeof(out->trigger), "api");
+    str_copy(out->triggered_by, sizeof(out->triggered_by), c->id);
+    out->timeout_ms = setting(settings, "timeoutMs", EXEC_DEFAULT_TIMEOUT_MS);
+    out->max_concurrency = setting(settings, "maxConcurrency", 0);
+    json_decref(wf);
+    char *text = input ? json_dumps(input, JSON_COMPACT) : NULL;
+    out->input = arena_strdup(a, text ? text : "{}");
+    free(text);
+    clock_format_rfc3339(clock_now_ms(), out->created_at);
+    out->duration_ms = -1;
+    rc = store_execution_insert(app->store, out);
+    if (rc == AOP_OK)
+        engine_wake(app->engine);
+    return rc;
+}
+
+/* ---- read ---- */
+
+static aop_err full_json(const app_ctx *app, const store_execution *row, char **json, size_t *len,
+                         arena *a)
+{
+    store_exec_node *nodes = NULL;
+    int n = 0;
+    aop_err rc = store_execution_nodes(app->store, row->id, &nodes, &n, a);
+    if (rc != AOP_OK)
+        return rc;
+    *json = dump(execution_json(row, nodes, n, true), len, a);
+    return *json ? AOP_OK : AOP_ERR_INTERNAL;
+}
+
+static bool ended(exec_status s)
+{
+    return s != EXEC_QUEUED && s != EXEC_RUNNING;
+}
+
+/* The cached item: "<workflow id>\n<json>". */
+static bool cached(const app_ctx *app, const wf_caller *c, const char *id, cache_slot *slot,
+                   char **json, size_t *len, arena *a, aop_err *rc)
+{
+    char *item = NULL;
+    size_t n = 0;
+    if (cache_item_get(app->cache, ITEM_NS, id, slot, &item, &n) != AOP_OK)
+        return false;
+    char *nl = memchr(item, '\n', n);
+    if (!nl || nl - item >= UUID_STR_LEN) {
+        free(item);
+        return false;
+    }
+    char wf[UUID_STR_LEN];
+    memcpy(wf, item, (size_t)(nl - item));
+    wf[nl - item] = '\0';
+    *rc = may_reach(app, c, wf, false, a);
+    *len = n - (size_t)(nl - item) - 1;
+    *json = arena_strndup(a, nl + 1, *len);
+    free(item);
+    return true;
+}
+
+aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, char **json,
+                       size_t *len, arena *a)
+{
+    if (!ids_uuid_ok(id))
+        return AOP_ERR_NOT_FOUND;
+    cache_slot slot;
+    aop_err rc = AOP_OK;
+    if (cached(app, c, id, &slot, json, len, a, &rc))
+        return rc;
+    store_execution row;
+    rc = read_row(app, c, id, false, &row, a);
+    if (rc == AOP_OK)
+        rc = full_json(app, &row, json, len, a);
+    if (rc == AOP_OK && ended(row.status)) {
+        buf b;
+        buf_init(&b, 0);
+        buf_printf(&b, "%s\n", row.workflow_id);
+        buf_append(&b, *json, *len);
+        cache_item_fill(app->cache, &slot, b.data, b.len, EXEC_TTL_MS);
+        buf_free(&b);
+    }
+    return rc;
+}
+
+/* ---- cancel and delete ---- */
+
+void executions_changed(const app_ctx *app, const char *workflow_id, const char *id)
+{
+    long long g = 0;
+    if (workflow_id)
+        workflows_changed(app, workflow_id);
+    if (id)
+        cache_item_changed(app->cache, ITEM_NS, id, EXEC_TTL_MS);
+    if (cache_incr(app->cache, EXEC_GEN_KEY, &g) != AOP_OK)
+        log_warn("cannot bump the execution analytics generation");
+}
+
+typedef struct {
+    store_execution *row;
+    bool changed;
+} cancel_ctx;
+
+static aop_err cancel_tx(store *s, void *p)
+{
+    cancel_ctx *x = p;
+    store_execution *e = x->row;
+    arena a = {0};
+    char id[UUID_STR_LEN];
+    str_copy(id, sizeof(id), e->id);
+    aop_err rc = store_execution_get(s, id, e, &a);
+    if (rc != AOP_OK || ended(e->status)) {
+        arena_free(&a);
+        return rc;
+    }
+    int64_t now = clock_now_ms(), started = 0;
+    clock_format_rfc3339(now, e->finished_at);
+    e->duration_ms = e->started_at[0] && clock_parse_rfc3339(e->started_at, 0, &started) == 0
+                         ? now - started
+                         : 0;
+    e->status = EXEC_CANCELLED;
+    e->error = "{\"code\":\"CANCELLED\",\"message\":\"The execution was cancelled\","
+               "\"nodeId\":null}";
+    e->output = NULL;
+    long long n = 0;
+    rc = store_execution_finish(s, e);
+    if (rc == AOP_OK)
+        rc = store_execution_nodes_end(s, e->id, EXEC_RUNNING, EXEC_CANCELLED, e->finished_at, &n);
+    if (rc == AOP_OK)
+        rc = store_workflow_analytics_add(s, e->workflow_id, EXEC_CANCELLED, e->duration_ms,
+                                          e->total_tokens, e->cost_usd, e->finished_at);
+    x->changed = rc == AOP_OK;
+    arena_free(&a); /* e's texts are not read after this */
+    e->input = e->output = NULL;
+    return rc;
+}
+
+aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id, char **json,
+                          size_t *len, arena *a)
+{
+    store_execution row;
+    aop_err rc = read_row(app, c, id, true, &row, a);
+    if (rc != AOP_OK)
+        return rc;
+    if (!ended(row.status)) {
+        cancel_ctx x = {&row, false};
+        rc = store_tx(app->store, cancel_tx, &x);
+        if (rc != AOP_OK)
+            return rc;
+        if (x.changed) {
+            engine_forget(app->engine, id);
+            executions_changed(app, row.workflow_id, id);
+        }
+        rc = store_execution_get(app->store, id, &row, a);
+        if (rc != AOP_OK)
+            return rc;
+    }
+    return full_json(app, &row, json, len, a);
+}
+
+aop_err executions_delete(const app_ctx *app, const char *id)
+{
+    if (!ids_uuid_ok(id))
+        return AOP_ERR_NOT_FOUND;
+    arena a = {0};
+    store_execution row;
+    aop_err rc = store_execution_get(app->store, id, &row, &a);
+    if (rc == AOP_OK)
+        rc = store_execution_delete(app->store, id);
+    if (rc == AOP_OK) {
+        engine_forget(app->engine, id);
+        executions_changed(app, NULL, id);
+    }
+    arena_free(&a);
+    return rc;
+}
+
+/* ---- lists ---- */
+
+aop_err executions_list(const app_ctx *app, const wf_caller *c, store_exec_query *q,
+                        long long page, char **json, size_t *len, arena *a)
+{
+    q->reader = c->admin ? NULL : c->id;
+    store_execution *rows = NULL;
+    int n = 0;
+    long long total = 0;
+    aop_err rc = store_execution_list(app->store, q, &rows, &n, &total, a);
+    if (rc != AOP_OK)
+        return rc;
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(data, execution_json(&rows[i], NULL, 0, false));
+    *json = dump(json_list_page(data, page, q->limit, total), len, a);
+    return *json ? AOP_OK : AOP_ERR_INTERNAL;
+}
+
+/* ---- analytics ---- */
+
+static json_t *by_status_json(const long long *by)
+{
+    json_t *o = json_object();
+    for (int s = 0; s < EXEC_RUN_STATUSES; s++)
+        json_object_set_new(o, exec_status_name((exec_status)s), json_integer(by[s]));
+    return o;
+}
+
+/* The fields stats and summary share. */
+static void totals_json(json_t *o, const store_exec_totals *t)
+{
+    long long done = t->by_status[EXEC_SUCCEEDED] + t->by_status[EXEC_FAILED] +
+                     t->by_status[EXEC_CANCELLED] + t->by_status[EXEC_TIMED_OUT];
+    json_object_set_new(o, "totalExecutions", json_integer(t->total));
+    json_object_set_new(o, "byStatus", by_status_json(t->by_status));
+    json_object_set_new(o, "successRate",
+                        json_real(done ? (double)t->by_status[EXEC_SUCCEEDED] / (double)done : 0));
+    json_object_set_new(o, "durationMs",
+                        json_pack("{s:f, s:I, s:I, s:I}", "avg", t->duration_avg, "p50",
+                                  (json_int_t)t->duration_p50, "p95",
+                                  (json_int_t)t->duration_p95, "max",
+                                  (json_int_t)t->duration_max));
+    json_object_set_new(o, "usage", usage_json(t->prompt_tokens, t->completion_tokens));
+    json_object_set_new(o, "costUsd", json_real(t->cost_usd));
+}
+
+/* Cached under key (which holds the current generation) or built by fn. */
+typedef aop_err (*build_fn)(const app_ctx *app, const void *arg, json_t **out, arena *a);
+
+static aop_err through_cache(const app_ctx *app, const char *what, const void *arg, build_fn fn,
+                             char **json, size_t *len, arena *a)
+{
+    long long gen = 0;
+    char key[256];
+    bool keyed = cache_counter(app->cache, EXEC_GEN_KEY, &gen) == AOP_OK;
+    snprintf(key, sizeof(key), "exstat:%lld:%s", gen, what);
+    char *hit = NULL;
+    size_t n = 0;
+    if (keyed && cache_get(app->cache, key, &hit, &n) == AOP_OK) {
+        *json = arena_strndup(a, hit, n);
+        *len = n;
+        free(hit);
+        return AOP_OK;
+    }
+    json_t *o = NULL;
+    aop_err rc = fn(app, arg, &o, a);
+    if (rc != AOP_OK)
+        return rc;
+    *json = dump(o, len, a);
+    if (!*json)
+        return AOP_ERR_INTERNAL;
+    if (keyed)
+        cache_set(app->cache, key, *json, *len, EXEC_STATS_TTL_MS);
+    return AOP_OK;
+}
+
+static aop_err build_stats(const app_ctx *app, const void *arg, json_t **out, arena *a)
+{
+    const char *wf = arg;
+    store_exec_totals t;
+    store_exec_node_stat *nodes = NULL;
+    int n = 0;
+    aop_err rc = store_execution_stats(app->store, wf, &t, &nodes, &n, a);
+    if (rc != AOP_OK)
+        return rc;
+    json_t *o = json_pack("{s:s}", "workflowId", wf);
+    totals_json(o, &t);
+    json_object_set_new(o, "lastExecutedAt", time_or_null(t.last_executed_at));
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(
+            arr, json_pack("{s:s, s:I, s:I, s:f, s:I, s:f}", "nodeId", nodes[i].node_id,
+                           "executions", (json_int_t)nodes[i].executions, "failures",
+                           (json_int_t)nodes[i].failures, "avgDurationMs",
+                           nodes[i].avg_duration_ms, "totalTokens",
+                           (json_int_t)nodes[i].total_tokens, "costUsd", nodes[i].cost_usd));
+    json_object_set_new(o, "nodes", arr);
+    *out = o;
+    return AOP_OK;
+}
+
+aop_err executions_stats(const app_ctx *app, const wf_caller *c, const char *workflow_id,
+                         char **json, size_t *len, arena *a)
+{
+    wf_view v;
+    aop_err rc = workflows_view(app, c, workflow_id, &v, a);
+    if (rc != AOP_OK)
+        return rc;
+    char what[64];
+    snprintf(what, sizeof(what), "wf:%s", v.id);
+    return through_cache(app, what, v.id, build_stats, json, len, a);
+}
+
+typedef struct {
+    const char *from, *to;
+} range;
+
+static aop_err build_summary(const app_ctx *app, const void *arg, json_t **out, arena *a)
+{
+    const range *r = arg;
+    store_exec_totals t;
+    store_exec_model_stat *models = NULL;
+    store_exec_day *days = NULL;
+    store_wf_top *top = NULL;
+    int nm = 0, nd = 0, nt = 0;
+    aop_err rc = store_execution_summary(app->store, r->from, r->to, &t, &models, &nm, &days, &nd,
+                                         &top, &nt, a);
+    if (rc != AOP_OK)
+        return rc;
+    json_t *o = json_object();
+    totals_json(o, &t);
+    json_t *bm = json_array(), *bd = json_array(), *tw = json_array();
+    for (int i = 0; i < nm; i++)
+        json_array_append_new(bm, json_pack("{s:s, s:I, s:I, s:f}", "model", models[i].model,
+                                            "calls", (json_int_t)models[i].calls, "totalTokens",
+                                            (json_int_t)models[i].total_tokens, "costUsd",
+                                            models[i].cost_usd));
+    for (int i = 0; i < nd; i++)
+        json_array_append_new(bd, json_pack("{s:s, s:I, s:I, s:f}", "date", days[i].date,
+                                            "executions", (json_int_t)days[i].executions,
+                                            "failures", (json_int_t)days[i].failures, "costUsd",
+                                            days[i].cost_usd));
+    for (int i = 0; i < nt; i++)
+        json_array_append_new(tw, json_pack("{s:s, s:s, s:I, s:f}", "workflowId", top[i].id,
+                                            "name", top[i].name ? top[i].name : "", "executions",
+                                            (json_int_t)top[i].executions, "costUsd",
+                                            top[i].cost_usd));
+    json_object_set_new(o, "byModel", bm);
+    json_object_set_new(o, "byDay", bd);
+    json_object_set_new(o, "topWorkflows", tw);
+    *out = o;
+    return AOP_OK;
+}
+
+aop_err executions_summary(const app_ctx *app, const char *from, const char *to, char **json,
+                           size_t *len, arena *a)
+{
+    range r = {from, to};
+    char what[64];
+    snprintf(what, sizeof(what), "sum:%s:%s", from ? from : "", to ? to : "");
+    return through_cache(app, what, &r, build_summary, json, len, a);
+}
