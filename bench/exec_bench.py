@@ -67,6 +67,8 @@ def pct(values, p):
 
 
 def fmt_ms(v):
+    if float(v).is_integer():        # the server's figures are whole milliseconds
+        return "%d ms" % v
     return "%.2f ms" % v if v < 100 else "%.0f ms" % v
 
 
@@ -131,7 +133,7 @@ def cmd_seq(base, token, runs="200"):
     if len(e.get("nodes") or []) != 40:
         problems.append("%d node records, expected 40" % len(e.get("nodes") or []))
 
-    engine, wall, queue, statuses = [], [], [], {}
+    engine, wall, queue, server, statuses = [], [], [], [], {}
     t_all = time.perf_counter()
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -146,8 +148,11 @@ def cmd_seq(base, token, runs="200"):
         if isinstance(e.get("durationMs"), (int, float)):
             engine.append(float(e["durationMs"]))
         c, st = parse_ts(e.get("createdAt")), parse_ts(e.get("startedAt"))
+        f = parse_ts(e.get("finishedAt"))
         if c is not None and st is not None:
-            queue.append((st - c) * 1000)
+            queue.append(round((st - c) * 1000))
+        if c is not None and f is not None:
+            server.append(round((f - c) * 1000))
     total = time.perf_counter() - t_all
 
     print("| measurement (40 sequential transforms, %d runs) | p50 | p95 | max | target |" % runs)
@@ -160,6 +165,9 @@ def cmd_seq(base, token, runs="200"):
     if queue:
         print("| queued (`startedAt` - `createdAt`) | %s | %s | %s | |"
               % (fmt_ms(pct(queue, 50)), fmt_ms(pct(queue, 95)), fmt_ms(max(queue))))
+    if server:
+        print("| server (`finishedAt` - `createdAt`) | %s | %s | %s | |"
+              % (fmt_ms(pct(server, 50)), fmt_ms(pct(server, 95)), fmt_ms(max(server))))
     print()
     print("sequential runs: %d in %.2f s (%.0f a second, one client); results: %s"
           % (runs, total, runs / total, ", ".join("%s %d" % kv for kv in sorted(statuses.items(), key=str))))

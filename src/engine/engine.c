@@ -201,6 +201,20 @@ static char *error_text(const char *code, const char *message, const char *node_
     return s ? s : xstrdup("{\"code\":\"INTERNAL_ERROR\",\"message\":\"out of memory\"}");
 }
 
+/* text (taken) when it fits max, else the marker that stands for it. */
+static char *capped(char *text, size_t len, size_t max)
+{
+    if (len <= max)
+        return text;
+    text[str_utf8_prefix(text, ENGINE_OUTPUT_PREVIEW)] = '\0';
+    json_t *m = json_pack("{s:b, s:I, s:s}", "truncated", 1, "sizeBytes", (json_int_t)len,
+                          "preview", text);
+    free(text);
+    char *t = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    return t ? t : xstrdup("null");
+}
+
 /* The text a node's output is stored as: whole, or a marker when too big. */
 static char *stored_output(const json_t *out, long long *size)
 {
@@ -211,15 +225,7 @@ static char *stored_output(const json_t *out, long long *size)
     }
     size_t len = strlen(s);
     *size = (long long)len;
-    if (len <= ENGINE_OUTPUT_MAX)
-        return s;
-    s[str_utf8_prefix(s, ENGINE_OUTPUT_PREVIEW)] = '\0';
-    json_t *m = json_pack("{s:b, s:I, s:s}", "truncated", 1, "sizeBytes", (json_int_t)len,
-                          "preview", s);
-    free(s);
-    char *t = m ? json_dumps(m, JSON_COMPACT) : NULL;
-    json_decref(m);
-    return t ? t : xstrdup("null");
+    return capped(s, len, ENGINE_OUTPUT_MAX);
 }
 
 static void stop_node(loop *lp, run *r, int i)
@@ -508,6 +514,7 @@ static void restore_nodes(engine *e, run *r)
         }
         ns->restored = true;
         ns->output = rows[k].output ? json_loads(rows[k].output, JSON_DECODE_ANY, NULL) : NULL;
+        ns->out_text = rows[k].output ? xstrdup(rows[k].output) : NULL;
         ns->result = json_is_true(json_object_get(ns->output, "result"));
         ns->prompt_tokens = rows[k].prompt_tokens;
         ns->completion_tokens = rows[k].completion_tokens;
@@ -630,19 +637,25 @@ static void node_row(const run *r, int i, store_exec_node *out, char at[2][25])
     out->output = n->status == EXEC_RUNNING ? NULL : n->out_text;
 }
 
-/* The execution's output: its sinks' outputs by id. */
-static char *run_output(const run *r, long long *size)
+/* The execution's output: its sinks' stored outputs by id (node ids need
+ * no escaping), null for a sink that did not succeed. */
+static char *run_output(const run *r)
 {
-    json_t *o = json_object();
-    for (int i = 0; o && i < r->d->n; i++)
-        if (dag_is_sink(r->d, i))
-            json_object_set(o, r->d->nodes[i].id,
-                            r->ns[i].output && r->ns[i].status == EXEC_SUCCEEDED
-                                ? r->ns[i].output
-                                : json_null());
-    char *s = stored_output(o, size);
-    json_decref(o);
-    return s;
+    buf b;
+    buf_init(&b, 0);
+    buf_puts(&b, "{");
+    int k = 0;
+    for (int i = 0; i < r->d->n; i++) {
+        if (!dag_is_sink(r->d, i))
+            continue;
+        const node_state *n = &r->ns[i];
+        buf_printf(&b, "%s\"%s\":", k++ ? "," : "", r->d->nodes[i].id);
+        buf_puts(&b, n->status == EXEC_SUCCEEDED && n->out_text ? n->out_text : "null");
+    }
+    buf_puts(&b, "}");
+    size_t len = 0;
+    char *text = buf_take(&b, &len);
+    return capped(text ? text : xstrdup("{}"), len, ENGINE_RUN_OUTPUT_MAX);
 }
 
 static void end_row(run *r, store_execution *x, char **output)
@@ -656,9 +669,8 @@ static void end_row(run *r, store_execution *x, char **output)
         x->duration_ms = 0;
     x->error = r->end_error;
     x->output = NULL;
-    long long size = 0;
     if (r->end_status == EXEC_SUCCEEDED)
-        x->output = *output = run_output(r, &size);
+        x->output = *output = run_output(r);
     x->prompt_tokens = x->completion_tokens = 0;
     x->cost_usd = 0;
     for (int i = 0; i < r->d->n; i++) {

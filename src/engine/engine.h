@@ -35,8 +35,10 @@ typedef struct engine engine;
 #define ENGINE_LOOP_MAX_RUNS 4096
 /* A node's output is stored whole up to this size; above, as
  * {"truncated": true, "sizeBytes": n, "preview": "<first bytes>"}. */
-#define ENGINE_OUTPUT_MAX (256 * 1024)
+#define ENGINE_OUTPUT_MAX (2 * 1024 * 1024)
 #define ENGINE_OUTPUT_PREVIEW 1024
+/* The same for an execution's output (its sinks' stored outputs together). */
+#define ENGINE_RUN_OUTPUT_MAX (8 * 1024 * 1024)
 /* An http node's response body is refused above this size. */
 #define ENGINE_HTTP_MAX_RESPONSE (1024 * 1024)
 #define ENGINE_HTTP_DEFAULT_TIMEOUT_MS 30000

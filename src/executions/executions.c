@@ -170,7 +170,15 @@ static bool ended(exec_status s)
     return s != EXEC_QUEUED && s != EXEC_RUNNING;
 }
 
-/* The cached item: "<workflow id>\n<json>". */
+/* The cached item: "<prune generation>\n<workflow id>\n<json>". Retention
+ * deletes in bulk without knowing the ids; its generation retires every
+ * item cached before. */
+static long long prune_gen(const app_ctx *app)
+{
+    long long g = 0;
+    return cache_counter(app->cache, EXEC_PRUNE_KEY, &g) == AOP_OK ? g : -1;
+}
+
 static bool cached(const app_ctx *app, const wf_caller *c, const char *id, cache_slot *slot,
                    char **json, size_t *len, arena *a, aop_err *rc)
 {
@@ -178,19 +186,18 @@ static bool cached(const app_ctx *app, const wf_caller *c, const char *id, cache
     size_t n = 0;
     if (cache_item_get(app->cache, ITEM_NS, id, slot, &item, &n) != AOP_OK)
         return false;
-    char *nl = memchr(item, '\n', n);
-    if (!nl || nl - item >= UUID_STR_LEN) {
-        free(item);
-        return false;
-    }
     char wf[UUID_STR_LEN];
-    memcpy(wf, item, (size_t)(nl - item));
-    wf[nl - item] = '\0';
-    *rc = may_reach(app, c, wf, false, a);
-    *len = n - (size_t)(nl - item) - 1;
-    *json = arena_strndup(a, nl + 1, *len);
+    long long gen = -1;
+    int used = 0;
+    bool ok = sscanf(item, "%lld\n%36[0-9a-f-]\n%n", &gen, wf, &used) == 2 && used > 0 &&
+              gen >= 0 && gen == prune_gen(app);
+    if (ok) {
+        *rc = may_reach(app, c, wf, false, a);
+        *len = n - (size_t)used;
+        *json = arena_strndup(a, item + used, *len);
+    }
     free(item);
-    return true;
+    return ok;
 }
 
 aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, char **json,
@@ -206,10 +213,11 @@ aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, c
     rc = read_row(app, c, id, false, &row, a);
     if (rc == AOP_OK)
         rc = full_json(app, &row, json, len, a);
-    if (rc == AOP_OK && ended(row.status)) {
+    long long gen = prune_gen(app);
+    if (rc == AOP_OK && ended(row.status) && gen >= 0) {
         buf b;
         buf_init(&b, 0);
-        buf_printf(&b, "%s\n", row.workflow_id);
+        buf_printf(&b, "%lld\n%s\n", gen, row.workflow_id);
         buf_append(&b, *json, *len);
         cache_item_fill(app->cache, &slot, b.data, b.len, EXEC_TTL_MS);
         buf_free(&b);
@@ -228,6 +236,14 @@ void executions_changed(const app_ctx *app, const char *workflow_id, const char 
         cache_item_changed(app->cache, ITEM_NS, id, EXEC_TTL_MS);
     if (cache_incr(app->cache, EXEC_GEN_KEY, &g) != AOP_OK)
         log_warn("cannot bump the execution analytics generation");
+}
+
+void executions_pruned(const app_ctx *app)
+{
+    long long g = 0;
+    if (cache_incr(app->cache, EXEC_PRUNE_KEY, &g) != AOP_OK)
+        log_warn("cannot bump the execution retention generation");
+    executions_changed(app, NULL, NULL);
 }
 
 typedef struct {

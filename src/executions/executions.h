@@ -24,6 +24,7 @@
 #define EXEC_STATS_TTL_MS (60LL * 60 * 1000)
 #define EXEC_DEFAULT_TIMEOUT_MS 300000
 #define EXEC_GEN_KEY "exec:gen"
+#define EXEC_PRUNE_KEY "exec:pruned"
 
 /* Commits a queued execution of the workflow's current version with input
  * (an object; NULL: {}) and wakes the engine. *out is the row written. */
@@ -55,7 +56,10 @@ aop_err executions_stats(const app_ctx *app, const wf_caller *c, const char *wor
 aop_err executions_summary(const app_ctx *app, const char *from, const char *to, char **json,
                            size_t *len, arena *a);
 
-/* To call after an execution of workflow_id ended or went away. */
+/* To call after an execution of workflow_id ended or went away (either
+ * may be NULL). */
 void executions_changed(const app_ctx *app, const char *workflow_id, const char *id);
+/* To call after retention deleted executions. */
+void executions_pruned(const app_ctx *app);
 
 #endif
