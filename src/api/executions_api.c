@@ -145,6 +145,45 @@ static void wait_for(http_req *req, const store_execution *row)
     arena_free(&a);
 }
 
+typedef struct {
+    http_req *req;
+    char id[UUID_STR_LEN];
+    bool committed;
+} submit_ctx;
+
+static void on_committed(void *ctx, bool committed)
+{
+    submit_ctx *x = ctx;
+    x->committed = committed;
+    http_unpark(x->req);
+}
+
+static void answer_submitted(http_req *req, void *ctx)
+{
+    submit_ctx *x = ctx;
+    if (x->committed)
+        reply_queued(req, 202, x->id, EXEC_QUEUED);
+    else
+        api_reply_err(req, AOP_ERR_UNAVAILABLE, NULL);
+}
+
+/* The row goes to the engine's group commit; the connection waits parked,
+ * so that the HTTP threads take more requests meanwhile. */
+static void submit(http_req *req, const store_execution *row)
+{
+    const app_ctx *app = http_app(req);
+    submit_ctx *x = arena_alloc(http_arena(req), sizeof(*x));
+    x->req = req;
+    x->committed = false;
+    str_copy(x->id, sizeof(x->id), row->id);
+    if (http_park(req, answer_submitted, x) != 0) {
+        api_reply_err(req, AOP_ERR_INTERNAL, NULL);
+        return;
+    }
+    if (engine_submit(app->engine, row, on_committed, x) != 0)
+        http_unpark(req); /* stopping: answered 503 */
+}
+
 void api_workflows_execute(http_req *req)
 {
     json_t *body;
@@ -161,16 +200,21 @@ void api_workflows_execute(http_req *req)
         return;
     wf_caller c = caller_of(req);
     store_execution row;
-    aop_err rc = executions_start(http_app(req), &c, http_param(req, "id"), input, &row,
-                                  http_arena(req));
-    if (rc != AOP_OK) {
-        reply_err(req, rc, "workflow");
+    if (!json_is_true(wait)) {
+        aop_err rc = executions_prepare(http_app(req), &c, http_param(req, "id"), input, &row,
+                                        http_arena(req));
+        if (rc != AOP_OK)
+            reply_err(req, rc, "workflow");
+        else
+            submit(req, &row);
         return;
     }
-    if (json_is_true(wait))
-        wait_for(req, &row);
+    aop_err rc = executions_start(http_app(req), &c, http_param(req, "id"), input, &row,
+                                  http_arena(req));
+    if (rc != AOP_OK)
+        reply_err(req, rc, "workflow");
     else
-        reply_queued(req, 202, row.id, EXEC_QUEUED);
+        wait_for(req, &row);
 }
 
 /* ---- history ---- */

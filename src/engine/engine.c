@@ -682,17 +682,11 @@ static void end_row(run *r, store_execution *x, char **output)
     x->memory_bytes = r->memory_bytes;
 }
 
-typedef struct {
-    engine *e;
-    run *r;
-    store_execution end;
-} flush_ctx;
-
-static aop_err flush_tx(store *s, void *p)
+/* One run's writes; lost when the row is no longer running under this
+ * engine's lease (cancelled, deleted, taken over): nothing of it is written. */
+static aop_err write_run(store *s, engine *e, run *r, bool *lost)
 {
-    flush_ctx *f = p;
-    run *r = f->r;
-    aop_err rc = store_execution_owned(s, r->row.id, f->e->owner);
+    aop_err rc = store_execution_owned(s, r->row.id, e->owner);
     for (int i = 0; rc == AOP_OK && r->d && i < r->d->n; i++) {
         if (!r->ns[i].dirty)
             continue;
@@ -702,13 +696,36 @@ static aop_err flush_tx(store *s, void *p)
         rc = store_execution_node_put(s, r->row.id, &row);
     }
     if (rc == AOP_OK && r->ending) {
-        rc = store_execution_finish(s, &f->end);
+        store_execution end;
+        char *output = NULL;
+        end_row(r, &end, &output);
+        rc = store_execution_finish(s, &end);
         if (rc == AOP_OK)
-            rc = store_workflow_analytics_add(s, f->end.workflow_id, f->end.status,
-                                              f->end.duration_ms, f->end.total_tokens,
-                                              f->end.cost_usd, f->end.finished_at);
+            rc = store_workflow_analytics_add(s, end.workflow_id, end.status, end.duration_ms,
+                                              end.total_tokens, end.cost_usd, end.finished_at);
+        free(output);
     }
-    return rc;
+    *lost = rc == AOP_ERR_CONFLICT || rc == AOP_ERR_NOT_FOUND;
+    return *lost ? AOP_OK : rc;
+}
+
+typedef struct {
+    engine *e;
+    run *list;
+} flush_ctx;
+
+/* Every touched run of the loop in one transaction: a commit costs about
+ * the same for one run as for a hundred. A lost run writes nothing (its
+ * ownership is checked before anything of it is written). */
+static aop_err flush_tx(store *s, void *p)
+{
+    flush_ctx *f = p;
+    for (run *r = f->list; r; r = r->touched_next) {
+        aop_err rc = write_run(s, f->e, r, &r->lost);
+        if (rc != AOP_OK)
+            return rc;
+    }
+    return AOP_OK;
 }
 
 static void count_end(engine *e, exec_status st)
@@ -727,45 +744,44 @@ static void ended(engine *e, const char *wf, const char *id)
     waits_notify(e, id, true);
 }
 
+/* What the run's committed writes mean for it. */
+static void written(loop *lp, run *r)
+{
+    char wf[UUID_STR_LEN], id[UUID_STR_LEN];
+    str_copy(wf, sizeof(wf), r->row.workflow_id);
+    str_copy(id, sizeof(id), r->row.id);
+    if (r->lost) {
+        drop_run(lp, r);
+        waits_notify(lp->e, id, true);
+        return;
+    }
+    for (int i = 0; r->d && i < r->d->n; i++)
+        r->ns[i].dirty = false;
+    if (r->ending) {
+        count_end(lp->e, r->end_status);
+        drop_run(lp, r);
+        ended(lp->e, wf, id);
+    }
+}
+
 /* Writes what the touched runs produced; a run that ended leaves. */
 static void flush(loop *lp)
 {
-    engine *e = lp->e;
+    flush_ctx f = {lp->e, lp->touched};
+    aop_err rc = store_tx(lp->e->st, flush_tx, &f);
+    if (rc != AOP_OK) {
+        log_warn("cannot write the progress of executions; retrying",
+                 LF_S("error", err_code(rc)));
+        lp->flush_retry_ms = engine_mono_ms() + 100;
+        return;
+    }
     run *list = lp->touched;
     lp->touched = NULL;
     while (list) {
         run *r = list;
         list = r->touched_next;
         r->touched = false;
-        flush_ctx f = {.e = e, .r = r};
-        char *output = NULL;
-        if (r->ending)
-            end_row(r, &f.end, &output);
-        aop_err rc = store_tx(e->st, flush_tx, &f);
-        free(output);
-        if (rc == AOP_OK) {
-            for (int i = 0; r->d && i < r->d->n; i++)
-                r->ns[i].dirty = false;
-            if (r->ending) {
-                count_end(e, r->end_status);
-                char wf[UUID_STR_LEN], id[UUID_STR_LEN];
-                str_copy(wf, sizeof(wf), r->row.workflow_id);
-                str_copy(id, sizeof(id), r->row.id);
-                drop_run(lp, r);
-                ended(e, wf, id);
-            }
-        } else if (rc == AOP_ERR_CONFLICT || rc == AOP_ERR_NOT_FOUND) {
-            /* Cancelled, deleted or taken over: not ours to write any more. */
-            char id[UUID_STR_LEN];
-            str_copy(id, sizeof(id), r->row.id);
-            drop_run(lp, r);
-            waits_notify(e, id, true);
-        } else {
-            log_warn("cannot write an execution's progress; retrying",
-                     LF_S("executionId", r->row.id), LF_S("error", err_code(rc)));
-            touch(lp, r);
-            lp->flush_retry_ms = engine_mono_ms() + 100;
-        }
+        written(lp, r);
     }
 }
 
@@ -952,6 +968,9 @@ engine *engine_start(const app_ctx *app, bool exclusive, char *err, size_t errle
     }
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
+    pthread_mutex_init(&e->ins_mu, NULL);
+    pthread_cond_init(&e->ins_cv, NULL);
+    e->ins_tail = &e->ins_head;
     e->dags = xcalloc(DAG_CACHE, sizeof(*e->dags));
     long long n = 0;
     /* An embedded store belongs to this process: every running row is an
@@ -976,8 +995,8 @@ engine *engine_start(const app_ctx *app, bool exclusive, char *err, size_t errle
             return NULL;
         }
     }
-    if (maint_start(e) != 0) {
-        snprintf(err, errlen, "cannot start the engine's maintenance thread");
+    if (maint_start(e) != 0 || inserter_start(e) != 0) {
+        snprintf(err, errlen, "cannot start the engine's threads");
         engine_free(e);
         return NULL;
     }
@@ -994,6 +1013,7 @@ void engine_stop(engine *e)
     pthread_mutex_unlock(&e->mu);
     if (was)
         return;
+    inserter_stop(e);
     if (e->maint)
         pthread_join(e->maint, NULL);
     for (int k = 0; k < e->nloops; k++) {
@@ -1025,6 +1045,8 @@ void engine_free(engine *e)
     free(e->dags);
     free(e->loops);
     pricing_free(e->prices);
+    pthread_mutex_destroy(&e->ins_mu);
+    pthread_cond_destroy(&e->ins_cv);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);

@@ -77,6 +77,14 @@ typedef void (*engine_wait_fn)(void *ctx, bool ended);
 int engine_wait(engine *e, const char *execution_id, long long timeout_ms, engine_wait_fn fn,
                 void *ctx);
 
+/*
+ * Commits row (a queued execution) in one transaction with the others
+ * submitted meanwhile, wakes a loop, then calls fn(ctx, committed) from the
+ * engine's inserter thread. Under load one commit carries hundreds of
+ * executions. Returns -1 (fn never called) when the engine is stopping.
+ */
+int engine_submit(engine *e, const store_execution *row, engine_wait_fn fn, void *ctx);
+
 /* Counters for /metrics. */
 typedef struct {
     long long running;   /* executions held by the loops now */

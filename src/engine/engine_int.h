@@ -79,6 +79,7 @@ struct run {
     int64_t started_ms;  /* wall clock of startedAt */
     long long memory_bytes;
     bool touched;        /* on the loop's flush list */
+    bool lost;           /* the row is no longer ours (set by the flush) */
     run *touched_next;
     bool ending;
     exec_status end_status;
@@ -113,6 +114,7 @@ struct heap_item {
 };
 
 typedef struct waiter waiter;
+typedef struct pending pending;
 
 struct engine {
     const app_ctx *app;
@@ -132,6 +134,12 @@ struct engine {
     struct dag_slot *dags;
     int ndags;
     engine_stats stats;  /* atomics */
+    /* inserter.c */
+    pthread_t ins_thread;
+    bool ins_on, ins_stop;
+    pthread_mutex_t ins_mu;
+    pthread_cond_t ins_cv;
+    pending *ins_head, **ins_tail;
 };
 
 /* engine.c */
@@ -159,6 +167,10 @@ void call_drop(loop *lp, call *c);
 /* Delivers the outcomes of finished transfers. */
 void calls_collect(loop *lp);
 int calls_global_init(void);
+
+/* inserter.c */
+int inserter_start(engine *e);
+void inserter_stop(engine *e);
 
 /* waits.c */
 void waits_notify(engine *e, const char *execution_id, bool ended);

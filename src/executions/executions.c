@@ -119,8 +119,8 @@ static long long setting(const json_t *settings, const char *key, long long def)
     return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : def;
 }
 
-aop_err executions_start(const app_ctx *app, const wf_caller *c, const char *workflow_id,
-                         const json_t *input, store_execution *out, arena *a)
+aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *workflow_id,
+                           const json_t *input, store_execution *out, arena *a)
 {
     wf_view v;
     aop_err rc = workflows_view(app, c, workflow_id, &v, a);
@@ -145,7 +145,15 @@ aop_err executions_start(const app_ctx *app, const wf_caller *c, const char *wor
     free(text);
     clock_format_rfc3339(clock_now_ms(), out->created_at);
     out->duration_ms = -1;
-    rc = store_execution_insert(app->store, out);
+    return AOP_OK;
+}
+
+aop_err executions_start(const app_ctx *app, const wf_caller *c, const char *workflow_id,
+                         const json_t *input, store_execution *out, arena *a)
+{
+    aop_err rc = executions_prepare(app, c, workflow_id, input, out, a);
+    if (rc == AOP_OK)
+        rc = store_execution_insert(app->store, out);
     if (rc == AOP_OK)
         engine_wake(app->engine);
     return rc;

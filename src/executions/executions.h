@@ -26,6 +26,12 @@
 #define EXEC_GEN_KEY "exec:gen"
 #define EXEC_PRUNE_KEY "exec:pruned"
 
+/* The queued execution row of the workflow's current version with input
+ * (an object; NULL: {}), checking the caller's write access; nothing is
+ * written. */
+aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *workflow_id,
+                           const json_t *input, store_execution *out, arena *a);
+
 /* Commits a queued execution of the workflow's current version with input
  * (an object; NULL: {}) and wakes the engine. *out is the row written. */
 aop_err executions_start(const app_ctx *app, const wf_caller *c, const char *workflow_id,

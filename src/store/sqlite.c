@@ -77,6 +77,13 @@ struct sq_store {
      * the busy handler. Held from BEGIN to COMMIT or ROLLBACK. */
     pthread_mutex_t write_mu;
     conn *conns;         /* every open connection */
+    /* The checkpointer (started by claim): WAL pages go back to the
+     * database file off the commit path. */
+    pthread_t ckpt;
+    bool ckpt_on;
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    bool ckpt_stop;
     int lock_fd;         /* PATH-aop.lock while this process serves, else -1 */
     dev_t dev;           /* identity of the file opened, for ping */
     ino_t ino;
@@ -99,6 +106,11 @@ aop_err sq_error(int rc, const char *op, const char *msg)
     log_error("database error", LF_S("op", op), LF_S("error", msg), LF_I("code", rc));
     return AOP_ERR_INTERNAL;
 }
+
+#define CKPT_WRITER_PAGES "16384"   /* 64 MiB of WAL */
+#define CKPT_KEEP_BYTES "67108864"   /* the WAL file is cut back to this */
+#define CKPT_EVERY_MS 100
+#define CKPT_RESTART_PAGES 8192      /* 32 MiB: start the log over */
 
 /* Finalizes the statements and closes the connection. NULL-safe. */
 static void conn_free(conn *c)
@@ -187,9 +199,14 @@ static int conn_setup(sqlite3 *db)
         rc = pragma_text(db, "PRAGMA journal_mode=WAL", val, sizeof(val));
     if (rc == SQLITE_OK && strcmp(val, "wal") != 0)
         log_warn("database is not in WAL mode", LF_S("journalMode", val));
+    /* A serving process checkpoints on its own thread (sq_claim); a writer
+     * only checkpoints itself when that falls far behind. */
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL", NULL, NULL,
-                          NULL);
+        rc = sqlite3_exec(db,
+                          "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL; "
+                          "PRAGMA wal_autocheckpoint=" CKPT_WRITER_PAGES "; "
+                          "PRAGMA journal_size_limit=" CKPT_KEEP_BYTES,
+                          NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function(db, "aop_lower", 1,
                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
@@ -632,6 +649,65 @@ static aop_err exec_on_thread(void *hp, const char *sql, const char *op)
  * database would drop SQLite's own POSIX locks) and writes the pid into it.
  * The kernel releases the lock when the process ends, however it ends.
  */
+/* Copies the WAL back every CKPT_EVERY_MS without blocking anyone; when
+ * readers keep the log from starting over and it grows past
+ * CKPT_RESTART_PAGES, restarts it, in turn with this process's writers. */
+static void *checkpointer(void *hp)
+{
+    sq_store *h = hp;
+    conn *c = NULL;
+    if (conn_borrow(h, &c) != AOP_OK)
+        return NULL;
+    pthread_mutex_lock(&h->ckpt_mu);
+    while (!h->ckpt_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += CKPT_EVERY_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->ckpt_cv, &h->ckpt_mu, &ts);
+        if (h->ckpt_stop)
+            break;
+        pthread_mutex_unlock(&h->ckpt_mu);
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc == SQLITE_OK && log >= CKPT_RESTART_PAGES) {
+            pthread_mutex_lock(&h->write_mu);
+            rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
+            pthread_mutex_unlock(&h->write_mu);
+        }
+        if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+            log_warn("database checkpoint failed", LF_S("error", sqlite3_errmsg(c->db)));
+        pthread_mutex_lock(&h->ckpt_mu);
+    }
+    pthread_mutex_unlock(&h->ckpt_mu);
+    return NULL;
+}
+
+static void checkpointer_start(sq_store *h)
+{
+    if (h->ckpt_on)
+        return;
+    h->ckpt_stop = false;
+    h->ckpt_on = pthread_create(&h->ckpt, NULL, checkpointer, h) == 0;
+    if (!h->ckpt_on)
+        log_warn("cannot start the database checkpointer; writers checkpoint themselves");
+}
+
+static void checkpointer_stop(sq_store *h)
+{
+    if (!h->ckpt_on)
+        return;
+    pthread_mutex_lock(&h->ckpt_mu);
+    h->ckpt_stop = true;
+    pthread_cond_signal(&h->ckpt_cv);
+    pthread_mutex_unlock(&h->ckpt_mu);
+    pthread_join(h->ckpt, NULL);
+    h->ckpt_on = false;
+}
+
 aop_err sq_claim(void *hp, char *why, size_t whylen)
 {
     sq_store *h = hp;
@@ -662,6 +738,7 @@ aop_err sq_claim(void *hp, char *why, size_t whylen)
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
         log_warn("cannot write the pid into the lock file", LF_S("path", lock));
     h->lock_fd = fd;
+    checkpointer_start(h);
     rc = AOP_OK;
 out:
     free(lock);
@@ -712,6 +789,7 @@ void sq_close(void *hp)
     sq_store *h = hp;
     if (!h)
         return;
+    checkpointer_stop(h);
     pthread_mutex_lock(&h->mu);
     conn *c = h->conns;
     h->conns = NULL;
@@ -727,6 +805,8 @@ void sq_close(void *hp)
     }
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->write_mu);
+    pthread_mutex_destroy(&h->ckpt_mu);
+    pthread_cond_destroy(&h->ckpt_cv);
     if (h->lock_fd >= 0)
         close(h->lock_fd);
     free(h->path);
@@ -784,7 +864,8 @@ void *store_sqlite_open(const char *path, char *err, size_t errlen)
     }
     h = xcalloc(1, sizeof(*h));
     h->lock_fd = -1;
-    if (pthread_mutex_init(&h->mu, NULL) != 0 || pthread_mutex_init(&h->write_mu, NULL) != 0) {
+    if (pthread_mutex_init(&h->mu, NULL) != 0 || pthread_mutex_init(&h->write_mu, NULL) != 0 ||
+        pthread_mutex_init(&h->ckpt_mu, NULL) != 0 || pthread_cond_init(&h->ckpt_cv, NULL) != 0) {
         snprintf(err, errlen, "DATABASE_URL: cannot open %s: cannot create a mutex", path);
         free(h);
         h = NULL;
