@@ -50,6 +50,16 @@ static void reply_text(http_req *req, int status, const char *json, size_t len)
     http_reply_bytes(req, status, "application/json", json, len);
 }
 
+/* A service's answer: its JSON text, or its error about `what`. */
+static void reply_result(http_req *req, aop_err rc, const char *what, const char *json,
+                         size_t len)
+{
+    if (rc != AOP_OK)
+        reply_err(req, rc, what);
+    else
+        reply_text(req, 200, json, len);
+}
+
 static void reply_queued(http_req *req, int status, const char *id, exec_status st)
 {
     http_reply_json(req, status, json_pack("{s:s, s:s}", "executionId", id, "status",
@@ -114,10 +124,7 @@ static void answer_wait(http_req *req, void *ctx)
     char *json = NULL;
     size_t len = 0;
     rc = executions_get(http_app(req), &c, w->id, &json, &len, http_arena(req));
-    if (rc != AOP_OK)
-        reply_err(req, rc, "execution");
-    else
-        reply_text(req, 200, json, len);
+    reply_result(req, rc, "execution", json, len);
 }
 
 /* Parks the request until the execution ends or its timeout (plus a little)
@@ -249,10 +256,7 @@ void api_executions_list(http_req *req)
     char *json = NULL;
     size_t len = 0;
     aop_err rc = executions_list(http_app(req), &c, &q, pg.page, &json, &len, http_arena(req));
-    if (rc != AOP_OK)
-        reply_err(req, rc, "execution");
-    else
-        reply_text(req, 200, json, len);
+    reply_result(req, rc, "execution", json, len);
 }
 
 void api_executions_get(http_req *req)
@@ -262,10 +266,7 @@ void api_executions_get(http_req *req)
     size_t len = 0;
     aop_err rc = executions_get(http_app(req), &c, http_param(req, "id"), &json, &len,
                                 http_arena(req));
-    if (rc != AOP_OK)
-        reply_err(req, rc, "execution");
-    else
-        reply_text(req, 200, json, len);
+    reply_result(req, rc, "execution", json, len);
 }
 
 void api_executions_cancel(http_req *req)
@@ -275,10 +276,7 @@ void api_executions_cancel(http_req *req)
     size_t len = 0;
     aop_err rc = executions_cancel(http_app(req), &c, http_param(req, "id"), &json, &len,
                                    http_arena(req));
-    if (rc != AOP_OK)
-        reply_err(req, rc, "execution");
-    else
-        reply_text(req, 200, json, len);
+    reply_result(req, rc, "execution", json, len);
 }
 
 void api_executions_delete(http_req *req)
@@ -302,10 +300,7 @@ void api_executions_stats(http_req *req)
     size_t len = 0;
     aop_err rc = executions_stats(http_app(req), &c, http_param(req, "workflowId"), &json, &len,
                                   http_arena(req));
-    if (rc != AOP_OK)
-        reply_err(req, rc, "workflow");
-    else
-        reply_text(req, 200, json, len);
+    reply_result(req, rc, "workflow", json, len);
 }
 
 void api_executions_summary(http_req *req)
@@ -319,8 +314,5 @@ void api_executions_summary(http_req *req)
     char *json = NULL;
     size_t len = 0;
     aop_err rc = executions_summary(http_app(req), f, t, &json, &len, http_arena(req));
-    if (rc != AOP_OK)
-        reply_err(req, rc, "execution");
-    else
-        reply_text(req, 200, json, len);
+    reply_result(req, rc, "execution", json, len);
 }
