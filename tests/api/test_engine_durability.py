@@ -105,6 +105,39 @@ def test_sigterm_hands_the_execution_back(aop_server, fake_http, fake_llm, prici
     assert get_execution(s2, user, eid) == e
 
 
+def test_sigterm_answers_a_parked_wait(aop_server, fake_http, fake_llm, pricing_file):
+    """A client waiting with wait:true when the server stops gets 202 with the status
+    at that moment (back in the queue), and the server still exits 0 promptly."""
+    import threading
+    env = durable_env(fake_llm, pricing_file)
+    s1 = aop_server(**env)
+    user = register(s1)
+    w = create_workflow(s1, user, [delay_node("d", 5000)])
+    answer = {}
+
+    def waiter():
+        answer["r"] = s1.post("/api/workflows/%s/execute" % w["id"], json={"wait": True},
+                              headers=bearer(user["accessToken"]), timeout=20)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        body = list_executions(s1, user, status="running")
+        if body["data"]:
+            break
+        time.sleep(0.05)
+    assert body["data"], "the execution never started"
+    t0 = time.monotonic()
+    assert s1.stop(signal.SIGTERM, timeout=15) == 0
+    assert time.monotonic() - t0 < 5
+    t.join(10)
+    r = answer["r"]
+    assert r.status_code == 202, r.text
+    # handed back to the queue before the wait ended
+    assert r.json() == {"executionId": body["data"][0]["id"], "status": "queued"}, r.json()
+
+
 def test_finished_executions_survive_a_restart(aop_server, fake_http, fake_llm, pricing_file):
     env = durable_env(fake_llm, pricing_file)
     s1 = aop_server(**env)
