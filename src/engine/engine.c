@@ -686,7 +686,7 @@ static void end_row(run *r, store_execution *x, char **output)
  * engine's lease (cancelled, deleted, taken over): nothing of it is written. */
 static aop_err write_run(store *s, engine *e, run *r, bool *lost)
 {
-    aop_err rc = store_execution_owned(s, r->row.id, e->owner);
+    aop_err rc = store_execution_owned(s, r->row.id, e->owner, r->row.claims);
     for (int i = 0; rc == AOP_OK && r->d && i < r->d->n; i++) {
         if (!r->ns[i].dirty)
             continue;

@@ -77,7 +77,8 @@ static const char q_release[] =
     "UPDATE executions SET status = 'queued', lease_owner = NULL, lease_until = NULL "
     "WHERE status = 'running' AND lease_owner = ?";
 static const char q_owned[] =
-    "SELECT COUNT(*) FROM executions WHERE id = ? AND status = 'running' AND lease_owner = ?";
+    "SELECT COUNT(*) FROM executions WHERE id = ? AND status = 'running' AND lease_owner = ? "
+    "AND claims = ?";
 
 static const char q_node_put[] =
     "INSERT INTO execution_nodes (execution_id, node_id, type, status, attempts, started_at, "
@@ -435,10 +436,11 @@ aop_err sq_execution_release(void *h, const char *owner, long long *n)
     return sq_exec(h, q_release, "execution_release", n, "t", owner);
 }
 
-aop_err sq_execution_owned(void *h, const char *id, const char *owner)
+aop_err sq_execution_owned(void *h, const char *id, const char *owner, long long claims)
 {
     long long owned = 0;
-    aop_err rc = sq_query_int(h, q_owned, "execution_owned", &owned, "tt", id, owner);
+    aop_err rc = sq_query_int(h, q_owned, "execution_owned", &owned, "tti", id, owner,
+                              claims);
     if (rc != AOP_OK)
         return rc;
     return owned ? AOP_OK : AOP_ERR_CONFLICT;

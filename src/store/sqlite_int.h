@@ -119,7 +119,7 @@ aop_err sq_execution_claim(void *h, const char *owner, long long now_ms, const c
 aop_err sq_execution_renew(void *h, const char *owner, long long lease_until_ms, long long *n);
 aop_err sq_execution_requeue(void *h, long long before_ms, long long *n);
 aop_err sq_execution_release(void *h, const char *owner, long long *n);
-aop_err sq_execution_owned(void *h, const char *id, const char *owner);
+aop_err sq_execution_owned(void *h, const char *id, const char *owner, long long claims);
 aop_err sq_execution_node_put(void *h, const char *execution_id, const store_exec_node *n);
 aop_err sq_execution_nodes_end(void *h, const char *id, exec_status from, exec_status to,
                                const char *at, long long *n);

@@ -321,9 +321,9 @@ aop_err store_execution_release(store *s, const char *owner, long long *n)
     TIMED("execution_release", s->v->execution_release(s->h, owner, n));
 }
 
-aop_err store_execution_owned(store *s, const char *id, const char *owner)
+aop_err store_execution_owned(store *s, const char *id, const char *owner, long long claims)
 {
-    TIMED("execution_owned", s->v->execution_owned(s->h, id, owner));
+    TIMED("execution_owned", s->v->execution_owned(s->h, id, owner, claims));
 }
 
 aop_err store_execution_node_put(store *s, const char *execution_id, const store_exec_node *n)

@@ -351,8 +351,10 @@ typedef struct store_vtbl {
     aop_err (*execution_requeue)(void *h, long long before_ms, long long *n);
     /* Running executions of owner go back to queued (shutdown); *n rows. */
     aop_err (*execution_release)(void *h, const char *owner, long long *n);
-    /* AOP_OK when id is running under owner's lease, else AOP_ERR_CONFLICT. */
-    aop_err (*execution_owned)(void *h, const char *id, const char *owner);
+    /* AOP_OK when id is running under owner's lease from its claims-th
+     * claim, else AOP_ERR_CONFLICT (a lease that lapsed and was claimed
+     * again, even by the same owner, is another one). */
+    aop_err (*execution_owned)(void *h, const char *id, const char *owner, long long claims);
     /* Inserts or replaces the node row (execution_id, node_id); seq kept
      * from the first write. */
     aop_err (*execution_node_put)(void *h, const char *execution_id, const store_exec_node *n);
@@ -467,7 +469,7 @@ aop_err store_execution_claim(store *s, const char *owner, long long now_ms, con
 aop_err store_execution_renew(store *s, const char *owner, long long lease_until_ms, long long *n);
 aop_err store_execution_requeue(store *s, long long before_ms, long long *n);
 aop_err store_execution_release(store *s, const char *owner, long long *n);
-aop_err store_execution_owned(store *s, const char *id, const char *owner);
+aop_err store_execution_owned(store *s, const char *id, const char *owner, long long claims);
 aop_err store_execution_node_put(store *s, const char *execution_id, const store_exec_node *n);
 aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, exec_status to,
                                   const char *at, long long *n);

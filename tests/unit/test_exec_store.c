@@ -553,10 +553,10 @@ static void body_leases(fixture *f)
     ex_id(e9, 9);
     CHECK_STR(claim_at(f, "A", 0, 1 * SEC, 1), "1");
     CHECK_STR(claim_at(f, "B", 0, 2 * SEC, 1), "2");
-    CHECK_INT(store_execution_owned(f->s, e1, "A"), AOP_OK);
-    CHECK_INT(store_execution_owned(f->s, e1, "B"), AOP_ERR_CONFLICT);
-    CHECK_INT(store_execution_owned(f->s, e2, "B"), AOP_OK);
-    CHECK_INT(store_execution_owned(f->s, e9, "A"), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_owned(f->s, e1, "A", 1), AOP_OK);
+    CHECK_INT(store_execution_owned(f->s, e1, "B", 1), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_owned(f->s, e2, "B", 1), AOP_OK);
+    CHECK_INT(store_execution_owned(f->s, e9, "A", 1), AOP_ERR_CONFLICT);
     /* A renews; B's lease runs out and its execution goes back. */
     CHECK_INT(store_execution_renew(f->s, "A", T0_MS + 5 * SEC, &n), AOP_OK);
     CHECK_INT(n, 1);
@@ -564,14 +564,14 @@ static void body_leases(fixture *f)
               T0_MS + 5 * SEC);
     CHECK_INT(store_execution_requeue(f->s, T0_MS + 3 * SEC, &n), AOP_OK);
     CHECK_INT(n, 1);
-    CHECK_INT(store_execution_owned(f->s, e2, "B"), AOP_ERR_CONFLICT);
-    CHECK_INT(store_execution_owned(f->s, e1, "A"), AOP_OK);
+    CHECK_INT(store_execution_owned(f->s, e2, "B", 1), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_owned(f->s, e1, "A", 1), AOP_OK);
     CHECK_INT(store_execution_get(f->s, e2, &out, &f->a), AOP_OK);
     CHECK_INT(out.status, EXEC_QUEUED);
     /* A shuts down: its execution is queued again, lease cleared, the rest kept. */
     CHECK_INT(store_execution_release(f->s, "A", &n), AOP_OK);
     CHECK_INT(n, 1);
-    CHECK_INT(store_execution_owned(f->s, e1, "A"), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_owned(f->s, e1, "A", 1), AOP_ERR_CONFLICT);
     CHECK_INT(store_execution_get(f->s, e1, &out, &f->a), AOP_OK);
     CHECK_INT(out.status, EXEC_QUEUED);
     CHECK_INT(out.claims, 1);
@@ -585,6 +585,10 @@ static void body_leases(fixture *f)
     CHECK_INT(n, 0);
     CHECK_INT(store_execution_requeue(f->s, T0_MS + 100 * SEC, &n), AOP_OK);
     CHECK_INT(n, 0);
+    /* Claimed again by the same owner: the first claim's holder no longer owns it. */
+    CHECK_STR(claim_at(f, "A", 0, 10 * SEC, 1), "1");
+    CHECK_INT(store_execution_owned(f->s, e1, "A", 1), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_owned(f->s, e1, "A", 2), AOP_OK);
 }
 
 static void exec_lease_renew_requeue_release_owned(void)
