@@ -758,9 +758,13 @@ static void written(loop *lp, run *r)
     for (int i = 0; r->d && i < r->d->n; i++)
         r->ns[i].dirty = false;
     if (r->ending) {
+        /* Its workflow's limit has room again: a queued one may start now. */
+        bool limited = r->row.max_concurrency > 0;
         count_end(lp->e, r->end_status);
         drop_run(lp, r);
         ended(lp->e, wf, id);
+        if (limited)
+            engine_wake(lp->e);
     }
 }
 

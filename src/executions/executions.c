@@ -308,6 +308,7 @@ aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id
         if (x.changed) {
             engine_forget(app->engine, id);
             executions_changed(app, row.workflow_id, id);
+            engine_wake(app->engine); /* its workflow's limit has room again */
         }
         rc = store_execution_get(app->store, id, &row, a);
         if (rc != AOP_OK)
@@ -328,6 +329,7 @@ aop_err executions_delete(const app_ctx *app, const char *id)
     if (rc == AOP_OK) {
         engine_forget(app->engine, id);
         executions_changed(app, NULL, id);
+        engine_wake(app->engine);
     }
     arena_free(&a);
     return rc;
