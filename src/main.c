@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "engine/engine.h"
+#include "engine/pricing.h"
 #include "http/server.h"
 #include "infra/cache.h"
 #include "infra/limiter.h"
@@ -257,8 +258,15 @@ static int cmd_serve(void)
         finish(&cfg, NULL);
         return EXIT_USAGE;
     }
+    pricing *prices = engine_load_prices(&cfg, err, sizeof(err));
+    if (!prices) {
+        fprintf(stderr, "aop: configuration refused: %s\n", err);
+        finish(&cfg, NULL);
+        return EXIT_USAGE;
+    }
     store *s = open_store(&cfg);
     if (!s) {
+        pricing_free(prices);
         finish(&cfg, NULL);
         return 1;
     }
@@ -267,11 +275,13 @@ static int cmd_serve(void)
     if (claimed != AOP_OK) {
         log_error("cannot serve this database", LF_S("error", why));
         fprintf(stderr, "aop: %s\n", why);
+        pricing_free(prices);
         finish(&cfg, s);
         return 1;
     }
     int admin_rc = ensure_admin(&cfg, s);
     if (admin_rc != 0) {
+        pricing_free(prices);
         finish(&cfg, s);
         return admin_rc;
     }
@@ -280,6 +290,7 @@ static int cmd_serve(void)
     if (ports_open(&app) < 0) {
         fprintf(stderr, "aop: cannot start the slow-work pool\n");
         ports_close(&app);
+        pricing_free(prices);
         finish(&cfg, s);
         return 1;
     }
@@ -287,7 +298,7 @@ static int cmd_serve(void)
     metrics_init(AOP_VERSION, AOP_COMMIT);
     raise_fd_limit();
     /* The store was claimed above: this process holds the file alone. */
-    app.engine = engine_start(&app, true, err, sizeof(err));
+    app.engine = engine_start(&app, true, prices, err, sizeof(err));
     if (!app.engine) {
         log_error("cannot start the engine", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);

@@ -199,29 +199,35 @@ void api_workflows_execute(http_req *req)
     json_t *details = json_array();
     const json_t *input = json_object_get(body, "input");
     const json_t *wait = json_object_get(body, "wait");
-    if (input && !json_is_object(input))
+    if (input && !json_is_object(input)) {
         api_problem(details, "input", "must be an object");
+        input = NULL;
+    }
     if (wait && !json_is_boolean(wait))
         api_problem(details, "wait", "must be a boolean");
-    if (!api_valid_or_reply(req, details))
-        return;
+    /* Who may run the workflow is settled before what was sent (404, 403, then 400). */
     wf_caller c = caller_of(req);
     store_execution row;
-    if (!json_is_true(wait)) {
-        aop_err rc = executions_prepare(http_app(req), &c, http_param(req, "id"), input, &row,
-                                        http_arena(req));
-        if (rc != AOP_OK)
-            reply_err(req, rc, "workflow");
-        else
-            submit(req, &row);
+    aop_err rc = executions_prepare(http_app(req), &c, http_param(req, "id"), input, &row,
+                                    http_arena(req));
+    if (rc != AOP_OK) {
+        json_decref(details);
+        reply_err(req, rc, "workflow");
         return;
     }
-    aop_err rc = executions_start(http_app(req), &c, http_param(req, "id"), input, &row,
-                                  http_arena(req));
-    if (rc != AOP_OK)
+    if (!api_valid_or_reply(req, details))
+        return;
+    if (!json_is_true(wait)) {
+        submit(req, &row);
+        return;
+    }
+    rc = store_execution_insert(http_app(req)->store, &row);
+    if (rc != AOP_OK) {
         reply_err(req, rc, "workflow");
-    else
-        wait_for(req, &row);
+        return;
+    }
+    engine_wake(http_app(req)->engine);
+    wait_for(req, &row);
 }
 
 /* ---- history ---- */

@@ -189,13 +189,14 @@ static void push_ready(run *r, int i)
     r->ready[r->nready++] = i;
 }
 
-static char *error_text(const char *code, const char *message, const char *node_id)
+/* An error object: {code, message} for a node, plus nodeId (null when no
+ * node is to blame) for an execution. */
+static char *error_text(const char *code, const char *message, bool execution,
+                        const char *node_id)
 {
     json_t *o = json_pack("{s:s, s:s}", "code", code, "message", message);
-    if (node_id)
-        json_object_set_new(o, "nodeId", json_string(node_id));
-    else if (o)
-        json_object_set_new(o, "nodeId", json_null());
+    if (o && execution)
+        json_object_set_new(o, "nodeId", node_id ? json_string(node_id) : json_null());
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     return s ? s : xstrdup("{\"code\":\"INTERNAL_ERROR\",\"message\":\"out of memory\"}");
@@ -331,7 +332,7 @@ void loop_node_done(loop *lp, run *r, int i, node_outcome *o)
         resolve(r, i);
         return;
     }
-    n->error = error_text(o->code, o->message, NULL);
+    n->error = error_text(o->code, o->message, false, NULL);
     if (o->retryable && n->attempts < dn->max_attempts && !r->ending) {
         long long wait = dn->backoff_ms;
         for (int k = 1; k < n->attempts && wait < 600000; k++)
@@ -347,7 +348,7 @@ void loop_node_done(loop *lp, run *r, int i, node_outcome *o)
     }
     node_finished(r, i, EXEC_FAILED);
     r->unresolved--;
-    end_run(r, EXEC_FAILED, error_text(o->code, o->message, dn->id));
+    end_run(r, EXEC_FAILED, error_text(o->code, o->message, true, dn->id));
 }
 
 static void start_delay(loop *lp, run *r, int i, json_t *cfgv)
@@ -532,7 +533,7 @@ static void restore_nodes(engine *e, run *r)
 static void open_failed(loop *lp, run *r, const char *why)
 {
     r->unresolved = 0;
-    end_run(r, EXEC_FAILED, error_text("WORKFLOW_UNAVAILABLE", why, NULL));
+    end_run(r, EXEC_FAILED, error_text("WORKFLOW_UNAVAILABLE", why, true, NULL));
     (void)lp;
 }
 
@@ -604,6 +605,8 @@ static int claim(loop *lp)
     for (int i = 0; i < n; i++)
         open_run(lp, &rows[i]);
     arena_free(&a);
+    if (n > 0)
+        executions_changed(e->app, NULL, NULL); /* stats count running ones */
     return n == room ? 1 : 0;
 }
 
@@ -702,7 +705,7 @@ static aop_err write_run(store *s, engine *e, run *r, bool *lost)
         rc = store_execution_finish(s, &end);
         if (rc == AOP_OK)
             rc = store_workflow_analytics_add(s, end.workflow_id, end.status, end.duration_ms,
-                                              end.total_tokens, end.cost_usd, end.finished_at);
+                                              end.total_tokens, end.cost_usd, end.started_at);
         free(output);
     }
     *lost = rc == AOP_ERR_CONFLICT || rc == AOP_ERR_NOT_FOUND;
@@ -801,7 +804,7 @@ static void fire(loop *lp, int64_t now)
             char msg[96];
             snprintf(msg, sizeof(msg), "the execution ran longer than its %lld ms timeout",
                      r->row.timeout_ms);
-            end_run(r, EXEC_TIMED_OUT, error_text("EXECUTION_TIMEOUT", msg, NULL));
+            end_run(r, EXEC_TIMED_OUT, error_text("EXECUTION_TIMEOUT", msg, true, NULL));
             continue;
         }
         node_state *n = &r->ns[it.node];
@@ -929,6 +932,14 @@ void engine_forget(engine *e, const char *execution_id)
     waits_notify(e, execution_id, true);
 }
 
+void engine_cancelled(engine *e, const char *execution_id)
+{
+    if (!e)
+        return;
+    engine_count(&e->stats.cancelled, 1);
+    engine_forget(e, execution_id);
+}
+
 void engine_read_stats(engine *e, engine_stats *out)
 {
     memset(out, 0, sizeof(*out));
@@ -942,7 +953,7 @@ void engine_read_stats(engine *e, engine_stats *out)
         out->running += __atomic_load_n(&e->loops[k].nruns, __ATOMIC_RELAXED);
 }
 
-static pricing *load_prices(const config *cfg, char *err, size_t errlen)
+pricing *engine_load_prices(const config *cfg, char *err, size_t errlen)
 {
     if (!cfg->llm_pricing_file)
         return pricing_default();
@@ -953,10 +964,12 @@ static pricing *load_prices(const config *cfg, char *err, size_t errlen)
     return p;
 }
 
-engine *engine_start(const app_ctx *app, bool exclusive, char *err, size_t errlen)
+engine *engine_start(const app_ctx *app, bool exclusive, pricing *prices, char *err,
+                     size_t errlen)
 {
     if (calls_global_init() != 0) {
         snprintf(err, errlen, "cannot initialise libcurl");
+        pricing_free(prices);
         return NULL;
     }
     engine *e = xcalloc(1, sizeof(*e));
@@ -965,11 +978,7 @@ engine *engine_start(const app_ctx *app, bool exclusive, char *err, size_t errle
     e->st = app->store;
     e->exclusive = exclusive;
     ids_uuid7(e->owner);
-    e->prices = load_prices(app->cfg, err, errlen);
-    if (!e->prices) {
-        free(e);
-        return NULL;
-    }
+    e->prices = prices;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_mutex_init(&e->ins_mu, NULL);

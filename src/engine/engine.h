@@ -28,6 +28,7 @@
 #include <stddef.h>
 
 #include "app.h"
+#include "engine/pricing.h"
 
 typedef struct engine engine;
 
@@ -50,7 +51,11 @@ typedef struct engine engine;
 /* Starts the loops and the maintenance thread (app->engine is not set by
  * this). exclusive: the store belongs to this process alone, so every
  * running row at start is an orphan of a previous run. NULL with a message. */
-engine *engine_start(const app_ctx *app, bool exclusive, char *err, size_t errlen);
+engine *engine_start(const app_ctx *app, bool exclusive, pricing *prices, char *err,
+                     size_t errlen);
+/* LLM_PRICING_FILE's prices, or the built-in ones when it is unset; NULL
+ * with a message naming the variable. engine_start takes them. */
+pricing *engine_load_prices(const config *cfg, char *err, size_t errlen);
 /* Stops claiming, hands running executions back to the queue, ends every
  * wait and joins the threads. The calls below stay safe (and do nothing)
  * until engine_free. */
@@ -62,6 +67,9 @@ void engine_wake(engine *e);
 /* Execution id ended or went away outside the engine (cancel, delete): the
  * loop running it drops it, and its waiters are told. */
 void engine_forget(engine *e, const char *execution_id);
+
+/* engine_forget for an execution cancelled through the API (counted). */
+void engine_cancelled(engine *e, const char *execution_id);
 
 /* Tells the waiters of id that it ended (for an end the caller saw itself). */
 void engine_notify(engine *e, const char *execution_id);

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "engine/engine_int.h"
+#include "executions/executions.h"
 
 #define INSERT_BATCH 512
 
@@ -81,8 +82,10 @@ static void commit(engine *e, pending *list)
     aop_err rc = store_tx(e->st, insert_tx, &b);
     if (rc != AOP_OK)
         log_warn("cannot queue executions", LF_S("error", err_code(rc)));
-    else
+    else {
         engine_wake(e);
+        executions_changed(e->app, NULL, NULL); /* stats count queued ones */
+    }
     while (list) {
         pending *p = list;
         list = p->next;

@@ -148,17 +148,6 @@ aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *w
     return AOP_OK;
 }
 
-aop_err executions_start(const app_ctx *app, const wf_caller *c, const char *workflow_id,
-                         const json_t *input, store_execution *out, arena *a)
-{
-    aop_err rc = executions_prepare(app, c, workflow_id, input, out, a);
-    if (rc == AOP_OK)
-        rc = store_execution_insert(app->store, out);
-    if (rc == AOP_OK)
-        engine_wake(app->engine);
-    return rc;
-}
-
 /* ---- read ---- */
 
 static aop_err full_json(const app_ctx *app, const store_execution *row, char **json, size_t *len,
@@ -259,6 +248,29 @@ typedef struct {
     bool changed;
 } cancel_ctx;
 
+/* What the nodes that ran spent, and the state they held: the engine
+ * writes these totals at the end, which a cancel takes over. */
+static aop_err node_totals(store *s, store_execution *e, arena *a)
+{
+    store_exec_node *nodes = NULL;
+    int n = 0;
+    aop_err rc = store_execution_nodes(s, e->id, &nodes, &n, a);
+    if (rc != AOP_OK)
+        return rc;
+    e->prompt_tokens = e->completion_tokens = 0;
+    e->cost_usd = 0;
+    e->memory_bytes = (long long)strlen(e->input ? e->input : "");
+    for (int i = 0; i < n; i++) {
+        e->prompt_tokens += nodes[i].prompt_tokens;
+        e->completion_tokens += nodes[i].completion_tokens;
+        e->cost_usd += nodes[i].cost_usd;
+        if (nodes[i].status == EXEC_SUCCEEDED && nodes[i].output)
+            e->memory_bytes += (long long)strlen(nodes[i].output);
+    }
+    e->total_tokens = e->prompt_tokens + e->completion_tokens;
+    return AOP_OK;
+}
+
 static aop_err cancel_tx(store *s, void *p)
 {
     cancel_ctx *x = p;
@@ -272,21 +284,23 @@ static aop_err cancel_tx(store *s, void *p)
         return rc;
     }
     int64_t now = clock_now_ms(), started = 0;
+    bool ran = e->started_at[0] && clock_parse_rfc3339(e->started_at, 0, &started) == 0;
     clock_format_rfc3339(now, e->finished_at);
-    e->duration_ms = e->started_at[0] && clock_parse_rfc3339(e->started_at, 0, &started) == 0
-                         ? now - started
-                         : 0;
+    e->duration_ms = ran ? now - started : -1; /* never started: no duration */
     e->status = EXEC_CANCELLED;
     e->error = "{\"code\":\"CANCELLED\",\"message\":\"The execution was cancelled\","
                "\"nodeId\":null}";
     e->output = NULL;
     long long n = 0;
-    rc = store_execution_finish(s, e);
+    rc = node_totals(s, e, &a);
+    if (rc == AOP_OK)
+        rc = store_execution_finish(s, e);
     if (rc == AOP_OK)
         rc = store_execution_nodes_end(s, e->id, EXEC_RUNNING, EXEC_CANCELLED, e->finished_at, &n);
     if (rc == AOP_OK)
         rc = store_workflow_analytics_add(s, e->workflow_id, EXEC_CANCELLED, e->duration_ms,
-                                          e->total_tokens, e->cost_usd, e->finished_at);
+                                          e->total_tokens, e->cost_usd,
+                                          ran ? e->started_at : NULL);
     x->changed = rc == AOP_OK;
     arena_free(&a); /* e's texts are not read after this */
     e->input = e->output = NULL;
@@ -306,7 +320,7 @@ aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id
         if (rc != AOP_OK)
             return rc;
         if (x.changed) {
-            engine_forget(app->engine, id);
+            engine_cancelled(app->engine, id);
             executions_changed(app, row.workflow_id, id);
             engine_wake(app->engine); /* its workflow's limit has room again */
         }

@@ -32,11 +32,6 @@
 aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                            const json_t *input, store_execution *out, arena *a);
 
-/* Commits a queued execution of the workflow's current version with input
- * (an object; NULL: {}) and wakes the engine. *out is the row written. */
-aop_err executions_start(const app_ctx *app, const wf_caller *c, const char *workflow_id,
-                         const json_t *input, store_execution *out, arena *a);
-
 /* The execution as the API shows it (JSON text from a). */
 aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, char **json,
                        size_t *len, arena *a);

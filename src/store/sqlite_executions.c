@@ -123,7 +123,7 @@ static const char q_delete[] = "DELETE FROM executions WHERE id = ?";
     "COALESCE(SUM(status = 'failed'), 0), COALESCE(SUM(status = 'cancelled'), 0), "          \
     "COALESCE(SUM(status = 'timed_out'), 0), COALESCE(SUM(prompt_tokens), 0), "              \
     "COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0), "                  \
-    "COALESCE(SUM(cost_usd), 0.0), MAX(created_at) FROM executions WHERE "
+    "COALESCE(SUM(cost_usd), 0.0), MAX(started_at) FROM executions WHERE "
 #define DURATIONS_SELECT                                                                     \
     "SELECT COUNT(*), COALESCE(AVG(duration_ms), 0.0), COALESCE(MAX(duration_ms), 0) "       \
     "FROM executions WHERE "

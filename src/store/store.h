@@ -225,7 +225,7 @@ typedef struct {
     long long duration_p50, duration_p95, duration_max;
     long long prompt_tokens, completion_tokens, total_tokens;
     double cost_usd;
-    char last_executed_at[25];   /* newest created_at; "" when none */
+    char last_executed_at[25];   /* newest started_at; "" when none started */
 } store_exec_totals;
 
 typedef struct {

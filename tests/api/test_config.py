@@ -45,6 +45,16 @@ def test_bad_config_refused(run_cli, env, var):
     assert var in r.err, "stderr should name %s: %r" % (var, r)
 
 
+@pytest.mark.parametrize("content", [None, "{not json", '{"models": {"m": {"inputPerMillion": -1, "outputPerMillion": 1}}}'])
+def test_bad_pricing_file_refused(run_cli, manager, content):
+    path = manager.tmp / "prices.json"
+    if content is not None:
+        path.write_text(content)
+    r = run_cli(["serve"], env=dict(LLM_PRICING_FILE=str(path)), timeout=10)
+    assert r.returncode == 2, r
+    assert "LLM_PRICING_FILE" in r.err, r
+
+
 def test_unopenable_database_fails_start_naming_it(run_cli):
     r = run_cli(["serve"], env=dict(DATABASE_URL="sqlite:///proc/aop/x.db"), timeout=10)
     assert r.returncode == 1, r

@@ -12,7 +12,7 @@ from conftest import free_port, shared_server
 from authutil import admin_login, bearer, register
 from fakes import (LLM_KEY, ZERO_USAGE, assert_node_error, chain, check_execution, condition, cost_of,
                    create_workflow, delay_node, edge, engine_env, http_node, llm_node, ms_between, node_ids,
-                   node_of, retry, run, run_nodes, statuses, transform)
+                   node_of, poll, retry, run, run_nodes, start, statuses, transform)
 from fakes import fake_http, fake_llm, pricing_file  # noqa: F401 (fixtures used by name)
 
 
@@ -600,3 +600,33 @@ def test_strict_server_still_runs_other_nodes(strict_srv):
     _, e = run_nodes(strict_srv, adm, [transform("a", {"x": "{{input.x}}"}), delay_node("d", 10)], [edge("a", "d")],
                      input={"x": 1})
     assert e["status"] == "succeeded" and e["output"] == {"d": {"delayedMs": 10}}, e
+
+
+def test_cancel_keeps_what_the_nodes_spent(srv, user, llm):
+    """A cancelled execution still reports the tokens and cost of the llm call that
+    finished before the cancel, in the execution, the workflow's analytics and the
+    cancelled counter of /metrics."""
+    def cancelled_count():
+        text = srv.get("/metrics").text
+        line = [l for l in text.splitlines() if l.startswith('aop_executions_total{event="cancelled"}')]
+        return int(line[0].split()[-1])
+
+    before = cancelled_count()
+    w = create_workflow(srv, user, [llm_node("ask", "test-model", [{"role": "user", "content": "hi"}]),
+                                    delay_node("d", 10000)], [edge("ask", "d")])
+    eid = start(srv, user, w["id"])
+    poll(srv, user, eid, lambda e: (node_of(e, "d") or {}).get("status") == "running", 10, "d running")
+    r = srv.post("/api/executions/%s/cancel" % eid, headers=bearer(user["accessToken"]))
+    assert r.status_code == 200, r.text
+    e = r.json()
+    assert e["status"] == "cancelled"
+    assert e["usage"] == {"promptTokens": 10, "completionTokens": 5, "totalTokens": 15}, e["usage"]
+    assert e["costUsd"] == pytest.approx(20.0)
+    assert e["memoryBytes"] > 0
+    assert node_of(e, "d")["status"] == "cancelled"
+    assert node_of(e, "ask")["error"] is None
+    an = srv.get("/api/workflows/%s" % w["id"], headers=bearer(user["accessToken"])).json()["analytics"]
+    assert an["executionCount"] == 1 and an["totalTokens"] == 15, an
+    assert an["totalCostUsd"] == pytest.approx(20.0)
+    assert cancelled_count() == before + 1
+

@@ -200,6 +200,19 @@ def test_execute_access_matrix(srv, cast, adm):
         assert e["input"] == {"who": who}
 
 
+def test_execute_settles_access_before_the_body(srv, cast):
+    """404 for a workflow the caller cannot read and 403 for one it may only read come
+    before a 400 about what was sent, as on the workflow routes."""
+    people, headers = cast
+    w = shared_wf(srv, cast)
+    bad = {"input": [1], "wait": "yes"}
+    assert_error(execute_raw(srv, headers["stranger"], w["id"], bad), 404, "NOT_FOUND")
+    assert_error(execute_raw(srv, headers["viewer"], w["id"], bad), 403, "FORBIDDEN")
+    r = execute_raw(srv, headers["owner"], w["id"], bad)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert {d["field"] for d in r.json()["error"]["details"]} == {"input", "wait"}
+
+
 @pytest.mark.parametrize("wid", [UNKNOWN_ID, "not-a-uuid"])
 def test_execute_unknown_workflow_404(srv, cast, adm, wid):
     people, _ = cast
