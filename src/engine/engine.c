@@ -257,6 +257,11 @@ static void end_run(run *r, exec_status status, char *error)
     int64_t now = clock_now_ms();
     for (int i = 0; i < r->d->n; i++) {
         node_state *n = &r->ns[i];
+        if (n->status == EXEC_PENDING) { /* never reached; a restored one had succeeded */
+            n->status = n->restored ? EXEC_SUCCEEDED : EXEC_SKIPPED;
+            n->dirty = !n->restored;
+            continue;
+        }
         if (n->status != EXEC_RUNNING)
             continue;
         stop_node(r->lp, r, i);
@@ -514,6 +519,7 @@ static void restore_nodes(engine *e, run *r)
             continue;
         }
         ns->restored = true;
+        ns->dirty = false; /* its row is already right */
         ns->output = rows[k].output ? json_loads(rows[k].output, JSON_DECODE_ANY, NULL) : NULL;
         ns->out_text = rows[k].output ? xstrdup(rows[k].output) : NULL;
         ns->result = json_is_true(json_object_get(ns->output, "result"));
@@ -571,6 +577,7 @@ static void open_run(loop *lp, const store_execution *row)
     r->unresolved = n;
     for (int i = 0; i < n; i++) {
         r->ns[i].status = EXEC_PENDING;
+        r->ns[i].dirty = true; /* every node is listed, pending until it starts */
         r->ns[i].preds_left = r->d->nodes[i].npred;
         if (r->ns[i].preds_left == 0)
             push_ready(r, i);
@@ -618,7 +625,7 @@ static void node_row(const run *r, int i, store_exec_node *out, char at[2][25])
     memset(out, 0, sizeof(*out));
     out->node_id = (char *)r->d->nodes[i].id;
     out->type = (char *)dag_type_name(r->d->nodes[i].type);
-    out->status = n->status == EXEC_PENDING ? EXEC_RUNNING : n->status;
+    out->status = n->status;
     out->attempts = n->attempts;
     if (n->started_ms)
         clock_format_rfc3339(n->started_ms, at[0]);

@@ -150,6 +150,18 @@ aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *w
 
 /* ---- read ---- */
 
+/* Nodes in the order they started; those that did not (pending, skipped)
+ * after them, in the order they were first written. */
+static int by_start(const void *pa, const void *pb)
+{
+    const store_exec_node *x = pa, *y = pb;
+    bool xs = x->started_at[0] != '\0', ys = y->started_at[0] != '\0';
+    if (xs != ys)
+        return xs ? -1 : 1;
+    int c = xs ? strcmp(x->started_at, y->started_at) : 0;
+    return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
 static aop_err full_json(const app_ctx *app, const store_execution *row, char **json, size_t *len,
                          arena *a)
 {
@@ -158,6 +170,8 @@ static aop_err full_json(const app_ctx *app, const store_execution *row, char **
     aop_err rc = store_execution_nodes(app->store, row->id, &nodes, &n, a);
     if (rc != AOP_OK)
         return rc;
+    if (n > 1)
+        qsort(nodes, (size_t)n, sizeof(*nodes), by_start);
     *json = dump(execution_json(row, nodes, n, true), len, a);
     return *json ? AOP_OK : AOP_ERR_INTERNAL;
 }
@@ -297,6 +311,8 @@ static aop_err cancel_tx(store *s, void *p)
         rc = store_execution_finish(s, e);
     if (rc == AOP_OK)
         rc = store_execution_nodes_end(s, e->id, EXEC_RUNNING, EXEC_CANCELLED, e->finished_at, &n);
+    if (rc == AOP_OK) /* never reached: skipped, without a finish time */
+        rc = store_execution_nodes_end(s, e->id, EXEC_PENDING, EXEC_SKIPPED, NULL, &n);
     if (rc == AOP_OK)
         rc = store_workflow_analytics_add(s, e->workflow_id, EXEC_CANCELLED, e->duration_ms,
                                           e->total_tokens, e->cost_usd,

@@ -147,7 +147,8 @@ static const char q_stats_nodes[] =
     "COALESCE(AVG(n.duration_ms), 0.0), COALESCE(SUM(n.total_tokens), 0), "
     "COALESCE(SUM(n.cost_usd), 0.0) FROM executions e "
     "JOIN execution_nodes n ON n.execution_id = e.id "
-    "WHERE e.workflow_id = ? AND n.status <> 'skipped' GROUP BY n.node_id ORDER BY n.node_id";
+    "WHERE e.workflow_id = ? AND n.status NOT IN ('skipped', 'pending') GROUP BY n.node_id "
+    "ORDER BY n.node_id";
 static const char q_summary_models[] =
     "SELECT n.model, COUNT(*) AS calls, COALESCE(SUM(n.total_tokens), 0), "
     "COALESCE(SUM(n.cost_usd), 0.0) FROM executions e "
