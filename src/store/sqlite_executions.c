@@ -52,8 +52,11 @@ static const char q_nodes[] =
  * a queued row's rank among its workflow's queued rows, plus the workflow's
  * running ones, must not pass its limit. The ranks are taken before any row
  * changes (the IN list is computed first), so rows claimed together count
- * against each other. INDEXED BY: the planner would otherwise walk the
- * status index and read every queued row from the table.
+ * against each other. The window of CLAIM_WINDOW rows leaves out the
+ * workflows already at their limit (computed once from the running rows),
+ * so that a backlog of one limited workflow cannot starve the others.
+ * INDEXED BY: the planner would otherwise walk the status index and read
+ * every queued row from the table.
  */
 const char sq_execution_claim_sql[] =
     "UPDATE executions SET status = 'running', lease_owner = ?, lease_until = ?, "
@@ -63,6 +66,9 @@ const char sq_execution_claim_sql[] =
     "row_number() OVER (PARTITION BY workflow_id ORDER BY created_at, id) AS rn "
     "FROM (SELECT id, created_at, workflow_id, max_concurrency "
     "FROM executions INDEXED BY executions_queue_idx WHERE status = 'queued' "
+    "AND workflow_id NOT IN (SELECT workflow_id FROM executions WHERE status = 'running' "
+    "GROUP BY workflow_id HAVING MIN(max_concurrency) > 0 "
+    "AND COUNT(*) >= MAX(max_concurrency)) "
     "ORDER BY created_at, id LIMIT " CLAIM_WINDOW ")) q "
     "WHERE q.max_concurrency = 0 OR q.rn + (SELECT COUNT(*) FROM executions r "
     "WHERE r.workflow_id = q.workflow_id AND r.status = 'running') <= q.max_concurrency "

@@ -500,6 +500,34 @@ static void exec_claim_order_and_max_concurrency(void)
     run_test(body_claim_order);
 }
 
+/* A backlog of a workflow at its limit, longer than one claim's window,
+ * does not hold back the executions of other workflows queued after it. */
+static void body_claim_backlog(fixture *f)
+{
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(add_wf(f, 2, 1, 0, "Beta"), 0);
+    CHECK_INT(ex_add(f, 1, 1, 1 * SEC, 1), 0);
+    CHECK_STR(claim(f, "w1", 100), "1");
+    static const char backlog[] =
+        "WITH RECURSIVE c(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM c WHERE i < 12001) "
+        "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, input, "
+        "created_at, timeout_ms, max_concurrency) "
+        "SELECT printf('0190a0b1-0006-7000-8000-%012d', i), "
+        "'0190a0b1-0005-7000-8000-000000000001', 1, 'queued', 'api', '{}', "
+        "strftime('%Y-%m-%dT%H:%M:%S.000Z', 1780000000 + i, 'unixepoch'), 300000, 1 FROM c";
+    CHECK_INT(sql_run(f, backlog), 0);
+    CHECK_INT(ex_add(f, 20000, 2, 100000 * SEC, 0), 0);
+    CHECK_STR(claim(f, "w1", 100), "20000");
+    /* and the limited one gets its turn when its running one ends */
+    CHECK_INT(finish(f, 1, EXEC_SUCCEEDED), AOP_OK);
+    CHECK_STR(claim(f, "w1", 100), "2");
+}
+
+static void exec_claim_backlog_does_not_starve_others(void)
+{
+    run_test(body_claim_backlog);
+}
+
 static void body_claim_once(fixture *f)
 {
     store_execution e;
@@ -1576,6 +1604,7 @@ const unit_test exec_store_tests[] = {
     TEST(exec_finish_conflict_not_found),
     TEST(exec_delete_takes_nodes),
     TEST(exec_claim_order_and_max_concurrency),
+    TEST(exec_claim_backlog_does_not_starve_others),
     TEST(exec_claim_sets_start_and_deadline_once),
     TEST(exec_lease_renew_requeue_release_owned),
     TEST(exec_claim_threads_never_share),
