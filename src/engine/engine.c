@@ -472,7 +472,7 @@ static void unlink_run(loop *lp, run *r)
         lp->runs = r->next;
     if (r->next)
         r->next->prev = r->prev;
-    lp->nruns--;
+    __atomic_sub_fetch(&lp->nruns, 1, __ATOMIC_RELAXED);
     if (r->touched) { /* off the flush list */
         run **p = &lp->touched;
         while (*p && *p != r)
@@ -559,7 +559,7 @@ static void open_run(loop *lp, const store_execution *row)
     if (lp->runs)
         lp->runs->prev = r;
     lp->runs = r;
-    lp->nruns++;
+    __atomic_add_fetch(&lp->nruns, 1, __ATOMIC_RELAXED); /* read by /metrics */
     engine_count(&e->stats.started, 1);
 
     char why[160];
