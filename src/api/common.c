@@ -1,4 +1,5 @@
 #include "api/common.h"
+#include "auth/session.h"
 #include "core/json.h"
 #include "core/buf.h"
 #include "core/log.h"
@@ -149,4 +150,13 @@ void api_audit(http_req *req, const char *action, const char *actor_id, const ch
         log_error("audit event not stored", LF_S("action", action), LF_S("result", err_code(rc)));
     free(text);
     json_decref(detail);
+}
+
+wf_caller api_wf_caller(http_req *req)
+{
+    const store_user *u = &http_identity(req)->user;
+    wf_caller c = {.id = u->id,
+                   .admin = strcmp(u->role, "admin") == 0,
+                   .viewer = strcmp(u->role, "viewer") == 0};
+    return c;
 }

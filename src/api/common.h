@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "http/http.h"
+#include "workflows/workflows.h"
 
 #define API_LIMIT_DEFAULT 20
 #define API_LIMIT_MAX 100
@@ -51,5 +52,8 @@ json_t *api_list(json_t *data, const api_page *p, long long total);
 /* Records an audit event (row and log line); detail is taken (may be NULL). */
 void api_audit(http_req *req, const char *action, const char *actor_id, const char *subject_id,
                json_t *detail);
+
+/* The caller as the workflow rules see it (role admin, role viewer). */
+wf_caller api_wf_caller(http_req *req);
 
 #endif

@@ -20,15 +20,6 @@ static const char *const sort_fields[] = {"createdAt", "startedAt", "finishedAt"
 static const store_exec_sort sort_of[] = {STORE_EXEC_SORT_CREATED, STORE_EXEC_SORT_STARTED,
                                           STORE_EXEC_SORT_FINISHED, STORE_EXEC_SORT_DURATION};
 
-static wf_caller caller_of(http_req *req)
-{
-    const store_user *u = &http_identity(req)->user;
-    wf_caller c = {.id = u->id,
-                   .admin = strcmp(u->role, "admin") == 0,
-                   .viewer = strcmp(u->role, "viewer") == 0};
-    return c;
-}
-
 static void reply_err(http_req *req, aop_err rc, const char *what)
 {
     char msg[96];
@@ -110,7 +101,7 @@ static void on_wait_done(void *ctx, bool ended)
 static void answer_wait(http_req *req, void *ctx)
 {
     wait_ctx *w = ctx;
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     store_execution row;
     aop_err rc = store_execution_get(http_app(req)->store, w->id, &row, http_arena(req));
     if (rc != AOP_OK) {
@@ -206,7 +197,7 @@ void api_workflows_execute(http_req *req)
     if (wait && !json_is_boolean(wait))
         api_problem(details, "wait", "must be a boolean");
     /* Who may run the workflow is settled before what was sent (404, 403, then 400). */
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     store_execution row;
     aop_err rc = executions_prepare(http_app(req), &c, http_param(req, "id"), input, &row,
                                     http_arena(req));
@@ -258,7 +249,7 @@ void api_executions_list(http_req *req)
     read_range(req, from, to, &q.from, &q.to, details);
     if (!api_valid_or_reply(req, details))
         return;
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     char *json = NULL;
     size_t len = 0;
     aop_err rc = executions_list(http_app(req), &c, &q, pg.page, &json, &len, http_arena(req));
@@ -267,7 +258,7 @@ void api_executions_list(http_req *req)
 
 void api_executions_get(http_req *req)
 {
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     char *json = NULL;
     size_t len = 0;
     aop_err rc = executions_get(http_app(req), &c, http_param(req, "id"), &json, &len,
@@ -277,7 +268,7 @@ void api_executions_get(http_req *req)
 
 void api_executions_cancel(http_req *req)
 {
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     char *json = NULL;
     size_t len = 0;
     aop_err rc = executions_cancel(http_app(req), &c, http_param(req, "id"), &json, &len,
@@ -301,7 +292,7 @@ void api_executions_delete(http_req *req)
 
 void api_executions_stats(http_req *req)
 {
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     char *json = NULL;
     size_t len = 0;
     aop_err rc = executions_stats(http_app(req), &c, http_param(req, "workflowId"), &json, &len,

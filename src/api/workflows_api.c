@@ -29,15 +29,6 @@ static const char *const sort_fields[] = {"createdAt", "updatedAt", "name", NULL
 static const store_wf_sort sort_of[] = {STORE_WF_SORT_CREATED, STORE_WF_SORT_UPDATED,
                                         STORE_WF_SORT_NAME};
 
-static wf_caller caller_of(http_req *req)
-{
-    const store_user *u = &http_identity(req)->user;
-    wf_caller c = {.id = u->id,
-                   .admin = strcmp(u->role, "admin") == 0,
-                   .viewer = strcmp(u->role, "viewer") == 0};
-    return c;
-}
-
 static bool one_of(const char *s, const char *const *set)
 {
     for (int i = 0; s && set[i]; i++)
@@ -261,7 +252,7 @@ void api_workflows_list(http_req *req)
         api_problem(details, "search", "must be at most 200 characters");
     if (!api_valid_or_reply(req, details))
         return;
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     char *json = NULL;
     size_t len = 0;
     aop_err rc = workflows_list(http_app(req), &c, &q, pg.page, &json, &len, http_arena(req));
@@ -274,7 +265,7 @@ void api_workflows_list(http_req *req)
 
 void api_workflows_get(http_req *req)
 {
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     wf_view v;
     aop_err rc = workflows_view(http_app(req), &c, http_param(req, "id"), &v, http_arena(req));
     if (rc != AOP_OK) {
@@ -294,7 +285,7 @@ void api_workflows_create(http_req *req)
     read_input(body, true, details, &in);
     if (!api_valid_or_reply(req, details))
         return;
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     wf_view v;
     aop_err rc = workflows_create(http_app(req), &c, &in, &v, http_arena(req));
     if (rc != AOP_OK) {
@@ -312,7 +303,7 @@ void api_workflows_update(http_req *req)
         return;
     const app_ctx *app = http_app(req);
     const char *id = http_param(req, "id");
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     wf_view v;
     aop_err rc = workflows_view(app, &c, id, &v, http_arena(req));
     if (rc == AOP_OK)
@@ -340,7 +331,7 @@ void api_workflows_update(http_req *req)
 
 void api_workflows_delete(http_req *req)
 {
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     const char *id = http_param(req, "id");
     aop_err rc = workflows_delete(http_app(req), &c, id);
     if (rc != AOP_OK) {
@@ -358,7 +349,7 @@ void api_workflows_duplicate(http_req *req)
         return;
     const app_ctx *app = http_app(req);
     const char *id = http_param(req, "id");
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     wf_view src, copy;
     aop_err rc = workflows_view(app, &c, id, &src, http_arena(req)); /* 404 before 400 */
     if (rc != AOP_OK) {
@@ -382,7 +373,7 @@ void api_workflows_versions(http_req *req)
     api_page pg;
     if (!api_page_or_reply(req, NULL, true, &pg))
         return;
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     store_wf_version *rows = NULL;
     int n = 0;
     long long total = 0;
@@ -410,7 +401,7 @@ void api_workflows_version(http_req *req)
         api_valid_or_reply(req, details);
         return;
     }
-    wf_caller c = caller_of(req);
+    wf_caller c = api_wf_caller(req);
     char *json = NULL;
     size_t len = 0;
     aop_err rc = workflows_version(http_app(req), &c, http_param(req, "id"), version, &json,

@@ -110,3 +110,14 @@ int64_t clock_mono_ms(void)
 {
     return clock_mono_ns() / 1000000;
 }
+
+void clock_deadline_after(int64_t ms, struct timespec *out)
+{
+    clock_gettime(CLOCK_REALTIME, out);
+    out->tv_sec += ms / 1000;
+    out->tv_nsec += (ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}

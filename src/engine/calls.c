@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "engine/engine_int.h"
@@ -348,25 +349,22 @@ void call_drop(loop *lp, call *c)
 /* Text as a JSON string; bytes that are not UTF-8 become U+FFFD. */
 static json_t *text_value(const char *p, size_t len)
 {
-    json_t *s = json_stringn(p, len);
-    if (s)
-        return s;
+    if (json_utf8_valid(p, len))
+        return json_stringn_nocheck(p, len);
     buf b;
     buf_init(&b, len * 3 + 1);
     for (size_t i = 0; i < len;) {
         unsigned char ch = (unsigned char)p[i];
         size_t n = ch < 0x80 ? 1 : (ch >> 5) == 6 ? 2 : (ch >> 4) == 14 ? 3 : (ch >> 3) == 30 ? 4 : 0;
-        json_t *one = n && i + n <= len ? json_stringn(p + i, n) : NULL;
-        if (one) {
+        if (n && i + n <= len && json_utf8_valid(p + i, n)) {
             buf_append(&b, p + i, n);
-            json_decref(one);
             i += n;
         } else {
             buf_append(&b, "\xEF\xBF\xBD", 3);
             i++;
         }
     }
-    s = json_stringn(b.data ? b.data : "", b.len);
+    json_t *s = json_stringn_nocheck(b.data ? b.data : "", b.len);
     buf_free(&b);
     return s ? s : json_string("");
 }

@@ -1,8 +1,8 @@
 /*
  * dag.c - lays a definition out as arrays: nodes, their outgoing edges
- * grouped per source, and an id index. definition_validate runs first, so
- * this only trusts and converts; it still refuses what it cannot use rather
- * than guess.
+ * grouped per source, and an id index. The stored definition is validated
+ * again (once per cached version): the engine refuses what it cannot use
+ * rather than guess.
  */
 #include "engine/dag.h"
 

@@ -211,13 +211,7 @@ static void *maint_main(void *arg)
             long long ms = wake - engine_mono_ms();
             if (ms > 0) {
                 struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_sec += ms / 1000;
-                ts.tv_nsec += (ms % 1000) * 1000000;
-                if (ts.tv_nsec >= 1000000000) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000;
-                }
+                clock_deadline_after(ms, &ts);
                 pthread_cond_timedwait(&e->cv, &e->mu, &ts);
             }
         }

@@ -661,12 +661,7 @@ static void *checkpointer(void *hp)
     pthread_mutex_lock(&h->ckpt_mu);
     while (!h->ckpt_stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += CKPT_EVERY_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        clock_deadline_after(CKPT_EVERY_MS, &ts);
         pthread_cond_timedwait(&h->ckpt_cv, &h->ckpt_mu, &ts);
         if (h->ckpt_stop)
             break;
