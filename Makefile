@@ -1,6 +1,8 @@
 # AOP - plain GNU Makefile.
 #   make run    install missing build dependencies, build build/aop, serve on 127.0.0.1:3000
+#   make run-cluster  PostgreSQL + Redis in ./var/cluster and three instances (3001-3003)
 #   make test   install what the tests need, build with ASan+UBSan, run unit and API tests
+#               (API tests on SQLite and on PostgreSQL + Redis)
 #   make bench  build optimised and measure (results in docs/benchmarks.md)
 
 VERSION := 0.1.0
@@ -9,9 +11,9 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 CC ?= cc
 WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
         -Wno-format-nonliteral -Wvla -Wpointer-arith
-CPPFLAGS := -D_GNU_SOURCE -Isrc -DAOP_VERSION='"$(VERSION)"' -DAOP_COMMIT='"$(COMMIT)"'
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -DAOP_VERSION='"$(VERSION)"' -DAOP_COMMIT='"$(COMMIT)"'
 BASE_CFLAGS := -std=c17 $(WARN) -pthread -fno-strict-aliasing
-LIBS := -lmicrohttpd -ljansson -ljwt -lcurl -lsqlite3 -lcrypto -lz -lcrypt -lm -pthread
+LIBS := -lmicrohttpd -ljansson -ljwt -lcurl -lsqlite3 -lpq -lhiredis -lcrypto -lz -lcrypt -lm -pthread
 
 REL_CFLAGS := $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -26,7 +28,7 @@ TEST_OBJ := $(LIB_SRC:%.c=build/test/%.o)
 
 PYTHON := /usr/bin/python3
 
-.PHONY: all run test unit api bench fuzz clean
+.PHONY: all run run-cluster test unit api bench fuzz clean
 all: build/aop
 
 build/rel/%.o: %.c $(HDRS)
@@ -52,17 +54,25 @@ run:
 	@mkdir -p var
 	./build/aop serve
 
+# Three instances on ports 3001-3003 sharing PostgreSQL and Redis, all kept
+# in ./var/cluster (scripts/cluster.sh).
+run-cluster:
+	@scripts/install-deps.sh cluster
+	$(MAKE) --no-print-directory build/aop
+	scripts/cluster.sh
+
 unit: build/test/unit
 	ASAN_OPTIONS=detect_leaks=1 ./build/test/unit
 
 api: build/test/aop
 	AOP_BIN=$(CURDIR)/build/test/aop $(PYTHON) -m pytest -q -p no:cacheprovider tests/api
 
+# Unit tests, then the API tests on SQLite and on PostgreSQL + Redis (servers
+# of their own, started and stopped by scripts/test.sh).
 test:
 	@scripts/install-deps.sh test
 	$(MAKE) --no-print-directory build/test/aop build/test/unit
-	$(MAKE) --no-print-directory unit
-	$(MAKE) --no-print-directory api
+	scripts/test.sh
 
 bench:
 	@scripts/install-deps.sh bench
@@ -72,7 +82,7 @@ bench:
 # libFuzzer targets (clang): FUZZ_SECONDS each, corpus kept in build/fuzz/corpus-<name>.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/*.c))
-FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"' -g -O1 \
+FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"' -g -O1 \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)

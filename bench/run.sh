@@ -5,7 +5,7 @@
 # across machines), and the server's memory.
 #   bench/run.sh            (make bench calls it after building build/aop)
 #   BENCH_ONLY=executions bench/run.sh    only the named sections (comma-separated:
-#                                         auth, workflows, executions); default all
+#                                         auth, workflows, executions, cluster); default all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -252,4 +252,12 @@ echo "memory (fresh server, this test only): idle RSS $((slow_idle / 1024)) MiB,
 kill -TERM "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
 spid=""
+fi
+
+# ---- cluster ----
+# The reads and executions above on SQLite, PostgreSQL + Redis with one
+# instance, and with three (bench/cluster.sh).
+if want cluster; then
+  stop_aop
+  AOP_BIN=$BIN bench/cluster.sh || echo "FAILED: cluster"
 fi

@@ -21,6 +21,7 @@ typedef struct {
     cache *cache;
     limiter *limiter;
     lock *locks;          /* writers of one resource take turns */
+    struct redis_pool *redis; /* REDIS_URL's connections, or NULL (infra/redis.h) */
     workpool *slow;       /* bcrypt and other slow CPU work */
     struct engine *engine; /* runs executions (engine/engine.h) */
     int64_t start_ms;     /* wall clock at start */

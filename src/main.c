@@ -17,7 +17,9 @@
 #include "http/server.h"
 #include "infra/cache.h"
 #include "infra/limiter.h"
+#include "infra/lock.h"
 #include "infra/metrics.h"
+#include "infra/redis.h"
 #include "infra/workpool.h"
 
 #include <errno.h>
@@ -33,6 +35,8 @@
 #define EXIT_USAGE 2
 #define LIMITER_KEYS 100000     /* rate-limit windows kept at once */
 #define PRUNE_EVERY_S 3600      /* expired tokens and revocations are deleted this often */
+#define REDIS_TIMEOUT_MS 1000   /* connect and command timeout */
+#define REDIS_PREFIX "aop:"     /* every key this program writes in Redis */
 
 static void usage(FILE *f)
 {
@@ -51,24 +55,6 @@ static void usage(FILE *f)
     config_print_help(f);
 }
 
-/* Backends this version does not have yet. Silently keeping shared state
- * in-process, or data in a local file, would mislead a set-up that believes
- * it shares them. */
-static int refuse_unsupported(const config *cfg)
-{
-    if (cfg->redis_url) {
-        fputs("aop: configuration refused: REDIS_URL: this version keeps cache, limits and "
-              "locks in-process; unset REDIS_URL\n", stderr);
-        return -1;
-    }
-    if (strncmp(cfg->database_url, "sqlite://", 9) != 0) {
-        fputs("aop: configuration refused: DATABASE_URL: this version stores data in SQLite "
-              "only (sqlite://PATH)\n", stderr);
-        return -1;
-    }
-    return 0;
-}
-
 /* Loads configuration and sets logging up; prints the refusal and returns -1. */
 static int setup(config *cfg)
 {
@@ -81,11 +67,6 @@ static int setup(config *cfg)
     if (log_setup((log_level)cfg->log_level, cfg->log_file, max_bytes, (int)cfg->log_max_files) < 0) {
         fprintf(stderr, "aop: configuration refused: LOG_FILE: cannot open %s: %s\n",
                 cfg->log_file, strerror(errno));
-        config_free(cfg);
-        return -1;
-    }
-    if (refuse_unsupported(cfg) < 0) {
-        log_close();
         config_free(cfg);
         return -1;
     }
@@ -137,19 +118,46 @@ static void warm_dummy_hash(void *arg)
     auth_password_verify_dummy("", (int)cfg->bcrypt_cost);
 }
 
-/* The in-process cache, limiter and locks, and the slow-work pool: half the cores
- * (at least one thread), 32 queued jobs per thread. -1 when the pool cannot
- * start. */
-static int ports_open(app_ctx *app)
+/* The cache, limiter and locks: in-process, or shared through REDIS_URL
+ * (with in-process limits and locks to fall back on while Redis is away).
+ * -1 with a message when REDIS_URL cannot be used. */
+static int shared_ports_open(app_ctx *app, char *err, size_t errlen)
+{
+    const config *cfg = app->cfg;
+    if (!cfg->redis_url) {
+        app->cache = cache_mem_new((size_t)cfg->cache_max_bytes);
+        app->limiter = limiter_mem_new(LIMITER_KEYS);
+        app->locks = lock_mem_new();
+        return 0;
+    }
+    /* Every HTTP thread, engine loop and the maintenance threads may hold
+     * one connection at once. */
+    int conns = (int)(cfg->http_threads + cfg->workers) + 4;
+    app->redis = redis_pool_open(cfg->redis_url, conns, REDIS_TIMEOUT_MS, err, errlen);
+    if (!app->redis)
+        return -1;
+    app->cache = cache_redis_new(app->redis, REDIS_PREFIX);
+    app->limiter = limiter_redis_new(app->redis, REDIS_PREFIX, limiter_mem_new(LIMITER_KEYS));
+    app->locks = lock_redis_new(app->redis, REDIS_PREFIX, lock_mem_new());
+    if (redis_pool_ping(app->redis) != AOP_OK)
+        log_warn("Redis does not answer; serving from the database until it does");
+    return 0;
+}
+
+/* The cache, limiter and locks, and the slow-work pool: half the cores
+ * (at least one thread), 32 queued jobs per thread. -1 (message in err) when
+ * they cannot start. */
+static int ports_open(app_ctx *app, char *err, size_t errlen)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = cores > 1 ? (int)(cores / 2) : 1;
-    app->cache = cache_mem_new((size_t)app->cfg->cache_max_bytes);
-    app->limiter = limiter_mem_new(LIMITER_KEYS);
-    app->locks = lock_mem_new();
-    app->slow = workpool_new(threads, 32 * threads);
-    if (!app->slow)
+    if (shared_ports_open(app, err, errlen) < 0)
         return -1;
+    app->slow = workpool_new(threads, 32 * threads);
+    if (!app->slow) {
+        snprintf(err, errlen, "cannot start the slow-work pool");
+        return -1;
+    }
     if (workpool_reserve(app->slow))
         workpool_submit(app->slow, warm_dummy_hash, (void *)app->cfg);
     return 0;
@@ -163,6 +171,8 @@ static void ports_close(app_ctx *app)
     lock_close(app->locks);
     limiter_close(app->limiter);
     cache_close(app->cache);
+    redis_pool_close(app->redis);
+    app->redis = NULL;
     app->slow = NULL;
     app->locks = NULL;
     app->limiter = NULL;
@@ -287,8 +297,9 @@ static int cmd_serve(void)
     }
     app_ctx app = {.cfg = &cfg, .store = s, .start_ms = clock_now_ms(),
                    .start_mono_ns = clock_mono_ns()};
-    if (ports_open(&app) < 0) {
-        fprintf(stderr, "aop: cannot start the slow-work pool\n");
+    if (ports_open(&app, err, sizeof(err)) < 0) {
+        log_error("cannot start", LF_S("error", err));
+        fprintf(stderr, "aop: %s\n", err);
         ports_close(&app);
         pricing_free(prices);
         finish(&cfg, s);
@@ -297,8 +308,9 @@ static int cmd_serve(void)
     auth_prune(&app);
     metrics_init(AOP_VERSION, AOP_COMMIT);
     raise_fd_limit();
-    /* The store was claimed above: this process holds the file alone. */
-    app.engine = engine_start(&app, true, prices, err, sizeof(err));
+    /* A store that is not shared was claimed above: this process holds it
+     * alone, and every running execution in it is an orphan. */
+    app.engine = engine_start(&app, !store_shared(s), prices, err, sizeof(err));
     if (!app.engine) {
         log_error("cannot start the engine", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);

@@ -217,7 +217,7 @@ void api_workflows_execute(http_req *req)
         reply_err(req, rc, "workflow");
         return;
     }
-    engine_wake(http_app(req)->engine);
+    engine_queued(http_app(req)->engine);
     wait_for(req, &row);
 }
 

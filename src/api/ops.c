@@ -5,6 +5,7 @@
 #include "engine/engine.h"
 #include "core/secure.h"
 #include "http/routes.h"
+#include "infra/redis.h"
 
 #include <string.h>
 
@@ -20,9 +21,13 @@ void api_ready(http_req *req)
 {
     const app_ctx *app = http_app(req);
     int db_ok = store_ping(app->store) == AOP_OK;
-    http_reply_json(req, db_ok ? 200 : 503,
-                    json_pack("{s:s, s:{s:s}}", "status", db_ok ? "ok" : "unavailable", "checks",
-                              "database", db_ok ? "ok" : "down"));
+    int redis_ok = !app->redis || redis_pool_ping(app->redis) == AOP_OK;
+    json_t *checks = json_pack("{s:s}", "database", db_ok ? "ok" : "down");
+    if (app->redis)
+        json_object_set_new(checks, "redis", json_string(redis_ok ? "ok" : "down"));
+    http_reply_json(req, db_ok && redis_ok ? 200 : 503,
+                    json_pack("{s:s, s:o}", "status", db_ok && redis_ok ? "ok" : "unavailable",
+                              "checks", checks));
 }
 
 /* With METRICS_TOKEN set, /metrics needs "Authorization: Bearer <token>". */
@@ -76,6 +81,8 @@ void api_metrics(http_req *req)
     http_routes_metrics(&out);
     cache_render_metrics(http_app(req)->cache, &out);
     lock_render_metrics(http_app(req)->locks, &out);
+    if (http_app(req)->redis)
+        redis_pool_render_metrics(http_app(req)->redis, &out);
     engine_metrics(http_app(req)->engine, &out);
     http_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
     buf_free(&out);

@@ -735,7 +735,7 @@ static aop_err flush_tx(store *s, void *p)
         if (rc != AOP_OK)
             return rc;
     }
-    return AOP_OK;
+    return events_ended(f->e, f->list);
 }
 
 static void count_end(engine *e, exec_status st)
@@ -921,6 +921,23 @@ void engine_forget(engine *e, const char *execution_id)
 {
     if (!e)
         return;
+    engine_forget_local(e, execution_id);
+    if (!__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST))
+        events_cancelled(e, execution_id);
+}
+
+void engine_queued(engine *e)
+{
+    if (!e)
+        return;
+    engine_wake(e);
+    events_queued(e);
+}
+
+void engine_forget_local(engine *e, const char *execution_id)
+{
+    if (!e)
+        return;
     if (__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST)) {
         waits_notify(e, execution_id, true);
         return;
@@ -1015,7 +1032,7 @@ engine *engine_start(const app_ctx *app, bool exclusive, pricing *prices, char *
             return NULL;
         }
     }
-    if (maint_start(e) != 0 || inserter_start(e) != 0) {
+    if (maint_start(e) != 0 || inserter_start(e) != 0 || events_start(e) != 0) {
         snprintf(err, errlen, "cannot start the engine's threads");
         engine_free(e);
         return NULL;
@@ -1036,6 +1053,7 @@ void engine_stop(engine *e)
     inserter_stop(e);
     if (e->maint)
         pthread_join(e->maint, NULL);
+    events_stop(e);
     for (int k = 0; k < e->nloops; k++) {
         curl_multi_wakeup(e->loops[k].multi);
         pthread_join(e->loops[k].thread, NULL);

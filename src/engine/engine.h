@@ -64,8 +64,12 @@ void engine_free(engine *e);
 
 /* New queued work: wakes a loop. */
 void engine_wake(engine *e);
+/* Executions were committed queued outside the engine: wakes a loop here
+ * and tells the other processes sharing the database. */
+void engine_queued(engine *e);
 /* Execution id ended or went away outside the engine (cancel, delete): the
- * loop running it drops it, and its waiters are told. */
+ * loop running it drops it, and its waiters are told, here and in the other
+ * processes sharing the database. */
 void engine_forget(engine *e, const char *execution_id);
 
 /* engine_forget for an execution cancelled through the API (counted). */

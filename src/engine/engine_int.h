@@ -140,6 +140,9 @@ struct engine {
     pthread_mutex_t ins_mu;
     pthread_cond_t ins_cv;
     pending *ins_head, **ins_tail;
+    /* events.c */
+    pthread_t listener;
+    bool listener_on;
 };
 
 /* engine.c */
@@ -171,6 +174,19 @@ int calls_global_init(void);
 /* inserter.c */
 int inserter_start(engine *e);
 void inserter_stop(engine *e);
+
+/* events.c: other processes sharing the database (no-ops otherwise) */
+int events_start(engine *e);
+void events_stop(engine *e);
+/* After executions were queued (outside a transaction, or inside one to be
+ * sent at its commit). */
+void events_queued(engine *e);
+void events_cancelled(engine *e, const char *execution_id);
+/* In the flush transaction: the runs of list that end in it. */
+aop_err events_ended(engine *e, run *list);
+
+/* engine.c: engine_forget without telling other processes. */
+void engine_forget_local(engine *e, const char *execution_id);
 
 /* waits.c */
 void waits_notify(engine *e, const char *execution_id, bool ended);

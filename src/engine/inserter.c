@@ -48,6 +48,7 @@ int engine_submit(engine *e, const store_execution *row, engine_wait_fn fn, void
 
 typedef struct {
     pending *list;
+    engine *e;
 } batch;
 
 static aop_err insert_tx(store *s, void *arg)
@@ -57,6 +58,7 @@ static aop_err insert_tx(store *s, void *arg)
         if (rc != AOP_OK)
             return rc;
     }
+    events_queued(((batch *)arg)->e); /* sent at the commit */
     return AOP_OK;
 }
 
@@ -78,7 +80,7 @@ static pending *take(engine *e)
 
 static void commit(engine *e, pending *list)
 {
-    batch b = {list};
+    batch b = {list, e};
     aop_err rc = store_tx(e->st, insert_tx, &b);
     if (rc != AOP_OK)
         log_warn("cannot queue executions", LF_S("error", err_code(rc)));

@@ -139,4 +139,24 @@ void cache_render_metrics(cache *c, buf *out);
 /* Closes the backend and frees the cache. NULL-safe. */
 void cache_close(cache *c);
 
+/*
+ * The Redis backend (cache_redis.c), shared by every instance through the
+ * pool p (infra/redis.h; it must outlive the cache). Values live under
+ * "<prefix>v:<key>", counters are the fields of the hash "<prefix>c" (no
+ * TTL: never evicted by a volatile-* policy). While Redis cannot be reached,
+ * get, add and counter answer AOP_ERR_UNAVAILABLE, and a set, del or incr
+ * answers it too but is kept in an in-process journal of at most
+ * CACHE_REDIS_JOURNAL_MAX writes (a set's value of more than
+ * CACHE_REDIS_JOURNAL_VALUE_MAX bytes is kept as a del), replayed in order
+ * before anything else once Redis answers again; until then every call
+ * answers AOP_ERR_UNAVAILABLE. After an overflow, the replay deletes every
+ * value under the prefix and increments every counter. stats: entries is
+ * Redis' DBSIZE, bytes its used_memory, budget its maxmemory. The reasons
+ * are at the top of cache_redis.c. Never NULL.
+ */
+#define CACHE_REDIS_JOURNAL_MAX 10000
+#define CACHE_REDIS_JOURNAL_VALUE_MAX 256
+struct redis_pool;
+cache *cache_redis_new(struct redis_pool *p, const char *prefix);
+
 #endif

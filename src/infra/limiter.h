@@ -85,4 +85,17 @@ void limiter_mem_stats_get(limiter *l, limiter_mem_stats *out);
 
 extern const limiter_vtbl limiter_mem_vtbl;
 
+/*
+ * The Redis backend (limiter_redis.c), shared by every instance through the
+ * pool p (infra/redis.h; it must outlive the limiter): keys
+ * "<prefix>rl:<key>", each hit one atomic Lua script (INCR, PEXPIRE when
+ * the window opens, PTTL), so windows are timed by Redis' clock and the
+ * callers' now_ms is not used. While Redis cannot answer, hits are counted
+ * by fallback (an in-process limiter, e.g. limiter_mem_new(); owned from now
+ * on and closed with this one) and a warning is logged once per outage:
+ * limits then hold per instance. Name "redis". Never NULL.
+ */
+struct redis_pool;
+limiter *limiter_redis_new(struct redis_pool *p, const char *prefix, limiter *fallback);
+
 #endif

@@ -150,4 +150,18 @@ void lock_render_metrics(lock *l, buf *out);
 /* Closes the backend and frees the lock. NULL-safe. */
 void lock_close(lock *l);
 
+/*
+ * The Redis backend (lock_redis.c), shared by every instance through the
+ * pool p (infra/redis.h; it must outlive the lock): keys "<prefix>lk:<key>";
+ * acquire is SET NX PX, release and extend are compare-and-act Lua scripts;
+ * no wait (the wrapper polls); lock_entries() answers -1. While Redis cannot
+ * answer, acquires are served by fallback (an in-process lock, e.g.
+ * lock_mem_new(); owned from now on and closed with this one), and release
+ * and extend of a token it granted go to it: locks then keep apart only this
+ * instance's writers, which is enough because every write a lock covers is
+ * conditional in the database. Name "redis". Never NULL.
+ */
+struct redis_pool;
+lock *lock_redis_new(struct redis_pool *p, const char *prefix, lock *fallback);
+
 #endif

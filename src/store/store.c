@@ -14,8 +14,11 @@ store *store_open(const char *url, long long slow_ms, char *err, size_t errlen)
     if (strncmp(url, "sqlite://", 9) == 0) {
         v = &store_sqlite_vtbl;
         h = store_sqlite_open(url + 9, err, errlen);
+    } else if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
+        v = &store_pg_vtbl;
+        h = store_pg_open(url, err, errlen);
     } else {
-        snprintf(err, errlen, "DATABASE_URL: this build supports sqlite:// only");
+        snprintf(err, errlen, "DATABASE_URL: must be sqlite://PATH or postgres://...");
         return NULL;
     }
     if (!h)
@@ -379,5 +382,27 @@ aop_err store_execution_prune(store *s, const char *before, long long keep, int 
 
 aop_err store_reclaim(store *s, long long pages)
 {
+    if (!s->v->reclaim)
+        return AOP_OK;
     TIMED("reclaim", s->v->reclaim(s->h, pages));
+}
+
+bool store_shared(const store *s)
+{
+    return s->v->publish != NULL;
+}
+
+aop_err store_publish(store *s, const char *payload)
+{
+    if (!s->v->publish)
+        return AOP_OK;
+    TIMED("publish", s->v->publish(s->h, payload));
+}
+
+aop_err store_listen(store *s, void (*fn)(void *arg, const char *payload), void *arg,
+                     const volatile int *stop)
+{
+    if (!s->v->listen)
+        return AOP_ERR_NOT_FOUND;
+    return s->v->listen(s->h, fn, arg, stop);
 }

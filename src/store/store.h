@@ -388,8 +388,21 @@ typedef struct store_vtbl {
      * newest keep ended ones (keep 0: no cap), oldest first; *n rows. */
     aop_err (*execution_prune)(void *h, const char *before, long long keep, int batch,
                                long long *n);
-    /* Gives free pages back to the file system (at most pages; 0: all). */
+    /* Gives free pages back to the file system (at most pages; 0: all).
+     * NULL where the database server does that itself. */
     aop_err (*reclaim)(void *h, long long pages);
+    /* Events between the processes sharing the database; both NULL on a
+     * backend one process holds alone (store_claim), whose engine wakes
+     * itself. publish sends payload (at most STORE_EVENT_MAX bytes) to every
+     * process listening, this one included: inside a transaction at its
+     * commit (a rollback drops it), outside one at once. */
+    aop_err (*publish)(void *h, const char *payload);
+    /* Blocks on a connection of its own and calls fn(arg, payload) for every
+     * payload published, until *stop is non-zero (noticed within 250 ms).
+     * When the connection was lost and is made again, calls fn(arg, NULL):
+     * events may have been missed in between. AOP_OK once stopped. */
+    aop_err (*listen)(void *h, void (*fn)(void *arg, const char *payload), void *arg,
+                      const volatile int *stop);
     void (*close)(void *h);
 } store_vtbl;
 
@@ -488,8 +501,22 @@ aop_err store_execution_prune(store *s, const char *before, long long keep, int 
                               long long *n);
 aop_err store_reclaim(store *s, long long pages);
 
+#define STORE_EVENT_MAX 7900 /* bytes of one published payload */
+
+/* True when several processes may share the database (publish/listen). */
+bool store_shared(const store *s);
+/* AOP_OK without doing anything on a backend that is not shared. */
+aop_err store_publish(store *s, const char *payload);
+/* Not shared: returns AOP_ERR_NOT_FOUND at once. */
+aop_err store_listen(store *s, void (*fn)(void *arg, const char *payload), void *arg,
+                     const volatile int *stop);
+
 /* Backends (src/store/<name>.c). */
 void *store_sqlite_open(const char *path, char *err, size_t errlen);
 extern const store_vtbl store_sqlite_vtbl;
+/* url is the whole postgres:// (or postgresql://) URL; err never holds its
+ * password. */
+void *store_pg_open(const char *url, char *err, size_t errlen);
+extern const store_vtbl store_pg_vtbl;
 
 #endif

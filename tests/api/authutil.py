@@ -8,13 +8,12 @@ import datetime
 import hashlib
 import os
 import re
-import sqlite3
 import time
 import uuid
 
 import jwt
 
-from conftest import assert_error
+from conftest import assert_error, db_dump, db_query
 
 ACCESS_SECRET = "access-secret-0123456789abcdefghijklmnop"    # 40 chars
 REFRESH_SECRET = "refresh-secret-0123456789abcdefghijklmno"   # 40 chars
@@ -209,35 +208,13 @@ def alg_none(claims):
 
 # ---------------------------------------------------------------- database
 
-def db_path(server):
-    return server.tmp / "aop.db"
-
-
-def db_connect(server):
-    con = sqlite3.connect(str(db_path(server)), timeout=10)
-    con.row_factory = sqlite3.Row
-    return con
-
-
 def db_rows(server, sql, params=()):
-    con = db_connect(server)
-    try:
-        return [dict(r) for r in con.execute(sql, params)]
-    finally:
-        con.close()
+    return db_query(server, sql, params)
 
 
 def db_bytes(server):
-    """Every byte of the database files (main file, WAL, journal)."""
-    out = b""
-    base = str(db_path(server))
-    for suffix in ("", "-wal", "-journal", "-shm"):
-        try:
-            with open(base + suffix, "rb") as f:
-                out += f.read()
-        except FileNotFoundError:
-            pass
-    return out
+    """Everything the database holds (files on SQLite, rows on PostgreSQL)."""
+    return db_dump(server)
 
 
 def sha256_hex(s):

@@ -12,10 +12,22 @@ Fixtures:
   run_cli(args, env=None, stdin=None, timeout=30) -> CompletedProcess (bytes
                                      decoded into .out / .err), same tmp_path
   shared_server(factory, name, **env) one server for a module's read-only checks
+
+Backends: AOP_TEST_BACKEND=sqlite (default) gives each test directory its
+own SQLite file. AOP_TEST_BACKEND=pg gives it its own PostgreSQL database
+(created on AOP_TEST_PG_URL's server, dropped at teardown) and its own Redis
+database number on AOP_TEST_REDIS_URL's server (flushed first): the whole
+suite runs unchanged against PostgreSQL + Redis. Tests about the embedded
+file itself are marked @pytest.mark.sqlite_only.
+
+db_query(server_or_manager, sql, params) / db_execute(...) reach the test's
+database on either backend (write `?` placeholders).
 """
+import itertools
 import json
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -63,6 +75,140 @@ def sanitizer_findings(text):
     return [m for m in SANITIZER_MARKERS if m in text]
 
 
+BACKEND = os.environ.get("AOP_TEST_BACKEND", "sqlite")
+if BACKEND not in ("sqlite", "pg"):
+    raise RuntimeError("AOP_TEST_BACKEND must be sqlite or pg")
+PG_ADMIN_URL = os.environ.get("AOP_TEST_PG_URL")
+REDIS_BASE_URL = os.environ.get("AOP_TEST_REDIS_URL")
+if BACKEND == "pg" and not (PG_ADMIN_URL and REDIS_BASE_URL):
+    raise RuntimeError("AOP_TEST_BACKEND=pg needs AOP_TEST_PG_URL and AOP_TEST_REDIS_URL "
+                       "(scripts/services.sh starts both)")
+
+_redis_dbs = itertools.count(1)   # db 0 is left to people looking around by hand
+_databases = {}                   # test directory -> (pg database URL, redis URL)
+
+
+def pg_connect(url):
+    import psycopg2
+    import psycopg2.extras
+    con = psycopg2.connect(url)
+    # Documents come back as the text stored, as sqlite3 gives them.
+    psycopg2.extras.register_default_json(con, loads=lambda x: x)
+    psycopg2.extras.register_default_jsonb(con, loads=lambda x: x)
+    return con
+
+
+def pg_url_with_db(url, name):
+    import urllib.parse
+    u = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
+
+
+def backend_urls(tmpdir):
+    """The DATABASE_URL and REDIS_URL of a test directory (pg backend)."""
+    key = str(tmpdir)
+    if key not in _databases:
+        import redis as redis_mod
+        name = "aop_t%d_%d" % (os.getpid(), len(_databases) + 1)
+        con = pg_connect(PG_ADMIN_URL)
+        con.autocommit = True
+        try:
+            with con.cursor() as cur:
+                cur.execute("CREATE DATABASE %s" % name)
+        finally:
+            con.close()
+        n = next(_redis_dbs)
+        r = redis_mod.Redis.from_url("%s/%d" % (REDIS_BASE_URL, n))
+        r.flushdb()
+        r.close()
+        _databases[key] = (pg_url_with_db(PG_ADMIN_URL, name), "%s/%d" % (REDIS_BASE_URL, n), name)
+    return _databases[key]
+
+
+def drop_database(tmpdir):
+    entry = _databases.pop(str(tmpdir), None)
+    if not entry:
+        return
+    con = pg_connect(PG_ADMIN_URL)
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % entry[2])
+    finally:
+        con.close()
+
+
+def _tmp_of(target):
+    return pathlib.Path(getattr(target, "tmp", target))
+
+
+def db_query(target, sql, params=()):
+    """Rows (dicts) of a query on the test's database, either backend."""
+    tmp = _tmp_of(target)
+    if BACKEND == "pg":
+        import psycopg2.extras
+        con = pg_connect(backend_urls(tmp)[0])
+        try:
+            with con.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                cur.execute(sql.replace("%", "%%").replace("?", "%s"), tuple(params))
+                rows = [dict(r) for r in cur.fetchall()] if cur.description else []
+            con.commit()
+            return rows
+        finally:
+            con.close()
+    import sqlite3
+    con = sqlite3.connect(str(tmp / "aop.db"), timeout=10)
+    con.row_factory = sqlite3.Row
+    try:
+        with con:
+            return [dict(r) for r in con.execute(sql, params)]
+    finally:
+        con.close()
+
+
+def db_execute(target, sql, params=()):
+    db_query(target, sql, params)
+
+
+def db_dump(target):
+    """Every byte the database holds, as text or bytes to search in: the
+    SQLite files, or every row of every table on PostgreSQL."""
+    tmp = _tmp_of(target)
+    if BACKEND == "pg":
+        con = pg_connect(backend_urls(tmp)[0])
+        try:
+            with con.cursor() as cur:
+                cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+                out = []
+                for (t,) in cur.fetchall():
+                    cur.execute('SELECT t::text FROM "%s" t' % t)
+                    out.extend(r[0] for r in cur.fetchall())
+            return "\n".join(out).encode("utf-8")
+        finally:
+            con.close()
+    out = b""
+    for suffix in ("", "-wal", "-journal", "-shm"):
+        try:
+            with open(str(tmp / "aop.db") + suffix, "rb") as f:
+                out += f.read()
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: about the embedded SQLite file itself")
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND != "pg":
+        return
+    skip = pytest.mark.skip(reason="about the embedded SQLite file (AOP_TEST_BACKEND=pg)")
+    for item in items:
+        if "sqlite_only" in item.keywords:
+            item.add_marker(skip)
+
+
 def base_env(tmpdir, port=None):
     tmpdir = pathlib.Path(tmpdir)
     env = {
@@ -82,6 +228,8 @@ def base_env(tmpdir, port=None):
         "RATE_LIMIT_MAX": "1000000",
         "AUTH_RATE_LIMIT_MAX": "1000000",
     }
+    if BACKEND == "pg":
+        env["DATABASE_URL"], env["REDIS_URL"], _ = backend_urls(tmpdir)
     return env
 
 
@@ -327,6 +475,8 @@ class Manager:
                 problems.append("sanitizer report %s in stderr of server on port %d:\n%s"
                                 % (found, srv.port, text[-8000:]))
             srv.session.close()
+        if BACKEND == "pg":
+            drop_database(self.tmp)
         if problems:
             pytest.fail("\n\n".join(problems), pytrace=False)
 

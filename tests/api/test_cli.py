@@ -1,10 +1,11 @@
 """CLI: help, version, unknown command, migrate, user create, ADMIN_EMAIL bootstrap."""
 import json
 import re
-import sqlite3
 import warnings
 
 import pytest
+
+from conftest import BACKEND, db_query
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -18,17 +19,8 @@ except ImportError:  # pragma: no cover
     _crypt = None
 
 
-def db(manager):
-    return sqlite3.connect(str(manager.tmp / "aop.db"))
-
-
 def users_rows(manager):
-    con = db(manager)
-    try:
-        con.row_factory = sqlite3.Row
-        return [dict(r) for r in con.execute("SELECT * FROM users ORDER BY created_at")]
-    finally:
-        con.close()
+    return db_query(manager, "SELECT * FROM users ORDER BY created_at")
 
 
 def check_hash(password, h):
@@ -84,18 +76,25 @@ def _migrations_applied(res):
 def test_migrate_twice(run_cli, manager):
     r1 = run_cli(["migrate"])
     assert r1.returncode == 0, r1
-    con = db(manager)
-    try:
-        tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert {"users", "schema_migrations"} <= tables, tables
-        cols = {row[1] for row in con.execute("PRAGMA table_info(schema_migrations)")}
-        assert {"version", "name", "applied_at"} <= cols, cols
-        ucols = {row[1] for row in con.execute("PRAGMA table_info(users)")}
-        assert {"id", "email", "name", "password_hash", "role", "preferences", "is_active",
-                "created_at", "updated_at", "last_login_at"} <= ucols, ucols
-        n1 = con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0]
-    finally:
-        con.close()
+    if BACKEND == "pg":
+        tables = {r["tablename"] for r in db_query(manager, "SELECT tablename FROM pg_tables "
+                                                             "WHERE schemaname = 'public'")}
+
+        def columns(t):
+            return {r["column_name"] for r in db_query(
+                manager, "SELECT column_name FROM information_schema.columns WHERE table_name = ?", (t,))}
+    else:
+        tables = {r["name"] for r in db_query(manager, "SELECT name FROM sqlite_master WHERE type='table'")}
+
+        def columns(t):
+            return {r["name"] for r in db_query(manager, "PRAGMA table_info(%s)" % t)}
+    assert {"users", "schema_migrations"} <= tables, tables
+    cols = columns("schema_migrations")
+    assert {"version", "name", "applied_at"} <= cols, cols
+    ucols = columns("users")
+    assert {"id", "email", "name", "password_hash", "role", "preferences", "is_active",
+            "created_at", "updated_at", "last_login_at"} <= ucols, ucols
+    n1 = db_query(manager, "SELECT count(*) AS n FROM schema_migrations")[0]["n"]
     assert n1 >= 1
     first = _migrations_applied(r1)
     assert first, "no 'migrations applied' log line on first migrate: %r" % r1
@@ -106,11 +105,7 @@ def test_migrate_twice(run_cli, manager):
     second = _migrations_applied(r2)
     assert second, "no 'migrations applied' log line on second migrate: %r" % r2
     assert second[-1].get("applied") == 0, second
-    con = db(manager)
-    try:
-        assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == n1
-    finally:
-        con.close()
+    assert db_query(manager, "SELECT count(*) AS n FROM schema_migrations")[0]["n"] == n1
 
 
 # ---------------------------------------------------------------- user create
@@ -191,8 +186,8 @@ def test_user_create_invalid_input_exit_2(run_cli, manager, case):
     assert r.err.strip(), "expected a message on stderr: %r" % r
     try:
         assert users_rows(manager) == []
-    except sqlite3.OperationalError:
-        pass  # no table yet: nothing was created either
+    except Exception as e:  # no table yet: nothing was created either
+        assert "users" in str(e), e
 
 
 @pytest.mark.parametrize("role", ["admin", "user", "viewer"])

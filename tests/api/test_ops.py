@@ -1,9 +1,12 @@
 """Readiness when the database goes away; slow database operations are logged."""
 import os
 
+import pytest
+
 from conftest import assert_security_headers
 
 
+@pytest.mark.sqlite_only
 def test_ready_reports_database_down_when_file_is_removed(aop_server):
     s = aop_server()
     r = s.get("/ready")
@@ -58,6 +61,7 @@ def test_second_server_on_a_taken_port_refuses_to_start(aop_server, run_cli):
     assert s.get("/health").status_code == 200
 
 
+@pytest.mark.sqlite_only
 def test_files_aop_creates_are_private(aop_server):
     s = aop_server(LOG_FILE=None)
     assert s.get("/ready").status_code == 200

@@ -6,8 +6,8 @@ import time
 import bcrypt
 import pytest
 
-from conftest import assert_error, shared_server
-from authutil import (DEFAULT_PASSWORD, assert_validation, auth_env, bearer, db_connect, db_rows, login, me,
+from conftest import assert_error, db_execute, shared_server
+from authutil import (DEFAULT_PASSWORD, assert_validation, auth_env, bearer, db_rows, login, me,
                       register, uniq_email, uuid7)
 
 
@@ -63,16 +63,11 @@ def test_hash_made_elsewhere_lets_the_user_log_in(aop_server, prefix):
     assert h.startswith("$%s$" % prefix.decode())
     email = uniq_email("imported")
     new_id = uuid7()
-    con = db_connect(s1)
-    try:
-        row = dict(con.execute("SELECT * FROM users WHERE id = ?", (seed["user"]["id"],)).fetchone())
-        row.update({"id": new_id, "email": email, "name": "Imported", "password_hash": h})
-        cols = list(row)
-        con.execute("INSERT INTO users (%s) VALUES (%s)" % (", ".join(cols), ", ".join("?" * len(cols))),
-                    [row[c] for c in cols])
-        con.commit()
-    finally:
-        con.close()
+    row = db_rows(s1, "SELECT * FROM users WHERE id = ?", (seed["user"]["id"],))[0]
+    row.update({"id": new_id, "email": email, "name": "Imported", "password_hash": h})
+    cols = list(row)
+    db_execute(s1, "INSERT INTO users (%s) VALUES (%s)" % (", ".join(cols), ", ".join("?" * len(cols))),
+               [row[c] for c in cols])
     s2 = aop_server(**env)
     body = login(s2, email, pw)
     assert body["user"]["id"] == new_id

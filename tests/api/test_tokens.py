@@ -395,6 +395,7 @@ def test_restart_keeps_revocations(aop_server):
     assert refresh(s2, d["refreshToken"]).status_code == 200
 
 
+@pytest.mark.sqlite_only
 def test_second_server_on_the_same_sqlite_file_is_refused(aop_server, run_cli):
     """Caches, limits and revocation mirrors live in the process, so a second serving
     process on the same SQLite file would believe stale state (a token logged out through

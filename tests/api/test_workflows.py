@@ -1174,7 +1174,7 @@ def test_summary_created_last_7_days_window(aop_server):
     """Back-dates creation times in the database (the API cannot), then makes a write so
     that no cached summary can stand in for the new one."""
     import datetime
-    import sqlite3
+    from conftest import db_execute
     srv = aop_server(**auth_env())
     adm = admin_login(srv)
     made = [create(srv, adm, name="age %d" % i) for i in range(4)]
@@ -1184,14 +1184,8 @@ def test_summary_created_last_7_days_window(aop_server):
     def ago(days):
         t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
         return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (t.microsecond // 1000)
-    con = sqlite3.connect(str(srv.tmp / "aop.db"), timeout=10)
-    try:
-        with con:
-            con.execute("UPDATE workflows SET created_at = ? WHERE id = ?", (ago(8), made[0]["id"]))
-            con.execute("UPDATE workflows SET created_at = ? WHERE id = ?", (ago(30), made[1]["id"]))
-            con.execute("UPDATE workflows SET created_at = ? WHERE id = ?", (ago(6), made[2]["id"]))
-    finally:
-        con.close()
+    for i, days in ((0, 8), (1, 30), (2, 6)):
+        db_execute(srv, "UPDATE workflows SET created_at = ? WHERE id = ?", (ago(days), made[i]["id"]))
     create(srv, adm, name="the write after")
     s = check_summary(summary(srv, adm))
     assert s["totalWorkflows"] == 5

@@ -1,14 +1,19 @@
 /*
- * test_exec_store.c - executions on the SQLite store: rows, the queue and
- * its leases, node rows, the list, aggregates and retention.
+ * test_exec_store.c - executions on the store: rows, the queue and its
+ * leases, node rows, the list, aggregates and retention.
  *
- * As in test_store.c, each test runs on a fresh, migrated database in a
- * directory made with mkdtemp, removed afterwards even when a CHECK failed
- * (a CHECK returns from the test body only). Times are milliseconds after
+ * Each test body runs on both backends: on SQLite (a fresh, migrated
+ * database in a directory made with mkdtemp) and, as the test of the same
+ * name ending in _pg, on PostgreSQL (a fresh database from unit_pg_fresh;
+ * skipped when AOP_TEST_PG_URL is unset). Everything is removed afterwards
+ * even when a CHECK failed (a CHECK returns from the test body only). Query
+ * plans and page reclaiming are SQLite's own; the _pg-only tests at the end
+ * check what several connections claiming at once must never do. Times are milliseconds after
  * T0, 2026-06-01T00:00:00.000Z. Executions are named by number: the last
  * digits of their ids, which the helpers print as "1,2,5".
  */
 #include <ftw.h>
+#include <libpq-fe.h>
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -24,6 +29,7 @@
 #include "store/sqlite_int.h"
 #include "store/store.h"
 #include "unit.h"
+#include "unit_pg.h"
 
 #define SLOW_MS 1000000 /* never log slow operations in tests */
 #define T0_MS 1780272000000LL
@@ -31,8 +37,10 @@
 #define NEAR(a, b) (fabs((double)(a) - (double)(b)) < 1e-9)
 
 typedef struct {
+    bool pg;        /* PostgreSQL, else SQLite */
     char dir[64];
-    char path[128]; /* the database file */
+    char path[128]; /* SQLite: the database file */
+    char url[512];  /* PostgreSQL: the database's URL */
     store *s;       /* opened and migrated */
     arena a;
 } fixture;
@@ -45,21 +53,35 @@ static int rm_entry(const char *p, const struct stat *sb, int type, struct FTW *
     return remove(p);
 }
 
-/* Makes the directory, opens and migrates the store, runs the body, then
- * closes and removes everything whatever the body did. */
-static void run_test(test_body body)
+/* Makes the database (a SQLite directory, or a PostgreSQL database), opens
+ * and migrates the store, runs the body, then closes and removes everything
+ * whatever the body did. */
+static void run_test(test_body body, bool pg)
 {
     fixture f;
-    char url[160], err[256] = "";
+    char url[600], err[256] = "";
     int applied = 0;
     memset(&f, 0, sizeof(f));
-    str_copy(f.dir, sizeof(f.dir), "/tmp/aop-exec-XXXXXX");
-    if (!mkdtemp(f.dir)) {
-        unit_fail(__FILE__, __LINE__, "mkdtemp");
-        return;
+    f.pg = pg;
+    if (pg) {
+        if (!unit_pg_admin_url()) {
+            unit_pg_skip_note();
+            return;
+        }
+        if (!unit_pg_fresh(f.url, sizeof(f.url))) {
+            unit_fail(__FILE__, __LINE__, "unit_pg_fresh");
+            return;
+        }
+        snprintf(url, sizeof(url), "%s", f.url);
+    } else {
+        str_copy(f.dir, sizeof(f.dir), "/tmp/aop-exec-XXXXXX");
+        if (!mkdtemp(f.dir)) {
+            unit_fail(__FILE__, __LINE__, "mkdtemp");
+            return;
+        }
+        snprintf(f.path, sizeof(f.path), "%s/aop.db", f.dir);
+        snprintf(url, sizeof(url), "sqlite://%s", f.path);
     }
-    snprintf(f.path, sizeof(f.path), "%s/aop.db", f.dir);
-    snprintf(url, sizeof(url), "sqlite://%s", f.path);
     f.s = store_open(url, SLOW_MS, err, sizeof(err));
     if (!f.s)
         unit_fail(__FILE__, __LINE__, err);
@@ -69,13 +91,65 @@ static void run_test(test_body body)
         body(&f);
     arena_free(&f.a);
     store_close(f.s);
-    nftw(f.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    if (pg)
+        unit_pg_drop(f.url);
+    else
+        nftw(f.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A test of both backends: name on SQLite, name_pg on PostgreSQL. */
+#define BOTH(name, body)                 \
+    static void name(void)               \
+    {                                    \
+        run_test(body, false);           \
+    }                                    \
+    static void name##_pg(void)          \
+    {                                    \
+        run_test(body, true);            \
+    }
+
+/* The backend's text of a statement that differs between them. */
+#define BY_BACKEND(f, sqlite_sql, pg_sql) ((f)->pg ? (pg_sql) : (sqlite_sql))
+
+/* A PostgreSQL connection of the test's own to f's database, or NULL
+ * (printed). */
+static PGconn *pg_connect(fixture *f)
+{
+    PGconn *c = PQconnectdb(f->url);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "pg_connect: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Runs sql on c; 0 when it worked (the error printed otherwise). With out,
+ * the result is handed over (PQclear it), else cleared. */
+static int pg_run(PGconn *c, const char *sql, PGresult **out)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "pg_run: %s", PQerrorMessage(c));
+    if (out && ok)
+        *out = r;
+    else
+        PQclear(r);
+    return ok ? 0 : -1;
 }
 
 /* Runs sql (several statements allowed) on a connection of its own, with
  * foreign keys on like the store's. 0, or -1 when it fails. */
 static int sql_run(fixture *f, const char *sql)
 {
+    if (f->pg) {
+        PGconn *c = pg_connect(f);
+        int rc = c ? pg_run(c, sql, NULL) : -1;
+        PQfinish(c);
+        return rc;
+    }
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL);
     if (rc == SQLITE_OK)
@@ -90,13 +164,32 @@ static int sql_run(fixture *f, const char *sql)
     return rc == SQLITE_OK ? 0 : -1;
 }
 
+/* First column of the first row of PostgreSQL's r as an integer: -1 when
+ * there is no row, -2 when it is NULL. */
+static long long pg_first_int(const PGresult *r)
+{
+    if (PQntuples(r) < 1 || PQnfields(r) < 1)
+        return -1;
+    return PQgetisnull(r, 0, 0) ? -2 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+}
+
 /* First column of the first row of sql as an integer; -1 on failure or when
  * there is no row, -2 when it is NULL. */
 static long long sql_int(fixture *f, const char *sql)
 {
+    long long v = -1;
+    if (f->pg) {
+        PGconn *c = pg_connect(f);
+        PGresult *r = NULL;
+        if (c && pg_run(c, sql, &r) == 0) {
+            v = pg_first_int(r);
+            PQclear(r);
+        }
+        PQfinish(c);
+        return v;
+    }
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    long long v = -1;
     if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK &&
         sqlite3_busy_timeout(db, 5000) == SQLITE_OK &&
         sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
@@ -382,10 +475,7 @@ static void body_roundtrip(fixture *f)
     CHECK_INT(store_execution_get(f->s, in.id, &out, &f->a), AOP_ERR_NOT_FOUND);
 }
 
-static void exec_insert_get_roundtrip(void)
-{
-    run_test(body_roundtrip);
-}
+BOTH(exec_insert_get_roundtrip, body_roundtrip)
 
 static void body_finish(fixture *f)
 {
@@ -428,10 +518,7 @@ static void body_finish(fixture *f)
     CHECK_INT(out.status, EXEC_SUCCEEDED);
 }
 
-static void exec_finish_conflict_not_found(void)
-{
-    run_test(body_finish);
-}
+BOTH(exec_finish_conflict_not_found, body_finish)
 
 static void body_delete(fixture *f)
 {
@@ -451,10 +538,7 @@ static void body_delete(fixture *f)
     CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), 1);
 }
 
-static void exec_delete_takes_nodes(void)
-{
-    run_test(body_delete);
-}
+BOTH(exec_delete_takes_nodes, body_delete)
 
 /* ---- the queue ---- */
 
@@ -495,10 +579,7 @@ static void body_claim_order(fixture *f)
     CHECK_STR(claim(f, "w1", 0), "");
 }
 
-static void exec_claim_order_and_max_concurrency(void)
-{
-    run_test(body_claim_order);
-}
+BOTH(exec_claim_order_and_max_concurrency, body_claim_order)
 
 /* A backlog of a workflow at its limit, longer than one claim's window,
  * does not hold back the executions of other workflows queued after it. */
@@ -515,7 +596,14 @@ static void body_claim_backlog(fixture *f)
         "SELECT printf('0190a0b1-0006-7000-8000-%012d', i), "
         "'0190a0b1-0005-7000-8000-000000000001', 1, 'queued', 'api', '{}', "
         "strftime('%Y-%m-%dT%H:%M:%S.000Z', 1780000000 + i, 'unixepoch'), 300000, 1 FROM c";
-    CHECK_INT(sql_run(f, backlog), 0);
+    static const char backlog_pg[] =
+        "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, input, "
+        "created_at, timeout_ms, max_concurrency) "
+        "SELECT '0190a0b1-0006-7000-8000-' || lpad(i::text, 12, '0'), "
+        "'0190a0b1-0005-7000-8000-000000000001', 1, 'queued', 'api', '{}', "
+        "to_char(to_timestamp(1780000000 + i) AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\".000Z\"'), 300000, 1 FROM generate_series(2, 12001) i";
+    CHECK_INT(sql_run(f, BY_BACKEND(f, backlog, backlog_pg)), 0);
     CHECK_INT(ex_add(f, 20000, 2, 100000 * SEC, 0), 0);
     CHECK_STR(claim(f, "w1", 100), "20000");
     /* and the limited one gets its turn when its running one ends */
@@ -523,10 +611,7 @@ static void body_claim_backlog(fixture *f)
     CHECK_STR(claim(f, "w1", 100), "2");
 }
 
-static void exec_claim_backlog_does_not_starve_others(void)
-{
-    run_test(body_claim_backlog);
-}
+BOTH(exec_claim_backlog_does_not_starve_others, body_claim_backlog)
 
 static void body_claim_once(fixture *f)
 {
@@ -563,10 +648,7 @@ static void body_claim_once(fixture *f)
     CHECK_INT(e.status, EXEC_RUNNING);
 }
 
-static void exec_claim_sets_start_and_deadline_once(void)
-{
-    run_test(body_claim_once);
-}
+BOTH(exec_claim_sets_start_and_deadline_once, body_claim_once)
 
 static void body_leases(fixture *f)
 {
@@ -619,10 +701,7 @@ static void body_leases(fixture *f)
     CHECK_INT(store_execution_owned(f->s, e1, "A", 2), AOP_OK);
 }
 
-static void exec_lease_renew_requeue_release_owned(void)
-{
-    run_test(body_leases);
-}
+BOTH(exec_lease_renew_requeue_release_owned, body_leases)
 
 typedef struct {
     store *s;
@@ -681,10 +760,7 @@ static void body_claim_threads(fixture *f)
                          "workflow_id = '0190a0b1-0005-7000-8000-000000000002'"), 3);
 }
 
-static void exec_claim_threads_never_share(void)
-{
-    run_test(body_claim_threads);
-}
+BOTH(exec_claim_threads_never_share, body_claim_threads)
 
 /* ---- node rows ---- */
 
@@ -788,10 +864,7 @@ static void body_nodes(fixture *f)
     CHECK(node_add(f, 3, "a", EXEC_RUNNING, -1, NULL, 0, 0) != AOP_OK);
 }
 
-static void exec_node_put_keeps_seq_and_nodes_end(void)
-{
-    run_test(body_nodes);
-}
+BOTH(exec_node_put_keeps_seq_and_nodes_end, body_nodes)
 
 /* Many node rows: the array grows past its first size. */
 static void body_many_nodes(fixture *f)
@@ -816,10 +889,7 @@ static void body_many_nodes(fixture *f)
     }
 }
 
-static void exec_nodes_many_in_seq_order(void)
-{
-    run_test(body_many_nodes);
-}
+BOTH(exec_nodes_many_in_seq_order, body_many_nodes)
 
 /* ---- analytics ---- */
 
@@ -860,10 +930,7 @@ static void body_analytics(fixture *f)
               AOP_ERR_NOT_FOUND);
 }
 
-static void exec_analytics_add_counts(void)
-{
-    run_test(body_analytics);
-}
+BOTH(exec_analytics_add_counts, body_analytics)
 
 /* ---- the list ---- */
 
@@ -986,10 +1053,7 @@ static void body_list_filters(fixture *f)
     LIST(f, q, "4", 1);
 }
 
-static void exec_list_filters_and_readers(void)
-{
-    run_test(body_list_filters);
-}
+BOTH(exec_list_filters_and_readers, body_list_filters)
 
 static void body_list_sorts(fixture *f)
 {
@@ -1036,10 +1100,7 @@ static void body_list_sorts(fixture *f)
     LIST(f, q, "2,5,3", 6);
 }
 
-static void exec_list_sorts_and_pages(void)
-{
-    run_test(body_list_sorts);
-}
+BOTH(exec_list_sorts_and_pages, body_list_sorts)
 
 /* ---- stats and summary ---- */
 
@@ -1100,10 +1161,7 @@ static void body_stats(fixture *f)
     CHECK_INT(n, 0);
 }
 
-static void exec_stats_percentiles(void)
-{
-    run_test(body_stats);
-}
+BOTH(exec_stats_percentiles, body_stats)
 
 static void body_stats_nodes(fixture *f)
 {
@@ -1144,10 +1202,7 @@ static void body_stats_nodes(fixture *f)
     CHECK(NEAR(ns[2].avg_duration_ms, 0));
 }
 
-static void exec_stats_per_node(void)
-{
-    run_test(body_stats_nodes);
-}
+BOTH(exec_stats_per_node, body_stats_nodes)
 
 #define DAY (24 * 3600 * SEC)
 
@@ -1257,10 +1312,7 @@ static void body_summary(fixture *f)
     CHECK_STR(t.last_executed_at, "");
 }
 
-static void exec_summary_models_days_top(void)
-{
-    run_test(body_summary);
-}
+BOTH(exec_summary_models_days_top, body_summary)
 
 /* Workflows 2..13 and 402 days, one execution each: day i (from
  * 2025-01-01) runs workflow 1 + i % 13 and costs i / 1000 USD. */
@@ -1278,6 +1330,18 @@ static const char caps_seed[] =
     "printf('0190a0b1-0005-7000-8000-%012d', 1 + i % 13), 1, 'succeeded', 'api', "
     "strftime('%Y-%m-%dT00:00:00.000Z', '2025-01-01', printf('+%d days', i)), 1000, "
     "i / 1000.0, '{}' FROM c;";
+static const char caps_seed_pg[] =
+    "INSERT INTO workflows (id, name, status, version, owner_id, created_by, updated_by, "
+    "created_at, updated_at, definition) "
+    "SELECT '0190a0b1-0005-7000-8000-' || lpad(i::text, 12, '0'), 'W' || i, 'active', 1, "
+    "'0190a0b1-0000-7000-8000-000000000001', 'x', 'x', '2026-01-01T00:00:00.000Z', "
+    "'2026-01-01T00:00:00.000Z', '{}' FROM generate_series(2, 13) i;"
+    "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, created_at, "
+    "timeout_ms, cost_usd, input) "
+    "SELECT '0190a0b1-0006-7000-8000-' || lpad(i::text, 12, '0'), "
+    "'0190a0b1-0005-7000-8000-' || lpad((1 + i % 13)::text, 12, '0'), 1, 'succeeded', 'api', "
+    "to_char(DATE '2025-01-01' + i, 'YYYY-MM-DD\"T00:00:00.000Z\"'), 1000, i / 1000.0, '{}' "
+    "FROM generate_series(0, 401) i;";
 
 /* More days and workflows than the summary returns: the newest days, oldest
  * first; the top by executions, then cost. */
@@ -1289,7 +1353,7 @@ static void body_summary_caps(fixture *f)
     store_wf_top *top = NULL;
     int nm = -1, nd = -1, nt = -1;
     CHECK_INT(setup(f), 0);
-    CHECK_INT(sql_run(f, caps_seed), 0);
+    CHECK_INT(sql_run(f, BY_BACKEND(f, caps_seed, caps_seed_pg)), 0);
     CHECK_INT(store_execution_summary(f->s, NULL, NULL, &t, &ms, &nm, &ds, &nd, &top, &nt, &f->a),
               AOP_OK);
     CHECK_INT(t.total, 402);
@@ -1312,10 +1376,7 @@ static void body_summary_caps(fixture *f)
         CHECK(top[i - 1].cost_usd > top[i].cost_usd);
 }
 
-static void exec_summary_caps_days_and_top(void)
-{
-    run_test(body_summary_caps);
-}
+BOTH(exec_summary_caps_days_and_top, body_summary_caps)
 
 /* ---- retention ---- */
 
@@ -1323,13 +1384,26 @@ static void exec_summary_caps_days_and_top(void)
 static const char *left(fixture *f)
 {
     static char out[512];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    static const char sql[] = "SELECT id FROM executions ORDER BY id";
     size_t len = 0;
     snprintf(out, sizeof(out), "!");
+    if (f->pg) {
+        PGconn *c = pg_connect(f);
+        PGresult *r = NULL;
+        if (c && pg_run(c, sql, &r) == 0) {
+            out[0] = '\0';
+            for (int i = 0; i < PQntuples(r) && len < sizeof(out); i++)
+                len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%d", len ? "," : "",
+                                        id_num(PQgetvalue(r, i, 0)));
+            PQclear(r);
+        }
+        PQfinish(c);
+        return out;
+    }
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
     if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, "SELECT id FROM executions ORDER BY id", -1, &st, NULL) ==
-            SQLITE_OK) {
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
         out[0] = '\0';
         while (sqlite3_step(st) == SQLITE_ROW && len < sizeof(out))
             len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%d", len ? "," : "",
@@ -1387,10 +1461,7 @@ static void body_prune(fixture *f)
     CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM execution_nodes"), 0);
 }
 
-static void exec_prune_by_age_and_keep(void)
-{
-    run_test(body_prune);
-}
+BOTH(exec_prune_by_age_and_keep, body_prune)
 
 /* Several ended at the same instant: keep counts rows, (created_at, id)
  * deciding among equals; before takes every row older than it. */
@@ -1417,10 +1488,7 @@ static void body_prune_ties(fixture *f)
     CHECK_STR(left(f), "5");
 }
 
-static void exec_prune_ties_exact(void)
-{
-    run_test(body_prune_ties);
-}
+BOTH(exec_prune_ties_exact, body_prune_ties)
 
 /* 300 ended executions with 6 kB inputs (overflow pages). */
 static const char reclaim_seed[] =
@@ -1450,7 +1518,7 @@ static void body_reclaim(fixture *f)
 
 static void exec_reclaim_frees_pages(void)
 {
-    run_test(body_reclaim);
+    run_test(body_reclaim, false);
 }
 
 /* ---- plans on a larger table ---- */
@@ -1595,31 +1663,323 @@ static void body_plans(fixture *f)
 
 static void exec_plans_use_indexes(void)
 {
-    run_test(body_plans);
+    run_test(body_plans, false);
+}
+
+/* ---- PostgreSQL: several connections at once ---- */
+
+#define RACE_WORKFLOWS 4 /* limits 1, 2, 3 and none */
+#define RACE_EXECUTIONS 240
+#define RACE_STORES 2    /* two "instances", each its own pool of connections */
+#define RACE_THREADS 3   /* per store */
+
+typedef struct {
+    fixture *f;
+    store *s;
+    char owner[16];
+    int *seen;           /* claims of each execution number, shared (atomic adds) */
+    int *done;           /* executions finished, shared */
+    int claimed, over, duplicates;
+    aop_err rc;
+} racer;
+
+/* Workflows that have more running executions than they allow, on a
+ * connection of the racer's own: 0 at every moment. */
+static const char q_over_limit[] =
+    "SELECT COUNT(*) FROM (SELECT workflow_id FROM executions WHERE status = 'running' "
+    "GROUP BY workflow_id HAVING MIN(max_concurrency) > 0 "
+    "AND COUNT(*) > MAX(max_concurrency)) x";
+
+/* Claims up to three at a time, checks the limits, finishes what it took;
+ * until every execution is done (or 60 s pass). */
+static void *race_loop(void *p)
+{
+    racer *r = p;
+    arena a = {0};
+    PGconn *c = pg_connect(r->f);
+    int64_t until = clock_mono_ns() + 60 * 1000000000LL;
+    while (c && r->rc == AOP_OK && __atomic_load_n(r->done, __ATOMIC_SEQ_CST) < RACE_EXECUTIONS &&
+           clock_mono_ns() < until) {
+        store_execution *es = NULL;
+        int n = 0;
+        r->rc = store_execution_claim(r->s, r->owner, T0_MS, "2026-06-01T00:00:00.000Z",
+                                      T0_MS + 60 * SEC, 3, &es, &n, &a);
+        PGresult *res = NULL;
+        if (r->rc == AOP_OK && n > 0 && pg_run(c, q_over_limit, &res) == 0) {
+            r->over += pg_first_int(res) != 0;
+            PQclear(res);
+        }
+        for (int i = 0; r->rc == AOP_OK && i < n; i++) {
+            if (__atomic_add_fetch(&r->seen[id_num(es[i].id)], 1, __ATOMIC_SEQ_CST) > 1)
+                r->duplicates++;
+            es[i].status = EXEC_SUCCEEDED;
+            str_copy(es[i].finished_at, sizeof(es[i].finished_at), "2026-06-01T00:00:01.000Z");
+            es[i].duration_ms = 1000;
+            r->rc = store_execution_finish(r->s, &es[i]);
+            __atomic_add_fetch(r->done, 1, __ATOMIC_SEQ_CST);
+        }
+        r->claimed += n;
+        arena_free(&a);
+        if (n == 0)
+            usleep(1000);
+    }
+    PQfinish(c);
+    arena_free(&a);
+    return NULL;
+}
+
+/* Several instances (stores), several threads each, claiming and ending
+ * at once: every execution claimed exactly once, and no workflow ever past
+ * its max_concurrency. */
+static void body_pg_claim_race(fixture *f)
+{
+    store *stores[RACE_STORES];
+    racer r[RACE_STORES * RACE_THREADS];
+    pthread_t t[RACE_STORES * RACE_THREADS];
+    static int seen[RACE_EXECUTIONS + 1];
+    int done = 0, started = 0;
+    char err[256] = "";
+    CHECK_INT(setup(f), 0);
+    for (int w = 2; w <= RACE_WORKFLOWS; w++)
+        CHECK_INT(add_wf(f, w, 1, 0, "Race"), 0);
+    for (int i = 1; i <= RACE_EXECUTIONS; i++)
+        CHECK_INT(ex_add(f, i, 1 + i % RACE_WORKFLOWS, i, (i % RACE_WORKFLOWS + 1) % 4), 0);
+    memset(seen, 0, sizeof(seen));
+    memset(stores, 0, sizeof(stores));
+    for (int k = 0; k < RACE_STORES; k++) {
+        stores[k] = store_open(f->url, SLOW_MS, err, sizeof(err));
+        if (!stores[k])
+            break;
+    }
+    for (int k = 0; stores[RACE_STORES - 1] && k < RACE_STORES * RACE_THREADS; k++) {
+        memset(&r[k], 0, sizeof(r[k]));
+        r[k].f = f;
+        r[k].s = stores[k / RACE_THREADS];
+        r[k].seen = seen;
+        r[k].done = &done;
+        snprintf(r[k].owner, sizeof(r[k].owner), "i%d-t%d", k / RACE_THREADS, k % RACE_THREADS);
+        if (pthread_create(&t[k], NULL, race_loop, &r[k]) != 0)
+            break;
+        started++;
+    }
+    int claimed = 0, over = 0, duplicates = 0;
+    aop_err rc = AOP_OK;
+    for (int k = 0; k < started; k++) {
+        pthread_join(t[k], NULL);
+        claimed += r[k].claimed;
+        over += r[k].over;
+        duplicates += r[k].duplicates;
+        if (r[k].rc != AOP_OK)
+            rc = r[k].rc;
+    }
+    for (int k = 0; k < RACE_STORES; k++)
+        store_close(stores[k]);
+    CHECK_STR(err, "");
+    CHECK_INT(started, RACE_STORES * RACE_THREADS);
+    CHECK_INT(rc, AOP_OK);
+    CHECK_INT(duplicates, 0);
+    CHECK_INT(over, 0);
+    CHECK_INT(claimed, RACE_EXECUTIONS);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'succeeded' AND "
+                         "claims = 1"), RACE_EXECUTIONS);
+}
+
+static void exec_pg_claim_race_instances(void)
+{
+    run_test(body_pg_claim_race, true);
+}
+
+typedef struct {
+    fixture *f;
+    const char *got;
+} lone_claim;
+
+static void *claim_thread(void *p)
+{
+    lone_claim *c = p;
+    c->got = claim(c->f, "w1", 10);
+    return NULL;
+}
+
+/* claim() on a thread of its own, given 10 s; "wait" when it did not
+ * return by then (the thread is left to finish on its own, and joined). */
+static const char *claim_in_time(fixture *f, pthread_t *t, bool *joined)
+{
+    static lone_claim c;
+    struct timespec deadline;
+    c.f = f;
+    c.got = "!";
+    *joined = false;
+    if (pthread_create(t, NULL, claim_thread, &c) != 0)
+        return "!";
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    if (pthread_timedjoin_np(*t, NULL, &deadline) != 0)
+        return "wait";
+    *joined = true;
+    return c.got;
+}
+
+/* A row another transaction holds is passed over, not waited for; when
+ * that transaction ends the row is claimable again, or gone for good when
+ * it ended the execution. */
+static void body_pg_claim_skips_locked(fixture *f)
+{
+    pthread_t t;
+    bool joined = false;
+    PGconn *c = NULL;
+    CHECK_INT(setup(f), 0);
+    for (int i = 1; i <= 4; i++)
+        CHECK_INT(ex_add(f, i, 1, i * SEC, 0), 0);
+    CHECK((c = pg_connect(f)) != NULL);
+    if (pg_run(c, "BEGIN; SELECT 1 FROM executions WHERE id = "
+                  "'0190a0b1-0006-7000-8000-000000000002' FOR UPDATE; UPDATE executions SET "
+                  "status = 'cancelled' WHERE id = '0190a0b1-0006-7000-8000-000000000003'",
+               NULL) != 0) {
+        PQfinish(c);
+        CHECK(!"lock rows");
+    }
+    const char *got = claim_in_time(f, &t, &joined);
+    pg_run(c, "ROLLBACK", NULL);
+    if (!joined)
+        pthread_join(t, NULL);
+    PQfinish(c);
+    CHECK_STR(got, "1,4");
+    /* Rolled back: both are queued and free again. */
+    CHECK_STR(claim(f, "w1", 10), "2,3");
+    /* Held and ended by the other transaction: skipped, then not there. */
+    CHECK_INT(ex_add(f, 5, 1, 5 * SEC, 0), 0);
+    CHECK_INT(ex_add(f, 6, 1, 6 * SEC, 0), 0);
+    CHECK((c = pg_connect(f)) != NULL);
+    if (pg_run(c, "BEGIN; UPDATE executions SET status = 'cancelled' WHERE id = "
+                  "'0190a0b1-0006-7000-8000-000000000005'", NULL) != 0) {
+        PQfinish(c);
+        CHECK(!"lock rows");
+    }
+    got = claim_in_time(f, &t, &joined);
+    pg_run(c, "COMMIT", NULL);
+    if (!joined)
+        pthread_join(t, NULL);
+    PQfinish(c);
+    CHECK_STR(got, "6");
+    CHECK_STR(claim(f, "w1", 10), "");
+}
+
+static void exec_pg_claim_skips_locked_rows(void)
+{
+    run_test(body_pg_claim_skips_locked, true);
+}
+
+/* The lease a run's writes check holds until their transaction ends: a
+ * requeue of the lapsed lease waits for it, then finds the run ended. */
+typedef struct {
+    fixture *f;
+    long long moved;
+    aop_err rc;
+} requeuer;
+
+static void *requeue_thread(void *p)
+{
+    requeuer *q = p;
+    q->rc = store_execution_requeue(q->f->s, T0_MS + 100 * SEC, &q->moved);
+    return NULL;
+}
+
+typedef struct {
+    fixture *f;
+    char id[UUID_STR_LEN];
+    pthread_t t;
+    requeuer q;
+    bool started;
+} owned_ctx;
+
+static aop_err owned_tx(store *s, void *p)
+{
+    owned_ctx *x = p;
+    store_execution e;
+    aop_err rc = store_execution_owned(s, x->id, "A", 1);
+    if (rc != AOP_OK)
+        return rc;
+    /* Another connection's requeue now has to wait for this transaction. */
+    x->started = pthread_create(&x->t, NULL, requeue_thread, &x->q) == 0;
+    usleep(200 * 1000);
+    ex_make(x->f, &e, 1, 1, 0);
+    e.status = EXEC_SUCCEEDED;
+    str_copy(e.finished_at, sizeof(e.finished_at), ts(x->f, 2 * SEC));
+    e.duration_ms = 5;
+    return store_execution_finish(s, &e);
+}
+
+static void body_pg_owned_holds_lease(fixture *f)
+{
+    owned_ctx x;
+    memset(&x, 0, sizeof(x));
+    x.f = f;
+    x.q.f = f;
+    x.q.moved = -1;
+    ex_id(x.id, 1);
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
+    CHECK_STR(claim_at(f, "A", 0, 1 * SEC, 1), "1");
+    aop_err rc = store_tx(f->s, owned_tx, &x);
+    if (x.started)
+        pthread_join(x.t, NULL);
+    CHECK_INT(rc, AOP_OK);
+    CHECK(x.started);
+    CHECK_INT(x.q.rc, AOP_OK);
+    CHECK_INT(x.q.moved, 0);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'succeeded'"), 1);
+}
+
+static void exec_pg_owned_holds_the_lease(void)
+{
+    run_test(body_pg_owned_holds_lease, true);
 }
 
 const unit_test exec_store_tests[] = {
     TEST(exec_status_names_both_ways),
     TEST(exec_insert_get_roundtrip),
+    TEST(exec_insert_get_roundtrip_pg),
     TEST(exec_finish_conflict_not_found),
+    TEST(exec_finish_conflict_not_found_pg),
     TEST(exec_delete_takes_nodes),
+    TEST(exec_delete_takes_nodes_pg),
     TEST(exec_claim_order_and_max_concurrency),
+    TEST(exec_claim_order_and_max_concurrency_pg),
     TEST(exec_claim_backlog_does_not_starve_others),
+    TEST(exec_claim_backlog_does_not_starve_others_pg),
     TEST(exec_claim_sets_start_and_deadline_once),
+    TEST(exec_claim_sets_start_and_deadline_once_pg),
     TEST(exec_lease_renew_requeue_release_owned),
+    TEST(exec_lease_renew_requeue_release_owned_pg),
     TEST(exec_claim_threads_never_share),
+    TEST(exec_claim_threads_never_share_pg),
     TEST(exec_node_put_keeps_seq_and_nodes_end),
+    TEST(exec_node_put_keeps_seq_and_nodes_end_pg),
     TEST(exec_nodes_many_in_seq_order),
+    TEST(exec_nodes_many_in_seq_order_pg),
     TEST(exec_analytics_add_counts),
+    TEST(exec_analytics_add_counts_pg),
     TEST(exec_list_filters_and_readers),
+    TEST(exec_list_filters_and_readers_pg),
     TEST(exec_list_sorts_and_pages),
+    TEST(exec_list_sorts_and_pages_pg),
     TEST(exec_stats_percentiles),
+    TEST(exec_stats_percentiles_pg),
     TEST(exec_stats_per_node),
+    TEST(exec_stats_per_node_pg),
     TEST(exec_summary_models_days_top),
+    TEST(exec_summary_models_days_top_pg),
     TEST(exec_summary_caps_days_and_top),
+    TEST(exec_summary_caps_days_and_top_pg),
     TEST(exec_prune_by_age_and_keep),
+    TEST(exec_prune_by_age_and_keep_pg),
     TEST(exec_prune_ties_exact),
+    TEST(exec_prune_ties_exact_pg),
     TEST(exec_reclaim_frees_pages),
     TEST(exec_plans_use_indexes),
+    TEST(exec_pg_claim_race_instances),
+    TEST(exec_pg_claim_skips_locked_rows),
+    TEST(exec_pg_owned_holds_the_lease),
     {NULL, NULL},
 };

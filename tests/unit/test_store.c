@@ -23,13 +23,19 @@
 #include "store/sqlite_int.h"
 #include "store/store.h"
 #include "unit.h"
+#include "unit_pg.h"
 
 #define SLOW_MS 1000000 /* never log slow operations in tests */
 
+/* src/store/pg_migrations.c (migrations.h declares SQLite's list only). */
+extern const store_migration store_pg_migrations[];
+extern const size_t store_pg_migrations_len;
+
 typedef struct {
     char dir[64];
-    char path[128]; /* the database file */
-    char url[160];  /* sqlite://path */
+    char path[256]; /* the database file; on PostgreSQL the database's URL */
+    char url[300];  /* sqlite://path, or the PostgreSQL URL */
+    bool pg;        /* the store is on PostgreSQL */
     store *s;       /* opened and migrated unless the test asked otherwise */
     arena a;
 } fixture;
@@ -78,10 +84,57 @@ static void run_test(test_body body, bool open_store, bool migrate)
     nftw(f.dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* run_test on a fresh PostgreSQL database (unit_pg.h), dropped afterwards;
+ * skipped with a note when AOP_TEST_PG_URL is unset. */
+static void run_test_pg(test_body body, bool open_store, bool migrate)
+{
+    fixture f;
+    memset(&f, 0, sizeof(f));
+    if (!unit_pg_admin_url()) {
+        unit_pg_skip_note();
+        return;
+    }
+    if (!unit_pg_fresh(f.url, sizeof(f.url))) {
+        unit_fail(__FILE__, __LINE__, "cannot create a PostgreSQL test database");
+        return;
+    }
+    str_copy(f.path, sizeof(f.path), f.url);
+    f.pg = true;
+    bool ready = true;
+    if (open_store) {
+        char err[256] = "";
+        f.s = store_open(f.url, SLOW_MS, err, sizeof(err));
+        if (!f.s) {
+            unit_fail(__FILE__, __LINE__, err);
+            ready = false;
+        }
+    }
+    if (ready && migrate) {
+        int applied = -1;
+        if (store_migrate(f.s, &applied) != AOP_OK) {
+            unit_fail(__FILE__, __LINE__, "store_migrate");
+            ready = false;
+        }
+    }
+    if (ready)
+        body(&f);
+    arena_free(&f.a);
+    store_close(f.s);
+    unit_pg_drop(f.url);
+}
+
+/* The test fn on SQLite, and fn_pg, the same body on PostgreSQL. */
+#define BOTH(fn, body, open_store, migrate)                                   \
+    static void fn(void) { run_test(body, open_store, migrate); }             \
+    static void fn##_pg(void) { run_test_pg(body, open_store, migrate); }
+
 /* First column of the first row of sql, read with a connection of its own,
- * as text into out ("" when no row). 0, or -1 when the query fails. */
+ * as text into out ("" when no row). 0, or -1 when the query fails. path is
+ * a fixture's path: a file, or a PostgreSQL URL. */
 static int sql_text(const char *path, const char *sql, char *out, size_t outlen)
 {
+    if (strncmp(path, "postgres", 8) == 0)
+        return unit_pg_text(path, sql, out, outlen);
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int ret = -1;
@@ -151,22 +204,19 @@ static void body_migrate_twice(fixture *f)
 {
     int applied = -1;
     CHECK_INT(store_migrate(f->s, &applied), AOP_OK);
-    CHECK_INT(applied, (long long)store_sqlite_migrations_len);
+    CHECK_INT(applied, (long long)(f->pg ? store_pg_migrations_len : store_sqlite_migrations_len));
     CHECK_INT(store_migrate(f->s, &applied), AOP_OK);
     CHECK_INT(applied, 0);
     CHECK_INT(store_ping(f->s), AOP_OK);
 }
 
-static void migrate_applies_once(void)
-{
-    run_test(body_migrate_twice, true, false);
-}
+BOTH(migrate_applies_once, body_migrate_twice, true, false)
 
 static void body_schema_row(fixture *f)
 {
     char v[64];
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM schema_migrations"),
-              (long long)store_sqlite_migrations_len);
+              (long long)(f->pg ? store_pg_migrations_len : store_sqlite_migrations_len));
     CHECK_INT(sql_int(f->path, "SELECT MIN(version) FROM schema_migrations"), 1);
     CHECK_INT(sql_text(f->path, "SELECT name FROM schema_migrations WHERE version = 1", v,
                        sizeof(v)), 0);
@@ -174,15 +224,18 @@ static void body_schema_row(fixture *f)
     CHECK_INT(sql_text(f->path, "SELECT applied_at FROM schema_migrations WHERE version = 1", v, sizeof(v)), 0);
     CHECK_INT(strlen(v), 24);
     CHECK(v[4] == '-' && v[10] == 'T' && v[19] == '.' && v[23] == 'Z');
+    if (f->pg) {
+        CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'users'"), 1);
+        CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM pg_indexes WHERE indexname IN "
+                                   "('users_role_idx', 'users_created_at_idx')"), 2);
+        return;
+    }
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'users'"), 1);
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                                "name IN ('users_role_idx', 'users_created_at_idx')"), 2);
 }
 
-static void migrate_records_row(void)
-{
-    run_test(body_schema_row, true, true);
-}
+BOTH(migrate_records_row, body_schema_row, true, true)
 
 static void body_new_file_pragmas(fixture *f)
 {
@@ -208,10 +261,7 @@ static void body_newer_schema(fixture *f)
     CHECK_INT(applied, 0);
 }
 
-static void migrate_refuses_newer_schema(void)
-{
-    run_test(body_newer_schema, true, true);
-}
+BOTH(migrate_refuses_newer_schema, body_newer_schema, true, true)
 
 /* ---- users ---- */
 
@@ -251,10 +301,7 @@ static void body_user_roundtrip(fixture *f)
     CHECK_STR(out.last_login_at, "2026-02-01T10:11:12.013Z");
 }
 
-static void user_insert_get_roundtrip(void)
-{
-    run_test(body_user_roundtrip, true, true);
-}
+BOTH(user_insert_get_roundtrip, body_user_roundtrip, true, true)
 
 static void body_user_conflict(fixture *f)
 {
@@ -270,10 +317,7 @@ static void body_user_conflict(fixture *f)
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM users"), 1);
 }
 
-static void user_duplicate_conflicts(void)
-{
-    run_test(body_user_conflict, true, true);
-}
+BOTH(user_duplicate_conflicts, body_user_conflict, true, true)
 
 static void body_user_unknown(fixture *f)
 {
@@ -289,10 +333,7 @@ static void body_user_unknown(fixture *f)
     CHECK_INT(store_user_get_by_email(f->s, "user1@example.com", &out, &f->a), AOP_OK);
 }
 
-static void user_unknown_not_found(void)
-{
-    run_test(body_user_unknown, true, true);
-}
+BOTH(user_unknown_not_found, body_user_unknown, true, true)
 
 /* ---- transactions ---- */
 
@@ -337,10 +378,7 @@ static void body_tx(fixture *f)
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM users"), 2);
 }
 
-static void tx_commits_and_rolls_back(void)
-{
-    run_test(body_tx, true, true);
-}
+BOTH(tx_commits_and_rolls_back, body_tx, true, true)
 
 /* ---- threads ---- */
 
@@ -397,9 +435,10 @@ static void *insert_many(void *p)
 
 static void body_threads(fixture *f)
 {
-    char wal[160];
+    char wal[300];
     snprintf(wal, sizeof(wal), "%s-wal", f->path);
-    CHECK_INT(fds_open_on(wal), 1); /* the main thread's connection */
+    if (!f->pg)
+        CHECK_INT(fds_open_on(wal), 1); /* the main thread's connection */
     pthread_barrier_t start;
     thread_ctx t[2] = {{.s = f->s, .first = 1000, .start = &start},
                        {.s = f->s, .first = 2000, .start = &start}};
@@ -419,15 +458,13 @@ static void body_threads(fixture *f)
     CHECK_INT(t[1].failed, AOP_OK);
     CHECK_INT(t[0].ok + t[1].ok, 2 * THREAD_USERS);
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM users"), 2 * THREAD_USERS);
-    CHECK_INT(fds_open_on(wal), 1); /* the threads' connections closed as they exited */
+    if (!f->pg)
+        CHECK_INT(fds_open_on(wal), 1); /* the threads' connections closed as they exited */
     store_user out;
     CHECK_INT(store_user_get_by_email(f->s, "user2049@example.com", &out, &f->a), AOP_OK);
 }
 
-static void threads_insert_concurrently(void)
-{
-    run_test(body_threads, true, true);
-}
+BOTH(threads_insert_concurrently, body_threads, true, true)
 
 /* ---- opening ---- */
 
@@ -486,13 +523,11 @@ static void body_reopen(fixture *f)
     CHECK_INT(applied, 0);
     CHECK_INT(store_user_get_by_email(f->s, email, &out, &f->a), AOP_OK);
     CHECK_STR(out.id, u.id);
-    CHECK_INT(sql_int(f->path, "PRAGMA auto_vacuum"), 2);
+    if (!f->pg)
+        CHECK_INT(sql_int(f->path, "PRAGMA auto_vacuum"), 2);
 }
 
-static void reopen_keeps_data(void)
-{
-    run_test(body_reopen, true, true);
-}
+BOTH(reopen_keeps_data, body_reopen, true, true)
 
 /* ---- helpers for the token, key, list and audit tests ---- */
 
@@ -541,10 +576,7 @@ static void body_family_extend(fixture *f)
     CHECK_STR(v, T_LATER);
 }
 
-static void family_extend_never_moves_back(void)
-{
-    run_test(body_family_extend, true, true);
-}
+BOTH(family_extend_never_moves_back, body_family_extend, true, true)
 
 static void body_family_revoke(fixture *f)
 {
@@ -562,10 +594,7 @@ static void body_family_revoke(fixture *f)
     CHECK_STR(v, T_NOW " logout");
 }
 
-static void family_revoke_keeps_first_revocation(void)
-{
-    run_test(body_family_revoke, true, true);
-}
+BOTH(family_revoke_keeps_first_revocation, body_family_revoke, true, true)
 
 /* ---- refresh tokens ---- */
 
@@ -604,10 +633,7 @@ static void body_refresh_get(fixture *f)
     CHECK(r.family_revoked);
 }
 
-static void refresh_get_reports_family_revoked(void)
-{
-    run_test(body_refresh_get, true, true);
-}
+BOTH(refresh_get_reports_family_revoked, body_refresh_get, true, true)
 
 static void body_refresh_use(fixture *f)
 {
@@ -631,10 +657,7 @@ static void body_refresh_use(fixture *f)
     CHECK(!won);
 }
 
-static void refresh_use_wins_once(void)
-{
-    run_test(body_refresh_use, true, true);
-}
+BOTH(refresh_use_wins_once, body_refresh_use, true, true)
 
 #define RACERS 4
 #define RACE_ROUNDS 40
@@ -708,10 +731,7 @@ static void body_refresh_race(fixture *f)
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NULL"), 0);
 }
 
-static void refresh_use_one_winner_among_threads(void)
-{
-    run_test(body_refresh_race, true, true);
-}
+BOTH(refresh_use_one_winner_among_threads, body_refresh_race, true, true)
 
 /* ---- revocation ---- */
 
@@ -740,10 +760,7 @@ static void body_token_revoked(fixture *f)
     CHECK(rev); /* by family */
 }
 
-static void token_revoked_by_jti_or_family(void)
-{
-    run_test(body_token_revoked, true, true);
-}
+BOTH(token_revoked_by_jti_or_family, body_token_revoked, true, true)
 
 static int cmp_store_id(const void *a, const void *b)
 {
@@ -787,10 +804,7 @@ static void body_revoke_user(fixture *f)
     CHECK_INT(n, 0);
 }
 
-static void families_revoke_user_returns_live_ones(void)
-{
-    run_test(body_revoke_user, true, true);
-}
+BOTH(families_revoke_user_returns_live_ones, body_revoke_user, true, true)
 
 /*
  * Expired before T_NOW: access token a1, refresh token r1 (in the expired
@@ -832,10 +846,7 @@ static void body_prune(fixture *f)
     CHECK_INT(n, 0);
 }
 
-static void tokens_prune_deletes_only_expired(void)
-{
-    run_test(body_prune, true, true);
-}
+BOTH(tokens_prune_deletes_only_expired, body_prune, true, true)
 
 /* ---- API keys ---- */
 
@@ -883,10 +894,7 @@ static void body_apikey_fields(fixture *f)
     CHECK_INT(add_key(f, uid, 2), AOP_ERR_CONFLICT);
 }
 
-static void apikey_insert_get_by_hash(void)
-{
-    run_test(body_apikey_fields, true, true);
-}
+BOTH(apikey_insert_get_by_hash, body_apikey_fields, true, true)
 
 static void body_apikey_list(fixture *f)
 {
@@ -928,10 +936,7 @@ static void body_apikey_list(fixture *f)
     CHECK_STR(keys[0].id, id);
 }
 
-static void apikey_list_newest_first_paged(void)
-{
-    run_test(body_apikey_list, true, true);
-}
+BOTH(apikey_list_newest_first_paged, body_apikey_list, true, true)
 
 static void body_apikey_delete(fixture *f)
 {
@@ -957,10 +962,7 @@ static void body_apikey_delete(fixture *f)
     CHECK(!deleted);
 }
 
-static void apikey_delete_only_own_key(void)
-{
-    run_test(body_apikey_delete, true, true);
-}
+BOTH(apikey_delete_only_own_key, body_apikey_delete, true, true)
 
 static void body_apikey_touch(fixture *f)
 {
@@ -978,10 +980,7 @@ static void body_apikey_touch(fixture *f)
     CHECK_STR(k.last_used_at, "");
 }
 
-static void apikey_touch_sets_last_used(void)
-{
-    run_test(body_apikey_touch, true, true);
-}
+BOTH(apikey_touch_sets_last_used, body_apikey_touch, true, true)
 
 /* ---- user list ---- */
 
@@ -1047,10 +1046,7 @@ static void body_list_search(fixture *f)
     CHECK_STR(page(f, (store_user_query){.search = ""}, &total), "bdace"); /* no filter */
 }
 
-static void user_list_search_case_insensitive(void)
-{
-    run_test(body_list_search, true, true);
-}
+BOTH(user_list_search_case_insensitive, body_list_search, true, true)
 
 /* Non-ASCII capitals fold too: SQLite's LIKE alone would fold A-Z only. */
 static void body_list_search_unicode(fixture *f)
@@ -1068,10 +1064,7 @@ static void body_list_search_unicode(fixture *f)
     CHECK_INT(total, 1);
 }
 
-static void user_list_search_folds_unicode(void)
-{
-    run_test(body_list_search_unicode, true, true);
-}
+BOTH(user_list_search_folds_unicode, body_list_search_unicode, true, true)
 
 static void body_list_wildcards(fixture *f)
 {
@@ -1088,10 +1081,7 @@ static void body_list_wildcards(fixture *f)
     CHECK_STR(page(f, (store_user_query){.search = "a_x"}, &total), "");
 }
 
-static void user_list_search_wildcards_literal(void)
-{
-    run_test(body_list_wildcards, true, true);
-}
+BOTH(user_list_search_wildcards_literal, body_list_wildcards, true, true)
 
 static void body_list_role(fixture *f)
 {
@@ -1106,10 +1096,7 @@ static void body_list_role(fixture *f)
     CHECK_INT(total, 0);
 }
 
-static void user_list_role_filter(void)
-{
-    run_test(body_list_role, true, true);
-}
+BOTH(user_list_role_filter, body_list_role, true, true)
 
 static void body_list_sort(fixture *f)
 {
@@ -1127,10 +1114,7 @@ static void body_list_sort(fixture *f)
               "adcbe");
 }
 
-static void user_list_sorts_both_directions(void)
-{
-    run_test(body_list_sort, true, true);
-}
+BOTH(user_list_sorts_both_directions, body_list_sort, true, true)
 
 static void body_list_page(fixture *f)
 {
@@ -1150,10 +1134,7 @@ static void body_list_page(fixture *f)
     CHECK_INT(total, 3);
 }
 
-static void user_list_offset_limit_total(void)
-{
-    run_test(body_list_page, true, true);
-}
+BOTH(user_list_offset_limit_total, body_list_page, true, true)
 
 /* ---- user update ---- */
 
@@ -1185,10 +1166,7 @@ static void body_user_update(fixture *f)
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM users"), 1);
 }
 
-static void user_update_writes_and_unknown_not_found(void)
-{
-    run_test(body_user_update, true, true);
-}
+BOTH(user_update_writes_and_unknown_not_found, body_user_update, true, true)
 
 /* ---- audit ---- */
 
@@ -1221,10 +1199,7 @@ static void body_audit(fixture *f)
     CHECK_INT(sql_int(f->path, "SELECT COUNT(DISTINCT id) FROM audit_events"), 2);
 }
 
-static void audit_insert_writes_fields(void)
-{
-    run_test(body_audit, true, true);
-}
+BOTH(audit_insert_writes_fields, body_audit, true, true)
 
 /* ---- workflows ---- */
 
@@ -1371,19 +1346,22 @@ static void body_wf_roundtrip(fixture *f)
     CHECK(out.an.total_cost_usd == 0.0);
     CHECK_STR(out.an.last_executed_at, "");
 
-    /* The tag and permission rows the list filters use. */
-    snprintf(q, sizeof(q), "SELECT group_concat(tag, ',') FROM (SELECT tag FROM workflow_tags "
-                           "WHERE workflow_id = '%s' ORDER BY tag)", in.id);
-    CHECK_INT(sql_text(f->path, q, id, sizeof(id)), 0);
-    CHECK_STR(id, "a,b");
-    snprintf(q, sizeof(q), "SELECT group_concat(substr(user_id, -1) || access, ',') FROM (SELECT "
-                           "* FROM workflow_permissions WHERE workflow_id = '%s' ORDER BY user_id)",
-             in.id);
-    CHECK_INT(sql_text(f->path, q, id, sizeof(id)), 0);
-    CHECK_STR(id, "2editor,3editor,4viewer,5viewer");
+    /* The tag and permission rows the list filters use (SQLite), the
+     * lowered search columns (both). */
+    if (!f->pg) {
+        snprintf(q, sizeof(q), "SELECT group_concat(tag, ',') FROM (SELECT tag FROM workflow_tags "
+                               "WHERE workflow_id = '%s' ORDER BY tag)", in.id);
+        CHECK_INT(sql_text(f->path, q, id, sizeof(id)), 0);
+        CHECK_STR(id, "a,b");
+        snprintf(q, sizeof(q), "SELECT group_concat(substr(user_id, -1) || access, ',') FROM "
+                               "(SELECT * FROM workflow_permissions WHERE workflow_id = '%s' "
+                               "ORDER BY user_id)", in.id);
+        CHECK_INT(sql_text(f->path, q, id, sizeof(id)), 0);
+        CHECK_STR(id, "2editor,3editor,4viewer,5viewer");
+    }
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM workflows WHERE search_name = "
                                "'nightly \xc3\xbc" "bersicht' AND search_description = "
-                               "'sends a \"digest\"' || char(10) || 'every night'"), 1);
+                               "'sends a \"digest\"\nevery night'"), 1);
 
     /* A second one with the defaults' shapes: empty sets. */
     store_workflow w2;
@@ -1396,8 +1374,10 @@ static void body_wf_roundtrip(fixture *f)
     CHECK_STR(out.editors, "[]");
     CHECK_STR(out.status, "draft");
     CHECK_STR(out.definition, w2.definition);
-    CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM workflow_tags"), 2);
-    CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM workflow_permissions"), 4);
+    if (!f->pg) {
+        CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM workflow_tags"), 2);
+        CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM workflow_permissions"), 4);
+    }
 
     /* Same id again: a conflict, and nothing written. */
     CHECK_INT(store_workflow_insert(f->s, &w2), AOP_ERR_CONFLICT);
@@ -1409,10 +1389,7 @@ static void body_wf_roundtrip(fixture *f)
     CHECK_INT(store_workflow_get(f->s, "", &out, &f->a), AOP_ERR_NOT_FOUND);
 }
 
-static void workflow_insert_get_roundtrip(void)
-{
-    run_test(body_wf_roundtrip, true, true);
-}
+BOTH(workflow_insert_get_roundtrip, body_wf_roundtrip, true, true)
 
 static void body_wf_update(fixture *f)
 {
@@ -1478,9 +1455,11 @@ static void body_wf_update(fixture *f)
     snprintf(q, sizeof(q), "SELECT group_concat(substr(user_id, -1) || access, ',') FROM (SELECT "
                            "* FROM workflow_permissions WHERE workflow_id = '%s' ORDER BY user_id)",
              w.id);
-    CHECK_INT(sql_text(f->path, q, v, sizeof(v)), 0);
-    CHECK_STR(v, "2viewer,4editor");
-    CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM workflow_tags"), 2);
+    if (!f->pg) {
+        CHECK_INT(sql_text(f->path, q, v, sizeof(v)), 0);
+        CHECK_STR(v, "2viewer,4editor");
+        CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM workflow_tags"), 2);
+    }
 
     /* A stale expected version: refused, nothing changed. */
     store_workflow stale = up;
@@ -1507,15 +1486,18 @@ static void body_wf_update(fixture *f)
     WF_LIST(f, ((store_wf_query){.search = "stale"}), "");
     user_id(r, 3);
     WF_LIST(f, ((store_wf_query){.reader = r}), "");
-    CHECK_INT(sql_text(f->path, q, v, sizeof(v)), 0);
-    CHECK_STR(v, "2viewer,4editor");
+    if (!f->pg) {
+        CHECK_INT(sql_text(f->path, q, v, sizeof(v)), 0);
+        CHECK_STR(v, "2viewer,4editor");
+    }
 
     /* Unknown id. */
     store_workflow other = up;
     wf_id(other.id, 8);
     CHECK_INT(store_workflow_update(f->s, &other, 2), AOP_ERR_NOT_FOUND);
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM workflows"), 1);
-    CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM workflow_tags"), 2);
+    if (!f->pg)
+        CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM workflow_tags"), 2);
 
     /* Deleted: gone for update too, whatever the version. */
     CHECK_INT(store_workflow_delete(f->s, w.id, u1, T_LATER), AOP_OK);
@@ -1526,10 +1508,7 @@ static void body_wf_update(fixture *f)
     CHECK_INT(sql_int(f->path, q), 2);
 }
 
-static void workflow_update_expected_version(void)
-{
-    run_test(body_wf_update, true, true);
-}
+BOTH(workflow_update_expected_version, body_wf_update, true, true)
 
 static void body_wf_delete(fixture *f)
 {
@@ -1575,10 +1554,7 @@ static void body_wf_delete(fixture *f)
     CHECK_INT(store_workflow_get(f->s, id1, &out, &f->a), AOP_ERR_NOT_FOUND);
 }
 
-static void workflow_delete_soft(void)
-{
-    run_test(body_wf_delete, true, true);
-}
+BOTH(workflow_delete_soft, body_wf_delete, true, true)
 
 /* Six live workflows and a deleted one that would match every filter. */
 static const char *const wt[] = {"2026-02-01T00:00:00.000Z", "2026-02-02T00:00:00.000Z",
@@ -1678,10 +1654,7 @@ static void body_wf_list_filters(fixture *f)
                                  .owner_id = u[4], .search = "PERCENT"}), "");
 }
 
-static void workflow_list_filters(void)
-{
-    run_test(body_wf_list_filters, true, true);
-}
+BOTH(workflow_list_filters, body_wf_list_filters, true, true)
 
 static void body_wf_list_sort_page(fixture *f)
 {
@@ -1765,10 +1738,7 @@ static void body_wf_list_sort_page(fixture *f)
     CHECK_INT(total, 6);
 }
 
-static void workflow_list_sorts_and_pages(void)
-{
-    run_test(body_wf_list_sort_page, true, true);
-}
+BOTH(workflow_list_sorts_and_pages, body_wf_list_sort_page, true, true)
 
 static void body_wf_versions(fixture *f)
 {
@@ -1855,10 +1825,7 @@ static void body_wf_versions(fixture *f)
     CHECK_INT(store_workflow_version_insert(f->s, id2, &dup, "{\"dup\":true}"), AOP_OK);
 }
 
-static void workflow_versions_list_get_conflict(void)
-{
-    run_test(body_wf_versions, true, true);
-}
+BOTH(workflow_versions_list_get_conflict, body_wf_versions, true, true)
 
 /* Workflows 1..13 live, 14 deleted: n executions and (14 - n) * 1.5 dollars;
  * statuses cycle active, archived, draft; created before WF_SINCE for n < 7,
@@ -1948,10 +1915,7 @@ static void body_wf_summary(fixture *f)
     CHECK_STR(sm.by_executions[2].id, id);
 }
 
-static void workflow_summary_counts_and_tops(void)
-{
-    run_test(body_wf_summary, true, true);
-}
+BOTH(workflow_summary_counts_and_tops, body_wf_summary, true, true)
 
 /* ---- workflow list query plans ---- */
 
@@ -2137,47 +2101,506 @@ static void workflow_list_query_plans_use_indexes(void)
     run_test(body_wf_plans, true, true);
 }
 
+/* ---- PostgreSQL only ---- */
+
+/* Same versions and names as SQLite's list. */
+static void pg_migrations_match_sqlite(void)
+{
+    CHECK_INT(store_pg_migrations_len, store_sqlite_migrations_len);
+    for (size_t i = 0; i < store_pg_migrations_len; i++) {
+        CHECK_INT(store_pg_migrations[i].version, store_sqlite_migrations[i].version);
+        CHECK_STR(store_pg_migrations[i].name, store_sqlite_migrations[i].name);
+        CHECK(store_pg_migrations[i].sql && store_pg_migrations[i].sql[0]);
+    }
+}
+
+#define MIGRATORS 3
+
+typedef struct {
+    const char *url;
+    pthread_barrier_t *start;
+    int applied;
+    aop_err rc;
+} migrator;
+
+/* Opens a store of its own (as another process would) and migrates. */
+static void *migrate_one(void *p)
+{
+    migrator *m = p;
+    char err[256];
+    store *s = store_open(m->url, SLOW_MS, err, sizeof(err));
+    pthread_barrier_wait(m->start);
+    m->rc = s ? store_migrate(s, &m->applied) : AOP_ERR_UNAVAILABLE;
+    store_close(s);
+    return NULL;
+}
+
+static void body_pg_migrate_together(fixture *f)
+{
+    pthread_barrier_t start;
+    migrator m[MIGRATORS];
+    pthread_t th[MIGRATORS];
+    int started = 0, applied = 0;
+    CHECK_INT(pthread_barrier_init(&start, NULL, MIGRATORS), 0);
+    for (; started < MIGRATORS; started++) {
+        m[started] = (migrator){.url = f->url, .start = &start, .rc = AOP_ERR_INTERNAL};
+        if (pthread_create(&th[started], NULL, migrate_one, &m[started]) != 0)
+            break;
+    }
+    for (int i = started; i < MIGRATORS; i++)
+        pthread_barrier_wait(&start); /* stand in for the threads that did not start */
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    CHECK_INT(started, MIGRATORS);
+    for (int i = 0; i < MIGRATORS; i++) {
+        CHECK_INT(m[i].rc, AOP_OK);
+        applied += m[i].applied;
+    }
+    CHECK_INT(applied, (long long)store_pg_migrations_len);
+    CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM schema_migrations"),
+              (long long)store_pg_migrations_len);
+    CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM pg_tables WHERE tablename IN ('users', "
+                               "'api_keys', 'workflows', 'executions', 'execution_nodes')"), 5);
+}
+
+static void pg_migrations_by_three_at_once(void)
+{
+    run_test_pg(body_pg_migrate_together, false, false);
+}
+
+#define KEY_CAP 10
+#define KEY_THREADS 6
+#define KEY_TRIES 5
+
+typedef struct {
+    store *s;
+    int thread, n;
+    bool full;
+} key_try;
+
+/* keys_api.c's insert_tx: count, then insert below the cap. */
+static aop_err key_cap_tx(store *s, void *p)
+{
+    key_try *k = p;
+    long long held = 0;
+    aop_err rc = store_apikey_count(s, "0190a0b1-0000-7000-8000-000000000001", &held);
+    if (rc != AOP_OK)
+        return rc;
+    k->full = held >= KEY_CAP;
+    if (k->full)
+        return AOP_OK;
+    store_apikey key;
+    char name[32], hash[32];
+    memset(&key, 0, sizeof(key));
+    tok_id(key.id, 4, k->thread * 100 + k->n);
+    user_id(key.user_id, 1);
+    snprintf(name, sizeof(name), "key %d-%d", k->thread, k->n);
+    snprintf(hash, sizeof(hash), "hash-%d-%d", k->thread, k->n);
+    key.name = name;
+    str_copy(key.prefix, sizeof(key.prefix), "aop_x");
+    key.scopes = "[\"read\"]";
+    str_copy(key.created_at, sizeof(key.created_at), T_NOW);
+    return store_apikey_insert(s, &key, hash);
+}
+
+typedef struct {
+    store *s;
+    int thread, made, full;
+    aop_err failed;
+    pthread_barrier_t *start;
+} key_racer;
+
+static void *race_keys(void *p)
+{
+    key_racer *r = p;
+    pthread_barrier_wait(r->start);
+    for (int i = 0; i < KEY_TRIES; i++) {
+        key_try k = {.s = r->s, .thread = r->thread, .n = i};
+        aop_err rc = store_tx(r->s, key_cap_tx, &k);
+        if (rc != AOP_OK) {
+            if (r->failed == AOP_OK)
+                r->failed = rc;
+        } else if (k.full) {
+            r->full++;
+        } else {
+            r->made++;
+        }
+    }
+    return NULL;
+}
+
+static void body_pg_key_cap(fixture *f)
+{
+    pthread_barrier_t start;
+    key_racer r[KEY_THREADS];
+    pthread_t th[KEY_THREADS];
+    int started = 0, made = 0, full = 0;
+    long long n = -1;
+    CHECK_INT(add_user(f, 1), 0);
+    CHECK_INT(pthread_barrier_init(&start, NULL, KEY_THREADS), 0);
+    for (; started < KEY_THREADS; started++) {
+        r[started] = (key_racer){.s = f->s, .thread = started + 1, .start = &start};
+        if (pthread_create(&th[started], NULL, race_keys, &r[started]) != 0)
+            break;
+    }
+    for (int i = started; i < KEY_THREADS; i++)
+        pthread_barrier_wait(&start);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&start);
+    CHECK_INT(started, KEY_THREADS);
+    for (int i = 0; i < KEY_THREADS; i++) {
+        CHECK_INT(r[i].failed, AOP_OK);
+        made += r[i].made;
+        full += r[i].full;
+    }
+    CHECK_INT(made, KEY_CAP);
+    CHECK_INT(full, KEY_THREADS * KEY_TRIES - KEY_CAP);
+    CHECK_INT(store_apikey_count(f->s, "0190a0b1-0000-7000-8000-000000000001", &n), AOP_OK);
+    CHECK_INT(n, KEY_CAP);
+}
+
+static void pg_apikey_cap_holds_across_connections(void)
+{
+    run_test_pg(body_pg_key_cap, true, true);
+}
+
+#define BUMPERS 4
+#define BUMPS 10
+
+/* users.c's update_tx: read the user, change it, write it; the name counts
+ * the updates. */
+static aop_err bump_tx(store *s, void *p)
+{
+    arena *a = p;
+    store_user u;
+    char uid[UUID_STR_LEN];
+    user_id(uid, 1);
+    aop_err rc = store_user_get_by_id(s, uid, &u, a);
+    if (rc != AOP_OK)
+        return rc;
+    long long n = 0;
+    str_to_ll(u.name, 0, 1000000, &n);
+    u.name = arena_printf(a, "%lld", n + 1);
+    return store_user_update(s, &u);
+}
+
+typedef struct {
+    store *s;
+    aop_err failed;
+} bumper;
+
+static void *bump_many(void *p)
+{
+    bumper *b = p;
+    arena a = {0};
+    for (int i = 0; i < BUMPS; i++) {
+        aop_err rc = store_tx(b->s, bump_tx, &a);
+        if (rc != AOP_OK && b->failed == AOP_OK)
+            b->failed = rc;
+    }
+    arena_free(&a);
+    return NULL;
+}
+
+static void body_pg_user_rmw(fixture *f)
+{
+    store_user u;
+    char email[64], name[64] = "0";
+    user_make(&u, 1, email, sizeof(email), name, sizeof(name));
+    str_copy(name, sizeof(name), "0");
+    CHECK_INT(store_user_insert(f->s, &u), AOP_OK);
+    bumper b[BUMPERS];
+    pthread_t th[BUMPERS];
+    int started = 0;
+    for (; started < BUMPERS; started++) {
+        b[started] = (bumper){.s = f->s};
+        if (pthread_create(&th[started], NULL, bump_many, &b[started]) != 0)
+            break;
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    CHECK_INT(started, BUMPERS);
+    for (int i = 0; i < BUMPERS; i++)
+        CHECK_INT(b[i].failed, AOP_OK);
+    store_user out;
+    CHECK_INT(store_user_get_by_id(f->s, u.id, &out, &f->a), AOP_OK);
+    CHECK_STR(out.name, "40"); /* BUMPERS * BUMPS: no update lost */
+}
+
+static void pg_user_updates_in_tx_never_lost(void)
+{
+    run_test_pg(body_pg_user_rmw, true, true);
+}
+
+/* Ends every other session on f's database, from a connection of its own. */
+static int kill_sessions(fixture *f)
+{
+    char v[32];
+    return sql_text(f->path, "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                             "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                    v, sizeof(v));
+}
+
+static void body_pg_reconnect(fixture *f)
+{
+    store_user out;
+    char uid[UUID_STR_LEN];
+    user_id(uid, 1);
+    CHECK_INT(add_user(f, 1), 0);
+    CHECK_INT(store_ping(f->s), AOP_OK);
+    CHECK_INT(kill_sessions(f), 0);
+    aop_err rc = store_user_get_by_id(f->s, uid, &out, &f->a);
+    CHECK(rc == AOP_ERR_UNAVAILABLE || rc == AOP_OK);
+    CHECK_INT(store_user_get_by_id(f->s, uid, &out, &f->a), AOP_OK);
+    CHECK_STR(out.id, uid);
+
+    /* Lost inside a transaction: unavailable until the rollback. */
+    CHECK_INT(f->s->v->begin(f->s->h), AOP_OK);
+    CHECK_INT(store_user_get_by_id(f->s, uid, &out, &f->a), AOP_OK);
+    CHECK_INT(kill_sessions(f), 0);
+    CHECK_INT(store_user_get_by_id(f->s, uid, &out, &f->a), AOP_ERR_UNAVAILABLE);
+    CHECK_INT(store_ping(f->s), AOP_ERR_UNAVAILABLE);
+    CHECK_INT(f->s->v->commit(f->s->h), AOP_ERR_UNAVAILABLE);
+    CHECK_INT(f->s->v->rollback(f->s->h), AOP_OK);
+    CHECK_INT(store_ping(f->s), AOP_OK);
+    CHECK_INT(add_user(f, 2), 0);
+    CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM users"), 2);
+}
+
+static void pg_reconnects_after_terminate(void)
+{
+    run_test_pg(body_pg_reconnect, true, true);
+}
+
+/* The database goes away under an open store (dropped: every connect is
+ * refused): calls answer unavailable, never hang nor crash, and the store
+ * still closes cleanly. */
+static void body_pg_down(fixture *f)
+{
+    CHECK_INT(store_ping(f->s), AOP_OK);
+    unit_pg_drop(f->url);
+    for (int i = 0; i < 50; i++)
+        CHECK_INT(store_ping(f->s), AOP_ERR_UNAVAILABLE);
+    usleep(300000); /* past the retry window: one more real try */
+    CHECK_INT(store_ping(f->s), AOP_ERR_UNAVAILABLE);
+    store_user out;
+    CHECK_INT(store_user_get_by_email(f->s, "a@example.com", &out, &f->a), AOP_ERR_UNAVAILABLE);
+}
+
+static void pg_database_gone_is_unavailable(void)
+{
+    run_test_pg(body_pg_down, true, true);
+}
+
+static void body_pg_open_fails(fixture *f)
+{
+    char url[300], err[256] = "";
+    /* A port nothing listens on (the server's, plus one, is a guess that
+     * only needs to fail): the URL's password must not be in err. */
+    snprintf(url, sizeof(url), "postgres://aop:S3cretPassw0rd@127.0.0.1:1/%s", "aop");
+    store *s = store_open(url, SLOW_MS, err, sizeof(err));
+    store_close(s);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "DATABASE_URL") != NULL);
+    CHECK(strstr(err, "127.0.0.1:1/aop") != NULL);
+    CHECK(strstr(err, "S3cretPassw0rd") == NULL);
+    /* A wrong password is refused by the server; the message keeps it out. */
+    const char *at = strchr(f->url + 11, '@');
+    CHECK(at != NULL);
+    snprintf(url, sizeof(url), "postgres://aop:Wr0ngPassw0rd%s", at);
+    s = store_open(url, SLOW_MS, err, sizeof(err));
+    store_close(s);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "Wr0ngPassw0rd") == NULL);
+}
+
+static void pg_open_fails_without_password_in_message(void)
+{
+    run_test_pg(body_pg_open_fails, false, false);
+}
+
+typedef struct {
+    store *s;
+    volatile int stop;
+    pthread_mutex_t mu;
+    char got[64][32];
+    int n, nulls;
+    aop_err rc;
+} listener;
+
+static void on_event(void *arg, const char *payload)
+{
+    listener *l = arg;
+    pthread_mutex_lock(&l->mu);
+    if (!payload)
+        l->nulls++;
+    else if (l->n < 64)
+        str_copy(l->got[l->n++], sizeof(l->got[0]), payload);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void *listen_run(void *p)
+{
+    listener *l = p;
+    l->rc = store_listen(l->s, on_event, l, &l->stop);
+    return NULL;
+}
+
+/* Whether l got payload (NULL: any reconnect call). */
+static bool got_event(listener *l, const char *payload)
+{
+    bool found = false;
+    pthread_mutex_lock(&l->mu);
+    if (!payload)
+        found = l->nulls > 0;
+    for (int i = 0; payload && i < l->n; i++)
+        found = found || strcmp(l->got[i], payload) == 0;
+    pthread_mutex_unlock(&l->mu);
+    return found;
+}
+
+/* Publishes payload outside a transaction every 50 ms until l has it; at
+ * most 5 s. */
+static bool publish_until_seen(listener *l, const char *payload)
+{
+    for (int i = 0; i < 100; i++) {
+        if (store_publish(l->s, payload) == AOP_OK && (usleep(50000), got_event(l, payload)))
+            return true;
+    }
+    return false;
+}
+
+static aop_err publish_tx(store *s, void *p)
+{
+    const char *payload = p;
+    aop_err rc = store_publish(s, payload);
+    if (rc != AOP_OK)
+        return rc;
+    return strcmp(payload, "rolled-back") == 0 ? AOP_ERR_VALIDATION : AOP_OK;
+}
+
+static void body_pg_events(fixture *f)
+{
+    listener l = {.s = f->s};
+    pthread_t th;
+    CHECK(store_shared(f->s));
+    CHECK_INT(pthread_mutex_init(&l.mu, NULL), 0);
+    if (pthread_create(&th, NULL, listen_run, &l) != 0) {
+        pthread_mutex_destroy(&l.mu);
+        CHECK(!"pthread_create");
+    }
+    bool ready = publish_until_seen(&l, "hello");
+    CHECK_INT(store_tx(f->s, publish_tx, "rolled-back"), AOP_ERR_VALIDATION);
+    CHECK_INT(store_tx(f->s, publish_tx, "committed"), AOP_OK);
+    bool committed = publish_until_seen(&l, "after");
+    /* The listener's connection is lost too: it reconnects, says so. */
+    CHECK_INT(kill_sessions(f), 0);
+    for (int i = 0; i < 100 && !got_event(&l, NULL); i++)
+        usleep(50000);
+    bool renewed = got_event(&l, NULL) && publish_until_seen(&l, "again");
+    l.stop = 1;
+    pthread_join(th, NULL);
+    pthread_mutex_destroy(&l.mu);
+    CHECK(ready);
+    CHECK(committed);
+    CHECK(got_event(&l, "committed"));
+    CHECK(!got_event(&l, "rolled-back"));
+    CHECK(renewed);
+    CHECK_INT(l.rc, AOP_OK);
+}
+
+static void pg_publish_listen_delivers_committed_only(void)
+{
+    run_test_pg(body_pg_events, true, true);
+}
+
 const unit_test store_tests[] = {
     TEST(migrations_numbered),
     TEST(migrate_applies_once),
+    TEST(migrate_applies_once_pg),
     TEST(migrate_records_row),
+    TEST(migrate_records_row_pg),
     TEST(new_file_incremental_wal),
     TEST(migrate_refuses_newer_schema),
+    TEST(migrate_refuses_newer_schema_pg),
     TEST(user_insert_get_roundtrip),
+    TEST(user_insert_get_roundtrip_pg),
     TEST(user_duplicate_conflicts),
+    TEST(user_duplicate_conflicts_pg),
     TEST(user_unknown_not_found),
+    TEST(user_unknown_not_found_pg),
     TEST(tx_commits_and_rolls_back),
+    TEST(tx_commits_and_rolls_back_pg),
     TEST(threads_insert_concurrently),
+    TEST(threads_insert_concurrently_pg),
     TEST(open_unopenable_path_fails),
     TEST(open_creates_parent_dir),
     TEST(reopen_keeps_data),
+    TEST(reopen_keeps_data_pg),
     TEST(family_extend_never_moves_back),
+    TEST(family_extend_never_moves_back_pg),
     TEST(family_revoke_keeps_first_revocation),
+    TEST(family_revoke_keeps_first_revocation_pg),
     TEST(refresh_get_reports_family_revoked),
+    TEST(refresh_get_reports_family_revoked_pg),
     TEST(refresh_use_wins_once),
+    TEST(refresh_use_wins_once_pg),
     TEST(refresh_use_one_winner_among_threads),
+    TEST(refresh_use_one_winner_among_threads_pg),
     TEST(token_revoked_by_jti_or_family),
+    TEST(token_revoked_by_jti_or_family_pg),
     TEST(families_revoke_user_returns_live_ones),
+    TEST(families_revoke_user_returns_live_ones_pg),
     TEST(tokens_prune_deletes_only_expired),
+    TEST(tokens_prune_deletes_only_expired_pg),
     TEST(apikey_insert_get_by_hash),
+    TEST(apikey_insert_get_by_hash_pg),
     TEST(apikey_list_newest_first_paged),
+    TEST(apikey_list_newest_first_paged_pg),
     TEST(apikey_delete_only_own_key),
+    TEST(apikey_delete_only_own_key_pg),
     TEST(apikey_touch_sets_last_used),
+    TEST(apikey_touch_sets_last_used_pg),
     TEST(user_list_search_case_insensitive),
+    TEST(user_list_search_case_insensitive_pg),
     TEST(user_list_search_wildcards_literal),
+    TEST(user_list_search_wildcards_literal_pg),
     TEST(user_list_search_folds_unicode),
+    TEST(user_list_search_folds_unicode_pg),
     TEST(user_list_role_filter),
+    TEST(user_list_role_filter_pg),
     TEST(user_list_sorts_both_directions),
+    TEST(user_list_sorts_both_directions_pg),
     TEST(user_list_offset_limit_total),
+    TEST(user_list_offset_limit_total_pg),
     TEST(user_update_writes_and_unknown_not_found),
+    TEST(user_update_writes_and_unknown_not_found_pg),
     TEST(audit_insert_writes_fields),
+    TEST(audit_insert_writes_fields_pg),
     TEST(workflow_insert_get_roundtrip),
+    TEST(workflow_insert_get_roundtrip_pg),
     TEST(workflow_update_expected_version),
+    TEST(workflow_update_expected_version_pg),
     TEST(workflow_delete_soft),
+    TEST(workflow_delete_soft_pg),
     TEST(workflow_list_filters),
+    TEST(workflow_list_filters_pg),
     TEST(workflow_list_sorts_and_pages),
+    TEST(workflow_list_sorts_and_pages_pg),
     TEST(workflow_versions_list_get_conflict),
+    TEST(workflow_versions_list_get_conflict_pg),
     TEST(workflow_summary_counts_and_tops),
+    TEST(workflow_summary_counts_and_tops_pg),
     TEST(workflow_list_query_plans_use_indexes),
+    TEST(pg_migrations_match_sqlite),
+    TEST(pg_migrations_by_three_at_once),
+    TEST(pg_apikey_cap_holds_across_connections),
+    TEST(pg_user_updates_in_tx_never_lost),
+    TEST(pg_reconnects_after_terminate),
+    TEST(pg_open_fails_without_password_in_message),
+    TEST(pg_database_gone_is_unavailable),
+    TEST(pg_publish_listen_delivers_committed_only),
     {NULL, NULL},
 };

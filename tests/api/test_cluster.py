@@ -1,0 +1,418 @@
+"""Several instances as one: three `aop serve` processes sharing PostgreSQL and Redis.
+
+These run in the PostgreSQL + Redis pass (AOP_TEST_BACKEND=pg). The module starts a
+PostgreSQL and a Redis of its own (scripts/services.sh, in a temporary directory on
+free ports), so that the tests which stop and restart them disturb nothing else; each
+test gets a fresh database and Redis database number there.
+
+- one rate-limit budget across instances;
+- read-after-write across instances: workflows, roles, logouts;
+- thirty concurrent updates spread over instances lose nothing;
+- executions spread over instances; one instance killed mid-run loses none;
+- a `wait: true` on one instance for an execution another one runs; cancel across;
+- Redis stopped and restarted mid-load; PostgreSQL restarted mid-load.
+"""
+import itertools
+import os
+import pathlib
+import re
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from conftest import BACKEND, REPO, assert_error, pg_connect, pg_url_with_db
+from authutil import admin_login, auth_env, bearer, login, me, register
+from fakes import (H, chain, create_workflow, delay_node, get_execution, transform, wait_ended,
+                   check_execution)
+
+pytestmark = pytest.mark.skipif(BACKEND != "pg", reason="needs PostgreSQL + Redis (AOP_TEST_BACKEND=pg)")
+
+SERVICES = str(REPO / "scripts" / "services.sh")
+_dbs = itertools.count(1)
+
+
+class Services:
+    """A PostgreSQL and a Redis of this module's own."""
+
+    def __init__(self, path):
+        self.dir = path
+        self.urls = self.start()
+
+    def start(self, what="all"):
+        out = subprocess.run([SERVICES, "start", str(self.dir), what], check=True,
+                             capture_output=True, text=True, timeout=120).stdout
+        urls = dict(line.split("=", 1) for line in out.split() if "=" in line)
+        if what != "all":
+            urls = dict(self.urls, **urls)
+        return urls
+
+    def stop(self, what="all"):
+        subprocess.run([SERVICES, "stop", str(self.dir), what], check=True, capture_output=True,
+                       timeout=120)
+
+    def fresh(self):
+        """(DATABASE_URL, REDIS_URL) of an empty database and Redis db number."""
+        import redis as redis_mod
+        name = "aop_c%d_%d" % (os.getpid(), next(_dbs))
+        con = pg_connect(self.urls["AOP_PG_URL"])
+        con.autocommit = True
+        with con.cursor() as cur:
+            cur.execute("CREATE DATABASE %s" % name)
+        con.close()
+        n = next(_dbs)
+        r = redis_mod.Redis.from_url("%s/%d" % (self.urls["AOP_REDIS_URL"], n))
+        r.flushdb()
+        r.close()
+        return pg_url_with_db(self.urls["AOP_PG_URL"], name), "%s/%d" % (self.urls["AOP_REDIS_URL"], n)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory):
+    s = Services(tmp_path_factory.mktemp("cluster-services"))
+    yield s
+    s.stop()
+
+
+def cluster(aop_server, services, n=3, **env):
+    """n instances on one fresh database: a list of Servers."""
+    db, rd = services.fresh()
+    env = dict(auth_env(**env), DATABASE_URL=db, REDIS_URL=rd, WORKERS="1",
+               HTTP_NODE_ALLOW_PRIVATE="true")
+    return [aop_server(**env) for _ in range(n)]
+
+
+def metric(srv, name, **labels):
+    text = srv.get("/metrics").text
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    pat = re.compile(r"^%s%s (\S+)$" % (re.escape(name), re.escape("{%s}" % want) if want else ""), re.M)
+    m = pat.search(text)
+    return float(m.group(1)) if m else None
+
+
+# ---------------------------------------------------------------- shared state
+
+def test_rate_limit_is_one_budget_across_instances(aop_server, services):
+    a, b, c = cluster(aop_server, services, RATE_LIMIT_MAX=9, RATE_LIMIT_WINDOW_MS=60000)
+    statuses = []
+    for i in range(12):
+        r = (a, b, c)[i % 3].get("/api/auth/me")
+        statuses.append(r.status_code)
+        if r.status_code == 401:
+            assert int(r.headers["RateLimit-Remaining"]) == 9 - (i + 1), (i, dict(r.headers))
+    assert statuses == [401] * 9 + [429] * 3, statuses
+    # the budget holds on every instance, not only the one that counted last
+    for s in (a, b, c):
+        assert_error(s.get("/api/auth/me"), 429, "RATE_LIMITED")
+
+
+def test_read_after_write_is_coherent_across_instances(aop_server, services):
+    a, b, c = cluster(aop_server, services)
+    adm = admin_login(a)
+    user = register(b)
+    w = create_workflow(a, user, [transform("t", {"v": 1})], name="coherent")
+    # every instance reads (and caches) the workflow, then one of them changes it
+    for s in (a, b, c):
+        assert s.get("/api/workflows/" + w["id"], headers=H(user)).json()["name"] == "coherent"
+    r = c.put("/api/workflows/" + w["id"], json={"name": "changed on c"}, headers=H(user))
+    assert r.status_code == 200, r.text
+    for s in (a, b, c):
+        assert s.get("/api/workflows/" + w["id"], headers=H(user)).json()["name"] == "changed on c"
+        names = [x["name"] for x in s.get("/api/workflows", headers=H(user)).json()["data"]]
+        assert names == ["changed on c"], names
+    # a role change on one instance holds on the others at the next request
+    assert me(b, H(user)).json()["role"] == "user"
+    r = a.patch("/api/users/" + user["user"]["id"], json={"role": "viewer"}, headers=H(adm))
+    assert r.status_code == 200, r.text
+    for s in (a, b, c):
+        assert me(s, H(user)).json()["role"] == "viewer"
+    # a logout on one instance is refused by the others at once
+    fresh = login(c, user["_email"])
+    for s in (a, b, c):
+        assert me(s, bearer(fresh["accessToken"])).status_code == 200
+    assert b.post("/api/auth/logout", headers=bearer(fresh["accessToken"])).status_code == 204
+    for s in (a, b, c):
+        assert me(s, bearer(fresh["accessToken"])).status_code == 401
+
+
+def test_thirty_concurrent_updates_over_instances_lose_nothing(aop_server, services):
+    servers = cluster(aop_server, services, LOCK_WAIT_MS="20000", HTTP_THREADS="4")
+    user = register(servers[0])
+    w = create_workflow(servers[0], user, [transform("t", {"v": 1})], name="contended")
+    barrier = threading.Barrier(30)
+
+    def put(i):
+        srv = servers[i % 3]
+        s = requests.Session()
+        s.trust_env = False
+        try:
+            s.get(srv.url + "/health", timeout=30)
+            barrier.wait(timeout=60)
+            r = s.put(srv.url + "/api/workflows/" + w["id"], json={"description": "writer %02d" % i},
+                      headers=H(user), timeout=90)
+            return r.status_code, r.json()
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(30) as ex:
+        results = list(ex.map(put, range(30)))
+    assert [st for st, _ in results] == [200] * 30, [r for r in results if r[0] != 200][:3]
+    versions = sorted(js["version"] for _, js in results)
+    assert versions == list(range(2, 32)), versions       # each write got a version of its own
+    for srv in servers:
+        cur = srv.get("/api/workflows/" + w["id"], headers=H(user)).json()
+        assert cur["version"] == 31
+        last = max(results, key=lambda x: x[1]["version"])[1]
+        assert cur["description"] == last["description"]
+    hist = servers[1].get("/api/workflows/%s/versions?limit=100" % w["id"], headers=H(user)).json()
+    assert hist["pagination"]["total"] == 31
+    described = {v["version"]: v for v in hist["data"]}
+    assert sorted(described) == list(range(1, 32))
+
+
+# ---------------------------------------------------------------- executions
+
+def delay_workflow(srv, user, ms, name="delays"):
+    return create_workflow(srv, user, [delay_node("d", ms), transform("t", {"done": "{{input.n}}"})],
+                           chain("d", "t"), name=name)
+
+
+def start_many(servers, user, wid, n):
+    ids = []
+    for i in range(n):
+        r = servers[i % len(servers)].post("/api/workflows/%s/execute" % wid, json={"input": {"n": i}},
+                                           headers=H(user))
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["executionId"])
+    return ids
+
+
+def test_executions_are_spread_over_instances(aop_server, services):
+    servers = cluster(aop_server, services)
+    user = register(servers[0])
+    w = delay_workflow(servers[0], user, 300)
+    ids = start_many(servers, user, w["id"], 60)
+    for i, eid in enumerate(ids):
+        e = wait_ended(servers[(i + 1) % 3], user, eid, timeout=30)
+        assert e["status"] == "succeeded", e
+        assert e["output"] == {"t": {"done": i}} or e["output"], e
+    claimed = [metric(s, "aop_executions_total", event="claimed") for s in servers]
+    assert sum(claimed) >= 60, claimed
+    assert sum(1 for c in claimed if c and c > 0) >= 2, claimed
+
+
+def test_instance_killed_mid_run_loses_no_execution(aop_server, services):
+    servers = cluster(aop_server, services, EXECUTION_LEASE_MS="2000")
+    user = register(servers[0])
+    w = delay_workflow(servers[0], user, 2500)
+    ids = start_many(servers, user, w["id"], 30)
+    victim = None
+    deadline = time.monotonic() + 10
+    while victim is None and time.monotonic() < deadline:
+        for s in servers:
+            if (metric(s, "aop_executions_running") or 0) > 0:
+                victim = s
+                break
+        time.sleep(0.05)
+    assert victim is not None, "no instance took an execution"
+    held = metric(victim, "aop_executions_running")
+    victim.kill()
+    alive = [s for s in servers if s is not victim]
+    for eid in ids:
+        e = wait_ended(alive[0], user, eid, timeout=40)
+        assert e["status"] == "succeeded", e
+        check_execution(e)
+        assert [n["status"] for n in e["nodes"]] == ["succeeded", "succeeded"], e["nodes"]
+    requeued = sum(metric(s, "aop_executions_total", event="requeued") or 0 for s in alive)
+    assert requeued >= held >= 1, (requeued, held)
+
+
+def running_on(servers):
+    return [s for s in servers if (metric(s, "aop_executions_running") or 0) > 0]
+
+
+def test_wait_on_one_instance_for_an_execution_another_runs(aop_server, services):
+    """A workflow limited to one execution at a time: the first one runs on some
+    instance; a `wait: true` sent to the other instance queues the second, which the
+    first instance claims when its predecessor ends (its own end wakes it at once,
+    the other instance would only look a second later). The wait must end with 200
+    as soon as it ends there, told across instances."""
+    a, b = cluster(aop_server, services, n=2)
+    user = register(a)
+    w = create_workflow(a, user, [delay_node("d", 1500), transform("t", {"ok": True})], chain("d", "t"),
+                        settings={"maxConcurrency": 1}, name="one at a time")
+    for attempt in range(5):
+        first = start_many([a], user, w["id"], 1)[0]
+        deadline = time.monotonic() + 10
+        while not running_on((a, b)):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        runner = running_on((a, b))[0]
+        other = b if runner is a else a
+        before = metric(runner, "aop_executions_total", event="claimed")
+        t0 = time.monotonic()
+        r = other.post("/api/workflows/%s/execute" % w["id"], json={"wait": True, "timeoutMs": 20000},
+                       headers=H(user), timeout=30)
+        took = time.monotonic() - t0
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "succeeded"
+        assert wait_ended(a, user, first)["status"] == "succeeded"
+        if metric(runner, "aop_executions_total", event="claimed") == before + 1:
+            # the runner ran the waited one too: the end was told across instances
+            assert took < 3 + 1.5, took
+            return
+    pytest.fail("the waited execution never ran on the other instance in 5 tries")
+
+
+def test_cancel_on_one_instance_stops_the_run_on_another(aop_server, services):
+    a, b = cluster(aop_server, services, n=2)
+    user = register(a)
+    slow = delay_workflow(a, user, 60000, name="slow")
+    eid = start_many([a], user, slow["id"], 1)[0]
+    deadline = time.monotonic() + 10
+    while not running_on((a, b)):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    runner = running_on((a, b))[0]
+    other = b if runner is a else a
+    r = other.post("/api/executions/%s/cancel" % eid, headers=H(user))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled"
+    deadline = time.monotonic() + 5
+    while running_on((runner,)):
+        assert time.monotonic() < deadline, "the running instance did not drop the cancelled run"
+        time.sleep(0.05)
+    e = get_execution(runner, user, eid)
+    assert e["status"] == "cancelled"
+    assert {n["status"] for n in e["nodes"]} <= {"cancelled", "skipped"}, e["nodes"]
+
+
+# ---------------------------------------------------------------- outages
+
+class Load:
+    """Keeps requests going on every instance from a few threads; records the
+    outcome of each as (status or exception name, seconds it took)."""
+
+    def __init__(self, servers, headers, paths):
+        self.servers, self.headers, self.paths = servers, headers, paths
+        self.stop = threading.Event()
+        self.results = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True) for i in range(3)]
+
+    def run(self, i):
+        s = requests.Session()
+        s.trust_env = False
+        k = i
+        while not self.stop.is_set():
+            srv = self.servers[k % len(self.servers)]
+            path = self.paths[k % len(self.paths)]
+            k += 1
+            t0 = time.monotonic()
+            try:
+                st = s.get(srv.url + path, headers=self.headers, timeout=15).status_code
+            except requests.RequestException as e:
+                st = type(e).__name__
+            with self.lock:
+                self.results.append((st, time.monotonic() - t0))
+            time.sleep(0.01)
+        s.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+    def take(self):
+        with self.lock:
+            out, self.results = self.results, []
+        return out
+
+
+def wait_ready(servers, timeout=30):
+    deadline = time.monotonic() + timeout
+    for s in servers:
+        while s.get("/ready").status_code != 200:
+            assert time.monotonic() < deadline, s.get("/ready").text
+            time.sleep(0.1)
+
+
+def test_redis_stopped_and_restarted_mid_load(aop_server, services):
+    servers = cluster(aop_server, services, RATE_LIMIT_MAX=100000)
+    a, b, c = servers
+    user = register(a)
+    w = create_workflow(a, user, [transform("t", {"v": 1})], name="before the outage")
+    with Load(servers, H(user), ["/api/workflows/" + w["id"], "/api/auth/me", "/api/workflows"]) as load:
+        time.sleep(0.5)
+        services.stop("redis")
+        time.sleep(0.5)
+        for s in servers:
+            r = s.get("/ready")
+            assert r.status_code == 503, r.text
+            assert r.json()["checks"] == {"database": "ok", "redis": "down"}
+        # writes and reads go on from the database while Redis is away
+        r = b.put("/api/workflows/" + w["id"], json={"name": "during the outage"}, headers=H(user))
+        assert r.status_code == 200, r.text
+        for s in servers:
+            assert s.get("/api/workflows/" + w["id"], headers=H(user)).json()["name"] == "during the outage"
+        fresh = login(c, user["_email"])
+        assert a.post("/api/auth/logout", headers=bearer(fresh["accessToken"])).status_code == 204
+        time.sleep(0.5)
+        during = load.take()
+        services.urls = services.start("redis")
+        wait_ready(servers)
+        time.sleep(0.5)
+        after = load.take()
+    assert during and after
+    assert all(st == 200 for st, _ in during), sorted({st for st, _ in during}, key=str)
+    assert all(st == 200 for st, _ in after), sorted({st for st, _ in after}, key=str)
+    assert max(t for _, t in during) < 5, max(t for _, t in during)
+    # nothing stale or revoked comes back once Redis is back
+    for s in servers:
+        assert s.get("/api/workflows/" + w["id"], headers=H(user)).json()["name"] == "during the outage"
+        assert me(s, bearer(fresh["accessToken"])).status_code == 401
+    r = c.put("/api/workflows/" + w["id"], json={"name": "after the outage"}, headers=H(user))
+    assert r.status_code == 200
+    for s in servers:
+        assert s.get("/api/workflows/" + w["id"], headers=H(user)).json()["name"] == "after the outage"
+
+
+def test_postgres_restarted_mid_load(aop_server, services):
+    servers = cluster(aop_server, services, EXECUTION_LEASE_MS="3000")
+    a, b, c = servers
+    user = register(a)
+    w = delay_workflow(a, user, 1500)
+    ids = start_many(servers, user, w["id"], 15)
+    with Load(servers, H(user), ["/api/workflows/" + w["id"], "/api/executions?limit=5"]) as load:
+        time.sleep(0.5)
+        services.stop("pg")
+        time.sleep(1.5)
+        for s in servers:
+            r = s.get("/ready")
+            assert r.status_code == 503, r.text
+            assert r.json()["checks"]["database"] == "down"
+        during = load.take()
+        services.urls = services.start("pg")
+        wait_ready(servers)
+        time.sleep(0.5)
+        after = load.take()
+    # in the gap: answers, not hangs — 503 from what needed the database
+    assert during, "no request was answered during the outage"
+    assert max(t for _, t in during) < 5, max(t for _, t in during)
+    assert {st for st, _ in during} <= {200, 503}, sorted({st for st, _ in during}, key=str)
+    assert after and all(st == 200 for st, _ in after), sorted({st for st, _ in after}, key=str)
+    # every execution queued before the restart still ends, on some instance
+    for eid in ids:
+        e = wait_ended(b, user, eid, timeout=60)
+        assert e["status"] == "succeeded", e
+    r = c.post("/api/workflows/%s/execute" % w["id"], json={"wait": True, "input": {"n": 99}},
+               headers=H(user), timeout=30)
+    assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
