@@ -50,6 +50,10 @@ pg_start() {
     mkdir -p "$data"
     if [ "$(id -u)" -eq 0 ]; then
       chmod o+x "$dir"   # the postgres user must reach its data directory
+      if ! runuser -u postgres -- test -x "$dir"; then
+        echo "$0: the postgres user cannot reach $dir (a parent directory is private)" >&2
+        exit 1
+      fi
       chown postgres: "$data"
       chmod 700 "$data"
     fi

@@ -694,9 +694,25 @@ static void end_row(run *r, store_execution *x, char **output)
 
 /* One run's writes; lost when the row is no longer running under this
  * engine's lease (cancelled, deleted, taken over): nothing of it is written. */
-static aop_err write_run(store *s, engine *e, run *r, bool *lost)
+/* What an ended run adds to its workflow's analytics counters. */
+typedef struct {
+    char workflow_id[UUID_STR_LEN];
+    exec_status status;
+    long long duration_ms, total_tokens;
+    double cost_usd;
+    char started_at[25];
+} wf_tally;
+
+typedef struct {
+    engine *e;
+    run *list;
+    wf_tally *tallies; /* one per run of list that ends */
+    int ntallies;
+} flush_ctx;
+
+static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
 {
-    aop_err rc = store_execution_owned(s, r->row.id, e->owner, r->row.claims);
+    aop_err rc = store_execution_owned(s, r->row.id, f->e->owner, r->row.claims);
     for (int i = 0; rc == AOP_OK && r->d && i < r->d->n; i++) {
         if (!r->ns[i].dirty)
             continue;
@@ -710,28 +726,46 @@ static aop_err write_run(store *s, engine *e, run *r, bool *lost)
         char *output = NULL;
         end_row(r, &end, &output);
         rc = store_execution_finish(s, &end);
-        if (rc == AOP_OK)
-            rc = store_workflow_analytics_add(s, end.workflow_id, end.status, end.duration_ms,
-                                              end.total_tokens, end.cost_usd, end.started_at);
+        if (rc == AOP_OK) {
+            wf_tally *t = &f->tallies[f->ntallies++];
+            str_copy(t->workflow_id, sizeof(t->workflow_id), end.workflow_id);
+            t->status = end.status;
+            t->duration_ms = end.duration_ms;
+            t->total_tokens = end.total_tokens;
+            t->cost_usd = end.cost_usd;
+            str_copy(t->started_at, sizeof(t->started_at), end.started_at);
+        }
         free(output);
     }
     *lost = rc == AOP_ERR_CONFLICT || rc == AOP_ERR_NOT_FOUND;
     return *lost ? AOP_OK : rc;
 }
 
-typedef struct {
-    engine *e;
-    run *list;
-} flush_ctx;
+static int tally_cmp(const void *a, const void *b)
+{
+    return strcmp(((const wf_tally *)a)->workflow_id, ((const wf_tally *)b)->workflow_id);
+}
 
 /* Every touched run of the loop in one transaction: a commit costs about
  * the same for one run as for a hundred. A lost run writes nothing (its
- * ownership is checked before anything of it is written). */
+ * ownership is checked before anything of it is written). The workflows'
+ * analytics counters come last, in workflow id order: transactions of
+ * several loops or instances then lock those rows in one order and never
+ * deadlock on them. */
 static aop_err flush_tx(store *s, void *p)
 {
     flush_ctx *f = p;
+    f->ntallies = 0;
     for (run *r = f->list; r; r = r->touched_next) {
-        aop_err rc = write_run(s, f->e, r, &r->lost);
+        aop_err rc = write_run(s, f, r, &r->lost);
+        if (rc != AOP_OK)
+            return rc;
+    }
+    qsort(f->tallies, (size_t)f->ntallies, sizeof(*f->tallies), tally_cmp);
+    for (int i = 0; i < f->ntallies; i++) {
+        const wf_tally *t = &f->tallies[i];
+        aop_err rc = store_workflow_analytics_add(s, t->workflow_id, t->status, t->duration_ms,
+                                                  t->total_tokens, t->cost_usd, t->started_at);
         if (rc != AOP_OK)
             return rc;
     }
@@ -781,8 +815,12 @@ static void written(loop *lp, run *r)
 /* Writes what the touched runs produced; a run that ended leaves. */
 static void flush(loop *lp)
 {
-    flush_ctx f = {lp->e, lp->touched};
+    int n = 0;
+    for (run *r = lp->touched; r; r = r->touched_next)
+        n += r->ending;
+    flush_ctx f = {lp->e, lp->touched, xcalloc((size_t)(n ? n : 1), sizeof(wf_tally)), 0};
     aop_err rc = store_tx(lp->e->st, flush_tx, &f);
+    free(f.tallies);
     if (rc != AOP_OK) {
         log_warn("cannot write the progress of executions; retrying",
                  LF_S("error", err_code(rc)));

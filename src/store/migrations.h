@@ -23,5 +23,8 @@ typedef struct {
 /* SQLite (src/store/sqlite_migrations.c). */
 extern const store_migration store_sqlite_migrations[];
 extern const size_t store_sqlite_migrations_len;
+/* PostgreSQL (src/store/pg_migrations.c): the same versions and names. */
+extern const store_migration store_pg_migrations[];
+extern const size_t store_pg_migrations_len;
 
 #endif

@@ -45,10 +45,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* pg_migrations.c (migrations.h lists SQLite's only). */
-extern const store_migration store_pg_migrations[];
-extern const size_t store_pg_migrations_len;
-
 #define STMT_SLOTS 1024     /* more than the distinct statements of all backend files */
 #define MAX_PARAMS 64       /* parameters of one statement */
 #define DOWN_RETRY_MS 250   /* after a failed connect, others fail at once this long */
@@ -277,17 +273,17 @@ static conn *conn_of_thread(pq_store *h)
 
 /*
  * Outside a transaction, an idle connection has nothing to say: when its
- * socket is readable the server has closed it (restart, terminated
- * backend), so it is dropped before a statement is sent on it, and the
- * caller gets a new one instead of an error. One poll() per call.
+ * socket is readable the server is closing it (a restart sends FATAL
+ * admin_shutdown, then the end of the stream, which libpq may not have seen
+ * yet), so it is dropped before a statement is sent on it, and the caller
+ * gets a new one instead of an error. One poll() per call.
  */
 static void conn_check_idle(conn *c)
 {
     if (!c->pg || c->in_tx)
         return;
     struct pollfd p = {.fd = PQsocket(c->pg), .events = POLLIN};
-    if (p.fd < 0 || (poll(&p, 1, 0) > 0 &&
-                     (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK))) {
+    if (p.fd < 0 || poll(&p, 1, 0) > 0) {
         log_debug("database connection closed by the server; reconnecting");
         conn_drop(c);
     }
@@ -505,7 +501,6 @@ bool pq_col_bool(const PGresult *res, int row, int col)
 /* Whether the calling thread is inside begin..commit/rollback: reads in a
  * transaction lock the rows they are about to rewrite. (Wanted in
  * pg_int.h; declared here and in pg_users.c until it is.) */
-bool pq_in_tx(void *hp);
 bool pq_in_tx(void *hp)
 {
     pq_store *h = hp;

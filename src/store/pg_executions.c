@@ -5,7 +5,8 @@
  *
  * Several processes share the database at READ COMMITTED, so where SQLite
  * relies on its single writer this file locks:
- *  - a claim runs in a transaction of its own under a transaction-level
+ *  - a claim runs in a transaction of its own (the engine claims outside
+ *    any; it must not be called inside store_tx) under a transaction-level
  *    advisory lock (CLAIM_LOCK): claims of every process take turns, and
  *    each sees the running rows the previous one committed, so
  *    max_concurrency holds exactly. The rows it takes are locked FOR
@@ -16,6 +17,7 @@
  *    finish) then happen under the lease they checked, as on SQLite, and
  *    writes of one execution's node rows take turns, which keeps seq
  *    (MAX + 1 at the first write) unique.
+ *  - renew, requeue and prune pass over rows other transactions hold.
  *
  * As in sqlite_executions.c, "" timestamps and NULL texts are SQL NULL, a
  * negative duration_ms is NULL (read back as -1), and the list statements
@@ -52,7 +54,7 @@
  * when more than this many of its first candidates are held. */
 #define CLAIM_SLACK "64"
 /* Key of the advisory lock claims take turns under ("AOPClaim"). */
-#define CLAIM_LOCK "4706985286452517229"
+#define CLAIM_LOCK "4706068386136811885"
 
 static const char q_insert[] =
     "INSERT INTO executions (" EXEC_COLUMNS ", output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
@@ -81,7 +83,7 @@ static const char q_nodes[] =
  */
 static const char q_claim[] =
     "UPDATE executions x SET status = 'running', lease_owner = $1, lease_until = $2::bigint, "
-    "claims = x.claims + 1, started_at = COALESCE(x.started_at, $3::text), "
+    "claims = x.claims + 1, started_at = COALESCE(x.started_at, GREATEST($3::text, x.created_at COLLATE \"C\")), "
     "deadline_ms = CASE WHEN x.deadline_ms = 0 THEN $4::bigint + x.timeout_ms "
     "ELSE x.deadline_ms END "
     "FROM (SELECT e.id AS claimed_id FROM executions e WHERE e.id = ANY (ARRAY("

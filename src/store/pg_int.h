@@ -64,6 +64,8 @@ double pq_col_double(const PGresult *res, int row, int col);
 bool pq_col_bool(const PGresult *res, int row, int col); /* "t" */
 
 /* pg.c */
+/* True while the calling thread's connection is inside begin..commit. */
+bool pq_in_tx(void *h);
 aop_err pq_ping(void *h);
 aop_err pq_migrate(void *h, int *applied);
 aop_err pq_claim(void *h, char *why, size_t whylen);

@@ -29,9 +29,6 @@
  */
 #include "store/migrations.h"
 
-extern const store_migration store_pg_migrations[];
-extern const size_t store_pg_migrations_len;
-
 const store_migration store_pg_migrations[] = {
     {1, "001_users",
      "CREATE EXTENSION IF NOT EXISTS pg_trgm;\n"

@@ -15,9 +15,6 @@
 
 #include <string.h>
 
-/* pg.c; wanted in pg_int.h. */
-bool pq_in_tx(void *h);
-
 #define USER_COLUMNS                                                                  \
     "id, email, name, password_hash, role, preferences, is_active, created_at, "     \
     "updated_at, last_login_at"

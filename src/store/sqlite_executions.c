@@ -60,7 +60,7 @@ static const char q_nodes[] =
  */
 const char sq_execution_claim_sql[] =
     "UPDATE executions SET status = 'running', lease_owner = ?, lease_until = ?, "
-    "claims = claims + 1, started_at = coalesce(started_at, ?), "
+    "claims = claims + 1, started_at = coalesce(started_at, max(?, created_at)), "
     "deadline_ms = CASE WHEN deadline_ms = 0 THEN ? + timeout_ms ELSE deadline_ms END "
     "WHERE id IN (SELECT q.id FROM (SELECT id, created_at, workflow_id, max_concurrency, "
     "row_number() OVER (PARTITION BY workflow_id ORDER BY created_at, id) AS rn "

@@ -337,7 +337,8 @@ typedef struct store_vtbl {
                               long long *total, arena *a);
     /* Claims up to limit queued executions, oldest first, for owner in one
      * statement: status running, lease_owner owner, lease_until lease_until_ms,
-     * claims + 1, started_at = now when empty, deadline_ms = now_ms +
+     * claims + 1, started_at = now when empty (but never before created_at:
+     * a row committed after the caller read its clock is younger), deadline_ms = now_ms +
      * timeout_ms when 0. A workflow with max_concurrency > 0 never gets more
      * running executions than that (running ones of any owner counted).
      * Only the oldest 10000 queued are considered per call. */

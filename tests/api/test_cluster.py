@@ -16,7 +16,9 @@ import itertools
 import os
 import pathlib
 import re
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -71,10 +73,16 @@ class Services:
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory):
-    s = Services(tmp_path_factory.mktemp("cluster-services"))
-    yield s
-    s.stop()
+def services():
+    # Not under pytest's base directory: PostgreSQL runs as the postgres user
+    # when the tests run as root, and must reach its data directory.
+    path = tempfile.mkdtemp(prefix="aop-cluster-services-")
+    try:
+        s = Services(pathlib.Path(path))
+        yield s
+        s.stop()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def cluster(aop_server, services, n=3, **env):
@@ -117,7 +125,7 @@ def test_read_after_write_is_coherent_across_instances(aop_server, services):
     # every instance reads (and caches) the workflow, then one of them changes it
     for s in (a, b, c):
         assert s.get("/api/workflows/" + w["id"], headers=H(user)).json()["name"] == "coherent"
-    r = c.put("/api/workflows/" + w["id"], json={"name": "changed on c"}, headers=H(user))
+    r = c.request("PUT", "/api/workflows/" + w["id"], json={"name": "changed on c"}, headers=H(user))
     assert r.status_code == 200, r.text
     for s in (a, b, c):
         assert s.get("/api/workflows/" + w["id"], headers=H(user)).json()["name"] == "changed on c"
@@ -125,7 +133,7 @@ def test_read_after_write_is_coherent_across_instances(aop_server, services):
         assert names == ["changed on c"], names
     # a role change on one instance holds on the others at the next request
     assert me(b, H(user)).json()["role"] == "user"
-    r = a.patch("/api/users/" + user["user"]["id"], json={"role": "viewer"}, headers=H(adm))
+    r = a.request("PATCH", "/api/users/" + user["user"]["id"], json={"role": "viewer"}, headers=H(adm))
     assert r.status_code == 200, r.text
     for s in (a, b, c):
         assert me(s, H(user)).json()["role"] == "viewer"
@@ -151,7 +159,7 @@ def test_thirty_concurrent_updates_over_instances_lose_nothing(aop_server, servi
         try:
             s.get(srv.url + "/health", timeout=30)
             barrier.wait(timeout=60)
-            r = s.put(srv.url + "/api/workflows/" + w["id"], json={"description": "writer %02d" % i},
+            r = s.request("PUT", srv.url + "/api/workflows/" + w["id"], json={"description": "writer %02d" % i},
                       headers=H(user), timeout=90)
             return r.status_code, r.json()
         finally:
@@ -359,7 +367,7 @@ def test_redis_stopped_and_restarted_mid_load(aop_server, services):
             assert r.status_code == 503, r.text
             assert r.json()["checks"] == {"database": "ok", "redis": "down"}
         # writes and reads go on from the database while Redis is away
-        r = b.put("/api/workflows/" + w["id"], json={"name": "during the outage"}, headers=H(user))
+        r = b.request("PUT", "/api/workflows/" + w["id"], json={"name": "during the outage"}, headers=H(user))
         assert r.status_code == 200, r.text
         for s in servers:
             assert s.get("/api/workflows/" + w["id"], headers=H(user)).json()["name"] == "during the outage"
@@ -379,7 +387,7 @@ def test_redis_stopped_and_restarted_mid_load(aop_server, services):
     for s in servers:
         assert s.get("/api/workflows/" + w["id"], headers=H(user)).json()["name"] == "during the outage"
         assert me(s, bearer(fresh["accessToken"])).status_code == 401
-    r = c.put("/api/workflows/" + w["id"], json={"name": "after the outage"}, headers=H(user))
+    r = c.request("PUT", "/api/workflows/" + w["id"], json={"name": "after the outage"}, headers=H(user))
     assert r.status_code == 200
     for s in servers:
         assert s.get("/api/workflows/" + w["id"], headers=H(user)).json()["name"] == "after the outage"

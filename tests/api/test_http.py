@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import assert_error, assert_security_headers, shared_server
+from conftest import BACKEND, assert_error, assert_security_headers, shared_server
 
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 ALLOWED = "http://other.example"
@@ -79,7 +79,8 @@ def test_health(srv):
 def test_ready(srv):
     r = srv.get("/ready")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "checks": {"database": "ok"}}
+    checks = {"database": "ok", "redis": "ok"} if BACKEND == "pg" else {"database": "ok"}
+    assert r.json() == {"status": "ok", "checks": checks}
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready", "/metrics"])

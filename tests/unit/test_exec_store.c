@@ -685,7 +685,9 @@ static void body_leases(fixture *f)
     CHECK_INT(store_execution_get(f->s, e1, &out, &f->a), AOP_OK);
     CHECK_INT(out.status, EXEC_QUEUED);
     CHECK_INT(out.claims, 1);
-    CHECK_STR(out.started_at, ts(f, 0));
+    /* Claimed "at" 0 ms but created at 1 ms: a start is never before the
+     * creation (a claimer's clock may be read before a row commits). */
+    CHECK_STR(out.started_at, ts(f, 1));
     CHECK_INT(out.deadline_ms, T0_MS + 1000);
     CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'queued' AND "
                          "lease_owner IS NULL AND lease_until IS NULL"), 2);
@@ -1789,35 +1791,53 @@ static void exec_pg_claim_race_instances(void)
     run_test(body_pg_claim_race, true);
 }
 
+/* A store call on a thread of its own, given 10 s (see call_in_time). */
+typedef enum { CALL_CLAIM, CALL_RENEW, CALL_REQUEUE } call_kind;
+
 typedef struct {
     fixture *f;
-    const char *got;
-} lone_claim;
+    call_kind kind;
+    const char *got; /* CALL_CLAIM: the numbers claimed by "w1" */
+    long long n;     /* else: rows changed */
+    aop_err rc;
+} timed_call;
 
-static void *claim_thread(void *p)
+static void *call_thread(void *p)
 {
-    lone_claim *c = p;
-    c->got = claim(c->f, "w1", 10);
+    timed_call *c = p;
+    if (c->kind == CALL_CLAIM)
+        c->got = claim(c->f, "w1", 10);
+    else if (c->kind == CALL_RENEW)
+        c->rc = store_execution_renew(c->f->s, "w1", T0_MS + 90 * SEC, &c->n);
+    else
+        c->rc = store_execution_requeue(c->f->s, T0_MS + 100 * SEC, &c->n);
     return NULL;
 }
 
-/* claim() on a thread of its own, given 10 s; "wait" when it did not
- * return by then (the thread is left to finish on its own, and joined). */
-static const char *claim_in_time(fixture *f, pthread_t *t, bool *joined)
+/* Runs c on a thread; false when it did not return within 10 s (then the
+ * thread is joined once the caller has let go of what blocked it). */
+static bool call_in_time(timed_call *c, pthread_t *t, bool *joined)
 {
-    static lone_claim c;
     struct timespec deadline;
-    c.f = f;
-    c.got = "!";
+    c->got = "!";
+    c->n = -1;
+    c->rc = AOP_ERR_INTERNAL;
     *joined = false;
-    if (pthread_create(t, NULL, claim_thread, &c) != 0)
-        return "!";
+    if (pthread_create(t, NULL, call_thread, c) != 0)
+        return false;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += 10;
-    if (pthread_timedjoin_np(*t, NULL, &deadline) != 0)
-        return "wait";
-    *joined = true;
-    return c.got;
+    *joined = pthread_timedjoin_np(*t, NULL, &deadline) == 0;
+    return *joined;
+}
+
+/* claim() for "w1" on a thread, given 10 s: "wait" when it did not return. */
+static const char *claim_in_time(fixture *f, pthread_t *t, bool *joined)
+{
+    static timed_call c;
+    c.f = f;
+    c.kind = CALL_CLAIM;
+    return call_in_time(&c, t, joined) ? c.got : "wait";
 }
 
 /* A row another transaction holds is passed over, not waited for; when
@@ -1868,6 +1888,57 @@ static void body_pg_claim_skips_locked(fixture *f)
 static void exec_pg_claim_skips_locked_rows(void)
 {
     run_test(body_pg_claim_skips_locked, true);
+}
+
+/* Renew and requeue pass over a running row another transaction holds
+ * (a run's writes under execution_owned) instead of waiting for it. */
+static void body_pg_leases_skip_locked(fixture *f)
+{
+    pthread_t t;
+    bool joined = false, in_time = false;
+    timed_call c;
+    PGconn *conn = NULL;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 1 * SEC, 0), 0);
+    CHECK_INT(ex_add(f, 2, 1, 2 * SEC, 0), 0);
+    CHECK_STR(claim_at(f, "w1", 0, 30 * SEC, 2), "1,2");
+    CHECK((conn = pg_connect(f)) != NULL);
+    if (pg_run(conn, "BEGIN; SELECT 1 FROM executions WHERE id = "
+                     "'0190a0b1-0006-7000-8000-000000000002' FOR NO KEY UPDATE", NULL) != 0) {
+        PQfinish(conn);
+        CHECK(!"lock row");
+    }
+    memset(&c, 0, sizeof(c));
+    c.f = f;
+    c.kind = CALL_RENEW;
+    in_time = call_in_time(&c, &t, &joined);
+    timed_call q = c;
+    if (in_time) {
+        q.kind = CALL_REQUEUE;
+        in_time = call_in_time(&q, &t, &joined);
+    }
+    pg_run(conn, "ROLLBACK", NULL);
+    if (!joined)
+        pthread_join(t, NULL);
+    PQfinish(conn);
+    CHECK(in_time);
+    CHECK_INT(c.rc, AOP_OK);
+    CHECK_INT(c.n, 1);
+    CHECK_INT(q.rc, AOP_OK);
+    CHECK_INT(q.n, 1);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'queued' AND id LIKE "
+                         "'%1'"), 1);
+    CHECK_INT(sql_int(f, "SELECT lease_until FROM executions WHERE status = 'running'"),
+              T0_MS + 30 * SEC);
+    /* Let go of: the next round takes it. */
+    long long n = -1;
+    CHECK_INT(store_execution_requeue(f->s, T0_MS + 100 * SEC, &n), AOP_OK);
+    CHECK_INT(n, 1);
+}
+
+static void exec_pg_leases_skip_locked_rows(void)
+{
+    run_test(body_pg_leases_skip_locked, true);
 }
 
 /* The lease a run's writes check holds until their transaction ends: a
@@ -1980,6 +2051,7 @@ const unit_test exec_store_tests[] = {
     TEST(exec_plans_use_indexes),
     TEST(exec_pg_claim_race_instances),
     TEST(exec_pg_claim_skips_locked_rows),
+    TEST(exec_pg_leases_skip_locked_rows),
     TEST(exec_pg_owned_holds_the_lease),
     {NULL, NULL},
 };

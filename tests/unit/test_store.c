@@ -27,10 +27,6 @@
 
 #define SLOW_MS 1000000 /* never log slow operations in tests */
 
-/* src/store/pg_migrations.c (migrations.h declares SQLite's list only). */
-extern const store_migration store_pg_migrations[];
-extern const size_t store_pg_migrations_len;
-
 typedef struct {
     char dir[64];
     char path[256]; /* the database file; on PostgreSQL the database's URL */
