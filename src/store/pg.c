@@ -382,20 +382,13 @@ static int params_render(const char *fmt, va_list ap, const char **vals, char nu
     return n;
 }
 
-static aop_err vquery(void *hp, const char *sql, const char *op, PGresult **out,
-                      const char *fmt, va_list ap)
+/* Runs the prepared statement for sql with n text values (NULL: SQL NULL). */
+static aop_err run_texts(pq_store *h, const char *sql, const char *op, PGresult **out, int n,
+                         const char *const *vals)
 {
-    pq_store *h = hp;
     conn *c;
     char name[16];
-    const char *vals[MAX_PARAMS];
-    char nums[MAX_PARAMS][32];
     *out = NULL;
-    int n = params_render(fmt, ap, vals, nums);
-    if (n < 0) {
-        log_error("database error", LF_S("op", op), LF_S("error", "bad parameter format"));
-        return AOP_ERR_INTERNAL;
-    }
     aop_err rc = conn_borrow(h, &c);
     if (rc == AOP_OK)
         rc = stmt_name(c, sql, op, name);
@@ -407,6 +400,40 @@ static aop_err vquery(void *hp, const char *sql, const char *op, PGresult **out,
         return result_error(c, res, op);
     *out = res;
     return AOP_OK;
+}
+
+static aop_err vquery(void *hp, const char *sql, const char *op, PGresult **out,
+                      const char *fmt, va_list ap)
+{
+    const char *vals[MAX_PARAMS];
+    char nums[MAX_PARAMS][32];
+    *out = NULL;
+    int n = params_render(fmt, ap, vals, nums);
+    if (n < 0) {
+        log_error("database error", LF_S("op", op), LF_S("error", "bad parameter format"));
+        return AOP_ERR_INTERNAL;
+    }
+    return run_texts(hp, sql, op, out, n, vals);
+}
+
+aop_err pq_query_page(void *h, const char *sql, const char *op, PGresult **res, int n,
+                      const char *const *texts, bool page, long long limit, long long offset)
+{
+    const char *vals[MAX_PARAMS];
+    char nums[2][32];
+    if (n < 0 || n > MAX_PARAMS - 2) {
+        log_error("database error", LF_S("op", op), LF_S("error", "too many parameters"));
+        return AOP_ERR_INTERNAL;
+    }
+    for (int i = 0; i < n; i++)
+        vals[i] = texts[i];
+    if (page) {
+        snprintf(nums[0], sizeof(nums[0]), "%lld", limit);
+        snprintf(nums[1], sizeof(nums[1]), "%lld", offset);
+        vals[n++] = nums[0];
+        vals[n++] = nums[1];
+    }
+    return run_texts(h, sql, op, res, n, vals);
 }
 
 aop_err pq_query(void *h, const char *sql, const char *op, PGresult **res, const char *fmt, ...)

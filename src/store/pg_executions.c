@@ -83,7 +83,8 @@ static const char q_nodes[] =
  */
 static const char q_claim[] =
     "UPDATE executions x SET status = 'running', lease_owner = $1, lease_until = $2::bigint, "
-    "claims = x.claims + 1, started_at = COALESCE(x.started_at, GREATEST($3::text, x.created_at COLLATE \"C\")), "
+    "claims = x.claims + 1, "
+    "started_at = COALESCE(x.started_at, GREATEST($3::text, x.created_at COLLATE \"C\")), "
     "deadline_ms = CASE WHEN x.deadline_ms = 0 THEN $4::bigint + x.timeout_ms "
     "ELSE x.deadline_ms END "
     "FROM (SELECT e.id AS claimed_id FROM executions e WHERE e.id = ANY (ARRAY("
@@ -599,31 +600,6 @@ static int list_filters(const store_exec_query *q, const char *v[LIST_VALUES], i
     return f;
 }
 
-/* Runs sql with the nv values of v, then limit and offset when page (a
- * statement's parameters: the filter values first). */
-static aop_err list_query(void *h, const char *sql, const char *const v[LIST_VALUES], int nv,
-                          bool page, long long limit, long long offset, PGresult **res)
-{
-    static const char *const text[LIST_VALUES + 1] = {"", "t", "tt", "ttt", "tttt", "ttttt"};
-    static const char *const paged[LIST_VALUES + 1] = {"ii", "tii", "ttii", "tttii", "ttttii",
-                                                       "tttttii"};
-    const char *fmt = page ? paged[nv] : text[nv], *op = "execution_list";
-    switch (nv) {
-    case 0:
-        return pq_query(h, sql, op, res, fmt, limit, offset);
-    case 1:
-        return pq_query(h, sql, op, res, fmt, v[0], limit, offset);
-    case 2:
-        return pq_query(h, sql, op, res, fmt, v[0], v[1], limit, offset);
-    case 3:
-        return pq_query(h, sql, op, res, fmt, v[0], v[1], v[2], limit, offset);
-    case 4:
-        return pq_query(h, sql, op, res, fmt, v[0], v[1], v[2], v[3], limit, offset);
-    default:
-        return pq_query(h, sql, op, res, fmt, v[0], v[1], v[2], v[3], v[4], limit, offset);
-    }
-}
-
 aop_err pq_execution_list(void *h, const store_exec_query *q, store_execution **out, int *n,
                           long long *total, arena *a)
 {
@@ -635,7 +611,7 @@ aop_err pq_execution_list(void *h, const store_exec_query *q, store_execution **
     *out = NULL;
     *n = 0;
     *total = 0;
-    aop_err rc = list_query(h, q_list_count[f], v, nv, false, 0, 0, &res);
+    aop_err rc = pq_query_page(h, q_list_count[f], "execution_list", &res, nv, v, false, 0, 0);
     if (rc != AOP_OK)
         return rc;
     *total = PQntuples(res) > 0 ? pq_col_int(res, 0, 0) : 0;
@@ -643,8 +619,8 @@ aop_err pq_execution_list(void *h, const store_exec_query *q, store_execution **
     long long offset = q->offset > 0 ? q->offset : 0; /* as SQLite reads it */
     if (q->limit <= 0 || *total <= offset)
         return AOP_OK;
-    rc = list_query(h, q_list_page[f][sort][q->desc ? 1 : 0], v, nv, true, q->limit, offset,
-                    &res);
+    rc = pq_query_page(h, q_list_page[f][sort][q->desc ? 1 : 0], "execution_list", &res, nv, v,
+                       true, q->limit, offset);
     if (rc != AOP_OK)
         return rc;
     int rows = PQntuples(res) < q->limit ? PQntuples(res) : (int)q->limit;

@@ -55,6 +55,11 @@ aop_err pq_query_row(void *h, const char *sql, const char *op, PGresult **res, c
 aop_err pq_query_int(void *h, const char *sql, const char *op, long long *out, const char *fmt,
                      ...);
 
+/* pq_query with n text values (NULL binds NULL), then, when page, limit and
+ * offset: the list statements, whose filters vary. */
+aop_err pq_query_page(void *h, const char *sql, const char *op, PGresult **res, int n,
+                      const char *const *texts, bool page, long long limit, long long offset);
+
 /* Column readers; a NULL value reads as "" / 0 / false. */
 bool pq_col_null(const PGresult *res, int row, int col);
 char *pq_col_dup(const PGresult *res, int row, int col, arena *a);

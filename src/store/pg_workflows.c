@@ -268,31 +268,6 @@ static int list_filters(const store_wf_query *q, const char *v[LIST_VALUES], int
     return f;
 }
 
-/* Runs sql with the nv values of v, then limit and offset when page (a
- * statement's parameters: the filter values first). */
-static aop_err list_query(void *h, const char *sql, const char *const v[LIST_VALUES], int nv,
-                          bool page, long long limit, long long offset, PGresult **res)
-{
-    static const char *const text[LIST_VALUES + 1] = {"", "t", "tt", "ttt", "tttt", "ttttt"};
-    static const char *const paged[LIST_VALUES + 1] = {"ii", "tii", "ttii", "tttii", "ttttii",
-                                                       "tttttii"};
-    const char *fmt = page ? paged[nv] : text[nv], *op = "workflow_list";
-    switch (nv) {
-    case 0:
-        return pq_query(h, sql, op, res, fmt, limit, offset);
-    case 1:
-        return pq_query(h, sql, op, res, fmt, v[0], limit, offset);
-    case 2:
-        return pq_query(h, sql, op, res, fmt, v[0], v[1], limit, offset);
-    case 3:
-        return pq_query(h, sql, op, res, fmt, v[0], v[1], v[2], limit, offset);
-    case 4:
-        return pq_query(h, sql, op, res, fmt, v[0], v[1], v[2], v[3], limit, offset);
-    default:
-        return pq_query(h, sql, op, res, fmt, v[0], v[1], v[2], v[3], v[4], limit, offset);
-    }
-}
-
 aop_err pq_workflow_list(void *h, const store_wf_query *q, store_workflow **out, int *n,
                          long long *total, arena *a)
 {
@@ -304,7 +279,7 @@ aop_err pq_workflow_list(void *h, const store_wf_query *q, store_workflow **out,
     *out = NULL;
     *n = 0;
     *total = 0;
-    aop_err rc = list_query(h, q_list_count[f], v, nv, false, 0, 0, &res);
+    aop_err rc = pq_query_page(h, q_list_count[f], "workflow_list", &res, nv, v, false, 0, 0);
     if (rc != AOP_OK)
         return rc;
     *total = PQntuples(res) > 0 ? pq_col_int(res, 0, 0) : 0;
@@ -315,8 +290,8 @@ aop_err pq_workflow_list(void *h, const store_wf_query *q, store_workflow **out,
     if (q->limit <= 0 || *total <= offset)
         return AOP_OK;
     *out = arena_alloc(a, sizeof(store_workflow) * (size_t)q->limit);
-    rc = list_query(h, q_list_page[f][sort][q->desc ? 1 : 0], v, nv, true, q->limit, offset,
-                    &res);
+    rc = pq_query_page(h, q_list_page[f][sort][q->desc ? 1 : 0], "workflow_list", &res, nv, v,
+                       true, q->limit, offset);
     if (rc != AOP_OK)
         return rc;
     for (int r = 0; r < PQntuples(res) && *n < q->limit; r++)
