@@ -20,7 +20,8 @@ stop_all() {
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   scripts/services.sh stop "$dir"
 }
-trap stop_all INT TERM EXIT
+trap 'echo "stopping the cluster"; stop_all; exit 0' INT TERM
+trap stop_all EXIT
 
 while IFS='=' read -r k v; do
   export "$k=$v"
@@ -36,7 +37,7 @@ while IFS='=' read -r k v; do export "$k=$v"; done < "$dir/jwt.env"
 
 export DATABASE_URL=$AOP_PG_URL REDIS_URL=$AOP_REDIS_URL DATA_DIR=$dir/data
 # The first instance applies the migrations; the others find them done.
-./build/aop migrate >/dev/null
+LOG_FILE=$dir/migrate.log ./build/aop migrate >/dev/null
 for i in $(seq 1 "$size"); do
   port=$((first + i - 1))
   PORT=$port LOG_FILE=$dir/aop-$i.log ./build/aop serve &
