@@ -17,6 +17,7 @@ BIN=${AOP_BIN:-build/aop}
 DURATION=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-64}
 work=$(mktemp -d)
+chmod 711 "$work"   # PostgreSQL runs as the postgres user when this runs as root
 pids=()
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 stop_all() {
@@ -32,11 +33,13 @@ cleanup() {
 trap cleanup EXIT
 
 while IFS='=' read -r k v; do export "$k=$v"; done < <(scripts/services.sh start "$work/svc" all --durable)
+[ -n "${AOP_PG_URL:-}" ] && [ -n "${AOP_REDIS_URL:-}" ] || { echo "cannot start PostgreSQL and Redis" >&2; exit 1; }
 
-# start N DATABASE_URL REDIS_URL: N instances; their base URLs in urls[]
+# start N DATABASE_URL REDIS_URL [VAR=value...]: N instances; their base URLs in urls[]
 urls=()
 start() {
   local n=$1 db=$2 rd=$3 i port
+  shift 3
   urls=()
   for i in $(seq 1 "$n"); do
     port=$(free_port)
@@ -44,7 +47,7 @@ start() {
       LOG_LEVEL=warn RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 BCRYPT_COST=10 \
       JWT_ACCESS_SECRET=bench-access-secret-0123456789abcdef0123 \
       JWT_REFRESH_SECRET=bench-refresh-secret-0123456789abcdef012 \
-      ADMIN_EMAIL=bench@example.com ADMIN_PASSWORD=bench-password \
+      ADMIN_EMAIL=bench@example.com ADMIN_PASSWORD=bench-password "$@" \
       "$BIN" serve 2>>"$work/stderr" &
     pids+=($!)
     urls+=("http://127.0.0.1:$port")
@@ -133,14 +136,17 @@ PY
 )
 mkdb() { psql -q "$AOP_PG_URL" -c "CREATE DATABASE $1" >/dev/null; echo "${pg}$1"; }
 
-start 1 "$(mkdb bench_one)" "$AOP_REDIS_URL/1"
-measure "PostgreSQL + Redis, one instance"
+# Requests on these wait on network round trips (Redis, PostgreSQL) rather
+# than on the CPU: more HTTP threads than cores keep the cores busy.
+net=(HTTP_THREADS=8)
+start 1 "$(mkdb bench_one)" "$AOP_REDIS_URL/1" "${net[@]}"
+measure "PostgreSQL + Redis, one instance, HTTP_THREADS=8"
 stop_all
 
 db=$(mkdb bench_three)
-start 1 "$db" "$AOP_REDIS_URL/2"   # the first applies the migrations alone
+start 1 "$db" "$AOP_REDIS_URL/2" "${net[@]}"   # the first applies the migrations alone
 firsturl=("${urls[@]}")
-start 2 "$db" "$AOP_REDIS_URL/2"
+start 2 "$db" "$AOP_REDIS_URL/2" "${net[@]}"
 urls=("${firsturl[@]}" "${urls[@]}")
-measure "PostgreSQL + Redis, three instances"
+measure "PostgreSQL + Redis, three instances, HTTP_THREADS=8 each"
 stop_all

@@ -749,9 +749,9 @@ static int tally_cmp(const void *a, const void *b)
 /* Every touched run of the loop in one transaction: a commit costs about
  * the same for one run as for a hundred. A lost run writes nothing (its
  * ownership is checked before anything of it is written). The workflows'
- * analytics counters come last, in workflow id order: transactions of
- * several loops or instances then lock those rows in one order and never
- * deadlock on them. */
+ * analytics counters come last, one write per workflow in workflow id
+ * order: transactions of several loops or instances then lock those rows
+ * in one order and never deadlock on them. */
 static aop_err flush_tx(store *s, void *p)
 {
     flush_ctx *f = p;
@@ -761,11 +761,19 @@ static aop_err flush_tx(store *s, void *p)
         if (rc != AOP_OK)
             return rc;
     }
+    /* One write per workflow: under load a flush ends many executions of
+     * the same few workflows, whose rows every loop would otherwise queue
+     * on one by one. */
     qsort(f->tallies, (size_t)f->ntallies, sizeof(*f->tallies), tally_cmp);
-    for (int i = 0; i < f->ntallies; i++) {
-        const wf_tally *t = &f->tallies[i];
-        aop_err rc = store_workflow_analytics_add(s, t->workflow_id, t->status, t->duration_ms,
-                                                  t->total_tokens, t->cost_usd, t->started_at);
+    for (int i = 0; i < f->ntallies;) {
+        const char *wf = f->tallies[i].workflow_id;
+        store_wf_tally sum = {0};
+        for (; i < f->ntallies && !strcmp(f->tallies[i].workflow_id, wf); i++) {
+            const wf_tally *t = &f->tallies[i];
+            store_wf_tally_add(&sum, t->status, t->duration_ms, t->total_tokens, t->cost_usd,
+                               t->started_at);
+        }
+        aop_err rc = store_workflow_analytics_tally(s, wf, &sum);
         if (rc != AOP_OK)
             return rc;
     }

@@ -5,13 +5,17 @@
  *
  * Several processes share the database at READ COMMITTED, so where SQLite
  * relies on its single writer this file locks:
- *  - a claim runs in a transaction of its own (the engine claims outside
- *    any; it must not be called inside store_tx) under a transaction-level
- *    advisory lock (CLAIM_LOCK): claims of every process take turns, and
- *    each sees the running rows the previous one committed, so
- *    max_concurrency holds exactly. The rows it takes are locked FOR
- *    UPDATE SKIP LOCKED, so a row another transaction holds (being
- *    cancelled, deleted) is passed over instead of waited for.
+ *  - a claim (the engine claims outside any transaction; it must not be
+ *    called inside store_tx) takes the queued rows of limited workflows
+ *    (max_concurrency > 0) in a transaction of its own under a
+ *    transaction-level advisory lock (CLAIM_LOCK): those claims of every
+ *    process take turns, and each sees the running rows the previous one
+ *    committed, so max_concurrency holds exactly. It then takes rows of
+ *    unlimited workflows in one statement without the lock: there is no
+ *    count to keep, only rows to share out. Either part locks the rows it
+ *    takes FOR UPDATE SKIP LOCKED, so a row another transaction holds
+ *    (being cancelled, deleted, claimed by another process) is passed over
+ *    instead of waited for.
  *  - execution_owned locks the row it checks (FOR NO KEY UPDATE) until the
  *    caller's transaction ends: the engine's writes of a run (node rows,
  *    finish) then happen under the lease they checked, as on SQLite, and
@@ -48,7 +52,7 @@
 #define TS_MIN ""
 #define TS_MAX "9999"
 
-#define CLAIM_WINDOW "10000" /* queued rows one claim looks at */
+#define CLAIM_WINDOW "10000" /* queued limited rows one claim looks at */
 /* Candidates beyond the limit, in case some are held by other transactions
  * (cancelled or deleted meanwhile): a claim takes fewer than it could only
  * when more than this many of its first candidates are held. */
@@ -67,42 +71,79 @@ static const char q_nodes[] =
     "prompt_tokens, completion_tokens, total_tokens, cost_usd, model, error, output, seq "
     "FROM execution_nodes WHERE execution_id = $1 ORDER BY seq";
 
-/*
- * The queue, as sq_execution_claim_sql: oldest first, limited to what
- * max_concurrency leaves room for (a queued row's rank among its
- * workflow's queued rows, plus the workflow's running ones, must not pass
- * its limit), within a window of CLAIM_WINDOW rows that leaves out the
- * workflows already at their limit. The running counts are taken once per
- * workflow (a join), the ranks in byte order (COLLATE "C": the order of
- * these fixed-form texts whatever the database's collation, and a cheaper
- * sort). Of the first limit + CLAIM_SLACK candidates (an array: the rows
- * are then read by key), the oldest limit that no other transaction holds
- * are locked (SKIP LOCKED under the LIMIT: a skipped row does not count)
- * and taken; e.status is checked again on the locked row, so that one
- * that changed since the statement began is judged by its new version.
- */
-static const char q_claim[] =
-    "UPDATE executions x SET status = 'running', lease_owner = $1, lease_until = $2::bigint, "
-    "claims = x.claims + 1, "
-    "started_at = COALESCE(x.started_at, GREATEST($3::text, x.created_at COLLATE \"C\")), "
-    "deadline_ms = CASE WHEN x.deadline_ms = 0 THEN $4::bigint + x.timeout_ms "
+/* What a claim writes, the same for both parts: $1 owner, $2 lease_until,
+ * $3 now (text), $4 now (ms); the start never before the creation (a row
+ * committed after the claimer read its clock is younger). */
+#define CLAIM_SET                                                                            \
+    "UPDATE executions x SET status = 'running', lease_owner = $1, "                          \
+    "lease_until = $2::bigint, claims = x.claims + 1, "                                      \
+    "started_at = COALESCE(x.started_at, GREATEST($3::text, x.created_at COLLATE \"C\")), "   \
+    "deadline_ms = CASE WHEN x.deadline_ms = 0 THEN $4::bigint + x.timeout_ms "              \
     "ELSE x.deadline_ms END "
+
+/*
+ * The queue is taken in two parts (pq_execution_claim), each oldest first
+ * within its class: rows of limited workflows (max_concurrency > 0), then
+ * rows of unlimited ones (0). The first alone needs to see what every
+ * other claim committed; the second, almost all of a busy queue, is a plain
+ * SKIP LOCKED take that any number of claimers can run at once.
+ *
+ * q_claim_limited, under q_claim_lock: sq_execution_claim_sql restricted
+ * to limited rows. Oldest first, limited to what max_concurrency leaves
+ * room for (a queued row's rank among its workflow's queued limited rows,
+ * plus the workflow's running ones of any owner, must not pass its limit),
+ * within a window of CLAIM_WINDOW rows that leaves out the workflows
+ * already at their limit. The window is read from
+ * executions_queue_limited_idx, so the statement costs next to nothing
+ * while few limited rows are queued, however long the unlimited backlog.
+ * The running counts are taken once per workflow (a join), the ranks in
+ * byte order (COLLATE "C": the order of these fixed-form texts whatever
+ * the database's collation, and a cheaper sort). Of the first limit +
+ * CLAIM_SLACK candidates (an array: the rows are then read by key), the
+ * oldest limit that no other transaction holds are locked (SKIP LOCKED
+ * under the LIMIT: a skipped row does not count) and taken; e.status is
+ * checked again on the locked row, so that one that changed since the
+ * statement began is judged by its new version.
+ */
+static const char q_claim_limited[] =
+    CLAIM_SET
     "FROM (SELECT e.id AS claimed_id FROM executions e WHERE e.id = ANY (ARRAY("
     "SELECT q.id FROM (SELECT id, created_at, workflow_id, max_concurrency, "
     "row_number() OVER (PARTITION BY workflow_id COLLATE \"C\" "
     "ORDER BY created_at COLLATE \"C\", id COLLATE \"C\") AS rn "
     "FROM (SELECT id, created_at, workflow_id, max_concurrency FROM executions "
-    "WHERE status = 'queued' AND workflow_id NOT IN (SELECT workflow_id FROM executions "
+    "WHERE status = 'queued' AND max_concurrency > 0 "
+    "AND workflow_id NOT IN (SELECT workflow_id FROM executions "
     "WHERE status = 'running' GROUP BY workflow_id HAVING MIN(max_concurrency) > 0 "
     "AND COUNT(*) >= MAX(max_concurrency)) "
     "ORDER BY created_at, id LIMIT " CLAIM_WINDOW ") w) q "
     "LEFT JOIN (SELECT workflow_id, COUNT(*) AS running FROM executions "
     "WHERE status = 'running' GROUP BY workflow_id) r ON r.workflow_id = q.workflow_id "
-    "WHERE q.max_concurrency = 0 OR q.rn + COALESCE(r.running, 0) <= q.max_concurrency "
+    "WHERE q.rn + COALESCE(r.running, 0) <= q.max_concurrency "
     "ORDER BY q.created_at COLLATE \"C\", q.id COLLATE \"C\" "
     "LIMIT $5::bigint + " CLAIM_SLACK ")) AND e.status = 'queued' "
     "ORDER BY e.created_at, e.id LIMIT $5 FOR UPDATE OF e SKIP LOCKED) c "
     "WHERE x.id = c.claimed_id "
+    "RETURNING " EXEC_COLUMNS ", output";
+/*
+ * q_claim_unlimited, without the lock, a statement committed by itself:
+ * the oldest $5 queued rows of unlimited workflows that no other
+ * transaction holds, read from executions_queue_idx (max_concurrency is
+ * one of its columns, checked in the index), locked, then updated. A row
+ * another claimer is taking at the same moment is locked, hence skipped:
+ * it is not ours. One that another claimer took (or that was cancelled)
+ * since this statement began is locked in its new version, whose status
+ * is checked again (READ COMMITTED), so it is passed over too and the
+ * LIMIT reads on: no row is taken twice. The ids are an array (as in
+ * q_claim_limited) so that the rows are updated by key: joined to a
+ * subquery instead, the planner, which cannot tell how few rows LIMIT $5
+ * leaves, hashes them against a scan of the whole table.
+ */
+static const char q_claim_unlimited[] =
+    CLAIM_SET
+    "WHERE x.id = ANY (ARRAY(SELECT id FROM executions "
+    "WHERE status = 'queued' AND max_concurrency = 0 "
+    "ORDER BY created_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) "
     "RETURNING " EXEC_COLUMNS ", output";
 static const char q_claim_lock[] = "SELECT pg_advisory_xact_lock(" CLAIM_LOCK ")";
 /* Renew and requeue pass over rows another transaction holds (a run's
@@ -150,14 +191,6 @@ static const char q_finish[] =
     "duration_ms = " NULL_IF_NEG("$5") ", memory_bytes = $6, prompt_tokens = $7, "
     "completion_tokens = $8, total_tokens = $9, cost_usd = $10, lease_owner = NULL, "
     "lease_until = NULL WHERE id = $11 AND status IN ('queued', 'running')";
-/* GREATEST skips NULLs: the first write sets it, a NULL at keeps it. */
-static const char q_analytics_add[] =
-    "UPDATE workflows SET execution_count = execution_count + 1, "
-    "success_count = success_count + $1::bigint, failure_count = failure_count + $2::bigint, "
-    "duration_ms_total = duration_ms_total + $3::bigint, "
-    "duration_count = duration_count + $4::bigint, total_tokens = total_tokens + $5::bigint, "
-    "total_cost_usd = total_cost_usd + $6::float8, "
-    "last_executed_at = GREATEST(last_executed_at, $7::text) WHERE id = $8";
 /* Node rows go with it (ON DELETE CASCADE). */
 static const char q_delete[] = "DELETE FROM executions WHERE id = $1";
 
@@ -388,21 +421,6 @@ aop_err pq_execution_delete(void *h, const char *id)
     return rc == AOP_OK && n == 0 ? AOP_ERR_NOT_FOUND : rc;
 }
 
-/* AOP_ERR_NOT_FOUND when there is no such workflow row (deleted or not). */
-aop_err pq_workflow_analytics_add(void *h, const char *workflow_id, exec_status status,
-                                  long long duration_ms, long long total_tokens, double cost_usd,
-                                  const char *at)
-{
-    long long n = 0;
-    bool timed = duration_ms >= 0;
-    aop_err rc = pq_exec(h, q_analytics_add, "workflow_analytics_add", &n, "iiiiidtt",
-                         (long long)(status == EXEC_SUCCEEDED),
-                         (long long)(status == EXEC_FAILED || status == EXEC_TIMED_OUT),
-                         timed ? duration_ms : 0, (long long)timed, total_tokens, cost_usd,
-                         opt(at), workflow_id);
-    return rc == AOP_OK && n == 0 ? AOP_ERR_NOT_FOUND : rc;
-}
-
 /* ---- nodes ---- */
 
 aop_err pq_execution_node_put(void *h, const char *execution_id, const store_exec_node *n)
@@ -431,16 +449,15 @@ static int by_queue_order(const void *x, const void *y)
     return c ? c : strcmp(a->id, b->id);
 }
 
-/* The claim statement proper, inside the caller's transaction. */
-static aop_err claim_rows(void *h, const char *owner, long long now_ms, const char *now,
-                          long long lease_until_ms, int limit, store_execution *out, int *n,
-                          arena *a)
+/* Runs one claim statement for up to limit - *n rows, appending them to
+ * out. */
+static aop_err claim_rows(void *h, const char *sql, const char *owner, long long now_ms,
+                          const char *now, long long lease_until_ms, int limit,
+                          store_execution *out, int *n, arena *a)
 {
     PGresult *res = NULL;
-    aop_err rc = pq_exec(h, q_claim_lock, "execution_claim", NULL, "");
-    if (rc == AOP_OK)
-        rc = pq_query(h, q_claim, "execution_claim", &res, "titii", owner, lease_until_ms, now,
-                      now_ms, (long long)limit);
+    aop_err rc = pq_query(h, sql, "execution_claim", &res, "titii", owner, lease_until_ms, now,
+                          now_ms, (long long)(limit - *n));
     if (rc != AOP_OK)
         return rc;
     for (int r = 0; r < PQntuples(res) && *n < limit; r++)
@@ -450,9 +467,22 @@ static aop_err claim_rows(void *h, const char *owner, long long now_ms, const ch
 }
 
 /*
- * One transaction of its own (the engine claims outside any): the
- * advisory lock, then the claim; the lock goes with the commit. RETURNING
- * hands the rows back in no promised order, hence the sort.
+ * Called outside any transaction (the engine claims outside one). First
+ * the limited workflows, in a short transaction of their own: BEGIN, the
+ * advisory lock, q_claim_limited, COMMIT (the lock goes with it; rolled
+ * back on any error). Then, for what room is left, the unlimited ones:
+ * q_claim_unlimited alone, committed by itself, without the lock, so that
+ * the bulk of a backlog is claimed by any number of processes at once and
+ * the serialized part stays short. Each part is oldest first within its
+ * class, not across them: the limited rows a claim may take come first,
+ * even younger ones (no more than their limits leave room for). A
+ * workflow whose limit was set while rows of it were queued has rows of
+ * both classes: its unlimited ones, claimed without the lock, count
+ * against the limit once committed. When the second part fails after the
+ * first committed, the rows of the first are handed back (they run under
+ * owner's lease already; the error is logged and the next claim tries
+ * again). RETURNING hands the rows back in no promised order, hence the
+ * sort into queue order (created_at, id).
  */
 aop_err pq_execution_claim(void *h, const char *owner, long long now_ms, const char *now,
                            long long lease_until_ms, int limit, store_execution **out, int *n,
@@ -464,15 +494,24 @@ aop_err pq_execution_claim(void *h, const char *owner, long long now_ms, const c
         return AOP_OK;
     *out = arena_alloc(a, sizeof(store_execution) * (size_t)limit);
     aop_err rc = pq_begin(h);
-    if (rc != AOP_OK)
-        return rc;
-    rc = claim_rows(h, owner, now_ms, now, lease_until_ms, limit, *out, n, a);
+    if (rc == AOP_OK)
+        rc = pq_exec(h, q_claim_lock, "execution_claim", NULL, "");
+    if (rc == AOP_OK)
+        rc = claim_rows(h, q_claim_limited, owner, now_ms, now, lease_until_ms, limit, *out, n,
+                        a);
     if (rc == AOP_OK)
         rc = pq_commit(h);
     if (rc != AOP_OK) {
         pq_rollback(h);
         *n = 0;
         return rc;
+    }
+    if (*n < limit) {
+        int limited = *n;
+        rc = claim_rows(h, q_claim_unlimited, owner, now_ms, now, lease_until_ms, limit, *out, n,
+                        a);
+        if (rc != AOP_OK && limited == 0)
+            return rc;
     }
     qsort(*out, (size_t)*n, sizeof(store_execution), by_queue_order);
     return AOP_OK;

@@ -129,6 +129,7 @@ aop_err pq_workflow_version_list(void *h, const char *workflow_id, long long off
 aop_err pq_workflow_version_get(void *h, const char *workflow_id, long long version,
                                 char **snapshot, arena *a);
 aop_err pq_workflow_summary(void *h, const char *since, store_wf_summary *out, arena *a);
+aop_err pq_workflow_analytics_add(void *h, const char *workflow_id, const store_wf_tally *t);
 
 /* pg_executions.c */
 aop_err pq_execution_insert(void *h, const store_execution *e);
@@ -147,9 +148,6 @@ aop_err pq_execution_node_put(void *h, const char *execution_id, const store_exe
 aop_err pq_execution_nodes_end(void *h, const char *id, exec_status from, exec_status to,
                                const char *at, long long *n);
 aop_err pq_execution_finish(void *h, const store_execution *e);
-aop_err pq_workflow_analytics_add(void *h, const char *workflow_id, exec_status status,
-                                  long long duration_ms, long long total_tokens, double cost_usd,
-                                  const char *at);
 aop_err pq_execution_delete(void *h, const char *id);
 aop_err pq_execution_stats(void *h, const char *workflow_id, store_exec_totals *t,
                            store_exec_node_stat **nodes, int *n, arena *a);

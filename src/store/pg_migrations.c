@@ -190,7 +190,8 @@ const store_migration store_pg_migrations[] = {
       * lease_until, wall-clock ms). Timestamps that have not happened yet
       * are NULL, as is duration_ms until the end. Indexes: one per sort of
       * the list, each ending in id; per filter (workflow, status) with
-      * created_at after it; the queue (queued rows, oldest first); running
+      * created_at after it; the queue (queued rows, oldest first, and
+      * those of limited workflows alone, which claims rank); running
       * rows per workflow (max_concurrency); ended rows by age (pruning).
       * Node rows are keyed by (execution_id, node_id) and go with their
       * execution (cascade). */
@@ -229,6 +230,9 @@ const store_migration store_pg_migrations[] = {
      "CREATE INDEX executions_duration_idx ON executions (duration_ms, id);\n"
      "CREATE INDEX executions_queue_idx ON executions "
      "(created_at, id, workflow_id, max_concurrency) WHERE status = 'queued';\n"
+     "CREATE INDEX executions_queue_limited_idx ON executions "
+     "(created_at, id, workflow_id, max_concurrency) "
+     "WHERE status = 'queued' AND max_concurrency > 0;\n"
      "CREATE INDEX executions_running_idx ON executions (workflow_id) "
      "WHERE status = 'running';\n"
      "CREATE INDEX executions_ended_idx ON executions (created_at, id, status) "

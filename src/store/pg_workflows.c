@@ -390,3 +390,22 @@ aop_err pq_workflow_summary(void *h, const char *since, store_wf_summary *out, a
         rc = top_list(h, q_top_cost, out->by_cost, &out->n_by_cost, a);
     return rc;
 }
+
+/* GREATEST ignores NULL: an empty last start leaves the stored one. */
+static const char q_analytics_add[] =
+    "UPDATE workflows SET execution_count = execution_count + $1::bigint, "
+    "success_count = success_count + $2::bigint, failure_count = failure_count + $3::bigint, "
+    "duration_ms_total = duration_ms_total + $4::bigint, "
+    "duration_count = duration_count + $5::bigint, total_tokens = total_tokens + $6::bigint, "
+    "total_cost_usd = total_cost_usd + $7::float8, "
+    "last_executed_at = GREATEST(last_executed_at COLLATE \"C\", $8::text) WHERE id = $9";
+
+aop_err pq_workflow_analytics_add(void *h, const char *workflow_id, const store_wf_tally *t)
+{
+    long long n = 0;
+    aop_err rc = pq_exec(h, q_analytics_add, "workflow_analytics_add", &n, "iiiiiidtt",
+                         t->executions, t->succeeded, t->failed, t->duration_ms_total,
+                         t->duration_count, t->total_tokens, t->cost_usd,
+                         t->last_executed_at[0] ? t->last_executed_at : NULL, workflow_id);
+    return rc == AOP_OK && n == 0 ? AOP_ERR_NOT_FOUND : rc;
+}

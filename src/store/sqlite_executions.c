@@ -110,7 +110,7 @@ static const char q_finish[] =
     "WHERE id = ? AND status IN ('queued', 'running')";
 /* max() of two values is NULL when either is: the first write sets it. */
 static const char q_analytics_add[] =
-    "UPDATE workflows SET execution_count = execution_count + 1, "
+    "UPDATE workflows SET execution_count = execution_count + ?, "
     "success_count = success_count + ?, failure_count = failure_count + ?, "
     "duration_ms_total = duration_ms_total + ?, duration_count = duration_count + ?, "
     "total_tokens = total_tokens + ?, total_cost_usd = total_cost_usd + ?, "
@@ -363,17 +363,13 @@ aop_err sq_execution_delete(void *h, const char *id)
 }
 
 /* AOP_ERR_NOT_FOUND when there is no such workflow row (deleted or not). */
-aop_err sq_workflow_analytics_add(void *h, const char *workflow_id, exec_status status,
-                                  long long duration_ms, long long total_tokens, double cost_usd,
-                                  const char *at)
+aop_err sq_workflow_analytics_add(void *h, const char *workflow_id, const store_wf_tally *t)
 {
     long long n = 0;
-    bool timed = duration_ms >= 0;
-    aop_err rc = sq_exec(h, q_analytics_add, "workflow_analytics_add", &n, "iiiiidttt",
-                         (long long)(status == EXEC_SUCCEEDED),
-                         (long long)(status == EXEC_FAILED || status == EXEC_TIMED_OUT),
-                         timed ? duration_ms : 0, (long long)timed, total_tokens, cost_usd,
-                         opt(at), opt(at), workflow_id);
+    aop_err rc = sq_exec(h, q_analytics_add, "workflow_analytics_add", &n, "iiiiiidttt",
+                         t->executions, t->succeeded, t->failed, t->duration_ms_total,
+                         t->duration_count, t->total_tokens, t->cost_usd,
+                         opt(t->last_executed_at), opt(t->last_executed_at), workflow_id);
     return rc == AOP_OK && n == 0 ? AOP_ERR_NOT_FOUND : rc;
 }
 

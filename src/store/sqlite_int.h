@@ -124,9 +124,7 @@ aop_err sq_execution_node_put(void *h, const char *execution_id, const store_exe
 aop_err sq_execution_nodes_end(void *h, const char *id, exec_status from, exec_status to,
                                const char *at, long long *n);
 aop_err sq_execution_finish(void *h, const store_execution *e);
-aop_err sq_workflow_analytics_add(void *h, const char *workflow_id, exec_status status,
-                                  long long duration_ms, long long total_tokens, double cost_usd,
-                                  const char *at);
+aop_err sq_workflow_analytics_add(void *h, const char *workflow_id, const store_wf_tally *t);
 aop_err sq_execution_delete(void *h, const char *id);
 aop_err sq_execution_stats(void *h, const char *workflow_id, store_exec_totals *t,
                            store_exec_node_stat **nodes, int *n, arena *a);

@@ -345,13 +345,34 @@ aop_err store_execution_finish(store *s, const store_execution *e)
     TIMED("execution_finish", s->v->execution_finish(s->h, e));
 }
 
+void store_wf_tally_add(store_wf_tally *t, exec_status status, long long duration_ms,
+                        long long total_tokens, double cost_usd, const char *at)
+{
+    t->executions++;
+    t->succeeded += status == EXEC_SUCCEEDED;
+    t->failed += status == EXEC_FAILED || status == EXEC_TIMED_OUT;
+    if (duration_ms >= 0) {
+        t->duration_ms_total += duration_ms;
+        t->duration_count++;
+    }
+    t->total_tokens += total_tokens;
+    t->cost_usd += cost_usd;
+    if (at && strcmp(at, t->last_executed_at) > 0)
+        snprintf(t->last_executed_at, sizeof(t->last_executed_at), "%s", at);
+}
+
 aop_err store_workflow_analytics_add(store *s, const char *workflow_id, exec_status status,
                                      long long duration_ms, long long total_tokens,
                                      double cost_usd, const char *at)
 {
-    TIMED("workflow_analytics_add",
-          s->v->workflow_analytics_add(s->h, workflow_id, status, duration_ms, total_tokens,
-                                       cost_usd, at));
+    store_wf_tally t = {0};
+    store_wf_tally_add(&t, status, duration_ms, total_tokens, cost_usd, at);
+    return store_workflow_analytics_tally(s, workflow_id, &t);
+}
+
+aop_err store_workflow_analytics_tally(store *s, const char *workflow_id, const store_wf_tally *t)
+{
+    TIMED("workflow_analytics_add", s->v->workflow_analytics_add(s->h, workflow_id, t));
 }
 
 aop_err store_execution_delete(store *s, const char *id)

@@ -248,6 +248,20 @@ typedef struct {
     double cost_usd;
 } store_exec_day;
 
+/* What ended executions of one workflow add to its analytics counters. */
+typedef struct {
+    long long executions, succeeded, failed;     /* failed counts timed_out too */
+    long long duration_ms_total, duration_count; /* over those that started */
+    long long total_tokens;
+    double cost_usd;
+    char last_executed_at[25];                   /* newest start among them; "" none */
+} store_wf_tally;
+
+/* Counts one ended execution into t (duration_ms < 0: it never started;
+ * at: its started_at, "" or NULL when none). */
+void store_wf_tally_add(store_wf_tally *t, exec_status status, long long duration_ms,
+                        long long total_tokens, double cost_usd, const char *at);
+
 #define STORE_EXEC_MAX_DAYS 400
 #define STORE_EXEC_MAX_MODELS 100
 
@@ -335,13 +349,17 @@ typedef struct store_vtbl {
     /* One page; list rows carry their input but no output (NULL). */
     aop_err (*execution_list)(void *h, const store_exec_query *q, store_execution **out, int *n,
                               long long *total, arena *a);
-    /* Claims up to limit queued executions, oldest first, for owner in one
-     * statement: status running, lease_owner owner, lease_until lease_until_ms,
-     * claims + 1, started_at = now when empty (but never before created_at:
-     * a row committed after the caller read its clock is younger), deadline_ms = now_ms +
-     * timeout_ms when 0. A workflow with max_concurrency > 0 never gets more
-     * running executions than that (running ones of any owner counted).
-     * Only the oldest 10000 queued are considered per call. */
+    /* Claims up to limit queued executions for owner, never inside a
+     * caller's transaction, and returns them oldest first: status running,
+     * lease_owner owner, lease_until lease_until_ms, claims + 1, started_at =
+     * now when empty (but never before created_at: a row committed after the
+     * caller read its clock is younger), deadline_ms = now_ms + timeout_ms
+     * when 0. A workflow with max_concurrency > 0 never gets more running
+     * executions than that (running ones of any owner counted); only the
+     * oldest 10000 queued of such workflows are considered per call.
+     * SQLite takes the oldest of all in one statement; PostgreSQL takes
+     * those of limited workflows first (under a lock, for the count), then
+     * the oldest others, which rows another claimer holds it skips. */
     aop_err (*execution_claim)(void *h, const char *owner, long long now_ms, const char *now,
                                long long lease_until_ms, int limit, store_execution **out, int *n,
                                arena *a);
@@ -368,10 +386,9 @@ typedef struct store_vtbl {
      * still queued or running: else AOP_ERR_CONFLICT (it ended already),
      * AOP_ERR_NOT_FOUND when absent. */
     aop_err (*execution_finish)(void *h, const store_execution *e);
-    /* Adds one ended execution to its workflow's analytics counters. */
-    aop_err (*workflow_analytics_add)(void *h, const char *workflow_id, exec_status status,
-                                      long long duration_ms, long long total_tokens,
-                                      double cost_usd, const char *at);
+    /* Adds ended executions (t) to their workflow's analytics counters;
+     * AOP_ERR_NOT_FOUND when there is no such workflow row. */
+    aop_err (*workflow_analytics_add)(void *h, const char *workflow_id, const store_wf_tally *t);
     /* Deletes the execution and its nodes; AOP_ERR_NOT_FOUND when absent. */
     aop_err (*execution_delete)(void *h, const char *id);
     /* Totals over one workflow's executions, and per node (out from a). */
@@ -488,9 +505,12 @@ aop_err store_execution_node_put(store *s, const char *execution_id, const store
 aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, exec_status to,
                                   const char *at, long long *n);
 aop_err store_execution_finish(store *s, const store_execution *e);
+/* One ended execution (store_wf_tally_add's arguments). */
 aop_err store_workflow_analytics_add(store *s, const char *workflow_id, exec_status status,
                                      long long duration_ms, long long total_tokens,
                                      double cost_usd, const char *at);
+/* Several at once: one write for a batch of ends. */
+aop_err store_workflow_analytics_tally(store *s, const char *workflow_id, const store_wf_tally *t);
 aop_err store_execution_delete(store *s, const char *id);
 aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_totals *t,
                               store_exec_node_stat **nodes, int *n, arena *a);

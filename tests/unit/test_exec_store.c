@@ -934,6 +934,37 @@ static void body_analytics(fixture *f)
 
 BOTH(exec_analytics_add_counts, body_analytics)
 
+/* Several ends in one write (the engine's flush) count as the same ends one
+ * by one; an empty last start keeps the stored one. */
+static void body_analytics_tally(fixture *f)
+{
+    store_workflow w;
+    char wid[UUID_STR_LEN];
+    store_wf_tally t = {0};
+    CHECK_INT(setup(f), 0);
+    wf_id(wid, 1);
+    store_wf_tally_add(&t, EXEC_SUCCEEDED, 100, 10, 0.5, ts(f, 50));
+    store_wf_tally_add(&t, EXEC_FAILED, -1, 0, 0, ts(f, 60));
+    store_wf_tally_add(&t, EXEC_TIMED_OUT, 50, 5, 0.25, ts(f, 10));
+    store_wf_tally_add(&t, EXEC_CANCELLED, 0, 0, 0, NULL);
+    CHECK_INT(t.executions, 4);
+    CHECK_STR(t.last_executed_at, ts(f, 60));
+    CHECK_INT(store_workflow_analytics_tally(f->s, wid, &t), AOP_OK);
+    store_wf_tally none = {.executions = 1, .failed = 1};
+    CHECK_INT(store_workflow_analytics_tally(f->s, wid, &none), AOP_OK);
+    CHECK_INT(store_workflow_get(f->s, wid, &w, &f->a), AOP_OK);
+    CHECK_INT(w.an.execution_count, 5);
+    CHECK_INT(w.an.success_count, 1);
+    CHECK_INT(w.an.failure_count, 3);
+    CHECK_INT(w.an.duration_ms_total, 150);
+    CHECK_INT(w.an.duration_count, 3);
+    CHECK_INT(w.an.total_tokens, 15);
+    CHECK(NEAR(w.an.total_cost_usd, 0.75));
+    CHECK_STR(w.an.last_executed_at, ts(f, 60));
+}
+
+BOTH(exec_analytics_tally_counts, body_analytics_tally)
+
 /* ---- the list ---- */
 
 static store_exec_query q_all(void)
@@ -1791,6 +1822,161 @@ static void exec_pg_claim_race_instances(void)
     run_test(body_pg_claim_race, true);
 }
 
+/* A backlog of mostly unlimited executions (claimed apart from the limited
+ * ones, without the lock): one claim still takes the oldest of each class
+ * in queue order within its limits, and claimers at once never share a
+ * row nor pass a limit. Row i is created at i ms; every 50th is limited,
+ * alternately to workflow 3 (two at a time) and 4 (one). */
+#define SPLIT_ROWS 3060
+#define SPLIT_BATCH 256
+#define SPLIT_LIMITED(i) ((i) % 50 == 0)
+
+typedef struct {
+    fixture *f;
+    store *s;
+    char owner[16];
+    int *seen, *done;
+    int claimed, over, duplicates, unordered;
+    aop_err rc;
+} splitter;
+
+/* Claims SPLIT_BATCH at a time; ends the limited runs it took (the others
+ * keep running), until every row was claimed (or 60 s pass). */
+static void *split_loop(void *p)
+{
+    splitter *r = p;
+    arena a = {0};
+    PGconn *c = pg_connect(r->f);
+    int64_t until = clock_mono_ns() + 60 * 1000000000LL;
+    while (c && r->rc == AOP_OK && __atomic_load_n(r->done, __ATOMIC_SEQ_CST) < SPLIT_ROWS &&
+           clock_mono_ns() < until) {
+        store_execution *es = NULL;
+        int n = 0;
+        r->rc = store_execution_claim(r->s, r->owner, T0_MS, "2026-06-01T00:00:00.000Z",
+                                      T0_MS + 60 * SEC, SPLIT_BATCH, &es, &n, &a);
+        PGresult *res = NULL;
+        if (r->rc == AOP_OK && n > 0 && pg_run(c, q_over_limit, &res) == 0) {
+            r->over += pg_first_int(res) != 0;
+            PQclear(res);
+        }
+        for (int i = 0; r->rc == AOP_OK && i < n; i++) {
+            if (i > 0 && strcmp(es[i - 1].created_at, es[i].created_at) >= 0)
+                r->unordered++;
+            if (__atomic_add_fetch(&r->seen[id_num(es[i].id)], 1, __ATOMIC_SEQ_CST) > 1)
+                r->duplicates++;
+            __atomic_add_fetch(r->done, 1, __ATOMIC_SEQ_CST);
+            if (es[i].max_concurrency == 0)
+                continue;
+            es[i].status = EXEC_SUCCEEDED;
+            str_copy(es[i].finished_at, sizeof(es[i].finished_at), "2026-06-01T00:00:01.000Z");
+            es[i].duration_ms = 1000;
+            r->rc = store_execution_finish(r->s, &es[i]);
+        }
+        r->claimed += n;
+        arena_free(&a);
+        if (n == 0)
+            usleep(1000);
+    }
+    PQfinish(c);
+    arena_free(&a);
+    return NULL;
+}
+
+static void body_pg_claim_split(fixture *f)
+{
+    static const char backlog[] =
+        "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, input, "
+        "created_at, timeout_ms, max_concurrency) "
+        "SELECT '0190a0b1-0006-7000-8000-' || lpad(i::text, 12, '0'), "
+        "'0190a0b1-0005-7000-8000-00000000000' || CASE WHEN i % 50 <> 0 THEN 2 "
+        "WHEN i % 100 = 50 THEN 3 ELSE 4 END, 1, 'queued', 'api', '{}', "
+        "to_char(to_timestamp(1780272000 + i / 1000.0) AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 300000, "
+        "CASE WHEN i % 50 <> 0 THEN 0 WHEN i % 100 = 50 THEN 2 ELSE 1 END "
+        "FROM generate_series(1, 3060) i";
+    store *stores[RACE_STORES];
+    splitter r[RACE_STORES * RACE_THREADS];
+    pthread_t t[RACE_STORES * RACE_THREADS];
+    static int seen[SPLIT_ROWS + 1];
+    store_execution *es = NULL;
+    int n = 0, done = 0, started = 0, want = 0, wrong = 0;
+    char err[256] = "";
+    CHECK_INT(setup(f), 0);
+    for (int w = 2; w <= 4; w++)
+        CHECK_INT(add_wf(f, w, 1, 0, "Split"), 0);
+    CHECK_INT(sql_run(f, backlog), 0);
+    /* One claim: 50 and 150 of workflow 3, 100 of 4, and the oldest
+     * unlimited rows for the rest (1..258 but 50, 100, 150, 200, 250), in
+     * queue order. */
+    CHECK_INT(store_execution_claim(f->s, "w1", T0_MS, ts(f, 0), T0_MS + 60 * SEC, SPLIT_BATCH,
+                                    &es, &n, &f->a), AOP_OK);
+    CHECK_INT(n, SPLIT_BATCH);
+    for (int i = 1, k = 0; k < n; i++) {
+        if (SPLIT_LIMITED(i) && i != 50 && i != 100 && i != 150)
+            continue;
+        want = i;
+        if (id_num(es[k].id) != i || es[k].status != EXEC_RUNNING)
+            wrong++;
+        k++;
+    }
+    CHECK_INT(want, 258);
+    CHECK_INT(wrong, 0);
+    CHECK_INT(sql_int(f, q_over_limit), 0);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'running'"), SPLIT_BATCH);
+    /* Then several instances at once take the rest (the limited runs of
+     * this claim end first). */
+    for (int i = 50; i <= 150; i += 50)
+        CHECK_INT(finish(f, i, EXEC_SUCCEEDED), AOP_OK);
+    memset(seen, 0, sizeof(seen));
+    for (int k = 0; k < n; k++)
+        seen[id_num(es[k].id)] = 1;
+    done = n;
+    memset(stores, 0, sizeof(stores));
+    for (int k = 0; k < RACE_STORES; k++) {
+        stores[k] = store_open(f->url, SLOW_MS, err, sizeof(err));
+        if (!stores[k])
+            break;
+    }
+    for (int k = 0; stores[RACE_STORES - 1] && k < RACE_STORES * RACE_THREADS; k++) {
+        memset(&r[k], 0, sizeof(r[k]));
+        r[k].f = f;
+        r[k].s = stores[k / RACE_THREADS];
+        r[k].seen = seen;
+        r[k].done = &done;
+        snprintf(r[k].owner, sizeof(r[k].owner), "i%d-t%d", k / RACE_THREADS, k % RACE_THREADS);
+        if (pthread_create(&t[k], NULL, split_loop, &r[k]) != 0)
+            break;
+        started++;
+    }
+    int claimed = n, over = 0, duplicates = 0, unordered = 0;
+    aop_err rc = AOP_OK;
+    for (int k = 0; k < started; k++) {
+        pthread_join(t[k], NULL);
+        claimed += r[k].claimed;
+        over += r[k].over;
+        duplicates += r[k].duplicates;
+        unordered += r[k].unordered;
+        if (r[k].rc != AOP_OK)
+            rc = r[k].rc;
+    }
+    for (int k = 0; k < RACE_STORES; k++)
+        store_close(stores[k]);
+    CHECK_STR(err, "");
+    CHECK_INT(started, RACE_STORES * RACE_THREADS);
+    CHECK_INT(rc, AOP_OK);
+    CHECK_INT(duplicates, 0);
+    CHECK_INT(over, 0);
+    CHECK_INT(unordered, 0);
+    CHECK_INT(claimed, SPLIT_ROWS);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'queued'"), 0);
+    CHECK_INT(sql_int(f, "SELECT MAX(claims) FROM executions"), 1);
+}
+
+static void exec_pg_claim_split_backlog(void)
+{
+    run_test(body_pg_claim_split, true);
+}
+
 /* A store call on a thread of its own, given 10 s (see call_in_time). */
 typedef enum { CALL_CLAIM, CALL_RENEW, CALL_REQUEUE } call_kind;
 
@@ -2031,6 +2217,8 @@ const unit_test exec_store_tests[] = {
     TEST(exec_nodes_many_in_seq_order_pg),
     TEST(exec_analytics_add_counts),
     TEST(exec_analytics_add_counts_pg),
+    TEST(exec_analytics_tally_counts),
+    TEST(exec_analytics_tally_counts_pg),
     TEST(exec_list_filters_and_readers),
     TEST(exec_list_filters_and_readers_pg),
     TEST(exec_list_sorts_and_pages),
@@ -2050,6 +2238,7 @@ const unit_test exec_store_tests[] = {
     TEST(exec_reclaim_frees_pages),
     TEST(exec_plans_use_indexes),
     TEST(exec_pg_claim_race_instances),
+    TEST(exec_pg_claim_split_backlog),
     TEST(exec_pg_claim_skips_locked_rows),
     TEST(exec_pg_leases_skip_locked_rows),
     TEST(exec_pg_owned_holds_the_lease),
