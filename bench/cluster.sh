@@ -115,7 +115,8 @@ measure() {
   t0=$(date +%s.%N)
   BENCH_TOKEN=$token wrk_all "POST /api/workflows/:id/execute, 3 transforms, 202" \
     "/api/workflows/$wf3/execute" -s bench/execute.lua
-  /usr/bin/python3 bench/exec_bench.py drain "${urls[0]}" "$token" "$wf3" "$t0" | grep -v '^|---' | sed 's/^/    /' || true
+  /usr/bin/python3 bench/exec_bench.py drain "${urls[0]}" "$token" "$wf3" "$t0" | grep -v '^|---' |
+    sed -e 's/ (wrk counted ? answers)//' -e 's/^/    /' || true
   echo
   echo "peak RSS of the instance(s), together: $(rss_mib) MiB"
 }
