@@ -84,7 +84,7 @@ if BACKEND == "pg" and not (PG_ADMIN_URL and REDIS_BASE_URL):
     raise RuntimeError("AOP_TEST_BACKEND=pg needs AOP_TEST_PG_URL and AOP_TEST_REDIS_URL "
                        "(scripts/services.sh starts both)")
 
-_redis_dbs = itertools.count(1)   # db 0 is left to people looking around by hand
+_redis_dbs = itertools.count(1)   # db 0 is left to people looking around by hand (< 10000)
 _databases = {}                   # test directory -> (pg database URL, redis URL)
 
 
@@ -104,24 +104,30 @@ def pg_url_with_db(url, name):
     return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
 
 
+def fresh_backend(pg_admin_url, redis_base_url):
+    """An empty PostgreSQL database and a flushed Redis db number on those
+    servers: (DATABASE_URL, REDIS_URL, database name)."""
+    import redis as redis_mod
+    n = next(_redis_dbs)
+    name = "aop_t%d_%d" % (os.getpid(), n)
+    con = pg_connect(pg_admin_url)
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute("CREATE DATABASE %s" % name)
+    finally:
+        con.close()
+    r = redis_mod.Redis.from_url("%s/%d" % (redis_base_url, n))
+    r.flushdb()
+    r.close()
+    return pg_url_with_db(pg_admin_url, name), "%s/%d" % (redis_base_url, n), name
+
+
 def backend_urls(tmpdir):
     """The DATABASE_URL and REDIS_URL of a test directory (pg backend)."""
     key = str(tmpdir)
     if key not in _databases:
-        import redis as redis_mod
-        name = "aop_t%d_%d" % (os.getpid(), len(_databases) + 1)
-        con = pg_connect(PG_ADMIN_URL)
-        con.autocommit = True
-        try:
-            with con.cursor() as cur:
-                cur.execute("CREATE DATABASE %s" % name)
-        finally:
-            con.close()
-        n = next(_redis_dbs)
-        r = redis_mod.Redis.from_url("%s/%d" % (REDIS_BASE_URL, n))
-        r.flushdb()
-        r.close()
-        _databases[key] = (pg_url_with_db(PG_ADMIN_URL, name), "%s/%d" % (REDIS_BASE_URL, n), name)
+        _databases[key] = fresh_backend(PG_ADMIN_URL, REDIS_BASE_URL)
     return _databases[key]
 
 

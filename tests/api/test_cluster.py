@@ -12,7 +12,6 @@ test gets a fresh database and Redis database number there.
 - a `wait: true` on one instance for an execution another one runs; cancel across;
 - Redis stopped and restarted mid-load; PostgreSQL restarted mid-load.
 """
-import itertools
 import os
 import pathlib
 import re
@@ -26,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from conftest import BACKEND, REPO, assert_error, pg_connect, pg_url_with_db
+from conftest import BACKEND, REPO, assert_error, fresh_backend
 from authutil import admin_login, auth_env, bearer, login, me, register
 from fakes import (H, chain, create_workflow, delay_node, get_execution, transform, wait_ended,
                    check_execution)
@@ -34,7 +33,6 @@ from fakes import (H, chain, create_workflow, delay_node, get_execution, transfo
 pytestmark = pytest.mark.skipif(BACKEND != "pg", reason="needs PostgreSQL + Redis (AOP_TEST_BACKEND=pg)")
 
 SERVICES = str(REPO / "scripts" / "services.sh")
-_dbs = itertools.count(1)
 
 
 class Services:
@@ -58,18 +56,7 @@ class Services:
 
     def fresh(self):
         """(DATABASE_URL, REDIS_URL) of an empty database and Redis db number."""
-        import redis as redis_mod
-        name = "aop_c%d_%d" % (os.getpid(), next(_dbs))
-        con = pg_connect(self.urls["AOP_PG_URL"])
-        con.autocommit = True
-        with con.cursor() as cur:
-            cur.execute("CREATE DATABASE %s" % name)
-        con.close()
-        n = next(_dbs)
-        r = redis_mod.Redis.from_url("%s/%d" % (self.urls["AOP_REDIS_URL"], n))
-        r.flushdb()
-        r.close()
-        return pg_url_with_db(self.urls["AOP_PG_URL"], name), "%s/%d" % (self.urls["AOP_REDIS_URL"], n)
+        return fresh_backend(self.urls["AOP_PG_URL"], self.urls["AOP_REDIS_URL"])[:2]
 
 
 @pytest.fixture(scope="module")
@@ -242,6 +229,16 @@ def running_on(servers):
     return [s for s in servers if (metric(s, "aop_executions_running") or 0) > 0]
 
 
+def runner_and_other(a, b, timeout=10):
+    """Waits until a or b runs an execution: (that one, the other)."""
+    deadline = time.monotonic() + timeout
+    while not running_on((a, b)):
+        assert time.monotonic() < deadline, "no instance took the execution"
+        time.sleep(0.02)
+    runner = running_on((a, b))[0]
+    return runner, (b if runner is a else a)
+
+
 def test_wait_on_one_instance_for_an_execution_another_runs(aop_server, services):
     """A workflow limited to one execution at a time: the first one runs on some
     instance; a `wait: true` sent to the other instance queues the second, which the
@@ -254,12 +251,7 @@ def test_wait_on_one_instance_for_an_execution_another_runs(aop_server, services
                         settings={"maxConcurrency": 1}, name="one at a time")
     for attempt in range(5):
         first = start_many([a], user, w["id"], 1)[0]
-        deadline = time.monotonic() + 10
-        while not running_on((a, b)):
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        runner = running_on((a, b))[0]
-        other = b if runner is a else a
+        runner, other = runner_and_other(a, b)
         before = metric(runner, "aop_executions_total", event="claimed")
         t0 = time.monotonic()
         r = other.post("/api/workflows/%s/execute" % w["id"], json={"wait": True, "timeoutMs": 20000},
@@ -280,12 +272,7 @@ def test_cancel_on_one_instance_stops_the_run_on_another(aop_server, services):
     user = register(a)
     slow = delay_workflow(a, user, 60000, name="slow")
     eid = start_many([a], user, slow["id"], 1)[0]
-    deadline = time.monotonic() + 10
-    while not running_on((a, b)):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    runner = running_on((a, b))[0]
-    other = b if runner is a else a
+    runner, other = runner_and_other(a, b)
     r = other.post("/api/executions/%s/cancel" % eid, headers=H(user))
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "cancelled"

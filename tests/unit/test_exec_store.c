@@ -1710,9 +1710,12 @@ typedef struct {
     fixture *f;
     store *s;
     char owner[16];
+    int batch;           /* claimed at a time */
+    int total;           /* the race is over once this many were claimed */
+    bool end_unlimited;  /* end every run taken (else only limited ones) */
     int *seen;           /* claims of each execution number, shared (atomic adds) */
-    int *done;           /* executions finished, shared */
-    int claimed, over, duplicates;
+    int *done;           /* executions claimed, shared */
+    int claimed, over, duplicates, unordered;
     aop_err rc;
 } racer;
 
@@ -1723,33 +1726,38 @@ static const char q_over_limit[] =
     "GROUP BY workflow_id HAVING MIN(max_concurrency) > 0 "
     "AND COUNT(*) > MAX(max_concurrency)) x";
 
-/* Claims up to three at a time, checks the limits, finishes what it took;
- * until every execution is done (or 60 s pass). */
+/* Claims a batch at a time, checks the limits and the order of the batch,
+ * ends the runs it took (every one, or only the limited ones); until every
+ * execution was claimed (or 60 s pass). */
 static void *race_loop(void *p)
 {
     racer *r = p;
     arena a = {0};
     PGconn *c = pg_connect(r->f);
     int64_t until = clock_mono_ns() + 60 * 1000000000LL;
-    while (c && r->rc == AOP_OK && __atomic_load_n(r->done, __ATOMIC_SEQ_CST) < RACE_EXECUTIONS &&
+    while (c && r->rc == AOP_OK && __atomic_load_n(r->done, __ATOMIC_SEQ_CST) < r->total &&
            clock_mono_ns() < until) {
         store_execution *es = NULL;
         int n = 0;
         r->rc = store_execution_claim(r->s, r->owner, T0_MS, "2026-06-01T00:00:00.000Z",
-                                      T0_MS + 60 * SEC, 3, &es, &n, &a);
+                                      T0_MS + 60 * SEC, r->batch, &es, &n, &a);
         PGresult *res = NULL;
         if (r->rc == AOP_OK && n > 0 && pg_run(c, q_over_limit, &res) == 0) {
             r->over += pg_first_int(res) != 0;
             PQclear(res);
         }
         for (int i = 0; r->rc == AOP_OK && i < n; i++) {
+            if (i > 0 && strcmp(es[i - 1].created_at, es[i].created_at) >= 0)
+                r->unordered++;
             if (__atomic_add_fetch(&r->seen[id_num(es[i].id)], 1, __ATOMIC_SEQ_CST) > 1)
                 r->duplicates++;
+            __atomic_add_fetch(r->done, 1, __ATOMIC_SEQ_CST);
+            if (es[i].max_concurrency == 0 && !r->end_unlimited)
+                continue;
             es[i].status = EXEC_SUCCEEDED;
             str_copy(es[i].finished_at, sizeof(es[i].finished_at), "2026-06-01T00:00:01.000Z");
             es[i].duration_ms = 1000;
             r->rc = store_execution_finish(r->s, &es[i]);
-            __atomic_add_fetch(r->done, 1, __ATOMIC_SEQ_CST);
         }
         r->claimed += n;
         arena_free(&a);
@@ -1761,58 +1769,69 @@ static void *race_loop(void *p)
     return NULL;
 }
 
+typedef struct {
+    int started, claimed, over, duplicates, unordered;
+    aop_err rc;
+    char err[256];
+} race_result;
+
+/* RACE_STORES stores ("instances") of RACE_THREADS racers each, started at
+ * once with done (shared) claims already counted; joins them and adds up
+ * what they saw. */
+static void race(fixture *f, int batch, int total, bool end_unlimited, int *seen, int done,
+                 race_result *out)
+{
+    store *stores[RACE_STORES] = {0};
+    racer r[RACE_STORES * RACE_THREADS];
+    pthread_t t[RACE_STORES * RACE_THREADS];
+    memset(out, 0, sizeof(*out));
+    for (int k = 0; k < RACE_STORES; k++) {
+        stores[k] = store_open(f->url, SLOW_MS, out->err, sizeof(out->err));
+        if (!stores[k])
+            break;
+    }
+    for (int k = 0; stores[RACE_STORES - 1] && k < RACE_STORES * RACE_THREADS; k++) {
+        r[k] = (racer){.f = f, .s = stores[k / RACE_THREADS], .batch = batch, .total = total,
+                       .end_unlimited = end_unlimited, .seen = seen, .done = &done};
+        snprintf(r[k].owner, sizeof(r[k].owner), "i%d-t%d", k / RACE_THREADS, k % RACE_THREADS);
+        if (pthread_create(&t[k], NULL, race_loop, &r[k]) != 0)
+            break;
+        out->started++;
+    }
+    for (int k = 0; k < out->started; k++) {
+        pthread_join(t[k], NULL);
+        out->claimed += r[k].claimed;
+        out->over += r[k].over;
+        out->duplicates += r[k].duplicates;
+        out->unordered += r[k].unordered;
+        if (r[k].rc != AOP_OK)
+            out->rc = r[k].rc;
+    }
+    for (int k = 0; k < RACE_STORES; k++)
+        store_close(stores[k]);
+}
+
 /* Several instances (stores), several threads each, claiming and ending
  * at once: every execution claimed exactly once, and no workflow ever past
  * its max_concurrency. */
 static void body_pg_claim_race(fixture *f)
 {
-    store *stores[RACE_STORES];
-    racer r[RACE_STORES * RACE_THREADS];
-    pthread_t t[RACE_STORES * RACE_THREADS];
     static int seen[RACE_EXECUTIONS + 1];
-    int done = 0, started = 0;
-    char err[256] = "";
+    race_result r;
     CHECK_INT(setup(f), 0);
     for (int w = 2; w <= RACE_WORKFLOWS; w++)
         CHECK_INT(add_wf(f, w, 1, 0, "Race"), 0);
     for (int i = 1; i <= RACE_EXECUTIONS; i++)
         CHECK_INT(ex_add(f, i, 1 + i % RACE_WORKFLOWS, i, (i % RACE_WORKFLOWS + 1) % 4), 0);
     memset(seen, 0, sizeof(seen));
-    memset(stores, 0, sizeof(stores));
-    for (int k = 0; k < RACE_STORES; k++) {
-        stores[k] = store_open(f->url, SLOW_MS, err, sizeof(err));
-        if (!stores[k])
-            break;
-    }
-    for (int k = 0; stores[RACE_STORES - 1] && k < RACE_STORES * RACE_THREADS; k++) {
-        memset(&r[k], 0, sizeof(r[k]));
-        r[k].f = f;
-        r[k].s = stores[k / RACE_THREADS];
-        r[k].seen = seen;
-        r[k].done = &done;
-        snprintf(r[k].owner, sizeof(r[k].owner), "i%d-t%d", k / RACE_THREADS, k % RACE_THREADS);
-        if (pthread_create(&t[k], NULL, race_loop, &r[k]) != 0)
-            break;
-        started++;
-    }
-    int claimed = 0, over = 0, duplicates = 0;
-    aop_err rc = AOP_OK;
-    for (int k = 0; k < started; k++) {
-        pthread_join(t[k], NULL);
-        claimed += r[k].claimed;
-        over += r[k].over;
-        duplicates += r[k].duplicates;
-        if (r[k].rc != AOP_OK)
-            rc = r[k].rc;
-    }
-    for (int k = 0; k < RACE_STORES; k++)
-        store_close(stores[k]);
-    CHECK_STR(err, "");
-    CHECK_INT(started, RACE_STORES * RACE_THREADS);
-    CHECK_INT(rc, AOP_OK);
-    CHECK_INT(duplicates, 0);
-    CHECK_INT(over, 0);
-    CHECK_INT(claimed, RACE_EXECUTIONS);
+    race(f, 3, RACE_EXECUTIONS, true, seen, 0, &r);
+    CHECK_STR(r.err, "");
+    CHECK_INT(r.started, RACE_STORES * RACE_THREADS);
+    CHECK_INT(r.rc, AOP_OK);
+    CHECK_INT(r.duplicates, 0);
+    CHECK_INT(r.over, 0);
+    CHECK_INT(r.unordered, 0);
+    CHECK_INT(r.claimed, RACE_EXECUTIONS);
     CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'succeeded' AND "
                          "claims = 1"), RACE_EXECUTIONS);
 }
@@ -1831,57 +1850,6 @@ static void exec_pg_claim_race_instances(void)
 #define SPLIT_BATCH 256
 #define SPLIT_LIMITED(i) ((i) % 50 == 0)
 
-typedef struct {
-    fixture *f;
-    store *s;
-    char owner[16];
-    int *seen, *done;
-    int claimed, over, duplicates, unordered;
-    aop_err rc;
-} splitter;
-
-/* Claims SPLIT_BATCH at a time; ends the limited runs it took (the others
- * keep running), until every row was claimed (or 60 s pass). */
-static void *split_loop(void *p)
-{
-    splitter *r = p;
-    arena a = {0};
-    PGconn *c = pg_connect(r->f);
-    int64_t until = clock_mono_ns() + 60 * 1000000000LL;
-    while (c && r->rc == AOP_OK && __atomic_load_n(r->done, __ATOMIC_SEQ_CST) < SPLIT_ROWS &&
-           clock_mono_ns() < until) {
-        store_execution *es = NULL;
-        int n = 0;
-        r->rc = store_execution_claim(r->s, r->owner, T0_MS, "2026-06-01T00:00:00.000Z",
-                                      T0_MS + 60 * SEC, SPLIT_BATCH, &es, &n, &a);
-        PGresult *res = NULL;
-        if (r->rc == AOP_OK && n > 0 && pg_run(c, q_over_limit, &res) == 0) {
-            r->over += pg_first_int(res) != 0;
-            PQclear(res);
-        }
-        for (int i = 0; r->rc == AOP_OK && i < n; i++) {
-            if (i > 0 && strcmp(es[i - 1].created_at, es[i].created_at) >= 0)
-                r->unordered++;
-            if (__atomic_add_fetch(&r->seen[id_num(es[i].id)], 1, __ATOMIC_SEQ_CST) > 1)
-                r->duplicates++;
-            __atomic_add_fetch(r->done, 1, __ATOMIC_SEQ_CST);
-            if (es[i].max_concurrency == 0)
-                continue;
-            es[i].status = EXEC_SUCCEEDED;
-            str_copy(es[i].finished_at, sizeof(es[i].finished_at), "2026-06-01T00:00:01.000Z");
-            es[i].duration_ms = 1000;
-            r->rc = store_execution_finish(r->s, &es[i]);
-        }
-        r->claimed += n;
-        arena_free(&a);
-        if (n == 0)
-            usleep(1000);
-    }
-    PQfinish(c);
-    arena_free(&a);
-    return NULL;
-}
-
 static void body_pg_claim_split(fixture *f)
 {
     static const char backlog[] =
@@ -1894,13 +1862,10 @@ static void body_pg_claim_split(fixture *f)
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 300000, "
         "CASE WHEN i % 50 <> 0 THEN 0 WHEN i % 100 = 50 THEN 2 ELSE 1 END "
         "FROM generate_series(1, 3060) i";
-    store *stores[RACE_STORES];
-    splitter r[RACE_STORES * RACE_THREADS];
-    pthread_t t[RACE_STORES * RACE_THREADS];
     static int seen[SPLIT_ROWS + 1];
     store_execution *es = NULL;
-    int n = 0, done = 0, started = 0, want = 0, wrong = 0;
-    char err[256] = "";
+    int n = 0, want = 0, wrong = 0;
+    race_result r;
     CHECK_INT(setup(f), 0);
     for (int w = 2; w <= 4; w++)
         CHECK_INT(add_wf(f, w, 1, 0, "Split"), 0);
@@ -1930,44 +1895,14 @@ static void body_pg_claim_split(fixture *f)
     memset(seen, 0, sizeof(seen));
     for (int k = 0; k < n; k++)
         seen[id_num(es[k].id)] = 1;
-    done = n;
-    memset(stores, 0, sizeof(stores));
-    for (int k = 0; k < RACE_STORES; k++) {
-        stores[k] = store_open(f->url, SLOW_MS, err, sizeof(err));
-        if (!stores[k])
-            break;
-    }
-    for (int k = 0; stores[RACE_STORES - 1] && k < RACE_STORES * RACE_THREADS; k++) {
-        memset(&r[k], 0, sizeof(r[k]));
-        r[k].f = f;
-        r[k].s = stores[k / RACE_THREADS];
-        r[k].seen = seen;
-        r[k].done = &done;
-        snprintf(r[k].owner, sizeof(r[k].owner), "i%d-t%d", k / RACE_THREADS, k % RACE_THREADS);
-        if (pthread_create(&t[k], NULL, split_loop, &r[k]) != 0)
-            break;
-        started++;
-    }
-    int claimed = n, over = 0, duplicates = 0, unordered = 0;
-    aop_err rc = AOP_OK;
-    for (int k = 0; k < started; k++) {
-        pthread_join(t[k], NULL);
-        claimed += r[k].claimed;
-        over += r[k].over;
-        duplicates += r[k].duplicates;
-        unordered += r[k].unordered;
-        if (r[k].rc != AOP_OK)
-            rc = r[k].rc;
-    }
-    for (int k = 0; k < RACE_STORES; k++)
-        store_close(stores[k]);
-    CHECK_STR(err, "");
-    CHECK_INT(started, RACE_STORES * RACE_THREADS);
-    CHECK_INT(rc, AOP_OK);
-    CHECK_INT(duplicates, 0);
-    CHECK_INT(over, 0);
-    CHECK_INT(unordered, 0);
-    CHECK_INT(claimed, SPLIT_ROWS);
+    race(f, SPLIT_BATCH, SPLIT_ROWS, false, seen, n, &r);
+    CHECK_STR(r.err, "");
+    CHECK_INT(r.started, RACE_STORES * RACE_THREADS);
+    CHECK_INT(r.rc, AOP_OK);
+    CHECK_INT(r.duplicates, 0);
+    CHECK_INT(r.over, 0);
+    CHECK_INT(r.unordered, 0);
+    CHECK_INT(n + r.claimed, SPLIT_ROWS);
     CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'queued'"), 0);
     CHECK_INT(sql_int(f, "SELECT MAX(claims) FROM executions"), 1);
 }

@@ -72,6 +72,19 @@ static redis_pool *pool_on(int db, int flush)
     return p;
 }
 
+/* Two pools on db (two "instances"; the first flushes it): false, with
+ * nothing open, when either cannot be opened. */
+static bool two_pools(int db, redis_pool **pa, redis_pool **pb)
+{
+    *pa = pool_on(db, 1);
+    *pb = pool_on(db, 0);
+    if (*pa && *pb)
+        return true;
+    redis_pool_close(*pa);
+    redis_pool_close(*pb);
+    return false;
+}
+
 /* A port on 127.0.0.1 where nothing listens (free a moment ago). */
 static int free_port(void)
 {
@@ -293,12 +306,9 @@ static void cache_ttl_expires(void)
 
 static void cache_two_instances_share(void)
 {
-    redis_pool *pa = pool_on(15, 1), *pb = pool_on(15, 0);
-    if (!pa || !pb) {
-        redis_pool_close(pa);
-        redis_pool_close(pb);
+    redis_pool *pa, *pb;
+    if (!two_pools(15, &pa, &pb))
         return;
-    }
     cache *a = cache_redis_new(pa, PREFIX), *b = cache_redis_new(pb, PREFIX);
     CHECK_INT(cache_set(a, "item", "from-a", 6, 60000), AOP_OK);
     CHECK(value_is(b, "item", "from-a"));
@@ -339,12 +349,9 @@ static void *incr_many(void *arg)
 
 static void cache_threads_lose_no_increment(void)
 {
-    redis_pool *pa = pool_on(16, 1), *pb = pool_on(16, 0);
-    if (!pa || !pb) {
-        redis_pool_close(pa);
-        redis_pool_close(pb);
+    redis_pool *pa, *pb;
+    if (!two_pools(16, &pa, &pb))
         return;
-    }
     cache *a = cache_redis_new(pa, PREFIX), *b = cache_redis_new(pb, PREFIX);
     enum { THREADS = 8, EACH = 150 };
     pthread_t t[THREADS];
@@ -410,12 +417,9 @@ static void limiter_counts_exactly(void)
 
 static void limiter_shared_by_two_instances(void)
 {
-    redis_pool *pa = pool_on(18, 1), *pb = pool_on(18, 0);
-    if (!pa || !pb) {
-        redis_pool_close(pa);
-        redis_pool_close(pb);
+    redis_pool *pa, *pb;
+    if (!two_pools(18, &pa, &pb))
         return;
-    }
     limiter *a = limiter_redis_new(pa, PREFIX, limiter_mem_new(100));
     limiter *b = limiter_redis_new(pb, PREFIX, limiter_mem_new(100));
     limiter_result r;
@@ -461,12 +465,9 @@ static void limiter_window_resets(void)
 
 static void lock_exclusion_between_instances(void)
 {
-    redis_pool *pa = pool_on(20, 1), *pb = pool_on(20, 0);
-    if (!pa || !pb) {
-        redis_pool_close(pa);
-        redis_pool_close(pb);
+    redis_pool *pa, *pb;
+    if (!two_pools(20, &pa, &pb))
         return;
-    }
     lock *a = lock_redis_new(pa, PREFIX, lock_mem_new());
     lock *b = lock_redis_new(pb, PREFIX, lock_mem_new());
     char ta[LOCK_TOKEN_LEN], tb[LOCK_TOKEN_LEN];
@@ -499,12 +500,9 @@ static void lock_exclusion_between_instances(void)
 
 static void lock_expiry_and_stale_token(void)
 {
-    redis_pool *pa = pool_on(21, 1), *pb = pool_on(21, 0);
-    if (!pa || !pb) {
-        redis_pool_close(pa);
-        redis_pool_close(pb);
+    redis_pool *pa, *pb;
+    if (!two_pools(21, &pa, &pb))
         return;
-    }
     lock *a = lock_redis_new(pa, PREFIX, lock_mem_new());
     lock *b = lock_redis_new(pb, PREFIX, lock_mem_new());
     char ta[LOCK_TOKEN_LEN], tb[LOCK_TOKEN_LEN];
