@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "engine/engine.h"
 #include "engine/pricing.h"
 #include "http/server.h"

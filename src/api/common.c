@@ -3,6 +3,7 @@
 #include "core/json.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "store/store.h"
 
 #include <stdio.h>

@@ -10,6 +10,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/str.h"
 #include "engine/engine.h"
 #include "executions/executions.h"
 

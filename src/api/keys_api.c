@@ -8,6 +8,7 @@
 #include "auth/session.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/str.h"
 
 #include <string.h>
 

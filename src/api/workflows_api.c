@@ -11,6 +11,7 @@
 #include "auth/user_cache.h"
 #include "core/buf.h"
 #include "core/ids.h"
+#include "core/str.h"
 #include "engine/definition.h"
 #include "workflows/workflows.h"
 

@@ -1,6 +1,7 @@
 #include "auth/jwt.h"
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #include <jwt.h>
 #include <limits.h>

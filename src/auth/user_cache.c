@@ -1,5 +1,6 @@
 #include "auth/user_cache.h"
 #include "core/buf.h"
+#include "core/str.h"
 #include "infra/cache_item.h"
 
 #include <stdio.h>

@@ -3,6 +3,7 @@
 #include "auth/user_cache.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/str.h"
 
 #include <stdlib.h>
 #include <string.h>

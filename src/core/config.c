@@ -3,6 +3,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/str.h"
 
 #include <errno.h>
 #include <fcntl.h>

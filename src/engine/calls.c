@@ -21,6 +21,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "engine/engine_int.h"
 #include "engine/netguard.h"
 

@@ -11,6 +11,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "engine/template.h"
 
 #define SHOW_MAX 64        /* bytes of request text quoted in a message */

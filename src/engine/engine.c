@@ -23,6 +23,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "engine/engine_int.h"
 #include "infra/cache.h"
 #include "executions/executions.h"

@@ -13,6 +13,7 @@
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "engine/engine.h"
 #include "infra/cache.h"
 #include "infra/cache_item.h"

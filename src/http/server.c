@@ -5,6 +5,7 @@
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "auth/session.h"
 #include "http/guard.h"
 #include "http/router.h"

@@ -43,6 +43,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "infra/cache.h"
 #include "infra/redis.h"
 

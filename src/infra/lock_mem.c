@@ -22,6 +22,7 @@
 #include "core/hash.h"
 #include "core/ids.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "infra/lock.h"
 
 #include <pthread.h>

@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/str.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>

@@ -11,6 +11,7 @@
  */
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/str.h"
 #include "store/pg_int.h"
 
 #include <string.h>

@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "store/migrations.h"
 #include "store/sqlite_int.h"
 

@@ -3,6 +3,7 @@
  */
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/str.h"
 #include "store/sqlite_int.h"
 
 #include <string.h>

@@ -9,6 +9,7 @@
  * statements by the address of their SQL.
  */
 #include "core/buf.h"
+#include "core/str.h"
 #include "store/sqlite_int.h"
 
 #include <pthread.h>

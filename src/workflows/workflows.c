@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "infra/cache_item.h"
 #include "infra/lock.h"
 

@@ -20,6 +20,7 @@
 #include "app.h"
 #include "auth/user_cache.h"
 #include "core/buf.h"
+#include "core/str.h"
 #include "infra/cache.h"
 #include "store/store.h"
 #include "unit.h"

@@ -13,6 +13,7 @@
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/secure.h"
+#include "core/str.h"
 #include "infra/workpool.h"
 #include "unit.h"
 

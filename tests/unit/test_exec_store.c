@@ -26,6 +26,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/str.h"
 #include "store/sqlite_int.h"
 #include "store/store.h"
 #include "unit.h"

@@ -8,6 +8,7 @@
 #include "auth/apikey.h"
 #include "auth/jwt.h"
 #include "core/buf.h"
+#include "core/str.h"
 #include "unit.h"
 
 #define SECRET "unit-test-secret-0123456789abcdef"

@@ -8,6 +8,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/str.h"
 #include "infra/lock.h"
 #include "unit.h"
 

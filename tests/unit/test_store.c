@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/str.h"
 #include "store/migrations.h"
 #include "store/sqlite_int.h"
 #include "store/store.h"

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "auth/password.h"
+#include "core/str.h"
 #include "auth/users.h"
 #include "unit.h"
 
