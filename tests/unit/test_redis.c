@@ -4,8 +4,9 @@
  * no database; `make test` sets it). Each test uses its own database number
  * (the test server runs with `databases 10000`) and empties it first. The
  * outage tests start their own redis-server on a free port in a temporary
- * directory and stop it by its pid. Without AOP_TEST_REDIS_URL the tests
- * print a note and pass.
+ * directory and stop it by its pid. Without AOP_TEST_REDIS_URL (or, for the
+ * outage tests, without redis-server) the tests are skipped; under
+ * AOP_TEST_REQUIRE_SERVICES=1, as make test runs them, they fail.
  */
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
@@ -28,15 +29,14 @@
 
 #define PREFIX "aoptest:"
 
+/* The test server's URL, or NULL with the running test marked skipped. */
 static const char *base_url(void)
 {
-    static int noted;
     const char *u = getenv("AOP_TEST_REDIS_URL");
-    if ((!u || !*u) && !noted) {
-        noted = 1;
-        printf("  note: AOP_TEST_REDIS_URL is not set; Redis tests skipped\n");
-    }
-    return u && *u ? u : NULL;
+    if (u && *u)
+        return u;
+    unit_skip_service("AOP_TEST_REDIS_URL is not set");
+    return NULL;
 }
 
 static void sleep_ms(long ms)
@@ -50,7 +50,8 @@ static long long elapsed_ms(int64_t start_ns)
     return (clock_mono_ns() - start_ns) / 1000000;
 }
 
-/* A pool on database db of the test server, emptied; NULL when skipped. */
+/* A pool on database db of the test server, emptied; NULL when the test is
+ * skipped or failed (recorded). */
 static redis_pool *pool_on(int db, int flush)
 {
     const char *base = base_url();
@@ -60,7 +61,7 @@ static redis_pool *pool_on(int db, int flush)
     snprintf(url, sizeof(url), "%s/%d", base, db);
     redis_pool *p = redis_pool_open(url, 4, 2000, err, sizeof(err));
     if (!p) {
-        printf("  cannot open %s: %s\n", url, err);
+        unit_fail(__FILE__, __LINE__, err);
         return NULL;
     }
     if (flush) {
@@ -686,9 +687,16 @@ static void warm(redis_pool *p)
         sleep_ms(REDIS_POOL_RETRY_MS / 5);
 }
 
-static int redis_server_available(void)
+/* true when the outage tests can start servers of their own; else the
+ * running test is marked skipped. */
+static bool redis_server_available(void)
 {
-    return base_url() && system("redis-server --version >/dev/null 2>&1") == 0;
+    if (!base_url())
+        return false;
+    if (system("redis-server --version >/dev/null 2>&1") == 0)
+        return true;
+    unit_skip_service("redis-server is not installed");
+    return false;
 }
 
 /* The password (percent-encoded in the URL) is sent with AUTH and the

@@ -2,9 +2,10 @@
  * unit.h - a small unit-test harness.
  *
  * A test is a void function; a CHECK that fails records the place and returns
- * from it. Each tests/unit/test_*.c file exports a NULL-terminated
- * unit_test array that main.c lists. The runner's last line reads
- * "N passed, N failed".
+ * from it, and SKIP records why the test cannot run here and returns. Each
+ * tests/unit/test_*.c file exports a NULL-terminated unit_test array that
+ * main.c lists by name. The runner's last line reads
+ * "N passed, N failed, N skipped" (main.c says what it accepts).
  */
 #ifndef AOP_TESTS_UNIT_H
 #define AOP_TESTS_UNIT_H
@@ -16,7 +17,25 @@ typedef struct {
     void (*fn)(void);
 } unit_test;
 
+/* Records a failure of the running test at file:line (printed at once). */
 void unit_fail(const char *file, int line, const char *what);
+
+/* Records the running test as skipped, for why (copied; the report groups
+ * skips by reason). A failure recorded in the same test wins. The caller
+ * returns from the test right after: SKIP does both. */
+void unit_skip(const char *why);
+
+/* A skip for want of a server that `make test` always starts (PostgreSQL,
+ * Redis): with AOP_TEST_REQUIRE_SERVICES=1 in the environment it is recorded
+ * as a failure instead, so that a run which should have reached the server
+ * cannot end green. */
+void unit_skip_service(const char *why);
+
+#define SKIP(why)           \
+    do {                    \
+        unit_skip(why);     \
+        return;             \
+    } while (0)
 
 #define CHECK(cond)                                   \
     do {                                              \

@@ -2,6 +2,7 @@
  * unit_pg.c - throwaway PostgreSQL databases for unit tests (unit_pg.h).
  */
 #include "unit_pg.h"
+#include "unit.h"
 
 #include <libpq-fe.h>
 #include <stdatomic.h>
@@ -18,9 +19,7 @@ const char *unit_pg_admin_url(void)
 
 void unit_pg_skip_note(void)
 {
-    static atomic_int noted;
-    if (!atomic_exchange(&noted, 1))
-        printf("note: AOP_TEST_PG_URL is not set; PostgreSQL store tests skipped\n");
+    unit_skip_service("AOP_TEST_PG_URL is not set (PostgreSQL variants)");
 }
 
 /* url with its database name replaced by db, into out. -1 when it does not

@@ -3,7 +3,7 @@
  *
  * AOP_TEST_PG_URL names a server and a role that may CREATE DATABASE
  * (make test sets it). Without it the PostgreSQL variants of the tests are
- * skipped with a note.
+ * skipped (failed under AOP_TEST_REQUIRE_SERVICES=1, as make test runs them).
  */
 #ifndef AOP_TESTS_UNIT_PG_H
 #define AOP_TESTS_UNIT_PG_H
@@ -23,7 +23,9 @@ void unit_pg_drop(const char *url);
 /* Runs sql (no parameters) on url; the first column of its first row into
  * out ("" when no row). 0, or -1 on failure. */
 int unit_pg_text(const char *url, const char *sql, char *out, size_t outlen);
-/* Prints, once per run, that the PostgreSQL variants are skipped. */
+/* Marks the running test skipped for want of AOP_TEST_PG_URL (a failure
+ * under AOP_TEST_REQUIRE_SERVICES=1: unit_skip_service in unit.h); the
+ * caller returns from the test. */
 void unit_pg_skip_note(void);
 
 #endif
