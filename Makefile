@@ -61,11 +61,24 @@ run-cluster:
 	$(MAKE) --no-print-directory build/aop
 	scripts/cluster.sh
 
-unit: build/test/unit
-	ASAN_OPTIONS=detect_leaks=1 ./build/test/unit
+# One test or a few:
+#   make unit T='store_ jwt_'     unit tests whose suite or name starts with a prefix
+#                                 (build/test/unit --list names them)
+#   make api K=refresh            API tests matching a pytest -k expression
+#   make api API_TESTS=tests/api/test_auth.py::test_register_ignores_role   (node ids)
+# The API tests run on SQLite unless AOP_TEST_BACKEND=pg (with AOP_TEST_PG_URL and
+# AOP_TEST_REDIS_URL; `K=refresh scripts/test.sh pg` starts both and runs them).
+T ?=
+K ?=
+API_TESTS ?= tests/api
 
+unit: build/test/unit
+	ASAN_OPTIONS=detect_leaks=1 ./build/test/unit $(T)
+
+# -rs lists every skipped test with its reason.
 api: build/test/aop
-	AOP_BIN=$(CURDIR)/build/test/aop $(PYTHON) -m pytest -q -p no:cacheprovider tests/api
+	AOP_BIN=$(CURDIR)/build/test/aop $(PYTHON) -m pytest -q -rs -p no:cacheprovider \
+	  $(if $(K),-k '$(K)') $(API_TESTS)
 
 # Unit tests, then the API tests on SQLite and on PostgreSQL + Redis (servers
 # of their own, started and stopped by scripts/test.sh).

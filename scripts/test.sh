@@ -2,7 +2,13 @@
 # Runs the unit tests and the API tests against both backends: the SQLite
 # default, then PostgreSQL + Redis. The servers are the tests' own, started
 # here in a temporary directory on free ports and stopped on the way out.
+# Since they are always there, a test that would skip for want of one fails
+# (AOP_TEST_REQUIRE_SERVICES=1), and so does an API test on pg that cannot
+# reach them.
 #   scripts/test.sh [unit|sqlite|pg]...   (default: all three, in that order)
+# The Makefile's filters pass through: T='store_ jwt_' for the unit tests,
+# K=EXPR (pytest -k) or API_TESTS=NODE_IDS for the API tests, e.g.
+#   K=refresh scripts/test.sh pg
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +25,14 @@ while IFS='=' read -r k v; do
   export "$k=$v"
 done < <(scripts/services.sh start "$svc")
 export AOP_TEST_PG_URL=$AOP_PG_URL AOP_TEST_REDIS_URL=$AOP_REDIS_URL
+export AOP_TEST_REQUIRE_SERVICES=1
 
 for p in "${parts[@]}"; do
   case "$p" in
-    unit) make --no-print-directory unit ;;
+    unit)
+      make --no-print-directory unit
+      tests/unit/check_runner.sh build/test/unit
+      ;;
     sqlite) AOP_TEST_BACKEND=sqlite make --no-print-directory api ;;
     pg) AOP_TEST_BACKEND=pg make --no-print-directory api ;;
     *) echo "unknown part: $p (unit, sqlite, pg)" >&2; exit 2 ;;
