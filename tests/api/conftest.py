@@ -18,7 +18,9 @@ own SQLite file. AOP_TEST_BACKEND=pg gives it its own PostgreSQL database
 (created on AOP_TEST_PG_URL's server, dropped at teardown) and its own Redis
 database number on AOP_TEST_REDIS_URL's server (flushed first): the whole
 suite runs unchanged against PostgreSQL + Redis. Tests about the embedded
-file itself are marked @pytest.mark.sqlite_only.
+file itself are marked @pytest.mark.sqlite_only and reported skipped on pg.
+On pg the run first checks that both servers answer and stops with a
+failure (never a skip) when either does not.
 
 db_query(server_or_manager, sql, params) / db_execute(...) reach the test's
 database on either backend (write `?` placeholders).
@@ -80,9 +82,6 @@ if BACKEND not in ("sqlite", "pg"):
     raise RuntimeError("AOP_TEST_BACKEND must be sqlite or pg")
 PG_ADMIN_URL = os.environ.get("AOP_TEST_PG_URL")
 REDIS_BASE_URL = os.environ.get("AOP_TEST_REDIS_URL")
-if BACKEND == "pg" and not (PG_ADMIN_URL and REDIS_BASE_URL):
-    raise RuntimeError("AOP_TEST_BACKEND=pg needs AOP_TEST_PG_URL and AOP_TEST_REDIS_URL "
-                       "(scripts/services.sh starts both)")
 
 _redis_dbs = itertools.count(1)   # db 0 is left to people looking around by hand (< 10000)
 _databases = {}                   # test directory -> (pg database URL, redis URL)
@@ -204,6 +203,37 @@ def db_dump(target):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: about the embedded SQLite file itself")
+
+
+def backend_problems():
+    """Why the pg backend cannot run here (a list; empty when both servers
+    answer). The URLs are left out: they hold the password."""
+    if not (PG_ADMIN_URL and REDIS_BASE_URL):
+        return ["AOP_TEST_PG_URL and AOP_TEST_REDIS_URL must both be set "
+                "(scripts/test.sh pg starts both servers)"]
+    problems = []
+    try:
+        pg_connect(PG_ADMIN_URL).close()
+    except Exception as e:  # any reason at all: the run cannot go on
+        problems.append("PostgreSQL (AOP_TEST_PG_URL) cannot be reached: %s" % str(e).strip())
+    try:
+        import redis as redis_mod
+        r = redis_mod.Redis.from_url(REDIS_BASE_URL, socket_timeout=5, socket_connect_timeout=5)
+        try:
+            r.ping()
+        finally:
+            r.close()
+    except Exception as e:
+        problems.append("Redis (AOP_TEST_REDIS_URL) cannot be reached: %s" % str(e).strip())
+    return problems
+
+
+def pytest_sessionstart(session):
+    if BACKEND != "pg":
+        return
+    problems = backend_problems()
+    if problems:
+        pytest.exit("AOP_TEST_BACKEND=pg, but " + "; ".join(problems), returncode=1)
 
 
 def pytest_collection_modifyitems(config, items):
