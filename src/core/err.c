@@ -1,5 +1,8 @@
 #include "core/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 static const struct {
     int status;
     const char *code;
@@ -44,4 +47,15 @@ const char *err_code(aop_err e)
 const char *err_message(aop_err e)
 {
     return valid(e) ? err_table[e].message : "Internal server error";
+}
+
+int err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
 }

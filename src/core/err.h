@@ -1,12 +1,21 @@
 /*
- * err.h - the one error enum of the program.
+ * err.h - the one error enum of the program, and the helper that writes a
+ * failure's message for a caller.
  *
  * Internal functions return an aop_err and pass data through out-parameters.
- * err_http_status() and err_code() map a value to the HTTP status and the
- * contract's code string (see API.md, "Errors"); the mapping is one table.
+ * err_http_status(), err_code() and err_message() map a value to the HTTP
+ * status, the contract's code string and a default message (the codes are
+ * the contract's error table plus docs/api.md, "Error codes added to the
+ * contract's table"); the mapping is one table, in err.c.
+ *
+ * Functions that explain a failure in words take `char *err, size_t errlen`
+ * (a buffer of the caller's; err may be NULL or errlen 0 when the caller does
+ * not want the words) and fill it with err_set().
  */
 #ifndef AOP_CORE_ERR_H
 #define AOP_CORE_ERR_H
+
+#include <stddef.h>
 
 typedef enum {
     AOP_OK = 0,
@@ -31,13 +40,20 @@ typedef enum {
     AOP_ERR__COUNT
 } aop_err;
 
-/* HTTP status for an error (200 for AOP_OK). */
+/* HTTP status for an error (200 for AOP_OK; 500 for a value outside the enum). */
 int err_http_status(aop_err e);
 
-/* Contract code string, e.g. "VALIDATION_ERROR". Never NULL. */
+/* Contract code string, e.g. "VALIDATION_ERROR" ("INTERNAL_ERROR" for a value
+ * outside the enum). Never NULL. */
 const char *err_code(aop_err e);
 
 /* A short default message safe to show to any client. Never NULL. */
 const char *err_message(aop_err e);
+
+/* Formats a message into err (at most errlen bytes, always terminated) when
+ * the caller gave room for one. Returns -1, so that a function failing with
+ * -1 can end with `return err_set(...)`. */
+__attribute__((format(printf, 3, 4))) int err_set(char *err, size_t errlen, const char *fmt,
+                                                  ...);
 
 #endif

@@ -1,9 +1,9 @@
 #include "engine/pricing.h"
+#include "core/err.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,19 +60,6 @@ typedef struct {
     const char *p;
     size_t len;
 } span;
-
-/* Writes a message into err when the caller gave room for one; returns NULL. */
-__attribute__((format(printf, 3, 4))) static void *fail(char *err, size_t errlen,
-                                                        const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return NULL;
-}
 
 static int cmp_span(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -143,21 +130,21 @@ static bool read_model(const char *name, size_t len, const json_t *m, price *e, 
     static const char *const keys[] = {"inputPerMillion", "outputPerMillion"};
     double *slots[] = {&e->in, &e->out};
     if (len == 0 || len > PRICING_MAX_NAME) {
-        fail(err, errlen, "models: a model name must be 1 to %d bytes", PRICING_MAX_NAME);
+        err_set(err, errlen, "models: a model name must be 1 to %d bytes", PRICING_MAX_NAME);
         return false;
     }
     if (!json_is_object(m)) {
-        fail(err, errlen, "models.%s must be an object", name);
+        err_set(err, errlen, "models.%s must be an object", name);
         return false;
     }
     for (size_t i = 0; i < 2; i++) {
         if (!read_price(m, keys[i], slots[i])) {
-            fail(err, errlen, "models.%s.%s must be a number >= 0", name, keys[i]);
+            err_set(err, errlen, "models.%s.%s must be a number >= 0", name, keys[i]);
             return false;
         }
     }
     if (!(e->name = strdup(name))) {
-        fail(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
         return false;
     }
     e->len = len;
@@ -172,7 +159,8 @@ static pricing *build(const json_t *models, char *err, size_t errlen)
     size_t n = json_object_size(models);
     if (!p || !(p->items = calloc(n ? n : 1, sizeof(price)))) {
         free(p);
-        return fail(err, errlen, "out of memory");
+        err_set(err, errlen, "out of memory");
+        return NULL;
     }
     for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
         if (!read_model(json_object_iter_key(it), json_object_iter_key_len(it),
@@ -190,19 +178,21 @@ pricing *pricing_parse(const char *json, size_t len, char *err, size_t errlen)
 {
     json_error_t je;
     json_t *root = json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
-    if (!root)
-        return fail(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column,
-                    parse_reason(&je));
+    if (!root) {
+        err_set(err, errlen, "invalid JSON at line %d column %d: %s", je.line, je.column,
+                parse_reason(&je));
+        return NULL;
+    }
     const json_t *models = json_object_get(root, "models");
     pricing *p = NULL;
     if (!json_is_object(root))
-        fail(err, errlen, "the top level must be an object");
+        err_set(err, errlen, "the top level must be an object");
     else if (!models)
-        fail(err, errlen, "models is required");
+        err_set(err, errlen, "models is required");
     else if (!json_is_object(models))
-        fail(err, errlen, "models must be an object");
+        err_set(err, errlen, "models must be an object");
     else if (json_object_size(models) > PRICING_MAX_MODELS)
-        fail(err, errlen, "models has more than %d entries", PRICING_MAX_MODELS);
+        err_set(err, errlen, "models has more than %d entries", PRICING_MAX_MODELS);
     else
         p = build(models, err, errlen);
     json_decref(root);
@@ -218,11 +208,11 @@ static int read_all(int fd, char **text, size_t *len, char *why, size_t whylen)
     int rc = -1;
     for (;;) {
         if (!b) {
-            fail(why, whylen, "out of memory");
+            err_set(why, whylen, "out of memory");
             goto out;
         }
         if (n > PRICING_MAX_FILE) {
-            fail(why, whylen, "is larger than 4 MiB");
+            err_set(why, whylen, "is larger than 4 MiB");
             goto out;
         }
         if (n == cap) {
@@ -237,7 +227,7 @@ static int read_all(int fd, char **text, size_t *len, char *why, size_t whylen)
         if (got < 0 && errno == EINTR)
             continue;
         if (got < 0) {
-            fail(why, whylen, "cannot read: %s", strerror_r(errno, ebuf, sizeof(ebuf)));
+            err_set(why, whylen, "cannot read: %s", strerror_r(errno, ebuf, sizeof(ebuf)));
             goto out;
         }
         if (got == 0)
@@ -260,17 +250,15 @@ static int read_file(const char *path, char **text, size_t *len, char *why, size
     char ebuf[128];
     struct stat st;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        fail(why, whylen, "cannot open: %s", strerror_r(errno, ebuf, sizeof(ebuf)));
-        return -1;
-    }
+    if (fd < 0)
+        return err_set(why, whylen, "cannot open: %s", strerror_r(errno, ebuf, sizeof(ebuf)));
     int rc = -1;
     if (fstat(fd, &st) < 0)
-        fail(why, whylen, "cannot stat: %s", strerror_r(errno, ebuf, sizeof(ebuf)));
+        err_set(why, whylen, "cannot stat: %s", strerror_r(errno, ebuf, sizeof(ebuf)));
     else if (!S_ISREG(st.st_mode))
-        fail(why, whylen, "is not a regular file");
+        err_set(why, whylen, "is not a regular file");
     else if (st.st_size > PRICING_MAX_FILE)
-        fail(why, whylen, "is larger than 4 MiB");
+        err_set(why, whylen, "is larger than 4 MiB");
     else
         rc = read_all(fd, text, len, why, whylen);
     close(fd);
@@ -282,13 +270,19 @@ pricing *pricing_load_file(const char *path, char *err, size_t errlen)
     char why[256];
     char *text = NULL;
     size_t len = 0;
-    if (!path)
-        return fail(err, errlen, "no pricing file given");
-    if (read_file(path, &text, &len, why, sizeof(why)) < 0)
-        return fail(err, errlen, "%s: %s", path, why);
+    if (!path) {
+        err_set(err, errlen, "no pricing file given");
+        return NULL;
+    }
+    if (read_file(path, &text, &len, why, sizeof(why)) < 0) {
+        err_set(err, errlen, "%s: %s", path, why);
+        return NULL;
+    }
     pricing *p = pricing_parse(text, len, why, sizeof(why));
     free(text);
-    return p ? p : fail(err, errlen, "%s: %s", path, why);
+    if (!p)
+        err_set(err, errlen, "%s: %s", path, why);
+    return p;
 }
 
 pricing *pricing_default(void)

@@ -1,33 +1,21 @@
 #include "engine/render.h"
 
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/json.h"
 
 /* What rendering text can run into. */
 enum { APPEND_OK, APPEND_TOO_LONG, APPEND_NOMEM, APPEND_BAD_TEMPLATE };
 
-/* Writes a message into err when the caller gave room for one; returns NULL. */
-__attribute__((format(printf, 3, 4))) static json_t *fail(char *err, size_t errlen,
-                                                          const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return NULL;
-}
-
-static json_t *fail_append(int rc, char *err, size_t errlen)
+/* The message of a failed append (rc) into err. */
+static void fail_append(int rc, char *err, size_t errlen)
 {
     if (rc == APPEND_TOO_LONG)
-        return fail(err, errlen, "rendered string is longer than %d bytes", RENDER_MAX_BYTES);
-    return fail(err, errlen, "out of memory");
+        err_set(err, errlen, "rendered string is longer than %d bytes", RENDER_MAX_BYTES);
+    else
+        err_set(err, errlen, "out of memory");
 }
 
 /* One step down from v: an index on an array, a key on an object. */
@@ -119,14 +107,14 @@ static json_t *render_text(const char *s, size_t len, const render_scope *sc, ch
     buf_init(&b, RENDER_MAX_BYTES);
     int rc = fill(&b, s, len, sc, why, sizeof(why));
     if (rc == APPEND_BAD_TEMPLATE)
-        fail(err, errlen, "template: %s", why);
+        err_set(err, errlen, "template: %s", why);
     else if (rc != APPEND_OK)
         fail_append(rc, err, errlen);
     else if (!(out = json_stringn(b.data ? b.data : "", b.len)))
         /* Values are valid UTF-8 and placeholders are ASCII, so only a caller's
          * s can bring bytes that are not. */
-        fail(err, errlen, json_utf8_valid(b.data, b.len) ? "out of memory"
-                                                         : "string is not valid UTF-8");
+        err_set(err, errlen, json_utf8_valid(b.data, b.len) ? "out of memory"
+                                                            : "string is not valid UTF-8");
     buf_free(&b);
     return out;
 }
@@ -142,7 +130,9 @@ json_t *render_string(const char *s, size_t len, const render_scope *sc, char *e
     if (template_is_whole(s, len, &ref)) {
         const json_t *v = render_lookup(&ref, sc);
         json_t *out = v ? json_deep_copy(v) : json_null();
-        return out ? out : fail(err, errlen, "out of memory");
+        if (!out)
+            err_set(err, errlen, "out of memory");
+        return out;
     }
     return render_text(s, len, sc, err, errlen);
 }
@@ -154,15 +144,17 @@ static json_t *render_object(const json_t *v, const render_scope *sc, char *err,
 {
     json_t *out = json_object();
     json_t *obj = (json_t *)v;
-    if (!out)
-        return fail(err, errlen, "out of memory");
+    if (!out) {
+        err_set(err, errlen, "out of memory");
+        return NULL;
+    }
     for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it)) {
         json_t *item = render_value(json_object_iter_value(it), sc, err, errlen);
         if (!item ||
             json_object_setn_new_nocheck(out, json_object_iter_key(it),
                                          json_object_iter_key_len(it), item) < 0) {
             if (item)
-                fail(err, errlen, "out of memory");
+                err_set(err, errlen, "out of memory");
             json_decref(out);
             return NULL;
         }
@@ -174,13 +166,15 @@ static json_t *render_array(const json_t *v, const render_scope *sc, char *err,
                             size_t errlen)
 {
     json_t *out = json_array();
-    if (!out)
-        return fail(err, errlen, "out of memory");
+    if (!out) {
+        err_set(err, errlen, "out of memory");
+        return NULL;
+    }
     for (size_t i = 0; i < json_array_size(v); i++) {
         json_t *item = render_value(json_array_get(v, i), sc, err, errlen);
         if (!item || json_array_append_new(out, item) < 0) {
             if (item)
-                fail(err, errlen, "out of memory");
+                err_set(err, errlen, "out of memory");
             json_decref(out);
             return NULL;
         }
@@ -202,6 +196,8 @@ json_t *render_value(const json_t *v, const render_scope *sc, char *err, size_t 
         return render_array(v, sc, err, errlen);
     default:
         out = json_deep_copy(v);
-        return out ? out : fail(err, errlen, "out of memory");
+        if (!out)
+            err_set(err, errlen, "out of memory");
+        return out;
     }
 }

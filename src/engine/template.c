@@ -1,22 +1,8 @@
 #include "engine/template.h"
+#include "core/err.h"
 
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
-
-/* Writes a message into err when the caller gave room for one; returns -1. */
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
-                                                      const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static int is_seg_char(unsigned char ch)
 {
@@ -53,10 +39,10 @@ static int check_chars(const char *p, size_t n, char *err, size_t errlen)
         if (is_seg_char(ch) || ch == '.')
             continue;
         if (ch >= 0x80)
-            return fail(err, errlen, "non-ASCII character in placeholder path");
+            return err_set(err, errlen, "non-ASCII character in placeholder path");
         if (ch >= 0x20 && ch < 0x7f)
-            return fail(err, errlen, "invalid character \"%c\" in placeholder path", ch);
-        return fail(err, errlen, "invalid character 0x%02X in placeholder path", ch);
+            return err_set(err, errlen, "invalid character \"%c\" in placeholder path", ch);
+        return err_set(err, errlen, "invalid character 0x%02X in placeholder path", ch);
     }
     return 0;
 }
@@ -70,10 +56,11 @@ static int split_segments(const char *p, size_t n, template_ref *ref, char *err,
         if (i < n && p[i] != '.')
             continue;
         if (i == begin)
-            return fail(err, errlen, "empty segment in placeholder path \"%.*s\"", (int)n, p);
+            return err_set(err, errlen, "empty segment in placeholder path \"%.*s\"", (int)n,
+                           p);
         if (ref->nseg == TEMPLATE_MAX_SEGMENTS)
-            return fail(err, errlen, "placeholder path has more than %d segments",
-                        TEMPLATE_MAX_SEGMENTS);
+            return err_set(err, errlen, "placeholder path has more than %d segments",
+                           TEMPLATE_MAX_SEGMENTS);
         ref->seg[ref->nseg].p = p + begin;
         ref->seg[ref->nseg].len = i - begin;
         ref->nseg++;
@@ -94,13 +81,13 @@ static int check_root(template_ref *ref, char *err, size_t errlen)
         return 0;
     }
     if (!span_is(seg[0], "nodes"))
-        return fail(err, errlen, "unknown template root \"%.*s\": use input or nodes",
-                    (int)seg[0].len, seg[0].p);
+        return err_set(err, errlen, "unknown template root \"%.*s\": use input or nodes",
+                       (int)seg[0].len, seg[0].p);
     if (ref->nseg < 2)
-        return fail(err, errlen, "\"nodes\" must be followed by a node id and .output");
+        return err_set(err, errlen, "\"nodes\" must be followed by a node id and .output");
     if (ref->nseg < 3 || !span_is(seg[2], "output"))
-        return fail(err, errlen, "\"nodes.%.*s\" must be followed by .output", (int)seg[1].len,
-                    seg[1].p);
+        return err_set(err, errlen, "\"nodes.%.*s\" must be followed by .output",
+                       (int)seg[1].len, seg[1].p);
     ref->root = TEMPLATE_NODES;
     ref->node = seg[1];
     ref->rest = 3;
@@ -117,9 +104,10 @@ static int parse_inside(const char *p, size_t n, template_ref *ref, char *err, s
     while (n && is_blank(p[n - 1]))
         n--;
     if (n == 0)
-        return fail(err, errlen, "empty placeholder");
+        return err_set(err, errlen, "empty placeholder");
     if (n > TEMPLATE_MAX_PATH)
-        return fail(err, errlen, "placeholder path is longer than %d bytes", TEMPLATE_MAX_PATH);
+        return err_set(err, errlen, "placeholder path is longer than %d bytes",
+                       TEMPLATE_MAX_PATH);
     if (check_chars(p, n, err, errlen) < 0 || split_segments(p, n, ref, err, errlen) < 0)
         return -1;
     return check_root(ref, err, errlen);
@@ -137,7 +125,7 @@ int template_next(const char *s, size_t len, size_t *pos, template_ref *ref, cha
     ref->start = open;
     if (close == len) {
         ref->end = len;
-        return fail(err, errlen, "unclosed \"{{\"");
+        return err_set(err, errlen, "unclosed \"{{\"");
     }
     ref->end = close + 2;
     if (parse_inside(s + open + 2, close - open - 2, ref, err, errlen) < 0)
