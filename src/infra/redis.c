@@ -46,7 +46,11 @@ struct redis_pool {
     long long timeout_ms;
     struct timeval tv;
 
-    pthread_mutex_t mu; /* guards everything below but the atomics */
+    /* mu guards everything below but the atomics. One rule for it: a
+     * function that locks mu unlocks it before returning, on every path; a
+     * function named *_locked is called with mu held and returns with it
+     * held. Dialling and freeing a connection happen without it. */
+    pthread_mutex_t mu;
     pthread_cond_t cv;  /* signalled when a slot is given back */
     slot *slots;
     int size;
@@ -292,89 +296,101 @@ static int take_idle_locked(redis_pool *p)
     return i;
 }
 
-/* Waits for an idle slot (up to timeout_ms) and takes it into *out. -1 when
- * none came free. */
-static int wait_idle(redis_pool *p, int *out)
+/* With mu held, and still held on return whatever happens (the wait gives
+ * it up only while blocked): waits up to timeout_ms for an idle slot and
+ * takes it into *out. -1 when none came free. */
+static int wait_idle_locked(redis_pool *p, int *out)
 {
     struct timespec dl;
     clock_deadline_after(p->timeout_ms, &dl);
-    pthread_mutex_lock(&p->mu);
-    while (p->nidle == 0) {
-        if (pthread_cond_timedwait(&p->cv, &p->mu, &dl) == ETIMEDOUT && p->nidle == 0) {
-            pthread_mutex_unlock(&p->mu);
+    while (p->nidle == 0)
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &dl) == ETIMEDOUT && p->nidle == 0)
             return -1;
-        }
-    }
     *out = take_idle_locked(p);
-    return 0; /* mu still held */
+    return 0;
 }
 
-/* Borrows a slot with a usable connection into *out, connecting it when
- * needed: AOP_OK, or AOP_ERR_UNAVAILABLE (every slot busy for timeout_ms,
- * the circuit open, another thread probing a down server, or the connect
- * failed). */
-static aop_err borrow(redis_pool *p, int *out)
+/* Counts a borrow that found every connection busy; logs it at most once a
+ * second. */
+static void note_busy(redis_pool *p)
 {
-    int i;
-    if (wait_idle(p, &i) < 0) {
-        count(&p->errors);
-        int64_t now = clock_mono_ms();
-        int64_t last = __atomic_load_n(&p->busy_logged_ms, __ATOMIC_RELAXED);
-        if (now - last >= 1000 &&
-            __atomic_compare_exchange_n(&p->busy_logged_ms, &last, now, false, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED))
-            log_warn("every Redis connection stayed busy (logged at most once a second)",
-                     LF_S("addr", p->addr), LF_I("connections", p->size),
-                     LF_I("timeoutMs", p->timeout_ms));
-        return AOP_ERR_UNAVAILABLE;
-    }
-    slot *s = &p->slots[i];
-    redisContext *stale = NULL;
-    if (s->ctx && s->epoch != p->epoch) {
-        stale = s->ctx;
-        s->ctx = NULL;
-    }
-    if (s->ctx) {
-        pthread_mutex_unlock(&p->mu);
-        *out = i;
-        return AOP_OK;
-    }
-    if (clock_mono_ms() < p->retry_ms || (!p->up && p->probing)) {
-        give_back_locked(p, i);
-        pthread_mutex_unlock(&p->mu);
-        if (stale)
-            redisFree(stale);
-        return AOP_ERR_UNAVAILABLE;
-    }
-    bool probe = !p->up;
-    p->probing |= probe;
-    pthread_mutex_unlock(&p->mu);
-    if (stale)
-        redisFree(stale);
+    count(&p->errors);
+    int64_t now = clock_mono_ms();
+    int64_t last = __atomic_load_n(&p->busy_logged_ms, __ATOMIC_RELAXED);
+    if (now - last >= 1000 &&
+        __atomic_compare_exchange_n(&p->busy_logged_ms, &last, now, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+        log_warn("every Redis connection stayed busy (logged at most once a second)",
+                 LF_S("addr", p->addr), LF_I("connections", p->size),
+                 LF_I("timeoutMs", p->timeout_ms));
+}
 
+/* Connects borrowed slot i, dialling without mu: AOP_OK with the slot
+ * connected, or AOP_ERR_UNAVAILABLE with the slot given back, the pool marked
+ * down and no retry before REDIS_POOL_RETRY_MS. probe: this thread was let
+ * through to try a server that is down (p->probing is cleared either way). */
+static aop_err connect_slot(redis_pool *p, int i, bool probe)
+{
     char why[WHY_MAX];
     redisContext *c = dial(p, why, sizeof(why));
+    bool went_down = false;
     pthread_mutex_lock(&p->mu);
     if (probe)
         p->probing = false;
     if (c) {
+        slot *s = &p->slots[i];
         s->ctx = c;
         s->epoch = p->epoch;
         if (s->ever)
             count(&p->reconnects);
         s->ever = true;
-        pthread_mutex_unlock(&p->mu);
-        *out = i;
-        return AOP_OK;
+    } else {
+        p->retry_ms = clock_mono_ms() + REDIS_POOL_RETRY_MS;
+        went_down = mark_down_locked(p);
+        give_back_locked(p, i);
     }
-    p->retry_ms = clock_mono_ms() + REDIS_POOL_RETRY_MS;
-    bool went_down = mark_down_locked(p);
-    give_back_locked(p, i);
     pthread_mutex_unlock(&p->mu);
+    if (c)
+        return AOP_OK;
     count(&p->errors);
     if (went_down)
         warn_down(p, why);
     return AOP_ERR_UNAVAILABLE;
+}
+
+/* Borrows a slot with a usable connection into *out, connecting it when
+ * needed: AOP_OK, or AOP_ERR_UNAVAILABLE (every slot busy for timeout_ms,
+ * the circuit open, another thread probing a down server, or the connect
+ * failed). The slot is the caller's until redis_pool_command gives it back.
+ * Takes and releases mu (the rule is at struct redis_pool). */
+static aop_err borrow(redis_pool *p, int *out)
+{
+    int i;
+    pthread_mutex_lock(&p->mu);
+    if (wait_idle_locked(p, &i) < 0) {
+        pthread_mutex_unlock(&p->mu);
+        note_busy(p);
+        return AOP_ERR_UNAVAILABLE;
+    }
+    slot *s = &p->slots[i];
+    redisContext *stale = NULL;
+    if (s->ctx && s->epoch != p->epoch) { /* made before a failure: dropped */
+        stale = s->ctx;
+        s->ctx = NULL;
+    }
+    bool ready = s->ctx != NULL;
+    bool refused = !ready && (clock_mono_ms() < p->retry_ms || (!p->up && p->probing));
+    bool probe = !ready && !refused && !p->up;
+    if (refused)
+        give_back_locked(p, i);
+    p->probing |= probe;
+    pthread_mutex_unlock(&p->mu);
+    if (stale)
+        redisFree(stale);
+    if (refused || (!ready && connect_slot(p, i, probe) != AOP_OK))
+        return AOP_ERR_UNAVAILABLE;
+    *out = i;
+    return AOP_OK;
 }
 
 /* Error replies that mean "not now": the server is loading its data, busy
