@@ -209,8 +209,15 @@ def test_access_token_expires_by_ttl(aop_server):
     s = aop_server(ACCESS_TOKEN_TTL=1, **auth_env())
     body = register(s)
     assert body["expiresIn"] == 1
-    warm(s, bearer(body["accessToken"]))
-    time.sleep(2.2)
+    # exp is a whole second, so the token may have only a moment left: it works until
+    # then, and a refusal before exp is the failure this test looks for.
+    exp = jwt.decode(body["accessToken"], options={"verify_signature": False})["exp"]
+    for _ in range(4):
+        r = me(s, bearer(body["accessToken"]))
+        if r.status_code != 200:
+            assert time.time() >= exp, r.text
+            break
+    time.sleep(max(0.0, exp - time.time()) + 1.2)
     assert_unauthorized(me(s, bearer(body["accessToken"])), code="TOKEN_EXPIRED")
     # the refresh token still gives a fresh pair. Its access token lives until the
     # second its exp names: with a 1 s TTL that second may begin a moment after the
