@@ -15,6 +15,7 @@
 #include "core/str.h"
 #include "engine/engine.h"
 #include "engine/pricing.h"
+#include "executions/executions.h"
 #include "http/server.h"
 #include "infra/cache.h"
 #include "infra/limiter.h"
@@ -311,7 +312,9 @@ static int cmd_serve(void)
     raise_fd_limit();
     /* A store that is not shared was claimed above: this process holds it
      * alone, and every running execution in it is an orphan. */
-    app.engine = engine_start(&app, !store_shared(s), prices, err, sizeof(err));
+    engine_opts eo = {.cfg = &cfg, .store = s, .prices = prices,
+                      .hooks = executions_hooks(&app), .exclusive = !store_shared(s)};
+    app.engine = engine_start(&eo, err, sizeof(err));
     if (!app.engine) {
         log_error("cannot start the engine", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);

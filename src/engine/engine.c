@@ -25,8 +25,6 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "engine/engine_int.h"
-#include "infra/cache.h"
-#include "executions/executions.h"
 
 #define CLAIM_BATCH 256
 #define DAG_CACHE 256
@@ -45,6 +43,24 @@ int64_t engine_mono_ms(void)
 void engine_count(long long *counter, long long by)
 {
     __atomic_add_fetch(counter, by, __ATOMIC_RELAXED);
+}
+
+void engine_hook_ended(engine *e, const char *workflow_id, const char *execution_id)
+{
+    if (e->hooks.ended)
+        e->hooks.ended(e->hooks.ctx, workflow_id, execution_id);
+}
+
+void engine_hook_changed(engine *e, const char *workflow_id, const char *execution_id)
+{
+    if (e->hooks.changed)
+        e->hooks.changed(e->hooks.ctx, workflow_id, execution_id);
+}
+
+void engine_hook_pruned(engine *e)
+{
+    if (e->hooks.pruned)
+        e->hooks.pruned(e->hooks.ctx);
 }
 
 /* ---- timers: a binary min-heap; items know their place ---- */
@@ -614,7 +630,7 @@ static int claim(loop *lp)
         open_run(lp, &rows[i]);
     arena_free(&a);
     if (n > 0)
-        executions_changed(e->app, NULL, NULL); /* stats count running ones */
+        engine_hook_changed(e, NULL, NULL); /* stats count running ones */
     return n == room ? 1 : 0;
 }
 
@@ -793,7 +809,7 @@ static void count_end(engine *e, exec_status st)
 /* After the end of an execution of workflow wf is committed. */
 static void ended(engine *e, const char *wf, const char *id)
 {
-    executions_changed(e->app, wf, id);
+    engine_hook_ended(e, wf, id);
     waits_notify(e, id, true);
 }
 
@@ -1035,21 +1051,20 @@ pricing *engine_load_prices(const config *cfg, char *err, size_t errlen)
     return p;
 }
 
-engine *engine_start(const app_ctx *app, bool exclusive, pricing *prices, char *err,
-                     size_t errlen)
+engine *engine_start(const engine_opts *opts, char *err, size_t errlen)
 {
     if (calls_global_init() != 0) {
         snprintf(err, errlen, "cannot initialise libcurl");
-        pricing_free(prices);
+        pricing_free(opts->prices);
         return NULL;
     }
     engine *e = xcalloc(1, sizeof(*e));
-    e->app = app;
-    e->cfg = app->cfg;
-    e->st = app->store;
-    e->exclusive = exclusive;
+    e->hooks = opts->hooks;
+    e->cfg = opts->cfg;
+    e->st = opts->store;
+    e->exclusive = opts->exclusive;
     ids_uuid7(e->owner);
-    e->prices = prices;
+    e->prices = opts->prices;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_mutex_init(&e->ins_mu, NULL);
@@ -1059,10 +1074,10 @@ engine *engine_start(const app_ctx *app, bool exclusive, pricing *prices, char *
     long long n = 0;
     /* An embedded store belongs to this process: every running row is an
      * orphan of a previous run and resumes now. */
-    if (exclusive && store_execution_requeue(e->st, INT64_MAX, &n) == AOP_OK && n > 0)
+    if (e->exclusive && store_execution_requeue(e->st, INT64_MAX, &n) == AOP_OK && n > 0)
         log_info("re-queued executions of a previous run", LF_I("executions", n));
     engine_count(&e->stats.requeued, n);
-    e->nloops = (int)(app->cfg->workers > 0 ? app->cfg->workers : 1);
+    e->nloops = (int)(e->cfg->workers > 0 ? e->cfg->workers : 1);
     e->loops = xcalloc((size_t)e->nloops, sizeof(loop));
     for (int k = 0; k < e->nloops; k++) {
         loop *lp = &e->loops[k];

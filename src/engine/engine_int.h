@@ -15,7 +15,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "app.h"
 #include "engine/dag.h"
 #include "engine/engine.h"
 #include "engine/pricing.h"
@@ -117,7 +116,7 @@ typedef struct waiter waiter;
 typedef struct pending pending;
 
 struct engine {
-    const app_ctx *app;
+    engine_hooks hooks;
     const config *cfg;
     store *st;
     pricing *prices;
@@ -147,6 +146,10 @@ struct engine {
 
 /* engine.c */
 int64_t engine_mono_ms(void);
+/* The hooks of engine.h, each skipped when unset. */
+void engine_hook_ended(engine *e, const char *workflow_id, const char *execution_id);
+void engine_hook_changed(engine *e, const char *workflow_id, const char *execution_id);
+void engine_hook_pruned(engine *e);
 void loop_node_done(loop *lp, run *r, int i, node_outcome *o);
 /* Starts what became ready in r after node work finished outside the
  * scheduler (a call). */

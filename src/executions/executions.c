@@ -149,6 +149,36 @@ aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *w
     return AOP_OK;
 }
 
+aop_err executions_start(const app_ctx *app, const store_execution *row, executions_fn fn,
+                         void *ctx)
+{
+    if (fn)
+        return engine_submit(app->engine, row, fn, ctx) == 0 ? AOP_OK : AOP_ERR_UNAVAILABLE;
+    aop_err rc = store_execution_insert(app->store, row);
+    if (rc == AOP_OK)
+        engine_queued(app->engine);
+    return rc;
+}
+
+static bool ended(exec_status s)
+{
+    return s != EXEC_QUEUED && s != EXEC_RUNNING;
+}
+
+aop_err executions_wait(const app_ctx *app, const char *id, long long timeout_ms,
+                        executions_fn fn, void *ctx)
+{
+    if (engine_wait(app->engine, id, timeout_ms, fn, ctx) != 0)
+        return AOP_ERR_UNAVAILABLE;
+    /* It may have ended before the wait was registered. */
+    store_execution now;
+    arena a = {0};
+    if (store_execution_get(app->store, id, &now, &a) != AOP_OK || ended(now.status))
+        engine_notify(app->engine, id);
+    arena_free(&a);
+    return AOP_OK;
+}
+
 /* ---- read ---- */
 
 /* Nodes in the order they started; those that did not (pending, skipped)
@@ -175,11 +205,6 @@ static aop_err full_json(const app_ctx *app, const store_execution *row, char **
         qsort(nodes, (size_t)n, sizeof(*nodes), by_start);
     *json = dump(execution_json(row, nodes, n, true), len, a);
     return *json ? AOP_OK : AOP_ERR_INTERNAL;
-}
-
-static bool ended(exec_status s)
-{
-    return s != EXEC_QUEUED && s != EXEC_RUNNING;
 }
 
 /* The cached item: "<prune generation>\n<workflow id>\n<json>". Retention
@@ -237,6 +262,18 @@ aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, c
     return rc;
 }
 
+aop_err executions_result(const app_ctx *app, const wf_caller *c, const char *id,
+                          exec_status *status, char **json, size_t *len, arena *a)
+{
+    store_execution row;
+    *json = NULL;
+    aop_err rc = store_execution_get(app->store, id, &row, a);
+    if (rc != AOP_OK)
+        return rc;
+    *status = row.status;
+    return ended(row.status) ? executions_get(app, c, id, json, len, a) : AOP_OK;
+}
+
 /* ---- cancel and delete ---- */
 
 void executions_changed(const app_ctx *app, const char *workflow_id, const char *id)
@@ -256,6 +293,24 @@ void executions_pruned(const app_ctx *app)
     if (cache_incr(app->cache, EXEC_PRUNE_KEY, &g) != AOP_OK)
         log_warn("cannot bump the execution retention generation");
     executions_changed(app, NULL, NULL);
+}
+
+static void hook_changed(void *app, const char *workflow_id, const char *id)
+{
+    executions_changed(app, workflow_id, id);
+}
+
+static void hook_pruned(void *app)
+{
+    executions_pruned(app);
+}
+
+engine_hooks executions_hooks(const app_ctx *app)
+{
+    return (engine_hooks){.ctx = (void *)app,
+                          .ended = hook_changed,
+                          .changed = hook_changed,
+                          .pruned = hook_pruned};
 }
 
 typedef struct {

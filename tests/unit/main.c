@@ -22,11 +22,13 @@ extern const unit_test engine_pure_tests[];
 extern const unit_test exec_store_tests[];
 extern const unit_test dag_tests[];
 extern const unit_test redis_tests[];
+extern const unit_test engine_hooks_tests[];
 
 static const unit_test *const suites[] = {
     core_tests, config_tests, router_tests, users_tests, store_tests, log_metrics_tests,
     jwt_tests,  limiter_tests, cache_tests, auth_tests, definition_tests, template_tests,
     lock_tests, engine_pure_tests, exec_store_tests, dag_tests, redis_tests,
+    engine_hooks_tests,
 };
 
 static int failed_now;
