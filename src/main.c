@@ -259,53 +259,44 @@ static int wait_for_stop(const app_ctx *app)
     }
 }
 
+/* Serves until SIGTERM or SIGINT. Every exit goes through out:, which
+ * stops and frees whatever was started, in the order shutdown needs. */
 static int cmd_serve(void)
 {
-    config cfg;
-    if (setup(&cfg) < 0)
-        return EXIT_USAGE;
+    int rc = EXIT_USAGE;
     char err[512];
-    if (config_ensure_secrets(&cfg, err, sizeof(err)) < 0) {
+    config cfg = {0};
+    store *s = NULL;
+    pricing *prices = NULL;
+    http_server *srv = NULL;
+    app_ctx app = {.cfg = &cfg};
+    if (setup(&cfg) < 0)
+        goto out;
+    if (config_ensure_secrets(&cfg, err, sizeof(err)) < 0 ||
+        !(prices = engine_load_prices(&cfg, err, sizeof(err)))) {
         fprintf(stderr, "aop: configuration refused: %s\n", err);
-        finish(&cfg, NULL);
-        return EXIT_USAGE;
+        goto out;
     }
-    pricing *prices = engine_load_prices(&cfg, err, sizeof(err));
-    if (!prices) {
-        fprintf(stderr, "aop: configuration refused: %s\n", err);
-        finish(&cfg, NULL);
-        return EXIT_USAGE;
-    }
-    store *s = open_store(&cfg);
-    if (!s) {
-        pricing_free(prices);
-        finish(&cfg, NULL);
-        return 1;
-    }
-    char why[512];
-    aop_err claimed = store_claim(s, why, sizeof(why));
-    if (claimed != AOP_OK) {
-        log_error("cannot serve this database", LF_S("error", why));
-        fprintf(stderr, "aop: %s\n", why);
-        pricing_free(prices);
-        finish(&cfg, s);
-        return 1;
+    rc = 1;
+    if (!(s = open_store(&cfg)))
+        goto out;
+    if (store_claim(s, err, sizeof(err)) != AOP_OK) {
+        log_error("cannot serve this database", LF_S("error", err));
+        fprintf(stderr, "aop: %s\n", err);
+        goto out;
     }
     int admin_rc = ensure_admin(&cfg, s);
     if (admin_rc != 0) {
-        pricing_free(prices);
-        finish(&cfg, s);
-        return admin_rc;
+        rc = admin_rc;
+        goto out;
     }
-    app_ctx app = {.cfg = &cfg, .store = s, .start_ms = clock_now_ms(),
-                   .start_mono_ns = clock_mono_ns()};
+    app.store = s;
+    app.start_ms = clock_now_ms();
+    app.start_mono_ns = clock_mono_ns();
     if (ports_open(&app, err, sizeof(err)) < 0) {
         log_error("cannot start", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);
-        ports_close(&app);
-        pricing_free(prices);
-        finish(&cfg, s);
-        return 1;
+        goto out;
     }
     auth_prune(&app);
     metrics_init(AOP_VERSION, AOP_COMMIT);
@@ -314,22 +305,16 @@ static int cmd_serve(void)
      * alone, and every running execution in it is an orphan. */
     engine_opts eo = {.cfg = &cfg, .store = s, .prices = prices,
                       .hooks = executions_hooks(&app), .exclusive = !store_shared(s)};
-    app.engine = engine_start(&eo, err, sizeof(err));
-    if (!app.engine) {
+    prices = NULL; /* the engine's now, started or not */
+    if (!(app.engine = engine_start(&eo, err, sizeof(err)))) {
         log_error("cannot start the engine", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);
-        ports_close(&app);
-        finish(&cfg, s);
-        return 1;
+        goto out;
     }
-    http_server *srv = http_server_start(&app, err, sizeof(err));
-    if (!srv) {
+    if (!(srv = http_server_start(&app, err, sizeof(err)))) {
         log_error("cannot start the HTTP server", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);
-        engine_free(app.engine);
-        ports_close(&app);
-        finish(&cfg, s);
-        return 1;
+        goto out;
     }
     char url[300];
     snprintf(url, sizeof(url), strchr(cfg.host, ':') ? "http://[%s]:%d" : "http://%s:%d",
@@ -339,15 +324,19 @@ static int cmd_serve(void)
              LF_I("threads", cfg.http_threads));
     int sig = wait_for_stop(&app);
     log_info("shutting down", LF_S("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    rc = 0;
+out:
     /* The engine first: it hands its executions back and ends the waits of
      * parked requests, which the HTTP server's drain waits for. */
     engine_stop(app.engine);
     http_server_stop(srv, cfg.shutdown_timeout_ms);
     engine_free(app.engine);
     ports_close(&app);
-    log_info("stopped");
+    pricing_free(prices);
+    if (rc == 0)
+        log_info("stopped");
     finish(&cfg, s);
-    return 0;
+    return rc;
 }
 
 /* Reads the first line of stdin (at most 1 KiB) as the password. On a
