@@ -314,7 +314,8 @@ engine_hooks executions_hooks(const app_ctx *app)
 }
 
 typedef struct {
-    store_execution *row;
+    store_execution *row; /* in: its id; out: the row as cancel_tx left it */
+    arena *a;             /* the caller's: the row's texts live there */
     bool changed;
 } cancel_ctx;
 
@@ -341,18 +342,18 @@ static aop_err node_totals(store *s, store_execution *e, arena *a)
     return AOP_OK;
 }
 
+/* Reads the row again inside the transaction and, unless it ended
+ * meanwhile, writes its cancel. */
 static aop_err cancel_tx(store *s, void *p)
 {
     cancel_ctx *x = p;
     store_execution *e = x->row;
-    arena a = {0};
     char id[UUID_STR_LEN];
     str_copy(id, sizeof(id), e->id);
-    aop_err rc = store_execution_get(s, id, e, &a);
-    if (rc != AOP_OK || ended(e->status)) {
-        arena_free(&a);
+    x->changed = false;
+    aop_err rc = store_execution_get(s, id, e, x->a);
+    if (rc != AOP_OK || ended(e->status))
         return rc;
-    }
     int64_t now = clock_now_ms(), started = 0;
     bool ran = e->started_at[0] && clock_parse_rfc3339(e->started_at, 0, &started) == 0;
     clock_format_rfc3339(now, e->finished_at);
@@ -362,7 +363,7 @@ static aop_err cancel_tx(store *s, void *p)
                "\"nodeId\":null}";
     e->output = NULL;
     long long n = 0;
-    rc = node_totals(s, e, &a);
+    rc = node_totals(s, e, x->a);
     if (rc == AOP_OK)
         rc = store_execution_finish(s, e);
     if (rc == AOP_OK)
@@ -374,8 +375,6 @@ static aop_err cancel_tx(store *s, void *p)
                                           e->total_tokens, e->cost_usd,
                                           ran ? e->started_at : NULL);
     x->changed = rc == AOP_OK;
-    arena_free(&a); /* e's texts are not read after this */
-    e->input = e->output = NULL;
     return rc;
 }
 
@@ -387,7 +386,7 @@ aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id
     if (rc != AOP_OK)
         return rc;
     if (!ended(row.status)) {
-        cancel_ctx x = {&row, false};
+        cancel_ctx x = {&row, a, false};
         rc = store_tx(app->store, cancel_tx, &x);
         if (rc != AOP_OK)
             return rc;
