@@ -4,10 +4,11 @@
  * Executions are rows first (store.h): the executions service commits a
  * queued row (itself, or through engine_submit's group commit) and wakes a
  * loop. WORKERS loops, each one thread, claim queued rows
- * with a lease (EXECUTION_LEASE_MS) and walk their DAG: transform and
- * condition nodes run inline, http and llm calls on the loop's libcurl multi
- * handle, delays and retry backoffs on its timers, so one loop carries
- * thousands of executions waiting on slow APIs. Each node's result is
+ * with a lease (EXECUTION_LEASE_MS) and walk their DAG. Each node runs as
+ * its kind says (kinds.h): inline (transform, condition), as a transfer on
+ * the loop's libcurl multi handle (http, llm) or on its timers (delay, as
+ * retry backoffs do), so one loop carries thousands of executions waiting
+ * on slow APIs. Each node's result is
  * committed as the loop finishes with it (the results an iteration produces
  * for one execution in one transaction, together with the execution's end
  * and its workflow's analytics counters when it ends).
