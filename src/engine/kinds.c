@@ -24,7 +24,8 @@ const node_kind node_kinds[] = {
      kind_http_finish},
     {"llm", NULL, kind_llm_check, kind_llm_templates, KIND_CALL, kind_llm_start,
      kind_llm_finish},
-    {"delay", NULL, kind_delay_check, NULL, KIND_TIMER, kind_delay_start, kind_delay_finish},
+    {"delay", NULL, kind_delay_check, kind_delay_templates, KIND_TIMER, kind_delay_start,
+     kind_delay_finish},
 };
 
 const int node_kinds_count = (int)(sizeof(node_kinds) / sizeof(node_kinds[0]));

@@ -93,6 +93,7 @@ node_step kind_llm_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o)
 void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o);
 
 void kind_delay_check(definition_ctx *c, const json_t *conf);
+void kind_delay_templates(definition_ctx *c, const json_t *conf);
 node_step kind_delay_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o);
 void kind_delay_finish(loop *lp, run *r, int i, call *c, node_outcome *o);
 
