@@ -33,28 +33,41 @@
 #define EX1_ID "0190a0b1-0006-7000-8000-000000000001"
 #define EX2_ID "0190a0b1-0006-7000-8000-000000000002"
 
-/* What the hooks were told, under mu. */
+/* What the hooks were told. */
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
     int nended;
     char ended_wf[MAX_SEEN][UUID_STR_LEN];
     char ended_id[MAX_SEEN][UUID_STR_LEN];
     int nchanged;
     int npruned;
-    bool committed;
-    int ncommits;
+    bool committed; /* the last commit or wait callback's flag */
+    int ncommits;   /* commit or wait callbacks */
+} counts;
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    counts n; /* under mu */
 } seen;
+
+/* A copy of what was seen so far. */
+static counts seen_now(seen *s)
+{
+    pthread_mutex_lock(&s->mu);
+    counts c = s->n;
+    pthread_mutex_unlock(&s->mu);
+    return c;
+}
 
 static void on_ended(void *ctx, const char *workflow_id, const char *execution_id)
 {
     seen *s = ctx;
     pthread_mutex_lock(&s->mu);
-    if (s->nended < MAX_SEEN) {
-        str_copy(s->ended_wf[s->nended], UUID_STR_LEN, workflow_id ? workflow_id : "(null)");
-        str_copy(s->ended_id[s->nended], UUID_STR_LEN, execution_id ? execution_id : "(null)");
+    if (s->n.nended < MAX_SEEN) {
+        str_copy(s->n.ended_wf[s->n.nended], UUID_STR_LEN, workflow_id ? workflow_id : "(null)");
+        str_copy(s->n.ended_id[s->n.nended], UUID_STR_LEN, execution_id ? execution_id : "(null)");
     }
-    s->nended++;
+    s->n.nended++;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
@@ -64,7 +77,7 @@ static void on_changed(void *ctx, const char *workflow_id, const char *execution
     seen *s = ctx;
     (void)workflow_id, (void)execution_id;
     pthread_mutex_lock(&s->mu);
-    s->nchanged++;
+    s->n.nchanged++;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
@@ -73,7 +86,7 @@ static void on_pruned(void *ctx)
 {
     seen *s = ctx;
     pthread_mutex_lock(&s->mu);
-    s->npruned++;
+    s->n.npruned++;
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -81,28 +94,22 @@ static void on_committed(void *ctx, bool committed)
 {
     seen *s = ctx;
     pthread_mutex_lock(&s->mu);
-    s->committed = committed;
-    s->ncommits++;
+    s->n.committed = committed;
+    s->n.ncommits++;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
 }
 
-/* Waits (under s->mu, held by the caller) until *count reaches n; false
+/* Waits until s->n.<*count> reaches n (count points into s->n); false
  * when GIVE_UP_MS passed first. */
-static bool wait_count(seen *s, const int *count, int n)
-{
-    struct timespec until;
-    clock_deadline_after(GIVE_UP_MS, &until);
-    while (*count < n)
-        if (pthread_cond_timedwait(&s->cv, &s->mu, &until) != 0)
-            return *count >= n;
-    return true;
-}
-
 static bool wait_for(seen *s, const int *count, int n)
 {
+    struct timespec until;
+    bool ok = true;
+    clock_deadline_after(GIVE_UP_MS, &until);
     pthread_mutex_lock(&s->mu);
-    bool ok = wait_count(s, count, n);
+    while (ok && *count < n)
+        ok = pthread_cond_timedwait(&s->cv, &s->mu, &until) == 0 || *count >= n;
     pthread_mutex_unlock(&s->mu);
     return ok;
 }
@@ -248,23 +255,29 @@ static void close_fixture(fixture *f)
     "{\"nodes\":[{\"id\":\"t\",\"type\":\"transform\",\"config\":{\"output\":"           \
     "{\"got\":\"{{input.x}}\"}}}],\"edges\":[]}"
 
-static void ended_and_changed_hooks_fire_for_a_queued_execution(fixture *f)
+/* A test body: runs on an engine over a fresh store holding ONE_TRANSFORM. */
+typedef void (*test_body)(fixture *f);
+
+static void with_engine(test_body body)
+{
+    fixture f;
+    if (open_fixture(&f, ONE_TRANSFORM))
+        body(&f);
+    close_fixture(&f);
+}
+
+static void ended_and_changed_fire_for_a_queued_execution(fixture *f)
 {
     store_execution x;
     queued_row(&x, EX1_ID, "{\"x\":7}");
     CHECK(store_execution_insert(f->st, &x) == AOP_OK);
     engine_queued(f->e);
-    CHECK(wait_for(&f->seen, &f->seen.nended, 1));
-    pthread_mutex_lock(&f->seen.mu);
-    int nended = f->seen.nended, nchanged = f->seen.nchanged;
-    char wf[UUID_STR_LEN], id[UUID_STR_LEN];
-    str_copy(wf, sizeof(wf), f->seen.ended_wf[0]);
-    str_copy(id, sizeof(id), f->seen.ended_id[0]);
-    pthread_mutex_unlock(&f->seen.mu);
-    CHECK_INT(nended, 1);
-    CHECK_STR(wf, WF_ID);
-    CHECK_STR(id, EX1_ID);
-    CHECK(nchanged >= 1); /* the claim that started it */
+    CHECK(wait_for(&f->seen, &f->seen.n.nended, 1));
+    counts n = seen_now(&f->seen);
+    CHECK_INT(n.nended, 1);
+    CHECK_STR(n.ended_wf[0], WF_ID);
+    CHECK_STR(n.ended_id[0], EX1_ID);
+    CHECK(n.nchanged >= 1); /* the claim that started it */
     /* The end was committed before the hook ran. */
     store_execution got;
     CHECK(store_execution_get(f->st, EX1_ID, &got, &f->a) == AOP_OK);
@@ -272,41 +285,21 @@ static void ended_and_changed_hooks_fire_for_a_queued_execution(fixture *f)
     CHECK_STR(got.output, "{\"t\":{\"got\":7}}");
 }
 
-static void engine_hooks_ended_and_changed(void)
-{
-    fixture f;
-    if (open_fixture(&f, ONE_TRANSFORM))
-        ended_and_changed_hooks_fire_for_a_queued_execution(&f);
-    close_fixture(&f);
-}
-
 static void submitted_execution_is_committed_then_ends(fixture *f)
 {
     store_execution x;
     queued_row(&x, EX2_ID, "{\"x\":\"b\"}");
     CHECK_INT(engine_submit(f->e, &x, on_committed, &f->seen), 0);
-    CHECK(wait_for(&f->seen, &f->seen.ncommits, 1));
-    CHECK(wait_for(&f->seen, &f->seen.nended, 1));
-    pthread_mutex_lock(&f->seen.mu);
-    bool committed = f->seen.committed;
-    int nchanged = f->seen.nchanged;
-    char id[UUID_STR_LEN];
-    str_copy(id, sizeof(id), f->seen.ended_id[0]);
-    pthread_mutex_unlock(&f->seen.mu);
-    CHECK(committed);
-    CHECK(nchanged >= 2); /* the group commit that queued it, the claim */
-    CHECK_STR(id, EX2_ID);
+    CHECK(wait_for(&f->seen, &f->seen.n.ncommits, 1));
+    CHECK(wait_for(&f->seen, &f->seen.n.nended, 1));
+    counts n = seen_now(&f->seen);
+    CHECK(n.committed);
+    CHECK(n.nchanged >= 2); /* the group commit that queued it, the claim */
+    CHECK_STR(n.ended_wf[0], WF_ID);
+    CHECK_STR(n.ended_id[0], EX2_ID);
     store_execution got;
     CHECK(store_execution_get(f->st, EX2_ID, &got, &f->a) == AOP_OK);
     CHECK_STR(got.output, "{\"t\":{\"got\":\"b\"}}");
-}
-
-static void engine_hooks_group_commit(void)
-{
-    fixture f;
-    if (open_fixture(&f, ONE_TRANSFORM))
-        submitted_execution_is_committed_then_ends(&f);
-    close_fixture(&f);
 }
 
 /* With no hooks set, an execution still runs and its waiter is told. */
@@ -326,19 +319,27 @@ static void runs_without_hooks(fixture *f)
     CHECK(store_execution_get(f->st, EX1_ID, &got, &f->a) == AOP_OK);
     if (got.status == EXEC_SUCCEEDED)
         engine_notify(f->e, EX1_ID);
-    CHECK(wait_for(&f->seen, &f->seen.ncommits, 1));
-    CHECK(f->seen.committed); /* told "ended", not "timed out" */
+    CHECK(wait_for(&f->seen, &f->seen.n.ncommits, 1));
+    counts n = seen_now(&f->seen);
+    CHECK(n.committed); /* told "ended", not "timed out" */
     CHECK(store_execution_get(f->st, EX1_ID, &got, &f->a) == AOP_OK);
     CHECK_STR(exec_status_name(got.status), "succeeded");
-    CHECK_INT(f->seen.nended + f->seen.nchanged + f->seen.npruned, 0);
+    CHECK_INT(n.nended + n.nchanged + n.npruned, 0);
+}
+
+static void engine_hooks_ended_and_changed(void)
+{
+    with_engine(ended_and_changed_fire_for_a_queued_execution);
+}
+
+static void engine_hooks_group_commit(void)
+{
+    with_engine(submitted_execution_is_committed_then_ends);
 }
 
 static void engine_hooks_may_be_unset(void)
 {
-    fixture f;
-    if (open_fixture(&f, ONE_TRANSFORM))
-        runs_without_hooks(&f);
-    close_fixture(&f);
+    with_engine(runs_without_hooks);
 }
 
 const unit_test engine_hooks_tests[] = {
