@@ -262,7 +262,6 @@ static void stop_node(loop *lp, run *r, int i)
         n->call = NULL;
     }
     n->timer = TIMER_NONE;
-    n->gen++;
 }
 
 /* Ends the run: what is in flight stops with `status` (cancelled or

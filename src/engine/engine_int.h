@@ -63,8 +63,6 @@ typedef struct {
     long long wait_ms;   /* KIND_TIMER: the wait its start chose (delay: ms) */
     /* in flight */
     timer_kind timer;
-    int64_t timer_at;    /* monotonic ms */
-    unsigned gen;        /* bumped when a timer or call is dropped */
     call *call;
     size_t heap_pos;     /* position + 1 in the loop's timer heap, 0 when none */
 } node_state;
@@ -151,12 +149,13 @@ struct engine {
 
 /* engine.c */
 int64_t engine_mono_ms(void);
-/* Delivers the outcome of one attempt of node i, from any kind: inline
- * kinds through start's NODE_DONE, the others through their finish. */
 /* The hooks of engine.h, each skipped when unset. */
 void engine_hook_ended(engine *e, const char *workflow_id, const char *execution_id);
 void engine_hook_changed(engine *e, const char *workflow_id, const char *execution_id);
 void engine_hook_pruned(engine *e);
+/* Delivers the outcome of one attempt of node i, from any kind (o->output
+ * is taken): inline kinds' through start's NODE_DONE, the others' through
+ * their finish. Retries, resolves the node's edges or ends the run. */
 void loop_node_done(loop *lp, run *r, int i, node_outcome *o);
 /* Starts what became ready in r after node work finished outside the
  * scheduler (a call). */
@@ -191,7 +190,8 @@ int call_header(call *c, const char *name, const char *value);
 void call_url(call *c, const char *url);
 /* Sends body (malloc'd, taken; NULL: none). */
 void call_body(call *c, char *body);
-/* The request method (after call_body: GET with a body is sent as GET). */
+/* The request method; call it after call_body (a GET with a body is still
+ * sent as GET, not as curl's default POST). */
 void call_method(call *c, const char *method);
 /* Checks every address before connecting to it (netguard.h). */
 void call_guard(call *c);
