@@ -340,17 +340,18 @@ out:
 }
 
 /* Reads the first line of stdin (at most 1 KiB) as the password. On a
- * terminal it prompts on stderr and turns echo off while the line is typed. */
+ * terminal it turns echo off, then prompts on stderr: what is typed once
+ * the prompt shows is neither echoed nor discarded by the switch. */
 static char *read_password(void)
 {
     char line[1026];
     struct termios saved, quiet;
     int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
     if (tty) {
-        fputs("Password: ", stderr);
         quiet = saved;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        fputs("Password: ", stderr);
     }
     char *got = fgets(line, sizeof(line), stdin);
     if (tty) {
