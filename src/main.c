@@ -383,7 +383,7 @@ static int cmd_user_create(int argc, char **argv)
     users_new n = {email, name, role, password};
     json_t *details = json_array();
     int rc = EXIT_USAGE;
-    config cfg;
+    config cfg = {0};
     store *s = NULL;
     arena a = {0};
     if (users_validate(&n, details) > 0) {
@@ -393,10 +393,10 @@ static int cmd_user_create(int argc, char **argv)
                     json_string_value(json_object_get(d, "field")),
                     json_string_value(json_object_get(d, "message")));
         }
-        goto out_nocfg;
+        goto out;
     }
     if (setup(&cfg) < 0)
-        goto out_nocfg;
+        goto out;
     rc = 1;
     s = open_store(&cfg);
     if (!s)
@@ -417,8 +417,7 @@ static int cmd_user_create(int argc, char **argv)
         rc = 0;
     }
 out:
-    finish(&cfg, s);
-out_nocfg:
+    finish(&cfg, s); /* also before setup: every part of it accepts nothing set */
     arena_free(&a);
     json_decref(details);
     if (password) {
