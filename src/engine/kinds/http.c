@@ -62,7 +62,8 @@ static bool is_token(const char *s)
         return false;
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9');
         if (!alnum && !strchr("!#$%&'*+-.^_`|~", ch))
             return false;
     }
