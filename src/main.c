@@ -15,6 +15,7 @@
 #include "core/str.h"
 #include "engine/engine.h"
 #include "engine/pricing.h"
+#include "executions/executions.h"
 #include "http/server.h"
 #include "infra/cache.h"
 #include "infra/limiter.h"
@@ -258,75 +259,62 @@ static int wait_for_stop(const app_ctx *app)
     }
 }
 
+/* Serves until SIGTERM or SIGINT. Every exit goes through out:, which
+ * stops and frees whatever was started, in the order shutdown needs. */
 static int cmd_serve(void)
 {
-    config cfg;
-    if (setup(&cfg) < 0)
-        return EXIT_USAGE;
+    int rc = EXIT_USAGE;
     char err[512];
-    if (config_ensure_secrets(&cfg, err, sizeof(err)) < 0) {
+    config cfg = {0};
+    store *s = NULL;
+    pricing *prices = NULL;
+    http_server *srv = NULL;
+    app_ctx app = {.cfg = &cfg};
+    if (setup(&cfg) < 0)
+        goto out;
+    if (config_ensure_secrets(&cfg, err, sizeof(err)) < 0 ||
+        !(prices = engine_load_prices(&cfg, err, sizeof(err)))) {
         fprintf(stderr, "aop: configuration refused: %s\n", err);
-        finish(&cfg, NULL);
-        return EXIT_USAGE;
+        goto out;
     }
-    pricing *prices = engine_load_prices(&cfg, err, sizeof(err));
-    if (!prices) {
-        fprintf(stderr, "aop: configuration refused: %s\n", err);
-        finish(&cfg, NULL);
-        return EXIT_USAGE;
-    }
-    store *s = open_store(&cfg);
-    if (!s) {
-        pricing_free(prices);
-        finish(&cfg, NULL);
-        return 1;
-    }
-    char why[512];
-    aop_err claimed = store_claim(s, why, sizeof(why));
-    if (claimed != AOP_OK) {
-        log_error("cannot serve this database", LF_S("error", why));
-        fprintf(stderr, "aop: %s\n", why);
-        pricing_free(prices);
-        finish(&cfg, s);
-        return 1;
+    rc = 1;
+    if (!(s = open_store(&cfg)))
+        goto out;
+    if (store_claim(s, err, sizeof(err)) != AOP_OK) {
+        log_error("cannot serve this database", LF_S("error", err));
+        fprintf(stderr, "aop: %s\n", err);
+        goto out;
     }
     int admin_rc = ensure_admin(&cfg, s);
     if (admin_rc != 0) {
-        pricing_free(prices);
-        finish(&cfg, s);
-        return admin_rc;
+        rc = admin_rc;
+        goto out;
     }
-    app_ctx app = {.cfg = &cfg, .store = s, .start_ms = clock_now_ms(),
-                   .start_mono_ns = clock_mono_ns()};
+    app.store = s;
+    app.start_ms = clock_now_ms();
+    app.start_mono_ns = clock_mono_ns();
     if (ports_open(&app, err, sizeof(err)) < 0) {
         log_error("cannot start", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);
-        ports_close(&app);
-        pricing_free(prices);
-        finish(&cfg, s);
-        return 1;
+        goto out;
     }
     auth_prune(&app);
     metrics_init(AOP_VERSION, AOP_COMMIT);
     raise_fd_limit();
     /* A store that is not shared was claimed above: this process holds it
      * alone, and every running execution in it is an orphan. */
-    app.engine = engine_start(&app, !store_shared(s), prices, err, sizeof(err));
-    if (!app.engine) {
+    engine_opts eo = {.cfg = &cfg, .store = s, .prices = prices,
+                      .hooks = executions_hooks(&app), .exclusive = !store_shared(s)};
+    prices = NULL; /* the engine's now, started or not */
+    if (!(app.engine = engine_start(&eo, err, sizeof(err)))) {
         log_error("cannot start the engine", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);
-        ports_close(&app);
-        finish(&cfg, s);
-        return 1;
+        goto out;
     }
-    http_server *srv = http_server_start(&app, err, sizeof(err));
-    if (!srv) {
+    if (!(srv = http_server_start(&app, err, sizeof(err)))) {
         log_error("cannot start the HTTP server", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);
-        engine_free(app.engine);
-        ports_close(&app);
-        finish(&cfg, s);
-        return 1;
+        goto out;
     }
     char url[300];
     snprintf(url, sizeof(url), strchr(cfg.host, ':') ? "http://[%s]:%d" : "http://%s:%d",
@@ -336,29 +324,34 @@ static int cmd_serve(void)
              LF_I("threads", cfg.http_threads));
     int sig = wait_for_stop(&app);
     log_info("shutting down", LF_S("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+    rc = 0;
+out:
     /* The engine first: it hands its executions back and ends the waits of
      * parked requests, which the HTTP server's drain waits for. */
     engine_stop(app.engine);
     http_server_stop(srv, cfg.shutdown_timeout_ms);
     engine_free(app.engine);
     ports_close(&app);
-    log_info("stopped");
+    pricing_free(prices);
+    if (rc == 0)
+        log_info("stopped");
     finish(&cfg, s);
-    return 0;
+    return rc;
 }
 
 /* Reads the first line of stdin (at most 1 KiB) as the password. On a
- * terminal it prompts on stderr and turns echo off while the line is typed. */
+ * terminal it turns echo off, then prompts on stderr: what is typed once
+ * the prompt shows is neither echoed nor discarded by the switch. */
 static char *read_password(void)
 {
     char line[1026];
     struct termios saved, quiet;
     int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0;
     if (tty) {
-        fputs("Password: ", stderr);
         quiet = saved;
         quiet.c_lflag &= ~(tcflag_t)ECHO;
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+        fputs("Password: ", stderr);
     }
     char *got = fgets(line, sizeof(line), stdin);
     if (tty) {
@@ -390,7 +383,7 @@ static int cmd_user_create(int argc, char **argv)
     users_new n = {email, name, role, password};
     json_t *details = json_array();
     int rc = EXIT_USAGE;
-    config cfg;
+    config cfg = {0};
     store *s = NULL;
     arena a = {0};
     if (users_validate(&n, details) > 0) {
@@ -400,10 +393,10 @@ static int cmd_user_create(int argc, char **argv)
                     json_string_value(json_object_get(d, "field")),
                     json_string_value(json_object_get(d, "message")));
         }
-        goto out_nocfg;
+        goto out;
     }
     if (setup(&cfg) < 0)
-        goto out_nocfg;
+        goto out;
     rc = 1;
     s = open_store(&cfg);
     if (!s)
@@ -424,8 +417,7 @@ static int cmd_user_create(int argc, char **argv)
         rc = 0;
     }
 out:
-    finish(&cfg, s);
-out_nocfg:
+    finish(&cfg, s); /* also before setup: every part of it accepts nothing set */
     arena_free(&a);
     json_decref(details);
     if (password) {

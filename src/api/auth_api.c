@@ -97,7 +97,7 @@ static void register_done(http_req *req, void *p)
     }
     x->user.password_hash = arena_strdup(http_arena(req), x->hash);
     explicit_bzero(x->hash, sizeof(x->hash));
-    aop_err rc = store_user_insert(app->store, &x->user);
+    aop_err rc = auth_register(app, &x->user);
     if (rc == AOP_ERR_CONFLICT) {
         json_t *d = json_array();
         api_problem(d, "email", "is already registered");
@@ -199,15 +199,12 @@ void api_login(http_req *req)
         return;
     arena *a = http_arena(req);
     login_ctx *x = arena_alloc(a, sizeof(*x));
-    char *lower = str_lower_utf8(email, a);
-    aop_err rc = store_user_get_by_email(http_app(req)->store, lower, &x->user, a);
+    aop_err rc = auth_login_user(http_app(req), email, &x->user, a);
     if (rc != AOP_OK && rc != AOP_ERR_NOT_FOUND) {
         api_reply_err(req, rc, NULL);
         return;
     }
     x->found = rc == AOP_OK;
-    if (!x->found)
-        x->user.email = lower;
     x->cost = (int)http_app(req)->cfg->bcrypt_cost;
     /* bcrypt reads at most 72 bytes; a longer password can still be tried */
     x->password = arena_strdup(a, password);
@@ -388,8 +385,7 @@ void api_me_password(http_req *req)
         return;
     arena *a = http_arena(req);
     password_ctx *x = arena_alloc(a, sizeof(*x));
-    store_user fresh; /* the identity's cached row carries no hash */
-    aop_err rc = store_user_get_by_id(http_app(req)->store, http_identity(req)->user.id, &fresh, a);
+    aop_err rc = auth_password_held(http_app(req), http_identity(req)->user.id, &x->held, a);
     if (rc != AOP_OK) {
         api_reply_err(req, rc == AOP_ERR_NOT_FOUND ? AOP_ERR_UNAUTHORIZED : rc, NULL);
         return;
@@ -397,7 +393,6 @@ void api_me_password(http_req *req)
     x->cost = (int)http_app(req)->cfg->bcrypt_cost;
     x->current = arena_strdup(a, current);
     x->next = arena_strdup(a, next);
-    x->held = fresh.password_hash;
     if (http_defer(req, password_work, password_done, x) != 0)
         reply_busy(req);
 }

@@ -11,7 +11,6 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/str.h"
-#include "engine/engine.h"
 #include "executions/executions.h"
 
 #define WAIT_SLACK_MS 250
@@ -103,27 +102,20 @@ static void answer_wait(http_req *req, void *ctx)
 {
     wait_ctx *w = ctx;
     wf_caller c = api_wf_caller(req);
-    store_execution row;
-    aop_err rc = store_execution_get(http_app(req)->store, w->id, &row, http_arena(req));
-    if (rc != AOP_OK) {
-        reply_err(req, rc, "execution");
-        return;
-    }
-    if (row.status == EXEC_QUEUED || row.status == EXEC_RUNNING) {
-        reply_queued(req, 202, w->id, row.status);
-        return;
-    }
+    exec_status st = EXEC_QUEUED;
     char *json = NULL;
     size_t len = 0;
-    rc = executions_get(http_app(req), &c, w->id, &json, &len, http_arena(req));
-    reply_result(req, rc, "execution", json, len);
+    aop_err rc = executions_result(http_app(req), &c, w->id, &st, &json, &len, http_arena(req));
+    if (rc == AOP_OK && !json)
+        reply_queued(req, 202, w->id, st);
+    else
+        reply_result(req, rc, "execution", json, len);
 }
 
 /* Parks the request until the execution ends or its timeout (plus a little)
  * passes. The park comes first, so that no end can slip in between. */
 static void wait_for(http_req *req, const store_execution *row)
 {
-    const app_ctx *app = http_app(req);
     wait_ctx *w = arena_alloc(http_arena(req), sizeof(*w));
     w->req = req;
     str_copy(w->id, sizeof(w->id), row->id);
@@ -131,17 +123,9 @@ static void wait_for(http_req *req, const store_execution *row)
         reply_queued(req, 202, row->id, row->status);
         return;
     }
-    if (engine_wait(app->engine, row->id, row->timeout_ms + WAIT_SLACK_MS, on_wait_done, w) != 0) {
+    if (executions_wait(http_app(req), row->id, row->timeout_ms + WAIT_SLACK_MS, on_wait_done,
+                        w) != AOP_OK)
         http_unpark(req);
-        return;
-    }
-    /* It may have ended before the wait was registered. */
-    store_execution now;
-    arena a = {0};
-    if (store_execution_get(app->store, row->id, &now, &a) != AOP_OK ||
-        (now.status != EXEC_QUEUED && now.status != EXEC_RUNNING))
-        engine_notify(app->engine, row->id);
-    arena_free(&a);
 }
 
 typedef struct {
@@ -170,7 +154,6 @@ static void answer_submitted(http_req *req, void *ctx)
  * so that the HTTP threads take more requests meanwhile. */
 static void submit(http_req *req, const store_execution *row)
 {
-    const app_ctx *app = http_app(req);
     submit_ctx *x = arena_alloc(http_arena(req), sizeof(*x));
     x->req = req;
     x->committed = false;
@@ -179,7 +162,7 @@ static void submit(http_req *req, const store_execution *row)
         api_reply_err(req, AOP_ERR_INTERNAL, NULL);
         return;
     }
-    if (engine_submit(app->engine, row, on_committed, x) != 0)
+    if (executions_start(http_app(req), row, on_committed, x) != AOP_OK)
         http_unpark(req); /* stopping: answered 503 */
 }
 
@@ -213,12 +196,11 @@ void api_workflows_execute(http_req *req)
         submit(req, &row);
         return;
     }
-    rc = store_execution_insert(http_app(req)->store, &row);
+    rc = executions_start(http_app(req), &row, NULL, NULL);
     if (rc != AOP_OK) {
         reply_err(req, rc, "workflow");
         return;
     }
-    engine_queued(http_app(req)->engine);
     wait_for(req, &row);
 }
 

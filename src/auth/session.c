@@ -154,6 +154,33 @@ static aop_err verify_access(const char *token, const char *secret, long long no
     return rc;
 }
 
+/* ---- signing up and in ---- */
+
+aop_err auth_register(const app_ctx *app, const store_user *u)
+{
+    return store_user_insert(app->store, u);
+}
+
+aop_err auth_login_user(const app_ctx *app, const char *email, store_user *out, arena *a)
+{
+    char *lower = str_lower_utf8(email, a);
+    aop_err rc = store_user_get_by_email(app->store, lower, out, a);
+    if (rc == AOP_ERR_NOT_FOUND) {
+        memset(out, 0, sizeof(*out));
+        out->email = lower;
+    }
+    return rc;
+}
+
+aop_err auth_password_held(const app_ctx *app, const char *user_id, const char **hash,
+                           arena *a)
+{
+    store_user u;
+    aop_err rc = store_user_get_by_id(app->store, user_id, &u, a);
+    *hash = rc == AOP_OK ? u.password_hash : NULL;
+    return rc;
+}
+
 /* ---- authentication ---- */
 
 static aop_err load_active_user(const app_ctx *app, const char *id, store_user *u,

@@ -8,6 +8,10 @@
  * asks the store, and "not revoked" is cached only briefly and only where no
  * revocation was written meanwhile (cache_add), so a revocation is never
  * hidden by a stale entry.
+ *
+ * Also the store side of signing up and in: registering a prepared user,
+ * finding the user a login names, reading the hash a password change
+ * checks.
  */
 #ifndef AOP_AUTH_SESSION_H
 #define AOP_AUTH_SESSION_H
@@ -44,6 +48,20 @@ typedef struct {
  */
 aop_err auth_authenticate(const app_ctx *app, const char *authorization, const char *api_key,
                           auth_identity *out, const char **why, arena *a);
+
+/* Inserts u (prepared by users_prepare, with its password hash);
+ * AOP_ERR_CONFLICT when the email is taken. */
+aop_err auth_register(const app_ctx *app, const store_user *u);
+
+/* The user whose email is email (any case), with its password hash, into
+ * *out. AOP_ERR_NOT_FOUND when there is none: then *out is empty except
+ * out->email, the lowercased email (from a) for the record. */
+aop_err auth_login_user(const app_ctx *app, const char *email, store_user *out, arena *a);
+
+/* The password hash the user holds now (from a; the cached identity
+ * carries none). AOP_ERR_NOT_FOUND when the user is gone. */
+aop_err auth_password_held(const app_ctx *app, const char *user_id, const char **hash,
+                           arena *a);
 
 /* Starts a family for u and issues its first pair. */
 aop_err auth_session_start(const app_ctx *app, const store_user *u, auth_pair *out, arena *a);

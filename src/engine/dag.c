@@ -12,21 +12,7 @@
 #include "core/buf.h"
 #include "core/mem.h"
 #include "engine/definition.h"
-
-static const char *const type_names[] = {"transform", "condition", "http", "llm", "delay"};
-
-const char *dag_type_name(node_type t)
-{
-    return type_names[t];
-}
-
-static int type_of(const char *s)
-{
-    for (size_t i = 0; i < sizeof(type_names) / sizeof(type_names[0]); i++)
-        if (s && !strcmp(s, type_names[i]))
-            return (int)i;
-    return -1;
-}
+#include "engine/kinds.h"
 
 static long long int_or(const json_t *o, const char *key, long long def)
 {
@@ -46,14 +32,16 @@ static int read_nodes(dag *d, const json_t *nodes, char *err, size_t errlen)
     const json_t *n;
     json_array_foreach(nodes, i, n) {
         dag_node *dn = &d->nodes[i];
+        const json_t *type = json_object_get(n, "type");
         dn->id = json_string_value(json_object_get(n, "id"));
-        int t = type_of(json_string_value(json_object_get(n, "type")));
+        dn->kind = json_is_string(type)
+                       ? node_kind_find(json_string_value(type), json_string_length(type))
+                       : -1;
         dn->config = json_object_get(n, "config");
-        if (!dn->id || t < 0 || !json_is_object(dn->config)) {
+        if (!dn->id || dn->kind < 0 || !json_is_object(dn->config)) {
             snprintf(err, errlen, "node %zu is not valid", i);
             return -1;
         }
-        dn->type = (node_type)t;
         const json_t *retry = json_object_get(n, "retry");
         dn->max_attempts = (int)int_or(retry, "maxAttempts", 1);
         if (dn->max_attempts < 1)

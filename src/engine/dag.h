@@ -13,11 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum { NODE_TRANSFORM, NODE_CONDITION, NODE_HTTP, NODE_LLM, NODE_DELAY } node_type;
-
 typedef struct {
     const char *id;        /* borrowed from the JSON tree */
-    node_type type;
+    int kind;              /* its row in node_kinds (kinds.h) */
     const json_t *config;
     int max_attempts;      /* retry.maxAttempts, default 1 */
     long long backoff_ms;  /* retry.backoffMs, default 0 */
@@ -47,7 +45,6 @@ dag *dag_build(json_t *definition, char *err, size_t errlen);
 /* Index of node id[0..len), or -1. */
 int dag_find(const dag *d, const char *id, size_t len);
 bool dag_is_sink(const dag *d, int i);
-const char *dag_type_name(node_type t);
 void dag_ref(dag *d);
 void dag_unref(dag *d);
 

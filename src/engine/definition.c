@@ -1,3 +1,10 @@
+/*
+ * definition.c - the workflow definition validator (definition.h): the
+ * shape of nodes and edges, ids, the graph, templates and their node
+ * references. What a node's config must hold is its kind's to say: the
+ * check and templates functions of its row in the kinds table (kinds.h),
+ * which use the helpers of definition_int.h.
+ */
 #include "engine/definition.h"
 
 #include <stdarg.h>
@@ -6,41 +13,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "engine/definition_int.h"
+#include "engine/kinds.h"
 #include "engine/template.h"
 
 #define SHOW_MAX 64        /* bytes of request text quoted in a message */
 #define SHOW_BUF (2 * SHOW_MAX + 8)
 #define WALK_DEPTH_MAX 64  /* nesting walked below a template-bearing value */
 #define REL_MAX 8192       /* the path below a node or edge: "config.body.items[2]" */
-#define URL_MAX 8192
-#define HEADERS_MAX 100
-#define MESSAGES_MAX 100
 #define CYCLE_TEXT_MAX 65536
-
-typedef struct vctx vctx;
-
-/* A node type: its name, whether edges leaving it may carry "when", the check
- * of its config's structure, and the walk over its template-bearing values
- * (run twice: once for syntax, once for references to other nodes). */
-typedef struct {
-    const char *name;
-    bool branches;
-    void (*check)(vctx *c, const json_t *config);
-    void (*templates)(vctx *c, const json_t *config);
-} node_type;
 
 /* What the first, silent pass learns about each node. */
 typedef struct {
     const char *id;  /* a well-formed id, else NULL */
     size_t idlen;
     bool dup;        /* an earlier node has the same id */
-    const node_type *type;
+    const node_kind *kind; /* its row, else NULL */
     const json_t *config; /* an object, else NULL */
 } node_info;
 
@@ -59,7 +52,7 @@ typedef struct {
 
 enum { PASS_SYNTAX, PASS_REFS };
 
-struct vctx {
+struct definition_ctx {
     json_t *details;
     size_t base;  /* entries in details before we started */
     int found;    /* problems found, including those past the cap */
@@ -79,31 +72,6 @@ struct vctx {
     char rel[REL_MAX];   /* the path below prefix: "config.headers" */
     size_t rellen;
 };
-
-static void check_transform(vctx *c, const json_t *config);
-static void check_condition(vctx *c, const json_t *config);
-static void check_http(vctx *c, const json_t *config);
-static void check_llm(vctx *c, const json_t *config);
-static void check_delay(vctx *c, const json_t *config);
-static void templates_transform(vctx *c, const json_t *config);
-static void templates_condition(vctx *c, const json_t *config);
-static void templates_http(vctx *c, const json_t *config);
-static void templates_llm(vctx *c, const json_t *config);
-
-static const node_type node_types[] = {
-    {"transform", false, check_transform, templates_transform},
-    {"condition", true, check_condition, templates_condition},
-    {"http", false, check_http, templates_http},
-    {"llm", false, check_llm, templates_llm},
-    {"delay", false, check_delay, NULL},
-};
-#define NODE_TYPES (sizeof(node_types) / sizeof(node_types[0]))
-
-static const char *const condition_ops[] = {"eq",  "ne", "gt",       "gte",    "lt",
-                                            "lte", "contains", "exists", NULL};
-static const char *const http_methods[] = {"GET",   "HEAD",   "POST",    "PUT",
-                                           "PATCH", "DELETE", "OPTIONS", NULL};
-static const char *const llm_roles[] = {"system", "user", "assistant", NULL};
 
 /* ---- small helpers ---- */
 
@@ -161,7 +129,7 @@ static size_t utf8_chars(const char *s, size_t len)
     return n;
 }
 
-static bool full(const vctx *c)
+static bool full(const definition_ctx *c)
 {
     return c->found > DEFINITION_MAX_PROBLEMS;
 }
@@ -180,7 +148,7 @@ static bool bit_get(const uint64_t *bits, size_t i)
 
 /* Appends {field, message} to details, keeping to the cap: the problem past
  * the cap replaces the last entry with a note that the list is cut. */
-static void add(vctx *c, const char *field, const char *message)
+static void add(definition_ctx *c, const char *field, const char *message)
 {
     c->found++;
     if (c->found == DEFINITION_MAX_PROBLEMS + 1) {
@@ -217,7 +185,7 @@ static void utf8_trim(char *s)
 
 /* The path below prefix of key in the current object (c->rel), into out:
  * "rel.key", "key" when rel is empty, rel itself when key is NULL. */
-static void rel_of(const vctx *c, const char *key, char *out, size_t outlen)
+static void rel_of(const definition_ctx *c, const char *key, char *out, size_t outlen)
 {
     if (!key)
         str_copy(out, outlen, c->rel);
@@ -228,7 +196,7 @@ static void rel_of(const vctx *c, const char *key, char *out, size_t outlen)
 }
 
 /* A problem at <prefix>.<rel>.<key> (see rel_of) with message "<who>: <text>". */
-__attribute__((format(printf, 3, 4))) static void problem_at(vctx *c, const char *key,
+__attribute__((format(printf, 3, 4))) static void problem_at(definition_ctx *c, const char *key,
                                                              const char *fmt, ...)
 {
     char rel[REL_MAX + 64], field[sizeof(rel) + 64], text[1024];
@@ -256,7 +224,7 @@ __attribute__((format(printf, 3, 4))) static void problem_at(vctx *c, const char
 }
 
 /* A problem whose message reads "<who>: <rel.key> <what>". */
-static void bad(vctx *c, const char *key, const char *what)
+void definition_bad(definition_ctx *c, const char *key, const char *what)
 {
     char rel[REL_MAX + 64];
     rel_of(c, key, rel, sizeof(rel));
@@ -270,7 +238,7 @@ static void bad(vctx *c, const char *key, const char *what)
 
 /* Keeps what the last append wrote, n bytes after mark, when all of it fit:
  * a path too long to show is left short rather than cut inside a character. */
-static void rel_grow(vctx *c, size_t mark, int n)
+static void rel_grow(definition_ctx *c, size_t mark, int n)
 {
     if (n < 0 || (size_t)n >= sizeof(c->rel) - mark)
         n = 0;
@@ -280,7 +248,7 @@ static void rel_grow(vctx *c, size_t mark, int n)
 
 /* Appends .key (or ["key"] when key is not id-like) to c->rel; returns the
  * length to restore with rel_pop. */
-static size_t rel_key(vctx *c, const char *key)
+size_t definition_key(definition_ctx *c, const char *key)
 {
     size_t mark = c->rellen, room = sizeof(c->rel) - mark;
     int n;
@@ -295,7 +263,7 @@ static size_t rel_key(vctx *c, const char *key)
     return mark;
 }
 
-static size_t rel_index(vctx *c, size_t i)
+size_t definition_index(definition_ctx *c, size_t i)
 {
     size_t mark = c->rellen, room = sizeof(c->rel) - mark;
     int n = snprintf(c->rel + mark, room, "[%zu]", i);
@@ -303,7 +271,7 @@ static size_t rel_index(vctx *c, size_t i)
     return mark;
 }
 
-static void rel_pop(vctx *c, size_t mark)
+void definition_pop(definition_ctx *c, size_t mark)
 {
     c->rellen = mark;
     c->rel[mark] = '\0';
@@ -312,30 +280,30 @@ static void rel_pop(vctx *c, size_t mark)
 /* ---- typed fields ---- */
 
 /* The value of a required key, or NULL after a problem (null counts as missing). */
-static const json_t *need(vctx *c, const json_t *o, const char *key)
+const json_t *definition_need(definition_ctx *c, const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v)) {
-        bad(c, key, "is required");
+        definition_bad(c, key, "is required");
         return NULL;
     }
     return v;
 }
 
 /* Like need, but null is a value (for "any JSON" keys). */
-static const json_t *need_any(vctx *c, const json_t *o, const char *key)
+const json_t *definition_need_any(definition_ctx *c, const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
     if (!v)
-        bad(c, key, "is required");
+        definition_bad(c, key, "is required");
     return v;
 }
 
 /* An integer in [min, max]: required or optional. */
-static void check_int(vctx *c, const json_t *o, const char *key, bool required, json_int_t min,
-                      json_int_t max)
+void definition_int(definition_ctx *c, const json_t *o, const char *key, bool required,
+                    json_int_t min, json_int_t max)
 {
-    const json_t *v = required ? need(c, o, key) : json_object_get(o, key);
+    const json_t *v = required ? definition_need(c, o, key) : json_object_get(o, key);
     char what[96];
     if (!v)
         return;
@@ -343,19 +311,19 @@ static void check_int(vctx *c, const json_t *o, const char *key, bool required, 
         return;
     snprintf(what, sizeof(what), "must be an integer from %lld to %lld", (long long)min,
              (long long)max);
-    bad(c, key, what);
+    definition_bad(c, key, what);
 }
 
 /* A string of min..max UTF-8 characters; returns it, or NULL when absent or bad. */
-static const json_t *check_string(vctx *c, const json_t *o, const char *key, bool required,
-                                  size_t min, size_t max)
+const json_t *definition_string(definition_ctx *c, const json_t *o, const char *key,
+                                bool required, size_t min, size_t max)
 {
-    const json_t *v = required ? need(c, o, key) : json_object_get(o, key);
+    const json_t *v = required ? definition_need(c, o, key) : json_object_get(o, key);
     char what[96];
     if (!v)
         return NULL;
     if (!json_is_string(v)) {
-        bad(c, key, "must be a string");
+        definition_bad(c, key, "must be a string");
         return NULL;
     }
     size_t n = utf8_chars(json_string_value(v), json_string_length(v));
@@ -367,15 +335,15 @@ static const json_t *check_string(vctx *c, const json_t *o, const char *key, boo
         snprintf(what, sizeof(what), "must be at most %zu characters", max);
     else
         snprintf(what, sizeof(what), "must be %zu to %zu characters", min, max);
-    bad(c, key, what);
+    definition_bad(c, key, what);
     return NULL;
 }
 
 /* A string among names (NULL-terminated); returns its index or -1. */
-static int check_enum(vctx *c, const json_t *o, const char *key, bool required,
-                      const char *const *names)
+int definition_enum(definition_ctx *c, const json_t *o, const char *key, bool required,
+                    const char *const *names)
 {
-    const json_t *v = required ? need(c, o, key) : json_object_get(o, key);
+    const json_t *v = required ? definition_need(c, o, key) : json_object_get(o, key);
     char what[256] = "must be one of";
     size_t len = strlen(what);
     if (!v)
@@ -386,14 +354,14 @@ static int check_enum(vctx *c, const json_t *o, const char *key, bool required,
                 return i;
     for (int i = 0; names[i] && len < sizeof(what); i++)
         len += (size_t)snprintf(what + len, sizeof(what) - len, "%s %s", i ? "," : "", names[i]);
-    bad(c, key, what);
+    definition_bad(c, key, what);
     return -1;
 }
 
 /* ---- templates ---- */
 
 /* Finds the node that owns id s[0..len), or -1. */
-static int lookup(const vctx *c, const char *s, size_t len)
+static int lookup(const definition_ctx *c, const char *s, size_t len)
 {
     size_t lo = 0, hi = c->nids;
     while (lo < hi) {
@@ -413,7 +381,7 @@ static int lookup(const vctx *c, const char *s, size_t len)
 }
 
 /* A {{nodes.X.output...}} in node c->cur: X must exist and run before it. */
-static void check_ref(vctx *c, const template_ref *r)
+static void check_ref(definition_ctx *c, const template_ref *r)
 {
     const node_info *self = &c->info[c->cur];
     char id[SHOW_BUF];
@@ -431,7 +399,7 @@ static void check_ref(vctx *c, const template_ref *r)
 
 /* One template string at c->rel: its syntax in the first pass, its node
  * references in the second. */
-static void visit_string(vctx *c, const json_t *v)
+static void visit_string(definition_ctx *c, const json_t *v)
 {
     const char *s = json_string_value(v);
     size_t len = json_string_length(v), pos = 0;
@@ -446,7 +414,7 @@ static void visit_string(vctx *c, const json_t *v)
 }
 
 /* Every string at any depth of v (at c->rel) is a template. */
-static void walk(vctx *c, const json_t *v, int depth)
+static void walk(definition_ctx *c, const json_t *v, int depth)
 {
     if (json_is_string(v)) {
         visit_string(c, v);
@@ -456,14 +424,14 @@ static void walk(vctx *c, const json_t *v, int depth)
         return;
     if (depth >= WALK_DEPTH_MAX) {
         if (c->pass == PASS_SYNTAX)
-            bad(c, NULL, "is nested too deeply");
+            definition_bad(c, NULL, "is nested too deeply");
         return;
     }
     if (json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v) && !full(c); i++) {
-            size_t mark = rel_index(c, i);
+            size_t mark = definition_index(c, i);
             walk(c, json_array_get(v, i), depth + 1);
-            rel_pop(c, mark);
+            definition_pop(c, mark);
         }
         return;
     }
@@ -473,223 +441,31 @@ static void walk(vctx *c, const json_t *v, int depth)
     json_object_foreach((json_t *)v, key, item) {
         if (full(c))
             break;
-        size_t mark = rel_key(c, key);
+        size_t mark = definition_key(c, key);
         walk(c, item, depth + 1);
-        rel_pop(c, mark);
+        definition_pop(c, mark);
     }
 }
 
 /* Walks o[key] when present. */
-static void walk_key(vctx *c, const json_t *o, const char *key)
+void definition_walk_key(definition_ctx *c, const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
     if (!v)
         return;
-    size_t mark = rel_key(c, key);
+    size_t mark = definition_key(c, key);
     walk(c, v, 0);
-    rel_pop(c, mark);
+    definition_pop(c, mark);
 }
 
 /* Walks o[key] only when it is a string (its type is checked elsewhere). */
-static void walk_string_key(vctx *c, const json_t *o, const char *key)
+void definition_walk_string(definition_ctx *c, const json_t *o, const char *key)
 {
     if (json_is_string(json_object_get(o, key)))
-        walk_key(c, o, key);
-}
-
-/* ---- config per type ---- */
-
-static void check_transform(vctx *c, const json_t *config)
-{
-    need_any(c, config, "output");
-}
-
-static void templates_transform(vctx *c, const json_t *config)
-{
-    walk_key(c, config, "output");
-}
-
-static void check_condition(vctx *c, const json_t *config)
-{
-    int op = check_enum(c, config, "op", true, condition_ops);
-    need_any(c, config, "left");
-    if (op >= 0 && strcmp(condition_ops[op], "exists") != 0)
-        need_any(c, config, "right");
-}
-
-static void templates_condition(vctx *c, const json_t *config)
-{
-    walk_key(c, config, "left");
-    walk_key(c, config, "right");
-}
-
-/* url: 1..URL_MAX bytes; without placeholders an absolute http(s) URL. */
-static void check_url(vctx *c, const json_t *config)
-{
-    const json_t *v = need(c, config, "url");
-    if (!v)
-        return;
-    if (!json_is_string(v)) {
-        bad(c, "url", "must be a string");
-        return;
-    }
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v), pos = 0;
-    template_ref ref;
-    if (len == 0) {
-        bad(c, "url", "must not be empty");
-    } else if (len > URL_MAX) {
-        bad(c, "url", "must be at most 8192 bytes");
-    } else if (template_next(s, len, &pos, &ref, NULL, 0) == 0 &&
-               strncasecmp(s, "http://", 7) != 0 && strncasecmp(s, "https://", 8) != 0) {
-        bad(c, "url", "must start with http:// or https://");
-    }
-}
-
-/* RFC 9110 token characters. */
-static bool is_token(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (!is_id_char(ch) && !strchr("!#$%&'*+.^`|~", ch))
-            return false;
-    }
-    return true;
-}
-
-static void check_header(vctx *c, const char *name, const json_t *v)
-{
-    size_t mark = rel_key(c, name);
-    if (!is_token(name))
-        bad(c, NULL, "is not a valid header name (HTTP token characters only)");
-    if (!json_is_string(v))
-        bad(c, NULL, "must be a string");
-    else if (strcspn(json_string_value(v), "\r\n") < json_string_length(v))
-        bad(c, NULL, "must not contain CR, LF or NUL");
-    rel_pop(c, mark);
-}
-
-static void check_headers(vctx *c, const json_t *config)
-{
-    const json_t *h = json_object_get(config, "headers");
-    const char *name;
-    json_t *v;
-    if (!h)
-        return;
-    if (!json_is_object(h)) {
-        bad(c, "headers", "must be an object");
-        return;
-    }
-    if (json_object_size(h) > HEADERS_MAX) {
-        bad(c, "headers", "must have at most 100 entries");
-        return;
-    }
-    size_t mark = rel_key(c, "headers");
-    json_object_foreach((json_t *)h, name, v) {
-        check_header(c, name, v);
-    }
-    rel_pop(c, mark);
-}
-
-static void check_http(vctx *c, const json_t *config)
-{
-    check_url(c, config);
-    check_enum(c, config, "method", false, http_methods);
-    check_headers(c, config);
-    check_int(c, config, "timeoutMs", false, 1, 300000);
-}
-
-static void templates_http(vctx *c, const json_t *config)
-{
-    const json_t *h = json_object_get(config, "headers");
-    walk_string_key(c, config, "url");
-    if (json_is_object(h)) {
-        size_t mark = rel_key(c, "headers");
-        const char *name;
-        json_t *v;
-        json_object_foreach((json_t *)h, name, v) {
-            walk_string_key(c, h, name);
-        }
-        rel_pop(c, mark);
-    }
-    walk_key(c, config, "body");
-}
-
-static void check_message(vctx *c, const json_t *m)
-{
-    if (!json_is_object(m)) {
-        bad(c, NULL, "must be an object");
-        return;
-    }
-    check_enum(c, m, "role", true, llm_roles);
-    check_string(c, m, "content", true, 0, SIZE_MAX);
-}
-
-static void check_messages(vctx *c, const json_t *config)
-{
-    const json_t *list = need(c, config, "messages");
-    if (!list)
-        return;
-    if (!json_is_array(list)) {
-        bad(c, "messages", "must be an array");
-        return;
-    }
-    if (json_array_size(list) == 0 || json_array_size(list) > MESSAGES_MAX) {
-        bad(c, "messages", "must hold 1 to 100 messages");
-        return;
-    }
-    size_t mark = rel_key(c, "messages");
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        size_t item = rel_index(c, i);
-        check_message(c, json_array_get(list, i));
-        rel_pop(c, item);
-    }
-    rel_pop(c, mark);
-}
-
-static void check_llm(vctx *c, const json_t *config)
-{
-    const json_t *t = json_object_get(config, "temperature");
-    check_string(c, config, "model", true, 1, 200);
-    check_messages(c, config);
-    if (t && (!json_is_number(t) || json_number_value(t) < 0 || json_number_value(t) > 2))
-        bad(c, "temperature", "must be a number from 0 to 2");
-    check_int(c, config, "maxTokens", false, 1, 1000000);
-}
-
-static void templates_llm(vctx *c, const json_t *config)
-{
-    const json_t *list = json_object_get(config, "messages");
-    walk_string_key(c, config, "model");
-    if (!json_is_array(list))
-        return;
-    size_t mark = rel_key(c, "messages");
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        size_t item = rel_index(c, i);
-        const json_t *m = json_array_get(list, i);
-        if (json_is_object(m))
-            walk_string_key(c, m, "content");
-        rel_pop(c, item);
-    }
-    rel_pop(c, mark);
-}
-
-static void check_delay(vctx *c, const json_t *config)
-{
-    check_int(c, config, "ms", true, 0, 86400000);
+        definition_walk_key(c, o, key);
 }
 
 /* ---- nodes ---- */
-
-static const node_type *type_named(const char *name)
-{
-    for (size_t i = 0; i < NODE_TYPES; i++)
-        if (strcmp(node_types[i].name, name) == 0)
-            return &node_types[i];
-    return NULL;
-}
 
 static int id_cmp(const void *pa, const void *pb)
 {
@@ -702,7 +478,7 @@ static int id_cmp(const void *pa, const void *pb)
 
 /* First, silent pass: what each node is, and which node owns each id (the
  * first one holding it). */
-static void index_nodes(vctx *c)
+static void index_nodes(definition_ctx *c)
 {
     c->info = xcalloc(c->n + 1, sizeof(*c->info));
     c->ids = xcalloc(c->n + 1, sizeof(*c->ids));
@@ -717,7 +493,10 @@ static void index_nodes(vctx *c)
             in->idlen = json_string_length(id);
             c->ids[all++] = (id_entry){in->id, in->idlen, (int)i};
         }
-        in->type = json_is_string(type) ? type_named(json_string_value(type)) : NULL;
+        int k = json_is_string(type)
+                    ? node_kind_find(json_string_value(type), json_string_length(type))
+                    : -1;
+        in->kind = k >= 0 ? &node_kinds[k] : NULL;
         in->config = json_is_object(config) ? config : NULL;
     }
     qsort(c->ids, all, sizeof(*c->ids), id_cmp);
@@ -731,87 +510,87 @@ static void index_nodes(vctx *c)
 }
 
 /* Sets the prefix and name used by the problems of node i. */
-static void node_context(vctx *c, size_t i)
+static void node_context(definition_ctx *c, size_t i)
 {
     snprintf(c->prefix, sizeof(c->prefix), "definition.nodes[%zu]", i);
     if (c->info[i].id)
         snprintf(c->who, sizeof(c->who), "node \"%s\"", c->info[i].id);
     else
         snprintf(c->who, sizeof(c->who), "node %zu", i);
-    rel_pop(c, 0);
+    definition_pop(c, 0);
 }
 
-static void check_id(vctx *c, const json_t *node, const node_info *in)
+static void check_id(definition_ctx *c, const json_t *node, const node_info *in)
 {
-    const json_t *v = need(c, node, "id");
+    const json_t *v = definition_need(c, node, "id");
     if (!v)
         return;
     if (!json_is_string(v))
-        bad(c, "id", "must be a string");
+        definition_bad(c, "id", "must be a string");
     else if (!in->id)
-        bad(c, "id", "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -");
+        definition_bad(c, "id", "must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -");
     else if (in->dup)
         problem_at(c, "id", "duplicate id");
 }
 
-static void check_type_and_config(vctx *c, const json_t *node, const node_info *in)
+static void check_type_and_config(definition_ctx *c, const json_t *node, const node_info *in)
 {
-    const json_t *type = need(c, node, "type");
-    const json_t *config = need(c, node, "config");
-    if (type && !in->type) {
-        char shown[SHOW_BUF];
+    const json_t *type = definition_need(c, node, "type");
+    const json_t *config = definition_need(c, node, "config");
+    if (type && !in->kind) {
+        char shown[SHOW_BUF], names[256];
         if (json_is_string(type)) {
             show(shown, sizeof(shown), json_string_value(type), json_string_length(type));
-            problem_at(c, "type", "unknown type \"%s\": use transform, condition, http, llm or delay",
-                       shown);
+            node_kind_names(names, sizeof(names), false);
+            problem_at(c, "type", "unknown type \"%s\": use %s", shown, names);
         } else {
-            bad(c, "type", "must be a string");
+            definition_bad(c, "type", "must be a string");
         }
     }
     if (config && !in->config)
-        bad(c, "config", "must be an object");
-    if (!in->type || !in->config)
+        definition_bad(c, "config", "must be an object");
+    if (!in->kind || !in->config)
         return;
-    size_t mark = rel_key(c, "config");
-    in->type->check(c, in->config);
-    if (in->type->templates)
-        in->type->templates(c, in->config);
-    rel_pop(c, mark);
+    size_t mark = definition_key(c, "config");
+    in->kind->check(c, in->config);
+    if (in->kind->templates)
+        in->kind->templates(c, in->config);
+    definition_pop(c, mark);
 }
 
-static void check_retry(vctx *c, const json_t *node)
+static void check_retry(definition_ctx *c, const json_t *node)
 {
     const json_t *retry = json_object_get(node, "retry");
     if (!retry)
         return;
     if (!json_is_object(retry)) {
-        bad(c, "retry", "must be an object");
+        definition_bad(c, "retry", "must be an object");
         return;
     }
-    size_t mark = rel_key(c, "retry");
-    check_int(c, retry, "maxAttempts", false, 1, 10);
-    check_int(c, retry, "backoffMs", false, 0, 600000);
-    rel_pop(c, mark);
+    size_t mark = definition_key(c, "retry");
+    definition_int(c, retry, "maxAttempts", false, 1, 10);
+    definition_int(c, retry, "backoffMs", false, 0, 600000);
+    definition_pop(c, mark);
 }
 
-static void check_node(vctx *c, size_t i)
+static void check_node(definition_ctx *c, size_t i)
 {
     const json_t *node = json_array_get(c->nodes, i);
     node_context(c, i);
     if (!json_is_object(node)) {
-        bad(c, NULL, "must be an object");
+        definition_bad(c, NULL, "must be an object");
         return;
     }
     check_id(c, node, &c->info[i]);
     check_type_and_config(c, node, &c->info[i]);
-    check_string(c, node, "name", false, 0, DEFINITION_NAME_MAX);
+    definition_string(c, node, "name", false, 0, DEFINITION_NAME_MAX);
     check_retry(c, node);
-    check_int(c, node, "timeoutMs", false, 1, 3600000);
+    definition_int(c, node, "timeoutMs", false, 1, 3600000);
 }
 
 /* ---- edges ---- */
 
-static void edge_context(vctx *c, size_t j, const json_t *e)
+static void edge_context(definition_ctx *c, size_t j, const json_t *e)
 {
     const json_t *from = json_object_get(e, "from"), *to = json_object_get(e, "to");
     snprintf(c->prefix, sizeof(c->prefix), "definition.edges[%zu]", j);
@@ -823,17 +602,17 @@ static void edge_context(vctx *c, size_t j, const json_t *e)
     } else {
         snprintf(c->who, sizeof(c->who), "edge %zu", j);
     }
-    rel_pop(c, 0);
+    definition_pop(c, 0);
 }
 
 /* The node named by e[key], or -1 after a problem. */
-static int edge_end(vctx *c, const json_t *e, const char *key)
+static int edge_end(definition_ctx *c, const json_t *e, const char *key)
 {
-    const json_t *v = need(c, e, key);
+    const json_t *v = definition_need(c, e, key);
     if (!v)
         return -1;
     if (!json_is_string(v)) {
-        bad(c, key, "must be a string");
+        definition_bad(c, key, "must be a string");
         return -1;
     }
     int x = lookup(c, json_string_value(v), json_string_length(v));
@@ -845,30 +624,32 @@ static int edge_end(vctx *c, const json_t *e, const char *key)
     return x;
 }
 
-static void check_when(vctx *c, const json_t *e, int from)
+static void check_when(definition_ctx *c, const json_t *e, int from)
 {
     const json_t *when = json_object_get(e, "when");
     if (!when)
         return;
     if (!json_is_boolean(when)) {
-        bad(c, "when", "must be true or false");
+        definition_bad(c, "when", "must be true or false");
         return;
     }
     const node_info *in = from >= 0 ? &c->info[from] : NULL;
-    if (in && in->type && !in->type->branches)
-        problem_at(c, "when",
-                   "when is only allowed on edges leaving a condition node (\"%s\" is %s)",
-                   in->id, in->type->name);
+    if (in && in->kind && !in->kind->branch) {
+        char names[256];
+        node_kind_names(names, sizeof(names), true);
+        problem_at(c, "when", "when is only allowed on edges leaving a %s node (\"%s\" is %s)",
+                   names, in->id, in->kind->name);
+    }
 }
 
 /* Checks edge j; a valid one joins c->pairs. pairbits marks the (from, to)
  * pairs seen so far. */
-static void check_edge(vctx *c, size_t j, uint64_t *pairbits)
+static void check_edge(definition_ctx *c, size_t j, uint64_t *pairbits)
 {
     const json_t *e = json_array_get(c->edges, j);
     edge_context(c, j, e);
     if (!json_is_object(e)) {
-        bad(c, NULL, "must be an object");
+        definition_bad(c, NULL, "must be an object");
         return;
     }
     int from = edge_end(c, e, "from");
@@ -889,7 +670,7 @@ static void check_edge(vctx *c, size_t j, uint64_t *pairbits)
     }
 }
 
-static void check_edges(vctx *c)
+static void check_edges(definition_ctx *c)
 {
     size_t m = json_array_size(c->edges);
     uint64_t *pairbits = xcalloc((c->n * c->n) / 64 + 1, sizeof(uint64_t));
@@ -969,7 +750,7 @@ static size_t graph_search(const graph *g, int *topo, int *cycle)
     return k;
 }
 
-static void report_cycle(vctx *c, const int *cycle, size_t k)
+static void report_cycle(definition_ctx *c, const int *cycle, size_t k)
 {
     buf b;
     buf_init(&b, CYCLE_TEXT_MAX);
@@ -985,7 +766,7 @@ static void report_cycle(vctx *c, const int *cycle, size_t k)
 
 /* Ancestor bitsets: walking in topological order, every predecessor's set is
  * complete before it is merged into its successors. */
-static void compute_ancestors(vctx *c, const graph *g, const int *topo)
+static void compute_ancestors(definition_ctx *c, const graph *g, const int *topo)
 {
     size_t w = (g->n + 63) / 64;
     c->words = w;
@@ -1002,7 +783,7 @@ static void compute_ancestors(vctx *c, const graph *g, const int *topo)
     }
 }
 
-static void check_graph(vctx *c)
+static void check_graph(definition_ctx *c)
 {
     graph g;
     int *topo = xcalloc(c->n + 1, sizeof(int)), *cycle = xcalloc(c->n + 1, sizeof(int));
@@ -1018,46 +799,46 @@ static void check_graph(vctx *c)
 }
 
 /* Last pass: the node references in every node's templates. */
-static void check_refs(vctx *c)
+static void check_refs(definition_ctx *c)
 {
     c->pass = PASS_REFS;
     for (size_t i = 0; i < c->n && !full(c); i++) {
         const node_info *in = &c->info[i];
-        if (!in->type || !in->config || !in->type->templates)
+        if (!in->kind || !in->config || !in->kind->templates)
             continue;
         node_context(c, i);
         c->cur = (int)i;
-        size_t mark = rel_key(c, "config");
-        in->type->templates(c, in->config);
-        rel_pop(c, mark);
+        size_t mark = definition_key(c, "config");
+        in->kind->templates(c, in->config);
+        definition_pop(c, mark);
     }
 }
 
 /* ---- top level ---- */
 
 /* Checks the definition's own shape; 0 when its nodes can be checked. */
-static int check_top(vctx *c, const json_t *def)
+static int check_top(definition_ctx *c, const json_t *def)
 {
     int ok = 0;
     str_copy(c->prefix, sizeof(c->prefix), "definition");
     if (!json_is_object(def)) {
-        bad(c, NULL, "definition must be an object");
+        definition_bad(c, NULL, "definition must be an object");
         return -1;
     }
-    c->nodes = need(c, def, "nodes");
+    c->nodes = definition_need(c, def, "nodes");
     if (c->nodes && !json_is_array(c->nodes)) {
-        bad(c, "nodes", "must be an array");
+        definition_bad(c, "nodes", "must be an array");
         c->nodes = NULL;
     } else if (json_array_size(c->nodes) > DEFINITION_MAX_NODES) {
-        bad(c, "nodes", "must hold at most 500 nodes");
+        definition_bad(c, "nodes", "must hold at most 500 nodes");
         ok = -1;
     }
     c->edges = json_object_get(def, "edges");
     if (c->edges && !json_is_array(c->edges)) {
-        bad(c, "edges", "must be an array");
+        definition_bad(c, "edges", "must be an array");
         c->edges = NULL;
     } else if (json_array_size(c->edges) > DEFINITION_MAX_EDGES) {
-        bad(c, "edges", "must hold at most 5000 edges");
+        definition_bad(c, "edges", "must hold at most 5000 edges");
         ok = -1;
     }
     return c->nodes ? ok : -1;
@@ -1065,7 +846,7 @@ static int check_top(vctx *c, const json_t *def)
 
 int definition_validate(const json_t *def, json_t *details)
 {
-    vctx *c = xcalloc(1, sizeof(*c));
+    definition_ctx *c = xcalloc(1, sizeof(*c));
     c->details = details;
     c->base = json_array_size(details);
     if (check_top(c, def) == 0) {

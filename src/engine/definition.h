@@ -13,34 +13,23 @@
  *   count is over its limit nothing else is checked.
  * Node
  * - An object. id: required, 1..64 characters of A-Z a-z 0-9 _ - (so that
- *   templates can name it), unique. type: required, one of transform,
- *   condition, http, llm, delay. name: optional string of at most 200
- *   characters. config: required object, checked per type (below).
+ *   templates can name it), unique. type: required, the name of a node
+ *   kind (kinds.h: transform, condition, http, llm, delay). name: optional
+ *   string of at most 200 characters. config: required object, checked by
+ *   its kind (below).
  *   retry: optional object {maxAttempts?: 1..10, backoffMs?: 0..600000}.
  *   timeoutMs: optional, 1..3600000. Every number named "integer" or given as
  *   a range here must be a JSON integer (not 1.0, not "1").
- * Config, per type. Every string at any depth inside the values marked (T)
- * is a template and must pass template_validate (see template.h); object keys
- * are not templates.
- * - transform: output (T) required, any JSON.
- * - condition: op required, one of eq ne gt gte lt lte contains exists;
- *   left (T) required, any JSON; right (T) required unless op is exists.
- *   (For output, left and right, null is a value, not a missing key.)
- * - http: url (T) required, 1..8192 bytes; without any placeholder it must
- *   start with http:// or https:// (any case). method optional, one of GET
- *   HEAD POST PUT PATCH DELETE OPTIONS. headers optional object of at most 100
- *   entries: names are HTTP token characters, values strings (T) without CR,
- *   LF or NUL. body (T) optional, any JSON. timeoutMs optional, 1..300000.
- * - llm: model (T) required string of 1..200 characters. messages required
- *   array of 1..100 objects {role: system | user | assistant, content (T):
- *   string}. temperature optional number 0..2 (integer or real).
- *   maxTokens optional, 1..1000000.
- * - delay: ms required, 0..86400000.
+ * Config: what it must hold is its kind's to check (the row's check
+ * function; the rules head each src/engine/kinds/<type>.c). Every string at
+ * any depth inside the values the kind marks as templates (the row's
+ * templates function) must pass template_validate (see template.h); object
+ * keys are not templates.
  * Edge
  * - An object. from, to: required strings naming nodes (the first node with a
  *   duplicated id). Refused: an edge from a node to itself, a second edge with
  *   the same from and to. when: optional boolean, only on edges leaving a
- *   condition node.
+ *   node whose kind branches (condition).
  * Graph
  * - No cycles. The valid edges are searched without recursion; one cycle is
  *   reported (field "definition.edges", "cycle: a -> b -> a").

@@ -9,7 +9,12 @@
  * for a condition's edge with `when`, the branch matches), else it is
  * skipped, and so are the nodes below it that nothing else reaches.
  * A failed node (its attempts used up) ends the execution: nodes still in
- * flight end cancelled, nodes never started get no row.
+ * flight end cancelled, nodes never started end skipped.
+ *
+ * What a node does is its kind's (kinds.h): the loop renders the node's
+ * config, calls the start of its row, and takes the outcome from start
+ * (inline kinds) or, later, from the kind's finish (a transfer collected
+ * by calls.c, a timer fired here).
  */
 #include "engine/engine.h"
 
@@ -25,8 +30,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "engine/engine_int.h"
-#include "infra/cache.h"
-#include "executions/executions.h"
+#include "engine/render.h"
 
 #define CLAIM_BATCH 256
 #define DAG_CACHE 256
@@ -45,6 +49,24 @@ int64_t engine_mono_ms(void)
 void engine_count(long long *counter, long long by)
 {
     __atomic_add_fetch(counter, by, __ATOMIC_RELAXED);
+}
+
+void engine_hook_ended(engine *e, const char *workflow_id, const char *execution_id)
+{
+    if (e->hooks.ended)
+        e->hooks.ended(e->hooks.ctx, workflow_id, execution_id);
+}
+
+void engine_hook_changed(engine *e, const char *workflow_id, const char *execution_id)
+{
+    if (e->hooks.changed)
+        e->hooks.changed(e->hooks.ctx, workflow_id, execution_id);
+}
+
+void engine_hook_pruned(engine *e)
+{
+    if (e->hooks.pruned)
+        e->hooks.pruned(e->hooks.ctx);
 }
 
 /* ---- timers: a binary min-heap; items know their place ---- */
@@ -240,7 +262,6 @@ static void stop_node(loop *lp, run *r, int i)
         n->call = NULL;
     }
     n->timer = TIMER_NONE;
-    n->gen++;
 }
 
 /* Ends the run: what is in flight stops with `status` (cancelled or
@@ -302,16 +323,16 @@ static void node_finished(run *r, int i, exec_status st)
 
 static void attempt(loop *lp, run *r, int i);
 
-/* The outcome of one attempt of node i (from any node kind). */
 void loop_node_done(loop *lp, run *r, int i, node_outcome *o)
 {
     node_state *n = &r->ns[i];
     const dag_node *dn = &r->d->nodes[i];
+    const node_kind *kind = &node_kinds[dn->kind];
     n->call = NULL;
     if (n->heap_pos)
         heap_remove(lp, n->heap_pos);
     n->timer = TIMER_NONE;
-    if (dn->type != NODE_TRANSFORM && dn->type != NODE_CONDITION)
+    if (kind->runs != KIND_INLINE)
         r->inflight--;
     n->prompt_tokens += o->prompt_tokens;
     n->completion_tokens += o->completion_tokens;
@@ -334,6 +355,7 @@ void loop_node_done(loop *lp, run *r, int i, node_outcome *o)
     free(n->error);
     n->error = NULL;
     if (o->ok) {
+        n->result = kind->branch && kind->branch(n->output);
         node_finished(r, i, EXEC_SUCCEEDED);
         resolve(r, i);
         return;
@@ -357,35 +379,40 @@ void loop_node_done(loop *lp, run *r, int i, node_outcome *o)
     end_run(r, EXEC_FAILED, error_text(o->code, o->message, true, dn->id));
 }
 
-static void start_delay(loop *lp, run *r, int i, json_t *cfgv)
+void engine_node_timer(loop *lp, run *r, int i, long long wait_ms)
 {
     node_state *n = &r->ns[i];
-    const json_t *ms = json_object_get(cfgv, "ms");
-    if (!json_is_integer(ms) || json_integer_value(ms) < 0 ||
-        json_integer_value(ms) > 86400000) {
-        json_decref(cfgv);
-        node_outcome o = {0};
-        outcome_fail(&o, "INVALID_CONFIG", false, "config.ms must be an integer 0..86400000");
-        r->inflight++;
-        loop_node_done(lp, r, i, &o);
-        return;
-    }
-    n->delay_ms = json_integer_value(ms);
-    json_decref(cfgv);
-    /* A resumed delay waits only for what is left of it. */
-    long long left = n->delay_ms - (clock_now_ms() - n->started_ms);
-    if (left < 0)
-        left = 0;
     long long limit = r->d->nodes[i].timeout_ms;
-    n->timer = limit && limit < left ? TIMER_TIMEOUT : TIMER_DELAY;
-    heap_push(lp, r, i, engine_mono_ms() + (n->timer == TIMER_TIMEOUT ? limit : left));
-    r->inflight++;
+    n->timer = limit && limit < wait_ms ? TIMER_TIMEOUT : TIMER_NODE;
+    heap_push(lp, r, i, engine_mono_ms() + (n->timer == TIMER_TIMEOUT ? limit : wait_ms));
+}
+
+/* A template's node output: only nodes that succeeded have one. */
+static const json_t *output_of(void *ctx, const char *id, size_t len)
+{
+    const run *r = ctx;
+    int i = dag_find(r->d, id, len);
+    if (i < 0 || r->ns[i].status != EXEC_SUCCEEDED)
+        return NULL;
+    return r->ns[i].output;
+}
+
+/* Node i's config with every template rendered (new), or NULL with o
+ * failed. */
+static json_t *render_config(run *r, int i, node_outcome *o)
+{
+    render_scope sc = {r->input, output_of, r};
+    char err[256];
+    json_t *c = render_value(r->d->nodes[i].config, &sc, err, sizeof(err));
+    if (!c)
+        outcome_fail(o, "TEMPLATE_ERROR", false, "%s", err);
+    return c;
 }
 
 static void attempt(loop *lp, run *r, int i)
 {
     node_state *n = &r->ns[i];
-    const dag_node *dn = &r->d->nodes[i];
+    const node_kind *k = &node_kinds[r->d->nodes[i].kind];
     n->attempts++;
     if (n->status != EXEC_RUNNING) {
         n->status = EXEC_RUNNING;
@@ -393,34 +420,16 @@ static void attempt(loop *lp, run *r, int i)
             n->started_ms = clock_now_ms();
     }
     engine_count(&lp->e->stats.node_runs, 1);
+    if (k->runs != KIND_INLINE)
+        r->inflight++; /* until its outcome reaches loop_node_done */
     node_outcome o = {0};
-    json_t *cfgv = node_render_config(r, i, &o);
-    if (!cfgv) {
-        if (dn->type != NODE_TRANSFORM && dn->type != NODE_CONDITION)
-            r->inflight++;
+    json_t *cfgv = render_config(r, i, &o);
+    if (!cfgv || k->start(lp, r, i, cfgv, &o) == NODE_DONE) {
         loop_node_done(lp, r, i, &o);
         return;
     }
-    switch (dn->type) {
-    case NODE_TRANSFORM:
-    case NODE_CONDITION:
-        node_run_inline(r, i, cfgv, &o);
-        json_decref(cfgv);
-        loop_node_done(lp, r, i, &o);
-        return;
-    case NODE_DELAY:
-        start_delay(lp, r, i, cfgv);
-        break;
-    case NODE_HTTP:
-    case NODE_LLM:
-        r->inflight++;
-        call_start(lp, r, i, cfgv);
-        break;
-    }
-    if (n->status == EXEC_RUNNING) {
-        n->dirty = true; /* the row says running: a crash resumes it */
-        touch(lp, r);
-    }
+    n->dirty = true; /* the row says running: a crash resumes it */
+    touch(lp, r);
 }
 
 static void start_node(loop *lp, run *r, int i)
@@ -523,7 +532,8 @@ static void restore_nodes(engine *e, run *r)
         ns->dirty = false; /* its row is already right */
         ns->output = rows[k].output ? json_loads(rows[k].output, JSON_DECODE_ANY, NULL) : NULL;
         ns->out_text = rows[k].output ? xstrdup(rows[k].output) : NULL;
-        ns->result = json_is_true(json_object_get(ns->output, "result"));
+        const node_kind *kind = &node_kinds[r->d->nodes[i].kind];
+        ns->result = kind->branch && kind->branch(ns->output);
         ns->prompt_tokens = rows[k].prompt_tokens;
         ns->completion_tokens = rows[k].completion_tokens;
         ns->cost_usd = rows[k].cost_usd;
@@ -614,7 +624,7 @@ static int claim(loop *lp)
         open_run(lp, &rows[i]);
     arena_free(&a);
     if (n > 0)
-        executions_changed(e->app, NULL, NULL); /* stats count running ones */
+        engine_hook_changed(e, NULL, NULL); /* stats count running ones */
     return n == room ? 1 : 0;
 }
 
@@ -625,7 +635,7 @@ static void node_row(const run *r, int i, store_exec_node *out, char at[2][25])
     const node_state *n = &r->ns[i];
     memset(out, 0, sizeof(*out));
     out->node_id = (char *)r->d->nodes[i].id;
-    out->type = (char *)dag_type_name(r->d->nodes[i].type);
+    out->type = (char *)node_kinds[r->d->nodes[i].kind].name;
     out->status = n->status;
     out->attempts = n->attempts;
     if (n->started_ms)
@@ -793,7 +803,7 @@ static void count_end(engine *e, exec_status st)
 /* After the end of an execution of workflow wf is committed. */
 static void ended(engine *e, const char *wf, const char *id)
 {
-    executions_changed(e->app, wf, id);
+    engine_hook_ended(e, wf, id);
     waits_notify(e, id, true);
 }
 
@@ -868,9 +878,8 @@ static void fire(loop *lp, int64_t now)
         if (k == TIMER_RETRY) {
             r->inflight--;
             attempt(lp, r, it.node);
-        } else if (k == TIMER_DELAY) {
-            o.ok = true;
-            o.output = json_pack("{s:I}", "delayedMs", (json_int_t)n->delay_ms);
+        } else if (k == TIMER_NODE) {
+            node_kinds[r->d->nodes[it.node].kind].finish(lp, r, it.node, NULL, &o);
             loop_node_done(lp, r, it.node, &o);
         } else if (k == TIMER_TIMEOUT) {
             outcome_fail(&o, "TIMEOUT", true, "the node ran longer than its %lld ms timeout",
@@ -1035,21 +1044,20 @@ pricing *engine_load_prices(const config *cfg, char *err, size_t errlen)
     return p;
 }
 
-engine *engine_start(const app_ctx *app, bool exclusive, pricing *prices, char *err,
-                     size_t errlen)
+engine *engine_start(const engine_opts *opts, char *err, size_t errlen)
 {
     if (calls_global_init() != 0) {
         snprintf(err, errlen, "cannot initialise libcurl");
-        pricing_free(prices);
+        pricing_free(opts->prices);
         return NULL;
     }
     engine *e = xcalloc(1, sizeof(*e));
-    e->app = app;
-    e->cfg = app->cfg;
-    e->st = app->store;
-    e->exclusive = exclusive;
+    e->hooks = opts->hooks;
+    e->cfg = opts->cfg;
+    e->st = opts->store;
+    e->exclusive = opts->exclusive;
     ids_uuid7(e->owner);
-    e->prices = prices;
+    e->prices = opts->prices;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_mutex_init(&e->ins_mu, NULL);
@@ -1059,10 +1067,10 @@ engine *engine_start(const app_ctx *app, bool exclusive, pricing *prices, char *
     long long n = 0;
     /* An embedded store belongs to this process: every running row is an
      * orphan of a previous run and resumes now. */
-    if (exclusive && store_execution_requeue(e->st, INT64_MAX, &n) == AOP_OK && n > 0)
+    if (e->exclusive && store_execution_requeue(e->st, INT64_MAX, &n) == AOP_OK && n > 0)
         log_info("re-queued executions of a previous run", LF_I("executions", n));
     engine_count(&e->stats.requeued, n);
-    e->nloops = (int)(app->cfg->workers > 0 ? app->cfg->workers : 1);
+    e->nloops = (int)(e->cfg->workers > 0 ? e->cfg->workers : 1);
     e->loops = xcalloc((size_t)e->nloops, sizeof(loop));
     for (int k = 0; k < e->nloops; k++) {
         loop *lp = &e->loops[k];

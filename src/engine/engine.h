@@ -1,12 +1,14 @@
 /*
  * engine.h - runs executions.
  *
- * Executions are rows first (store.h): POST .../execute commits a queued row
- * and calls engine_wake. WORKERS loops, each one thread, claim queued rows
- * with a lease (EXECUTION_LEASE_MS) and walk their DAG: transform and
- * condition nodes run inline, http and llm calls on the loop's libcurl multi
- * handle, delays and retry backoffs on its timers, so one loop carries
- * thousands of executions waiting on slow APIs. Each node's result is
+ * Executions are rows first (store.h): the executions service commits a
+ * queued row (itself, or through engine_submit's group commit) and wakes a
+ * loop. WORKERS loops, each one thread, claim queued rows
+ * with a lease (EXECUTION_LEASE_MS) and walk their DAG. Each node runs as
+ * its kind says (kinds.h): inline (transform, condition), as a transfer on
+ * the loop's libcurl multi handle (http, llm) or on its timers (delay, as
+ * retry backoffs do), so one loop carries thousands of executions waiting
+ * on slow APIs. Each node's result is
  * committed as the loop finishes with it (the results an iteration produces
  * for one execution in one transaction, together with the execution's end
  * and its workflow's analytics counters when it ends).
@@ -20,6 +22,10 @@
  * lapsed (at start, on an embedded store that this process holds alone:
  * every running row at once), prunes old history and ends waits that ran
  * out of time. engine_stop hands running executions back to the queue.
+ *
+ * The engine calls no service: what the layers above must learn (an end,
+ * new counts, pruned history) reaches them through the hooks given to
+ * engine_start.
  */
 #ifndef AOP_ENGINE_ENGINE_H
 #define AOP_ENGINE_ENGINE_H
@@ -27,8 +33,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "app.h"
+#include "core/config.h"
 #include "engine/pricing.h"
+#include "store/store.h"
 
 typedef struct engine engine;
 
@@ -48,11 +55,36 @@ typedef struct engine engine;
 #define ENGINE_PRUNE_EVERY_MS 1000
 #define ENGINE_PRUNE_BATCH 500
 
-/* Starts the loops and the maintenance thread (app->engine is not set by
- * this). exclusive: the store belongs to this process alone, so every
- * running row at start is an orphan of a previous run. NULL with a message. */
-engine *engine_start(const app_ctx *app, bool exclusive, pricing *prices, char *err,
-                     size_t errlen);
+/*
+ * What the engine tells the code above it (the executions service wires
+ * these; the engine calls no service itself). Every function may be NULL.
+ * They run on engine threads (a loop, the inserter, the maintenance
+ * thread), outside the engine's locks, and must not block for long.
+ */
+typedef struct {
+    void *ctx; /* passed to every hook */
+    /* The end of execution_id (of workflow_id) is committed. */
+    void (*ended)(void *ctx, const char *workflow_id, const char *execution_id);
+    /* Executions were queued or started, so counts by status moved; both
+     * ids NULL when several executions changed at once. */
+    void (*changed)(void *ctx, const char *workflow_id, const char *execution_id);
+    /* Retention deleted executions (which ones is not known). */
+    void (*pruned)(void *ctx);
+} engine_hooks;
+
+/* What engine_start needs; borrowed for the engine's life except prices. */
+typedef struct {
+    const config *cfg;
+    store *store;
+    pricing *prices;    /* taken, also on failure */
+    engine_hooks hooks; /* copied */
+    /* The store belongs to this process alone, so every running row at
+     * start is an orphan of a previous run. */
+    bool exclusive;
+} engine_opts;
+
+/* Starts the loops and the maintenance thread. NULL with a message. */
+engine *engine_start(const engine_opts *opts, char *err, size_t errlen);
 /* LLM_PRICING_FILE's prices, or the built-in ones when it is unset; NULL
  * with a message naming the variable. engine_start takes them. */
 pricing *engine_load_prices(const config *cfg, char *err, size_t errlen);

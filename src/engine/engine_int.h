@@ -1,10 +1,12 @@
 /*
  * engine_int.h - what the engine's files share (not for other code).
  *
- * engine.c   loops: claim, schedule, persist, end
- * calls.c    http and llm nodes on the loop's curl multi handle
- * nodes.c    inline nodes (transform, condition) and request building
- * waits.c    waiters and the maintenance thread
+ * engine.c     loops: claim, schedule (through the kinds table), persist, end
+ * kinds.c      the node kinds table (kinds.h); kinds/<name>.c each kind's code
+ * calls.c      transfers on the loop's curl multi handle, for KIND_CALL kinds
+ * inserter.c   group commit of new executions (engine_submit)
+ * waits.c      waiters and the maintenance thread
+ * events.c     what instances sharing a database tell each other
  */
 #ifndef AOP_ENGINE_ENGINE_INT_H
 #define AOP_ENGINE_ENGINE_INT_H
@@ -15,9 +17,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "app.h"
 #include "engine/dag.h"
 #include "engine/engine.h"
+#include "engine/kinds.h"
 #include "engine/pricing.h"
 #include "store/store.h"
 
@@ -26,7 +28,7 @@ typedef struct run run;
 typedef struct call call;
 
 /* What a node attempt produced. */
-typedef struct {
+struct node_outcome {
     bool ok;
     json_t *output;      /* owned; may be set on failure too (HTTP_STATUS) */
     const char *code;    /* on failure */
@@ -35,15 +37,17 @@ typedef struct {
     long long prompt_tokens, completion_tokens;
     double cost_usd;
     char model[201];     /* llm: the model used */
-} node_outcome;
+};
 
-typedef enum { TIMER_NONE, TIMER_DELAY, TIMER_RETRY, TIMER_TIMEOUT } timer_kind;
+/* What a node's heap entry stands for: the node's own timer (a KIND_TIMER
+ * kind's wait), the backoff before a retry, or its timeoutMs. */
+typedef enum { TIMER_NONE, TIMER_NODE, TIMER_RETRY, TIMER_TIMEOUT } timer_kind;
 
 typedef struct {
     exec_status status;  /* pending, running, succeeded, failed, skipped, cancelled, timed_out */
     int attempts;
     json_t *output;      /* owned */
-    bool result;         /* condition: the branch taken */
+    bool result;         /* the branch taken (kinds with a branch function) */
     int preds_left;
     bool active_in;      /* some incoming edge was taken */
     bool queued;         /* on the ready list */
@@ -56,11 +60,9 @@ typedef struct {
     double cost_usd;
     char *model;         /* malloc'd */
     char *out_text;      /* output as stored (capped), malloc'd */
-    long long delay_ms;  /* delay: the wait */
+    long long wait_ms;   /* KIND_TIMER: the wait its start chose (delay: ms) */
     /* in flight */
     timer_kind timer;
-    int64_t timer_at;    /* monotonic ms */
-    unsigned gen;        /* bumped when a timer or call is dropped */
     call *call;
     size_t heap_pos;     /* position + 1 in the loop's timer heap, 0 when none */
 } node_state;
@@ -117,7 +119,7 @@ typedef struct waiter waiter;
 typedef struct pending pending;
 
 struct engine {
-    const app_ctx *app;
+    engine_hooks hooks;
     const config *cfg;
     store *st;
     pricing *prices;
@@ -147,24 +149,64 @@ struct engine {
 
 /* engine.c */
 int64_t engine_mono_ms(void);
+/* The hooks of engine.h, each skipped when unset. */
+void engine_hook_ended(engine *e, const char *workflow_id, const char *execution_id);
+void engine_hook_changed(engine *e, const char *workflow_id, const char *execution_id);
+void engine_hook_pruned(engine *e);
+/* Delivers the outcome of one attempt of node i, from any kind (o->output
+ * is taken): inline kinds' through start's NODE_DONE, the others' through
+ * their finish. Retries, resolves the node's edges or ends the run. */
 void loop_node_done(loop *lp, run *r, int i, node_outcome *o);
 /* Starts what became ready in r after node work finished outside the
  * scheduler (a call). */
 void engine_after(loop *lp, run *r);
+/* Sets node i's own timer (TIMER_NODE) to fire wait_ms from now, or its
+ * timeoutMs when that is shorter (then the attempt fails TIMEOUT). */
+void engine_node_timer(loop *lp, run *r, int i, long long wait_ms);
 void heap_push(loop *lp, run *r, int node, int64_t at);
 void heap_remove(loop *lp, size_t pos);
 void engine_count(long long *counter, long long by);
 
-/* nodes.c */
-void node_run_inline(run *r, int i, const json_t *config, node_outcome *o);
+/* kinds.c: fails o with code and a message (retryable: worth another
+ * attempt, when the node has attempts left). */
 void outcome_fail(node_outcome *o, const char *code, bool retryable, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-json_t *node_render_config(run *r, int i, node_outcome *o);
 
-/* calls.c */
-/* Starts node i's http or llm attempt with its rendered config (taken);
- * the outcome arrives through loop_node_done. */
-void call_start(loop *lp, run *r, int i, json_t *config);
+/*
+ * calls.c: transfers for KIND_CALL kinds. A kind's start makes one with
+ * call_new, sets its request up, and hands it to call_start; when the
+ * transfer ends the loop calls the kind's finish with it, unless the
+ * transfer itself failed (network, timeout, response too large, address
+ * refused): then the node fails with the kind's err_code, TIMEOUT,
+ * RESPONSE_TOO_LARGE or ADDRESS_BLOCKED, and finish is not called.
+ */
+/* A transfer for node i of r: http and https only, no redirects followed,
+ * no proxy from the environment, timeout_ms in all, the response capped
+ * at ENGINE_HTTP_MAX_RESPONSE. NULL with o failed when out of resources. */
+call *call_new(loop *lp, run *r, int i, long long timeout_ms, const char *err_code,
+               node_outcome *o);
+/* Adds the request header "name: value"; -1 when the line is too long. */
+int call_header(call *c, const char *name, const char *value);
+void call_url(call *c, const char *url);
+/* Sends body (malloc'd, taken; NULL: none). */
+void call_body(call *c, char *body);
+/* The request method; call it after call_body (a GET with a body is still
+ * sent as GET, not as curl's default POST). */
+void call_method(call *c, const char *method);
+/* Checks every address before connecting to it (netguard.h). */
+void call_guard(call *c);
+/* Keeps data (malloc'd, taken) with the transfer for the kind's finish. */
+void call_set_data(call *c, void *data);
+void *call_data(const call *c);
+/* Starts the transfer: 0, or -1 with o failed and c freed. */
+int call_start(call *c, node_outcome *o);
+/* Frees a transfer that was not started. NULL-safe. */
+void call_free(call *c);
+/* The finished transfer's response: status, body (len bytes, not
+ * NUL-terminated), headers (lowercased names; borrowed). */
+long call_status(const call *c);
+const char *call_response(const call *c, size_t *len);
+const json_t *call_response_headers(const call *c);
 /* Drops the call in flight (no outcome is delivered). */
 void call_drop(loop *lp, call *c);
 /* Delivers the outcomes of finished transfers. */

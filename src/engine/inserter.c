@@ -11,7 +11,6 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "engine/engine_int.h"
-#include "executions/executions.h"
 
 #define INSERT_BATCH 512
 
@@ -86,7 +85,7 @@ static void commit(engine *e, pending *list)
         log_warn("cannot queue executions", LF_S("error", err_code(rc)));
     else {
         engine_wake(e);
-        executions_changed(e->app, NULL, NULL); /* stats count queued ones */
+        engine_hook_changed(e, NULL, NULL); /* stats count queued ones */
     }
     while (list) {
         pending *p = list;

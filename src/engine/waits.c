@@ -13,7 +13,6 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "engine/engine_int.h"
-#include "executions/executions.h"
 
 #define TICK_MS 100
 #define REQUEUE_EVERY_MS 1000
@@ -179,7 +178,7 @@ static void prune(engine *e)
     if (total == 0)
         return;
     engine_count(&e->stats.pruned, total);
-    executions_pruned(e->app);
+    engine_hook_pruned(e);
     if (store_reclaim(e->st, 0) != AOP_OK)
         log_warn("cannot give pruned pages back to the file system");
     log_info("pruned execution history", LF_I("executions", total));

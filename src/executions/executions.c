@@ -149,6 +149,36 @@ aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *w
     return AOP_OK;
 }
 
+aop_err executions_start(const app_ctx *app, const store_execution *row, executions_fn fn,
+                         void *ctx)
+{
+    if (fn)
+        return engine_submit(app->engine, row, fn, ctx) == 0 ? AOP_OK : AOP_ERR_UNAVAILABLE;
+    aop_err rc = store_execution_insert(app->store, row);
+    if (rc == AOP_OK)
+        engine_queued(app->engine);
+    return rc;
+}
+
+static bool ended(exec_status s)
+{
+    return s != EXEC_QUEUED && s != EXEC_RUNNING;
+}
+
+aop_err executions_wait(const app_ctx *app, const char *id, long long timeout_ms,
+                        executions_fn fn, void *ctx)
+{
+    if (engine_wait(app->engine, id, timeout_ms, fn, ctx) != 0)
+        return AOP_ERR_UNAVAILABLE;
+    /* It may have ended before the wait was registered. */
+    store_execution now;
+    arena a = {0};
+    if (store_execution_get(app->store, id, &now, &a) != AOP_OK || ended(now.status))
+        engine_notify(app->engine, id);
+    arena_free(&a);
+    return AOP_OK;
+}
+
 /* ---- read ---- */
 
 /* Nodes in the order they started; those that did not (pending, skipped)
@@ -175,11 +205,6 @@ static aop_err full_json(const app_ctx *app, const store_execution *row, char **
         qsort(nodes, (size_t)n, sizeof(*nodes), by_start);
     *json = dump(execution_json(row, nodes, n, true), len, a);
     return *json ? AOP_OK : AOP_ERR_INTERNAL;
-}
-
-static bool ended(exec_status s)
-{
-    return s != EXEC_QUEUED && s != EXEC_RUNNING;
 }
 
 /* The cached item: "<prune generation>\n<workflow id>\n<json>". Retention
@@ -237,6 +262,18 @@ aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, c
     return rc;
 }
 
+aop_err executions_result(const app_ctx *app, const wf_caller *c, const char *id,
+                          exec_status *status, char **json, size_t *len, arena *a)
+{
+    store_execution row;
+    *json = NULL;
+    aop_err rc = store_execution_get(app->store, id, &row, a);
+    if (rc != AOP_OK)
+        return rc;
+    *status = row.status;
+    return ended(row.status) ? executions_get(app, c, id, json, len, a) : AOP_OK;
+}
+
 /* ---- cancel and delete ---- */
 
 void executions_changed(const app_ctx *app, const char *workflow_id, const char *id)
@@ -258,8 +295,27 @@ void executions_pruned(const app_ctx *app)
     executions_changed(app, NULL, NULL);
 }
 
+static void hook_changed(void *app, const char *workflow_id, const char *id)
+{
+    executions_changed(app, workflow_id, id);
+}
+
+static void hook_pruned(void *app)
+{
+    executions_pruned(app);
+}
+
+engine_hooks executions_hooks(const app_ctx *app)
+{
+    return (engine_hooks){.ctx = (void *)app,
+                          .ended = hook_changed,
+                          .changed = hook_changed,
+                          .pruned = hook_pruned};
+}
+
 typedef struct {
-    store_execution *row;
+    store_execution *row; /* in: its id; out: the row as cancel_tx left it */
+    arena *a;             /* the caller's: the row's texts live there */
     bool changed;
 } cancel_ctx;
 
@@ -286,18 +342,18 @@ static aop_err node_totals(store *s, store_execution *e, arena *a)
     return AOP_OK;
 }
 
+/* Reads the row again inside the transaction and, unless it ended
+ * meanwhile, writes its cancel. */
 static aop_err cancel_tx(store *s, void *p)
 {
     cancel_ctx *x = p;
     store_execution *e = x->row;
-    arena a = {0};
     char id[UUID_STR_LEN];
     str_copy(id, sizeof(id), e->id);
-    aop_err rc = store_execution_get(s, id, e, &a);
-    if (rc != AOP_OK || ended(e->status)) {
-        arena_free(&a);
+    x->changed = false;
+    aop_err rc = store_execution_get(s, id, e, x->a);
+    if (rc != AOP_OK || ended(e->status))
         return rc;
-    }
     int64_t now = clock_now_ms(), started = 0;
     bool ran = e->started_at[0] && clock_parse_rfc3339(e->started_at, 0, &started) == 0;
     clock_format_rfc3339(now, e->finished_at);
@@ -307,7 +363,7 @@ static aop_err cancel_tx(store *s, void *p)
                "\"nodeId\":null}";
     e->output = NULL;
     long long n = 0;
-    rc = node_totals(s, e, &a);
+    rc = node_totals(s, e, x->a);
     if (rc == AOP_OK)
         rc = store_execution_finish(s, e);
     if (rc == AOP_OK)
@@ -319,8 +375,6 @@ static aop_err cancel_tx(store *s, void *p)
                                           e->total_tokens, e->cost_usd,
                                           ran ? e->started_at : NULL);
     x->changed = rc == AOP_OK;
-    arena_free(&a); /* e's texts are not read after this */
-    e->input = e->output = NULL;
     return rc;
 }
 
@@ -332,7 +386,7 @@ aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id
     if (rc != AOP_OK)
         return rc;
     if (!ended(row.status)) {
-        cancel_ctx x = {&row, false};
+        cancel_ctx x = {&row, a, false};
         rc = store_tx(app->store, cancel_tx, &x);
         if (rc != AOP_OK)
             return rc;

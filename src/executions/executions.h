@@ -16,8 +16,10 @@
 #define AOP_EXECUTIONS_EXECUTIONS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "app.h"
+#include "engine/engine.h"
 #include "workflows/workflows.h"
 
 #define EXEC_TTL_MS (5LL * 60 * 1000)
@@ -31,6 +33,35 @@
  * written. */
 aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                            const json_t *input, store_execution *out, arena *a);
+
+/* Told once whether a start was committed, or whether a wait saw the end. */
+typedef void (*executions_fn)(void *ctx, bool ok);
+
+/*
+ * Starts row (a queued execution from executions_prepare; borrowed).
+ * fn NULL: the row is committed before this returns and a loop is woken
+ * (here and in the other processes sharing the database).
+ * fn set: the row joins the engine's group commit and this returns at once;
+ * fn(ctx, committed) runs once, on an engine thread, after that commit.
+ * AOP_ERR_UNAVAILABLE (fn never called) when the engine is stopping; other
+ * errors are the store's (fn never called).
+ */
+aop_err executions_start(const app_ctx *app, const store_execution *row, executions_fn fn,
+                         void *ctx);
+
+/* Calls fn(ctx, ended) once: ended true when execution id ended or went
+ * away (also before this call: it checks the row after registering), false
+ * when timeout_ms passed first or the engine stopped. fn runs on an engine
+ * thread, or on this one when the end came first. AOP_ERR_UNAVAILABLE (fn
+ * never called) when the engine is stopping. */
+aop_err executions_wait(const app_ctx *app, const char *id, long long timeout_ms,
+                        executions_fn fn, void *ctx);
+
+/* The status of execution id (one the caller started: no access check for
+ * it) in *status; once it has ended also the execution as executions_get
+ * gives it in *json, else *json is NULL. */
+aop_err executions_result(const app_ctx *app, const wf_caller *c, const char *id,
+                          exec_status *status, char **json, size_t *len, arena *a);
 
 /* The execution as the API shows it (JSON text from a). */
 aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, char **json,
@@ -62,5 +93,10 @@ aop_err executions_summary(const app_ctx *app, const char *from, const char *to,
 void executions_changed(const app_ctx *app, const char *workflow_id, const char *id);
 /* To call after retention deleted executions. */
 void executions_pruned(const app_ctx *app);
+
+/* The engine's hooks for app (which must outlive the engine): ends,
+ * starts and retention mark the cached executions and figures stale
+ * through the two functions above. */
+engine_hooks executions_hooks(const app_ctx *app);
 
 #endif

@@ -42,6 +42,7 @@ extern const unit_test engine_pure_tests[];
 extern const unit_test exec_store_tests[];
 extern const unit_test dag_tests[];
 extern const unit_test redis_tests[];
+extern const unit_test engine_hooks_tests[];
 
 typedef struct {
     const char *name; /* the array's name, which filters match */
@@ -68,6 +69,7 @@ static const suite suites[] = {
     SUITE(exec_store_tests),
     SUITE(dag_tests),
     SUITE(redis_tests),
+    SUITE(engine_hooks_tests),
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))

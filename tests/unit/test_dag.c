@@ -1,7 +1,10 @@
-/* The engine's layout of a definition: nodes, edges grouped by source, ids. */
+/* The engine's layout of a definition: nodes, edges grouped by source, ids;
+ * and the kinds table it reads. */
 #include <jansson.h>
+#include <string.h>
 
 #include "engine/dag.h"
+#include "engine/kinds.h"
 #include "unit.h"
 
 static dag *build(const char *text)
@@ -48,7 +51,7 @@ static void dag_lays_out_nodes_and_edges(void)
     CHECK_INT(d->out[d->nodes[a].first_out].when, -1);
     CHECK(!dag_is_sink(d, a));
     CHECK(dag_is_sink(d, c));
-    CHECK_STR(dag_type_name(d->nodes[c].type), "delay");
+    CHECK_STR(node_kinds[d->nodes[c].kind].name, "delay");
     dag_ref(d);
     dag_unref(d);
     dag_unref(d);
@@ -70,9 +73,31 @@ static void dag_empty_definition(void)
     dag_unref(d);
 }
 
+/* Every row of the kinds table can run: inline kinds finish in start,
+ * the others need a finish; names are unique and found by name. */
+static void kinds_table_is_consistent(void)
+{
+    char names[256];
+    CHECK(node_kinds_count >= 5);
+    for (int k = 0; k < node_kinds_count; k++) {
+        const node_kind *row = &node_kinds[k];
+        CHECK(row->name && row->check && row->start);
+        CHECK((row->runs == KIND_INLINE) == (row->finish == NULL));
+        CHECK_INT(node_kind_find(row->name, strlen(row->name)), k);
+    }
+    CHECK_INT(node_kind_find("https", 4), node_kind_find("http", 4)); /* len bytes only */
+    CHECK_INT(node_kind_find("htt", 3), -1);
+    CHECK_INT(node_kind_find("Delay", 5), -1);
+    node_kind_names(names, sizeof(names), false);
+    CHECK_STR(names, "transform, condition, http, llm or delay");
+    node_kind_names(names, sizeof(names), true);
+    CHECK_STR(names, "condition");
+}
+
 const unit_test dag_tests[] = {
     TEST(dag_lays_out_nodes_and_edges),
     TEST(dag_refuses_what_the_validator_refuses),
     TEST(dag_empty_definition),
+    TEST(kinds_table_is_consistent),
     {NULL, NULL},
 };

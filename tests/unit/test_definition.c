@@ -9,6 +9,11 @@
 #include "engine/definition.h"
 #include "unit.h"
 
+/* The problem of a delay ms that is a string but not one placeholder. */
+#define DELAY_MS_STRING(id)                                                               \
+    "node \"" id "\": config.ms must be an integer from 0 to 86400000, or a string that is " \
+    "exactly one placeholder such as \"{{input.ms}}\""
+
 /* Parses text with ' standing for ". NULL on a typo in the test. */
 static json_t *parse(const char *text)
 {
@@ -283,8 +288,7 @@ static void def_integers_must_be_json_integers(void)
                       "definition.nodes[0].config.ms",
                       "node \"a\": config.ms must be an integer from 0 to 86400000"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': 'delay', 'config': {'ms': '5'}}]}",
-                      "definition.nodes[0].config.ms",
-                      "node \"a\": config.ms must be an integer from 0 to 86400000"));
+                      "definition.nodes[0].config.ms", DELAY_MS_STRING("a")));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': 'delay', 'config': {'ms': 1},"
                       " 'retry': {'maxAttempts': 2.0}}]}",
                       "definition.nodes[0].retry.maxAttempts",
@@ -535,6 +539,8 @@ static void def_llm_message_count(void)
 
 static void def_delay_config(void)
 {
+    /* ms may be a template: exactly one placeholder, its value checked when
+     * the node runs. */
     const char *node = "{'nodes': [{'id': 'd', 'type': 'delay', 'config': {%s}}]}";
     char text[256];
     snprintf(text, sizeof(text), node, "");
@@ -549,6 +555,35 @@ static void def_delay_config(void)
     CHECK(valid(text));
     snprintf(text, sizeof(text), node, "'ms': 86400000");
     CHECK(valid(text));
+    const char *yes[] = {"'ms': '{{input.ms}}'", "'ms': '{{ input.wait.ms }}'",
+                         "'ms': '{{input.list.0}}'"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        snprintf(text, sizeof(text), node, yes[i]);
+        CHECK(valid(text));
+    }
+    const char *not_whole[] = {"'ms': '5'", "'ms': ''", "'ms': '{{input.ms}}0'",
+                               "'ms': ' {{input.ms}}'", "'ms': '{{input.a}}{{input.b}}'"};
+    for (size_t i = 0; i < sizeof(not_whole) / sizeof(not_whole[0]); i++) {
+        snprintf(text, sizeof(text), node, not_whole[i]);
+        CHECK(one_problem(text, "definition.nodes[0].config.ms", DELAY_MS_STRING("d")));
+    }
+    /* A malformed placeholder is reported once, by the template check. */
+    int n;
+    snprintf(text, sizeof(text), node, "'ms': '{{input.ms'");
+    json_t *d = validate_text(text, &n);
+    CHECK_INT(n, 1);
+    const char *message = json_string_value(json_object_get(json_array_get(d, 0), "message"));
+    int bad_template = message && strstr(message, "invalid template") != NULL;
+    json_decref(d);
+    CHECK(bad_template);
+    /* Its references are checked like any other template's. */
+    CHECK(one_problem("{'nodes': [{'id': 'd', 'type': 'delay', 'config':"
+                      " {'ms': '{{nodes.zz.output.ms}}'}}]}",
+                      "definition.nodes[0].config.ms",
+                      "node \"d\": template refers to \"zz\", which is not a node"));
+    CHECK(valid("{'nodes': [{'id': 'a', 'type': 'transform', 'config': {'output': 5}},"
+                " {'id': 'd', 'type': 'delay', 'config': {'ms': '{{nodes.a.output}}'}}],"
+                " 'edges': [{'from': 'a', 'to': 'd'}]}"));
 }
 
 /* Nodes a (transform), c (condition), h (http) for edge tests, followed by edges. */
