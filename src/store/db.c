@@ -1,0 +1,561 @@
+/*
+ * db.c - the driver layer's shared half (see db.h): operations' timing,
+ * running statements with checked values, reading rows, list statements,
+ * and what both drivers keep alike (connections per thread, their
+ * statement tables).
+ */
+#include "store/db.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "infra/metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_VALUES 64 /* values of one statement */
+
+/* ---- operations ---- */
+
+db_op db_op_start(store *s, const char *name)
+{
+    return (db_op){.s = s, .name = name, .t0 = clock_mono_ns()};
+}
+
+/* Records the operation's duration and logs it when slower than slow_ms. */
+aop_err db_op_end(const db_op *o, aop_err rc)
+{
+    int64_t ns = clock_mono_ns() - o->t0;
+    metrics_db_observe(o->name, ns);
+    if (ns / 1000000 >= o->s->slow_ms)
+        log_warn("slow database operation", LF_S("op", o->name), LF_D("durationMs", ns / 1e6),
+                 LF_S("result", err_code(rc)));
+    return rc;
+}
+
+bool db_is_pg(const db_op *o)
+{
+    return o->s->v->dialect == DB_PG;
+}
+
+aop_err db_begin(db_op *o)
+{
+    return o->s->v->begin(o->s->h);
+}
+
+aop_err db_commit(db_op *o)
+{
+    return o->s->v->commit(o->s->h);
+}
+
+aop_err db_rollback(db_op *o)
+{
+    return o->s->v->rollback(o->s->h);
+}
+
+/* ---- statements ---- */
+
+aop_err db_run(db_op *o, const db_sql *sql, const db_val *v, int n, db_stmt **st)
+{
+    *st = NULL;
+    if (!(o->s->v->dialect == DB_PG ? sql->pg : sql->sqlite))
+        return AOP_OK; /* no such step in this dialect */
+    return o->s->v->run(o->s->h, sql, o->name, v, n, st);
+}
+
+/* The values of ap as fmt says into v; their number, or -1 (logged) on a
+ * letter that is not one or too many. */
+static int values_of(const char *op, const char *fmt, va_list ap, db_val *v)
+{
+    int n = 0;
+    for (; fmt[n]; n++) {
+        if (n == MAX_VALUES)
+            goto bad;
+        v[n].type = fmt[n];
+        if (fmt[n] == 't')
+            v[n].u.t = va_arg(ap, const char *);
+        else if (fmt[n] == 'i')
+            v[n].u.i = va_arg(ap, long long);
+        else if (fmt[n] == 'd')
+            v[n].u.d = va_arg(ap, double);
+        else if (fmt[n] == 'b')
+            v[n].u.i = va_arg(ap, int) != 0;
+        else
+            goto bad;
+    }
+    return n;
+bad:
+    log_error("database error", LF_S("op", op), LF_S("error", "bad value format"),
+              LF_S("format", fmt));
+    return -1;
+}
+
+/* db_run with the values of ap. */
+static aop_err vrun(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, va_list ap)
+{
+    db_val v[MAX_VALUES];
+    int n = values_of(o->name, fmt, ap, v);
+    *st = NULL;
+    return n < 0 ? AOP_ERR_INTERNAL : db_run(o, sql, v, n, st);
+}
+
+aop_err db_next(db_op *o, db_stmt *st, bool *row)
+{
+    *row = false;
+    return st ? st->v->step(st, o->name, row) : AOP_OK;
+}
+
+void db_done(db_stmt *st)
+{
+    if (st)
+        st->v->done(st);
+}
+
+aop_err db_query(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vrun(o, sql, st, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...)
+{
+    db_stmt *st = NULL;
+    bool row = true;
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vrun(o, sql, &st, fmt, ap);
+    va_end(ap);
+    while (rc == AOP_OK && row)
+        rc = db_next(o, st, &row);
+    if (changes)
+        *changes = rc == AOP_OK && st ? st->v->changes(st) : 0;
+    db_done(st);
+    return rc;
+}
+
+aop_err db_query_row(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, ...)
+{
+    bool row = false;
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vrun(o, sql, st, fmt, ap);
+    va_end(ap);
+    if (rc == AOP_OK)
+        rc = db_next(o, *st, &row);
+    if (rc == AOP_OK && !row)
+        rc = AOP_ERR_NOT_FOUND;
+    if (rc != AOP_OK) {
+        db_done(*st);
+        *st = NULL;
+    }
+    return rc;
+}
+
+/* The first column of st's first row into *out (0 when none); ends st. */
+static aop_err first_int(db_op *o, db_stmt *st, long long *out)
+{
+    bool row = false;
+    aop_err rc = db_next(o, st, &row);
+    *out = rc == AOP_OK && row ? db_col_int(st, 0) : 0;
+    db_done(st);
+    return rc;
+}
+
+aop_err db_query_int(db_op *o, const db_sql *sql, long long *out, const char *fmt, ...)
+{
+    db_stmt *st = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vrun(o, sql, &st, fmt, ap);
+    va_end(ap);
+    *out = 0;
+    return rc == AOP_OK ? first_int(o, st, out) : rc;
+}
+
+aop_err db_run_int(db_op *o, const db_sql *sql, const db_val *v, int n, long long *out)
+{
+    db_stmt *st = NULL;
+    aop_err rc = db_run(o, sql, v, n, &st);
+    *out = 0;
+    return rc == AOP_OK ? first_int(o, st, out) : rc;
+}
+
+aop_err db_collect(db_op *o, db_stmt *st, size_t size, long long max, db_row_fn fn, void **items,
+                   int *n, arena *a)
+{
+    bool row = false, given = *items != NULL;
+    long long cap = given ? max : 0;
+    aop_err rc;
+    *n = 0;
+    while ((rc = db_next(o, st, &row)) == AOP_OK && row) {
+        if (*n >= max)
+            continue; /* read on to the end: a RETURNING statement finishes */
+        if (*n == cap) {
+            cap = cap ? 2 * cap : (max < 16 ? max : 16);
+            void *bigger = arena_alloc(a, size * (size_t)cap);
+            if (*n)
+                memcpy(bigger, *items, size * (size_t)*n);
+            *items = bigger;
+        }
+        char *item = (char *)*items + size * (size_t)(*n)++;
+        memset(item, 0, size);
+        fn(st, item, a);
+    }
+    db_done(st);
+    return rc;
+}
+
+aop_err db_get(db_op *o, const db_sql *sql, db_row_fn fn, void *item, arena *a, const char *fmt,
+               ...)
+{
+    db_stmt *st = NULL;
+    bool row = false;
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vrun(o, sql, &st, fmt, ap);
+    va_end(ap);
+    if (rc == AOP_OK)
+        rc = db_next(o, st, &row);
+    if (rc == AOP_OK && !row)
+        rc = AOP_ERR_NOT_FOUND;
+    if (rc == AOP_OK)
+        fn(st, item, a);
+    db_done(st);
+    return rc;
+}
+
+aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, int n,
+                long long offset, long long limit, size_t size, db_row_fn fn, void **items,
+                int *nitems, long long *total, arena *a)
+{
+    db_stmt *st = NULL;
+    *items = NULL;
+    *nitems = 0;
+    offset = offset > 0 ? offset : 0;
+    aop_err rc = db_run_int(o, count, v, n, total);
+    if (rc != AOP_OK || limit <= 0 || *total <= offset)
+        return rc;
+    long long room = *total - offset < limit ? *total - offset : limit;
+    *items = arena_alloc(a, size * (size_t)room);
+    v[n] = DB_INT(limit);
+    v[n + 1] = DB_INT(offset);
+    rc = db_run(o, page, v, n + 2, &st);
+    return rc == AOP_OK ? db_collect(o, st, size, room, fn, items, nitems, a) : rc;
+}
+
+/* ---- columns ---- */
+
+bool db_col_null(db_stmt *st, int i)
+{
+    return st->v->col_null(st, i);
+}
+
+const char *db_col_text(db_stmt *st, int i)
+{
+    return st->v->col_text(st, i);
+}
+
+char *db_col_dup(db_stmt *st, int i, arena *a)
+{
+    return st->v->col_dup(st, i, a);
+}
+
+char *db_col_dup_or_null(db_stmt *st, int i, arena *a)
+{
+    return st->v->col_null(st, i) ? NULL : st->v->col_dup(st, i, a);
+}
+
+void db_col_copy(db_stmt *st, int i, char *dst, size_t size)
+{
+    const char *t = st->v->col_text(st, i);
+    str_copy(dst, size, t ? t : "");
+}
+
+long long db_col_int(db_stmt *st, int i)
+{
+    return st->v->col_int(st, i);
+}
+
+long long db_col_int_or_neg(db_stmt *st, int i)
+{
+    return st->v->col_null(st, i) ? -1 : st->v->col_int(st, i);
+}
+
+double db_col_double(db_stmt *st, int i)
+{
+    return st->v->col_double(st, i);
+}
+
+bool db_col_bool(db_stmt *st, int i)
+{
+    return st->v->col_bool(st, i);
+}
+
+/* ---- values ---- */
+
+const char *db_opt(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+char *db_like_pattern(const char *text, arena *a)
+{
+    char *p = arena_alloc(a, 2 * strlen(text) + 3), *o = p;
+    *o++ = '%';
+    for (const char *s = text; *s; s++) {
+        if (*s == '%' || *s == '_' || *s == '\\')
+            *o++ = '\\';
+        *o++ = *s;
+    }
+    *o++ = '%';
+    *o = '\0';
+    return p;
+}
+
+/* ---- texts ---- */
+
+/* Where the quoted literal or identifier that starts at p ends (past its
+ * closing quote; a doubled quote stays inside). */
+static const char *skip_quoted(const char *p)
+{
+    char q = *p++;
+    while (*p && !(p[0] == q && p[1] != q))
+        p += p[0] == q ? 2 : 1;
+    return *p ? p + 1 : p;
+}
+
+/* Calls fn on every $n placeholder of text (p at the '$', its number).
+ * Returns the highest number. */
+static int placeholders(const char *text, void (*fn)(const char *p, void *arg), void *arg)
+{
+    int max = 0;
+    for (const char *p = text; *p;) {
+        if (*p == '\'' || *p == '"') {
+            p = skip_quoted(p);
+        } else if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            char *end;
+            long k = strtol(p + 1, &end, 10);
+            if (fn)
+                fn(p, arg);
+            max = k > max ? (int)k : max;
+            p = end;
+        } else {
+            p++;
+        }
+    }
+    return max;
+}
+
+int db_param_count(const char *text)
+{
+    return placeholders(text, NULL, NULL);
+}
+
+/* placeholders() callback: writes a '?' over the '$' at the same offset of
+ * the copy. */
+static void to_question(const char *p, void *arg)
+{
+    const char **base = arg; /* {original text, copy} */
+    ((char *)base[1])[p - base[0]] = '?';
+}
+
+char *db_sqlite_text(const char *text)
+{
+    const char *base[2] = {text, xstrdup(text)};
+    placeholders(text, to_question, base);
+    return (char *)base[1];
+}
+
+/* Appends text with each $k made $(k + base); returns its highest k. */
+static int append_renumbered(buf *b, const char *text, int base)
+{
+    int max = 0;
+    for (const char *p = text; *p;) {
+        const char *start = p;
+        if (*p == '\'' || *p == '"') {
+            p = skip_quoted(p);
+            buf_append(b, start, (size_t)(p - start));
+        } else if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+            char *end;
+            long k = strtol(p + 1, &end, 10);
+            buf_printf(b, "$%ld", k + base);
+            max = k > max ? (int)k : max;
+            p = end;
+        } else {
+            buf_append(b, p++, 1);
+        }
+    }
+    return max;
+}
+
+/* The FROM and WHERE of filters f in one dialect; returns the number of
+ * values they take. */
+static int list_where(buf *b, const db_list *l, unsigned f, int dialect)
+{
+    int np = 0, terms = l->where ? 1 : 0;
+    buf_puts(b, l->from);
+    if (l->where)
+        buf_printf(b, " WHERE %s", l->where);
+    for (int k = 0; k < l->nfilters; k++) {
+        const db_sql *t = l->term(f, k);
+        if (!t)
+            continue;
+        buf_puts(b, terms++ ? " AND " : " WHERE ");
+        np += append_renumbered(b, dialect == DB_PG ? t->pg : t->sqlite, np);
+    }
+    return np;
+}
+
+/* One dialect's text of the count (s < 0) or of a page of l. */
+static char *list_text(const db_list *l, unsigned f, int s, bool desc, int dialect)
+{
+    buf b;
+    buf_init(&b, 0);
+    buf_puts(&b, s < 0 ? "SELECT COUNT(*)" : "SELECT ");
+    if (s >= 0)
+        buf_puts(&b, l->columns);
+    int np = list_where(&b, l, f, dialect);
+    if (s >= 0) {
+        const db_sql *ord = &l->order[s];
+        const char *dir = desc ? " DESC" : "";
+        buf_puts(&b, " ORDER BY ");
+        buf_printf(&b, dialect == DB_PG ? ord->pg : ord->sqlite, dir, dir);
+        buf_printf(&b, " LIMIT $%d OFFSET $%d", np + 1, np + 2);
+    }
+    return buf_take(&b, NULL);
+}
+
+void db_list_build(const db_list *l)
+{
+    for (unsigned f = 0; f < 1u << l->nfilters; f++) {
+        l->count[f].sqlite = list_text(l, f, -1, false, DB_SQLITE);
+        l->count[f].pg = list_text(l, f, -1, false, DB_PG);
+        for (int s = 0; s < l->nsorts; s++) {
+            for (int d = 0; d < 2; d++) {
+                db_sql *p = &l->page[((int)f * l->nsorts + s) * 2 + d];
+                p->sqlite = list_text(l, f, s, d, DB_SQLITE);
+                p->pg = list_text(l, f, s, d, DB_PG);
+            }
+        }
+    }
+}
+
+/* ---- connections per thread ---- */
+
+/* pthread key destructor: the thread is exiting, so its connection goes. */
+static void thread_exit(void *p)
+{
+    db_conn *c = p;
+    db_pool *pool = c->pool;
+    pthread_mutex_lock(&pool->mu);
+    for (db_conn **pp = &pool->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&pool->mu);
+    pool->conn_free(c);
+}
+
+const char *db_pool_init(db_pool *p, void (*conn_free)(db_conn *c))
+{
+    p->conn_free = conn_free;
+    p->mu_ok = pthread_mutex_init(&p->mu, NULL) == 0;
+    if (!p->mu_ok)
+        return "cannot create a mutex";
+    p->key_ok = pthread_key_create(&p->key, thread_exit) == 0;
+    return p->key_ok ? NULL : "no thread key left";
+}
+
+void db_pool_close(db_pool *p)
+{
+    if (!p->mu_ok)
+        return;
+    pthread_mutex_lock(&p->mu);
+    db_conn *c = p->conns;
+    p->conns = NULL;
+    pthread_mutex_unlock(&p->mu);
+    while (c) {
+        db_conn *next = c->next;
+        p->conn_free(c);
+        c = next;
+    }
+    if (p->key_ok) {
+        pthread_setspecific(p->key, NULL);
+        pthread_key_delete(p->key);
+        p->key_ok = false;
+    }
+    pthread_mutex_destroy(&p->mu);
+    p->mu_ok = false;
+}
+
+db_conn *db_pool_get(db_pool *p)
+{
+    return pthread_getspecific(p->key);
+}
+
+int db_pool_add(db_pool *p, db_conn *c)
+{
+    c->pool = p;
+    if (pthread_setspecific(p->key, c) != 0)
+        return -1;
+    pthread_mutex_lock(&p->mu);
+    c->next = p->conns;
+    p->conns = c;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+/* ---- statement tables ---- */
+
+/* The slot of key in c's open-addressing table (hashed by address), or
+ * the empty one where it goes; NULL when the table is full. */
+static db_slot *slot_of(db_conn *c, const void *key)
+{
+    size_t i = ((uintptr_t)key >> 3) % DB_STMT_SLOTS;
+    for (int probes = 0; probes < DB_STMT_SLOTS; probes++, i = (i + 1) % DB_STMT_SLOTS)
+        if (c->stmts[i].key == key || !c->stmts[i].key)
+            return &c->stmts[i];
+    return NULL;
+}
+
+aop_err db_conn_stmt(db_conn *c, const void *key, const char *text, const store_vtbl *v,
+                     size_t size, int n, const char *op, db_stmt **out)
+{
+    db_slot *slot = slot_of(c, key);
+    *out = NULL;
+    if (!slot) {
+        log_error("database statement table is full", LF_S("op", op));
+        return AOP_ERR_INTERNAL;
+    }
+    if (!slot->key) {
+        slot->st = xcalloc(1, size);
+        slot->st->v = v;
+        slot->st->nparams = db_param_count(text);
+        slot->key = key;
+    }
+    if (slot->st->nparams != n) {
+        log_error("database statement and values differ", LF_S("op", op),
+                  LF_I("parameters", slot->st->nparams), LF_I("values", n));
+        return AOP_ERR_INTERNAL;
+    }
+    *out = slot->st;
+    return AOP_OK;
+}
+
+void db_conn_free_stmts(db_conn *c, void (*fn)(db_stmt *st))
+{
+    for (int i = 0; i < DB_STMT_SLOTS; i++) {
+        if (c->stmts[i].st) {
+            fn(c->stmts[i].st);
+            free(c->stmts[i].st);
+        }
+        c->stmts[i] = (db_slot){0};
+    }
+}

@@ -1,0 +1,274 @@
+/*
+ * db.h - the driver layer under the store port (not for code outside
+ * src/store/).
+ *
+ * Each store operation is written once, in users.c, tokens.c, workflows.c,
+ * executions.c or migrate.c, on these calls; the two drivers, sqlite.c and
+ * pg.c, implement the entry points of store_vtbl (store.h) that they use.
+ *
+ * SQL: a statement is a static db_sql, its text per dialect side by side.
+ *  - Placeholders are $1..$n in both texts; the SQLite driver rewrites them
+ *    to ?1..?n once, when it prepares (quoted literals are left alone). A
+ *    value is bound once however often its $n appears.
+ *  - DB_PAIR(sqlite, pg), or DB_BOTH(text) when the texts are the same. Keep SQL portable where it
+ *    costs nothing: CAST($1 AS TEXT) IS NULL, COALESCE, COUNT(*) FILTER
+ *    (WHERE ...), CASE; where a dialect needs its own words (json_each or
+ *    jsonb, COLLATE "C", SKIP LOCKED), write the pair.
+ *  - A NULL text means the step does not exist in that dialect: running it
+ *    answers AOP_OK with no row and no change (SQLite's workflow_tags rows,
+ *    PostgreSQL's advisory locks).
+ *  - lock_in_tx: inside a transaction the rows the statement reads stay
+ *    locked against other writers until its end (PostgreSQL appends FOR NO
+ *    KEY UPDATE; SQLite's single writer needs nothing).
+ *  - Values are always bound, never written into SQL.
+ * On PostgreSQL, 'i', 'd' and 'b' values are sent as int8, float8 and bool
+ * and a text's type is inferred from where it stands (an INSERT's column
+ * gives json or jsonb), so texts need casts only where nothing tells.
+ *
+ * Statements are prepared once per connection and found again by the
+ * address of their db_sql, which must therefore be static (or built once
+ * and never freed, as the list statements of db_list_build are).
+ *
+ * An operation: db_op o = db_op_start(s, "name"); the calls below with &o;
+ * return db_op_end(&o, rc), which records the duration under that name
+ * (metrics and the slow-operation log). Errors are the port's (store.h):
+ * conflict, unavailable, or internal (logged with the op's name). A
+ * statement whose $n count differs from the values given is refused with
+ * AOP_ERR_INTERNAL, logged with the op's name.
+ *
+ * Ownership: a db_stmt belongs to its connection; an operation borrows it
+ * from db_query until db_done, and every string read from it with
+ * db_col_text lives only until then (db_col_dup copies into the caller's
+ * arena). Bound texts must live until db_done too.
+ *
+ * Adding a table: its DDL in migrations.c (a new version at the end).
+ * Adding an operation: its prototype in store.h and one function in the
+ * file of its table, with its db_sql texts next to it.
+ */
+#ifndef AOP_STORE_DB_H
+#define AOP_STORE_DB_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "store/store.h"
+
+enum { DB_SQLITE, DB_PG };
+
+typedef struct db_sql {
+    const char *sqlite;
+    const char *pg;
+    bool lock_in_tx;
+} db_sql;
+
+#define DB_PAIR(sqlite, pg) {(sqlite), (pg), false}
+#define DB_BOTH(text) DB_PAIR(text, text)
+
+/* One bound value: 't' text (NULL binds NULL), 'i' integer, 'd' double,
+ * 'b' boolean. */
+typedef struct db_val {
+    char type;
+    union {
+        const char *t;
+        long long i;
+        double d;
+    } u;
+} db_val;
+
+#define DB_TEXT(x) ((db_val){.type = 't', .u.t = (x)})
+#define DB_INT(x) ((db_val){.type = 'i', .u.i = (x)})
+
+/* The part of a driver's statement the shared code reads. */
+struct db_stmt {
+    const store_vtbl *v;
+    int nparams; /* the highest $n of its text */
+};
+typedef struct db_stmt db_stmt;
+
+typedef struct {
+    store *s;
+    const char *name;
+    int64_t t0;
+} db_op;
+
+db_op db_op_start(store *s, const char *name);
+aop_err db_op_end(const db_op *o, aop_err rc);
+bool db_is_pg(const db_op *o);
+
+/*
+ * Runs sql with the values fmt describes, one letter per $n: 't' const char
+ * *, 'i' long long, 'd' double, 'b' int (as a boolean).
+ *   db_query: *st is ready for db_next (NULL when the text is NULL), to end
+ *     with db_done.
+ *   db_exec: runs it to the end; *changes (may be NULL) the rows written.
+ *   db_query_row: AOP_OK with *st on the first row (read it, then
+ *     db_done), AOP_ERR_NOT_FOUND when there is none (*st NULL).
+ *   db_query_int: the first column of the first row, 0 when none.
+ * db_run and db_run_int are db_query and db_query_int with the values in
+ * an array (statements whose values vary, as lists' do).
+ */
+aop_err db_query(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, ...);
+aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...);
+aop_err db_query_row(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, ...);
+aop_err db_query_int(db_op *o, const db_sql *sql, long long *out, const char *fmt, ...);
+aop_err db_run(db_op *o, const db_sql *sql, const db_val *v, int n, db_stmt **st);
+aop_err db_run_int(db_op *o, const db_sql *sql, const db_val *v, int n, long long *out);
+/* Steps to the next row; *row false at the end. */
+aop_err db_next(db_op *o, db_stmt *st, bool *row);
+/* Gives st back to its connection. NULL-safe. */
+void db_done(db_stmt *st);
+
+typedef void (*db_row_fn)(db_stmt *st, void *item, arena *a);
+/*
+ * Reads st to its end with fn into items of size bytes (zeroed first), at
+ * most max of them, then ends st. Into *items when the caller set it (room
+ * for max), else into an array from a, grown by doubling (NULL when no
+ * row). *n: how many were read.
+ */
+aop_err db_collect(db_op *o, db_stmt *st, size_t size, long long max, db_row_fn fn, void **items,
+                   int *n, arena *a);
+/* The first row of sql read with fn into item:
+ * AOP_ERR_NOT_FOUND when there is none. */
+aop_err db_get(db_op *o, const db_sql *sql, db_row_fn fn, void *item, arena *a, const char *fmt,
+               ...);
+/*
+ * A page of a list: *total, the first column of count run with the n values
+ * of v; then, when the page holds any, page's rows run with v, limit and
+ * offset (v has room for two more), read with fn into *items (from a),
+ * *nitems of them. A negative offset reads as 0, a limit below 1 as none.
+ */
+aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, int n,
+                long long offset, long long limit, size_t size, db_row_fn fn, void **items,
+                int *nitems, long long *total, arena *a);
+
+aop_err db_begin(db_op *o);
+aop_err db_commit(db_op *o);
+aop_err db_rollback(db_op *o);
+
+/* Column i of the current row. text: NULL or "" for SQL NULL, valid until
+ * db_done; dup: an arena copy ("" for NULL); dup_or_null: NULL for NULL;
+ * copy: into dst, cut to fit ("" for NULL); int_or_neg: -1 for NULL. */
+bool db_col_null(db_stmt *st, int i);
+const char *db_col_text(db_stmt *st, int i);
+char *db_col_dup(db_stmt *st, int i, arena *a);
+char *db_col_dup_or_null(db_stmt *st, int i, arena *a);
+void db_col_copy(db_stmt *st, int i, char *dst, size_t size);
+long long db_col_int(db_stmt *st, int i);
+long long db_col_int_or_neg(db_stmt *st, int i);
+double db_col_double(db_stmt *st, int i);
+bool db_col_bool(db_stmt *st, int i);
+
+/* s when it holds something, else NULL (bound as SQL NULL). */
+const char *db_opt(const char *s);
+/* "%text%" for LIKE ... ESCAPE '\', text's own %, _ and \ escaped. */
+char *db_like_pattern(const char *text, arena *a);
+
+/*
+ * List statements: one text per combination of filters, sort and direction
+ * (each gets a plan of its own), built once and never freed. Filter k (bit
+ * 1 << k) adds term(filters, k) to the WHERE clause, its own $1, $2 numbered
+ * after those of the filters before it; LIMIT and OFFSET come last. order[s]
+ * is sort s's ORDER BY with two %s for the direction (the column's and the
+ * tie-breaker's). count[f] and page[(f * nsorts + s) * 2 + desc] receive
+ * the statements.
+ */
+typedef struct {
+    const char *columns;
+    const char *from;
+    const char *where; /* a condition every statement has, or NULL */
+    const db_sql *(*term)(unsigned filters, int k);
+    int nfilters, nsorts;
+    const db_sql *order;
+    db_sql *count, *page;
+} db_list;
+void db_list_build(const db_list *l);
+
+/* Fills a store_wf_top from (id, name, executions, cost); workflows.c. */
+void store_wf_top_from_row(db_stmt *st, void *item, arena *a);
+
+/* ---- for the drivers ---- */
+
+/* The entry points every driver has, named <prefix>_run, <prefix>_step ...:
+ * const store_vtbl store_x_vtbl = {DB_DRIVER(x, "x", DB_X), .reclaim = ...}. */
+#define DB_DRIVER(prefix, driver_name, driver_dialect)                                     \
+    .name = (driver_name), .dialect = (driver_dialect), .run = prefix##_run,               \
+    .step = prefix##_step, .changes = prefix##_changes, .done = prefix##_done,             \
+    .col_null = prefix##_col_null, .col_text = prefix##_col_text,                          \
+    .col_dup = prefix##_col_dup, .col_int = prefix##_col_int,                              \
+    .col_double = prefix##_col_double, .col_bool = prefix##_col_bool,                      \
+    .exec = prefix##_exec, .begin = prefix##_begin, .commit = prefix##_commit,             \
+    .rollback = prefix##_rollback, .ping = prefix##_ping, .claim = prefix##_claim,         \
+    .close = prefix##_close
+
+#define DB_STMT_SLOTS 1024 /* more than the distinct statements of all operations */
+
+typedef struct {
+    const void *key;
+    db_stmt *st;
+} db_slot;
+
+struct db_pool;
+
+/* What every driver connection starts with: the pool's link and the
+ * connection's statements, found by key (the address of a db_sql, or of a
+ * member of it for a variant). */
+typedef struct db_conn {
+    struct db_pool *pool;
+    struct db_conn *next;
+    db_slot stmts[DB_STMT_SLOTS];
+} db_conn;
+
+/* One connection per thread: a thread's first call makes it, a pthread key
+ * destructor frees it when the thread exits (conn_free, the driver's, which
+ * also frees its statements with db_conn_free_stmts), db_pool_close frees
+ * what is left. */
+typedef struct db_pool {
+    pthread_key_t key;
+    bool key_ok, mu_ok;
+    pthread_mutex_t mu;
+    db_conn *conns;
+    void (*conn_free)(db_conn *c);
+} db_pool;
+
+/* NULL, or why the pool cannot be set up ("cannot create a mutex", "no
+ * thread key left"); db_pool_close undoes a partial one. */
+const char *db_pool_init(db_pool *p, void (*conn_free)(db_conn *c));
+/* Frees every connection still open. Call it once no other thread uses the
+ * pool; threads that exit afterwards no longer run the destructor. */
+void db_pool_close(db_pool *p);
+/* The calling thread's connection, NULL before its first. */
+db_conn *db_pool_get(db_pool *p);
+/* Makes c the calling thread's connection and lists it; -1 (c not listed)
+ * when the thread slot cannot be set. */
+int db_pool_add(db_pool *p, db_conn *c);
+/*
+ * c's statement for key: the one cached, or a new one of size bytes
+ * (zeroed; the driver prepares it) whose text has the given $n count. Then
+ * checks that count against n, the values given. AOP_ERR_INTERNAL (logged
+ * with op) when they differ or the table is full.
+ */
+aop_err db_conn_stmt(db_conn *c, const void *key, const char *text, const store_vtbl *v,
+                     size_t size, int n, const char *op, db_stmt **out);
+/* Calls fn on each statement of c (to finalize it), frees them, empties the
+ * table. */
+void db_conn_free_stmts(db_conn *c, void (*fn)(db_stmt *st));
+/* The highest $n in text, outside quotes. */
+int db_param_count(const char *text);
+/* A copy of text with $n written ?n outside quotes (free it). */
+char *db_sqlite_text(const char *text);
+
+/* ---- for the query-plan tests ---- */
+
+enum { STORE_WF_F_READER = 1, STORE_WF_F_STATUS = 2, STORE_WF_F_TAG = 4, STORE_WF_F_OWNER = 8,
+       STORE_WF_F_SEARCH = 16 };
+const db_sql *store_wf_list_sql(unsigned filters, store_wf_sort sort, bool desc, bool count);
+enum { STORE_EXEC_F_READER = 1, STORE_EXEC_F_WORKFLOW = 2, STORE_EXEC_F_STATUS = 4,
+       STORE_EXEC_F_RANGE = 8 };
+const db_sql *store_exec_list_sql(unsigned filters, store_exec_sort sort, bool desc, bool count);
+extern const db_sql store_exec_claim_sql; /* SQLite's */
+extern const db_sql store_exec_prune_sql;
+
+#endif

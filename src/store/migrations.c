@@ -1,0 +1,356 @@
+/*
+ * migrations.c - the schema, as numbered migrations (migrations.h), both
+ * dialects side by side.
+ *
+ * Conventions: ids are TEXT (UUIDv7 strings); timestamps TEXT in RFC 3339
+ * UTC with milliseconds (they sort as text); counters {INT}, money {REAL}.
+ * JSON documents handed back to clients (preferences, scopes, detail,
+ * definition, settings, snapshot, input, output, error) are {JSON}: TEXT on
+ * SQLite, `json` on PostgreSQL, where the text comes back as written. The
+ * arrays queries filter on (workflows' tags, editors, viewers) are {JSONB}.
+ * On PostgreSQL sorting by a name or an email is in byte order, as on
+ * SQLite (ORDER BY name COLLATE "C", with indexes built that way), and a
+ * case-insensitive substring search is LIKE '%...%' through pg_trgm GIN
+ * indexes.
+ *
+ * Append new migrations at the end; never edit a released one.
+ */
+#include "store/migrations.h"
+#include "core/buf.h"
+
+#include <string.h>
+
+/* The column types the parts below write {NAME}, per dialect. */
+static const struct {
+    const char *token;
+    db_sql type;
+} types[] = {
+    {"{INT}", DB_PAIR("INTEGER", "BIGINT")},
+    {"{REAL}", DB_PAIR("REAL", "DOUBLE PRECISION")},
+    {"{JSON}", DB_PAIR("TEXT", "JSON")},
+    {"{JSONB}", DB_PAIR("TEXT", "JSONB")},
+};
+
+/* Appends text to b with its type tokens written out for dialect. */
+static void append_typed(buf *b, const char *text, int dialect)
+{
+    while (*text) {
+        size_t i = 0, n = sizeof(types) / sizeof(types[0]);
+        while (i < n && strncmp(text, types[i].token, strlen(types[i].token)) != 0)
+            i++;
+        if (i < n) {
+            buf_puts(b, dialect == DB_PG ? types[i].type.pg : types[i].type.sqlite);
+            text += strlen(types[i].token);
+        } else {
+            buf_append(b, text++, 1);
+        }
+    }
+}
+
+char *store_migration_sql(const store_migration *m, int dialect)
+{
+    buf b;
+    buf_init(&b, 0);
+    for (const db_sql *p = m->parts; p->sqlite || p->pg; p++) {
+        const char *text = dialect == DB_PG ? p->pg : p->sqlite;
+        if (text)
+            append_typed(&b, text, dialect);
+    }
+    return buf_take(&b, NULL);
+}
+
+/* 001: users. */
+static const db_sql m1[] = {
+    DB_PAIR(NULL,
+     "CREATE EXTENSION IF NOT EXISTS pg_trgm;\n"),
+    DB_BOTH("CREATE TABLE users (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  email TEXT NOT NULL UNIQUE,\n"
+            "  name TEXT NOT NULL,\n"
+            "  password_hash TEXT NOT NULL,\n"
+            "  role TEXT NOT NULL CHECK (role IN ('admin','user','viewer')),\n"
+            "  preferences {JSON} NOT NULL DEFAULT '{}',\n"
+            "  is_active BOOLEAN NOT NULL DEFAULT TRUE,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  updated_at TEXT NOT NULL,\n"
+            "  last_login_at TEXT\n"
+            ");\n"
+            "CREATE INDEX users_role_idx ON users (role);\n"
+            "CREATE INDEX users_created_at_idx ON users (created_at);\n"),
+    {0},
+};
+
+/* 002: authentication. A family is one login's chain of refresh tokens;
+ * revoking it refuses every token that carries its id. expires_at is the
+ * latest expiry of any token issued in it, so pruning never forgets a
+ * revocation too early. PostgreSQL sorts names and emails through COLLATE
+ * "C" indexes and searches them through trigram ones. */
+static const db_sql m2[] = {
+    DB_BOTH("CREATE TABLE token_families (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  expires_at TEXT NOT NULL,\n"
+            "  revoked_at TEXT,\n"
+            "  revoked_reason TEXT\n"
+            ");\n"
+            "CREATE INDEX token_families_user_idx ON token_families (user_id);\n"
+            "CREATE INDEX token_families_expires_idx ON token_families (expires_at);\n"
+            "CREATE TABLE refresh_tokens (\n"
+            "  jti TEXT PRIMARY KEY,\n"
+            "  family_id TEXT NOT NULL REFERENCES token_families (id) ON DELETE CASCADE,\n"
+            "  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n"
+            "  issued_at TEXT NOT NULL,\n"
+            "  expires_at TEXT NOT NULL,\n"
+            "  used_at TEXT\n"
+            ");\n"
+            "CREATE INDEX refresh_tokens_family_idx ON refresh_tokens (family_id);\n"
+            "CREATE INDEX refresh_tokens_expires_idx ON refresh_tokens (expires_at);\n"
+            "CREATE TABLE revoked_access_tokens (\n"
+            "  jti TEXT PRIMARY KEY,\n"
+            "  user_id TEXT NOT NULL,\n"
+            "  expires_at TEXT NOT NULL\n"
+            ");\n"
+            "CREATE INDEX revoked_access_tokens_expires_idx ON revoked_access_tokens "
+            "(expires_at);\n"
+            "CREATE TABLE api_keys (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,\n"
+            "  name TEXT NOT NULL,\n"
+            "  prefix TEXT NOT NULL,\n"
+            "  key_hash TEXT NOT NULL UNIQUE,\n"
+            "  scopes {JSON} NOT NULL,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  expires_at TEXT,\n"
+            "  last_used_at TEXT\n"
+            ");\n"
+            "CREATE INDEX api_keys_user_idx ON api_keys (user_id, created_at);\n"
+            "CREATE TABLE audit_events (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  action TEXT NOT NULL,\n"
+            "  actor_id TEXT,\n"
+            "  subject_id TEXT,\n"
+            "  ip TEXT,\n"
+            "  request_id TEXT,\n"
+            "  detail {JSON} NOT NULL DEFAULT '{}'\n"
+            ");\n"
+            "CREATE INDEX audit_events_created_idx ON audit_events (created_at);\n"
+            "CREATE INDEX audit_events_actor_idx ON audit_events (actor_id, created_at);\n"
+            "CREATE INDEX audit_events_subject_idx ON audit_events (subject_id, created_at);\n"),
+    DB_PAIR("CREATE INDEX users_name_idx ON users (name);\n",
+     "CREATE INDEX users_name_idx ON users (name COLLATE \"C\", id);\n"
+     "CREATE INDEX users_email_sort_idx ON users (email COLLATE \"C\", id);\n"),
+    DB_BOTH("CREATE UNIQUE INDEX users_email_lower_idx ON users (lower(email));\n"),
+    DB_PAIR(NULL,
+     "CREATE INDEX users_email_trgm_idx ON users USING GIN (email gin_trgm_ops);\n"
+     "CREATE INDEX users_name_trgm_idx ON users USING GIN (lower(name) gin_trgm_ops);\n"),
+    {0},
+};
+
+/*
+ * 003: workflows and their versions. Tags and permissions are kept as JSON
+ * in the row, which is what a read returns; SQLite also keeps them as rows
+ * of workflow_tags and workflow_permissions, which is what its list filters
+ * use (written with the workflow, inside the caller's transaction), where
+ * PostgreSQL filters the jsonb arrays with @> through GIN indexes
+ * (jsonb_path_ops). search_name and search_description are the name and
+ * description lowered: with aop_lower() (Unicode's simple mapping) at write
+ * time on SQLite, generated columns on PostgreSQL (with trigram indexes for
+ * LIKE '%...%'). definition, the large one, is the last column: reading the
+ * columns a list shows never walks its overflow pages. Partial indexes keep
+ * deleted workflows out of every list and sort.
+ */
+static const db_sql m3[] = {
+    DB_BOTH("CREATE TABLE workflows (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  name TEXT NOT NULL,\n"
+            "  description TEXT NOT NULL DEFAULT '',\n"
+            "  tags {JSONB} NOT NULL DEFAULT '[]',\n"
+            "  status TEXT NOT NULL CHECK (status IN ('draft','active','archived')),\n"
+            "  settings {JSON} NOT NULL DEFAULT '{}',\n"
+            "  editors {JSONB} NOT NULL DEFAULT '[]',\n"
+            "  viewers {JSONB} NOT NULL DEFAULT '[]',\n"
+            "  version {INT} NOT NULL CHECK (version >= 1),\n"
+            "  owner_id TEXT NOT NULL REFERENCES users (id),\n"
+            "  created_by TEXT NOT NULL,\n"
+            "  updated_by TEXT NOT NULL,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  updated_at TEXT NOT NULL,\n"
+            "  deleted_at TEXT,\n"
+            "  deleted_by TEXT,\n"),
+    DB_PAIR("  search_name TEXT NOT NULL,\n"
+     "  search_description TEXT NOT NULL,\n",
+     "  search_name TEXT GENERATED ALWAYS AS (lower(name)) STORED,\n"
+     "  search_description TEXT GENERATED ALWAYS AS (lower(description)) STORED,\n"),
+    DB_BOTH("  execution_count {INT} NOT NULL DEFAULT 0,\n"
+            "  success_count {INT} NOT NULL DEFAULT 0,\n"
+            "  failure_count {INT} NOT NULL DEFAULT 0,\n"
+            "  duration_ms_total {INT} NOT NULL DEFAULT 0,\n"
+            "  duration_count {INT} NOT NULL DEFAULT 0,\n"
+            "  total_tokens {INT} NOT NULL DEFAULT 0,\n"
+            "  total_cost_usd {REAL} NOT NULL DEFAULT 0,\n"
+            "  last_executed_at TEXT,\n"
+            "  definition {JSON} NOT NULL\n"
+            ");\n"
+            "CREATE INDEX workflows_created_idx ON workflows (created_at, id) WHERE deleted_at "
+            "IS NULL;\n"
+            "CREATE INDEX workflows_updated_idx ON workflows (updated_at, id) WHERE deleted_at "
+            "IS NULL;\n"),
+    DB_PAIR("CREATE INDEX workflows_name_idx ON workflows (name, id) WHERE deleted_at IS NULL;\n",
+     "CREATE INDEX workflows_name_idx ON workflows (name COLLATE \"C\", id) WHERE "
+     "deleted_at IS NULL;\n"),
+    DB_BOTH("CREATE INDEX workflows_status_idx ON workflows (status, created_at, id) WHERE "
+            "deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_owner_idx ON workflows (owner_id, created_at, id) WHERE "
+            "deleted_at IS NULL;\n"),
+    DB_PAIR("CREATE INDEX workflows_status_name_idx ON workflows (status, name, id) WHERE "
+     "deleted_at IS NULL;\n",
+     "CREATE INDEX workflows_status_name_idx ON workflows (status, name COLLATE \"C\", "
+     "id) WHERE deleted_at IS NULL;\n"),
+    DB_BOTH("CREATE INDEX workflows_status_updated_idx ON workflows (status, updated_at, id) "
+            "WHERE deleted_at IS NULL;\n"),
+    DB_PAIR("CREATE INDEX workflows_owner_name_idx ON workflows (owner_id, name, id) WHERE "
+     "deleted_at IS NULL;\n",
+     "CREATE INDEX workflows_owner_name_idx ON workflows (owner_id, name COLLATE \"C\", "
+     "id) WHERE deleted_at IS NULL;\n"),
+    DB_BOTH("CREATE INDEX workflows_owner_updated_idx ON workflows (owner_id, updated_at, id) "
+            "WHERE deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_executions_idx ON workflows (execution_count DESC) WHERE "
+            "deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_cost_idx ON workflows (total_cost_usd DESC) WHERE deleted_at "
+            "IS NULL;\n"),
+    DB_PAIR("CREATE TABLE workflow_tags (\n"
+     "  tag TEXT NOT NULL,\n"
+     "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
+     "  PRIMARY KEY (tag, workflow_id)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE INDEX workflow_tags_workflow_idx ON workflow_tags (workflow_id);\n"
+     "CREATE TABLE workflow_permissions (\n"
+     "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
+     "  user_id TEXT NOT NULL REFERENCES users (id),\n"
+     "  access TEXT NOT NULL CHECK (access IN ('editor','viewer')),\n"
+     "  PRIMARY KEY (workflow_id, user_id)\n"
+     ") WITHOUT ROWID;\n"
+     "CREATE INDEX workflow_permissions_user_idx ON workflow_permissions (user_id, "
+     "workflow_id);\n",
+     "CREATE INDEX workflows_tags_idx ON workflows USING GIN (tags jsonb_path_ops) WHERE "
+     "deleted_at IS NULL;\n"
+     "CREATE INDEX workflows_editors_idx ON workflows USING GIN (editors jsonb_path_ops) "
+     "WHERE deleted_at IS NULL;\n"
+     "CREATE INDEX workflows_viewers_idx ON workflows USING GIN (viewers jsonb_path_ops) "
+     "WHERE deleted_at IS NULL;\n"
+     "CREATE INDEX workflows_search_name_idx ON workflows USING GIN (search_name "
+     "gin_trgm_ops) WHERE deleted_at IS NULL;\n"
+     "CREATE INDEX workflows_search_description_idx ON workflows USING GIN "
+     "(search_description gin_trgm_ops) WHERE deleted_at IS NULL;\n"),
+    DB_BOTH("CREATE TABLE workflow_versions (\n"
+            "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
+            "  version {INT} NOT NULL,\n"
+            "  name TEXT NOT NULL,\n"
+            "  updated_by TEXT NOT NULL,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  snapshot {JSON} NOT NULL,\n"
+            "  UNIQUE (workflow_id, version)\n"
+            ");\n"),
+    {0},
+};
+
+/*
+ * 004: executions. One row per run of a workflow, and one per node that ran
+ * in it. input, output and error, the large texts, come last so that lists,
+ * sorts and aggregates never walk their overflow pages. Timestamps that have
+ * not happened yet are NULL, as is duration_ms until the end. The engine's
+ * queue lives in the same table: a worker claims queued rows by setting
+ * status, lease_owner and lease_until (wall-clock ms). Indexes: one per sort
+ * of the list, each ending in id (the tie-breaker), and per filter
+ * (workflow, status) with created_at after it, the list's default order.
+ * Sorting by started_at, finished_at or duration_ms with NULLs last walks
+ * those indexes too. The queue index covers what a claim reads (on SQLite
+ * status included: it does not count a partial index's condition as
+ * covered); PostgreSQL also indexes the queued rows of limited workflows
+ * alone, which its claims rank. The running index counts a workflow's
+ * running executions for max_concurrency; ended rows by age serve pruning
+ * (NOT IN, so that the status index, which an IN list would match, does not
+ * compete with it). Leases are found through the status index: running rows
+ * are few, so an index on lease_until of its own would cost every claim and
+ * finish a write for nothing. Node rows can be large (output), so they keep
+ * a rowid on SQLite; their key is (execution_id, node_id) and the cascade
+ * removes them with their execution.
+ */
+static const db_sql m4[] = {
+    DB_BOTH("CREATE TABLE executions (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  workflow_id TEXT NOT NULL REFERENCES workflows (id),\n"
+            "  workflow_version {INT} NOT NULL,\n"
+            "  status TEXT NOT NULL CHECK (status IN "
+            "('queued','running','succeeded','failed','cancelled','timed_out')),\n"
+            "  trigger TEXT NOT NULL,\n"
+            "  triggered_by TEXT,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  started_at TEXT,\n"
+            "  finished_at TEXT,\n"
+            "  duration_ms {INT},\n"
+            "  memory_bytes {INT} NOT NULL DEFAULT 0,\n"
+            "  prompt_tokens {INT} NOT NULL DEFAULT 0,\n"
+            "  completion_tokens {INT} NOT NULL DEFAULT 0,\n"
+            "  total_tokens {INT} NOT NULL DEFAULT 0,\n"
+            "  cost_usd {REAL} NOT NULL DEFAULT 0,\n"
+            "  timeout_ms {INT} NOT NULL,\n"
+            "  max_concurrency {INT} NOT NULL DEFAULT 0,\n"
+            "  deadline_ms {INT} NOT NULL DEFAULT 0,\n"
+            "  claims {INT} NOT NULL DEFAULT 0,\n"
+            "  lease_owner TEXT,\n"
+            "  lease_until {INT},\n"
+            "  error {JSON},\n"
+            "  input {JSON} NOT NULL,\n"
+            "  output {JSON}\n"
+            ");\n"
+            "CREATE INDEX executions_created_idx ON executions (created_at, id);\n"
+            "CREATE INDEX executions_workflow_idx ON executions (workflow_id, created_at, id);\n"
+            "CREATE INDEX executions_status_idx ON executions (status, created_at, id);\n"
+            "CREATE INDEX executions_started_idx ON executions (started_at, id);\n"
+            "CREATE INDEX executions_finished_idx ON executions (finished_at, id);\n"
+            "CREATE INDEX executions_duration_idx ON executions (duration_ms, id);\n"),
+    DB_PAIR("CREATE INDEX executions_queue_idx ON executions (created_at, id, workflow_id, "
+     "max_concurrency, status) WHERE status = 'queued';\n",
+     "CREATE INDEX executions_queue_idx ON executions (created_at, id, workflow_id, "
+     "max_concurrency) WHERE status = 'queued';\n"
+     "CREATE INDEX executions_queue_limited_idx ON executions (created_at, id, "
+     "workflow_id, max_concurrency) WHERE status = 'queued' AND max_concurrency > 0;\n"),
+    DB_BOTH("CREATE INDEX executions_running_idx ON executions (workflow_id) WHERE status = "
+            "'running';\n"
+            "CREATE INDEX executions_ended_idx ON executions (created_at, id, status) WHERE "
+            "status NOT IN ('queued','running');\n"
+            "CREATE TABLE execution_nodes (\n"
+            "  execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
+            "  node_id TEXT NOT NULL,\n"
+            "  type TEXT NOT NULL,\n"
+            "  status TEXT NOT NULL CHECK (status IN "
+            "('queued','running','succeeded','failed','cancelled','timed_out','pending',"
+            "'skipped')),\n"
+            "  attempts {INT} NOT NULL DEFAULT 0,\n"
+            "  started_at TEXT,\n"
+            "  finished_at TEXT,\n"
+            "  duration_ms {INT},\n"
+            "  prompt_tokens {INT} NOT NULL DEFAULT 0,\n"
+            "  completion_tokens {INT} NOT NULL DEFAULT 0,\n"
+            "  total_tokens {INT} NOT NULL DEFAULT 0,\n"
+            "  cost_usd {REAL} NOT NULL DEFAULT 0,\n"
+            "  model TEXT,\n"
+            "  seq {INT} NOT NULL,\n"
+            "  error {JSON},\n"
+            "  output {JSON},\n"
+            "  PRIMARY KEY (execution_id, node_id)\n"
+            ");\n"),
+    {0},
+};
+
+const store_migration store_migrations[] = {
+    {1, "001_users", m1},
+    {2, "002_auth", m2},
+    {3, "003_workflows", m3},
+    {4, "004_executions", m4},
+};
+
+const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);

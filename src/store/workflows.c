@@ -1,0 +1,363 @@
+/*
+ * workflows.c - workflows, their version history, their analytics
+ * counters and the summary over them.
+ *
+ * Tags and permissions: SQLite keeps workflow_tags and workflow_permissions
+ * rows beside the JSON arrays, written with the workflow (statements that
+ * do not exist on PostgreSQL); PostgreSQL filters the jsonb arrays tags,
+ * editors and viewers in place with @> (GIN indexes, jsonb_path_ops).
+ * Search: search_name and search_description hold the lowered name and
+ * description (written with aop_lower() on SQLite, generated columns on
+ * PostgreSQL), matched with LIKE '%...%'.
+ *
+ * The list statements are built once per combination of filters, sort and
+ * direction (db_list_build), so each combination gets a plan of its own
+ * and the partial indexes serve it.
+ */
+#include "store/db.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define WF_COLUMNS                                                                        \
+    "id, name, description, tags, status, settings, editors, viewers, version, owner_id, " \
+    "created_by, updated_by, created_at, updated_at, execution_count, success_count, "    \
+    "failure_count, duration_ms_total, duration_count, total_tokens, total_cost_usd, "    \
+    "last_executed_at"
+#define WF_NCOLUMNS 22
+
+#define WF_INSERT(search_columns, search_values)                                          \
+    "INSERT INTO workflows (id, name, description, tags, status, definition, settings, "   \
+    "editors, viewers, version, owner_id, created_by, updated_by, created_at, updated_at"  \
+    search_columns ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, " \
+    "$15" search_values ")"
+#define WF_UPDATE(search)                                                                 \
+    "UPDATE workflows SET name = $1, description = $2, tags = $3, status = $4, "          \
+    "definition = $5, settings = $6, editors = $7, viewers = $8, version = $9, "          \
+    "updated_by = $10, updated_at = $11" search " WHERE id = $12 AND version = $13 "      \
+    "AND deleted_at IS NULL"
+
+static const db_sql q_wf_insert = DB_PAIR(
+    WF_INSERT(", search_name, search_description", ", aop_lower($2), aop_lower($3)"),
+    WF_INSERT("", ""));
+static const db_sql q_wf_get = DB_BOTH(
+    "SELECT " WF_COLUMNS ", definition FROM workflows WHERE id = $1 AND deleted_at IS NULL");
+static const db_sql q_wf_update = DB_PAIR(
+    WF_UPDATE(", search_name = aop_lower($1), search_description = aop_lower($2)"),
+    WF_UPDATE(""));
+static const db_sql q_wf_live = DB_BOTH(
+    "SELECT COUNT(*) FROM workflows WHERE id = $1 AND deleted_at IS NULL");
+static const db_sql q_wf_delete = DB_BOTH(
+    "UPDATE workflows SET deleted_at = $1, deleted_by = $2 WHERE id = $3 AND deleted_at IS NULL");
+static const db_sql q_tags_clear =
+    DB_PAIR("DELETE FROM workflow_tags WHERE workflow_id = $1", NULL);
+static const db_sql q_tags_fill = DB_PAIR(
+    "INSERT INTO workflow_tags (tag, workflow_id) SELECT value, $1 FROM json_each($2)", NULL);
+static const db_sql q_perms_clear = DB_PAIR(
+    "DELETE FROM workflow_permissions WHERE workflow_id = $1", NULL);
+static const db_sql q_perms_fill = DB_PAIR(
+    "INSERT INTO workflow_permissions (workflow_id, user_id, access) "
+    "SELECT $1, value, 'editor' FROM json_each($2) UNION ALL "
+    "SELECT $1, value, 'viewer' FROM json_each($3)", NULL);
+static const db_sql q_version_insert = DB_BOTH(
+    "INSERT INTO workflow_versions (workflow_id, version, name, updated_by, created_at, "
+    "snapshot) VALUES ($1, $2, $3, $4, $5, $6)");
+static const db_sql q_version_count = DB_BOTH(
+    "SELECT COUNT(*) FROM workflow_versions WHERE workflow_id = $1");
+static const db_sql q_version_page = DB_BOTH(
+    "SELECT version, name, updated_by, created_at FROM workflow_versions WHERE workflow_id = $1 "
+    "ORDER BY version DESC LIMIT $2 OFFSET $3");
+static const db_sql q_version_get = DB_BOTH(
+    "SELECT snapshot FROM workflow_versions WHERE workflow_id = $1 AND version = $2");
+static const db_sql q_summary_counts = DB_BOTH(
+    "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'draft'), "
+    "COUNT(*) FILTER (WHERE status = 'active'), COUNT(*) FILTER (WHERE status = 'archived'), "
+    "COUNT(*) FILTER (WHERE created_at >= $1) FROM workflows WHERE deleted_at IS NULL");
+static const db_sql q_top_executions = DB_BOTH(
+    "SELECT id, name, execution_count, total_cost_usd FROM workflows WHERE deleted_at IS NULL "
+    "ORDER BY execution_count DESC, total_cost_usd DESC, id LIMIT $1");
+static const db_sql q_top_cost = DB_BOTH(
+    "SELECT id, name, execution_count, total_cost_usd FROM workflows WHERE deleted_at IS NULL "
+    "ORDER BY total_cost_usd DESC, execution_count DESC, id LIMIT $1");
+/* An empty last start leaves the stored one: SQLite's max() of two values
+ * is NULL when either is, PostgreSQL's GREATEST ignores NULL. */
+#define ANALYTICS_ADD(last)                                                                  \
+    "UPDATE workflows SET execution_count = execution_count + $1, "                          \
+    "success_count = success_count + $2, failure_count = failure_count + $3, "               \
+    "duration_ms_total = duration_ms_total + $4, duration_count = duration_count + $5, "     \
+    "total_tokens = total_tokens + $6, total_cost_usd = total_cost_usd + $7, "               \
+    "last_executed_at = " last " WHERE id = $9"
+static const db_sql q_analytics_add = DB_PAIR(
+    ANALYTICS_ADD("COALESCE(max(last_executed_at, $8), $8, last_executed_at)"),
+    ANALYTICS_ADD("GREATEST(last_executed_at COLLATE \"C\", $8::text)"));
+
+/* Rewrites SQLite's tag and permission rows of w from its JSON members. */
+static aop_err write_sets(db_op *o, const store_workflow *w, bool clear)
+{
+    aop_err rc = AOP_OK;
+    if (clear)
+        rc = db_exec(o, &q_tags_clear, NULL, "t", w->id);
+    if (rc == AOP_OK)
+        rc = db_exec(o, &q_tags_fill, NULL, "tt", w->id, w->tags);
+    if (rc == AOP_OK && clear)
+        rc = db_exec(o, &q_perms_clear, NULL, "t", w->id);
+    if (rc == AOP_OK)
+        rc = db_exec(o, &q_perms_fill, NULL, "ttt", w->id, w->editors, w->viewers);
+    return rc;
+}
+
+aop_err store_workflow_insert(store *s, const store_workflow *w)
+{
+    db_op o = db_op_start(s, "workflow_insert");
+    aop_err rc = db_exec(&o, &q_wf_insert, NULL, "ttttttttti" "ttttt", w->id, w->name,
+                         w->description, w->tags, w->status, w->definition, w->settings,
+                         w->editors, w->viewers, w->version, w->owner_id, w->created_by,
+                         w->updated_by, w->created_at, w->updated_at);
+    if (rc == AOP_OK)
+        rc = write_sets(&o, w, false);
+    return db_op_end(&o, rc);
+}
+
+/* Fills a store_workflow from a row of WF_COLUMNS (definition NULL). */
+static void workflow_from_row(db_stmt *st, void *item, arena *a)
+{
+    store_workflow *w = item;
+    db_col_copy(st, 0, w->id, sizeof(w->id));
+    w->name = db_col_dup(st, 1, a);
+    w->description = db_col_dup(st, 2, a);
+    w->tags = db_col_dup(st, 3, a);
+    w->status = db_col_dup(st, 4, a);
+    w->settings = db_col_dup(st, 5, a);
+    w->editors = db_col_dup(st, 6, a);
+    w->viewers = db_col_dup(st, 7, a);
+    w->version = db_col_int(st, 8);
+    db_col_copy(st, 9, w->owner_id, sizeof(w->owner_id));
+    db_col_copy(st, 10, w->created_by, sizeof(w->created_by));
+    db_col_copy(st, 11, w->updated_by, sizeof(w->updated_by));
+    db_col_copy(st, 12, w->created_at, sizeof(w->created_at));
+    db_col_copy(st, 13, w->updated_at, sizeof(w->updated_at));
+    w->an.execution_count = db_col_int(st, 14);
+    w->an.success_count = db_col_int(st, 15);
+    w->an.failure_count = db_col_int(st, 16);
+    w->an.duration_ms_total = db_col_int(st, 17);
+    w->an.duration_count = db_col_int(st, 18);
+    w->an.total_tokens = db_col_int(st, 19);
+    w->an.total_cost_usd = db_col_double(st, 20);
+    db_col_copy(st, 21, w->an.last_executed_at, sizeof(w->an.last_executed_at));
+}
+
+/* The same, and definition after WF_COLUMNS. */
+static void workflow_full_from_row(db_stmt *st, void *item, arena *a)
+{
+    workflow_from_row(st, item, a);
+    ((store_workflow *)item)->definition = db_col_dup(st, WF_NCOLUMNS, a);
+}
+
+aop_err store_workflow_get(store *s, const char *id, store_workflow *out, arena *a)
+{
+    db_op o = db_op_start(s, "workflow_get");
+    memset(out, 0, sizeof(*out));
+    return db_op_end(&o, db_get(&o, &q_wf_get, workflow_full_from_row, out, a, "t", id));
+}
+
+/* One statement, conditional on the version: of two writers that read the
+ * same version, the second finds the row changed and gets the conflict. */
+aop_err store_workflow_update(store *s, const store_workflow *w, long long expected)
+{
+    db_op o = db_op_start(s, "workflow_update");
+    long long n = 0;
+    aop_err rc = db_exec(&o, &q_wf_update, &n, "ttttttttitt" "ti", w->name, w->description,
+                         w->tags, w->status, w->definition, w->settings, w->editors, w->viewers,
+                         w->version, w->updated_by, w->updated_at, w->id, expected);
+    if (rc == AOP_OK && n == 0) {
+        long long live = 0;
+        rc = db_query_int(&o, &q_wf_live, &live, "t", w->id);
+        if (rc == AOP_OK)
+            rc = live ? AOP_ERR_VERSION_CONFLICT : AOP_ERR_NOT_FOUND;
+    }
+    if (rc == AOP_OK)
+        rc = write_sets(&o, w, true);
+    return db_op_end(&o, rc);
+}
+
+aop_err store_workflow_delete(store *s, const char *id, const char *by, const char *at)
+{
+    db_op o = db_op_start(s, "workflow_delete");
+    long long n = 0;
+    aop_err rc = db_exec(&o, &q_wf_delete, &n, "ttt", at, by, id);
+    return db_op_end(&o, rc == AOP_OK && n == 0 ? AOP_ERR_NOT_FOUND : rc);
+}
+
+/* ---- the list ---- */
+
+#define NFILTERS 5 /* reader, status, tag, owner, search: STORE_WF_F_* bits */
+#define NSORTS 3
+
+static const db_sql list_terms[NFILTERS] = {
+    DB_PAIR("(w.owner_id = $1 OR w.id IN (SELECT p.workflow_id FROM workflow_permissions p "
+     "WHERE p.user_id = $1))",
+     "(w.owner_id = $1 OR w.editors @> jsonb_build_array($1::text) "
+     "OR w.viewers @> jsonb_build_array($1::text))"),
+    DB_BOTH("w.status = $1"),
+    DB_PAIR("w.id IN (SELECT t.workflow_id FROM workflow_tags t WHERE t.tag = $1)",
+     "w.tags @> jsonb_build_array($1::text)"),
+    DB_BOTH("w.owner_id = $1"),
+    DB_PAIR("(w.search_name LIKE aop_lower($1) ESCAPE '\\' OR "
+     "w.search_description LIKE aop_lower($1) ESCAPE '\\')",
+     "(w.search_name LIKE lower($1::text) ESCAPE '\\' OR "
+     "w.search_description LIKE lower($1::text) ESCAPE '\\')"),
+};
+/* Names sort in byte order on both (PostgreSQL's name indexes are COLLATE "C"). */
+static const db_sql list_orders[NSORTS] = {
+    DB_BOTH("w.created_at%s, w.id%s"),
+    DB_BOTH("w.updated_at%s, w.id%s"),
+    DB_PAIR("w.name%s, w.id%s", "w.name COLLATE \"C\"%s, w.id%s"),
+};
+static db_sql list_count[1 << NFILTERS], list_page[(1 << NFILTERS) * NSORTS * 2];
+static pthread_once_t list_once = PTHREAD_ONCE_INIT;
+
+static const db_sql *list_term(unsigned filters, int k)
+{
+    return filters & (1u << k) ? &list_terms[k] : NULL;
+}
+
+static void list_build(void)
+{
+    db_list l = {.columns = WF_COLUMNS, .from = " FROM workflows w",
+                 .where = "w.deleted_at IS NULL", .term = list_term, .nfilters = NFILTERS,
+                 .nsorts = NSORTS, .order = list_orders, .count = list_count,
+                 .page = list_page};
+    db_list_build(&l);
+}
+
+const db_sql *store_wf_list_sql(unsigned filters, store_wf_sort sort, bool desc, bool count)
+{
+    pthread_once(&list_once, list_build);
+    filters &= (1u << NFILTERS) - 1;
+    int s = (unsigned)sort < NSORTS ? (int)sort : STORE_WF_SORT_CREATED;
+    return count ? &list_count[filters] : &list_page[((int)filters * NSORTS + s) * 2 + desc];
+}
+
+aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **out, int *n,
+                            long long *total, arena *a)
+{
+    db_op o = db_op_start(s, "workflow_list");
+    const char *search = q->search && *q->search ? db_like_pattern(q->search, a) : NULL;
+    const char *values[NFILTERS] = {q->reader, q->status, q->tag, q->owner_id, search};
+    db_val v[NFILTERS + 2];
+    unsigned f = 0;
+    int nv = 0;
+    for (int k = 0; k < NFILTERS; k++) {
+        if (values[k]) {
+            f |= 1u << k;
+            v[nv++] = DB_TEXT(values[k]);
+        }
+    }
+    void *items = NULL;
+    aop_err rc = db_page(&o, store_wf_list_sql(f, 0, false, true),
+                         store_wf_list_sql(f, q->sort, q->desc, false), v, nv, q->offset,
+                         q->limit, sizeof(store_workflow), workflow_from_row, &items, n, total, a);
+    *out = items;
+    return db_op_end(&o, rc);
+}
+
+/* ---- versions ---- */
+
+aop_err store_workflow_version_insert(store *s, const char *workflow_id,
+                                      const store_wf_version *v, const char *snapshot)
+{
+    db_op o = db_op_start(s, "workflow_version_insert");
+    return db_op_end(&o, db_exec(&o, &q_version_insert, NULL, "titttt", workflow_id, v->version,
+                                 v->name, v->updated_by, v->created_at, snapshot));
+}
+
+static void version_from_row(db_stmt *st, void *item, arena *a)
+{
+    store_wf_version *v = item;
+    v->version = db_col_int(st, 0);
+    v->name = db_col_dup(st, 1, a);
+    db_col_copy(st, 2, v->updated_by, sizeof(v->updated_by));
+    db_col_copy(st, 3, v->created_at, sizeof(v->created_at));
+}
+
+aop_err store_workflow_version_list(store *s, const char *workflow_id, long long offset,
+                                    long long limit, store_wf_version **out, int *n,
+                                    long long *total, arena *a)
+{
+    db_op o = db_op_start(s, "workflow_version_list");
+    db_val v[3] = {DB_TEXT(workflow_id)};
+    void *items = NULL;
+    aop_err rc = db_page(&o, &q_version_count, &q_version_page, v, 1, offset, limit,
+                         sizeof(store_wf_version), version_from_row, &items, n, total, a);
+    *out = items;
+    return db_op_end(&o, rc);
+}
+
+static void text_from_row(db_stmt *st, void *item, arena *a)
+{
+    *(char **)item = db_col_dup(st, 0, a);
+}
+
+aop_err store_workflow_version_get(store *s, const char *workflow_id, long long version,
+                                   char **snapshot, arena *a)
+{
+    db_op o = db_op_start(s, "workflow_version_get");
+    return db_op_end(&o, db_get(&o, &q_version_get, text_from_row, snapshot, a, "ti",
+                                workflow_id, version));
+}
+
+/* ---- summary and analytics ---- */
+
+void store_wf_top_from_row(db_stmt *st, void *item, arena *a)
+{
+    store_wf_top *t = item;
+    db_col_copy(st, 0, t->id, sizeof(t->id));
+    t->name = db_col_dup(st, 1, a);
+    t->executions = db_col_int(st, 2);
+    t->cost_usd = db_col_double(st, 3);
+}
+
+/* Up to STORE_WF_TOP rows of a top list into out. */
+static aop_err top_list(db_op *o, const db_sql *sql, store_wf_top *out, int *n, arena *a)
+{
+    db_stmt *st = NULL;
+    void *items = out;
+    aop_err rc = db_query(o, sql, &st, "i", (long long)STORE_WF_TOP);
+    return rc == AOP_OK ? db_collect(o, st, sizeof(store_wf_top), STORE_WF_TOP,
+                                     store_wf_top_from_row, &items, n, a)
+                        : rc;
+}
+
+static void counts_from_row(db_stmt *st, void *item, arena *a)
+{
+    store_wf_summary *w = item;
+    (void)a;
+    w->total = db_col_int(st, 0);
+    w->draft = db_col_int(st, 1);
+    w->active = db_col_int(st, 2);
+    w->archived = db_col_int(st, 3);
+    w->created_since = db_col_int(st, 4);
+}
+
+aop_err store_workflow_summary(store *s, const char *since, store_wf_summary *out, arena *a)
+{
+    db_op o = db_op_start(s, "workflow_summary");
+    memset(out, 0, sizeof(*out));
+    aop_err rc = db_get(&o, &q_summary_counts, counts_from_row, out, a, "t", since);
+    if (rc == AOP_OK)
+        rc = top_list(&o, &q_top_executions, out->by_executions, &out->n_by_executions, a);
+    if (rc == AOP_OK)
+        rc = top_list(&o, &q_top_cost, out->by_cost, &out->n_by_cost, a);
+    return db_op_end(&o, rc);
+}
+
+/* AOP_ERR_NOT_FOUND when there is no such workflow row (deleted or not). */
+aop_err store_workflow_analytics_tally(store *s, const char *workflow_id, const store_wf_tally *t)
+{
+    db_op o = db_op_start(s, "workflow_analytics_add");
+    long long n = 0;
+    aop_err rc = db_exec(&o, &q_analytics_add, &n, "iiiiiidtt", t->executions, t->succeeded,
+                         t->failed, t->duration_ms_total, t->duration_count, t->total_tokens,
+                         t->cost_usd, db_opt(t->last_executed_at), workflow_id);
+    return db_op_end(&o, rc == AOP_OK && n == 0 ? AOP_ERR_NOT_FOUND : rc);
+}
