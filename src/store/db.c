@@ -101,16 +101,57 @@ static aop_err vrun(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, 
     return n < 0 ? AOP_ERR_INTERNAL : db_run(o, sql, v, n, st);
 }
 
-aop_err db_next(db_op *o, db_stmt *st, bool *row)
+/* Steps to the next row; *row false at the end (at once for no st). */
+static aop_err next(db_op *o, db_stmt *st, bool *row)
 {
     *row = false;
     return st ? st->v->step(st, o->name, row) : AOP_OK;
 }
 
-void db_done(db_stmt *st)
+/* Gives st back to its connection. NULL-safe. */
+static void done(db_stmt *st)
 {
     if (st)
         st->v->done(st);
+}
+
+/* Reads the current row of st into item as row says. */
+static void read_row(db_stmt *st, const db_row *row, void *item, arena *a)
+{
+    const store_vtbl *v = st->v;
+    for (int i = 0; i < row->n; i++) {
+        const db_col *c = &row->cols[i];
+        char *p = (char *)item + c->offset;
+        const char *t;
+        switch (c->kind) {
+        case DB_COPY:
+            t = v->col_text(st, i);
+            str_copy(p, c->size, t ? t : "");
+            break;
+        case DB_DUP_OR_NULL:
+        case DB_DUP:
+            *(char **)p = c->kind == DB_DUP_OR_NULL && v->col_null(st, i) ? NULL
+                                                                          : v->col_dup(st, i, a);
+            break;
+        case DB_INT_OR_NEG:
+        case DB_INT:
+            *(long long *)p = c->kind == DB_INT_OR_NEG && v->col_null(st, i) ? -1
+                                                                            : v->col_int(st, i);
+            break;
+        case DB_DOUBLE:
+            *(double *)p = v->col_double(st, i);
+            break;
+        case DB_BOOL:
+            *(bool *)p = v->col_bool(st, i);
+            break;
+        case DB_STATUS: {
+            int status = exec_status_of(v->col_text(st, i));
+            /* never unknown: the CHECK constraints */
+            *(exec_status *)p = status >= 0 ? (exec_status)status : EXEC_FAILED;
+            break;
+        }
+        }
+    }
 }
 
 aop_err db_query(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, ...)
@@ -131,28 +172,29 @@ aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt
     aop_err rc = vrun(o, sql, &st, fmt, ap);
     va_end(ap);
     while (rc == AOP_OK && row)
-        rc = db_next(o, st, &row);
+        rc = next(o, st, &row);
     if (changes)
         *changes = rc == AOP_OK && st ? st->v->changes(st) : 0;
-    db_done(st);
+    done(st);
     return rc;
 }
 
-aop_err db_query_row(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, ...)
+aop_err db_get(db_op *o, const db_sql *sql, const db_row *row, void *item, arena *a,
+               const char *fmt, ...)
 {
-    bool row = false;
+    db_stmt *st = NULL;
+    bool found = false;
     va_list ap;
     va_start(ap, fmt);
-    aop_err rc = vrun(o, sql, st, fmt, ap);
+    aop_err rc = vrun(o, sql, &st, fmt, ap);
     va_end(ap);
     if (rc == AOP_OK)
-        rc = db_next(o, *st, &row);
-    if (rc == AOP_OK && !row)
+        rc = next(o, st, &found);
+    if (rc == AOP_OK && !found)
         rc = AOP_ERR_NOT_FOUND;
-    if (rc != AOP_OK) {
-        db_done(*st);
-        *st = NULL;
-    }
+    if (rc == AOP_OK)
+        read_row(st, row, item, a);
+    done(st);
     return rc;
 }
 
@@ -160,9 +202,9 @@ aop_err db_query_row(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt,
 static aop_err first_int(db_op *o, db_stmt *st, long long *out)
 {
     bool row = false;
-    aop_err rc = db_next(o, st, &row);
-    *out = rc == AOP_OK && row ? db_col_int(st, 0) : 0;
-    db_done(st);
+    aop_err rc = next(o, st, &row);
+    *out = rc == AOP_OK && row ? st->v->col_int(st, 0) : 0;
+    done(st);
     return rc;
 }
 
@@ -185,14 +227,14 @@ aop_err db_run_int(db_op *o, const db_sql *sql, const db_val *v, int n, long lon
     return rc == AOP_OK ? first_int(o, st, out) : rc;
 }
 
-aop_err db_collect(db_op *o, db_stmt *st, size_t size, long long max, db_row_fn fn, void **items,
-                   int *n, arena *a)
+aop_err db_collect(db_op *o, db_stmt *st, const db_row *row, size_t size, long long max,
+                   void **items, int *n, arena *a)
 {
-    bool row = false, given = *items != NULL;
-    long long cap = given ? max : 0;
+    bool more = false;
+    long long cap = *items ? max : 0;
     aop_err rc;
     *n = 0;
-    while ((rc = db_next(o, st, &row)) == AOP_OK && row) {
+    while ((rc = next(o, st, &more)) == AOP_OK && more) {
         if (*n >= max)
             continue; /* read on to the end: a RETURNING statement finishes */
         if (*n == cap) {
@@ -204,33 +246,14 @@ aop_err db_collect(db_op *o, db_stmt *st, size_t size, long long max, db_row_fn 
         }
         char *item = (char *)*items + size * (size_t)(*n)++;
         memset(item, 0, size);
-        fn(st, item, a);
+        read_row(st, row, item, a);
     }
-    db_done(st);
-    return rc;
-}
-
-aop_err db_get(db_op *o, const db_sql *sql, db_row_fn fn, void *item, arena *a, const char *fmt,
-               ...)
-{
-    db_stmt *st = NULL;
-    bool row = false;
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vrun(o, sql, &st, fmt, ap);
-    va_end(ap);
-    if (rc == AOP_OK)
-        rc = db_next(o, st, &row);
-    if (rc == AOP_OK && !row)
-        rc = AOP_ERR_NOT_FOUND;
-    if (rc == AOP_OK)
-        fn(st, item, a);
-    db_done(st);
+    done(st);
     return rc;
 }
 
 aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, int n,
-                long long offset, long long limit, size_t size, db_row_fn fn, void **items,
+                long long offset, long long limit, const db_row *row, size_t size, void **items,
                 int *nitems, long long *total, arena *a)
 {
     db_stmt *st = NULL;
@@ -245,55 +268,7 @@ aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, in
     v[n] = DB_INT(limit);
     v[n + 1] = DB_INT(offset);
     rc = db_run(o, page, v, n + 2, &st);
-    return rc == AOP_OK ? db_collect(o, st, size, room, fn, items, nitems, a) : rc;
-}
-
-/* ---- columns ---- */
-
-bool db_col_null(db_stmt *st, int i)
-{
-    return st->v->col_null(st, i);
-}
-
-const char *db_col_text(db_stmt *st, int i)
-{
-    return st->v->col_text(st, i);
-}
-
-char *db_col_dup(db_stmt *st, int i, arena *a)
-{
-    return st->v->col_dup(st, i, a);
-}
-
-char *db_col_dup_or_null(db_stmt *st, int i, arena *a)
-{
-    return st->v->col_null(st, i) ? NULL : st->v->col_dup(st, i, a);
-}
-
-void db_col_copy(db_stmt *st, int i, char *dst, size_t size)
-{
-    const char *t = st->v->col_text(st, i);
-    str_copy(dst, size, t ? t : "");
-}
-
-long long db_col_int(db_stmt *st, int i)
-{
-    return st->v->col_int(st, i);
-}
-
-long long db_col_int_or_neg(db_stmt *st, int i)
-{
-    return st->v->col_null(st, i) ? -1 : st->v->col_int(st, i);
-}
-
-double db_col_double(db_stmt *st, int i)
-{
-    return st->v->col_double(st, i);
-}
-
-bool db_col_bool(db_stmt *st, int i)
-{
-    return st->v->col_bool(st, i);
+    return rc == AOP_OK ? db_collect(o, st, row, size, room, items, nitems, a) : rc;
 }
 
 /* ---- values ---- */

@@ -37,9 +37,8 @@
  * AOP_ERR_INTERNAL, logged with the op's name.
  *
  * Ownership: a db_stmt belongs to its connection; an operation borrows it
- * from db_query until db_done, and every string read from it with
- * db_col_text lives only until then (db_col_dup copies into the caller's
- * arena). Bound texts must live until db_done too.
+ * from db_query until db_collect gives it back. What rows hold is copied
+ * into the caller's structs and arena. Bound texts must live until then.
  *
  * Adding a table: its DDL in migrations.c (a new version at the end).
  * Adding an operation: its prototype in store.h and one function in the
@@ -99,67 +98,68 @@ aop_err db_op_end(const db_op *o, aop_err rc);
 bool db_is_pg(const db_op *o);
 
 /*
+ * How each column of a row goes into a member of the struct it fills, in
+ * the statement's column order: DB_COPY into a char array, cut to fit;
+ * DB_DUP an arena copy; DB_DUP_OR_NULL the same, NULL for SQL NULL (else
+ * SQL NULL reads as "", 0 or false); DB_INT long long, DB_INT_OR_NEG -1
+ * for SQL NULL; DB_DOUBLE; DB_BOOL; DB_STATUS an exec_status from its name.
+ */
+typedef enum {
+    DB_COPY, DB_DUP, DB_DUP_OR_NULL, DB_INT, DB_INT_OR_NEG, DB_DOUBLE, DB_BOOL, DB_STATUS
+} db_kind;
+
+typedef struct {
+    db_kind kind;
+    size_t offset, size;
+} db_col;
+
+typedef struct {
+    const db_col *cols;
+    int n;
+} db_row;
+
+#define DB_COL(kind, type, member) {(kind), offsetof(type, member), sizeof(((type *)0)->member)}
+#define DB_ROW(cols) {(cols), (int)(sizeof(cols) / sizeof((cols)[0]))}
+
+/*
  * Runs sql with the values fmt describes, one letter per $n: 't' const char
  * *, 'i' long long, 'd' double, 'b' int (as a boolean).
- *   db_query: *st is ready for db_next (NULL when the text is NULL), to end
- *     with db_done.
+ *   db_query: *st is ready for db_collect (NULL when the text is NULL).
  *   db_exec: runs it to the end; *changes (may be NULL) the rows written.
- *   db_query_row: AOP_OK with *st on the first row (read it, then
- *     db_done), AOP_ERR_NOT_FOUND when there is none (*st NULL).
  *   db_query_int: the first column of the first row, 0 when none.
+ *   db_get: the first row into *item (memory from a), AOP_ERR_NOT_FOUND
+ *     when there is none.
  * db_run and db_run_int are db_query and db_query_int with the values in
  * an array (statements whose values vary, as lists' do).
  */
 aop_err db_query(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, ...);
 aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...);
-aop_err db_query_row(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, ...);
 aop_err db_query_int(db_op *o, const db_sql *sql, long long *out, const char *fmt, ...);
+aop_err db_get(db_op *o, const db_sql *sql, const db_row *row, void *item, arena *a,
+               const char *fmt, ...);
 aop_err db_run(db_op *o, const db_sql *sql, const db_val *v, int n, db_stmt **st);
 aop_err db_run_int(db_op *o, const db_sql *sql, const db_val *v, int n, long long *out);
-/* Steps to the next row; *row false at the end. */
-aop_err db_next(db_op *o, db_stmt *st, bool *row);
-/* Gives st back to its connection. NULL-safe. */
-void db_done(db_stmt *st);
-
-typedef void (*db_row_fn)(db_stmt *st, void *item, arena *a);
 /*
- * Reads st to its end with fn into items of size bytes (zeroed first), at
- * most max of them, then ends st. Into *items when the caller set it (room
- * for max), else into an array from a, grown by doubling (NULL when no
- * row). *n: how many were read.
+ * Reads the rows of st (from db_query or db_run) into items of size bytes
+ * (zeroed first), at most max of them, then gives st back. Into *items when
+ * the caller set it (room for max), else into an array from a, grown by
+ * doubling (NULL when no row). *n: how many were read.
  */
-aop_err db_collect(db_op *o, db_stmt *st, size_t size, long long max, db_row_fn fn, void **items,
-                   int *n, arena *a);
-/* The first row of sql read with fn into item:
- * AOP_ERR_NOT_FOUND when there is none. */
-aop_err db_get(db_op *o, const db_sql *sql, db_row_fn fn, void *item, arena *a, const char *fmt,
-               ...);
+aop_err db_collect(db_op *o, db_stmt *st, const db_row *row, size_t size, long long max,
+                   void **items, int *n, arena *a);
 /*
  * A page of a list: *total, the first column of count run with the n values
  * of v; then, when the page holds any, page's rows run with v, limit and
- * offset (v has room for two more), read with fn into *items (from a),
- * *nitems of them. A negative offset reads as 0, a limit below 1 as none.
+ * offset (v has room for two more), into *items (from a), *nitems of them.
+ * A negative offset reads as 0, a limit below 1 as none.
  */
 aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, int n,
-                long long offset, long long limit, size_t size, db_row_fn fn, void **items,
+                long long offset, long long limit, const db_row *row, size_t size, void **items,
                 int *nitems, long long *total, arena *a);
 
 aop_err db_begin(db_op *o);
 aop_err db_commit(db_op *o);
 aop_err db_rollback(db_op *o);
-
-/* Column i of the current row. text: NULL or "" for SQL NULL, valid until
- * db_done; dup: an arena copy ("" for NULL); dup_or_null: NULL for NULL;
- * copy: into dst, cut to fit ("" for NULL); int_or_neg: -1 for NULL. */
-bool db_col_null(db_stmt *st, int i);
-const char *db_col_text(db_stmt *st, int i);
-char *db_col_dup(db_stmt *st, int i, arena *a);
-char *db_col_dup_or_null(db_stmt *st, int i, arena *a);
-void db_col_copy(db_stmt *st, int i, char *dst, size_t size);
-long long db_col_int(db_stmt *st, int i);
-long long db_col_int_or_neg(db_stmt *st, int i);
-double db_col_double(db_stmt *st, int i);
-bool db_col_bool(db_stmt *st, int i);
 
 /* s when it holds something, else NULL (bound as SQL NULL). */
 const char *db_opt(const char *s);
@@ -186,8 +186,8 @@ typedef struct {
 } db_list;
 void db_list_build(const db_list *l);
 
-/* Fills a store_wf_top from (id, name, executions, cost); workflows.c. */
-void store_wf_top_from_row(db_stmt *st, void *item, arena *a);
+/* A store_wf_top from (id, name, executions, cost); workflows.c. */
+extern const db_row store_wf_top_row;
 
 /* ---- for the drivers ---- */
 

@@ -234,7 +234,7 @@ static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
     "COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0), "                  \
     "COALESCE(SUM(cost_usd), 0), MAX(started_at) FROM executions WHERE "
 #define DURATIONS_SELECT                                                                     \
-    "SELECT COUNT(*), CAST(COALESCE(AVG(duration_ms), 0) AS DOUBLE PRECISION), "            \
+    "SELECT CAST(COALESCE(AVG(duration_ms), 0) AS DOUBLE PRECISION), "                       \
     "COALESCE(MAX(duration_ms), 0), "                                                        \
     "COALESCE(MAX(duration_ms) FILTER (WHERE rn = (50 * n + 99) / 100), 0), "                \
     "COALESCE(MAX(duration_ms) FILTER (WHERE rn = (95 * n + 99) / 100), 0) "                 \
@@ -296,66 +296,30 @@ const db_sql store_exec_prune_sql = DB_PAIR(
 
 /* ---- rows ---- */
 
-static exec_status col_status(db_stmt *st, int i)
-{
-    int s = exec_status_of(db_col_text(st, i));
-    return s >= 0 ? (exec_status)s : EXEC_FAILED; /* unreachable: the CHECK constraints */
-}
+/* A store_execution from EXEC_COLUMNS and output; lists read the columns
+ * before output alone. */
+#define E(kind, member) DB_COL(kind, store_execution, member)
+static const db_col exec_cols[] = {
+    E(DB_COPY, id), E(DB_COPY, workflow_id), E(DB_INT, workflow_version), E(DB_STATUS, status),
+    E(DB_COPY, trigger), E(DB_COPY, triggered_by), E(DB_COPY, created_at),
+    E(DB_COPY, started_at), E(DB_COPY, finished_at), E(DB_INT_OR_NEG, duration_ms),
+    E(DB_INT, memory_bytes), E(DB_INT, prompt_tokens), E(DB_INT, completion_tokens),
+    E(DB_INT, total_tokens), E(DB_DOUBLE, cost_usd), E(DB_INT, timeout_ms),
+    E(DB_INT, max_concurrency), E(DB_INT, deadline_ms), E(DB_INT, claims),
+    E(DB_DUP_OR_NULL, error), E(DB_DUP, input), E(DB_DUP_OR_NULL, output),
+};
+static const db_row exec_row = DB_ROW(exec_cols), exec_list_row = {exec_cols, EXEC_NCOLUMNS};
 
-/* Fills a store_execution from a row of EXEC_COLUMNS (output NULL). */
-static void execution_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_execution *e = item;
-    db_col_copy(st, 0, e->id, sizeof(e->id));
-    db_col_copy(st, 1, e->workflow_id, sizeof(e->workflow_id));
-    e->workflow_version = db_col_int(st, 2);
-    e->status = col_status(st, 3);
-    db_col_copy(st, 4, e->trigger, sizeof(e->trigger));
-    db_col_copy(st, 5, e->triggered_by, sizeof(e->triggered_by));
-    db_col_copy(st, 6, e->created_at, sizeof(e->created_at));
-    db_col_copy(st, 7, e->started_at, sizeof(e->started_at));
-    db_col_copy(st, 8, e->finished_at, sizeof(e->finished_at));
-    e->duration_ms = db_col_int_or_neg(st, 9);
-    e->memory_bytes = db_col_int(st, 10);
-    e->prompt_tokens = db_col_int(st, 11);
-    e->completion_tokens = db_col_int(st, 12);
-    e->total_tokens = db_col_int(st, 13);
-    e->cost_usd = db_col_double(st, 14);
-    e->timeout_ms = db_col_int(st, 15);
-    e->max_concurrency = db_col_int(st, 16);
-    e->deadline_ms = db_col_int(st, 17);
-    e->claims = db_col_int(st, 18);
-    e->error = db_col_dup_or_null(st, 19, a);
-    e->input = db_col_dup(st, 20, a);
-}
-
-/* The same, and output after EXEC_COLUMNS. */
-static void execution_full_from_row(db_stmt *st, void *item, arena *a)
-{
-    execution_from_row(st, item, a);
-    ((store_execution *)item)->output = db_col_dup_or_null(st, EXEC_NCOLUMNS, a);
-}
-
-/* Fills a store_exec_node from a row of q_nodes. */
-static void node_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_exec_node *n = item;
-    n->node_id = db_col_dup(st, 0, a);
-    n->type = db_col_dup(st, 1, a);
-    n->status = col_status(st, 2);
-    n->attempts = db_col_int(st, 3);
-    db_col_copy(st, 4, n->started_at, sizeof(n->started_at));
-    db_col_copy(st, 5, n->finished_at, sizeof(n->finished_at));
-    n->duration_ms = db_col_int_or_neg(st, 6);
-    n->prompt_tokens = db_col_int(st, 7);
-    n->completion_tokens = db_col_int(st, 8);
-    n->total_tokens = db_col_int(st, 9);
-    n->cost_usd = db_col_double(st, 10);
-    n->model = db_col_dup_or_null(st, 11, a);
-    n->error = db_col_dup_or_null(st, 12, a);
-    n->output = db_col_dup_or_null(st, 13, a);
-    n->seq = db_col_int(st, 14);
-}
+/* A store_exec_node from a row of q_nodes. */
+#define N(kind, member) DB_COL(kind, store_exec_node, member)
+static const db_col node_cols[] = {
+    N(DB_DUP, node_id), N(DB_DUP, type), N(DB_STATUS, status), N(DB_INT, attempts),
+    N(DB_COPY, started_at), N(DB_COPY, finished_at), N(DB_INT_OR_NEG, duration_ms),
+    N(DB_INT, prompt_tokens), N(DB_INT, completion_tokens), N(DB_INT, total_tokens),
+    N(DB_DOUBLE, cost_usd), N(DB_DUP_OR_NULL, model), N(DB_DUP_OR_NULL, error),
+    N(DB_DUP_OR_NULL, output), N(DB_INT, seq),
+};
+static const db_row node_row = DB_ROW(node_cols);
 
 /* ---- one execution ---- */
 
@@ -375,7 +339,7 @@ aop_err store_execution_get(store *s, const char *id, store_execution *out, aren
 {
     db_op o = db_op_start(s, "execution_get");
     memset(out, 0, sizeof(*out));
-    return db_op_end(&o, db_get(&o, &q_get, execution_full_from_row, out, a, "t", id));
+    return db_op_end(&o, db_get(&o, &q_get, &exec_row, out, a, "t", id));
 }
 
 aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, int *n, arena *a)
@@ -386,7 +350,7 @@ aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, i
     *n = 0;
     aop_err rc = db_query(&o, &q_nodes, &st, "t", id);
     if (rc == AOP_OK)
-        rc = db_collect(&o, st, sizeof(store_exec_node), INT32_MAX, node_from_row, &items, n, a);
+        rc = db_collect(&o, st, &node_row, sizeof(store_exec_node), INT32_MAX, &items, n, a);
     *out = items;
     return db_op_end(&o, rc);
 }
@@ -454,8 +418,8 @@ static aop_err claim_rows(db_op *o, const db_sql *sql, const claim_req *r, store
     aop_err rc = db_query(o, sql, &st, "titii", r->owner, r->lease_until_ms, r->now, r->now_ms,
                           (long long)(r->limit - *n));
     if (rc == AOP_OK)
-        rc = db_collect(o, st, sizeof(store_execution), r->limit - *n, execution_full_from_row,
-                        &items, &got, a);
+        rc = db_collect(o, st, &exec_row, sizeof(store_execution), r->limit - *n, &items, &got,
+                        a);
     *n += got;
     return rc;
 }
@@ -551,10 +515,9 @@ aop_err store_execution_release(store *s, const char *owner, long long *n)
 aop_err store_execution_owned(store *s, const char *id, const char *owner, long long claims)
 {
     db_op o = db_op_start(s, "execution_owned");
-    db_stmt *st = NULL;
-    aop_err rc = db_query_row(&o, &q_owned, &st, "tti", id, owner, claims);
-    db_done(st);
-    return db_op_end(&o, rc == AOP_ERR_NOT_FOUND ? AOP_ERR_CONFLICT : rc);
+    long long owned = 0;
+    aop_err rc = db_query_int(&o, &q_owned, &owned, "tti", id, owner, claims);
+    return db_op_end(&o, rc == AOP_OK && !owned ? AOP_ERR_CONFLICT : rc);
 }
 
 /* ---- the list ---- */
@@ -641,7 +604,7 @@ aop_err store_execution_list(store *s, const store_exec_query *q, store_executio
     void *items = NULL;
     aop_err rc = db_page(&o, store_exec_list_sql(f, 0, false, true),
                          store_exec_list_sql(f, q->sort, q->desc, false), v, nv, q->offset,
-                         q->limit, sizeof(store_execution), execution_from_row, &items, n, total,
+                         q->limit, &exec_list_row, sizeof(store_execution), &items, n, total,
                          a);
     *out = items;
     return db_op_end(&o, rc);
@@ -649,31 +612,19 @@ aop_err store_execution_list(store *s, const store_exec_query *q, store_executio
 
 /* ---- aggregates ---- */
 
-/* Fills the totals from a row of TOTALS_SELECT. */
-static void totals_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_exec_totals *t = item;
-    (void)a;
-    t->total = db_col_int(st, 0);
-    for (int i = 0; i < EXEC_RUN_STATUSES; i++)
-        t->by_status[i] = db_col_int(st, 1 + i);
-    t->prompt_tokens = db_col_int(st, 7);
-    t->completion_tokens = db_col_int(st, 8);
-    t->total_tokens = db_col_int(st, 9);
-    t->cost_usd = db_col_double(st, 10);
-    db_col_copy(st, 11, t->last_executed_at, sizeof(t->last_executed_at));
-}
-
-/* Fills the durations from a row of DURATIONS_SELECT. */
-static void durations_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_exec_totals *t = item;
-    (void)a;
-    t->duration_avg = db_col_double(st, 1);
-    t->duration_max = db_col_int(st, 2);
-    t->duration_p50 = db_col_int(st, 3);
-    t->duration_p95 = db_col_int(st, 4);
-}
+/* The totals from TOTALS_SELECT, the durations from DURATIONS_SELECT. */
+#define X(kind, member) DB_COL(kind, store_exec_totals, member)
+static const db_col totals_cols[] = {
+    X(DB_INT, total), X(DB_INT, by_status[0]), X(DB_INT, by_status[1]), X(DB_INT, by_status[2]),
+    X(DB_INT, by_status[3]), X(DB_INT, by_status[4]), X(DB_INT, by_status[5]),
+    X(DB_INT, prompt_tokens), X(DB_INT, completion_tokens), X(DB_INT, total_tokens),
+    X(DB_DOUBLE, cost_usd), X(DB_COPY, last_executed_at),
+};
+static const db_col durations_cols[] = {
+    X(DB_DOUBLE, duration_avg), X(DB_INT, duration_max), X(DB_INT, duration_p50),
+    X(DB_INT, duration_p95),
+};
+static const db_row totals_row = DB_ROW(totals_cols), durations_row = DB_ROW(durations_cols);
 
 /* Fills *t over one scope: its totals and durations statements, run with
  * the scope's values (a workflow id, or a range's two bounds: fmt). */
@@ -681,20 +632,16 @@ static aop_err totals_read(db_op *o, const db_sql *totals, const db_sql *duratio
                            const char *fmt, const char *v1, const char *v2, store_exec_totals *t)
 {
     memset(t, 0, sizeof(*t));
-    aop_err rc = db_get(o, totals, totals_from_row, t, NULL, fmt, v1, v2);
-    return rc == AOP_OK ? db_get(o, durations, durations_from_row, t, NULL, fmt, v1, v2) : rc;
+    aop_err rc = db_get(o, totals, &totals_row, t, NULL, fmt, v1, v2);
+    return rc == AOP_OK ? db_get(o, durations, &durations_row, t, NULL, fmt, v1, v2) : rc;
 }
 
-static void node_stat_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_exec_node_stat *s = item;
-    s->node_id = db_col_dup(st, 0, a);
-    s->executions = db_col_int(st, 1);
-    s->failures = db_col_int(st, 2);
-    s->avg_duration_ms = db_col_double(st, 3);
-    s->total_tokens = db_col_int(st, 4);
-    s->cost_usd = db_col_double(st, 5);
-}
+#define NS(kind, member) DB_COL(kind, store_exec_node_stat, member)
+static const db_col node_stat_cols[] = {
+    NS(DB_DUP, node_id), NS(DB_INT, executions), NS(DB_INT, failures),
+    NS(DB_DOUBLE, avg_duration_ms), NS(DB_INT, total_tokens), NS(DB_DOUBLE, cost_usd),
+};
+static const db_row node_stat_row = DB_ROW(node_stat_cols);
 
 aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_totals *t,
                               store_exec_node_stat **nodes, int *n, arena *a)
@@ -707,38 +654,29 @@ aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_tota
     if (rc == AOP_OK)
         rc = db_query(&o, &q_stats_nodes, &st, "t", workflow_id);
     if (rc == AOP_OK)
-        rc = db_collect(&o, st, sizeof(store_exec_node_stat), INT32_MAX, node_stat_from_row,
-                        &items, n, a);
+        rc = db_collect(&o, st, &node_stat_row, sizeof(store_exec_node_stat), INT32_MAX, &items,
+                        n, a);
     *nodes = items;
     return db_op_end(&o, rc);
 }
 
-static void model_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_exec_model_stat *m = item;
-    m->model = db_col_dup(st, 0, a);
-    m->calls = db_col_int(st, 1);
-    m->total_tokens = db_col_int(st, 2);
-    m->cost_usd = db_col_double(st, 3);
-}
-
-static void day_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_exec_day *d = item;
-    (void)a;
-    db_col_copy(st, 0, d->date, sizeof(d->date));
-    d->executions = db_col_int(st, 1);
-    d->failures = db_col_int(st, 2);
-    d->cost_usd = db_col_double(st, 3);
-}
+#define M(kind, member) DB_COL(kind, store_exec_model_stat, member)
+static const db_col model_cols[] = {
+    M(DB_DUP, model), M(DB_INT, calls), M(DB_INT, total_tokens), M(DB_DOUBLE, cost_usd),
+};
+#define D(kind, member) DB_COL(kind, store_exec_day, member)
+static const db_col day_cols[] = {
+    D(DB_COPY, date), D(DB_INT, executions), D(DB_INT, failures), D(DB_DOUBLE, cost_usd),
+};
+static const db_row model_row = DB_ROW(model_cols), day_row = DB_ROW(day_cols);
 
 /* Runs one of the summary's lists over [from, to) with its row limit. */
 static aop_err range_list(db_op *o, const db_sql *sql, const char *from, const char *to, int max,
-                          size_t size, db_row_fn fn, void **items, int *n, arena *a)
+                          const db_row *row, size_t size, void **items, int *n, arena *a)
 {
     db_stmt *st = NULL;
     aop_err rc = db_query(o, sql, &st, "tti", from, to, (long long)max);
-    return rc == AOP_OK ? db_collect(o, st, size, max, fn, items, n, a) : rc;
+    return rc == AOP_OK ? db_collect(o, st, row, size, max, items, n, a) : rc;
 }
 
 aop_err store_execution_summary(store *s, const char *from, const char *to, store_exec_totals *t,
@@ -752,14 +690,14 @@ aop_err store_execution_summary(store *s, const char *from, const char *to, stor
     *nmodels = *ndays = *ntop = 0;
     aop_err rc = totals_read(&o, &q_range_totals, &q_range_durations, "tt", lo, hi, t);
     if (rc == AOP_OK)
-        rc = range_list(&o, &q_summary_models, lo, hi, STORE_EXEC_MAX_MODELS,
-                        sizeof(store_exec_model_stat), model_from_row, &m, nmodels, a);
+        rc = range_list(&o, &q_summary_models, lo, hi, STORE_EXEC_MAX_MODELS, &model_row,
+                        sizeof(store_exec_model_stat), &m, nmodels, a);
     if (rc == AOP_OK)
-        rc = range_list(&o, &q_summary_days, lo, hi, STORE_EXEC_MAX_DAYS, sizeof(store_exec_day),
-                        day_from_row, &d, ndays, a);
+        rc = range_list(&o, &q_summary_days, lo, hi, STORE_EXEC_MAX_DAYS, &day_row,
+                        sizeof(store_exec_day), &d, ndays, a);
     if (rc == AOP_OK)
-        rc = range_list(&o, &q_summary_top, lo, hi, STORE_WF_TOP, sizeof(store_wf_top),
-                        store_wf_top_from_row, &w, ntop, a);
+        rc = range_list(&o, &q_summary_top, lo, hi, STORE_WF_TOP, &store_wf_top_row,
+                        sizeof(store_wf_top), &w, ntop, a);
     *models = m;
     *days = d;
     *top = w;
@@ -768,13 +706,14 @@ aop_err store_execution_summary(store *s, const char *from, const char *to, stor
 
 /* ---- retention ---- */
 
-static void bound_from_row(db_stmt *st, void *item, arena *a)
-{
-    char(*bound)[UUID_STR_LEN + 8] = item;
-    (void)a;
-    db_col_copy(st, 0, bound[0], sizeof(bound[0]));
-    db_col_copy(st, 1, bound[1], sizeof(bound[1]));
-}
+/* A (created_at, id) bound. */
+typedef struct {
+    char at[32], id[UUID_STR_LEN];
+} prune_bound;
+static const db_col bound_cols[] = {
+    DB_COL(DB_COPY, prune_bound, at), DB_COL(DB_COPY, prune_bound, id),
+};
+static const db_row bound_row = DB_ROW(bound_cols);
 
 /*
  * Which ended rows go: those before a (created_at, id) bound, the larger of
@@ -786,18 +725,18 @@ aop_err store_execution_prune(store *s, const char *before, long long keep, int 
                               long long *n)
 {
     db_op o = db_op_start(s, "execution_prune");
-    char keep_at[2][UUID_STR_LEN + 8] = {"", ""}; /* created_at, id */
+    prune_bound keep_at = {"", ""};
     const char *bound_at = before, *bound_id = "";
     aop_err rc = AOP_OK;
     *n = 0;
     if (batch > 0 && keep > 0) {
-        rc = db_get(&o, &q_prune_keep, bound_from_row, keep_at, NULL, "i", keep - 1);
+        rc = db_get(&o, &q_prune_keep, &bound_row, &keep_at, NULL, "i", keep - 1);
         if (rc == AOP_ERR_NOT_FOUND) /* keep or fewer ended rows: the cap takes none */
             rc = AOP_OK;
     }
-    if (keep_at[0][0] && (!bound_at || strcmp(keep_at[0], bound_at) >= 0)) {
-        bound_at = keep_at[0];
-        bound_id = keep_at[1];
+    if (keep_at.at[0] && (!bound_at || strcmp(keep_at.at, bound_at) >= 0)) {
+        bound_at = keep_at.at;
+        bound_id = keep_at.id;
     }
     if (rc == AOP_OK && batch > 0 && bound_at)
         rc = db_exec(&o, &store_exec_prune_sql, n, "tti", bound_at, bound_id, (long long)batch);

@@ -84,11 +84,8 @@ aop_err store_family_revoke(store *s, const char *id, const char *at, const char
     return db_op_end(&o, db_exec(&o, &q_family_revoke, NULL, "ttt", at, reason, id));
 }
 
-static void id_from_row(db_stmt *st, void *item, arena *a)
-{
-    (void)a;
-    db_col_copy(st, 0, item, sizeof(store_id));
-}
+static const db_col id_cols[] = {{DB_COPY, 0, sizeof(store_id)}};
+static const db_row id_row = DB_ROW(id_cols);
 
 aop_err store_families_revoke_user(store *s, const char *user_id, const char *at,
                                    const char *reason, store_id **ids, int *n, arena *a)
@@ -99,7 +96,7 @@ aop_err store_families_revoke_user(store *s, const char *user_id, const char *at
     *n = 0;
     aop_err rc = db_query(&o, &q_families_revoke_user, &st, "ttt", at, reason, user_id);
     if (rc == AOP_OK)
-        rc = db_collect(&o, st, sizeof(store_id), INT32_MAX, id_from_row, &items, n, a);
+        rc = db_collect(&o, st, &id_row, sizeof(store_id), INT32_MAX, &items, n, a);
     *ids = items;
     return db_op_end(&o, rc);
 }
@@ -112,23 +109,18 @@ aop_err store_refresh_insert(store *s, const char *jti, const char *family_id,
                                  issued_at, expires_at));
 }
 
-static void refresh_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_refresh *r = item;
-    (void)a;
-    db_col_copy(st, 0, r->jti, sizeof(r->jti));
-    db_col_copy(st, 1, r->family_id, sizeof(r->family_id));
-    db_col_copy(st, 2, r->user_id, sizeof(r->user_id));
-    db_col_copy(st, 3, r->expires_at, sizeof(r->expires_at));
-    db_col_copy(st, 4, r->used_at, sizeof(r->used_at));
-    r->family_revoked = db_col_bool(st, 5);
-}
+#define R(kind, member) DB_COL(kind, store_refresh, member)
+static const db_col refresh_cols[] = {
+    R(DB_COPY, jti), R(DB_COPY, family_id), R(DB_COPY, user_id), R(DB_COPY, expires_at),
+    R(DB_COPY, used_at), R(DB_BOOL, family_revoked),
+};
+static const db_row refresh_row = DB_ROW(refresh_cols);
 
 aop_err store_refresh_get(store *s, const char *jti, store_refresh *out)
 {
     db_op o = db_op_start(s, "refresh_get");
     memset(out, 0, sizeof(*out));
-    return db_op_end(&o, db_get(&o, &q_refresh_get, refresh_from_row, out, NULL, "t", jti));
+    return db_op_end(&o, db_get(&o, &q_refresh_get, &refresh_row, out, NULL, "t", jti));
 }
 
 aop_err store_refresh_use(store *s, const char *jti, const char *at, bool *won)
@@ -190,19 +182,13 @@ aop_err store_apikey_count(store *s, const char *user_id, long long *n)
     return db_op_end(&o, rc);
 }
 
-/* Fills a store_apikey from a row of KEY_COLUMNS. */
-static void key_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_apikey *k = item;
-    db_col_copy(st, 0, k->id, sizeof(k->id));
-    db_col_copy(st, 1, k->user_id, sizeof(k->user_id));
-    k->name = db_col_dup(st, 2, a);
-    db_col_copy(st, 3, k->prefix, sizeof(k->prefix));
-    k->scopes = db_col_dup(st, 4, a);
-    db_col_copy(st, 5, k->created_at, sizeof(k->created_at));
-    db_col_copy(st, 6, k->expires_at, sizeof(k->expires_at));
-    db_col_copy(st, 7, k->last_used_at, sizeof(k->last_used_at));
-}
+/* A store_apikey from KEY_COLUMNS. */
+#define K(kind, member) DB_COL(kind, store_apikey, member)
+static const db_col key_cols[] = {
+    K(DB_COPY, id), K(DB_COPY, user_id), K(DB_DUP, name), K(DB_COPY, prefix), K(DB_DUP, scopes),
+    K(DB_COPY, created_at), K(DB_COPY, expires_at), K(DB_COPY, last_used_at),
+};
+static const db_row key_row = DB_ROW(key_cols);
 
 aop_err store_apikey_list(store *s, const char *user_id, long long offset, long long limit,
                           store_apikey **out, int *n, long long *total, arena *a)
@@ -210,8 +196,8 @@ aop_err store_apikey_list(store *s, const char *user_id, long long offset, long 
     db_op o = db_op_start(s, "apikey_list");
     db_val v[3] = {DB_TEXT(user_id)};
     void *items = NULL;
-    aop_err rc = db_page(&o, &q_key_count, &q_key_page, v, 1, offset, limit, sizeof(store_apikey),
-                         key_from_row, &items, n, total, a);
+    aop_err rc = db_page(&o, &q_key_count, &q_key_page, v, 1, offset, limit, &key_row,
+                         sizeof(store_apikey), &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }
@@ -220,7 +206,7 @@ aop_err store_apikey_get_by_hash(store *s, const char *key_hash, store_apikey *o
 {
     db_op o = db_op_start(s, "apikey_get_by_hash");
     memset(out, 0, sizeof(*out));
-    return db_op_end(&o, db_get(&o, &q_key_by_hash, key_from_row, out, a, "t", key_hash));
+    return db_op_end(&o, db_get(&o, &q_key_by_hash, &key_row, out, a, "t", key_hash));
 }
 
 aop_err store_apikey_delete(store *s, const char *id, const char *user_id, bool *deleted)

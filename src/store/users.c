@@ -64,21 +64,14 @@ aop_err store_user_insert(store *s, const store_user *u)
                                  db_opt(u->last_login_at)));
 }
 
-/* Fills a store_user from a row of USER_COLUMNS. */
-static void user_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_user *u = item;
-    db_col_copy(st, 0, u->id, sizeof(u->id));
-    u->email = db_col_dup(st, 1, a);
-    u->name = db_col_dup(st, 2, a);
-    u->password_hash = db_col_dup(st, 3, a);
-    u->role = db_col_dup(st, 4, a);
-    u->preferences = db_col_dup(st, 5, a);
-    u->is_active = db_col_bool(st, 6);
-    db_col_copy(st, 7, u->created_at, sizeof(u->created_at));
-    db_col_copy(st, 8, u->updated_at, sizeof(u->updated_at));
-    db_col_copy(st, 9, u->last_login_at, sizeof(u->last_login_at));
-}
+/* A store_user from USER_COLUMNS. */
+#define U(kind, member) DB_COL(kind, store_user, member)
+static const db_col user_cols[] = {
+    U(DB_COPY, id), U(DB_DUP, email), U(DB_DUP, name), U(DB_DUP, password_hash),
+    U(DB_DUP, role), U(DB_DUP, preferences), U(DB_BOOL, is_active), U(DB_COPY, created_at),
+    U(DB_COPY, updated_at), U(DB_COPY, last_login_at),
+};
+static const db_row user_row = DB_ROW(user_cols);
 
 /* The operation op: one user by the value of sql's only parameter. */
 static aop_err user_get(store *s, const char *op, const db_sql *sql, const char *value,
@@ -86,7 +79,7 @@ static aop_err user_get(store *s, const char *op, const db_sql *sql, const char 
 {
     db_op o = db_op_start(s, op);
     memset(out, 0, sizeof(*out));
-    return db_op_end(&o, db_get(&o, sql, user_from_row, out, a, "t", value));
+    return db_op_end(&o, db_get(&o, sql, &user_row, out, a, "t", value));
 }
 
 aop_err store_user_get_by_email(store *s, const char *email, store_user *out, arena *a)
@@ -125,7 +118,7 @@ aop_err store_user_list(store *s, const store_user_query *q, store_user **out, i
     db_val v[4] = {DB_TEXT(q->role), DB_TEXT(like)};
     void *items = NULL;
     aop_err rc = db_page(&o, &q_user_count, &q_user_page[q->sort][q->desc], v, 2, q->offset,
-                         q->limit, sizeof(store_user), user_from_row, &items, n, total, a);
+                         q->limit, &user_row, sizeof(store_user), &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }

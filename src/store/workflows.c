@@ -118,46 +118,25 @@ aop_err store_workflow_insert(store *s, const store_workflow *w)
     return db_op_end(&o, rc);
 }
 
-/* Fills a store_workflow from a row of WF_COLUMNS (definition NULL). */
-static void workflow_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_workflow *w = item;
-    db_col_copy(st, 0, w->id, sizeof(w->id));
-    w->name = db_col_dup(st, 1, a);
-    w->description = db_col_dup(st, 2, a);
-    w->tags = db_col_dup(st, 3, a);
-    w->status = db_col_dup(st, 4, a);
-    w->settings = db_col_dup(st, 5, a);
-    w->editors = db_col_dup(st, 6, a);
-    w->viewers = db_col_dup(st, 7, a);
-    w->version = db_col_int(st, 8);
-    db_col_copy(st, 9, w->owner_id, sizeof(w->owner_id));
-    db_col_copy(st, 10, w->created_by, sizeof(w->created_by));
-    db_col_copy(st, 11, w->updated_by, sizeof(w->updated_by));
-    db_col_copy(st, 12, w->created_at, sizeof(w->created_at));
-    db_col_copy(st, 13, w->updated_at, sizeof(w->updated_at));
-    w->an.execution_count = db_col_int(st, 14);
-    w->an.success_count = db_col_int(st, 15);
-    w->an.failure_count = db_col_int(st, 16);
-    w->an.duration_ms_total = db_col_int(st, 17);
-    w->an.duration_count = db_col_int(st, 18);
-    w->an.total_tokens = db_col_int(st, 19);
-    w->an.total_cost_usd = db_col_double(st, 20);
-    db_col_copy(st, 21, w->an.last_executed_at, sizeof(w->an.last_executed_at));
-}
-
-/* The same, and definition after WF_COLUMNS. */
-static void workflow_full_from_row(db_stmt *st, void *item, arena *a)
-{
-    workflow_from_row(st, item, a);
-    ((store_workflow *)item)->definition = db_col_dup(st, WF_NCOLUMNS, a);
-}
+/* A store_workflow from WF_COLUMNS and definition; lists read the columns
+ * before definition alone. */
+#define W(kind, member) DB_COL(kind, store_workflow, member)
+static const db_col wf_cols[] = {
+    W(DB_COPY, id), W(DB_DUP, name), W(DB_DUP, description), W(DB_DUP, tags),
+    W(DB_DUP, status), W(DB_DUP, settings), W(DB_DUP, editors), W(DB_DUP, viewers),
+    W(DB_INT, version), W(DB_COPY, owner_id), W(DB_COPY, created_by), W(DB_COPY, updated_by),
+    W(DB_COPY, created_at), W(DB_COPY, updated_at), W(DB_INT, an.execution_count),
+    W(DB_INT, an.success_count), W(DB_INT, an.failure_count), W(DB_INT, an.duration_ms_total),
+    W(DB_INT, an.duration_count), W(DB_INT, an.total_tokens), W(DB_DOUBLE, an.total_cost_usd),
+    W(DB_COPY, an.last_executed_at), W(DB_DUP, definition),
+};
+static const db_row wf_row = DB_ROW(wf_cols), wf_list_row = {wf_cols, WF_NCOLUMNS};
 
 aop_err store_workflow_get(store *s, const char *id, store_workflow *out, arena *a)
 {
     db_op o = db_op_start(s, "workflow_get");
     memset(out, 0, sizeof(*out));
-    return db_op_end(&o, db_get(&o, &q_wf_get, workflow_full_from_row, out, a, "t", id));
+    return db_op_end(&o, db_get(&o, &q_wf_get, &wf_row, out, a, "t", id));
 }
 
 /* One statement, conditional on the version: of two writers that read the
@@ -256,7 +235,7 @@ aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **
     void *items = NULL;
     aop_err rc = db_page(&o, store_wf_list_sql(f, 0, false, true),
                          store_wf_list_sql(f, q->sort, q->desc, false), v, nv, q->offset,
-                         q->limit, sizeof(store_workflow), workflow_from_row, &items, n, total, a);
+                         q->limit, &wf_list_row, sizeof(store_workflow), &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }
@@ -271,14 +250,11 @@ aop_err store_workflow_version_insert(store *s, const char *workflow_id,
                                  v->name, v->updated_by, v->created_at, snapshot));
 }
 
-static void version_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_wf_version *v = item;
-    v->version = db_col_int(st, 0);
-    v->name = db_col_dup(st, 1, a);
-    db_col_copy(st, 2, v->updated_by, sizeof(v->updated_by));
-    db_col_copy(st, 3, v->created_at, sizeof(v->created_at));
-}
+#define V(kind, member) DB_COL(kind, store_wf_version, member)
+static const db_col version_cols[] = {
+    V(DB_INT, version), V(DB_DUP, name), V(DB_COPY, updated_by), V(DB_COPY, created_at),
+};
+static const db_row version_row = DB_ROW(version_cols);
 
 aop_err store_workflow_version_list(store *s, const char *workflow_id, long long offset,
                                     long long limit, store_wf_version **out, int *n,
@@ -288,34 +264,29 @@ aop_err store_workflow_version_list(store *s, const char *workflow_id, long long
     db_val v[3] = {DB_TEXT(workflow_id)};
     void *items = NULL;
     aop_err rc = db_page(&o, &q_version_count, &q_version_page, v, 1, offset, limit,
-                         sizeof(store_wf_version), version_from_row, &items, n, total, a);
+                         &version_row, sizeof(store_wf_version), &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }
 
-static void text_from_row(db_stmt *st, void *item, arena *a)
-{
-    *(char **)item = db_col_dup(st, 0, a);
-}
+static const db_col text_cols[] = {{DB_DUP, 0, sizeof(char *)}};
+static const db_row text_row = DB_ROW(text_cols);
 
 aop_err store_workflow_version_get(store *s, const char *workflow_id, long long version,
                                    char **snapshot, arena *a)
 {
     db_op o = db_op_start(s, "workflow_version_get");
-    return db_op_end(&o, db_get(&o, &q_version_get, text_from_row, snapshot, a, "ti",
+    return db_op_end(&o, db_get(&o, &q_version_get, &text_row, snapshot, a, "ti",
                                 workflow_id, version));
 }
 
 /* ---- summary and analytics ---- */
 
-void store_wf_top_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_wf_top *t = item;
-    db_col_copy(st, 0, t->id, sizeof(t->id));
-    t->name = db_col_dup(st, 1, a);
-    t->executions = db_col_int(st, 2);
-    t->cost_usd = db_col_double(st, 3);
-}
+#define T(kind, member) DB_COL(kind, store_wf_top, member)
+static const db_col top_cols[] = {
+    T(DB_COPY, id), T(DB_DUP, name), T(DB_INT, executions), T(DB_DOUBLE, cost_usd),
+};
+const db_row store_wf_top_row = DB_ROW(top_cols);
 
 /* Up to STORE_WF_TOP rows of a top list into out. */
 static aop_err top_list(db_op *o, const db_sql *sql, store_wf_top *out, int *n, arena *a)
@@ -323,27 +294,20 @@ static aop_err top_list(db_op *o, const db_sql *sql, store_wf_top *out, int *n, 
     db_stmt *st = NULL;
     void *items = out;
     aop_err rc = db_query(o, sql, &st, "i", (long long)STORE_WF_TOP);
-    return rc == AOP_OK ? db_collect(o, st, sizeof(store_wf_top), STORE_WF_TOP,
-                                     store_wf_top_from_row, &items, n, a)
+    return rc == AOP_OK ? db_collect(o, st, &store_wf_top_row, sizeof(store_wf_top), STORE_WF_TOP,
+                                     &items, n, a)
                         : rc;
 }
 
-static void counts_from_row(db_stmt *st, void *item, arena *a)
-{
-    store_wf_summary *w = item;
-    (void)a;
-    w->total = db_col_int(st, 0);
-    w->draft = db_col_int(st, 1);
-    w->active = db_col_int(st, 2);
-    w->archived = db_col_int(st, 3);
-    w->created_since = db_col_int(st, 4);
-}
+#define S(member) DB_COL(DB_INT, store_wf_summary, member)
+static const db_col counts_cols[] = {S(total), S(draft), S(active), S(archived), S(created_since)};
+static const db_row counts_row = DB_ROW(counts_cols);
 
 aop_err store_workflow_summary(store *s, const char *since, store_wf_summary *out, arena *a)
 {
     db_op o = db_op_start(s, "workflow_summary");
     memset(out, 0, sizeof(*out));
-    aop_err rc = db_get(&o, &q_summary_counts, counts_from_row, out, a, "t", since);
+    aop_err rc = db_get(&o, &q_summary_counts, &counts_row, out, a, "t", since);
     if (rc == AOP_OK)
         rc = top_list(&o, &q_top_executions, out->by_executions, &out->n_by_executions, a);
     if (rc == AOP_OK)
