@@ -57,7 +57,9 @@ aop_err db_rollback(db_op *o)
 
 /* ---- statements ---- */
 
-aop_err db_run(db_op *o, const db_sql *sql, const db_val *v, int n, db_stmt **st)
+/* Runs sql with the n values of v: *st ready to step (NULL when the text
+ * is NULL). */
+static aop_err run(db_op *o, const db_sql *sql, const db_val *v, int n, db_stmt **st)
 {
     *st = NULL;
     if (!(o->s->v->dialect == DB_PG ? sql->pg : sql->sqlite))
@@ -92,13 +94,13 @@ bad:
     return -1;
 }
 
-/* db_run with the values of ap. */
+/* run() with the values of ap. */
 static aop_err vrun(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, va_list ap)
 {
     db_val v[MAX_VALUES];
     int n = values_of(o->name, fmt, ap, v);
     *st = NULL;
-    return n < 0 ? AOP_ERR_INTERNAL : db_run(o, sql, v, n, st);
+    return n < 0 ? AOP_ERR_INTERNAL : run(o, sql, v, n, st);
 }
 
 /* Steps to the next row; *row false at the end (at once for no st). */
@@ -152,15 +154,6 @@ static void read_row(db_stmt *st, const db_row *row, void *item, arena *a)
         }
         }
     }
-}
-
-aop_err db_query(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vrun(o, sql, st, fmt, ap);
-    va_end(ap);
-    return rc;
 }
 
 aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...)
@@ -219,16 +212,18 @@ aop_err db_query_int(db_op *o, const db_sql *sql, long long *out, const char *fm
     return rc == AOP_OK ? first_int(o, st, out) : rc;
 }
 
-aop_err db_run_int(db_op *o, const db_sql *sql, const db_val *v, int n, long long *out)
+/* The first column of the first row of sql run with v, 0 when none. */
+static aop_err run_int(db_op *o, const db_sql *sql, const db_val *v, int n, long long *out)
 {
     db_stmt *st = NULL;
-    aop_err rc = db_run(o, sql, v, n, &st);
+    aop_err rc = run(o, sql, v, n, &st);
     *out = 0;
     return rc == AOP_OK ? first_int(o, st, out) : rc;
 }
 
-aop_err db_collect(db_op *o, db_stmt *st, const db_row *row, size_t size, long long max,
-                   void **items, int *n, arena *a)
+/* Reads the rows of st into items (see db_rows), then gives st back. */
+static aop_err collect(db_op *o, db_stmt *st, const db_row *row, size_t size, long long max,
+                       void **items, int *n, arena *a)
 {
     bool more = false;
     long long cap = *items ? max : 0;
@@ -260,15 +255,27 @@ aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, in
     *items = NULL;
     *nitems = 0;
     offset = offset > 0 ? offset : 0;
-    aop_err rc = db_run_int(o, count, v, n, total);
+    aop_err rc = run_int(o, count, v, n, total);
     if (rc != AOP_OK || limit <= 0 || *total <= offset)
         return rc;
     long long room = *total - offset < limit ? *total - offset : limit;
     *items = arena_alloc(a, size * (size_t)room);
     v[n] = DB_INT(limit);
     v[n + 1] = DB_INT(offset);
-    rc = db_run(o, page, v, n + 2, &st);
-    return rc == AOP_OK ? db_collect(o, st, row, size, room, items, nitems, a) : rc;
+    rc = run(o, page, v, n + 2, &st);
+    return rc == AOP_OK ? collect(o, st, row, size, room, items, nitems, a) : rc;
+}
+
+aop_err db_rows(db_op *o, const db_sql *sql, const db_row *row, size_t size, long long max,
+                void **items, int *n, arena *a, const char *fmt, ...)
+{
+    db_stmt *st = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vrun(o, sql, &st, fmt, ap);
+    va_end(ap);
+    *n = 0;
+    return rc == AOP_OK ? collect(o, st, row, size, max, items, n, a) : rc;
 }
 
 /* ---- values ---- */
@@ -304,68 +311,43 @@ static const char *skip_quoted(const char *p)
     return *p ? p + 1 : p;
 }
 
-/* Calls fn on every $n placeholder of text (p at the '$', its number).
- * Returns the highest number. */
-static int placeholders(const char *text, void (*fn)(const char *p, void *arg), void *arg)
+/*
+ * Walks text's $n placeholders (not inside quotes) and returns the highest
+ * n. With out, also copies text there, each $n written mark (n + shift).
+ */
+static int placeholders(const char *text, buf *out, char mark, int shift)
 {
     int max = 0;
     for (const char *p = text; *p;) {
-        if (*p == '\'' || *p == '"') {
-            p = skip_quoted(p);
-        } else if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
+        const char *start = p;
+        if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
             char *end;
             long k = strtol(p + 1, &end, 10);
-            if (fn)
-                fn(p, arg);
+            if (out)
+                buf_printf(out, "%c%ld", mark, k + shift);
             max = k > max ? (int)k : max;
             p = end;
-        } else {
-            p++;
+            continue;
         }
+        p = *p == '\'' || *p == '"' ? skip_quoted(p) : p + 1;
+        if (out)
+            buf_append(out, start, (size_t)(p - start));
     }
     return max;
 }
 
 int db_param_count(const char *text)
 {
-    return placeholders(text, NULL, NULL);
-}
-
-/* placeholders() callback: writes a '?' over the '$' at the same offset of
- * the copy. */
-static void to_question(const char *p, void *arg)
-{
-    const char **base = arg; /* {original text, copy} */
-    ((char *)base[1])[p - base[0]] = '?';
+    return placeholders(text, NULL, 0, 0);
 }
 
 char *db_sqlite_text(const char *text)
 {
-    const char *base[2] = {text, xstrdup(text)};
-    placeholders(text, to_question, base);
-    return (char *)base[1];
-}
-
-/* Appends text with each $k made $(k + base); returns its highest k. */
-static int append_renumbered(buf *b, const char *text, int base)
-{
-    int max = 0;
-    for (const char *p = text; *p;) {
-        const char *start = p;
-        if (*p == '\'' || *p == '"') {
-            p = skip_quoted(p);
-            buf_append(b, start, (size_t)(p - start));
-        } else if (*p == '$' && p[1] >= '0' && p[1] <= '9') {
-            char *end;
-            long k = strtol(p + 1, &end, 10);
-            buf_printf(b, "$%ld", k + base);
-            max = k > max ? (int)k : max;
-            p = end;
-        } else {
-            buf_append(b, p++, 1);
-        }
-    }
-    return max;
+    buf b;
+    buf_init(&b, 0);
+    placeholders(text, &b, '?', 0);
+    char *t = buf_take(&b, NULL);
+    return t ? t : xstrdup("");
 }
 
 /* The FROM and WHERE of filters f in one dialect; returns the number of
@@ -381,7 +363,7 @@ static int list_where(buf *b, const db_list *l, unsigned f, int dialect)
         if (!t)
             continue;
         buf_puts(b, terms++ ? " AND " : " WHERE ");
-        np += append_renumbered(b, dialect == DB_PG ? t->pg : t->sqlite, np);
+        np += placeholders(dialect == DB_PG ? t->pg : t->sqlite, b, '$', np);
     }
     return np;
 }

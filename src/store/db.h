@@ -36,9 +36,9 @@
  * statement whose $n count differs from the values given is refused with
  * AOP_ERR_INTERNAL, logged with the op's name.
  *
- * Ownership: a db_stmt belongs to its connection; an operation borrows it
- * from db_query until db_collect gives it back. What rows hold is copied
- * into the caller's structs and arena. Bound texts must live until then.
+ * Ownership: statements belong to their connection, and every call below
+ * gives back the one it used before it returns: what rows hold is copied
+ * into the caller's structs (db_row) and arena.
  *
  * Adding a table: its DDL in migrations.c (a new version at the end).
  * Adding an operation: its prototype in store.h and one function in the
@@ -80,13 +80,6 @@ typedef struct db_val {
 #define DB_TEXT(x) ((db_val){.type = 't', .u.t = (x)})
 #define DB_INT(x) ((db_val){.type = 'i', .u.i = (x)})
 
-/* The part of a driver's statement the shared code reads. */
-struct db_stmt {
-    const store_vtbl *v;
-    int nparams; /* the highest $n of its text */
-};
-typedef struct db_stmt db_stmt;
-
 typedef struct {
     store *s;
     const char *name;
@@ -124,29 +117,21 @@ typedef struct {
 /*
  * Runs sql with the values fmt describes, one letter per $n: 't' const char
  * *, 'i' long long, 'd' double, 'b' int (as a boolean).
- *   db_query: *st is ready for db_collect (NULL when the text is NULL).
  *   db_exec: runs it to the end; *changes (may be NULL) the rows written.
  *   db_query_int: the first column of the first row, 0 when none.
  *   db_get: the first row into *item (memory from a), AOP_ERR_NOT_FOUND
  *     when there is none.
- * db_run and db_run_int are db_query and db_query_int with the values in
- * an array (statements whose values vary, as lists' do).
+ *   db_rows: the rows into items of size bytes (zeroed first), at most
+ *     max of them (the rest are read, not kept): into *items when the
+ *     caller set it (room for max), else into an array from a, grown by
+ *     doubling (NULL when no row). *n: how many were kept.
  */
-aop_err db_query(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, ...);
 aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...);
 aop_err db_query_int(db_op *o, const db_sql *sql, long long *out, const char *fmt, ...);
 aop_err db_get(db_op *o, const db_sql *sql, const db_row *row, void *item, arena *a,
                const char *fmt, ...);
-aop_err db_run(db_op *o, const db_sql *sql, const db_val *v, int n, db_stmt **st);
-aop_err db_run_int(db_op *o, const db_sql *sql, const db_val *v, int n, long long *out);
-/*
- * Reads the rows of st (from db_query or db_run) into items of size bytes
- * (zeroed first), at most max of them, then gives st back. Into *items when
- * the caller set it (room for max), else into an array from a, grown by
- * doubling (NULL when no row). *n: how many were read.
- */
-aop_err db_collect(db_op *o, db_stmt *st, const db_row *row, size_t size, long long max,
-                   void **items, int *n, arena *a);
+aop_err db_rows(db_op *o, const db_sql *sql, const db_row *row, size_t size, long long max,
+                void **items, int *n, arena *a, const char *fmt, ...);
 /*
  * A page of a list: *total, the first column of count run with the n values
  * of v; then, when the page holds any, page's rows run with v, limit and
@@ -190,6 +175,13 @@ void db_list_build(const db_list *l);
 extern const db_row store_wf_top_row;
 
 /* ---- for the drivers ---- */
+
+/* The part of a driver's statement the shared code reads. */
+struct db_stmt {
+    const store_vtbl *v;
+    int nparams; /* the highest $n of its text */
+};
+typedef struct db_stmt db_stmt;
 
 /* The entry points every driver has, named <prefix>_run, <prefix>_step ...:
  * const store_vtbl store_x_vtbl = {DB_DRIVER(x, "x", DB_X), .reclaim = ...}. */

@@ -345,12 +345,9 @@ aop_err store_execution_get(store *s, const char *id, store_execution *out, aren
 aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, int *n, arena *a)
 {
     db_op o = db_op_start(s, "execution_nodes");
-    db_stmt *st = NULL;
     void *items = NULL;
-    *n = 0;
-    aop_err rc = db_query(&o, &q_nodes, &st, "t", id);
-    if (rc == AOP_OK)
-        rc = db_collect(&o, st, &node_row, sizeof(store_exec_node), INT32_MAX, &items, n, a);
+    aop_err rc = db_rows(&o, &q_nodes, &node_row, sizeof(store_exec_node), INT32_MAX, &items, n,
+                         a, "t", id);
     *out = items;
     return db_op_end(&o, rc);
 }
@@ -412,14 +409,11 @@ typedef struct {
 static aop_err claim_rows(db_op *o, const db_sql *sql, const claim_req *r, store_execution *out,
                           int *n, arena *a)
 {
-    db_stmt *st = NULL;
     void *items = out + *n;
     int got = 0;
-    aop_err rc = db_query(o, sql, &st, "titii", r->owner, r->lease_until_ms, r->now, r->now_ms,
-                          (long long)(r->limit - *n));
-    if (rc == AOP_OK)
-        rc = db_collect(o, st, &exec_row, sizeof(store_execution), r->limit - *n, &items, &got,
-                        a);
+    aop_err rc = db_rows(o, sql, &exec_row, sizeof(store_execution), r->limit - *n, &items, &got,
+                         a, "titii", r->owner, r->lease_until_ms, r->now, r->now_ms,
+                         (long long)(r->limit - *n));
     *n += got;
     return rc;
 }
@@ -647,15 +641,12 @@ aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_tota
                               store_exec_node_stat **nodes, int *n, arena *a)
 {
     db_op o = db_op_start(s, "execution_stats");
-    db_stmt *st = NULL;
     void *items = NULL;
     *n = 0;
     aop_err rc = totals_read(&o, &q_wf_totals, &q_wf_durations, "t", workflow_id, NULL, t);
     if (rc == AOP_OK)
-        rc = db_query(&o, &q_stats_nodes, &st, "t", workflow_id);
-    if (rc == AOP_OK)
-        rc = db_collect(&o, st, &node_stat_row, sizeof(store_exec_node_stat), INT32_MAX, &items,
-                        n, a);
+        rc = db_rows(&o, &q_stats_nodes, &node_stat_row, sizeof(store_exec_node_stat), INT32_MAX,
+                     &items, n, a, "t", workflow_id);
     *nodes = items;
     return db_op_end(&o, rc);
 }
@@ -670,13 +661,11 @@ static const db_col day_cols[] = {
 };
 static const db_row model_row = DB_ROW(model_cols), day_row = DB_ROW(day_cols);
 
-/* Runs one of the summary's lists over [from, to) with its row limit. */
-static aop_err range_list(db_op *o, const db_sql *sql, const char *from, const char *to, int max,
+/* One of the summary's lists over [lo, hi), at most max rows. */
+static aop_err range_list(db_op *o, const db_sql *sql, const char *lo, const char *hi, int max,
                           const db_row *row, size_t size, void **items, int *n, arena *a)
 {
-    db_stmt *st = NULL;
-    aop_err rc = db_query(o, sql, &st, "tti", from, to, (long long)max);
-    return rc == AOP_OK ? db_collect(o, st, row, size, max, items, n, a) : rc;
+    return db_rows(o, sql, row, size, max, items, n, a, "tti", lo, hi, (long long)max);
 }
 
 aop_err store_execution_summary(store *s, const char *from, const char *to, store_exec_totals *t,

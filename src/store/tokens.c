@@ -91,12 +91,9 @@ aop_err store_families_revoke_user(store *s, const char *user_id, const char *at
                                    const char *reason, store_id **ids, int *n, arena *a)
 {
     db_op o = db_op_start(s, "families_revoke_user");
-    db_stmt *st = NULL;
     void *items = NULL;
-    *n = 0;
-    aop_err rc = db_query(&o, &q_families_revoke_user, &st, "ttt", at, reason, user_id);
-    if (rc == AOP_OK)
-        rc = db_collect(&o, st, &id_row, sizeof(store_id), INT32_MAX, &items, n, a);
+    aop_err rc = db_rows(&o, &q_families_revoke_user, &id_row, sizeof(store_id), INT32_MAX,
+                         &items, n, a, "ttt", at, reason, user_id);
     *ids = items;
     return db_op_end(&o, rc);
 }

@@ -291,12 +291,9 @@ const db_row store_wf_top_row = DB_ROW(top_cols);
 /* Up to STORE_WF_TOP rows of a top list into out. */
 static aop_err top_list(db_op *o, const db_sql *sql, store_wf_top *out, int *n, arena *a)
 {
-    db_stmt *st = NULL;
     void *items = out;
-    aop_err rc = db_query(o, sql, &st, "i", (long long)STORE_WF_TOP);
-    return rc == AOP_OK ? db_collect(o, st, &store_wf_top_row, sizeof(store_wf_top), STORE_WF_TOP,
-                                     &items, n, a)
-                        : rc;
+    return db_rows(o, sql, &store_wf_top_row, sizeof(store_wf_top), STORE_WF_TOP, &items, n, a,
+                   "i", (long long)STORE_WF_TOP);
 }
 
 #define S(member) DB_COL(DB_INT, store_wf_summary, member)
