@@ -57,66 +57,6 @@ aop_err db_rollback(db_op *o)
 
 /* ---- statements ---- */
 
-/* Runs sql with the n values of v: *st ready to step (NULL when the text
- * is NULL). */
-static aop_err run(db_op *o, const db_sql *sql, const db_val *v, int n, db_stmt **st)
-{
-    *st = NULL;
-    if (!(o->s->v->dialect == DB_PG ? sql->pg : sql->sqlite))
-        return AOP_OK; /* no such step in this dialect */
-    return o->s->v->run(o->s->h, sql, o->name, v, n, st);
-}
-
-/* The values of ap as fmt says into v; their number, or -1 (logged) on a
- * letter that is not one or too many. */
-static int values_of(const char *op, const char *fmt, va_list ap, db_val *v)
-{
-    int n = 0;
-    for (; fmt[n]; n++) {
-        if (n == MAX_VALUES)
-            goto bad;
-        v[n].type = fmt[n];
-        if (fmt[n] == 't')
-            v[n].u.t = va_arg(ap, const char *);
-        else if (fmt[n] == 'i')
-            v[n].u.i = va_arg(ap, long long);
-        else if (fmt[n] == 'd')
-            v[n].u.d = va_arg(ap, double);
-        else if (fmt[n] == 'b')
-            v[n].u.i = va_arg(ap, int) != 0;
-        else
-            goto bad;
-    }
-    return n;
-bad:
-    log_error("database error", LF_S("op", op), LF_S("error", "bad value format"),
-              LF_S("format", fmt));
-    return -1;
-}
-
-/* run() with the values of ap. */
-static aop_err vrun(db_op *o, const db_sql *sql, db_stmt **st, const char *fmt, va_list ap)
-{
-    db_val v[MAX_VALUES];
-    int n = values_of(o->name, fmt, ap, v);
-    *st = NULL;
-    return n < 0 ? AOP_ERR_INTERNAL : run(o, sql, v, n, st);
-}
-
-/* Steps to the next row; *row false at the end (at once for no st). */
-static aop_err next(db_op *o, db_stmt *st, bool *row)
-{
-    *row = false;
-    return st ? st->v->step(st, o->name, row) : AOP_OK;
-}
-
-/* Gives st back to its connection. NULL-safe. */
-static void done(db_stmt *st)
-{
-    if (st)
-        st->v->done(st);
-}
-
 /* Reads the current row of st into item as row says. */
 static void read_row(db_stmt *st, const db_row *row, void *item, arena *a)
 {
@@ -144,7 +84,7 @@ static void read_row(db_stmt *st, const db_row *row, void *item, arena *a)
             *(double *)p = v->col_double(st, i);
             break;
         case DB_BOOL:
-            *(bool *)p = v->col_bool(st, i);
+            *(bool *)p = v->col_int(st, i) != 0;
             break;
         case DB_STATUS: {
             int status = exec_status_of(v->col_text(st, i));
@@ -156,94 +96,125 @@ static void read_row(db_stmt *st, const db_row *row, void *item, arena *a)
     }
 }
 
-aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...)
+/* What one run of a statement reads: up to max rows into items of size
+ * bytes (zeroed first) as row says, into *items as given (room for max) or
+ * into an array grown by doubling from a; to the end of the rows when all
+ * (a RETURNING statement finishes), else only while it keeps them. */
+typedef struct {
+    const db_row *row;
+    size_t size;
+    long long max;
+    void **items;
+    bool all;
+    int got;           /* rows kept */
+    long long changes; /* rows written */
+} fetch;
+
+/* Runs sql with the n values of v and reads as f says. */
+static aop_err run(db_op *o, const db_sql *sql, const db_val *v, int n, fetch *f, arena *a)
 {
     db_stmt *st = NULL;
-    bool row = true;
+    bool more = false;
+    long long cap = f->items && *f->items ? f->max : 0;
+    aop_err rc = AOP_OK;
+    if (o->s->v->dialect == DB_PG ? sql->pg : sql->sqlite) /* else no such step here */
+        rc = o->s->v->run(o->s->h, sql, o->name, v, n, &st);
+    while (rc == AOP_OK && st && (f->all || f->got < f->max) &&
+           (rc = st->v->step(st, o->name, &more)) == AOP_OK && more) {
+        if (f->got >= f->max)
+            continue;
+        if (f->got == cap) {
+            cap = cap ? 2 * cap : (f->max < 16 ? f->max : 16);
+            void *bigger = arena_alloc(a, f->size * (size_t)cap);
+            if (f->got)
+                memcpy(bigger, *f->items, f->size * (size_t)f->got);
+            *f->items = bigger;
+        }
+        char *item = (char *)*f->items + f->size * (size_t)f->got++;
+        memset(item, 0, f->size);
+        read_row(st, f->row, item, a);
+    }
+    if (rc == AOP_OK && st)
+        f->changes = st->v->changes(st);
+    if (st)
+        st->v->done(st);
+    return rc;
+}
+
+/* run() with the values of ap as fmt says (see db.h); a bad letter or too
+ * many values is AOP_ERR_INTERNAL (logged). */
+static aop_err vrun(db_op *o, const db_sql *sql, fetch *f, arena *a, const char *fmt,
+                    va_list ap)
+{
+    db_val v[MAX_VALUES];
+    int n = 0;
+    for (; fmt[n]; n++) {
+        if (n == MAX_VALUES || !strchr("tidb", fmt[n])) {
+            log_error("database error", LF_S("op", o->name), LF_S("error", "bad value format"),
+                      LF_S("format", fmt));
+            return AOP_ERR_INTERNAL;
+        }
+        v[n].type = fmt[n];
+        if (fmt[n] == 't')
+            v[n].u.t = va_arg(ap, const char *);
+        else if (fmt[n] == 'i')
+            v[n].u.i = va_arg(ap, long long);
+        else if (fmt[n] == 'd')
+            v[n].u.d = va_arg(ap, double);
+        else
+            v[n].u.i = va_arg(ap, int) != 0;
+    }
+    return run(o, sql, v, n, f, a);
+}
+
+/* The first column of a row as an integer. */
+static const db_col int_cols[] = {{DB_INT, 0, sizeof(long long)}};
+static const db_row int_row = DB_ROW(int_cols);
+
+aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...)
+{
+    fetch f = {.all = true};
     va_list ap;
     va_start(ap, fmt);
-    aop_err rc = vrun(o, sql, &st, fmt, ap);
+    aop_err rc = vrun(o, sql, &f, NULL, fmt, ap);
     va_end(ap);
-    while (rc == AOP_OK && row)
-        rc = next(o, st, &row);
     if (changes)
-        *changes = rc == AOP_OK && st ? st->v->changes(st) : 0;
-    done(st);
+        *changes = rc == AOP_OK ? f.changes : 0;
     return rc;
 }
 
 aop_err db_get(db_op *o, const db_sql *sql, const db_row *row, void *item, arena *a,
                const char *fmt, ...)
 {
-    db_stmt *st = NULL;
-    bool found = false;
+    fetch f = {.row = row, .max = 1, .items = &item};
     va_list ap;
     va_start(ap, fmt);
-    aop_err rc = vrun(o, sql, &st, fmt, ap);
+    aop_err rc = vrun(o, sql, &f, a, fmt, ap);
     va_end(ap);
-    if (rc == AOP_OK)
-        rc = next(o, st, &found);
-    if (rc == AOP_OK && !found)
-        rc = AOP_ERR_NOT_FOUND;
-    if (rc == AOP_OK)
-        read_row(st, row, item, a);
-    done(st);
-    return rc;
-}
-
-/* The first column of st's first row into *out (0 when none); ends st. */
-static aop_err first_int(db_op *o, db_stmt *st, long long *out)
-{
-    bool row = false;
-    aop_err rc = next(o, st, &row);
-    *out = rc == AOP_OK && row ? st->v->col_int(st, 0) : 0;
-    done(st);
-    return rc;
+    return rc == AOP_OK && !f.got ? AOP_ERR_NOT_FOUND : rc;
 }
 
 aop_err db_query_int(db_op *o, const db_sql *sql, long long *out, const char *fmt, ...)
 {
-    db_stmt *st = NULL;
+    void *item = out;
+    fetch f = {.row = &int_row, .size = sizeof(*out), .max = 1, .items = &item};
     va_list ap;
     va_start(ap, fmt);
-    aop_err rc = vrun(o, sql, &st, fmt, ap);
+    *out = 0;
+    aop_err rc = vrun(o, sql, &f, NULL, fmt, ap);
     va_end(ap);
-    *out = 0;
-    return rc == AOP_OK ? first_int(o, st, out) : rc;
+    return rc;
 }
 
-/* The first column of the first row of sql run with v, 0 when none. */
-static aop_err run_int(db_op *o, const db_sql *sql, const db_val *v, int n, long long *out)
+aop_err db_rows(db_op *o, const db_sql *sql, const db_row *row, size_t size, long long max,
+                void **items, int *n, arena *a, const char *fmt, ...)
 {
-    db_stmt *st = NULL;
-    aop_err rc = run(o, sql, v, n, &st);
-    *out = 0;
-    return rc == AOP_OK ? first_int(o, st, out) : rc;
-}
-
-/* Reads the rows of st into items (see db_rows), then gives st back. */
-static aop_err collect(db_op *o, db_stmt *st, const db_row *row, size_t size, long long max,
-                       void **items, int *n, arena *a)
-{
-    bool more = false;
-    long long cap = *items ? max : 0;
-    aop_err rc;
-    *n = 0;
-    while ((rc = next(o, st, &more)) == AOP_OK && more) {
-        if (*n >= max)
-            continue; /* read on to the end: a RETURNING statement finishes */
-        if (*n == cap) {
-            cap = cap ? 2 * cap : (max < 16 ? max : 16);
-            void *bigger = arena_alloc(a, size * (size_t)cap);
-            if (*n)
-                memcpy(bigger, *items, size * (size_t)*n);
-            *items = bigger;
-        }
-        char *item = (char *)*items + size * (size_t)(*n)++;
-        memset(item, 0, size);
-        read_row(st, row, item, a);
-    }
-    done(st);
+    fetch f = {.row = row, .size = size, .max = max, .items = items, .all = true};
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = vrun(o, sql, &f, a, fmt, ap);
+    va_end(ap);
+    *n = f.got;
     return rc;
 }
 
@@ -251,31 +222,23 @@ aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, in
                 long long offset, long long limit, const db_row *row, size_t size, void **items,
                 int *nitems, long long *total, arena *a)
 {
-    db_stmt *st = NULL;
+    void *item = total;
+    fetch f = {.row = &int_row, .size = sizeof(*total), .max = 1, .items = &item};
     *items = NULL;
     *nitems = 0;
+    *total = 0;
     offset = offset > 0 ? offset : 0;
-    aop_err rc = run_int(o, count, v, n, total);
+    aop_err rc = run(o, count, v, n, &f, a);
     if (rc != AOP_OK || limit <= 0 || *total <= offset)
         return rc;
-    long long room = *total - offset < limit ? *total - offset : limit;
-    *items = arena_alloc(a, size * (size_t)room);
+    f = (fetch){.row = row, .size = size, .max = *total - offset < limit ? *total - offset : limit,
+                .items = items, .all = true};
+    *items = arena_alloc(a, size * (size_t)f.max);
     v[n] = DB_INT(limit);
     v[n + 1] = DB_INT(offset);
-    rc = run(o, page, v, n + 2, &st);
-    return rc == AOP_OK ? collect(o, st, row, size, room, items, nitems, a) : rc;
-}
-
-aop_err db_rows(db_op *o, const db_sql *sql, const db_row *row, size_t size, long long max,
-                void **items, int *n, arena *a, const char *fmt, ...)
-{
-    db_stmt *st = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vrun(o, sql, &st, fmt, ap);
-    va_end(ap);
-    *n = 0;
-    return rc == AOP_OK ? collect(o, st, row, size, max, items, n, a) : rc;
+    rc = run(o, page, v, n + 2, &f, a);
+    *nitems = f.got;
+    return rc;
 }
 
 /* ---- values ---- */
@@ -387,7 +350,8 @@ static char *list_text(const db_list *l, unsigned f, int s, bool desc, int diale
     return buf_take(&b, NULL);
 }
 
-void db_list_build(const db_list *l)
+/* Builds every statement of l. */
+static void list_build(db_list *l)
 {
     for (unsigned f = 0; f < 1u << l->nfilters; f++) {
         l->count[f].sqlite = list_text(l, f, -1, false, DB_SQLITE);
@@ -400,6 +364,21 @@ void db_list_build(const db_list *l)
             }
         }
     }
+}
+
+const db_sql *db_list_sql(db_list *l, unsigned filters, int sort, bool desc, bool count)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    if (!atomic_load(&l->built)) {
+        pthread_mutex_lock(&mu);
+        if (!atomic_load(&l->built))
+            list_build(l);
+        atomic_store(&l->built, true);
+        pthread_mutex_unlock(&mu);
+    }
+    filters &= (1u << l->nfilters) - 1;
+    sort = sort >= 0 && sort < l->nsorts ? sort : 0;
+    return count ? &l->count[filters] : &l->page[((int)filters * l->nsorts + sort) * 2 + desc];
 }
 
 /* ---- connections per thread ---- */

@@ -48,6 +48,7 @@
 #define AOP_STORE_DB_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -152,24 +153,26 @@ const char *db_opt(const char *s);
 char *db_like_pattern(const char *text, arena *a);
 
 /*
- * List statements: one text per combination of filters, sort and direction
- * (each gets a plan of its own), built once and never freed. Filter k (bit
- * 1 << k) adds term(filters, k) to the WHERE clause, its own $1, $2 numbered
- * after those of the filters before it; LIMIT and OFFSET come last. order[s]
- * is sort s's ORDER BY with two %s for the direction (the column's and the
- * tie-breaker's). count[f] and page[(f * nsorts + s) * 2 + desc] receive
- * the statements.
+ * A list query with optional filters: one statement per combination of
+ * filters, sort and direction (each gets a plan of its own), built on first
+ * use and never freed. Filter k (bit 1 << k) adds term(filters, k) to the
+ * WHERE clause, its own $1, $2 numbered after those of the filters before
+ * it; LIMIT and OFFSET come last. order[s] is sort s's ORDER BY, with two
+ * %s for the direction (the column's and the tie-breaker's). count and
+ * page have room for 1 << nfilters and (1 << nfilters) * nsorts * 2.
  */
 typedef struct {
-    const char *columns;
-    const char *from;
+    const char *columns, *from;
     const char *where; /* a condition every statement has, or NULL */
     const db_sql *(*term)(unsigned filters, int k);
     int nfilters, nsorts;
     const db_sql *order;
     db_sql *count, *page;
+    atomic_bool built;
 } db_list;
-void db_list_build(const db_list *l);
+/* The count (count) or page statement of l for filters, sort, desc; a sort
+ * out of range reads as the first. */
+const db_sql *db_list_sql(db_list *l, unsigned filters, int sort, bool desc, bool count);
 
 /* A store_wf_top from (id, name, executions, cost); workflows.c. */
 extern const db_row store_wf_top_row;
@@ -190,7 +193,7 @@ typedef struct db_stmt db_stmt;
     .step = prefix##_step, .changes = prefix##_changes, .done = prefix##_done,             \
     .col_null = prefix##_col_null, .col_text = prefix##_col_text,                          \
     .col_dup = prefix##_col_dup, .col_int = prefix##_col_int,                              \
-    .col_double = prefix##_col_double, .col_bool = prefix##_col_bool,                      \
+    .col_double = prefix##_col_double,                                                     \
     .exec = prefix##_exec, .begin = prefix##_begin, .commit = prefix##_commit,             \
     .rollback = prefix##_rollback, .ping = prefix##_ping, .claim = prefix##_claim,         \
     .close = prefix##_close

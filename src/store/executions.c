@@ -22,7 +22,6 @@
  */
 #include "store/db.h"
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -543,7 +542,6 @@ static const db_sql list_orders[NSORTS] = {
     DB_BOTH("e.duration_ms%s NULLS LAST, e.id%s"),
 };
 static db_sql list_count[1 << NFILTERS], list_page[(1 << NFILTERS) * NSORTS * 2];
-static pthread_once_t list_once = PTHREAD_ONCE_INIT;
 
 static const db_sql *list_term(unsigned filters, int k)
 {
@@ -554,20 +552,13 @@ static const db_sql *list_term(unsigned filters, int k)
     return &list_terms[k];
 }
 
-static void list_build(void)
-{
-    db_list l = {.columns = EXEC_COLUMNS, .from = " FROM executions e", .term = list_term,
-                 .nfilters = NFILTERS, .nsorts = NSORTS, .order = list_orders,
-                 .count = list_count, .page = list_page};
-    db_list_build(&l);
-}
+static db_list list = {.columns = EXEC_COLUMNS, .from = " FROM executions e",
+                       .term = list_term, .nfilters = NFILTERS, .nsorts = NSORTS,
+                       .order = list_orders, .count = list_count, .page = list_page};
 
 const db_sql *store_exec_list_sql(unsigned filters, store_exec_sort sort, bool desc, bool count)
 {
-    pthread_once(&list_once, list_build);
-    filters &= (1u << NFILTERS) - 1;
-    int s = (unsigned)sort < NSORTS ? (int)sort : STORE_EXEC_SORT_CREATED;
-    return count ? &list_count[filters] : &list_page[((int)filters * NSORTS + s) * 2 + desc];
+    return db_list_sql(&list, filters, (int)sort, desc, count);
 }
 
 /* An open end of the range binds its stand-in bound. */
@@ -596,8 +587,8 @@ aop_err store_execution_list(store *s, const store_exec_query *q, store_executio
         v[nv++] = DB_TEXT(q->to ? q->to : TS_MAX);
     }
     void *items = NULL;
-    aop_err rc = db_page(&o, store_exec_list_sql(f, 0, false, true),
-                         store_exec_list_sql(f, q->sort, q->desc, false), v, nv, q->offset,
+    aop_err rc = db_page(&o, db_list_sql(&list, f, 0, false, true),
+                         db_list_sql(&list, f, (int)q->sort, q->desc, false), v, nv, q->offset,
                          q->limit, &exec_list_row, sizeof(store_execution), &items, n, total,
                          a);
     *out = items;

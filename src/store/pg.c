@@ -471,10 +471,6 @@ static double pq_col_double(db_stmt *base, int i)
     return strtod(pq_col_text(base, i), NULL);
 }
 
-static bool pq_col_bool(db_stmt *base, int i)
-{
-    return pq_col_int(base, i) != 0;
-}
 
 static aop_err pq_exec(void *h, const char *sql, const char *op)
 {

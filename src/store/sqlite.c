@@ -333,10 +333,6 @@ static double sq_col_double(db_stmt *base, int i)
     return sqlite3_column_double(((sq_stmt *)base)->st, i);
 }
 
-static bool sq_col_bool(db_stmt *base, int i)
-{
-    return sqlite3_column_int64(((sq_stmt *)base)->st, i) != 0;
-}
 
 /* Runs SQL without values (transaction control, DDL) on c. */
 static aop_err exec_sql(conn *c, const char *sql, const char *op)

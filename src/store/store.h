@@ -286,7 +286,6 @@ typedef struct store_vtbl {
     char *(*col_dup)(struct db_stmt *st, int i, arena *a);
     long long (*col_int)(struct db_stmt *st, int i);
     double (*col_double)(struct db_stmt *st, int i);
-    bool (*col_bool)(struct db_stmt *st, int i);
     /* SQL without values, one or several statements (migrations). */
     aop_err (*exec)(void *h, const char *sql, const char *op);
     aop_err (*begin)(void *h);

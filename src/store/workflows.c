@@ -16,7 +16,6 @@
  */
 #include "store/db.h"
 
-#include <pthread.h>
 #include <string.h>
 
 #define WF_COLUMNS                                                                        \
@@ -193,28 +192,20 @@ static const db_sql list_orders[NSORTS] = {
     DB_PAIR("w.name%s, w.id%s", "w.name COLLATE \"C\"%s, w.id%s"),
 };
 static db_sql list_count[1 << NFILTERS], list_page[(1 << NFILTERS) * NSORTS * 2];
-static pthread_once_t list_once = PTHREAD_ONCE_INIT;
 
 static const db_sql *list_term(unsigned filters, int k)
 {
     return filters & (1u << k) ? &list_terms[k] : NULL;
 }
 
-static void list_build(void)
-{
-    db_list l = {.columns = WF_COLUMNS, .from = " FROM workflows w",
-                 .where = "w.deleted_at IS NULL", .term = list_term, .nfilters = NFILTERS,
-                 .nsorts = NSORTS, .order = list_orders, .count = list_count,
-                 .page = list_page};
-    db_list_build(&l);
-}
+static db_list list = {.columns = WF_COLUMNS, .from = " FROM workflows w",
+                       .where = "w.deleted_at IS NULL", .term = list_term, .nfilters = NFILTERS,
+                       .nsorts = NSORTS, .order = list_orders, .count = list_count,
+                       .page = list_page};
 
 const db_sql *store_wf_list_sql(unsigned filters, store_wf_sort sort, bool desc, bool count)
 {
-    pthread_once(&list_once, list_build);
-    filters &= (1u << NFILTERS) - 1;
-    int s = (unsigned)sort < NSORTS ? (int)sort : STORE_WF_SORT_CREATED;
-    return count ? &list_count[filters] : &list_page[((int)filters * NSORTS + s) * 2 + desc];
+    return db_list_sql(&list, filters, (int)sort, desc, count);
 }
 
 aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **out, int *n,
@@ -233,8 +224,8 @@ aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **
         }
     }
     void *items = NULL;
-    aop_err rc = db_page(&o, store_wf_list_sql(f, 0, false, true),
-                         store_wf_list_sql(f, q->sort, q->desc, false), v, nv, q->offset,
+    aop_err rc = db_page(&o, db_list_sql(&list, f, 0, false, true),
+                         db_list_sql(&list, f, (int)q->sort, q->desc, false), v, nv, q->offset,
                          q->limit, &wf_list_row, sizeof(store_workflow), &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
