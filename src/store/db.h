@@ -3,7 +3,7 @@
  * src/store/).
  *
  * Each store operation is written once, in users.c, tokens.c, workflows.c,
- * executions.c or migrate.c, on these calls; the two drivers, sqlite.c and
+ * executions.c or migrations.c, on these calls; the two drivers, sqlite.c and
  * pg.c, implement the entry points of store_vtbl (store.h) that they use.
  *
  * SQL: a statement is a static db_sql, its text per dialect side by side.
@@ -27,7 +27,7 @@
  *
  * Statements are prepared once per connection and found again by the
  * address of their db_sql, which must therefore be static (or built once
- * and never freed, as the list statements of db_list_build are).
+ * and never freed, as a db_list's statements are).
  *
  * An operation: db_op o = db_op_start(s, "name"); the calls below with &o;
  * return db_op_end(&o, rc), which records the duration under that name
@@ -173,6 +173,17 @@ typedef struct {
 /* The count (count) or page statement of l for filters, sort, desc; a sort
  * out of range reads as the first. */
 const db_sql *db_list_sql(db_list *l, unsigned filters, int sort, bool desc, bool count);
+
+/* The numbered migrations (migrations.c): parts end with {0}. */
+typedef struct {
+    int version;         /* 1, 2, 3, … strictly increasing */
+    const char *name;    /* e.g. "001_users" */
+    const db_sql *parts;
+} store_migration;
+extern const store_migration store_migrations[];
+extern const size_t store_migrations_len;
+/* m's SQL in dialect (DB_SQLITE, DB_PG); the caller frees it. */
+char *store_migration_sql(const store_migration *m, int dialect);
 
 /* A store_wf_top from (id, name, executions, cost); workflows.c. */
 extern const db_row store_wf_top_row;

@@ -18,7 +18,7 @@
  * Conventions of store_execution and store_exec_node: "" timestamps and
  * NULL texts are SQL NULL, and a negative duration_ms is NULL (read back
  * as -1). The list statements are built once per combination of filters,
- * sort and direction (db_list_build), so each has a plan of its own.
+ * sort and direction (db_list), so each has a plan of its own.
  */
 #include "store/db.h"
 

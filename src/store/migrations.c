@@ -1,6 +1,18 @@
 /*
- * migrations.c - the schema, as numbered migrations (migrations.h), both
- * dialects side by side.
+ * migrations.c - the schema, as numbered migrations embedded in the binary,
+ * both dialects side by side, and how they are applied.
+ *
+ * One list in ascending version order, starting at 1, never renumbered or
+ * edited once released: a change to the schema is a new entry at the end.
+ * An entry's SQL is a list of parts (db_sql pairs: DB_BOTH where the
+ * dialects agree, a NULL side where a part exists in one only) in which
+ * the words of words[] stand for each dialect's own. It may hold several
+ * statements, but no BEGIN, COMMIT or ROLLBACK: store_migrate applies every
+ * version newer than the newest recorded in schema_migrations, each in a
+ * transaction of its own with its schema_migrations row, after checking
+ * under the migrations' lock that no other process applied it meanwhile
+ * (SQLite: the write lock BEGIN IMMEDIATE takes; PostgreSQL: an advisory
+ * lock, which also keeps concurrent CREATE TABLE IF NOT EXISTS apart).
  *
  * Conventions: ids are TEXT (UUIDv7 strings); timestamps TEXT in RFC 3339
  * UTC with milliseconds (they sort as text); counters {INT}, money {REAL}.
@@ -9,38 +21,39 @@
  * SQLite, `json` on PostgreSQL, where the text comes back as written. The
  * arrays queries filter on (workflows' tags, editors, viewers) are {JSONB}.
  * On PostgreSQL sorting by a name or an email is in byte order, as on
- * SQLite (ORDER BY name COLLATE "C", with indexes built that way), and a
- * case-insensitive substring search is LIKE '%...%' through pg_trgm GIN
- * indexes.
- *
- * Append new migrations at the end; never edit a released one.
+ * SQLite ({COLLATE_C} indexes), and a case-insensitive substring search is
+ * LIKE '%...%' through pg_trgm GIN indexes.
  */
-#include "store/migrations.h"
 #include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "store/db.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-/* The column types the parts below write {NAME}, per dialect. */
+/* The words the parts below write {NAME}, per dialect. */
 static const struct {
     const char *token;
-    db_sql type;
-} types[] = {
+    db_sql word;
+} words[] = {
     {"{INT}", DB_PAIR("INTEGER", "BIGINT")},
     {"{REAL}", DB_PAIR("REAL", "DOUBLE PRECISION")},
     {"{JSON}", DB_PAIR("TEXT", "JSON")},
     {"{JSONB}", DB_PAIR("TEXT", "JSONB")},
+    {"{COLLATE_C}", DB_PAIR("", " COLLATE \"C\"")},
 };
 
-/* Appends text to b with its type tokens written out for dialect. */
-static void append_typed(buf *b, const char *text, int dialect)
+/* Appends text to b with its tokens written out for dialect. */
+static void append_words(buf *b, const char *text, int dialect)
 {
     while (*text) {
-        size_t i = 0, n = sizeof(types) / sizeof(types[0]);
-        while (i < n && strncmp(text, types[i].token, strlen(types[i].token)) != 0)
+        size_t i = 0, n = sizeof(words) / sizeof(words[0]);
+        while (i < n && strncmp(text, words[i].token, strlen(words[i].token)) != 0)
             i++;
         if (i < n) {
-            buf_puts(b, dialect == DB_PG ? types[i].type.pg : types[i].type.sqlite);
-            text += strlen(types[i].token);
+            buf_puts(b, dialect == DB_PG ? words[i].word.pg : words[i].word.sqlite);
+            text += strlen(words[i].token);
         } else {
             buf_append(b, text++, 1);
         }
@@ -54,7 +67,7 @@ char *store_migration_sql(const store_migration *m, int dialect)
     for (const db_sql *p = m->parts; p->sqlite || p->pg; p++) {
         const char *text = dialect == DB_PG ? p->pg : p->sqlite;
         if (text)
-            append_typed(&b, text, dialect);
+            append_words(&b, text, dialect);
     }
     return buf_take(&b, NULL);
 }
@@ -62,7 +75,7 @@ char *store_migration_sql(const store_migration *m, int dialect)
 /* 001: users. */
 static const db_sql m1[] = {
     DB_PAIR(NULL,
-     "CREATE EXTENSION IF NOT EXISTS pg_trgm;\n"),
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm;\n"),
     DB_BOTH("CREATE TABLE users (\n"
             "  id TEXT PRIMARY KEY,\n"
             "  email TEXT NOT NULL UNIQUE,\n"
@@ -139,12 +152,12 @@ static const db_sql m2[] = {
             "CREATE INDEX audit_events_actor_idx ON audit_events (actor_id, created_at);\n"
             "CREATE INDEX audit_events_subject_idx ON audit_events (subject_id, created_at);\n"),
     DB_PAIR("CREATE INDEX users_name_idx ON users (name);\n",
-     "CREATE INDEX users_name_idx ON users (name COLLATE \"C\", id);\n"
-     "CREATE INDEX users_email_sort_idx ON users (email COLLATE \"C\", id);\n"),
+            "CREATE INDEX users_name_idx ON users (name COLLATE \"C\", id);\n"
+            "CREATE INDEX users_email_sort_idx ON users (email COLLATE \"C\", id);\n"),
     DB_BOTH("CREATE UNIQUE INDEX users_email_lower_idx ON users (lower(email));\n"),
     DB_PAIR(NULL,
-     "CREATE INDEX users_email_trgm_idx ON users USING GIN (email gin_trgm_ops);\n"
-     "CREATE INDEX users_name_trgm_idx ON users USING GIN (lower(name) gin_trgm_ops);\n"),
+            "CREATE INDEX users_email_trgm_idx ON users USING GIN (email gin_trgm_ops);\n"
+            "CREATE INDEX users_name_trgm_idx ON users USING GIN (lower(name) gin_trgm_ops);\n"),
     {0},
 };
 
@@ -180,9 +193,9 @@ static const db_sql m3[] = {
             "  deleted_at TEXT,\n"
             "  deleted_by TEXT,\n"),
     DB_PAIR("  search_name TEXT NOT NULL,\n"
-     "  search_description TEXT NOT NULL,\n",
-     "  search_name TEXT GENERATED ALWAYS AS (lower(name)) STORED,\n"
-     "  search_description TEXT GENERATED ALWAYS AS (lower(description)) STORED,\n"),
+            "  search_description TEXT NOT NULL,\n",
+            "  search_name TEXT GENERATED ALWAYS AS (lower(name)) STORED,\n"
+            "  search_description TEXT GENERATED ALWAYS AS (lower(description)) STORED,\n"),
     DB_BOTH("  execution_count {INT} NOT NULL DEFAULT 0,\n"
             "  success_count {INT} NOT NULL DEFAULT 0,\n"
             "  failure_count {INT} NOT NULL DEFAULT 0,\n"
@@ -193,57 +206,52 @@ static const db_sql m3[] = {
             "  last_executed_at TEXT,\n"
             "  definition {JSON} NOT NULL\n"
             ");\n"
-            "CREATE INDEX workflows_created_idx ON workflows (created_at, id) WHERE deleted_at "
-            "IS NULL;\n"
-            "CREATE INDEX workflows_updated_idx ON workflows (updated_at, id) WHERE deleted_at "
-            "IS NULL;\n"),
-    DB_PAIR("CREATE INDEX workflows_name_idx ON workflows (name, id) WHERE deleted_at IS NULL;\n",
-     "CREATE INDEX workflows_name_idx ON workflows (name COLLATE \"C\", id) WHERE "
-     "deleted_at IS NULL;\n"),
-    DB_BOTH("CREATE INDEX workflows_status_idx ON workflows (status, created_at, id) WHERE "
+            "CREATE INDEX workflows_created_idx ON workflows (created_at, id) WHERE "
+            "deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_updated_idx ON workflows (updated_at, id) WHERE "
+            "deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_name_idx ON workflows (name{COLLATE_C}, id) WHERE "
+            "deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_status_idx ON workflows (status, created_at, id) WHERE "
             "deleted_at IS NULL;\n"
             "CREATE INDEX workflows_owner_idx ON workflows (owner_id, created_at, id) WHERE "
-            "deleted_at IS NULL;\n"),
-    DB_PAIR("CREATE INDEX workflows_status_name_idx ON workflows (status, name, id) WHERE "
-     "deleted_at IS NULL;\n",
-     "CREATE INDEX workflows_status_name_idx ON workflows (status, name COLLATE \"C\", "
-     "id) WHERE deleted_at IS NULL;\n"),
-    DB_BOTH("CREATE INDEX workflows_status_updated_idx ON workflows (status, updated_at, id) "
-            "WHERE deleted_at IS NULL;\n"),
-    DB_PAIR("CREATE INDEX workflows_owner_name_idx ON workflows (owner_id, name, id) WHERE "
-     "deleted_at IS NULL;\n",
-     "CREATE INDEX workflows_owner_name_idx ON workflows (owner_id, name COLLATE \"C\", "
-     "id) WHERE deleted_at IS NULL;\n"),
-    DB_BOTH("CREATE INDEX workflows_owner_updated_idx ON workflows (owner_id, updated_at, id) "
+            "deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_status_name_idx ON workflows (status, name{COLLATE_C}, "
+            "id) WHERE deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_status_updated_idx ON workflows (status, updated_at, id) "
             "WHERE deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_owner_name_idx ON workflows (owner_id, name{COLLATE_C}, "
+            "id) WHERE deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_owner_updated_idx ON workflows (owner_id, updated_at, "
+            "id) WHERE deleted_at IS NULL;\n"
             "CREATE INDEX workflows_executions_idx ON workflows (execution_count DESC) WHERE "
             "deleted_at IS NULL;\n"
-            "CREATE INDEX workflows_cost_idx ON workflows (total_cost_usd DESC) WHERE deleted_at "
-            "IS NULL;\n"),
+            "CREATE INDEX workflows_cost_idx ON workflows (total_cost_usd DESC) WHERE "
+            "deleted_at IS NULL;\n"),
     DB_PAIR("CREATE TABLE workflow_tags (\n"
-     "  tag TEXT NOT NULL,\n"
-     "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
-     "  PRIMARY KEY (tag, workflow_id)\n"
-     ") WITHOUT ROWID;\n"
-     "CREATE INDEX workflow_tags_workflow_idx ON workflow_tags (workflow_id);\n"
-     "CREATE TABLE workflow_permissions (\n"
-     "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
-     "  user_id TEXT NOT NULL REFERENCES users (id),\n"
-     "  access TEXT NOT NULL CHECK (access IN ('editor','viewer')),\n"
-     "  PRIMARY KEY (workflow_id, user_id)\n"
-     ") WITHOUT ROWID;\n"
-     "CREATE INDEX workflow_permissions_user_idx ON workflow_permissions (user_id, "
-     "workflow_id);\n",
-     "CREATE INDEX workflows_tags_idx ON workflows USING GIN (tags jsonb_path_ops) WHERE "
-     "deleted_at IS NULL;\n"
-     "CREATE INDEX workflows_editors_idx ON workflows USING GIN (editors jsonb_path_ops) "
-     "WHERE deleted_at IS NULL;\n"
-     "CREATE INDEX workflows_viewers_idx ON workflows USING GIN (viewers jsonb_path_ops) "
-     "WHERE deleted_at IS NULL;\n"
-     "CREATE INDEX workflows_search_name_idx ON workflows USING GIN (search_name "
-     "gin_trgm_ops) WHERE deleted_at IS NULL;\n"
-     "CREATE INDEX workflows_search_description_idx ON workflows USING GIN "
-     "(search_description gin_trgm_ops) WHERE deleted_at IS NULL;\n"),
+            "  tag TEXT NOT NULL,\n"
+            "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
+            "  PRIMARY KEY (tag, workflow_id)\n"
+            ") WITHOUT ROWID;\n"
+            "CREATE INDEX workflow_tags_workflow_idx ON workflow_tags (workflow_id);\n"
+            "CREATE TABLE workflow_permissions (\n"
+            "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
+            "  user_id TEXT NOT NULL REFERENCES users (id),\n"
+            "  access TEXT NOT NULL CHECK (access IN ('editor','viewer')),\n"
+            "  PRIMARY KEY (workflow_id, user_id)\n"
+            ") WITHOUT ROWID;\n"
+            "CREATE INDEX workflow_permissions_user_idx ON workflow_permissions (user_id, "
+            "workflow_id);\n",
+            "CREATE INDEX workflows_tags_idx ON workflows USING GIN (tags jsonb_path_ops) "
+            "WHERE deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_editors_idx ON workflows USING GIN (editors "
+            "jsonb_path_ops) WHERE deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_viewers_idx ON workflows USING GIN (viewers "
+            "jsonb_path_ops) WHERE deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_search_name_idx ON workflows USING GIN (search_name "
+            "gin_trgm_ops) WHERE deleted_at IS NULL;\n"
+            "CREATE INDEX workflows_search_description_idx ON workflows USING GIN "
+            "(search_description gin_trgm_ops) WHERE deleted_at IS NULL;\n"),
     DB_BOTH("CREATE TABLE workflow_versions (\n"
             "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
             "  version {INT} NOT NULL,\n"
@@ -307,17 +315,18 @@ static const db_sql m4[] = {
             "  output {JSON}\n"
             ");\n"
             "CREATE INDEX executions_created_idx ON executions (created_at, id);\n"
-            "CREATE INDEX executions_workflow_idx ON executions (workflow_id, created_at, id);\n"
+            "CREATE INDEX executions_workflow_idx ON executions (workflow_id, created_at, "
+            "id);\n"
             "CREATE INDEX executions_status_idx ON executions (status, created_at, id);\n"
             "CREATE INDEX executions_started_idx ON executions (started_at, id);\n"
             "CREATE INDEX executions_finished_idx ON executions (finished_at, id);\n"
             "CREATE INDEX executions_duration_idx ON executions (duration_ms, id);\n"),
     DB_PAIR("CREATE INDEX executions_queue_idx ON executions (created_at, id, workflow_id, "
-     "max_concurrency, status) WHERE status = 'queued';\n",
-     "CREATE INDEX executions_queue_idx ON executions (created_at, id, workflow_id, "
-     "max_concurrency) WHERE status = 'queued';\n"
-     "CREATE INDEX executions_queue_limited_idx ON executions (created_at, id, "
-     "workflow_id, max_concurrency) WHERE status = 'queued' AND max_concurrency > 0;\n"),
+            "max_concurrency, status) WHERE status = 'queued';\n",
+            "CREATE INDEX executions_queue_idx ON executions (created_at, id, workflow_id, "
+            "max_concurrency) WHERE status = 'queued';\n"
+            "CREATE INDEX executions_queue_limited_idx ON executions (created_at, id, "
+            "workflow_id, max_concurrency) WHERE status = 'queued' AND max_concurrency > 0;\n"),
     DB_BOTH("CREATE INDEX executions_running_idx ON executions (workflow_id) WHERE status = "
             "'running';\n"
             "CREATE INDEX executions_ended_idx ON executions (created_at, id, status) WHERE "
@@ -327,8 +336,7 @@ static const db_sql m4[] = {
             "  node_id TEXT NOT NULL,\n"
             "  type TEXT NOT NULL,\n"
             "  status TEXT NOT NULL CHECK (status IN "
-            "('queued','running','succeeded','failed','cancelled','timed_out','pending',"
-            "'skipped')),\n"
+            "('queued','running','succeeded','failed','cancelled','timed_out','pending','skipped')),\n"
             "  attempts {INT} NOT NULL DEFAULT 0,\n"
             "  started_at TEXT,\n"
             "  finished_at TEXT,\n"
@@ -354,3 +362,88 @@ const store_migration store_migrations[] = {
 };
 
 const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);
+
+/* pg_advisory_xact_lock key of migrations: "aopmigr" in ASCII. */
+#define MIGRATION_LOCK "27425601403578226"
+
+static const db_sql q_lock = DB_PAIR(NULL, "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")");
+static const db_sql q_max = DB_BOTH("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+static const db_sql q_has = DB_BOTH("SELECT COUNT(*) FROM schema_migrations WHERE version = $1");
+static const db_sql q_add = DB_BOTH(
+    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)");
+static const char table_sql[] =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " applied_at TEXT NOT NULL)";
+
+/* Creates schema_migrations; *max: the newest version it records. */
+static aop_err table(db_op *o, long long *max)
+{
+    aop_err rc = o->s->v->exec(o->s->h, table_sql, o->name);
+    return rc == AOP_OK ? db_query_int(o, &q_max, max, "") : rc;
+}
+
+/* Applies m with its schema_migrations row unless it is recorded (another
+ * process was first); *did 1 when it applied it. */
+static aop_err apply(db_op *o, const store_migration *m, long long *did)
+{
+    long long has = 0;
+    char now[25];
+    aop_err rc = db_query_int(o, &q_has, &has, "i", (long long)m->version);
+    if (rc != AOP_OK || has)
+        return rc;
+    char *sql = store_migration_sql(m, o->s->v->dialect);
+    rc = o->s->v->exec(o->s->h, sql, o->name);
+    free(sql);
+    if (rc != AOP_OK) {
+        log_error("database migration failed", LF_I("version", m->version), LF_S("name", m->name));
+        return rc;
+    }
+    clock_format_rfc3339(clock_now_ms(), now);
+    rc = db_exec(o, &q_add, NULL, "itt", (long long)m->version, m->name, now);
+    *did = rc == AOP_OK;
+    return rc;
+}
+
+/* table() (m NULL) or apply(m), in a transaction of their own under the
+ * migrations' lock. */
+static aop_err locked(db_op *o, const store_migration *m, long long *out)
+{
+    aop_err rc = db_begin(o);
+    if (rc != AOP_OK)
+        return rc;
+    rc = db_exec(o, &q_lock, NULL, "");
+    if (rc == AOP_OK)
+        rc = m ? apply(o, m, out) : table(o, out);
+    if (rc == AOP_OK)
+        rc = db_commit(o);
+    if (rc != AOP_OK)
+        db_rollback(o);
+    return rc;
+}
+
+/* Applies every migration newer than the newest recorded, in order;
+ * refuses a database whose schema is newer than the binary's list. */
+aop_err store_migrate(store *s, int *applied)
+{
+    db_op o = db_op_start(s, "migrate");
+    long long max = 0;
+    *applied = 0;
+    aop_err rc = locked(&o, NULL, &max);
+    int known = store_migrations_len ? store_migrations[store_migrations_len - 1].version : 0;
+    if (rc == AOP_OK && max > known) {
+        log_error("database schema is newer than this binary", LF_I("databaseVersion", max),
+                  LF_I("binaryVersion", known));
+        rc = AOP_ERR_INTERNAL;
+    }
+    for (size_t i = 0; rc == AOP_OK && i < store_migrations_len; i++) {
+        const store_migration *m = &store_migrations[i];
+        long long did = 0;
+        if (m->version <= max || (rc = locked(&o, m, &did)) != AOP_OK || !did)
+            continue;
+        *applied += 1;
+        log_info("database migration applied", LF_I("version", m->version), LF_S("name", m->name));
+    }
+    return db_op_end(&o, rc);
+}

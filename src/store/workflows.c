@@ -11,7 +11,7 @@
  * PostgreSQL), matched with LIKE '%...%'.
  *
  * The list statements are built once per combination of filters, sort and
- * direction (db_list_build), so each combination gets a plan of its own
+ * direction (db_list), so each combination gets a plan of its own
  * and the partial indexes serve it.
  */
 #include "store/db.h"

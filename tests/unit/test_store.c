@@ -20,7 +20,6 @@
 
 #include "core/buf.h"
 #include "core/str.h"
-#include "store/migrations.h"
 #include "store/db.h"
 #include "store/store.h"
 #include "unit.h"
