@@ -96,13 +96,12 @@ static void read_row(db_stmt *st, const db_row *row, void *item, arena *a)
     }
 }
 
-/* What one run of a statement reads: up to max rows into items of size
- * bytes (zeroed first) as row says, into *items as given (room for max) or
- * into an array grown by doubling from a; to the end of the rows when all
- * (a RETURNING statement finishes), else only while it keeps them. */
+/* What one run of a statement reads: up to max rows as row says, into
+ * *items as given (room for max) or into an array grown by doubling from
+ * a; to the end of the rows when all (a RETURNING statement finishes),
+ * else only while it keeps them. */
 typedef struct {
     const db_row *row;
-    size_t size;
     long long max;
     void **items;
     bool all;
@@ -123,15 +122,16 @@ static aop_err run(db_op *o, const db_sql *sql, const db_val *v, int n, fetch *f
            (rc = st->v->step(st, o->name, &more)) == AOP_OK && more) {
         if (f->got >= f->max)
             continue;
+        size_t size = f->row->size;
         if (f->got == cap) {
             cap = cap ? 2 * cap : (f->max < 16 ? f->max : 16);
-            void *bigger = arena_alloc(a, f->size * (size_t)cap);
+            void *bigger = arena_alloc(a, size * (size_t)cap);
             if (f->got)
-                memcpy(bigger, *f->items, f->size * (size_t)f->got);
+                memcpy(bigger, *f->items, size * (size_t)f->got);
             *f->items = bigger;
         }
-        char *item = (char *)*f->items + f->size * (size_t)f->got++;
-        memset(item, 0, f->size);
+        char *item = (char *)*f->items + size * (size_t)f->got++;
+        memset(item, 0, size);
         read_row(st, f->row, item, a);
     }
     if (rc == AOP_OK && st)
@@ -169,7 +169,7 @@ static aop_err vrun(db_op *o, const db_sql *sql, fetch *f, arena *a, const char 
 
 /* The first column of a row as an integer. */
 static const db_col int_cols[] = {{DB_INT, 0, sizeof(long long)}};
-static const db_row int_row = DB_ROW(int_cols);
+static const db_row int_row = DB_ROW(int_cols, long long);
 
 aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...)
 {
@@ -188,6 +188,7 @@ aop_err db_get(db_op *o, const db_sql *sql, const db_row *row, void *item, arena
 {
     fetch f = {.row = row, .max = 1, .items = &item};
     va_list ap;
+    memset(item, 0, row->size);
     va_start(ap, fmt);
     aop_err rc = vrun(o, sql, &f, a, fmt, ap);
     va_end(ap);
@@ -197,7 +198,7 @@ aop_err db_get(db_op *o, const db_sql *sql, const db_row *row, void *item, arena
 aop_err db_query_int(db_op *o, const db_sql *sql, long long *out, const char *fmt, ...)
 {
     void *item = out;
-    fetch f = {.row = &int_row, .size = sizeof(*out), .max = 1, .items = &item};
+    fetch f = {.row = &int_row, .max = 1, .items = &item};
     va_list ap;
     va_start(ap, fmt);
     *out = 0;
@@ -206,10 +207,10 @@ aop_err db_query_int(db_op *o, const db_sql *sql, long long *out, const char *fm
     return rc;
 }
 
-aop_err db_rows(db_op *o, const db_sql *sql, const db_row *row, size_t size, long long max,
-                void **items, int *n, arena *a, const char *fmt, ...)
+aop_err db_rows(db_op *o, const db_sql *sql, const db_row *row, long long max, void **items,
+                int *n, arena *a, const char *fmt, ...)
 {
-    fetch f = {.row = row, .size = size, .max = max, .items = items, .all = true};
+    fetch f = {.row = row, .max = max, .items = items, .all = true};
     va_list ap;
     va_start(ap, fmt);
     aop_err rc = vrun(o, sql, &f, a, fmt, ap);
@@ -219,11 +220,11 @@ aop_err db_rows(db_op *o, const db_sql *sql, const db_row *row, size_t size, lon
 }
 
 aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, int n,
-                long long offset, long long limit, const db_row *row, size_t size, void **items,
-                int *nitems, long long *total, arena *a)
+                long long offset, long long limit, const db_row *row, void **items, int *nitems,
+                long long *total, arena *a)
 {
     void *item = total;
-    fetch f = {.row = &int_row, .size = sizeof(*total), .max = 1, .items = &item};
+    fetch f = {.row = &int_row, .max = 1, .items = &item};
     *items = NULL;
     *nitems = 0;
     *total = 0;
@@ -231,9 +232,9 @@ aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, in
     aop_err rc = run(o, count, v, n, &f, a);
     if (rc != AOP_OK || limit <= 0 || *total <= offset)
         return rc;
-    f = (fetch){.row = row, .size = size, .max = *total - offset < limit ? *total - offset : limit,
+    f = (fetch){.row = row, .max = *total - offset < limit ? *total - offset : limit,
                 .items = items, .all = true};
-    *items = arena_alloc(a, size * (size_t)f.max);
+    *items = arena_alloc(a, row->size * (size_t)f.max);
     v[n] = DB_INT(limit);
     v[n + 1] = DB_INT(offset);
     rc = run(o, page, v, n + 2, &f, a);

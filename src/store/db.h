@@ -107,13 +107,16 @@ typedef struct {
     size_t offset, size;
 } db_col;
 
+/* A row's columns and the size of the struct they fill (zeroed before a
+ * row is read into it). */
 typedef struct {
     const db_col *cols;
     int n;
+    size_t size;
 } db_row;
 
 #define DB_COL(kind, type, member) {(kind), offsetof(type, member), sizeof(((type *)0)->member)}
-#define DB_ROW(cols) {(cols), (int)(sizeof(cols) / sizeof((cols)[0]))}
+#define DB_ROW(cols, type) {(cols), (int)(sizeof(cols) / sizeof((cols)[0])), sizeof(type)}
 
 /*
  * Runs sql with the values fmt describes, one letter per $n: 't' const char
@@ -121,18 +124,18 @@ typedef struct {
  *   db_exec: runs it to the end; *changes (may be NULL) the rows written.
  *   db_query_int: the first column of the first row, 0 when none.
  *   db_get: the first row into *item (memory from a), AOP_ERR_NOT_FOUND
- *     when there is none.
- *   db_rows: the rows into items of size bytes (zeroed first), at most
- *     max of them (the rest are read, not kept): into *items when the
- *     caller set it (room for max), else into an array from a, grown by
- *     doubling (NULL when no row). *n: how many were kept.
+ *     (*item zeroed) when there is none.
+ *   db_rows: the rows into an array of row's structs, at most max of them
+ *     (the rest are read, not kept): into *items when the caller set it
+ *     (room for max), else into an array from a, grown by doubling (NULL
+ *     when no row). *n: how many were kept.
  */
 aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...);
 aop_err db_query_int(db_op *o, const db_sql *sql, long long *out, const char *fmt, ...);
 aop_err db_get(db_op *o, const db_sql *sql, const db_row *row, void *item, arena *a,
                const char *fmt, ...);
-aop_err db_rows(db_op *o, const db_sql *sql, const db_row *row, size_t size, long long max,
-                void **items, int *n, arena *a, const char *fmt, ...);
+aop_err db_rows(db_op *o, const db_sql *sql, const db_row *row, long long max, void **items,
+                int *n, arena *a, const char *fmt, ...);
 /*
  * A page of a list: *total, the first column of count run with the n values
  * of v; then, when the page holds any, page's rows run with v, limit and
@@ -140,8 +143,8 @@ aop_err db_rows(db_op *o, const db_sql *sql, const db_row *row, size_t size, lon
  * A negative offset reads as 0, a limit below 1 as none.
  */
 aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, int n,
-                long long offset, long long limit, const db_row *row, size_t size, void **items,
-                int *nitems, long long *total, arena *a);
+                long long offset, long long limit, const db_row *row, void **items, int *nitems,
+                long long *total, arena *a);
 
 aop_err db_begin(db_op *o);
 aop_err db_commit(db_op *o);

@@ -98,28 +98,21 @@ const db_sql store_exec_claim_sql = DB_PAIR(
     "ELSE x.deadline_ms END "
 
 /*
- * The queue is taken in two parts (claim_pg), each oldest first
- * within its class: rows of limited workflows (max_concurrency > 0), then
- * rows of unlimited ones (0). The first alone needs to see what every
- * other claim committed; the second, almost all of a busy queue, is a plain
- * SKIP LOCKED take that any number of claimers can run at once.
- *
- * q_claim_limited, under q_claim_lock: store_exec_claim_sql restricted
- * to limited rows. Oldest first, limited to what max_concurrency leaves
- * room for (a queued row's rank among its workflow's queued limited rows,
- * plus the workflow's running ones of any owner, must not pass its limit),
- * within a window of CLAIM_WINDOW rows that leaves out the workflows
- * already at their limit. The window is read from
- * executions_queue_limited_idx, so the statement costs next to nothing
- * while few limited rows are queued, however long the unlimited backlog.
- * The running counts are taken once per workflow (a join), the ranks in
- * byte order (COLLATE "C": the order of these fixed-form texts whatever
- * the database's collation, and a cheaper sort). Of the first limit +
- * CLAIM_SLACK candidates (an array: the rows are then read by key), the
- * oldest limit that no other transaction holds are locked (SKIP LOCKED
- * under the LIMIT: a skipped row does not count) and taken; e.status is
- * checked again on the locked row, so that one that changed since the
- * statement began is judged by its new version.
+ * PostgreSQL takes the queue in two parts (claim_pg), each oldest first
+ * within its class. q_claim_limited, under q_claim_lock: the rows of
+ * limited workflows (max_concurrency > 0), as store_exec_claim_sql takes
+ * them: a row's rank among its workflow's queued limited rows, plus the
+ * workflow's running ones of any owner, must not pass its limit, within a
+ * window of CLAIM_WINDOW rows (read from executions_queue_limited_idx, so
+ * it costs next to nothing while few limited rows are queued) that leaves
+ * out the workflows at their limit. Running counts are taken once per
+ * workflow (a join), ranks in byte order (COLLATE "C": the order of these
+ * fixed-form texts whatever the database's collation, and a cheaper sort).
+ * Of the first limit + CLAIM_SLACK candidates (an array: rows are then
+ * read by key), the oldest limit that no other transaction holds are
+ * locked (SKIP LOCKED under the LIMIT: a skipped row does not count) and
+ * taken; e.status is checked again on the locked row, so one that changed
+ * since the statement began is judged by its new version.
  */
 static const db_sql q_claim_limited = DB_PAIR(
     NULL, CLAIM_SET
@@ -142,18 +135,15 @@ static const db_sql q_claim_limited = DB_PAIR(
     "WHERE x.id = c.claimed_id "
     "RETURNING " EXEC_COLUMNS ", output");
 /*
- * q_claim_unlimited, without the lock, a statement committed by itself:
- * the oldest $5 queued rows of unlimited workflows that no other
- * transaction holds, read from executions_queue_idx (max_concurrency is
- * one of its columns, checked in the index), locked, then updated. A row
- * another claimer is taking at the same moment is locked, hence skipped:
- * it is not ours. One that another claimer took (or that was cancelled)
- * since this statement began is locked in its new version, whose status
- * is checked again (READ COMMITTED), so it is passed over too and the
- * LIMIT reads on: no row is taken twice. The ids are an array (as in
- * q_claim_limited) so that the rows are updated by key: joined to a
- * subquery instead, the planner, which cannot tell how few rows LIMIT $5
- * leaves, hashes them against a scan of the whole table.
+ * q_claim_unlimited, without the lock, committed by itself: the oldest $5
+ * queued rows of unlimited workflows that no other transaction holds (from
+ * executions_queue_idx, which has max_concurrency), locked, then updated.
+ * A row another claimer takes at the same moment is locked, hence skipped;
+ * one taken or cancelled since the statement began is locked in its new
+ * version, whose status is checked again (READ COMMITTED), so the LIMIT
+ * reads on: no row is taken twice. The ids are an array so that rows are
+ * updated by key (joined to a subquery instead, the planner, which cannot
+ * tell how few rows LIMIT $5 leaves, hashes them against a whole scan).
  */
 static const db_sql q_claim_unlimited = DB_PAIR(
     NULL, CLAIM_SET
@@ -162,10 +152,11 @@ static const db_sql q_claim_unlimited = DB_PAIR(
     "ORDER BY created_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) "
     "RETURNING " EXEC_COLUMNS ", output");
 static const db_sql q_claim_lock = DB_PAIR(NULL, "SELECT pg_advisory_xact_lock(" CLAIM_LOCK ")");
-/* On PostgreSQL renew and requeue pass over rows another transaction holds (a run's
- * writes, under execution_owned's lock; a cancel) rather than wait: locking
- * many rows in their own order while those take theirs one by one could
- * deadlock. A row passed over is renewed or requeued by the next round. */
+/* On PostgreSQL renew and requeue pass over rows another transaction holds
+ * (a run's writes, under execution_owned's lock; a cancel) rather than wait:
+ * locking many rows in their own order while those take theirs one by one
+ * could deadlock. A row passed over is renewed or requeued by the next
+ * round. */
 static const db_sql q_renew = DB_PAIR(
     "UPDATE executions SET lease_until = $1 WHERE status = 'running' AND lease_owner = $2",
     "UPDATE executions x SET lease_until = $1::bigint FROM (SELECT id FROM executions "
@@ -307,7 +298,8 @@ static const db_col exec_cols[] = {
     E(DB_INT, max_concurrency), E(DB_INT, deadline_ms), E(DB_INT, claims),
     E(DB_DUP_OR_NULL, error), E(DB_DUP, input), E(DB_DUP_OR_NULL, output),
 };
-static const db_row exec_row = DB_ROW(exec_cols), exec_list_row = {exec_cols, EXEC_NCOLUMNS};
+static const db_row exec_row = DB_ROW(exec_cols, store_execution),
+                    exec_list_row = {exec_cols, EXEC_NCOLUMNS, sizeof(store_execution)};
 
 /* A store_exec_node from a row of q_nodes. */
 #define N(kind, member) DB_COL(kind, store_exec_node, member)
@@ -318,7 +310,7 @@ static const db_col node_cols[] = {
     N(DB_DOUBLE, cost_usd), N(DB_DUP_OR_NULL, model), N(DB_DUP_OR_NULL, error),
     N(DB_DUP_OR_NULL, output), N(DB_INT, seq),
 };
-static const db_row node_row = DB_ROW(node_cols);
+static const db_row node_row = DB_ROW(node_cols, store_exec_node);
 
 /* ---- one execution ---- */
 
@@ -337,7 +329,6 @@ aop_err store_execution_insert(store *s, const store_execution *e)
 aop_err store_execution_get(store *s, const char *id, store_execution *out, arena *a)
 {
     db_op o = db_op_start(s, "execution_get");
-    memset(out, 0, sizeof(*out));
     return db_op_end(&o, db_get(&o, &q_get, &exec_row, out, a, "t", id));
 }
 
@@ -345,8 +336,7 @@ aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, i
 {
     db_op o = db_op_start(s, "execution_nodes");
     void *items = NULL;
-    aop_err rc = db_rows(&o, &q_nodes, &node_row, sizeof(store_exec_node), INT32_MAX, &items, n,
-                         a, "t", id);
+    aop_err rc = db_rows(&o, &q_nodes, &node_row, INT32_MAX, &items, n, a, "t", id);
     *out = items;
     return db_op_end(&o, rc);
 }
@@ -410,31 +400,23 @@ static aop_err claim_rows(db_op *o, const db_sql *sql, const claim_req *r, store
 {
     void *items = out + *n;
     int got = 0;
-    aop_err rc = db_rows(o, sql, &exec_row, sizeof(store_execution), r->limit - *n, &items, &got,
-                         a, "titii", r->owner, r->lease_until_ms, r->now, r->now_ms,
-                         (long long)(r->limit - *n));
+    aop_err rc = db_rows(o, sql, &exec_row, r->limit - *n, &items, &got, a, "titii", r->owner,
+                         r->lease_until_ms, r->now, r->now_ms, (long long)(r->limit - *n));
     *n += got;
     return rc;
 }
 
 /*
- * PostgreSQL's claim, called outside any transaction (the engine claims
- * outside one). First
- * the limited workflows, in a short transaction of their own: BEGIN, the
- * advisory lock, q_claim_limited, COMMIT (the lock goes with it; rolled
- * back on any error). Then, for what room is left, the unlimited ones:
- * q_claim_unlimited alone, committed by itself, without the lock, so that
- * the bulk of a backlog is claimed by any number of processes at once and
- * the serialized part stays short. Each part is oldest first within its
- * class, not across them: the limited rows a claim may take come first,
- * even younger ones (no more than their limits leave room for). A
- * workflow whose limit was set while rows of it were queued has rows of
- * both classes: its unlimited ones, claimed without the lock, count
- * against the limit once committed. When the second part fails after the
- * first committed, the rows of the first are handed back (they run under
- * owner's lease already; the error is logged and the next claim tries
- * again). RETURNING hands the rows back in no promised order, hence the
- * sort into queue order (created_at, id).
+ * PostgreSQL's claim (the engine claims outside any transaction): the
+ * limited workflows in a short transaction of their own (BEGIN, the
+ * advisory lock, q_claim_limited, COMMIT, which releases the lock), then,
+ * for the room left, q_claim_unlimited without the lock, so the bulk of a
+ * backlog is claimed by any number of processes at once. So the limited
+ * rows a claim may take come first, even younger ones. A workflow whose
+ * limit was set while rows of it were queued has rows of both classes: its
+ * unlimited ones count against the limit once committed. When the second
+ * part fails after the first committed, the rows of the first are handed
+ * back (they run under the owner's lease; the next claim tries again).
  */
 static aop_err claim_pg(db_op *o, const claim_req *r, store_execution *out, int *n, arena *a)
 {
@@ -589,8 +571,7 @@ aop_err store_execution_list(store *s, const store_exec_query *q, store_executio
     void *items = NULL;
     aop_err rc = db_page(&o, db_list_sql(&list, f, 0, false, true),
                          db_list_sql(&list, f, (int)q->sort, q->desc, false), v, nv, q->offset,
-                         q->limit, &exec_list_row, sizeof(store_execution), &items, n, total,
-                         a);
+                         q->limit, &exec_list_row, &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }
@@ -609,14 +590,15 @@ static const db_col durations_cols[] = {
     X(DB_DOUBLE, duration_avg), X(DB_INT, duration_max), X(DB_INT, duration_p50),
     X(DB_INT, duration_p95),
 };
-static const db_row totals_row = DB_ROW(totals_cols), durations_row = DB_ROW(durations_cols);
+/* durations_row fills the rest of the totals: it clears nothing. */
+static const db_row totals_row = DB_ROW(totals_cols, store_exec_totals),
+                    durations_row = {durations_cols, 4, 0};
 
 /* Fills *t over one scope: its totals and durations statements, run with
  * the scope's values (a workflow id, or a range's two bounds: fmt). */
 static aop_err totals_read(db_op *o, const db_sql *totals, const db_sql *durations,
                            const char *fmt, const char *v1, const char *v2, store_exec_totals *t)
 {
-    memset(t, 0, sizeof(*t));
     aop_err rc = db_get(o, totals, &totals_row, t, NULL, fmt, v1, v2);
     return rc == AOP_OK ? db_get(o, durations, &durations_row, t, NULL, fmt, v1, v2) : rc;
 }
@@ -626,7 +608,7 @@ static const db_col node_stat_cols[] = {
     NS(DB_DUP, node_id), NS(DB_INT, executions), NS(DB_INT, failures),
     NS(DB_DOUBLE, avg_duration_ms), NS(DB_INT, total_tokens), NS(DB_DOUBLE, cost_usd),
 };
-static const db_row node_stat_row = DB_ROW(node_stat_cols);
+static const db_row node_stat_row = DB_ROW(node_stat_cols, store_exec_node_stat);
 
 aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_totals *t,
                               store_exec_node_stat **nodes, int *n, arena *a)
@@ -636,8 +618,8 @@ aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_tota
     *n = 0;
     aop_err rc = totals_read(&o, &q_wf_totals, &q_wf_durations, "t", workflow_id, NULL, t);
     if (rc == AOP_OK)
-        rc = db_rows(&o, &q_stats_nodes, &node_stat_row, sizeof(store_exec_node_stat), INT32_MAX,
-                     &items, n, a, "t", workflow_id);
+        rc = db_rows(&o, &q_stats_nodes, &node_stat_row, INT32_MAX, &items, n, a, "t",
+                     workflow_id);
     *nodes = items;
     return db_op_end(&o, rc);
 }
@@ -650,13 +632,14 @@ static const db_col model_cols[] = {
 static const db_col day_cols[] = {
     D(DB_COPY, date), D(DB_INT, executions), D(DB_INT, failures), D(DB_DOUBLE, cost_usd),
 };
-static const db_row model_row = DB_ROW(model_cols), day_row = DB_ROW(day_cols);
+static const db_row model_row = DB_ROW(model_cols, store_exec_model_stat),
+                    day_row = DB_ROW(day_cols, store_exec_day);
 
 /* One of the summary's lists over [lo, hi), at most max rows. */
 static aop_err range_list(db_op *o, const db_sql *sql, const char *lo, const char *hi, int max,
-                          const db_row *row, size_t size, void **items, int *n, arena *a)
+                          const db_row *row, void **items, int *n, arena *a)
 {
-    return db_rows(o, sql, row, size, max, items, n, a, "tti", lo, hi, (long long)max);
+    return db_rows(o, sql, row, max, items, n, a, "tti", lo, hi, (long long)max);
 }
 
 aop_err store_execution_summary(store *s, const char *from, const char *to, store_exec_totals *t,
@@ -670,14 +653,12 @@ aop_err store_execution_summary(store *s, const char *from, const char *to, stor
     *nmodels = *ndays = *ntop = 0;
     aop_err rc = totals_read(&o, &q_range_totals, &q_range_durations, "tt", lo, hi, t);
     if (rc == AOP_OK)
-        rc = range_list(&o, &q_summary_models, lo, hi, STORE_EXEC_MAX_MODELS, &model_row,
-                        sizeof(store_exec_model_stat), &m, nmodels, a);
+        rc = range_list(&o, &q_summary_models, lo, hi, STORE_EXEC_MAX_MODELS, &model_row, &m,
+                        nmodels, a);
     if (rc == AOP_OK)
-        rc = range_list(&o, &q_summary_days, lo, hi, STORE_EXEC_MAX_DAYS, &day_row,
-                        sizeof(store_exec_day), &d, ndays, a);
+        rc = range_list(&o, &q_summary_days, lo, hi, STORE_EXEC_MAX_DAYS, &day_row, &d, ndays, a);
     if (rc == AOP_OK)
-        rc = range_list(&o, &q_summary_top, lo, hi, STORE_WF_TOP, &store_wf_top_row,
-                        sizeof(store_wf_top), &w, ntop, a);
+        rc = range_list(&o, &q_summary_top, lo, hi, STORE_WF_TOP, &store_wf_top_row, &w, ntop, a);
     *models = m;
     *days = d;
     *top = w;
@@ -693,7 +674,7 @@ typedef struct {
 static const db_col bound_cols[] = {
     DB_COL(DB_COPY, prune_bound, at), DB_COL(DB_COPY, prune_bound, id),
 };
-static const db_row bound_row = DB_ROW(bound_cols);
+static const db_row bound_row = DB_ROW(bound_cols, prune_bound);
 
 /*
  * Which ended rows go: those before a (created_at, id) bound, the larger of

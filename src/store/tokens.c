@@ -85,15 +85,15 @@ aop_err store_family_revoke(store *s, const char *id, const char *at, const char
 }
 
 static const db_col id_cols[] = {{DB_COPY, 0, sizeof(store_id)}};
-static const db_row id_row = DB_ROW(id_cols);
+static const db_row id_row = DB_ROW(id_cols, store_id);
 
 aop_err store_families_revoke_user(store *s, const char *user_id, const char *at,
                                    const char *reason, store_id **ids, int *n, arena *a)
 {
     db_op o = db_op_start(s, "families_revoke_user");
     void *items = NULL;
-    aop_err rc = db_rows(&o, &q_families_revoke_user, &id_row, sizeof(store_id), INT32_MAX,
-                         &items, n, a, "ttt", at, reason, user_id);
+    aop_err rc = db_rows(&o, &q_families_revoke_user, &id_row, INT32_MAX, &items, n, a, "ttt", at,
+                         reason, user_id);
     *ids = items;
     return db_op_end(&o, rc);
 }
@@ -111,12 +111,11 @@ static const db_col refresh_cols[] = {
     R(DB_COPY, jti), R(DB_COPY, family_id), R(DB_COPY, user_id), R(DB_COPY, expires_at),
     R(DB_COPY, used_at), R(DB_BOOL, family_revoked),
 };
-static const db_row refresh_row = DB_ROW(refresh_cols);
+static const db_row refresh_row = DB_ROW(refresh_cols, store_refresh);
 
 aop_err store_refresh_get(store *s, const char *jti, store_refresh *out)
 {
     db_op o = db_op_start(s, "refresh_get");
-    memset(out, 0, sizeof(*out));
     return db_op_end(&o, db_get(&o, &q_refresh_get, &refresh_row, out, NULL, "t", jti));
 }
 
@@ -185,7 +184,7 @@ static const db_col key_cols[] = {
     K(DB_COPY, id), K(DB_COPY, user_id), K(DB_DUP, name), K(DB_COPY, prefix), K(DB_DUP, scopes),
     K(DB_COPY, created_at), K(DB_COPY, expires_at), K(DB_COPY, last_used_at),
 };
-static const db_row key_row = DB_ROW(key_cols);
+static const db_row key_row = DB_ROW(key_cols, store_apikey);
 
 aop_err store_apikey_list(store *s, const char *user_id, long long offset, long long limit,
                           store_apikey **out, int *n, long long *total, arena *a)
@@ -193,8 +192,8 @@ aop_err store_apikey_list(store *s, const char *user_id, long long offset, long 
     db_op o = db_op_start(s, "apikey_list");
     db_val v[3] = {DB_TEXT(user_id)};
     void *items = NULL;
-    aop_err rc = db_page(&o, &q_key_count, &q_key_page, v, 1, offset, limit, &key_row,
-                         sizeof(store_apikey), &items, n, total, a);
+    aop_err rc = db_page(&o, &q_key_count, &q_key_page, v, 1, offset, limit, &key_row, &items, n,
+                         total, a);
     *out = items;
     return db_op_end(&o, rc);
 }
@@ -202,7 +201,6 @@ aop_err store_apikey_list(store *s, const char *user_id, long long offset, long 
 aop_err store_apikey_get_by_hash(store *s, const char *key_hash, store_apikey *out, arena *a)
 {
     db_op o = db_op_start(s, "apikey_get_by_hash");
-    memset(out, 0, sizeof(*out));
     return db_op_end(&o, db_get(&o, &q_key_by_hash, &key_row, out, a, "t", key_hash));
 }
 

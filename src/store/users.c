@@ -71,14 +71,13 @@ static const db_col user_cols[] = {
     U(DB_DUP, role), U(DB_DUP, preferences), U(DB_BOOL, is_active), U(DB_COPY, created_at),
     U(DB_COPY, updated_at), U(DB_COPY, last_login_at),
 };
-static const db_row user_row = DB_ROW(user_cols);
+static const db_row user_row = DB_ROW(user_cols, store_user);
 
 /* The operation op: one user by the value of sql's only parameter. */
 static aop_err user_get(store *s, const char *op, const db_sql *sql, const char *value,
                         store_user *out, arena *a)
 {
     db_op o = db_op_start(s, op);
-    memset(out, 0, sizeof(*out));
     return db_op_end(&o, db_get(&o, sql, &user_row, out, a, "t", value));
 }
 
@@ -118,7 +117,7 @@ aop_err store_user_list(store *s, const store_user_query *q, store_user **out, i
     db_val v[4] = {DB_TEXT(q->role), DB_TEXT(like)};
     void *items = NULL;
     aop_err rc = db_page(&o, &q_user_count, &q_user_page[q->sort][q->desc], v, 2, q->offset,
-                         q->limit, &user_row, sizeof(store_user), &items, n, total, a);
+                         q->limit, &user_row, &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }

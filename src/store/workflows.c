@@ -129,12 +129,12 @@ static const db_col wf_cols[] = {
     W(DB_INT, an.duration_count), W(DB_INT, an.total_tokens), W(DB_DOUBLE, an.total_cost_usd),
     W(DB_COPY, an.last_executed_at), W(DB_DUP, definition),
 };
-static const db_row wf_row = DB_ROW(wf_cols), wf_list_row = {wf_cols, WF_NCOLUMNS};
+static const db_row wf_row = DB_ROW(wf_cols, store_workflow),
+                    wf_list_row = {wf_cols, WF_NCOLUMNS, sizeof(store_workflow)};
 
 aop_err store_workflow_get(store *s, const char *id, store_workflow *out, arena *a)
 {
     db_op o = db_op_start(s, "workflow_get");
-    memset(out, 0, sizeof(*out));
     return db_op_end(&o, db_get(&o, &q_wf_get, &wf_row, out, a, "t", id));
 }
 
@@ -226,7 +226,7 @@ aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **
     void *items = NULL;
     aop_err rc = db_page(&o, db_list_sql(&list, f, 0, false, true),
                          db_list_sql(&list, f, (int)q->sort, q->desc, false), v, nv, q->offset,
-                         q->limit, &wf_list_row, sizeof(store_workflow), &items, n, total, a);
+                         q->limit, &wf_list_row, &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }
@@ -245,7 +245,7 @@ aop_err store_workflow_version_insert(store *s, const char *workflow_id,
 static const db_col version_cols[] = {
     V(DB_INT, version), V(DB_DUP, name), V(DB_COPY, updated_by), V(DB_COPY, created_at),
 };
-static const db_row version_row = DB_ROW(version_cols);
+static const db_row version_row = DB_ROW(version_cols, store_wf_version);
 
 aop_err store_workflow_version_list(store *s, const char *workflow_id, long long offset,
                                     long long limit, store_wf_version **out, int *n,
@@ -255,13 +255,13 @@ aop_err store_workflow_version_list(store *s, const char *workflow_id, long long
     db_val v[3] = {DB_TEXT(workflow_id)};
     void *items = NULL;
     aop_err rc = db_page(&o, &q_version_count, &q_version_page, v, 1, offset, limit,
-                         &version_row, sizeof(store_wf_version), &items, n, total, a);
+                         &version_row, &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }
 
 static const db_col text_cols[] = {{DB_DUP, 0, sizeof(char *)}};
-static const db_row text_row = DB_ROW(text_cols);
+static const db_row text_row = DB_ROW(text_cols, char *);
 
 aop_err store_workflow_version_get(store *s, const char *workflow_id, long long version,
                                    char **snapshot, arena *a)
@@ -277,24 +277,23 @@ aop_err store_workflow_version_get(store *s, const char *workflow_id, long long 
 static const db_col top_cols[] = {
     T(DB_COPY, id), T(DB_DUP, name), T(DB_INT, executions), T(DB_DOUBLE, cost_usd),
 };
-const db_row store_wf_top_row = DB_ROW(top_cols);
+const db_row store_wf_top_row = DB_ROW(top_cols, store_wf_top);
 
 /* Up to STORE_WF_TOP rows of a top list into out. */
 static aop_err top_list(db_op *o, const db_sql *sql, store_wf_top *out, int *n, arena *a)
 {
     void *items = out;
-    return db_rows(o, sql, &store_wf_top_row, sizeof(store_wf_top), STORE_WF_TOP, &items, n, a,
-                   "i", (long long)STORE_WF_TOP);
+    return db_rows(o, sql, &store_wf_top_row, STORE_WF_TOP, &items, n, a, "i",
+                   (long long)STORE_WF_TOP);
 }
 
 #define S(member) DB_COL(DB_INT, store_wf_summary, member)
 static const db_col counts_cols[] = {S(total), S(draft), S(active), S(archived), S(created_since)};
-static const db_row counts_row = DB_ROW(counts_cols);
+static const db_row counts_row = DB_ROW(counts_cols, store_wf_summary);
 
 aop_err store_workflow_summary(store *s, const char *since, store_wf_summary *out, arena *a)
 {
     db_op o = db_op_start(s, "workflow_summary");
-    memset(out, 0, sizeof(*out));
     aop_err rc = db_get(&o, &q_summary_counts, &counts_row, out, a, "t", since);
     if (rc == AOP_OK)
         rc = top_list(&o, &q_top_executions, out->by_executions, &out->n_by_executions, a);
