@@ -40,19 +40,20 @@ bool db_is_pg(const db_op *o)
     return o->s->v->dialect == DB_PG;
 }
 
-aop_err db_begin(db_op *o)
+aop_err db_tx(db_op *o, const db_sql *lock, aop_err (*fn)(db_op *o, void *ctx), void *ctx)
 {
-    return o->s->v->begin(o->s->h);
-}
-
-aop_err db_commit(db_op *o)
-{
-    return o->s->v->commit(o->s->h);
-}
-
-aop_err db_rollback(db_op *o)
-{
-    return o->s->v->rollback(o->s->h);
+    aop_err rc = o->s->v->begin(o->s->h);
+    if (rc != AOP_OK)
+        return rc;
+    if (lock)
+        rc = db_exec(o, lock, NULL, "");
+    if (rc == AOP_OK)
+        rc = fn(o, ctx);
+    if (rc == AOP_OK)
+        rc = o->s->v->commit(o->s->h);
+    if (rc != AOP_OK)
+        o->s->v->rollback(o->s->h);
+    return rc;
 }
 
 /* ---- statements ---- */

@@ -146,9 +146,10 @@ aop_err db_page(db_op *o, const db_sql *count, const db_sql *page, db_val *v, in
                 long long offset, long long limit, const db_row *row, void **items, int *nitems,
                 long long *total, arena *a);
 
-aop_err db_begin(db_op *o);
-aop_err db_commit(db_op *o);
-aop_err db_rollback(db_op *o);
+/* Runs fn(o, ctx) in a transaction of its own, after the statement lock
+ * (a lock the transaction holds, or NULL): committed when fn returns
+ * AOP_OK, rolled back otherwise. fn's error, or the commit's. */
+aop_err db_tx(db_op *o, const db_sql *lock, aop_err (*fn)(db_op *o, void *ctx), void *ctx);
 
 /* s when it holds something, else NULL (bound as SQL NULL). */
 const char *db_opt(const char *s);

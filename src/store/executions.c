@@ -390,20 +390,27 @@ aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, ex
 typedef struct {
     const char *owner, *now;
     long long now_ms, lease_until_ms;
-    int limit;
+    int limit, n;          /* rows claimed so far, in out */
+    store_execution *out;  /* room for limit */
+    arena *a;
 } claim_req;
 
-/* Runs one claim statement for up to limit - *n rows, appending them to
+/* Runs one claim statement for up to limit - n rows, appending them to
  * out. */
-static aop_err claim_rows(db_op *o, const db_sql *sql, const claim_req *r, store_execution *out,
-                          int *n, arena *a)
+static aop_err claim_rows(db_op *o, const db_sql *sql, claim_req *r)
 {
-    void *items = out + *n;
+    void *items = r->out + r->n;
     int got = 0;
-    aop_err rc = db_rows(o, sql, &exec_row, r->limit - *n, &items, &got, a, "titii", r->owner,
-                         r->lease_until_ms, r->now, r->now_ms, (long long)(r->limit - *n));
-    *n += got;
+    aop_err rc = db_rows(o, sql, &exec_row, r->limit - r->n, &items, &got, r->a, "titii",
+                         r->owner, r->lease_until_ms, r->now, r->now_ms,
+                         (long long)(r->limit - r->n));
+    r->n += got;
     return rc;
+}
+
+static aop_err claim_limited(db_op *o, void *r)
+{
+    return claim_rows(o, &q_claim_limited, r);
 }
 
 /*
@@ -418,23 +425,15 @@ static aop_err claim_rows(db_op *o, const db_sql *sql, const claim_req *r, store
  * part fails after the first committed, the rows of the first are handed
  * back (they run under the owner's lease; the next claim tries again).
  */
-static aop_err claim_pg(db_op *o, const claim_req *r, store_execution *out, int *n, arena *a)
+static aop_err claim_pg(db_op *o, claim_req *r)
 {
-    aop_err rc = db_begin(o);
-    if (rc == AOP_OK)
-        rc = db_exec(o, &q_claim_lock, NULL, "");
-    if (rc == AOP_OK)
-        rc = claim_rows(o, &q_claim_limited, r, out, n, a);
-    if (rc == AOP_OK)
-        rc = db_commit(o);
+    aop_err rc = db_tx(o, &q_claim_lock, claim_limited, r);
     if (rc != AOP_OK) {
-        db_rollback(o);
-        *n = 0;
+        r->n = 0;
         return rc;
     }
-    int limited = *n;
-    if (*n < r->limit && (rc = claim_rows(o, &q_claim_unlimited, r, out, n, a)) != AOP_OK &&
-        limited == 0)
+    int limited = r->n;
+    if (r->n < r->limit && (rc = claim_rows(o, &q_claim_unlimited, r)) != AOP_OK && !limited)
         return rc;
     return AOP_OK;
 }
@@ -453,17 +452,16 @@ aop_err store_execution_claim(store *s, const char *owner, long long now_ms, con
                               arena *a)
 {
     db_op o = db_op_start(s, "execution_claim");
-    const claim_req r = {owner, now, now_ms, lease_until_ms, limit};
+    claim_req r = {owner, now, now_ms, lease_until_ms, limit, 0, NULL, a};
     aop_err rc = AOP_OK;
-    *out = NULL;
-    *n = 0;
     if (limit > 0) {
-        *out = arena_alloc(a, sizeof(store_execution) * (size_t)limit);
-        rc = db_is_pg(&o) ? claim_pg(&o, &r, *out, n, a)
-                          : claim_rows(&o, &store_exec_claim_sql, &r, *out, n, a);
+        r.out = arena_alloc(a, sizeof(store_execution) * (size_t)limit);
+        rc = db_is_pg(&o) ? claim_pg(&o, &r) : claim_rows(&o, &store_exec_claim_sql, &r);
     }
-    if (rc == AOP_OK && *n > 1)
-        qsort(*out, (size_t)*n, sizeof(store_execution), by_queue_order);
+    if (rc == AOP_OK && r.n > 1)
+        qsort(r.out, (size_t)r.n, sizeof(store_execution), by_queue_order);
+    *out = r.out;
+    *n = r.n;
     return db_op_end(&o, rc);
 }
 

@@ -378,49 +378,41 @@ static const char table_sql[] =
     " name TEXT NOT NULL,"
     " applied_at TEXT NOT NULL)";
 
-/* Creates schema_migrations; *max: the newest version it records. */
-static aop_err table(db_op *o, long long *max)
+/* Creates schema_migrations; *max (a long long): the newest version it
+ * records. */
+static aop_err table(db_op *o, void *max)
 {
     aop_err rc = o->s->v->exec(o->s->h, table_sql, o->name);
     return rc == AOP_OK ? db_query_int(o, &q_max, max, "") : rc;
 }
 
-/* Applies m with its schema_migrations row unless it is recorded (another
- * process was first); *did 1 when it applied it. */
-static aop_err apply(db_op *o, const store_migration *m, long long *did)
+/* A migration to apply, and whether this process did. */
+typedef struct {
+    const store_migration *m;
+    bool did;
+} step;
+
+/* Applies the step's migration with its schema_migrations row unless it is
+ * recorded (another process was first). */
+static aop_err apply(db_op *o, void *p)
 {
+    step *st = p;
     long long has = 0;
     char now[25];
-    aop_err rc = db_query_int(o, &q_has, &has, "i", (long long)m->version);
+    aop_err rc = db_query_int(o, &q_has, &has, "i", (long long)st->m->version);
     if (rc != AOP_OK || has)
         return rc;
-    char *sql = store_migration_sql(m, o->s->v->dialect);
+    char *sql = store_migration_sql(st->m, o->s->v->dialect);
     rc = o->s->v->exec(o->s->h, sql, o->name);
     free(sql);
     if (rc != AOP_OK) {
-        log_error("database migration failed", LF_I("version", m->version), LF_S("name", m->name));
+        log_error("database migration failed", LF_I("version", st->m->version),
+                  LF_S("name", st->m->name));
         return rc;
     }
     clock_format_rfc3339(clock_now_ms(), now);
-    rc = db_exec(o, &q_add, NULL, "itt", (long long)m->version, m->name, now);
-    *did = rc == AOP_OK;
-    return rc;
-}
-
-/* table() (m NULL) or apply(m), in a transaction of their own under the
- * migrations' lock. */
-static aop_err locked(db_op *o, const store_migration *m, long long *out)
-{
-    aop_err rc = db_begin(o);
-    if (rc != AOP_OK)
-        return rc;
-    rc = db_exec(o, &q_lock, NULL, "");
-    if (rc == AOP_OK)
-        rc = m ? apply(o, m, out) : table(o, out);
-    if (rc == AOP_OK)
-        rc = db_commit(o);
-    if (rc != AOP_OK)
-        db_rollback(o);
+    rc = db_exec(o, &q_add, NULL, "itt", (long long)st->m->version, st->m->name, now);
+    st->did = rc == AOP_OK;
     return rc;
 }
 
@@ -431,7 +423,7 @@ aop_err store_migrate(store *s, int *applied)
     db_op o = db_op_start(s, "migrate");
     long long max = 0;
     *applied = 0;
-    aop_err rc = locked(&o, NULL, &max);
+    aop_err rc = db_tx(&o, &q_lock, table, &max);
     int known = store_migrations_len ? store_migrations[store_migrations_len - 1].version : 0;
     if (rc == AOP_OK && max > known) {
         log_error("database schema is newer than this binary", LF_I("databaseVersion", max),
@@ -439,12 +431,12 @@ aop_err store_migrate(store *s, int *applied)
         rc = AOP_ERR_INTERNAL;
     }
     for (size_t i = 0; rc == AOP_OK && i < store_migrations_len; i++) {
-        const store_migration *m = &store_migrations[i];
-        long long did = 0;
-        if (m->version <= max || (rc = locked(&o, m, &did)) != AOP_OK || !did)
+        step st = {&store_migrations[i], false};
+        if (st.m->version <= max || (rc = db_tx(&o, &q_lock, apply, &st)) != AOP_OK || !st.did)
             continue;
         *applied += 1;
-        log_info("database migration applied", LF_I("version", m->version), LF_S("name", m->name));
+        log_info("database migration applied", LF_I("version", st.m->version),
+                 LF_S("name", st.m->name));
     }
     return db_op_end(&o, rc);
 }

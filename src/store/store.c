@@ -52,18 +52,22 @@ aop_err store_claim(store *s, char *why, size_t whylen)
     return s->v->claim(s->h, why, whylen);
 }
 
+typedef struct {
+    store_tx_fn fn;
+    void *ctx;
+} tx_call;
+
+static aop_err tx_run(db_op *o, void *p)
+{
+    tx_call *c = p;
+    return c->fn(o->s, c->ctx);
+}
+
 aop_err store_tx(store *s, store_tx_fn fn, void *ctx)
 {
     db_op o = db_op_start(s, "transaction");
-    aop_err rc = s->v->begin(s->h);
-    if (rc == AOP_OK) {
-        rc = fn(s, ctx);
-        if (rc == AOP_OK)
-            rc = s->v->commit(s->h);
-        if (rc != AOP_OK)
-            s->v->rollback(s->h);
-    }
-    return db_op_end(&o, rc);
+    tx_call c = {fn, ctx};
+    return db_op_end(&o, db_tx(&o, NULL, tx_run, &c));
 }
 
 aop_err store_reclaim(store *s, long long pages)
