@@ -35,11 +35,6 @@ aop_err db_op_end(const db_op *o, aop_err rc)
     return rc;
 }
 
-bool db_is_pg(const db_op *o)
-{
-    return o->s->v->dialect == DB_PG;
-}
-
 aop_err db_tx(db_op *o, const db_sql *lock, aop_err (*fn)(db_op *o, void *ctx), void *ctx)
 {
     aop_err rc = o->s->v->begin(o->s->h);
@@ -301,11 +296,6 @@ static int placeholders(const char *text, buf *out, char mark, int shift)
     return max;
 }
 
-int db_param_count(const char *text)
-{
-    return placeholders(text, NULL, 0, 0);
-}
-
 char *db_sqlite_text(const char *text)
 {
     buf b;
@@ -315,33 +305,22 @@ char *db_sqlite_text(const char *text)
     return t ? t : xstrdup("");
 }
 
-/* The FROM and WHERE of filters f in one dialect; returns the number of
- * values they take. */
-static int list_where(buf *b, const db_list *l, unsigned f, int dialect)
-{
-    int np = 0, terms = l->where ? 1 : 0;
-    buf_puts(b, l->from);
-    if (l->where)
-        buf_printf(b, " WHERE %s", l->where);
-    for (int k = 0; k < l->nfilters; k++) {
-        const db_sql *t = l->term(f, k);
-        if (!t)
-            continue;
-        buf_puts(b, terms++ ? " AND " : " WHERE ");
-        np += placeholders(dialect == DB_PG ? t->pg : t->sqlite, b, '$', np);
-    }
-    return np;
-}
-
 /* One dialect's text of the count (s < 0) or of a page of l. */
 static char *list_text(const db_list *l, unsigned f, int s, bool desc, int dialect)
 {
+    int np = 0, terms = l->where ? 1 : 0;
     buf b;
     buf_init(&b, 0);
-    buf_puts(&b, s < 0 ? "SELECT COUNT(*)" : "SELECT ");
-    if (s >= 0)
-        buf_puts(&b, l->columns);
-    int np = list_where(&b, l, f, dialect);
+    buf_printf(&b, "SELECT %s%s", s < 0 ? "COUNT(*)" : l->columns, l->from);
+    if (l->where)
+        buf_printf(&b, " WHERE %s", l->where);
+    for (int k = 0; k < l->nfilters; k++) {
+        const db_sql *t = l->term(f, k);
+        if (t) {
+            buf_puts(&b, terms++ ? " AND " : " WHERE ");
+            np += placeholders(dialect == DB_PG ? t->pg : t->sqlite, &b, '$', np);
+        }
+    }
     if (s >= 0) {
         const db_sql *ord = &l->order[s];
         const char *dir = desc ? " DESC" : "";
@@ -475,7 +454,7 @@ aop_err db_conn_stmt(db_conn *c, const void *key, const char *text, const store_
     if (!slot->key) {
         slot->st = xcalloc(1, size);
         slot->st->v = v;
-        slot->st->nparams = db_param_count(text);
+        slot->st->nparams = placeholders(text, NULL, 0, 0);
         slot->key = key;
     }
     if (slot->st->nparams != n) {

@@ -1,48 +1,39 @@
 /*
  * db.h - the driver layer under the store port (not for code outside
- * src/store/).
+ * src/store/). Each operation is written once (users.c, tokens.c,
+ * workflows.c, executions.c, migrations.c) on the calls below; the drivers,
+ * sqlite.c and pg.c, implement the entry points of store_vtbl (store.h).
  *
- * Each store operation is written once, in users.c, tokens.c, workflows.c,
- * executions.c or migrations.c, on these calls; the two drivers, sqlite.c and
- * pg.c, implement the entry points of store_vtbl (store.h) that they use.
- *
- * SQL: a statement is a static db_sql, its text per dialect side by side.
- *  - Placeholders are $1..$n in both texts; the SQLite driver rewrites them
- *    to ?1..?n once, when it prepares (quoted literals are left alone). A
- *    value is bound once however often its $n appears.
- *  - DB_PAIR(sqlite, pg), or DB_BOTH(text) when the texts are the same. Keep SQL portable where it
- *    costs nothing: CAST($1 AS TEXT) IS NULL, COALESCE, COUNT(*) FILTER
- *    (WHERE ...), CASE; where a dialect needs its own words (json_each or
- *    jsonb, COLLATE "C", SKIP LOCKED), write the pair.
- *  - A NULL text means the step does not exist in that dialect: running it
- *    answers AOP_OK with no row and no change (SQLite's workflow_tags rows,
+ * SQL: a statement is a static db_sql, its SQLite and PostgreSQL texts side
+ * by side: DB_PAIR(sqlite, pg), or DB_BOTH(text) when they are the same.
+ *  - Placeholders are $1..$n in both; the SQLite driver rewrites them to
+ *    ?1..?n when it prepares (quoted literals left alone). A value is bound
+ *    once however often its $n appears, always bound, never written in SQL.
+ *  - A NULL text: the step does not exist in that dialect; running it
+ *    answers AOP_OK, no row, no change (SQLite's workflow_tags rows,
  *    PostgreSQL's advisory locks).
- *  - lock_in_tx: inside a transaction the rows the statement reads stay
- *    locked against other writers until its end (PostgreSQL appends FOR NO
- *    KEY UPDATE; SQLite's single writer needs nothing).
- *  - Values are always bound, never written into SQL.
- * On PostgreSQL, 'i', 'd' and 'b' values are sent as int8, float8 and bool
- * and a text's type is inferred from where it stands (an INSERT's column
- * gives json or jsonb), so texts need casts only where nothing tells.
- *
- * Statements are prepared once per connection and found again by the
- * address of their db_sql, which must therefore be static (or built once
- * and never freed, as a db_list's statements are).
+ *  - lock_in_tx: inside a transaction the rows read stay locked against
+ *    other writers until its end (PostgreSQL adds FOR NO KEY UPDATE;
+ *    SQLite's single writer needs nothing).
+ *  - Keep SQL portable where it costs nothing (CAST($1 AS TEXT) IS NULL,
+ *    COUNT(*) FILTER (WHERE ...), CASE). PostgreSQL gets 'i', 'd', 'b'
+ *    values as int8, float8, bool and infers a text's type from where it
+ *    stands (an INSERT's column gives json or jsonb): cast only where
+ *    nothing tells.
+ * A connection prepares a statement once and finds it again by the address
+ * of its db_sql, which must be static (or never freed, as db_list's are).
  *
  * An operation: db_op o = db_op_start(s, "name"); the calls below with &o;
  * return db_op_end(&o, rc), which records the duration under that name
- * (metrics and the slow-operation log). Errors are the port's (store.h):
- * conflict, unavailable, or internal (logged with the op's name). A
- * statement whose $n count differs from the values given is refused with
- * AOP_ERR_INTERNAL, logged with the op's name.
+ * (metrics, slow-operation log). Errors are the port's (store.h); a
+ * statement whose $n count differs from the values given is refused
+ * (AOP_ERR_INTERNAL, logged with the op's name). Every call gives its
+ * statement back before it returns: rows are copied into the caller's
+ * structs (db_row) and arena.
  *
- * Ownership: statements belong to their connection, and every call below
- * gives back the one it used before it returns: what rows hold is copied
- * into the caller's structs (db_row) and arena.
- *
- * Adding a table: its DDL in migrations.c (a new version at the end).
- * Adding an operation: its prototype in store.h and one function in the
- * file of its table, with its db_sql texts next to it.
+ * Adding a table: its DDL in migrations.c, a new version at the end.
+ * Adding an operation: its prototype in store.h, one function next to its
+ * table's others with its db_sql, and a db_row for what it reads.
  */
 #ifndef AOP_STORE_DB_H
 #define AOP_STORE_DB_H
@@ -89,7 +80,6 @@ typedef struct {
 
 db_op db_op_start(store *s, const char *name);
 aop_err db_op_end(const db_op *o, aop_err rc);
-bool db_is_pg(const db_op *o);
 
 /*
  * How each column of a row goes into a member of the struct it fills, in
@@ -192,7 +182,18 @@ char *store_migration_sql(const store_migration *m, int dialect);
 /* A store_wf_top from (id, name, executions, cost); workflows.c. */
 extern const db_row store_wf_top_row;
 
-/* ---- for the drivers ---- */
+/* ---- for the drivers ----
+ *
+ * A driver's entry points (store_vtbl): run borrows the calling thread's
+ * connection, finds sql's statement (db_conn_stmt; prepared on first use
+ * from its dialect's text), binds the n values of v and starts it; step
+ * moves to the next row; columns are read from the current row (col_text
+ * and col_dup: NULL or "" for SQL NULL; col_text valid until done); changes
+ * is the rows the statement wrote; done gives it back. exec runs SQL
+ * without values (DDL); begin, commit, rollback stay on the thread's
+ * connection (a failed commit is followed by a rollback). Errors are mapped
+ * to the port's and logged with op.
+ */
 
 /* The part of a driver's statement the shared code reads. */
 struct db_stmt {
@@ -210,8 +211,7 @@ typedef struct db_stmt db_stmt;
     .col_dup = prefix##_col_dup, .col_int = prefix##_col_int,                              \
     .col_double = prefix##_col_double,                                                     \
     .exec = prefix##_exec, .begin = prefix##_begin, .commit = prefix##_commit,             \
-    .rollback = prefix##_rollback, .ping = prefix##_ping, .claim = prefix##_claim,         \
-    .close = prefix##_close
+    .rollback = prefix##_rollback, .ping = prefix##_ping, .close = prefix##_close
 
 #define DB_STMT_SLOTS 1024 /* more than the distinct statements of all operations */
 
@@ -265,8 +265,6 @@ aop_err db_conn_stmt(db_conn *c, const void *key, const char *text, const store_
 /* Calls fn on each statement of c (to finalize it), frees them, empties the
  * table. */
 void db_conn_free_stmts(db_conn *c, void (*fn)(db_stmt *st));
-/* The highest $n in text, outside quotes. */
-int db_param_count(const char *text);
 /* A copy of text with $n written ?n outside quotes (free it). */
 char *db_sqlite_text(const char *text);
 

@@ -3,22 +3,16 @@
  * them from, and the aggregates over them.
  *
  * The queue is the executions table itself. SQLite claims with one UPDATE
- * ... RETURNING: two workers never take the same row (SQLite writes one
- * statement at a time) and max_concurrency is checked by the statement that
- * starts the runs. Several PostgreSQL processes share the database at READ
- * COMMITTED, so there the claim comes in two parts under an advisory lock
- * and SKIP LOCKED (claim_pg), and:
- *  - execution_owned locks the row it checks (FOR NO KEY UPDATE) until the
- *    caller's transaction ends: the engine's writes of a run (node rows,
- *    finish) then happen under the lease they checked, as on SQLite, and
- *    writes of one execution's node rows take turns, which keeps seq
- *    (MAX + 1 at the first write) unique.
- *  - renew, requeue and prune pass over rows other transactions hold.
+ * ... RETURNING (it writes one statement at a time). PostgreSQL processes
+ * share the database at READ COMMITTED: the claim comes in two parts under
+ * an advisory lock and SKIP LOCKED (claim_pg); execution_owned locks the
+ * row it checks until the caller's transaction ends, so a run's writes
+ * happen under the lease they checked and one execution's node rows are
+ * written in turn (seq stays unique); renew, requeue and prune pass over
+ * rows other transactions hold.
  *
- * Conventions of store_execution and store_exec_node: "" timestamps and
- * NULL texts are SQL NULL, and a negative duration_ms is NULL (read back
- * as -1). The list statements are built once per combination of filters,
- * sort and direction (db_list), so each has a plan of its own.
+ * "" timestamps and NULL texts are SQL NULL, and a negative duration_ms is
+ * NULL (read back as -1).
  */
 #include "store/db.h"
 
@@ -456,7 +450,7 @@ aop_err store_execution_claim(store *s, const char *owner, long long now_ms, con
     aop_err rc = AOP_OK;
     if (limit > 0) {
         r.out = arena_alloc(a, sizeof(store_execution) * (size_t)limit);
-        rc = db_is_pg(&o) ? claim_pg(&o, &r) : claim_rows(&o, &store_exec_claim_sql, &r);
+        rc = s->v->dialect == DB_PG ? claim_pg(&o, &r) : claim_rows(&o, &store_exec_claim_sql, &r);
     }
     if (rc == AOP_OK && r.n > 1)
         qsort(r.out, (size_t)r.n, sizeof(store_execution), by_queue_order);

@@ -1,28 +1,22 @@
 /*
- * migrations.c - the schema, as numbered migrations embedded in the binary,
- * both dialects side by side, and how they are applied.
+ * migrations.c - the schema as numbered migrations, both dialects side by
+ * side, and how they are applied.
  *
- * One list in ascending version order, starting at 1, never renumbered or
- * edited once released: a change to the schema is a new entry at the end.
- * An entry's SQL is a list of parts (db_sql pairs: DB_BOTH where the
- * dialects agree, a NULL side where a part exists in one only) in which
- * the words of words[] stand for each dialect's own. It may hold several
- * statements, but no BEGIN, COMMIT or ROLLBACK: store_migrate applies every
- * version newer than the newest recorded in schema_migrations, each in a
- * transaction of its own with its schema_migrations row, after checking
- * under the migrations' lock that no other process applied it meanwhile
- * (SQLite: the write lock BEGIN IMMEDIATE takes; PostgreSQL: an advisory
- * lock, which also keeps concurrent CREATE TABLE IF NOT EXISTS apart).
+ * One list, versions from 1 up, never renumbered or edited once released:
+ * a change is a new entry at the end. An entry is a list of parts (DB_BOTH
+ * where the dialects agree, a NULL side where a part exists in one only)
+ * whose words[] tokens stand for each dialect's own; it may hold several
+ * statements but no BEGIN, COMMIT or ROLLBACK. store_migrate applies each
+ * version newer than the newest recorded in schema_migrations in a
+ * transaction of its own with its row, after checking under the
+ * migrations' lock (SQLite's BEGIN IMMEDIATE, a PostgreSQL advisory lock)
+ * that no other process applied it meanwhile.
  *
- * Conventions: ids are TEXT (UUIDv7 strings); timestamps TEXT in RFC 3339
- * UTC with milliseconds (they sort as text); counters {INT}, money {REAL}.
- * JSON documents handed back to clients (preferences, scopes, detail,
- * definition, settings, snapshot, input, output, error) are {JSON}: TEXT on
- * SQLite, `json` on PostgreSQL, where the text comes back as written. The
- * arrays queries filter on (workflows' tags, editors, viewers) are {JSONB}.
- * On PostgreSQL sorting by a name or an email is in byte order, as on
- * SQLite ({COLLATE_C} indexes), and a case-insensitive substring search is
- * LIKE '%...%' through pg_trgm GIN indexes.
+ * Conventions: ids are TEXT (UUIDv7); timestamps TEXT in RFC 3339 UTC with
+ * milliseconds (they sort as text); JSON documents handed back to clients
+ * are {JSON} (PostgreSQL's json keeps the text as written); the arrays
+ * queries filter on are {JSONB}; PostgreSQL sorts names and emails in
+ * byte order ({COLLATE_C}) and searches them through pg_trgm indexes.
  */
 #include "core/buf.h"
 #include "core/clock.h"
@@ -162,17 +156,13 @@ static const db_sql m2[] = {
 };
 
 /*
- * 003: workflows and their versions. Tags and permissions are kept as JSON
- * in the row, which is what a read returns; SQLite also keeps them as rows
- * of workflow_tags and workflow_permissions, which is what its list filters
- * use (written with the workflow, inside the caller's transaction), where
- * PostgreSQL filters the jsonb arrays with @> through GIN indexes
- * (jsonb_path_ops). search_name and search_description are the name and
- * description lowered: with aop_lower() (Unicode's simple mapping) at write
- * time on SQLite, generated columns on PostgreSQL (with trigram indexes for
- * LIKE '%...%'). definition, the large one, is the last column: reading the
- * columns a list shows never walks its overflow pages. Partial indexes keep
- * deleted workflows out of every list and sort.
+ * 003: workflows and their versions. Tags and permissions are JSON in the
+ * row (what a read returns); SQLite's list filters use workflow_tags and
+ * workflow_permissions rows, PostgreSQL's GIN indexes (jsonb_path_ops) on
+ * the jsonb arrays. search_name and search_description: the lowered name
+ * and description (trigram indexes on PostgreSQL). definition, the large
+ * one, comes last: reading the columns a list shows never walks its
+ * overflow pages. Partial indexes keep deleted workflows out of every list.
  */
 static const db_sql m3[] = {
     DB_BOTH("CREATE TABLE workflows (\n"
@@ -265,26 +255,19 @@ static const db_sql m3[] = {
 };
 
 /*
- * 004: executions. One row per run of a workflow, and one per node that ran
- * in it. input, output and error, the large texts, come last so that lists,
- * sorts and aggregates never walk their overflow pages. Timestamps that have
- * not happened yet are NULL, as is duration_ms until the end. The engine's
- * queue lives in the same table: a worker claims queued rows by setting
- * status, lease_owner and lease_until (wall-clock ms). Indexes: one per sort
- * of the list, each ending in id (the tie-breaker), and per filter
- * (workflow, status) with created_at after it, the list's default order.
- * Sorting by started_at, finished_at or duration_ms with NULLs last walks
- * those indexes too. The queue index covers what a claim reads (on SQLite
- * status included: it does not count a partial index's condition as
- * covered); PostgreSQL also indexes the queued rows of limited workflows
- * alone, which its claims rank. The running index counts a workflow's
- * running executions for max_concurrency; ended rows by age serve pruning
- * (NOT IN, so that the status index, which an IN list would match, does not
- * compete with it). Leases are found through the status index: running rows
- * are few, so an index on lease_until of its own would cost every claim and
- * finish a write for nothing. Node rows can be large (output), so they keep
- * a rowid on SQLite; their key is (execution_id, node_id) and the cascade
- * removes them with their execution.
+ * 004: executions, one row per run, and their node rows. input, output and
+ * error, the large texts, come last (lists never walk their overflow
+ * pages). What has not happened yet is NULL. The engine's queue is this
+ * table (status, lease_owner, lease_until in wall-clock ms). Indexes: one
+ * per sort of the list, each ending in id, and per filter (workflow,
+ * status) then created_at; NULLs last walk them too. The queue index covers
+ * what a claim reads (status included on SQLite, which does not count a
+ * partial index's condition as covered); PostgreSQL's claims also rank the
+ * queued rows of limited workflows alone. The running index counts a
+ * workflow's running executions; ended rows by age serve pruning (NOT IN,
+ * so the status index does not compete). Leases go through the status
+ * index: an index on lease_until would cost every claim and finish a write.
+ * Node rows (large output: a rowid on SQLite) go with their execution.
  */
 static const db_sql m4[] = {
     DB_BOTH("CREATE TABLE executions (\n"

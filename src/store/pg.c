@@ -2,12 +2,10 @@
  * pg.c - the PostgreSQL driver (libpq; db.h's entry points), for several
  * instances sharing one database.
  *
- * Connections: one per thread (db.c's pool). A thread's first call opens
- * its connection, closed at thread exit or at close. Each connection
- * prepares a statement on its first use (named "s<n>") and runs it with
- * PQexecPrepared: 'i', 'd' and 'b' values typed int8, float8 and bool,
- * texts typed by the server from where they stand, every value sent as
- * text.
+ * Connections: one per thread (db.c's pool). Each prepares a statement on
+ * its first use (named "s<n>") and runs it with PQexecPrepared, every value
+ * sent as text ('i', 'd', 'b' typed int8, float8, bool; texts typed by the
+ * server).
  *
  * Outages: a connection the server closed while it was idle (restart,
  * terminated backend) is noticed before use and replaced. A call that finds
@@ -17,30 +15,21 @@
  * DOWN_RETRY_MS: meanwhile every connect fails at once without touching the
  * network, and afterwards one thread at a time probes. One warning per
  * outage, one info line when the database is back; the URL's password is
- * never logged nor put in an error message.
+ * never logged nor put in an error message. When the connection is lost
+ * inside a transaction, every call answers AOP_ERR_UNAVAILABLE until the
+ * caller's rollback, which then succeeds.
  *
  * Errors: unique_violation (23505) is AOP_ERR_CONFLICT; a lost or refused
  * connection, admin shutdown, cannot connect now (class 08, 57P01-57P03),
  * serialization failure (40001) or deadlock (40P01), lock or statement
  * timeout (55P03, 57014) AOP_ERR_UNAVAILABLE; anything else
- * AOP_ERR_INTERNAL (logged with the op and the server's message, never
- * shown to a client).
+ * AOP_ERR_INTERNAL (logged with the op and the server's message).
  *
- * Transactions stay on the thread's connection. When the connection is lost
- * inside one, every call answers AOP_ERR_UNAVAILABLE until the caller's
- * rollback, which then succeeds.
- *
- * Text conventions shared with SQLite, so that both answer the same bytes:
- * timestamps are TEXT in the program's RFC 3339 UTC form with milliseconds
- * (which sorts as text sorts); JSON documents handed back to clients are
- * `json` (the text is kept as written); the JSON arrays queries filter on
- * (workflows' tags, editors, viewers) are `jsonb`, which prints a space
- * after each comma: reads give them back compact, as they were written.
- *
+ * jsonb (workflows' tags, editors, viewers) prints a space after each
+ * comma: reads give it back compact, as written and as SQLite answers.
  * Events travel through NOTIFY/LISTEN on the channel aop_events; pq_listen
  * keeps a connection of its own.
  */
-#include "store/store.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -332,13 +321,10 @@ static aop_err stmt_prepare(conn *c, pq_stmt *st, const char *text, bool lock, c
     for (int i = 0; i < n; i++)
         types[i] = v[i].type == 'i' ? INT8OID : v[i].type == 'd' ? FLOAT8OID
                  : v[i].type == 'b' ? BOOLOID : 0;
-    char *locked = NULL;
-    if (lock) {
-        size_t len = strlen(text);
-        locked = xmalloc(len + sizeof(LOCK_ROWS));
-        memcpy(locked, text, len);
-        memcpy(locked + len, LOCK_ROWS, sizeof(LOCK_ROWS));
-    }
+    size_t len = strlen(text) + sizeof(LOCK_ROWS);
+    char *locked = lock ? xmalloc(len) : NULL;
+    if (locked)
+        snprintf(locked, len, "%s" LOCK_ROWS, text);
     PGresult *res = PQprepare(c->pg, st->name, locked ? locked : text, n, types);
     free(locked);
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -440,20 +426,15 @@ static char *pq_col_dup(db_stmt *base, int i, arena *a)
     char *out = arena_alloc(a, len + 1), *o = out;
     bool in_string = false, escaped = false;
     for (; *s; s++) {
-        char ch = *s;
-        if (in_string) {
-            if (escaped)
-                escaped = false;
-            else if (ch == '\\')
-                escaped = true;
-            else if (ch == '"')
-                in_string = false;
-        } else if (ch == '"') {
-            in_string = true;
-        } else if (ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r') {
-            continue;
-        }
-        *o++ = ch;
+        if (!in_string && strchr(" \n\t\r", *s))
+            continue; /* a blank outside strings */
+        *o++ = *s;
+        if (escaped)
+            escaped = false;
+        else if (in_string && *s == '\\')
+            escaped = true;
+        else if (*s == '"')
+            in_string = !in_string;
     }
     *o = '\0';
     return out;
@@ -496,15 +477,6 @@ static aop_err pq_ping(void *h)
 {
     static const db_sql q_ping = DB_PAIR(NULL, "SELECT 1");
     return run_fixed(h, &q_ping, "ping", NULL);
-}
-
-/* Many instances share a PostgreSQL database: nothing to claim. */
-static aop_err pq_claim(void *h, char *why, size_t whylen)
-{
-    (void)h;
-    if (whylen)
-        why[0] = '\0';
-    return AOP_OK;
 }
 
 static aop_err pq_begin(void *hp)

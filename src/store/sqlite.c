@@ -16,7 +16,6 @@
  * (sq_claim: a lock file), checkpoints the WAL on a thread of its own, and
  * its write transactions take turns on a mutex.
  */
-#include "store/store.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
@@ -554,6 +553,7 @@ static void sq_close(void *hp)
 
 const store_vtbl store_sqlite_vtbl = {
     DB_DRIVER(sq, "sqlite", DB_SQLITE),
+    .claim = sq_claim,
     .reclaim = sq_reclaim,
 };
 

@@ -47,9 +47,14 @@ aop_err store_ping(store *s)
     return db_op_end(&o, s->v->ping(s->h));
 }
 
+/* Many instances share a PostgreSQL database: nothing to claim there. */
 aop_err store_claim(store *s, char *why, size_t whylen)
 {
-    return s->v->claim(s->h, why, whylen);
+    if (s->v->claim)
+        return s->v->claim(s->h, why, whylen);
+    if (whylen)
+        why[0] = '\0';
+    return AOP_OK;
 }
 
 typedef struct {

@@ -292,7 +292,7 @@ typedef struct store_vtbl {
     aop_err (*commit)(void *h);
     aop_err (*rollback)(void *h);
     aop_err (*ping)(void *h);
-    aop_err (*claim)(void *h, char *why, size_t whylen);
+    aop_err (*claim)(void *h, char *why, size_t whylen); /* NULL: nothing to claim */
     aop_err (*reclaim)(void *h, long long pages);  /* NULL: the server does it */
     aop_err (*publish)(void *h, const char *payload); /* both NULL: not shared */
     aop_err (*listen)(void *h, void (*fn)(void *arg, const char *payload), void *arg,

@@ -2,17 +2,11 @@
  * workflows.c - workflows, their version history, their analytics
  * counters and the summary over them.
  *
- * Tags and permissions: SQLite keeps workflow_tags and workflow_permissions
- * rows beside the JSON arrays, written with the workflow (statements that
- * do not exist on PostgreSQL); PostgreSQL filters the jsonb arrays tags,
- * editors and viewers in place with @> (GIN indexes, jsonb_path_ops).
- * Search: search_name and search_description hold the lowered name and
- * description (written with aop_lower() on SQLite, generated columns on
- * PostgreSQL), matched with LIKE '%...%'.
- *
- * The list statements are built once per combination of filters, sort and
- * direction (db_list), so each combination gets a plan of its own
- * and the partial indexes serve it.
+ * SQLite keeps tags and permissions as workflow_tags and
+ * workflow_permissions rows too, written with the workflow (steps
+ * PostgreSQL has not: it filters the jsonb arrays with @>). search_name
+ * and search_description hold the lowered name and description (aop_lower()
+ * on SQLite, generated columns on PostgreSQL), matched with LIKE '%...%'.
  */
 #include "store/db.h"
 
