@@ -1,9 +1,6 @@
-/*
- * db.c - the driver layer's shared half (see db.h): operations' timing,
- * running statements with checked values, reading rows, list statements,
- * and what both drivers keep alike (connections per thread, their
- * statement tables).
- */
+/* db.c - the driver layer's shared half (db.h): timing, running statements
+ * and reading their rows, list statements, and the connections per thread
+ * and statement tables both drivers keep. */
 #include "store/db.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -315,7 +312,7 @@ static char *list_text(const db_list *l, unsigned f, int s, bool desc, int diale
     if (l->where)
         buf_printf(&b, " WHERE %s", l->where);
     for (int k = 0; k < l->nfilters; k++) {
-        const db_sql *t = l->term(f, k);
+        const db_sql *t = l->term ? l->term(f, k) : f & (1u << k) ? &l->terms[k] : NULL;
         if (t) {
             buf_puts(&b, terms++ ? " AND " : " WHERE ");
             np += placeholders(dialect == DB_PG ? t->pg : t->sqlite, &b, '$', np);

@@ -149,15 +149,17 @@ char *db_like_pattern(const char *text, arena *a);
 /*
  * A list query with optional filters: one statement per combination of
  * filters, sort and direction (each gets a plan of its own), built on first
- * use and never freed. Filter k (bit 1 << k) adds term(filters, k) to the
- * WHERE clause, its own $1, $2 numbered after those of the filters before
- * it; LIMIT and OFFSET come last. order[s] is sort s's ORDER BY, with two
- * %s for the direction (the column's and the tie-breaker's). count and
- * page have room for 1 << nfilters and (1 << nfilters) * nsorts * 2.
+ * use and never freed. Filter k (bit 1 << k) adds terms[k] to the WHERE
+ * clause (or term(filters, k), when set), its own $1, $2 numbered after
+ * those of the filters before it; LIMIT and OFFSET come last. order[s] is
+ * sort s's ORDER BY, with two %s for the direction (the column's and the
+ * tie-breaker's). count and page have room for 1 << nfilters and
+ * (1 << nfilters) * nsorts * 2.
  */
 typedef struct {
     const char *columns, *from;
     const char *where; /* a condition every statement has, or NULL */
+    const db_sql *terms;
     const db_sql *(*term)(unsigned filters, int k);
     int nfilters, nsorts;
     const db_sql *order;
@@ -272,10 +274,10 @@ char *db_sqlite_text(const char *text);
 
 enum { STORE_WF_F_READER = 1, STORE_WF_F_STATUS = 2, STORE_WF_F_TAG = 4, STORE_WF_F_OWNER = 8,
        STORE_WF_F_SEARCH = 16 };
-const db_sql *store_wf_list_sql(unsigned filters, store_wf_sort sort, bool desc, bool count);
+extern db_list store_wf_list;
 enum { STORE_EXEC_F_READER = 1, STORE_EXEC_F_WORKFLOW = 2, STORE_EXEC_F_STATUS = 4,
        STORE_EXEC_F_RANGE = 8 };
-const db_sql *store_exec_list_sql(unsigned filters, store_exec_sort sort, bool desc, bool count);
+extern db_list store_exec_list;
 extern const db_sql store_exec_claim_sql; /* SQLite's */
 extern const db_sql store_exec_prune_sql;
 

@@ -379,7 +379,6 @@ aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, ex
 
 /* ---- the queue ---- */
 
-
 /* What a claim asks for. */
 typedef struct {
     const char *owner, *now;
@@ -394,10 +393,9 @@ typedef struct {
 static aop_err claim_rows(db_op *o, const db_sql *sql, claim_req *r)
 {
     void *items = r->out + r->n;
-    int got = 0;
-    aop_err rc = db_rows(o, sql, &exec_row, r->limit - r->n, &items, &got, r->a, "titii",
-                         r->owner, r->lease_until_ms, r->now, r->now_ms,
-                         (long long)(r->limit - r->n));
+    int got = 0, room = r->limit - r->n;
+    aop_err rc = db_rows(o, sql, &exec_row, room, &items, &got, r->a, "titii", r->owner,
+                         r->lease_until_ms, r->now, r->now_ms, (long long)room);
     r->n += got;
     return rc;
 }
@@ -526,14 +524,9 @@ static const db_sql *list_term(unsigned filters, int k)
     return &list_terms[k];
 }
 
-static db_list list = {.columns = EXEC_COLUMNS, .from = " FROM executions e",
-                       .term = list_term, .nfilters = NFILTERS, .nsorts = NSORTS,
-                       .order = list_orders, .count = list_count, .page = list_page};
-
-const db_sql *store_exec_list_sql(unsigned filters, store_exec_sort sort, bool desc, bool count)
-{
-    return db_list_sql(&list, filters, (int)sort, desc, count);
-}
+db_list store_exec_list = {.columns = EXEC_COLUMNS, .from = " FROM executions e",
+                          .term = list_term, .nfilters = NFILTERS, .nsorts = NSORTS,
+                          .order = list_orders, .count = list_count, .page = list_page};
 
 /* An open end of the range binds its stand-in bound. */
 aop_err store_execution_list(store *s, const store_exec_query *q, store_execution **out, int *n,
@@ -561,9 +554,9 @@ aop_err store_execution_list(store *s, const store_exec_query *q, store_executio
         v[nv++] = DB_TEXT(q->to ? q->to : TS_MAX);
     }
     void *items = NULL;
-    aop_err rc = db_page(&o, db_list_sql(&list, f, 0, false, true),
-                         db_list_sql(&list, f, (int)q->sort, q->desc, false), v, nv, q->offset,
-                         q->limit, &exec_list_row, &items, n, total, a);
+    aop_err rc = db_page(&o, db_list_sql(&store_exec_list, f, 0, false, true),
+                         db_list_sql(&store_exec_list, f, (int)q->sort, q->desc, false), v, nv,
+                         q->offset, q->limit, &exec_list_row, &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }

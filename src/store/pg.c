@@ -452,7 +452,6 @@ static double pq_col_double(db_stmt *base, int i)
     return strtod(pq_col_text(base, i), NULL);
 }
 
-
 static aop_err pq_exec(void *h, const char *sql, const char *op)
 {
     conn *c;
@@ -460,7 +459,7 @@ static aop_err pq_exec(void *h, const char *sql, const char *op)
     return rc == AOP_OK ? exec_simple(c, sql, op) : rc;
 }
 
-/* ---- ping, claim, transactions, events ---- */
+/* ---- ping, transactions, events ---- */
 
 /* Runs a statement without values whose rows are not read. */
 static aop_err run_fixed(void *h, const db_sql *sql, const char *op, const char *text)

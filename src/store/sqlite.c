@@ -183,7 +183,6 @@ static int conn_setup(sqlite3 *db)
     return rc;
 }
 
-
 /* Opens and sets up one connection. Returns a SQLite result code; on failure
  * *out is NULL and why holds the reason (with the OS error when there is one). */
 static int conn_new(const char *path, conn **out, char *why, size_t whylen)
@@ -332,22 +331,14 @@ static double sq_col_double(db_stmt *base, int i)
     return sqlite3_column_double(((sq_stmt *)base)->st, i);
 }
 
-
-/* Runs SQL without values (transaction control, DDL) on c. */
-static aop_err exec_sql(conn *c, const char *sql, const char *op)
-{
-    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return sq_error(rc, op, sqlite3_errmsg(c->db));
-    return AOP_OK;
-}
-
-/* Runs fixed SQL on the calling thread's connection. */
+/* Runs SQL without values (transaction control, DDL) on the calling
+ * thread's connection. */
 static aop_err sq_exec(void *hp, const char *sql, const char *op)
 {
     conn *c;
     aop_err rc = conn_borrow(hp, &c);
-    return rc == AOP_OK ? exec_sql(c, sql, op) : rc;
+    int s = rc == AOP_OK ? sqlite3_exec(c->db, sql, NULL, NULL, NULL) : SQLITE_OK;
+    return s == SQLITE_OK ? rc : sq_error(s, op, sqlite3_errmsg(c->db));
 }
 
 /*
@@ -471,7 +462,6 @@ out:
     return rc;
 }
 
-
 /* begin takes the store's write mutex; a commit that succeeds or any
  * rollback gives it back (store_tx rolls back after a failed commit). */
 static aop_err sq_begin(void *hp)
@@ -501,7 +491,7 @@ static aop_err sq_rollback(void *hp)
     conn *c;
     aop_err rc = conn_borrow(hp, &c);
     if (rc == AOP_OK && !sqlite3_get_autocommit(c->db))
-        rc = exec_sql(c, "ROLLBACK", "rollback");
+        rc = sq_exec(hp, "ROLLBACK", "rollback");
     pthread_mutex_unlock(&h->write_mu);
     return rc;
 }

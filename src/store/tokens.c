@@ -1,19 +1,11 @@
 /*
- * tokens.c - refresh-token families, revocations and API keys.
- *
- * Safe with several PostgreSQL instances at READ COMMITTED (and with
- * SQLite's single writer):
- *  - refresh_use is one conditional UPDATE (used_at IS NULL): of two
- *    concurrent uses the second waits for the first's row lock, then finds
- *    the row used and reports *won false (reuse detection).
- *  - family_extend only moves expires_at forward, in one statement.
- *  - access_revoke ignores a jti revoked already (ON CONFLICT DO NOTHING).
- *  - apikey_count, which keys_api.c calls inside the transaction that then
- *    inserts the key (the per-user cap), first locks the user's row on
- *    PostgreSQL: the creations of one user's keys take turns, and each
- *    counts after the previous one committed (every statement at READ
- *    COMMITTED sees what was committed before it began), so the cap holds
- *    across processes.
+ * tokens.c - refresh-token families, revocations and API keys, safe with
+ * several PostgreSQL instances at READ COMMITTED (and SQLite's one writer):
+ * refresh_use is one conditional UPDATE (used_at IS NULL), so of two
+ * concurrent uses the second waits for the first's row lock, finds the row
+ * used and reports *won false (reuse detection); family_extend only moves
+ * expires_at forward; access_revoke ignores a jti revoked already. See
+ * apikey_count for the per-user cap.
  */
 #include "store/db.h"
 
@@ -165,9 +157,11 @@ aop_err store_apikey_insert(store *s, const store_apikey *k, const char *key_has
                                  key_hash));
 }
 
-/* Locks the user's row first on PostgreSQL (until the caller's transaction
- * ends; see the top of the file), then counts in a statement of its own,
- * which sees every key committed before the lock was granted. */
+/* keys_api.c calls it inside the transaction that then inserts the key
+ * (the per-user cap). On PostgreSQL it first locks the user's row until
+ * that transaction ends, so one user's key creations take turns; the count
+ * that follows, a statement of its own, sees every key committed before the
+ * lock was granted, so the cap holds across processes. */
 aop_err store_apikey_count(store *s, const char *user_id, long long *n)
 {
     db_op o = db_op_start(s, "apikey_count");

@@ -1,13 +1,9 @@
 /*
- * users.c - users and the audit trail.
- *
- * On PostgreSQL several instances write at READ COMMITTED, with no
- * process-wide write lock as on SQLite: a user read inside a transaction
- * (auth/users.c's update_tx, session.c's refresh_tx) locks the row
- * (lock_in_tx: FOR NO KEY UPDATE, which still lets other rows reference the
- * user), so two read-modify-writes of one user (a profile edit and a
- * deactivation, say) follow each other instead of one silently undoing the
- * other.
+ * users.c - users and the audit trail. Without SQLite's one writer, a user
+ * read inside a transaction (auth/users.c's update_tx, session.c's
+ * refresh_tx) locks the row on PostgreSQL (lock_in_tx: FOR NO KEY UPDATE,
+ * which still lets other rows reference the user), so two read-modify-writes
+ * of one user follow each other instead of one silently undoing the other.
  */
 #include "core/clock.h"
 #include "core/str.h"

@@ -187,20 +187,10 @@ static const db_sql list_orders[NSORTS] = {
 };
 static db_sql list_count[1 << NFILTERS], list_page[(1 << NFILTERS) * NSORTS * 2];
 
-static const db_sql *list_term(unsigned filters, int k)
-{
-    return filters & (1u << k) ? &list_terms[k] : NULL;
-}
-
-static db_list list = {.columns = WF_COLUMNS, .from = " FROM workflows w",
-                       .where = "w.deleted_at IS NULL", .term = list_term, .nfilters = NFILTERS,
-                       .nsorts = NSORTS, .order = list_orders, .count = list_count,
-                       .page = list_page};
-
-const db_sql *store_wf_list_sql(unsigned filters, store_wf_sort sort, bool desc, bool count)
-{
-    return db_list_sql(&list, filters, (int)sort, desc, count);
-}
+db_list store_wf_list = {.columns = WF_COLUMNS, .from = " FROM workflows w",
+                        .where = "w.deleted_at IS NULL", .terms = list_terms,
+                        .nfilters = NFILTERS, .nsorts = NSORTS, .order = list_orders,
+                        .count = list_count, .page = list_page};
 
 aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **out, int *n,
                             long long *total, arena *a)
@@ -218,9 +208,9 @@ aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **
         }
     }
     void *items = NULL;
-    aop_err rc = db_page(&o, db_list_sql(&list, f, 0, false, true),
-                         db_list_sql(&list, f, (int)q->sort, q->desc, false), v, nv, q->offset,
-                         q->limit, &wf_list_row, &items, n, total, a);
+    aop_err rc = db_page(&o, db_list_sql(&store_wf_list, f, 0, false, true),
+                         db_list_sql(&store_wf_list, f, (int)q->sort, q->desc, false), v, nv,
+                         q->offset, q->limit, &wf_list_row, &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }

@@ -1636,12 +1636,13 @@ static int check_list_plans(sqlite3 *db, char *msg, size_t msglen)
             len += (size_t)snprintf(msg + len, msglen - len, __VA_ARGS__);           \
     } while (0)
     for (unsigned fl = 0; fl < 16; fl++) {
-        const char *sql = store_exec_list_sql(fl, STORE_EXEC_SORT_CREATED, false, true)->sqlite;
+        const char *sql =
+            db_list_sql(&store_exec_list, fl, STORE_EXEC_SORT_CREATED, false, true)->sqlite;
         if (query_plan(db, sql, plan, sizeof(plan)) != 0 || strstr(plan, "|SCAN e|"))
             PLAN_BAD("\ncount filters=%u: %s\n  for %s", fl, plan, sql);
         for (int s = 0; s < 4; s++) {
             for (int d = 0; d < 2; d++) {
-                sql = store_exec_list_sql(fl, (store_exec_sort)s, d, false)->sqlite;
+                sql = db_list_sql(&store_exec_list, fl, s, d, false)->sqlite;
                 if (query_plan(db, sql, plan, sizeof(plan)) != 0 || strstr(plan, "|SCAN e|"))
                     PLAN_BAD("\npage filters=%u sort=%d desc=%d: %s\n  for %s", fl, s, d, plan,
                              sql);

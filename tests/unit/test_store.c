@@ -2013,7 +2013,8 @@ static int check_plans(sqlite3 *db, const char *phase, bool counts, char *msg, s
             len += (size_t)snprintf(msg + len, msglen - len, __VA_ARGS__);          \
     } while (0)
     for (unsigned fl = 0; fl < 32; fl++) {
-        const char *sql = store_wf_list_sql(fl, STORE_WF_SORT_CREATED, false, true)->sqlite;
+        const char *sql =
+            db_list_sql(&store_wf_list, fl, STORE_WF_SORT_CREATED, false, true)->sqlite;
         if (!counts)
             ;
         else if (!sql || query_plan(db, sql, plan, sizeof(plan)) != 0)
@@ -2023,7 +2024,7 @@ static int check_plans(sqlite3 *db, const char *phase, bool counts, char *msg, s
                      sql);
         for (int s = 0; s < 3; s++) {
             for (int d = 0; d < 2; d++) {
-                sql = store_wf_list_sql(fl, (store_wf_sort)s, d, false)->sqlite;
+                sql = db_list_sql(&store_wf_list, fl, s, d, false)->sqlite;
                 if (!sql || query_plan(db, sql, plan, sizeof(plan)) != 0) {
                     PLAN_BAD("\n[%s] page filters=%u sort=%d desc=%d: %s", phase, fl, s, d,
                              sql ? plan : "no statement");
