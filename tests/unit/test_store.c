@@ -2118,6 +2118,29 @@ static void workflow_list_query_plans_use_indexes(void)
     run_test(body_wf_plans, true, true);
 }
 
+/* ---- the driver layer ---- */
+
+/* A statement is refused when the values given are not as many as its $n
+ * (or one is of no known kind), and runs with the right ones; a step with
+ * no text in a dialect answers AOP_OK there, with no row. */
+static void body_values_checked(fixture *f)
+{
+    static const db_sql q = DB_BOTH("SELECT COUNT(*) FROM users WHERE id = $1 OR email = $2");
+    static const db_sql q_sqlite = DB_PAIR("SELECT 7", NULL);
+    db_op o = db_op_start(f->s, "test_values");
+    long long n = -1;
+    CHECK_INT(db_query_int(&o, &q, &n, "t", "a"), AOP_ERR_INTERNAL);
+    CHECK_INT(db_query_int(&o, &q, &n, "ttt", "a", "b", "c"), AOP_ERR_INTERNAL);
+    CHECK_INT(db_query_int(&o, &q, &n, "tx", "a", "b"), AOP_ERR_INTERNAL);
+    CHECK_INT(db_query_int(&o, &q, &n, "tt", "a", "b"), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(db_query_int(&o, &q_sqlite, &n, ""), AOP_OK);
+    CHECK_INT(n, f->pg ? 0 : 7);
+    CHECK_INT(db_op_end(&o, AOP_OK), AOP_OK);
+}
+
+BOTH(statement_values_checked, body_values_checked, true, true)
+
 /* ---- PostgreSQL only ---- */
 
 /* Every version of the one list has PostgreSQL SQL too. */
@@ -2615,5 +2638,7 @@ const unit_test store_tests[] = {
     TEST(pg_open_fails_without_password_in_message),
     TEST(pg_database_gone_is_unavailable),
     TEST(pg_publish_listen_delivers_committed_only),
+    TEST(statement_values_checked),
+    TEST(statement_values_checked_pg),
     {NULL, NULL},
 };
