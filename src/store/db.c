@@ -98,8 +98,8 @@ typedef struct {
     long long max;
     void **items;
     bool all;
-    int got;           /* rows kept */
-    long long changes; /* rows written */
+    int got;            /* rows kept */
+    long long *changes; /* rows written, when wanted */
 } fetch;
 
 /* Runs sql with the n values of v and reads as f says. */
@@ -127,8 +127,8 @@ static aop_err run(db_op *o, const db_sql *sql, const db_val *v, int n, fetch *f
         memset(item, 0, size);
         read_row(st, f->row, item, a);
     }
-    if (rc == AOP_OK && st)
-        f->changes = st->v->changes(st);
+    if (rc == AOP_OK && st && f->changes)
+        *f->changes = st->v->changes(st);
     if (st)
         st->v->done(st);
     return rc;
@@ -142,20 +142,25 @@ static aop_err vrun(db_op *o, const db_sql *sql, fetch *f, arena *a, const char 
     db_val v[MAX_VALUES];
     int n = 0;
     for (; fmt[n]; n++) {
-        if (n == MAX_VALUES || !strchr("tidb", fmt[n])) {
+        switch (n < MAX_VALUES ? fmt[n] : 0) {
+        case 't':
+            v[n].u.t = va_arg(ap, const char *);
+            break;
+        case 'i':
+            v[n].u.i = va_arg(ap, long long);
+            break;
+        case 'd':
+            v[n].u.d = va_arg(ap, double);
+            break;
+        case 'b':
+            v[n].u.i = va_arg(ap, int) != 0;
+            break;
+        default:
             log_error("database error", LF_S("op", o->name), LF_S("error", "bad value format"),
                       LF_S("format", fmt));
             return AOP_ERR_INTERNAL;
         }
         v[n].type = fmt[n];
-        if (fmt[n] == 't')
-            v[n].u.t = va_arg(ap, const char *);
-        else if (fmt[n] == 'i')
-            v[n].u.i = va_arg(ap, long long);
-        else if (fmt[n] == 'd')
-            v[n].u.d = va_arg(ap, double);
-        else
-            v[n].u.i = va_arg(ap, int) != 0;
     }
     return run(o, sql, v, n, f, a);
 }
@@ -166,13 +171,13 @@ static const db_row int_row = DB_ROW(int_cols, long long);
 
 aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...)
 {
-    fetch f = {.all = true};
+    fetch f = {.all = true, .changes = changes};
     va_list ap;
+    if (changes)
+        *changes = 0;
     va_start(ap, fmt);
     aop_err rc = vrun(o, sql, &f, NULL, fmt, ap);
     va_end(ap);
-    if (changes)
-        *changes = rc == AOP_OK ? f.changes : 0;
     return rc;
 }
 
