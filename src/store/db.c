@@ -2,6 +2,7 @@
  * and reading their rows, list statements, and the connections per thread
  * and statement tables both drivers keep. */
 #include "store/db.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"

@@ -44,7 +44,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
 #include "store/store.h"
 
 enum { DB_SQLITE, DB_PG };

@@ -9,8 +9,6 @@
  */
 #include "store/db.h"
 
-#include <string.h>
-
 static const db_sql q_family_insert = DB_BOTH(
     "INSERT INTO token_families (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)");
 static const db_sql q_family_extend = DB_BOTH(

@@ -9,8 +9,6 @@
 #include "core/str.h"
 #include "store/db.h"
 
-#include <string.h>
-
 #define USER_COLUMNS                                                                  \
     "id, email, name, password_hash, role, preferences, is_active, created_at, "     \
     "updated_at, last_login_at"

@@ -10,8 +10,6 @@
  */
 #include "store/db.h"
 
-#include <string.h>
-
 #define WF_COLUMNS                                                                        \
     "id, name, description, tags, status, settings, editors, viewers, version, owner_id, " \
     "created_by, updated_by, created_at, updated_at, execution_count, success_count, "    \
