@@ -1,44 +1,44 @@
 /*
- * pg.c - the store port on PostgreSQL (libpq), for several instances
- * sharing one database.
+ * pg.c - the PostgreSQL driver (libpq; db.h's entry points), for several
+ * instances sharing one database.
  *
- * Connections: one per thread, like sqlite.c. A thread's first call opens
- * its connection, a pthread key destructor closes it at thread exit and
- * pq_close() closes whatever is still open. Each connection prepares its
- * statements on first use (named "s<slot>", keyed by the address of their
- * SQL text) and runs them with PQexecPrepared, values always sent as text
- * parameters.
+ * Connections: one per thread (db.c's pool). Each prepares a statement on
+ * its first use (named "s<n>") and runs it with PQexecPrepared, every value
+ * sent as text ('i', 'd', 'b' typed int8, float8, bool; texts typed by the
+ * server).
  *
  * Outages: a connection the server closed while it was idle (restart,
  * terminated backend) is noticed before use and replaced. A call that finds
- * its connection broken otherwise (lost mid-statement) drops it with its
- * statements and answers AOP_ERR_UNAVAILABLE; the thread's next call
- * connects afresh. A failed connect marks the whole
- * store down for DOWN_RETRY_MS: meanwhile every connect fails at once
- * without touching the network, and afterwards one thread at a time probes.
- * One warning per outage, one info line when the database is back; the
- * URL's password is never logged nor put in an error message.
+ * its connection broken otherwise (lost mid-statement) drops it and answers
+ * AOP_ERR_UNAVAILABLE; the thread's next call connects afresh (and prepares
+ * its statements again). A failed connect marks the whole store down for
+ * DOWN_RETRY_MS: meanwhile every connect fails at once without touching the
+ * network, and afterwards one thread at a time probes. One warning per
+ * outage, one info line when the database is back; the URL's password is
+ * never logged nor put in an error message. When the connection is lost
+ * inside a transaction, every call answers AOP_ERR_UNAVAILABLE until the
+ * caller's rollback, which then succeeds.
  *
- * Transactions stay on the thread's connection. When the connection is lost
- * inside one, every call answers AOP_ERR_UNAVAILABLE until the caller's
- * rollback, which then succeeds.
+ * Errors: unique_violation (23505) is AOP_ERR_CONFLICT; a lost or refused
+ * connection, admin shutdown, cannot connect now (class 08, 57P01-57P03),
+ * serialization failure (40001) or deadlock (40P01), lock or statement
+ * timeout (55P03, 57014) AOP_ERR_UNAVAILABLE; anything else
+ * AOP_ERR_INTERNAL (logged with the op and the server's message).
  *
+ * jsonb (workflows' tags, editors, viewers) prints a space after each
+ * comma: reads give it back compact, as written and as SQLite answers.
  * Events travel through NOTIFY/LISTEN on the channel aop_events; pq_listen
  * keeps a connection of its own.
  */
-#include "store/store.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "store/migrations.h"
-#include "store/pg_int.h"
+#include "store/db.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -46,41 +46,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STMT_SLOTS 1024     /* more than the distinct statements of all backend files */
 #define MAX_PARAMS 64       /* parameters of one statement */
 #define DOWN_RETRY_MS 250   /* after a failed connect, others fail at once this long */
 #define LISTEN_POLL_MS 250  /* how often the listener looks at *stop */
 #define LISTEN_CONNECT_MS 3000
 #define CHANNEL "aop_events"
-/* pg_advisory_xact_lock key of migrations: "aopmigr" in ASCII. */
-#define MIGRATION_LOCK "27425601403578226"
-
-static const char q_ping[] = "SELECT 1";
-static const char q_notify[] = "SELECT pg_notify('" CHANNEL "', $1)";
-static const char q_migration_lock[] = "SELECT pg_advisory_xact_lock(" MIGRATION_LOCK ")";
-static const char q_migration_max[] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
-static const char q_migration_has[] = "SELECT 1 FROM schema_migrations WHERE version = $1";
-static const char q_migration_add[] =
-    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)";
-static const char schema_migrations_sql[] =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version INTEGER PRIMARY KEY,"
-    " name TEXT NOT NULL,"
-    " applied_at TEXT NOT NULL)";
+#define LOCK_ROWS " FOR NO KEY UPDATE" /* db_sql.lock_in_tx */
+enum { INT8OID = 20, BOOLOID = 16, FLOAT8OID = 701, JSONBOID = 3802 };
 
 typedef struct pq_store pq_store;
 
-/* One thread's connection state; owned by the store's list. pg is NULL
- * between a loss and the next connect. stmts[i] is the SQL prepared as
- * "s<i>" on pg. */
-typedef struct conn {
+/* One thread's connection state; owned by the store's pool. pg is NULL
+ * between a loss and the next connect; gen counts connections, so that a
+ * statement prepared on an earlier one is prepared again. */
+typedef struct {
+    db_conn base;
     PGconn *pg;
-    const char *stmts[STMT_SLOTS];
+    int gen, names;
     bool in_tx;  /* between begin and commit/rollback */
     bool lost;   /* the connection died inside that transaction */
-    pq_store *owner;
-    struct conn *next;
 } conn;
+
+/* One statement of a connection and the result of its running call. */
+typedef struct {
+    db_stmt base;
+    char name[16];
+    int gen; /* of the connection it is prepared on */
+    PGresult *res;
+    int row, nrows;
+} pq_stmt;
 
 struct pq_store {
     /* libpq keywords and values: the URL's own plus ours; NULL-terminated. */
@@ -89,10 +83,7 @@ struct pq_store {
     PQconninfoOption *opts; /* owns the URL's strings */
     char *where;            /* "host:port/db", for messages */
     char *password;         /* to scrub from messages; may be NULL */
-    pthread_key_t key;
-    bool key_ok;
-    pthread_mutex_t mu;     /* guards conns */
-    conn *conns;
+    db_pool pool;
     atomic_llong down_until; /* monotonic ms; 0 while the database is up */
     atomic_int probing;      /* a thread is connecting during an outage */
     atomic_bool outage_logged;
@@ -124,11 +115,11 @@ static void scrub(const char *msg, const char *secret, char *out, size_t outlen)
 
 /*
  * The one mapping from a failed result to the program's error (see
- * pg_int.h). A result without SQLSTATE is libpq's own failure (a lost
+ * the top of the file). A result without SQLSTATE is libpq's own failure (a lost
  * connection, mostly): unavailable. Unavailable errors are logged by the
  * outage logic, conflicts not at all.
  */
-aop_err pq_error(const PGresult *res, const char *op)
+static aop_err pq_error(const PGresult *res, const char *op)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -152,13 +143,13 @@ aop_err pq_error(const PGresult *res, const char *op)
 
 /* ---- connections ---- */
 
-/* Closes the connection (if any) and forgets its statements. */
+/* Closes the connection (if any); its statements are to be prepared again. */
 static void conn_drop(conn *c)
 {
     if (c->pg)
         PQfinish(c->pg);
     c->pg = NULL;
-    memset(c->stmts, 0, sizeof(c->stmts));
+    c->gen++;
 }
 
 /* The connection broke: drop it; inside a transaction, remember that until
@@ -172,28 +163,18 @@ static aop_err conn_lost(conn *c, const char *op)
     return AOP_ERR_UNAVAILABLE;
 }
 
-static void conn_free(conn *c)
+static void stmt_clear(db_stmt *st)
 {
-    if (!c)
-        return;
-    conn_drop(c);
-    free(c);
+    PQclear(((pq_stmt *)st)->res);
 }
 
-/* pthread key destructor: the thread is exiting, so its connection goes. */
-static void conn_thread_exit(void *p)
+/* The pool's conn_free. */
+static void conn_free(db_conn *base)
 {
-    conn *c = p;
-    pq_store *h = c->owner;
-    pthread_mutex_lock(&h->mu);
-    for (conn **pp = &h->conns; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&h->mu);
-    conn_free(c);
+    conn *c = (conn *)base;
+    conn_drop(c);
+    db_conn_free_stmts(base, stmt_clear);
+    free(c);
 }
 
 /* Server notices (CREATE ... IF NOT EXISTS skipping, a FATAL that arrives
@@ -254,21 +235,17 @@ static aop_err conn_open(pq_store *h, PGconn **out)
  * thread slot cannot be set. */
 static conn *conn_of_thread(pq_store *h)
 {
-    conn *c = pthread_getspecific(h->key);
+    conn *c = (conn *)db_pool_get(&h->pool);
     if (c)
         return c;
     c = xcalloc(1, sizeof(*c));
-    c->owner = h;
-    if (pthread_setspecific(h->key, c) != 0) {
+    c->gen = 1;
+    if (db_pool_add(&h->pool, &c->base) != 0) {
         free(c);
         log_error("database error", LF_S("op", "open"),
                   LF_S("error", "cannot set the thread's connection"));
         return NULL;
     }
-    pthread_mutex_lock(&h->mu);
-    c->next = h->conns;
-    h->conns = c;
-    pthread_mutex_unlock(&h->mu);
     return c;
 }
 
@@ -331,227 +308,177 @@ static aop_err exec_simple(conn *c, const char *sql, const char *op)
     return result_error(c, res, op);
 }
 
-/* The statement name for sql on c ("s<slot>" in name), prepared on first
- * use. sql must have static storage: its address is the key. */
-static aop_err stmt_name(conn *c, const char *sql, const char *op, char name[16])
+/* Prepares st (text, with LOCK_ROWS when lock) on c unless it is
+ * prepared there already, typing the values as v's. */
+static aop_err stmt_prepare(conn *c, pq_stmt *st, const char *text, bool lock, const db_val *v,
+                            int n, const char *op)
 {
-    size_t i = ((uintptr_t)sql >> 3) % STMT_SLOTS;
-    for (int probes = 0; probes < STMT_SLOTS; probes++, i = (i + 1) % STMT_SLOTS) {
-        snprintf(name, 16, "s%zu", i);
-        if (c->stmts[i] == sql)
-            return AOP_OK;
-        if (c->stmts[i])
-            continue;
-        PGresult *res = PQprepare(c->pg, name, sql, 0, NULL);
-        if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
-            return result_error(c, res, op);
-        PQclear(res);
-        c->stmts[i] = sql;
+    Oid types[MAX_PARAMS];
+    if (st->gen == c->gen)
         return AOP_OK;
-    }
-    log_error("database statement table is full", LF_S("op", op));
-    return AOP_ERR_INTERNAL;
-}
-
-/* Renders the values of ap as fmt says (see pg_int.h) into vals, using
- * nums for numbers. -1 on a bad format. */
-static int params_render(const char *fmt, va_list ap, const char **vals, char nums[][32])
-{
-    int n = 0;
-    for (; *fmt; fmt++, n++) {
-        if (n == MAX_PARAMS)
-            return -1;
-        switch (*fmt) {
-        case 't':
-            vals[n] = va_arg(ap, const char *);
-            break;
-        case 'i':
-            snprintf(nums[n], 32, "%lld", va_arg(ap, long long));
-            vals[n] = nums[n];
-            break;
-        case 'b':
-            vals[n] = va_arg(ap, int) ? "true" : "false";
-            break;
-        case 'd':
-            snprintf(nums[n], 32, "%.17g", va_arg(ap, double));
-            vals[n] = nums[n];
-            break;
-        default:
-            return -1;
-        }
-    }
-    return n;
-}
-
-/* Runs the prepared statement for sql with n text values (NULL: SQL NULL). */
-static aop_err run_texts(pq_store *h, const char *sql, const char *op, PGresult **out, int n,
-                         const char *const *vals)
-{
-    conn *c;
-    char name[16];
-    *out = NULL;
-    aop_err rc = conn_borrow(h, &c);
-    if (rc == AOP_OK)
-        rc = stmt_name(c, sql, op, name);
-    if (rc != AOP_OK)
-        return rc;
-    PGresult *res = PQexecPrepared(c->pg, name, n, vals, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(res);
-    if (!res || (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK))
+    if (!st->name[0])
+        snprintf(st->name, sizeof(st->name), "s%d", c->names++);
+    for (int i = 0; i < n; i++)
+        types[i] = v[i].type == 'i' ? INT8OID : v[i].type == 'd' ? FLOAT8OID
+                 : v[i].type == 'b' ? BOOLOID : 0;
+    size_t len = strlen(text) + sizeof(LOCK_ROWS);
+    char *locked = lock ? xmalloc(len) : NULL;
+    if (locked)
+        snprintf(locked, len, "%s" LOCK_ROWS, text);
+    PGresult *res = PQprepare(c->pg, st->name, locked ? locked : text, n, types);
+    free(locked);
+    if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
         return result_error(c, res, op);
-    *out = res;
+    PQclear(res);
+    st->gen = c->gen;
     return AOP_OK;
 }
 
-static aop_err vquery(void *hp, const char *sql, const char *op, PGresult **out,
-                      const char *fmt, va_list ap)
+/*
+ * Runs sql's statement on the calling thread's connection with the n values
+ * of v (numbers printed into nums), leaving its result on the statement.
+ * Inside a transaction a lock_in_tx statement is its own variant (keyed by
+ * the address of its pg member).
+ */
+static aop_err pq_run(void *hp, const db_sql *sql, const char *op, const db_val *v, int n,
+                      db_stmt **out)
 {
     const char *vals[MAX_PARAMS];
     char nums[MAX_PARAMS][32];
+    conn *c;
+    db_stmt *base = NULL;
     *out = NULL;
-    int n = params_render(fmt, ap, vals, nums);
-    if (n < 0) {
-        log_error("database error", LF_S("op", op), LF_S("error", "bad parameter format"));
-        return AOP_ERR_INTERNAL;
+    aop_err rc = conn_borrow(hp, &c);
+    if (rc != AOP_OK)
+        return rc;
+    bool lock = sql->lock_in_tx && c->in_tx;
+    const void *key = lock ? (const void *)&sql->pg : (const void *)sql;
+    rc = db_conn_stmt(&c->base, key, sql->pg, &store_pg_vtbl, sizeof(pq_stmt), n, op, &base);
+    pq_stmt *st = (pq_stmt *)base;
+    if (rc == AOP_OK)
+        rc = stmt_prepare(c, st, sql->pg, lock, v, n, op);
+    if (rc != AOP_OK)
+        return rc;
+    for (int i = 0; i < n; i++) {
+        vals[i] = nums[i];
+        if (v[i].type == 't')
+            vals[i] = v[i].u.t;
+        else if (v[i].type == 'b')
+            vals[i] = v[i].u.i ? "true" : "false";
+        else if (v[i].type == 'd')
+            snprintf(nums[i], sizeof(nums[i]), "%.17g", v[i].u.d);
+        else
+            snprintf(nums[i], sizeof(nums[i]), "%lld", v[i].u.i);
     }
-    return run_texts(hp, sql, op, out, n, vals);
-}
-
-aop_err pq_query_page(void *h, const char *sql, const char *op, PGresult **res, int n,
-                      const char *const *texts, bool page, long long limit, long long offset)
-{
-    const char *vals[MAX_PARAMS];
-    char nums[2][32];
-    if (n < 0 || n > MAX_PARAMS - 2) {
-        log_error("database error", LF_S("op", op), LF_S("error", "too many parameters"));
-        return AOP_ERR_INTERNAL;
-    }
-    for (int i = 0; i < n; i++)
-        vals[i] = texts[i];
-    if (page) {
-        snprintf(nums[0], sizeof(nums[0]), "%lld", limit);
-        snprintf(nums[1], sizeof(nums[1]), "%lld", offset);
-        vals[n++] = nums[0];
-        vals[n++] = nums[1];
-    }
-    return run_texts(h, sql, op, res, n, vals);
-}
-
-aop_err pq_query(void *h, const char *sql, const char *op, PGresult **res, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vquery(h, sql, op, res, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-aop_err pq_exec(void *h, const char *sql, const char *op, long long *changes, const char *fmt,
-                ...)
-{
-    PGresult *res = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vquery(h, sql, op, &res, fmt, ap);
-    va_end(ap);
-    if (changes)
-        *changes = rc == AOP_OK ? strtoll(PQcmdTuples(res), NULL, 10) : 0;
-    PQclear(res);
-    return rc;
-}
-
-aop_err pq_query_row(void *h, const char *sql, const char *op, PGresult **res, const char *fmt,
-                     ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vquery(h, sql, op, res, fmt, ap);
-    va_end(ap);
-    if (rc == AOP_OK && PQntuples(*res) == 0) {
-        PQclear(*res);
-        *res = NULL;
-        rc = AOP_ERR_NOT_FOUND;
-    }
-    return rc;
-}
-
-aop_err pq_query_int(void *h, const char *sql, const char *op, long long *out, const char *fmt,
-                     ...)
-{
-    PGresult *res = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vquery(h, sql, op, &res, fmt, ap);
-    va_end(ap);
-    *out = rc == AOP_OK && PQntuples(res) > 0 && PQnfields(res) > 0 ? pq_col_int(res, 0, 0) : 0;
-    PQclear(res);
-    return rc;
-}
-
-/* ---- column readers ---- */
-
-bool pq_col_null(const PGresult *res, int row, int col)
-{
-    return PQgetisnull(res, row, col) != 0;
-}
-
-char *pq_col_dup(const PGresult *res, int row, int col, arena *a)
-{
-    return arena_strndup(a, PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
-}
-
-void pq_col_copy(const PGresult *res, int row, int col, char *dst, size_t size)
-{
-    str_copy(dst, size, PQgetvalue(res, row, col));
-}
-
-/* Also reads a boolean ("t" 1, "f" 0) and the integer part of a numeric. */
-long long pq_col_int(const PGresult *res, int row, int col)
-{
-    const char *v = PQgetvalue(res, row, col);
-    if (v[0] == 't')
-        return 1;
-    return strtoll(v, NULL, 10);
-}
-
-double pq_col_double(const PGresult *res, int row, int col)
-{
-    return strtod(PQgetvalue(res, row, col), NULL);
-}
-
-bool pq_col_bool(const PGresult *res, int row, int col)
-{
-    return PQgetvalue(res, row, col)[0] == 't';
-}
-
-/* ---- ping, claim, transactions, events ---- */
-
-/* Whether the calling thread is inside begin..commit/rollback: reads in a
- * transaction lock the rows they are about to rewrite. (Wanted in
- * pg_int.h; declared here and in pg_users.c until it is.) */
-bool pq_in_tx(void *hp)
-{
-    pq_store *h = hp;
-    conn *c = pthread_getspecific(h->key);
-    return c && c->in_tx;
-}
-
-aop_err pq_ping(void *h)
-{
-    long long one = 0;
-    return pq_query_int(h, q_ping, "ping", &one, "");
-}
-
-/* Many instances share a PostgreSQL database: nothing to claim. */
-aop_err pq_claim(void *h, char *why, size_t whylen)
-{
-    (void)h;
-    if (whylen)
-        why[0] = '\0';
+    PGresult *res = PQexecPrepared(c->pg, st->name, n, vals, NULL, NULL, 0);
+    ExecStatusType status = PQresultStatus(res);
+    if (!res || (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK))
+        return result_error(c, res, op);
+    PQclear(st->res);
+    st->res = res;
+    st->row = -1;
+    st->nrows = PQntuples(res);
+    *out = base;
     return AOP_OK;
 }
 
-aop_err pq_begin(void *hp)
+static aop_err pq_step(db_stmt *base, const char *op, bool *row)
+{
+    pq_stmt *st = (pq_stmt *)base;
+    (void)op;
+    *row = ++st->row < st->nrows;
+    return AOP_OK;
+}
+
+static long long pq_changes(db_stmt *base)
+{
+    return strtoll(PQcmdTuples(((pq_stmt *)base)->res), NULL, 10);
+}
+
+static void pq_done(db_stmt *base)
+{
+    pq_stmt *st = (pq_stmt *)base;
+    PQclear(st->res);
+    st->res = NULL;
+}
+
+static bool pq_col_null(db_stmt *base, int i)
+{
+    pq_stmt *st = (pq_stmt *)base;
+    return PQgetisnull(st->res, st->row, i) != 0;
+}
+
+static const char *pq_col_text(db_stmt *base, int i)
+{
+    pq_stmt *st = (pq_stmt *)base;
+    return PQgetvalue(st->res, st->row, i);
+}
+
+/* A jsonb value comes back without the blanks outside its strings, as it
+ * was written. */
+static char *pq_col_dup(db_stmt *base, int i, arena *a)
+{
+    pq_stmt *st = (pq_stmt *)base;
+    const char *s = PQgetvalue(st->res, st->row, i);
+    size_t len = (size_t)PQgetlength(st->res, st->row, i);
+    if (PQftype(st->res, i) != JSONBOID)
+        return arena_strndup(a, s, len);
+    char *out = arena_alloc(a, len + 1), *o = out;
+    bool in_string = false, escaped = false;
+    for (; *s; s++) {
+        if (!in_string && strchr(" \n\t\r", *s))
+            continue; /* a blank outside strings */
+        *o++ = *s;
+        if (escaped)
+            escaped = false;
+        else if (in_string && *s == '\\')
+            escaped = true;
+        else if (*s == '"')
+            in_string = !in_string;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Also reads a boolean ("t" 1, "f" 0) and the integer part of a numeric. */
+static long long pq_col_int(db_stmt *base, int i)
+{
+    const char *v = pq_col_text(base, i);
+    return v[0] == 't' ? 1 : strtoll(v, NULL, 10);
+}
+
+static double pq_col_double(db_stmt *base, int i)
+{
+    return strtod(pq_col_text(base, i), NULL);
+}
+
+static aop_err pq_exec(void *h, const char *sql, const char *op)
+{
+    conn *c;
+    aop_err rc = conn_borrow(h, &c);
+    return rc == AOP_OK ? exec_simple(c, sql, op) : rc;
+}
+
+/* ---- ping, transactions, events ---- */
+
+/* Runs a statement without values whose rows are not read. */
+static aop_err run_fixed(void *h, const db_sql *sql, const char *op, const char *text)
+{
+    db_stmt *st = NULL;
+    db_val v = DB_TEXT(text);
+    aop_err rc = pq_run(h, sql, op, &v, text ? 1 : 0, &st);
+    if (st)
+        pq_done(st);
+    return rc;
+}
+
+static aop_err pq_ping(void *h)
+{
+    static const db_sql q_ping = DB_PAIR(NULL, "SELECT 1");
+    return run_fixed(h, &q_ping, "ping", NULL);
+}
+
+static aop_err pq_begin(void *hp)
 {
     conn *c;
     aop_err rc = conn_borrow(hp, &c);
@@ -569,7 +496,7 @@ aop_err pq_begin(void *hp)
  * a transaction that failed earlier is a ROLLBACK for PostgreSQL: an error
  * here. The state stays "in transaction" until the rollback that follows a
  * failed commit. */
-aop_err pq_commit(void *hp)
+static aop_err pq_commit(void *hp)
 {
     pq_store *h = hp;
     conn *c = conn_of_thread(h);
@@ -593,7 +520,7 @@ aop_err pq_commit(void *hp)
 
 /* Always ends the transaction: after a lost connection there is nothing to
  * roll back, and a ROLLBACK that fails drops the connection. */
-aop_err pq_rollback(void *hp)
+static aop_err pq_rollback(void *hp)
 {
     pq_store *h = hp;
     conn *c = conn_of_thread(h);
@@ -608,9 +535,10 @@ aop_err pq_rollback(void *hp)
 }
 
 /* Inside a transaction PostgreSQL sends it at commit, drops it on rollback. */
-aop_err pq_publish(void *h, const char *payload)
+static aop_err pq_publish(void *h, const char *payload)
 {
-    return pq_exec(h, q_notify, "publish", NULL, "t", payload);
+    static const db_sql q_notify = DB_PAIR(NULL, "SELECT pg_notify('" CHANNEL "', $1)");
+    return run_fixed(h, &q_notify, "publish", payload);
 }
 
 /* Waits until fd is ready for events or ms pass; -1 on a poll error. */
@@ -668,7 +596,7 @@ static bool listen_drain(PGconn *pg, void (*fn)(void *arg, const char *payload),
     return PQstatus(pg) == CONNECTION_OK;
 }
 
-aop_err pq_listen(void *hp, void (*fn)(void *arg, const char *payload), void *arg,
+static aop_err pq_listen(void *hp, void (*fn)(void *arg, const char *payload), void *arg,
                   const volatile int *stop)
 {
     pq_store *h = hp;
@@ -706,130 +634,30 @@ aop_err pq_listen(void *hp, void (*fn)(void *arg, const char *payload), void *ar
     return AOP_OK;
 }
 
-/* ---- migrations ---- */
-
-/* Applies migration m in its own transaction with its schema_migrations
- * row, after taking the migrations' advisory lock and checking again that
- * no other process applied it meanwhile. Sets *did when it applied m. */
-static aop_err migration_apply(pq_store *h, const store_migration *m, bool *did)
-{
-    long long has = 0, lock = 0;
-    char now[25];
-    conn *c;
-    *did = false;
-    aop_err rc = pq_begin(h);
-    if (rc != AOP_OK)
-        return rc;
-    rc = pq_query_int(h, q_migration_lock, "migrate", &lock, "");
-    if (rc == AOP_OK)
-        rc = pq_query_int(h, q_migration_has, "migrate", &has, "i", (long long)m->version);
-    if (rc != AOP_OK || has)
-        goto out;
-    if ((rc = conn_borrow(h, &c)) != AOP_OK)
-        goto out;
-    if ((rc = exec_simple(c, m->sql, "migrate")) != AOP_OK) {
-        log_error("database migration failed", LF_I("version", m->version),
-                  LF_S("name", m->name));
-        goto out;
-    }
-    clock_format_rfc3339(clock_now_ms(), now);
-    rc = pq_exec(h, q_migration_add, "migrate", NULL, "itt", (long long)m->version, m->name, now);
-    if (rc == AOP_OK)
-        rc = pq_commit(h);
-    if (rc == AOP_OK) {
-        *did = true;
-        log_info("database migration applied", LF_I("version", m->version),
-                 LF_S("name", m->name));
-    }
-out:
-    if (rc != AOP_OK || has)
-        pq_rollback(h);
-    return rc;
-}
-
-/* Creates schema_migrations (under the lock: concurrent CREATE TABLE IF
- * NOT EXISTS can collide) and reads the newest version recorded. */
-static aop_err migrations_table(pq_store *h, long long *max)
-{
-    long long lock = 0;
-    conn *c;
-    aop_err rc = pq_begin(h);
-    if (rc != AOP_OK)
-        return rc;
-    rc = pq_query_int(h, q_migration_lock, "migrate", &lock, "");
-    if (rc == AOP_OK)
-        rc = conn_borrow(h, &c);
-    if (rc == AOP_OK)
-        rc = exec_simple(c, schema_migrations_sql, "migrate");
-    if (rc == AOP_OK)
-        rc = pq_query_int(h, q_migration_max, "migrate", max, "");
-    if (rc == AOP_OK)
-        rc = pq_commit(h);
-    if (rc != AOP_OK)
-        pq_rollback(h);
-    return rc;
-}
-
-/* Applies every migration the database has not recorded, in order; refuses
- * a database whose schema is newer than the binary's list. */
-aop_err pq_migrate(void *hp, int *applied)
-{
-    pq_store *h = hp;
-    long long max = 0;
-    *applied = 0;
-    aop_err rc = migrations_table(h, &max);
-    if (rc != AOP_OK)
-        return rc;
-    size_t n = store_pg_migrations_len;
-    int known = n ? store_pg_migrations[n - 1].version : 0;
-    if (max > known) {
-        log_error("database schema is newer than this binary", LF_I("databaseVersion", max),
-                  LF_I("binaryVersion", known));
-        return AOP_ERR_INTERNAL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        bool did = false;
-        if (store_pg_migrations[i].version <= max)
-            continue;
-        if ((rc = migration_apply(h, &store_pg_migrations[i], &did)) != AOP_OK)
-            return rc;
-        *applied += did;
-    }
-    return AOP_OK;
-}
-
 /* ---- open and close ---- */
 
 /*
- * Closes every connection still open and frees the store. NULL-safe; also
- * undoes a partly built store. Call it once no other thread uses the store.
+ * Frees the connection options, closes every connection still open and
+ * frees the store; also undoes a partly built one. Call it once no other
+ * thread uses the store.
  */
-void pq_close(void *hp)
+static void pq_close(void *hp)
 {
     pq_store *h = hp;
-    if (!h)
-        return;
-    pthread_mutex_lock(&h->mu);
-    conn *c = h->conns;
-    h->conns = NULL;
-    pthread_mutex_unlock(&h->mu);
-    while (c) {
-        conn *next = c->next;
-        conn_free(c);
-        c = next;
-    }
-    if (h->key_ok) {
-        pthread_setspecific(h->key, NULL);
-        pthread_key_delete(h->key);
-    }
-    pthread_mutex_destroy(&h->mu);
     PQconninfoFree(h->opts);
     free(h->keys);
     free(h->vals);
     free(h->where);
     free(h->password);
+    db_pool_close(&h->pool);
     free(h);
 }
+
+const store_vtbl store_pg_vtbl = {
+    DB_DRIVER(pq, "postgres", DB_PG),
+    .publish = pq_publish,
+    .listen = pq_listen,
+};
 
 /* The value the URL gives keyword, or NULL. */
 static const char *opt_value(const PQconninfoOption *o, const char *keyword)
@@ -897,12 +725,6 @@ void *store_pg_open(const char *url, char *err, size_t errlen)
 {
     pq_store *h = xcalloc(1, sizeof(*h)), *ret = NULL;
     char *raw_pw = url_password(url), *msg = NULL, why[512];
-    if (pthread_mutex_init(&h->mu, NULL) != 0) {
-        snprintf(err, errlen, "DATABASE_URL: cannot create a mutex");
-        free(h);
-        h = NULL;
-        goto out;
-    }
     h->opts = PQconninfoParse(url, &msg);
     if (!h->opts) {
         scrub(msg ? msg : "out of memory", raw_pw, why, sizeof(why));
@@ -919,11 +741,11 @@ void *store_pg_open(const char *url, char *err, size_t errlen)
     snprintf(h->where, wn, "%s:%s/%s", host ? host : "localhost", port ? port : "5432",
              db ? db : "");
     conninfo_build(h);
-    if (pthread_key_create(&h->key, conn_thread_exit) != 0) {
-        snprintf(err, errlen, "DATABASE_URL: no thread key left");
+    const char *no = db_pool_init(&h->pool, conn_free);
+    if (no) {
+        snprintf(err, errlen, "DATABASE_URL: %s", no);
         goto out;
     }
-    h->key_ok = true;
     conn *c = conn_of_thread(h);
     if (!c) {
         snprintf(err, errlen, "DATABASE_URL: cannot set the thread's connection");
@@ -942,69 +764,7 @@ out:
     if (msg)
         PQfreemem(msg);
     free(raw_pw);
-    pq_close(h);
+    if (h)
+        pq_close(h);
     return ret;
 }
-
-const store_vtbl store_pg_vtbl = {
-    .name = "postgres",
-    .ping = pq_ping,
-    .migrate = pq_migrate,
-    .claim = pq_claim,
-    .begin = pq_begin,
-    .commit = pq_commit,
-    .rollback = pq_rollback,
-    .user_insert = pq_user_insert,
-    .user_get_by_email = pq_user_get_by_email,
-    .user_get_by_id = pq_user_get_by_id,
-    .user_update = pq_user_update,
-    .user_set_login = pq_user_set_login,
-    .user_list = pq_user_list,
-    .family_insert = pq_family_insert,
-    .family_extend = pq_family_extend,
-    .family_revoke = pq_family_revoke,
-    .families_revoke_user = pq_families_revoke_user,
-    .refresh_insert = pq_refresh_insert,
-    .refresh_get = pq_refresh_get,
-    .refresh_use = pq_refresh_use,
-    .access_revoke = pq_access_revoke,
-    .token_revoked = pq_token_revoked,
-    .tokens_prune = pq_tokens_prune,
-    .apikey_insert = pq_apikey_insert,
-    .apikey_count = pq_apikey_count,
-    .apikey_list = pq_apikey_list,
-    .apikey_get_by_hash = pq_apikey_get_by_hash,
-    .apikey_delete = pq_apikey_delete,
-    .apikey_touch = pq_apikey_touch,
-    .audit_insert = pq_audit_insert,
-    .workflow_insert = pq_workflow_insert,
-    .workflow_get = pq_workflow_get,
-    .workflow_update = pq_workflow_update,
-    .workflow_delete = pq_workflow_delete,
-    .workflow_list = pq_workflow_list,
-    .workflow_version_insert = pq_workflow_version_insert,
-    .workflow_version_list = pq_workflow_version_list,
-    .workflow_version_get = pq_workflow_version_get,
-    .workflow_summary = pq_workflow_summary,
-    .execution_insert = pq_execution_insert,
-    .execution_get = pq_execution_get,
-    .execution_nodes = pq_execution_nodes,
-    .execution_list = pq_execution_list,
-    .execution_claim = pq_execution_claim,
-    .execution_renew = pq_execution_renew,
-    .execution_requeue = pq_execution_requeue,
-    .execution_release = pq_execution_release,
-    .execution_owned = pq_execution_owned,
-    .execution_node_put = pq_execution_node_put,
-    .execution_nodes_end = pq_execution_nodes_end,
-    .execution_finish = pq_execution_finish,
-    .workflow_analytics_add = pq_workflow_analytics_add,
-    .execution_delete = pq_execution_delete,
-    .execution_stats = pq_execution_stats,
-    .execution_summary = pq_execution_summary,
-    .execution_prune = pq_execution_prune,
-    .reclaim = NULL,
-    .publish = pq_publish,
-    .listen = pq_listen,
-    .close = pq_close,
-};

@@ -1,37 +1,34 @@
 /*
- * sqlite.c - the store port on SQLite, the embedded default.
+ * sqlite.c - the SQLite driver, the embedded default (db.h's entry points).
  *
- * One database file in WAL mode and one connection per thread: a thread's
- * first store call opens its own connection (SQLITE_OPEN_NOMUTEX, since it is
- * never shared), a pthread key destructor closes it when the thread exits,
- * and sq_close() closes whatever is still open. Every connection has foreign
- * keys on, synchronous=NORMAL (a process crash loses nothing committed; a
- * power cut may lose the last commits but never corrupts the file) and waits
- * up to BUSY_TIMEOUT_MS for a lock before answering AOP_ERR_UNAVAILABLE.
+ * One database file in WAL mode and one connection per thread (db.c's
+ * pool): a thread's first store call opens its own connection
+ * (SQLITE_OPEN_NOMUTEX, since it is never shared), closed when the thread
+ * exits or at close. Every connection has foreign keys on,
+ * synchronous=NORMAL (a process crash loses nothing committed; a power cut
+ * may lose the last commits but never corrupts the file), aop_lower(), and
+ * waits up to BUSY_TIMEOUT_MS for a lock before answering
+ * AOP_ERR_UNAVAILABLE.
  *
- * Statements are prepared once per connection (keyed by their SQL text's
- * address) and reset after every use, so no statement keeps a read
- * transaction open. Values are always bound, never written into SQL. The
- * operations of the port live in sqlite_*.c files on top of sqlite_int.h.
+ * Statements are prepared once per connection (from the SQLite text of
+ * their db_sql, $n written ?n) and reset after every use, so no statement
+ * keeps a read transaction open. A serving process holds the file alone
+ * (sq_claim: a lock file), checkpoints the WAL on a thread of its own, and
+ * its write transactions take turns on a mutex.
  */
-#include "store/store.h"
-#include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "store/migrations.h"
-#include "store/sqlite_int.h"
+#include "store/db.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,49 +36,37 @@
 #define BUSY_TIMEOUT_MS 5000
 #define OPEN_FLAGS (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
 
-#define STMT_SLOTS 1024 /* more than the distinct statements of all backend files */
-
-static const char q_ping[] = "SELECT 1";
-static const char q_migration_max[] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations";
-static const char q_migration_has[] = "SELECT 1 FROM schema_migrations WHERE version = ?";
-static const char q_migration_add[] =
-    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)";
-
-static const char schema_migrations_sql[] =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version INTEGER PRIMARY KEY,"
-    " name TEXT NOT NULL,"
-    " applied_at TEXT NOT NULL)";
+#define CKPT_WRITER_PAGES "16384"   /* 64 MiB of WAL */
+#define CKPT_KEEP_BYTES "67108864"   /* the WAL file is cut back to this */
+#define CKPT_EVERY_MS 100
+#define CKPT_RESTART_PAGES 8192      /* 32 MiB: start the log over */
 
 typedef struct sq_store sq_store;
 
-/* One thread's connection; owned by the store's list. Its statements are
- * kept in an open-addressing table keyed by the address of their SQL text. */
-typedef struct conn {
+/* One thread's connection; owned by the store's pool. */
+typedef struct {
+    db_conn base;
     sqlite3 *db;
-    struct {
-        const char *sql;
-        sqlite3_stmt *st;
-    } stmts[STMT_SLOTS];
-    sq_store *owner;
-    struct conn *next;
 } conn;
+
+/* One statement of a connection; st is NULL until it is prepared. */
+typedef struct {
+    db_stmt base;
+    sqlite3_stmt *st;
+} sq_stmt;
 
 struct sq_store {
     char *path;          /* as handed to sqlite3_open_v2 */
-    pthread_key_t key;   /* this thread's conn */
-    bool key_ok;
-    pthread_mutex_t mu;  /* guards conns */
+    db_pool pool;
     /* Write transactions of this process take turns here rather than in
      * SQLite's busy handler, which sleeps (1, 2, 5, 10 ms ...) and leaves
      * the file idle between tries; other processes (aop migrate) still meet
      * the busy handler. Held from BEGIN to COMMIT or ROLLBACK. */
     pthread_mutex_t write_mu;
-    conn *conns;         /* every open connection */
     /* The checkpointer (started by claim): WAL pages go back to the
      * database file off the commit path. */
     pthread_t ckpt;
-    bool ckpt_on;
+    bool ckpt_on, sync_ok;
     pthread_mutex_t ckpt_mu;
     pthread_cond_t ckpt_cv;
     bool ckpt_stop;
@@ -96,7 +81,7 @@ struct sq_store {
  * shown to a client. A UNIQUE or PRIMARY KEY violation is a plain conflict
  * and is not logged.
  */
-aop_err sq_error(int rc, const char *op, const char *msg)
+static aop_err sq_error(int rc, const char *op, const char *msg)
 {
     if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         return AOP_ERR_CONFLICT;
@@ -108,36 +93,19 @@ aop_err sq_error(int rc, const char *op, const char *msg)
     return AOP_ERR_INTERNAL;
 }
 
-#define CKPT_WRITER_PAGES "16384"   /* 64 MiB of WAL */
-#define CKPT_KEEP_BYTES "67108864"   /* the WAL file is cut back to this */
-#define CKPT_EVERY_MS 100
-#define CKPT_RESTART_PAGES 8192      /* 32 MiB: start the log over */
-
-/* Finalizes the statements and closes the connection. NULL-safe. */
-static void conn_free(conn *c)
+static void stmt_finalize(db_stmt *st)
 {
-    if (!c)
-        return;
-    for (int i = 0; i < STMT_SLOTS; i++)
-        sqlite3_finalize(c->stmts[i].st);
-    sqlite3_close_v2(c->db);
-    free(c);
+    sqlite3_finalize(((sq_stmt *)st)->st);
 }
 
-/* pthread key destructor: the thread is exiting, so its connection goes. */
-static void conn_thread_exit(void *p)
+/* Finalizes the statements and closes the connection (the pool's
+ * conn_free). */
+static void conn_free(db_conn *base)
 {
-    conn *c = p;
-    sq_store *h = c->owner;
-    pthread_mutex_lock(&h->mu);
-    for (conn **pp = &h->conns; *pp; pp = &(*pp)->next) {
-        if (*pp == c) {
-            *pp = c->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&h->mu);
-    conn_free(c);
+    conn *c = (conn *)base;
+    db_conn_free_stmts(base, stmt_finalize);
+    sqlite3_close_v2(c->db);
+    free(c);
 }
 
 /* Runs a PRAGMA and copies the first column of its first row (if any) into
@@ -161,12 +129,6 @@ static int pragma_text(sqlite3 *db, const char *sql, char *val, size_t vallen)
     return rc;
 }
 
-/*
- * Settings every new connection needs. auto_vacuum can only be chosen while
- * the file has no page yet, and switching to WAL writes the first page, so
- * auto_vacuum comes first or it is silently ignored. Returns a SQLite result
- * code; the message is left on db.
- */
 /* aop_lower(text): text through Unicode's simple lowercase mapping (SQLite's
  * own lower() folds ASCII only), for case-insensitive search. */
 static void sql_aop_lower(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -182,6 +144,12 @@ static void sql_aop_lower(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     arena_free(&a);
 }
 
+/*
+ * Settings every new connection needs. auto_vacuum can only be chosen while
+ * the file has no page yet, and switching to WAL writes the first page, so
+ * auto_vacuum comes first or it is silently ignored. Returns a SQLite result
+ * code; the message is left on db.
+ */
 static int conn_setup(sqlite3 *db)
 {
     char val[32];
@@ -241,32 +209,18 @@ static int conn_new(const char *path, conn **out, char *why, size_t whylen)
     return SQLITE_OK;
 }
 
-/* Makes c the calling thread's connection and lists it. 0, or -1 when the
- * thread-specific slot cannot be set (c is then not listed). */
-static int conn_register(sq_store *h, conn *c)
-{
-    c->owner = h;
-    if (pthread_setspecific(h->key, c) != 0)
-        return -1;
-    pthread_mutex_lock(&h->mu);
-    c->next = h->conns;
-    h->conns = c;
-    pthread_mutex_unlock(&h->mu);
-    return 0;
-}
-
 /* The calling thread's connection, opened on first use. The store keeps it. */
 static aop_err conn_borrow(sq_store *h, conn **out)
 {
     char why[256];
-    conn *c = pthread_getspecific(h->key);
+    conn *c = (conn *)db_pool_get(&h->pool);
     *out = NULL;
     if (!c) {
         int rc = conn_new(h->path, &c, why, sizeof(why));
         if (rc != SQLITE_OK)
             return sq_error(rc, "open", why);
-        if (conn_register(h, c) != 0) {
-            conn_free(c);
+        if (db_pool_add(&h->pool, &c->base) != 0) {
+            conn_free(&c->base);
             log_error("database error", LF_S("op", "open"),
                       LF_S("error", "cannot set the thread's connection"));
             return AOP_ERR_INTERNAL;
@@ -276,108 +230,66 @@ static aop_err conn_borrow(sq_store *h, conn **out)
     return AOP_OK;
 }
 
-/* A ready statement for sql on c, prepared on first use. sql must have static
- * storage: its address is the key. The connection keeps the statement; give
- * it back with stmt_release(). */
-static aop_err stmt_borrow(conn *c, const char *sql, const char *op, sqlite3_stmt **out)
-{
-    *out = NULL;
-    size_t i = ((uintptr_t)sql >> 3) % STMT_SLOTS;
-    for (int probes = 0; probes < STMT_SLOTS; probes++, i = (i + 1) % STMT_SLOTS) {
-        if (c->stmts[i].sql == sql) {
-            *out = c->stmts[i].st;
-            return AOP_OK;
-        }
-        if (c->stmts[i].sql)
-            continue;
-        sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-        if (rc != SQLITE_OK)
-            return sq_error(rc, op, sqlite3_errmsg(c->db));
-        c->stmts[i].sql = sql;
-        c->stmts[i].st = st;
-        *out = st;
-        return AOP_OK;
-    }
-    log_error("database statement table is full", LF_S("op", op));
-    return AOP_ERR_INTERNAL;
-}
-
-/* Resets a borrowed statement and drops its bindings (which may point into
- * the caller's memory). NULL-safe. */
-static void stmt_release(sqlite3_stmt *st)
-{
-    if (!st)
-        return;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-}
-
-void sq_release(sqlite3_stmt *st)
-{
-    stmt_release(st);
-}
-
-/* Binds the values of ap to st as fmt says (see sqlite_int.h). */
-static int bind_args(sqlite3_stmt *st, const char *fmt, va_list ap)
+/* Binds v (n values, as many as st has parameters) to st. */
+static int bind_values(sqlite3_stmt *st, const db_val *v, int n)
 {
     int s = SQLITE_OK;
-    for (int i = 1; *fmt && s == SQLITE_OK; fmt++, i++) {
-        switch (*fmt) {
-        case 't': {
-            const char *t = va_arg(ap, const char *);
-            s = t ? sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
-            break;
-        }
-        case 'i':
-            s = sqlite3_bind_int64(st, i, va_arg(ap, long long));
-            break;
-        case 'b':
-            s = sqlite3_bind_int(st, i, va_arg(ap, int) ? 1 : 0);
-            break;
-        case 'd':
-            s = sqlite3_bind_double(st, i, va_arg(ap, double));
-            break;
-        default:
-            s = SQLITE_MISUSE;
-        }
+    for (int i = 0; i < n && s == SQLITE_OK; i++) {
+        if (v[i].type == 't')
+            s = v[i].u.t ? sqlite3_bind_text(st, i + 1, v[i].u.t, -1, SQLITE_STATIC)
+                         : sqlite3_bind_null(st, i + 1);
+        else if (v[i].type == 'd')
+            s = sqlite3_bind_double(st, i + 1, v[i].u.d);
+        else
+            s = sqlite3_bind_int64(st, i + 1, v[i].u.i);
     }
     return s;
 }
 
-static aop_err vprepare(void *hp, const char *sql, const char *op, sqlite3_stmt **out,
-                        const char *fmt, va_list ap)
+/* Resets a statement and drops its bindings (which may point into the
+ * caller's memory). */
+static void sq_done(db_stmt *base)
+{
+    sqlite3_stmt *st = ((sq_stmt *)base)->st;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* The calling thread's statement for sql, prepared on first use, with v
+ * bound. */
+static aop_err sq_run(void *hp, const db_sql *sql, const char *op, const db_val *v, int n,
+                      db_stmt **out)
 {
     conn *c;
-    sqlite3_stmt *st = NULL;
+    db_stmt *base = NULL;
     *out = NULL;
     aop_err rc = conn_borrow(hp, &c);
     if (rc == AOP_OK)
-        rc = stmt_borrow(c, sql, op, &st);
+        rc = db_conn_stmt(&c->base, sql, sql->sqlite, &store_sqlite_vtbl, sizeof(sq_stmt), n, op,
+                          &base);
     if (rc != AOP_OK)
         return rc;
-    int s = bind_args(st, fmt, ap);
+    sq_stmt *st = (sq_stmt *)base;
+    if (!st->st) {
+        char *text = db_sqlite_text(sql->sqlite);
+        int s = sqlite3_prepare_v3(c->db, text, -1, SQLITE_PREPARE_PERSISTENT, &st->st, NULL);
+        free(text);
+        if (s != SQLITE_OK)
+            return sq_error(s, op, sqlite3_errmsg(c->db));
+    }
+    int s = bind_values(st->st, v, n);
     if (s != SQLITE_OK) {
         rc = sq_error(s, op, sqlite3_errmsg(c->db));
-        stmt_release(st);
+        sq_done(base);
         return rc;
     }
-    *out = st;
+    *out = base;
     return AOP_OK;
 }
 
-aop_err sq_prepare(void *hp, const char *sql, const char *op, sqlite3_stmt **out,
-                   const char *fmt, ...)
+static aop_err sq_step(db_stmt *base, const char *op, bool *row)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vprepare(hp, sql, op, out, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-aop_err sq_step(sqlite3_stmt *st, const char *op, bool *row)
-{
+    sqlite3_stmt *st = ((sq_stmt *)base)->st;
     int s = sqlite3_step(st);
     *row = s == SQLITE_ROW;
     if (s == SQLITE_ROW || s == SQLITE_DONE)
@@ -385,95 +297,48 @@ aop_err sq_step(sqlite3_stmt *st, const char *op, bool *row)
     return sq_error(s, op, sqlite3_errmsg(sqlite3_db_handle(st)));
 }
 
-/* Prepares, binds, steps once, releases; reports rows written and the first
- * column of a first row (when the caller wants them). */
-static aop_err vrun(void *hp, const char *sql, const char *op, long long *changes,
-                    long long *first, const char *fmt, va_list ap)
+static long long sq_changes(db_stmt *base)
 {
-    sqlite3_stmt *st = NULL;
-    bool row = false;
-    aop_err rc = vprepare(hp, sql, op, &st, fmt, ap);
-    if (first)
-        *first = 0;
-    if (rc == AOP_OK)
-        rc = sq_step(st, op, &row);
-    if (rc == AOP_OK && changes)
-        *changes = sqlite3_changes64(sqlite3_db_handle(st));
-    if (rc == AOP_OK && row && first)
-        *first = sqlite3_column_int64(st, 0);
-    stmt_release(st);
-    return rc;
+    return sqlite3_changes64(sqlite3_db_handle(((sq_stmt *)base)->st));
 }
 
-aop_err sq_exec(void *hp, const char *sql, const char *op, long long *changes, const char *fmt,
-                ...)
+static bool sq_col_null(db_stmt *base, int i)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vrun(hp, sql, op, changes, NULL, fmt, ap);
-    va_end(ap);
-    return rc;
+    return sqlite3_column_type(((sq_stmt *)base)->st, i) == SQLITE_NULL;
 }
 
-aop_err sq_query_row(void *hp, const char *sql, const char *op, sqlite3_stmt **st,
-                     const char *fmt, ...)
+static const char *sq_col_text(db_stmt *base, int i)
 {
-    bool row = false;
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vprepare(hp, sql, op, st, fmt, ap);
-    va_end(ap);
-    if (rc == AOP_OK)
-        rc = sq_step(*st, op, &row);
-    if (rc == AOP_OK && !row)
-        rc = AOP_ERR_NOT_FOUND;
-    if (rc != AOP_OK) {
-        stmt_release(*st);
-        *st = NULL;
-    }
-    return rc;
+    return (const char *)sqlite3_column_text(((sq_stmt *)base)->st, i);
 }
 
-aop_err sq_query_int(void *hp, const char *sql, const char *op, long long *out, const char *fmt,
-                     ...)
+static char *sq_col_dup(db_stmt *base, int i, arena *a)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    aop_err rc = vrun(hp, sql, op, NULL, out, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-char *sq_col_dup(sqlite3_stmt *st, int i, arena *a)
-{
+    sqlite3_stmt *st = ((sq_stmt *)base)->st;
     const unsigned char *t = sqlite3_column_text(st, i);
     if (!t)
         return arena_strdup(a, "");
     return arena_strndup(a, (const char *)t, (size_t)sqlite3_column_bytes(st, i));
 }
 
-void sq_col_copy(sqlite3_stmt *st, int i, char *dst, size_t size)
+static long long sq_col_int(db_stmt *base, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    str_copy(dst, size, t ? (const char *)t : "");
+    return sqlite3_column_int64(((sq_stmt *)base)->st, i);
 }
 
-/* Runs SQL without values (transaction control, DDL) on c. */
-static aop_err exec_sql(conn *c, const char *sql, const char *op)
+static double sq_col_double(db_stmt *base, int i)
 {
-    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL);
-    if (rc != SQLITE_OK)
-        return sq_error(rc, op, sqlite3_errmsg(c->db));
-    return AOP_OK;
+    return sqlite3_column_double(((sq_stmt *)base)->st, i);
 }
 
-/* Rolls back c's open transaction, if SQLite has not already done so (some
- * errors end the transaction by themselves). */
-static aop_err rollback_if_open(conn *c, const char *op)
+/* Runs SQL without values (transaction control, DDL) on the calling
+ * thread's connection. */
+static aop_err sq_exec(void *hp, const char *sql, const char *op)
 {
-    if (sqlite3_get_autocommit(c->db))
-        return AOP_OK;
-    return exec_sql(c, "ROLLBACK", op);
+    conn *c;
+    aop_err rc = conn_borrow(hp, &c);
+    int s = rc == AOP_OK ? sqlite3_exec(c->db, sql, NULL, NULL, NULL) : SQLITE_OK;
+    return s == SQLITE_OK ? rc : sq_error(s, op, sqlite3_errmsg(c->db));
 }
 
 /*
@@ -481,175 +346,25 @@ static aop_err rollback_if_open(conn *c, const char *op)
  * that was opened (a deleted or replaced file would take every later write
  * into an unlinked inode, lost at restart) and a query runs.
  */
-aop_err sq_ping(void *hp)
+static aop_err sq_ping(void *hp)
 {
+    static const db_sql q_ping = DB_PAIR("SELECT 1", NULL);
     sq_store *h = hp;
-    conn *c;
-    sqlite3_stmt *st = NULL;
+    db_stmt *st = NULL;
+    bool row = false;
     struct stat sb;
     if (stat(h->path, &sb) != 0 || sb.st_dev != h->dev || sb.st_ino != h->ino) {
         log_error("database file is missing or was replaced", LF_S("path", h->path));
         return AOP_ERR_UNAVAILABLE;
     }
-    aop_err rc = conn_borrow(h, &c);
-    if (rc != AOP_OK)
-        goto out;
-    if ((rc = stmt_borrow(c, q_ping, "ping", &st)) != AOP_OK)
-        goto out;
-    int s = sqlite3_step(st);
-    rc = s == SQLITE_ROW ? AOP_OK : sq_error(s, "ping", sqlite3_errmsg(c->db));
-out:
-    stmt_release(st);
+    aop_err rc = sq_run(h, &q_ping, "ping", NULL, 0, &st);
+    if (rc == AOP_OK)
+        rc = sq_step(st, "ping", &row);
+    if (st)
+        sq_done(st);
     return rc;
 }
 
-/* Highest version recorded in schema_migrations (0 when none). */
-static aop_err migration_max(conn *c, long long *max)
-{
-    sqlite3_stmt *st = NULL;
-    aop_err rc = stmt_borrow(c, q_migration_max, "migrate", &st);
-    *max = 0;
-    if (rc != AOP_OK)
-        goto out;
-    int s = sqlite3_step(st);
-    if (s != SQLITE_ROW) {
-        rc = sq_error(s, "migrate", sqlite3_errmsg(c->db));
-        goto out;
-    }
-    *max = sqlite3_column_int64(st, 0);
-out:
-    stmt_release(st);
-    return rc;
-}
-
-/* Is version recorded in schema_migrations? Sets *has. */
-static aop_err migration_has(conn *c, int version, bool *has)
-{
-    sqlite3_stmt *st = NULL;
-    aop_err rc = stmt_borrow(c, q_migration_has, "migrate", &st);
-    *has = false;
-    if (rc != AOP_OK)
-        goto out;
-    int s = sqlite3_bind_int(st, 1, version);
-    if (s == SQLITE_OK)
-        s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        *has = true;
-    else if (s != SQLITE_DONE)
-        rc = sq_error(s, "migrate", sqlite3_errmsg(c->db));
-out:
-    stmt_release(st);
-    return rc;
-}
-
-/* Records migration m as applied now. */
-static aop_err migration_record(conn *c, const store_migration *m)
-{
-    char now[25];
-    sqlite3_stmt *st = NULL;
-    aop_err rc = stmt_borrow(c, q_migration_add, "migrate", &st);
-    if (rc != AOP_OK)
-        goto out;
-    clock_format_rfc3339(clock_now_ms(), now);
-    int s = sqlite3_bind_int(st, 1, m->version);
-    if (s == SQLITE_OK)
-        s = sqlite3_bind_text(st, 2, m->name, -1, SQLITE_STATIC);
-    if (s == SQLITE_OK)
-        s = sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
-    if (s == SQLITE_OK)
-        s = sqlite3_step(st);
-    if (s != SQLITE_DONE)
-        rc = sq_error(s, "migrate", sqlite3_errmsg(c->db));
-out:
-    stmt_release(st);
-    return rc;
-}
-
-/*
- * Applies migration m in its own BEGIN IMMEDIATE transaction together with its
- * schema_migrations row, unless it is already recorded (checked under the
- * write lock, so two processes migrating at once do not both apply it).
- * Sets *did when it applied m.
- */
-static aop_err migration_apply(conn *c, const store_migration *m, bool *did)
-{
-    bool has = false;
-    *did = false;
-    aop_err rc = exec_sql(c, "BEGIN IMMEDIATE", "migrate");
-    if (rc != AOP_OK)
-        return rc;
-    if ((rc = migration_has(c, m->version, &has)) != AOP_OK || has)
-        goto out;
-    int s = sqlite3_exec(c->db, m->sql, NULL, NULL, NULL);
-    if (s != SQLITE_OK) {
-        log_error("database migration failed", LF_I("version", m->version),
-                  LF_S("name", m->name));
-        rc = sq_error(s, "migrate", sqlite3_errmsg(c->db));
-        goto out;
-    }
-    if ((rc = migration_record(c, m)) != AOP_OK)
-        goto out;
-    rc = exec_sql(c, "COMMIT", "migrate");
-    if (rc == AOP_OK) {
-        *did = true;
-        log_info("database migration applied", LF_I("version", m->version),
-                 LF_S("name", m->name));
-    }
-out:
-    if (rc != AOP_OK || has)
-        rollback_if_open(c, "migrate");
-    return rc;
-}
-
-/* Applies every migration the database has not recorded, in order; refuses a
- * database whose schema is newer than the binary's list. */
-aop_err sq_migrate(void *hp, int *applied)
-{
-    sq_store *h = hp;
-    conn *c;
-    long long max = 0;
-    *applied = 0;
-    aop_err rc = conn_borrow(h, &c);
-    if (rc != AOP_OK)
-        return rc;
-    if ((rc = exec_sql(c, schema_migrations_sql, "migrate")) != AOP_OK)
-        return rc;
-    if ((rc = migration_max(c, &max)) != AOP_OK)
-        return rc;
-    size_t n = store_sqlite_migrations_len;
-    int known = n ? store_sqlite_migrations[n - 1].version : 0;
-    if (max > known) {
-        log_error("database schema is newer than this binary", LF_I("databaseVersion", max),
-                  LF_I("binaryVersion", known));
-        return AOP_ERR_INTERNAL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        bool did = false;
-        if ((rc = migration_apply(c, &store_sqlite_migrations[i], &did)) != AOP_OK)
-            return rc;
-        *applied += did;
-    }
-    return AOP_OK;
-}
-
-/* Runs fixed SQL on the calling thread's connection. */
-static aop_err exec_on_thread(void *hp, const char *sql, const char *op)
-{
-    conn *c;
-    aop_err rc = conn_borrow(hp, &c);
-    if (rc != AOP_OK)
-        return rc;
-    return exec_sql(c, sql, op);
-}
-
-/* Succeeds when no transaction is open any more (SQLite may have rolled it
- * back by itself after an error). */
-/*
- * One serving process per database file: takes an exclusive flock() on
- * PATH-aop.lock (never on the database itself: closing any descriptor of the
- * database would drop SQLite's own POSIX locks) and writes the pid into it.
- * The kernel releases the lock when the process ends, however it ends.
- */
 /* Copies the WAL back every CKPT_EVERY_MS without blocking anyone; when
  * readers keep the log from starting over and it grows past
  * CKPT_RESTART_PAGES, restarts it, in turn with this process's writers. */
@@ -704,7 +419,13 @@ static void checkpointer_stop(sq_store *h)
     h->ckpt_on = false;
 }
 
-aop_err sq_claim(void *hp, char *why, size_t whylen)
+/*
+ * One serving process per database file: takes an exclusive flock() on
+ * PATH-aop.lock (never on the database itself: closing any descriptor of the
+ * database would drop SQLite's own POSIX locks) and writes the pid into it.
+ * The kernel releases the lock when the process ends, however it ends.
+ */
+static aop_err sq_claim(void *hp, char *why, size_t whylen)
 {
     sq_store *h = hp;
     size_t n = strlen(h->path) + sizeof("-aop.lock");
@@ -743,71 +464,88 @@ out:
 
 /* begin takes the store's write mutex; a commit that succeeds or any
  * rollback gives it back (store_tx rolls back after a failed commit). */
-aop_err sq_begin(void *hp)
+static aop_err sq_begin(void *hp)
 {
     sq_store *h = hp;
     pthread_mutex_lock(&h->write_mu);
-    aop_err rc = exec_on_thread(hp, "BEGIN IMMEDIATE", "begin");
+    aop_err rc = sq_exec(hp, "BEGIN IMMEDIATE", "begin");
     if (rc != AOP_OK)
         pthread_mutex_unlock(&h->write_mu);
     return rc;
 }
 
-aop_err sq_commit(void *hp)
+static aop_err sq_commit(void *hp)
 {
     sq_store *h = hp;
-    aop_err rc = exec_on_thread(hp, "COMMIT", "commit");
+    aop_err rc = sq_exec(hp, "COMMIT", "commit");
     if (rc == AOP_OK)
         pthread_mutex_unlock(&h->write_mu);
     return rc;
 }
 
 /* Succeeds when no transaction is open any more (SQLite may have rolled it
- * back by itself after an error). */
-aop_err sq_rollback(void *hp)
+ * back by itself after an error: some errors end the transaction). */
+static aop_err sq_rollback(void *hp)
 {
     sq_store *h = hp;
     conn *c;
     aop_err rc = conn_borrow(hp, &c);
-    if (rc == AOP_OK)
-        rc = rollback_if_open(c, "rollback");
+    if (rc == AOP_OK && !sqlite3_get_autocommit(c->db))
+        rc = sq_exec(hp, "ROLLBACK", "rollback");
     pthread_mutex_unlock(&h->write_mu);
     return rc;
 }
 
 /*
- * Closes every connection still open and frees the store. NULL-safe; also
- * undoes a partly built store. Call it once no other thread uses the store;
- * threads that exit afterwards no longer run the key's destructor.
+ * PRAGMA incremental_vacuum takes no bound values, so the page count (an
+ * integer, never text from outside) is written into the SQL, and the
+ * statement is prepared apart from the cache, whose keys are the addresses
+ * of static statements. The pragma frees pages as it is stepped.
  */
-void sq_close(void *hp)
+static aop_err sq_reclaim(void *hp, long long pages)
+{
+    conn *c;
+    sqlite3_stmt *st = NULL;
+    char sql[64];
+    aop_err rc = conn_borrow(hp, &c);
+    if (rc != AOP_OK)
+        return rc;
+    snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%lld)", pages > 0 ? pages : 0);
+    int s = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
+    while (s == SQLITE_OK && (s = sqlite3_step(st)) == SQLITE_ROW)
+        s = SQLITE_OK;
+    if (s != SQLITE_DONE)
+        rc = sq_error(s, "reclaim", sqlite3_errmsg(c->db));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/*
+ * Stops the checkpointer, closes every connection still open and frees the
+ * store; also undoes a partly built one. Call it once no other thread uses
+ * the store.
+ */
+static void sq_close(void *hp)
 {
     sq_store *h = hp;
-    if (!h)
-        return;
     checkpointer_stop(h);
-    pthread_mutex_lock(&h->mu);
-    conn *c = h->conns;
-    h->conns = NULL;
-    pthread_mutex_unlock(&h->mu);
-    while (c) {
-        conn *next = c->next;
-        conn_free(c);
-        c = next;
+    db_pool_close(&h->pool);
+    if (h->sync_ok) {
+        pthread_mutex_destroy(&h->write_mu);
+        pthread_mutex_destroy(&h->ckpt_mu);
+        pthread_cond_destroy(&h->ckpt_cv);
     }
-    if (h->key_ok) {
-        pthread_setspecific(h->key, NULL);
-        pthread_key_delete(h->key);
-    }
-    pthread_mutex_destroy(&h->mu);
-    pthread_mutex_destroy(&h->write_mu);
-    pthread_mutex_destroy(&h->ckpt_mu);
-    pthread_cond_destroy(&h->ckpt_cv);
     if (h->lock_fd >= 0)
         close(h->lock_fd);
     free(h->path);
     free(h);
 }
+
+const store_vtbl store_sqlite_vtbl = {
+    DB_DRIVER(sq, "sqlite", DB_SQLITE),
+    .claim = sq_claim,
+    .reclaim = sq_reclaim,
+};
 
 /* Creates the parent directory of path (one level, mode 0700) when missing.
  * 0, or -1 with the reason in why. */
@@ -850,6 +588,7 @@ void *store_sqlite_open(const char *path, char *err, size_t errlen)
     sq_store *h = NULL, *ret = NULL;
     conn *c = NULL;
     char why[256];
+    const char *no;
     if (!path || !path[0]) {
         snprintf(err, errlen, "DATABASE_URL: sqlite:// needs a file path");
         goto out;
@@ -860,28 +599,24 @@ void *store_sqlite_open(const char *path, char *err, size_t errlen)
     }
     h = xcalloc(1, sizeof(*h));
     h->lock_fd = -1;
-    if (pthread_mutex_init(&h->mu, NULL) != 0 || pthread_mutex_init(&h->write_mu, NULL) != 0 ||
-        pthread_mutex_init(&h->ckpt_mu, NULL) != 0 || pthread_cond_init(&h->ckpt_cv, NULL) != 0) {
-        snprintf(err, errlen, "DATABASE_URL: cannot open %s: cannot create a mutex", path);
-        free(h);
-        h = NULL;
-        goto out;
-    }
     h->path = plain_path(path);
-    if (pthread_key_create(&h->key, conn_thread_exit) != 0) {
-        snprintf(err, errlen, "DATABASE_URL: cannot open %s: no thread key left", path);
+    h->sync_ok = pthread_mutex_init(&h->write_mu, NULL) == 0 &&
+                 pthread_mutex_init(&h->ckpt_mu, NULL) == 0 &&
+                 pthread_cond_init(&h->ckpt_cv, NULL) == 0;
+    no = h->sync_ok ? db_pool_init(&h->pool, conn_free) : "cannot create a mutex";
+    if (no) {
+        snprintf(err, errlen, "DATABASE_URL: cannot open %s: %s", path, no);
         goto out;
     }
-    h->key_ok = true;
     if (parent_dir_make(h->path, why, sizeof(why)) != 0 ||
         conn_new(h->path, &c, why, sizeof(why)) != SQLITE_OK) {
         snprintf(err, errlen, "DATABASE_URL: cannot open %s: %s", path, why);
         goto out;
     }
-    if (conn_register(h, c) != 0) {
+    if (db_pool_add(&h->pool, &c->base) != 0) {
         snprintf(err, errlen, "DATABASE_URL: cannot open %s: cannot set the thread's connection",
                  path);
-        conn_free(c);
+        conn_free(&c->base);
         goto out;
     }
     struct stat sb;
@@ -894,67 +629,7 @@ void *store_sqlite_open(const char *path, char *err, size_t errlen)
     ret = h;
     h = NULL;
 out:
-    sq_close(h);
+    if (h)
+        sq_close(h);
     return ret;
 }
-
-const store_vtbl store_sqlite_vtbl = {
-    .name = "sqlite",
-    .ping = sq_ping,
-    .migrate = sq_migrate,
-    .claim = sq_claim,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .rollback = sq_rollback,
-    .user_insert = sq_user_insert,
-    .user_get_by_email = sq_user_get_by_email,
-    .user_get_by_id = sq_user_get_by_id,
-    .user_update = sq_user_update,
-    .user_set_login = sq_user_set_login,
-    .user_list = sq_user_list,
-    .family_insert = sq_family_insert,
-    .family_extend = sq_family_extend,
-    .family_revoke = sq_family_revoke,
-    .families_revoke_user = sq_families_revoke_user,
-    .refresh_insert = sq_refresh_insert,
-    .refresh_get = sq_refresh_get,
-    .refresh_use = sq_refresh_use,
-    .access_revoke = sq_access_revoke,
-    .token_revoked = sq_token_revoked,
-    .tokens_prune = sq_tokens_prune,
-    .apikey_insert = sq_apikey_insert,
-    .apikey_count = sq_apikey_count,
-    .apikey_list = sq_apikey_list,
-    .apikey_get_by_hash = sq_apikey_get_by_hash,
-    .apikey_delete = sq_apikey_delete,
-    .apikey_touch = sq_apikey_touch,
-    .audit_insert = sq_audit_insert,
-    .workflow_insert = sq_workflow_insert,
-    .workflow_get = sq_workflow_get,
-    .workflow_update = sq_workflow_update,
-    .workflow_delete = sq_workflow_delete,
-    .workflow_list = sq_workflow_list,
-    .workflow_version_insert = sq_workflow_version_insert,
-    .workflow_version_list = sq_workflow_version_list,
-    .workflow_version_get = sq_workflow_version_get,
-    .workflow_summary = sq_workflow_summary,
-    .execution_insert = sq_execution_insert,
-    .execution_get = sq_execution_get,
-    .execution_nodes = sq_execution_nodes,
-    .execution_list = sq_execution_list,
-    .execution_claim = sq_execution_claim,
-    .execution_renew = sq_execution_renew,
-    .execution_requeue = sq_execution_requeue,
-    .execution_release = sq_execution_release,
-    .execution_owned = sq_execution_owned,
-    .execution_node_put = sq_execution_node_put,
-    .execution_nodes_end = sq_execution_nodes_end,
-    .execution_finish = sq_execution_finish,
-    .workflow_analytics_add = sq_workflow_analytics_add,
-    .execution_delete = sq_execution_delete,
-    .execution_stats = sq_execution_stats,
-    .execution_summary = sq_execution_summary,
-    .execution_prune = sq_execution_prune,
-    .reclaim = sq_reclaim,
-    .close = sq_close,
-};

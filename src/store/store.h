@@ -1,10 +1,11 @@
 /*
  * store.h - the store port: what the program asks of its database.
  *
- * A store is a table of operations (store_vtbl) plus an opaque handle, chosen
+ * A store is a database driver (store_vtbl) plus an opaque handle, chosen
  * once at start from DATABASE_URL. Callers use the store_* functions below,
  * which time every operation (metrics, slow-operation log) and never expose
- * which backend answers. Every function returns an aop_err: a UNIQUE
+ * which backend answers; each is written once over the driver layer
+ * (src/store/db.h). Every function returns an aop_err: a UNIQUE
  * violation is AOP_ERR_CONFLICT, a busy or unreachable database
  * AOP_ERR_UNAVAILABLE, anything else AOP_ERR_INTERNAL (logged by the backend
  * with the database's own message, which never reaches a client).
@@ -265,160 +266,35 @@ void store_wf_tally_add(store_wf_tally *t, exec_status status, long long duratio
 #define STORE_EXEC_MAX_DAYS 400
 #define STORE_EXEC_MAX_MODELS 100
 
+struct db_sql;
+struct db_val;
+struct db_stmt;
+
+/* A database driver (src/store/sqlite.c, pg.c): connections, statements,
+ * transactions, and what only one database has. The operations reach it
+ * through src/store/db.h, which says what each entry point does. */
 typedef struct store_vtbl {
-    const char *name; /* "sqlite", … */
-    aop_err (*ping)(void *h);
-    /* Applies pending numbered migrations; *applied counts the new ones. */
-    aop_err (*migrate)(void *h, int *applied);
-    /* Claims the database for this serving process when the backend allows
-     * only one (an embedded file: caches, limits and locks live in the
-     * process). AOP_ERR_CONFLICT with the reason in why when another process
-     * holds it; the claim lasts until close. */
-    aop_err (*claim)(void *h, char *why, size_t whylen);
+    const char *name; /* "sqlite", "postgres" */
+    int dialect;      /* DB_SQLITE or DB_PG (db.h) */
+    aop_err (*run)(void *h, const struct db_sql *sql, const char *op, const struct db_val *v,
+                   int n, struct db_stmt **st);
+    aop_err (*step)(struct db_stmt *st, const char *op, bool *row);
+    long long (*changes)(struct db_stmt *st);
+    void (*done)(struct db_stmt *st);
+    bool (*col_null)(struct db_stmt *st, int i);
+    const char *(*col_text)(struct db_stmt *st, int i);
+    char *(*col_dup)(struct db_stmt *st, int i, arena *a);
+    long long (*col_int)(struct db_stmt *st, int i);
+    double (*col_double)(struct db_stmt *st, int i);
+    /* SQL without values, one or several statements (migrations). */
+    aop_err (*exec)(void *h, const char *sql, const char *op);
     aop_err (*begin)(void *h);
     aop_err (*commit)(void *h);
     aop_err (*rollback)(void *h);
-    aop_err (*user_insert)(void *h, const store_user *u);
-    /* Fills *out from the arena; AOP_ERR_NOT_FOUND when absent. */
-    aop_err (*user_get_by_email)(void *h, const char *email, store_user *out, arena *a);
-    aop_err (*user_get_by_id)(void *h, const char *id, store_user *out, arena *a);
-    /* Writes name, password_hash, role, preferences, is_active, updated_at of
-     * u->id; AOP_ERR_NOT_FOUND when there is no such user. */
-    aop_err (*user_update)(void *h, const store_user *u);
-    aop_err (*user_set_login)(void *h, const char *id, const char *at);
-    /* One page of users (from a) in *out, *n of them, and the total matching. */
-    aop_err (*user_list)(void *h, const store_user_query *q, store_user **out, int *n,
-                         long long *total, arena *a);
-    aop_err (*family_insert)(void *h, const char *id, const char *user_id, const char *created_at,
-                             const char *expires_at);
-    /* Moves the family's expires_at forward (never back). */
-    aop_err (*family_extend)(void *h, const char *id, const char *expires_at);
-    aop_err (*family_revoke)(void *h, const char *id, const char *at, const char *reason);
-    /* Revokes every live family of the user; their ids (from a) in *ids. */
-    aop_err (*families_revoke_user)(void *h, const char *user_id, const char *at,
-                                    const char *reason, store_id **ids, int *n, arena *a);
-    aop_err (*refresh_insert)(void *h, const char *jti, const char *family_id,
-                              const char *user_id, const char *issued_at, const char *expires_at);
-    aop_err (*refresh_get)(void *h, const char *jti, store_refresh *out);
-    /* Marks jti used if it was not; *won is true only for the call that did. */
-    aop_err (*refresh_use)(void *h, const char *jti, const char *at, bool *won);
-    aop_err (*access_revoke)(void *h, const char *jti, const char *user_id,
-                             const char *expires_at);
-    /* *revoked when the access token jti or its family fam is revoked. */
-    aop_err (*token_revoked)(void *h, const char *jti, const char *fam, bool *revoked);
-    /* Deletes revocations and tokens that expired before now; *n counts rows. */
-    aop_err (*tokens_prune)(void *h, const char *now, long long *n);
-    aop_err (*apikey_insert)(void *h, const store_apikey *k, const char *key_hash);
-    aop_err (*apikey_count)(void *h, const char *user_id, long long *n);
-    aop_err (*apikey_list)(void *h, const char *user_id, long long offset, long long limit,
-                           store_apikey **out, int *n, long long *total, arena *a);
-    aop_err (*apikey_get_by_hash)(void *h, const char *key_hash, store_apikey *out, arena *a);
-    /* *deleted is false when user_id has no key id. */
-    aop_err (*apikey_delete)(void *h, const char *id, const char *user_id, bool *deleted);
-    aop_err (*apikey_touch)(void *h, const char *id, const char *at);
-    aop_err (*audit_insert)(void *h, const store_audit *e);
-    /* Workflows. insert writes the row with its tags and permissions; the
-     * version history is written apart (workflow_version_insert). */
-    aop_err (*workflow_insert)(void *h, const store_workflow *w);
-    /* A workflow that is not deleted; AOP_ERR_NOT_FOUND otherwise. */
-    aop_err (*workflow_get)(void *h, const char *id, store_workflow *out, arena *a);
-    /* Writes every field of w but the analytics and creation ones, when the
-     * stored version is expected: AOP_ERR_VERSION_CONFLICT when it is not,
-     * AOP_ERR_NOT_FOUND when there is no such (live) workflow. */
-    aop_err (*workflow_update)(void *h, const store_workflow *w, long long expected);
-    /* Soft delete; AOP_ERR_NOT_FOUND when absent or already deleted. */
-    aop_err (*workflow_delete)(void *h, const char *id, const char *by, const char *at);
-    aop_err (*workflow_list)(void *h, const store_wf_query *q, store_workflow **out, int *n,
-                             long long *total, arena *a);
-    aop_err (*workflow_version_insert)(void *h, const char *workflow_id,
-                                       const store_wf_version *v, const char *snapshot);
-    /* Newest first. */
-    aop_err (*workflow_version_list)(void *h, const char *workflow_id, long long offset,
-                                     long long limit, store_wf_version **out, int *n,
-                                     long long *total, arena *a);
-    /* The snapshot text; AOP_ERR_NOT_FOUND when there is no such version. */
-    aop_err (*workflow_version_get)(void *h, const char *workflow_id, long long version,
-                                    char **snapshot, arena *a);
-    /* Live workflows: totals, created at or after since, top lists. */
-    aop_err (*workflow_summary)(void *h, const char *since, store_wf_summary *out, arena *a);
-    /* Executions. insert writes a queued row. */
-    aop_err (*execution_insert)(void *h, const store_execution *e);
-    aop_err (*execution_get)(void *h, const char *id, store_execution *out, arena *a);
-    /* Node rows in seq order. */
-    aop_err (*execution_nodes)(void *h, const char *id, store_exec_node **out, int *n, arena *a);
-    /* One page; list rows carry their input but no output (NULL). */
-    aop_err (*execution_list)(void *h, const store_exec_query *q, store_execution **out, int *n,
-                              long long *total, arena *a);
-    /* Claims up to limit queued executions for owner, never inside a
-     * caller's transaction, and returns them oldest first: status running,
-     * lease_owner owner, lease_until lease_until_ms, claims + 1, started_at =
-     * now when empty (but never before created_at: a row committed after the
-     * caller read its clock is younger), deadline_ms = now_ms + timeout_ms
-     * when 0. A workflow with max_concurrency > 0 never gets more running
-     * executions than that (running ones of any owner counted); only the
-     * oldest 10000 queued of such workflows are considered per call.
-     * SQLite takes the oldest of all in one statement; PostgreSQL takes
-     * those of limited workflows first (under a lock, for the count), then
-     * the oldest others, which rows another claimer holds it skips. */
-    aop_err (*execution_claim)(void *h, const char *owner, long long now_ms, const char *now,
-                               long long lease_until_ms, int limit, store_execution **out, int *n,
-                               arena *a);
-    /* lease_until of every running execution of owner; *n rows. */
-    aop_err (*execution_renew)(void *h, const char *owner, long long lease_until_ms, long long *n);
-    /* Running executions whose lease_until < before_ms go back to queued
-     * (lease cleared); *n rows. */
-    aop_err (*execution_requeue)(void *h, long long before_ms, long long *n);
-    /* Running executions of owner go back to queued (shutdown); *n rows. */
-    aop_err (*execution_release)(void *h, const char *owner, long long *n);
-    /* AOP_OK when id is running under owner's lease from its claims-th
-     * claim, else AOP_ERR_CONFLICT (a lease that lapsed and was claimed
-     * again, even by the same owner, is another one). */
-    aop_err (*execution_owned)(void *h, const char *id, const char *owner, long long claims);
-    /* Inserts or replaces the node row (execution_id, node_id); seq kept
-     * from the first write. */
-    aop_err (*execution_node_put)(void *h, const char *execution_id, const store_exec_node *n);
-    /* Node rows of id with status from become status to, finished at at
-     * (duration from their started_at); *n rows. */
-    aop_err (*execution_nodes_end)(void *h, const char *id, exec_status from, exec_status to,
-                                   const char *at, long long *n);
-    /* Writes the end of e (status, output, error, finished_at, duration_ms,
-     * memory_bytes, tokens, cost) and clears the lease, when the row is
-     * still queued or running: else AOP_ERR_CONFLICT (it ended already),
-     * AOP_ERR_NOT_FOUND when absent. */
-    aop_err (*execution_finish)(void *h, const store_execution *e);
-    /* Adds ended executions (t) to their workflow's analytics counters;
-     * AOP_ERR_NOT_FOUND when there is no such workflow row. */
-    aop_err (*workflow_analytics_add)(void *h, const char *workflow_id, const store_wf_tally *t);
-    /* Deletes the execution and its nodes; AOP_ERR_NOT_FOUND when absent. */
-    aop_err (*execution_delete)(void *h, const char *id);
-    /* Totals over one workflow's executions, and per node (out from a). */
-    aop_err (*execution_stats)(void *h, const char *workflow_id, store_exec_totals *t,
-                               store_exec_node_stat **nodes, int *n, arena *a);
-    /* Totals over every execution created in [from, to) (NULL: open), by
-     * model (llm node rows, most calls first), by day (oldest first, newest
-     * STORE_EXEC_MAX_DAYS), top workflows by executions (STORE_WF_TOP). */
-    aop_err (*execution_summary)(void *h, const char *from, const char *to, store_exec_totals *t,
-                                 store_exec_model_stat **models, int *nmodels,
-                                 store_exec_day **days, int *ndays, store_wf_top **top,
-                                 int *ntop, arena *a);
-    /* Deletes up to batch ended executions (with their nodes) that were
-     * created before `before` (NULL: no age limit) or are older than the
-     * newest keep ended ones (keep 0: no cap), oldest first; *n rows. */
-    aop_err (*execution_prune)(void *h, const char *before, long long keep, int batch,
-                               long long *n);
-    /* Gives free pages back to the file system (at most pages; 0: all).
-     * NULL where the database server does that itself. */
-    aop_err (*reclaim)(void *h, long long pages);
-    /* Events between the processes sharing the database; both NULL on a
-     * backend one process holds alone (store_claim), whose engine wakes
-     * itself. publish sends payload (at most STORE_EVENT_MAX bytes) to every
-     * process listening, this one included: inside a transaction at its
-     * commit (a rollback drops it), outside one at once. */
-    aop_err (*publish)(void *h, const char *payload);
-    /* Blocks on a connection of its own and calls fn(arg, payload) for every
-     * payload published, until *stop is non-zero (noticed within 250 ms).
-     * When the connection was lost and is made again, calls fn(arg, NULL):
-     * events may have been missed in between. AOP_OK once stopped. */
+    aop_err (*ping)(void *h);
+    aop_err (*claim)(void *h, char *why, size_t whylen); /* NULL: nothing to claim */
+    aop_err (*reclaim)(void *h, long long pages);  /* NULL: the server does it */
+    aop_err (*publish)(void *h, const char *payload); /* both NULL: not shared */
     aop_err (*listen)(void *h, void (*fn)(void *arg, const char *payload), void *arg,
                       const volatile int *stop);
     void (*close)(void *h);
@@ -436,7 +312,12 @@ store *store_open(const char *database_url, long long slow_ms, char *err, size_t
 void store_close(store *s);
 
 aop_err store_ping(store *s);
+/* Applies pending numbered migrations; *applied counts the new ones. */
 aop_err store_migrate(store *s, int *applied);
+/* Claims the database for this serving process when the backend allows
+ * only one (an embedded file: caches, limits and locks live in the
+ * process). AOP_ERR_CONFLICT with the reason in why when another process
+ * holds it; the claim lasts until close. */
 aop_err store_claim(store *s, char *why, size_t whylen);
 
 /* Runs fn inside one transaction: committed when fn returns AOP_OK, rolled
@@ -445,25 +326,34 @@ typedef aop_err (*store_tx_fn)(store *s, void *ctx);
 aop_err store_tx(store *s, store_tx_fn fn, void *ctx);
 
 aop_err store_user_insert(store *s, const store_user *u);
+/* Fills *out from the arena; AOP_ERR_NOT_FOUND when absent. */
 aop_err store_user_get_by_email(store *s, const char *email, store_user *out, arena *a);
 aop_err store_user_get_by_id(store *s, const char *id, store_user *out, arena *a);
+/* Writes name, password_hash, role, preferences, is_active, updated_at of
+ * u->id; AOP_ERR_NOT_FOUND when there is no such user. */
 aop_err store_user_update(store *s, const store_user *u);
 aop_err store_user_set_login(store *s, const char *id, const char *at);
+/* One page of users (from a) in *out, *n of them, and the total matching. */
 aop_err store_user_list(store *s, const store_user_query *q, store_user **out, int *n,
                         long long *total, arena *a);
 aop_err store_family_insert(store *s, const char *id, const char *user_id, const char *created_at,
                             const char *expires_at);
+/* Moves the family's expires_at forward (never back). */
 aop_err store_family_extend(store *s, const char *id, const char *expires_at);
 aop_err store_family_revoke(store *s, const char *id, const char *at, const char *reason);
+/* Revokes every live family of the user; their ids (from a) in *ids. */
 aop_err store_families_revoke_user(store *s, const char *user_id, const char *at,
                                    const char *reason, store_id **ids, int *n, arena *a);
 aop_err store_refresh_insert(store *s, const char *jti, const char *family_id,
                              const char *user_id, const char *issued_at, const char *expires_at);
 aop_err store_refresh_get(store *s, const char *jti, store_refresh *out);
+/* Marks jti used if it was not; *won is true only for the call that did. */
 aop_err store_refresh_use(store *s, const char *jti, const char *at, bool *won);
 aop_err store_access_revoke(store *s, const char *jti, const char *user_id,
                             const char *expires_at);
+/* *revoked when the access token jti or its family fam is revoked. */
 aop_err store_token_revoked(store *s, const char *jti, const char *fam, bool *revoked);
+/* Deletes revocations and tokens that expired before now; *n counts rows. */
 aop_err store_tokens_prune(store *s, const char *now, long long *n);
 aop_err store_apikey_insert(store *s, const store_apikey *k, const char *key_hash);
 aop_err store_apikey_count(store *s, const char *user_id, long long *n);
@@ -475,60 +365,117 @@ aop_err store_apikey_touch(store *s, const char *id, const char *at);
 aop_err store_audit_insert(store *s, const store_audit *e);
 
 aop_err store_workflow_insert(store *s, const store_workflow *w);
+/* A workflow that is not deleted; AOP_ERR_NOT_FOUND otherwise. */
 aop_err store_workflow_get(store *s, const char *id, store_workflow *out, arena *a);
+/* Writes every field of w but the analytics and creation ones, when the
+ * stored version is expected: AOP_ERR_VERSION_CONFLICT when it is not,
+ * AOP_ERR_NOT_FOUND when there is no such (live) workflow. */
 aop_err store_workflow_update(store *s, const store_workflow *w, long long expected);
+/* Soft delete; AOP_ERR_NOT_FOUND when absent or already deleted. */
 aop_err store_workflow_delete(store *s, const char *id, const char *by, const char *at);
 aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **out, int *n,
                             long long *total, arena *a);
 aop_err store_workflow_version_insert(store *s, const char *workflow_id,
                                       const store_wf_version *v, const char *snapshot);
+/* Newest first. */
 aop_err store_workflow_version_list(store *s, const char *workflow_id, long long offset,
                                     long long limit, store_wf_version **out, int *n,
                                     long long *total, arena *a);
+/* The snapshot text; AOP_ERR_NOT_FOUND when there is no such version. */
 aop_err store_workflow_version_get(store *s, const char *workflow_id, long long version,
                                    char **snapshot, arena *a);
+/* Live workflows: totals, created at or after since, top lists. */
 aop_err store_workflow_summary(store *s, const char *since, store_wf_summary *out, arena *a);
 
+/* Executions. insert writes a queued row. */
 aop_err store_execution_insert(store *s, const store_execution *e);
 aop_err store_execution_get(store *s, const char *id, store_execution *out, arena *a);
+/* Node rows in seq order. */
 aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, int *n, arena *a);
+/* One page; list rows carry their input but no output (NULL). */
 aop_err store_execution_list(store *s, const store_exec_query *q, store_execution **out, int *n,
                              long long *total, arena *a);
+/* Claims up to limit queued executions for owner, never inside a
+ * caller's transaction, and returns them oldest first: status running,
+ * lease_owner owner, lease_until lease_until_ms, claims + 1, started_at =
+ * now when empty (but never before created_at: a row committed after the
+ * caller read its clock is younger), deadline_ms = now_ms + timeout_ms
+ * when 0. A workflow with max_concurrency > 0 never gets more running
+ * executions than that (running ones of any owner counted); only the
+ * oldest 10000 queued of such workflows are considered per call.
+ * SQLite takes the oldest of all in one statement; PostgreSQL takes
+ * those of limited workflows first (under a lock, for the count), then
+ * the oldest others, which rows another claimer holds it skips. */
 aop_err store_execution_claim(store *s, const char *owner, long long now_ms, const char *now,
                               long long lease_until_ms, int limit, store_execution **out, int *n,
                               arena *a);
+/* lease_until of every running execution of owner; *n rows. */
 aop_err store_execution_renew(store *s, const char *owner, long long lease_until_ms, long long *n);
+/* Running executions whose lease_until < before_ms go back to queued
+ * (lease cleared); *n rows. */
 aop_err store_execution_requeue(store *s, long long before_ms, long long *n);
+/* Running executions of owner go back to queued (shutdown); *n rows. */
 aop_err store_execution_release(store *s, const char *owner, long long *n);
+/* AOP_OK when id is running under owner's lease from its claims-th
+ * claim, else AOP_ERR_CONFLICT (a lease that lapsed and was claimed
+ * again, even by the same owner, is another one). */
 aop_err store_execution_owned(store *s, const char *id, const char *owner, long long claims);
+/* Inserts or replaces the node row (execution_id, node_id); seq kept
+ * from the first write. */
 aop_err store_execution_node_put(store *s, const char *execution_id, const store_exec_node *n);
+/* Node rows of id with status from become status to, finished at at
+ * (duration from their started_at); *n rows. */
 aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, exec_status to,
                                   const char *at, long long *n);
+/* Writes the end of e (status, output, error, finished_at, duration_ms,
+ * memory_bytes, tokens, cost) and clears the lease, when the row is
+ * still queued or running: else AOP_ERR_CONFLICT (it ended already),
+ * AOP_ERR_NOT_FOUND when absent. */
 aop_err store_execution_finish(store *s, const store_execution *e);
-/* One ended execution (store_wf_tally_add's arguments). */
+/* Adds one ended execution (store_wf_tally_add's arguments) to its
+ * workflow's analytics counters; AOP_ERR_NOT_FOUND when there is no such
+ * workflow row. */
 aop_err store_workflow_analytics_add(store *s, const char *workflow_id, exec_status status,
                                      long long duration_ms, long long total_tokens,
                                      double cost_usd, const char *at);
 /* Several at once: one write for a batch of ends. */
 aop_err store_workflow_analytics_tally(store *s, const char *workflow_id, const store_wf_tally *t);
+/* Deletes the execution and its nodes; AOP_ERR_NOT_FOUND when absent. */
 aop_err store_execution_delete(store *s, const char *id);
+/* Totals over one workflow's executions, and per node (out from a). */
 aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_totals *t,
                               store_exec_node_stat **nodes, int *n, arena *a);
+/* Totals over every execution created in [from, to) (NULL: open), by
+ * model (llm node rows, most calls first), by day (oldest first, newest
+ * STORE_EXEC_MAX_DAYS), top workflows by executions (STORE_WF_TOP). */
 aop_err store_execution_summary(store *s, const char *from, const char *to, store_exec_totals *t,
                                 store_exec_model_stat **models, int *nmodels,
                                 store_exec_day **days, int *ndays, store_wf_top **top, int *ntop,
                                 arena *a);
+/* Deletes up to batch ended executions (with their nodes) that were
+ * created before `before` (NULL: no age limit) or are older than the
+ * newest keep ended ones (keep 0: no cap), oldest first; *n rows. */
 aop_err store_execution_prune(store *s, const char *before, long long keep, int batch,
                               long long *n);
+/* Gives free pages back to the file system (at most pages; 0: all);
+ * AOP_OK at once where the database server does that itself. */
 aop_err store_reclaim(store *s, long long pages);
 
 #define STORE_EVENT_MAX 7900 /* bytes of one published payload */
 
 /* True when several processes may share the database (publish/listen). */
 bool store_shared(const store *s);
-/* AOP_OK without doing anything on a backend that is not shared. */
+/* Sends payload (at most STORE_EVENT_MAX bytes) to every process
+ * listening, this one included: inside a transaction at its commit (a
+ * rollback drops it), outside one at once. AOP_OK without doing anything
+ * on a backend that is not shared (one process holds it: store_claim; its
+ * engine wakes itself). */
 aop_err store_publish(store *s, const char *payload);
-/* Not shared: returns AOP_ERR_NOT_FOUND at once. */
+/* Blocks on a connection of its own and calls fn(arg, payload) for every
+ * payload published, until *stop is non-zero (noticed within 250 ms).
+ * When the connection was lost and is made again, calls fn(arg, NULL):
+ * events may have been missed in between. AOP_OK once stopped. Not
+ * shared: returns AOP_ERR_NOT_FOUND at once. */
 aop_err store_listen(store *s, void (*fn)(void *arg, const char *payload), void *arg,
                      const volatile int *stop);
 

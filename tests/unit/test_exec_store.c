@@ -27,7 +27,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/str.h"
-#include "store/sqlite_int.h"
+#include "store/db.h"
 #include "store/store.h"
 #include "unit.h"
 #include "unit_pg.h"
@@ -1600,7 +1600,9 @@ static const char plan_seed[] =
 static int query_plan(sqlite3 *db, const char *sql, char *plan, size_t planlen)
 {
     sqlite3_stmt *st = NULL;
-    char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+    char *text = db_sqlite_text(sql); /* as the driver prepares it */
+    char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", text);
+    free(text);
     int rc = q ? sqlite3_prepare_v2(db, q, -1, &st, NULL) : SQLITE_NOMEM;
     sqlite3_free(q);
     if (rc != SQLITE_OK) {
@@ -1634,12 +1636,13 @@ static int check_list_plans(sqlite3 *db, char *msg, size_t msglen)
             len += (size_t)snprintf(msg + len, msglen - len, __VA_ARGS__);           \
     } while (0)
     for (unsigned fl = 0; fl < 16; fl++) {
-        const char *sql = sq_execution_list_sql(fl, STORE_EXEC_SORT_CREATED, false, true);
+        const char *sql =
+            db_list_sql(&store_exec_list, fl, STORE_EXEC_SORT_CREATED, false, true)->sqlite;
         if (query_plan(db, sql, plan, sizeof(plan)) != 0 || strstr(plan, "|SCAN e|"))
             PLAN_BAD("\ncount filters=%u: %s\n  for %s", fl, plan, sql);
         for (int s = 0; s < 4; s++) {
             for (int d = 0; d < 2; d++) {
-                sql = sq_execution_list_sql(fl, (store_exec_sort)s, d, false);
+                sql = db_list_sql(&store_exec_list, fl, s, d, false)->sqlite;
                 if (query_plan(db, sql, plan, sizeof(plan)) != 0 || strstr(plan, "|SCAN e|"))
                     PLAN_BAD("\npage filters=%u sort=%d desc=%d: %s\n  for %s", fl, s, d, plan,
                              sql);
@@ -1662,11 +1665,11 @@ static void body_plans(fixture *f)
     CHECK_INT(sql_run(f, plan_seed), 0);
     CHECK_INT(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     int bad = check_list_plans(db, msg, sizeof(msg));
-    if (!bad && (query_plan(db, sq_execution_claim_sql, plan, sizeof(plan)) != 0 ||
+    if (!bad && (query_plan(db, store_exec_claim_sql.sqlite, plan, sizeof(plan)) != 0 ||
                  !strstr(plan, "executions_queue_idx") ||
                  !strstr(plan, "executions_running_idx")))
         bad = snprintf(msg, sizeof(msg), "claim: %s", plan) > 0;
-    if (!bad && (query_plan(db, sq_execution_prune_sql, plan, sizeof(plan)) != 0 ||
+    if (!bad && (query_plan(db, store_exec_prune_sql.sqlite, plan, sizeof(plan)) != 0 ||
                  !strstr(plan, "executions_ended_idx") || strstr(plan, "TEMP B-TREE")))
         bad = snprintf(msg, sizeof(msg), "prune: %s", plan) > 0;
     sqlite3_close_v2(db);

@@ -20,8 +20,7 @@
 
 #include "core/buf.h"
 #include "core/str.h"
-#include "store/migrations.h"
-#include "store/sqlite_int.h"
+#include "store/db.h"
 #include "store/store.h"
 #include "unit.h"
 #include "unit_pg.h"
@@ -185,23 +184,32 @@ static void user_make(store_user *u, int n, char *email, size_t emaillen, char *
 
 /* ---- migrations ---- */
 
+/* Whether migration m has SQL in dialect. */
+static bool migration_has_sql(const store_migration *m, int dialect)
+{
+    char *sql = store_migration_sql(m, dialect);
+    bool has = sql && sql[0];
+    free(sql);
+    return has;
+}
+
 static void migrations_numbered(void)
 {
-    CHECK(store_sqlite_migrations_len > 0);
-    for (size_t i = 0; i < store_sqlite_migrations_len; i++) {
-        const store_migration *m = &store_sqlite_migrations[i];
+    CHECK(store_migrations_len > 0);
+    for (size_t i = 0; i < store_migrations_len; i++) {
+        const store_migration *m = &store_migrations[i];
         CHECK_INT(m->version, (long long)i + 1);
         CHECK(m->name && m->name[0]);
-        CHECK(m->sql && m->sql[0]);
+        CHECK(migration_has_sql(m, DB_SQLITE));
     }
-    CHECK_STR(store_sqlite_migrations[0].name, "001_users");
+    CHECK_STR(store_migrations[0].name, "001_users");
 }
 
 static void body_migrate_twice(fixture *f)
 {
     int applied = -1;
     CHECK_INT(store_migrate(f->s, &applied), AOP_OK);
-    CHECK_INT(applied, (long long)(f->pg ? store_pg_migrations_len : store_sqlite_migrations_len));
+    CHECK_INT(applied, (long long)store_migrations_len);
     CHECK_INT(store_migrate(f->s, &applied), AOP_OK);
     CHECK_INT(applied, 0);
     CHECK_INT(store_ping(f->s), AOP_OK);
@@ -213,7 +221,7 @@ static void body_schema_row(fixture *f)
 {
     char v[64];
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM schema_migrations"),
-              (long long)(f->pg ? store_pg_migrations_len : store_sqlite_migrations_len));
+              (long long)store_migrations_len);
     CHECK_INT(sql_int(f->path, "SELECT MIN(version) FROM schema_migrations"), 1);
     CHECK_INT(sql_text(f->path, "SELECT name FROM schema_migrations WHERE version = 1", v,
                        sizeof(v)), 0);
@@ -1951,15 +1959,17 @@ static const char plan_seed[] =
 static int query_plan(sqlite3 *db, const char *sql, char *plan, size_t planlen)
 {
     sqlite3_stmt *st = NULL;
-    char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", sql);
+    char *text = db_sqlite_text(sql); /* as the driver prepares it */
+    char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", text);
     int rc = q ? sqlite3_prepare_v2(db, q, -1, &st, NULL) : SQLITE_NOMEM;
     sqlite3_free(q);
+    bool page = strstr(text, " LIMIT ?") && strstr(text, " OFFSET ?");
+    free(text);
     if (rc != SQLITE_OK) {
         snprintf(plan, planlen, "prepare: %s: %s", sqlite3_errmsg(db), sql);
         return -1;
     }
     int np = sqlite3_bind_parameter_count(st);
-    bool page = strstr(sql, "LIMIT ? OFFSET ?") != NULL;
     for (int i = 1; i <= np; i++) {
         if (page && i == np - 1)
             rc = sqlite3_bind_int64(st, i, 20);
@@ -2003,7 +2013,8 @@ static int check_plans(sqlite3 *db, const char *phase, bool counts, char *msg, s
             len += (size_t)snprintf(msg + len, msglen - len, __VA_ARGS__);          \
     } while (0)
     for (unsigned fl = 0; fl < 32; fl++) {
-        const char *sql = sq_workflow_list_sql(fl, STORE_WF_SORT_CREATED, false, true);
+        const char *sql =
+            db_list_sql(&store_wf_list, fl, STORE_WF_SORT_CREATED, false, true)->sqlite;
         if (!counts)
             ;
         else if (!sql || query_plan(db, sql, plan, sizeof(plan)) != 0)
@@ -2013,7 +2024,7 @@ static int check_plans(sqlite3 *db, const char *phase, bool counts, char *msg, s
                      sql);
         for (int s = 0; s < 3; s++) {
             for (int d = 0; d < 2; d++) {
-                sql = sq_workflow_list_sql(fl, (store_wf_sort)s, d, false);
+                sql = db_list_sql(&store_wf_list, fl, s, d, false)->sqlite;
                 if (!sql || query_plan(db, sql, plan, sizeof(plan)) != 0) {
                     PLAN_BAD("\n[%s] page filters=%u sort=%d desc=%d: %s", phase, fl, s, d,
                              sql ? plan : "no statement");
@@ -2022,7 +2033,7 @@ static int check_plans(sqlite3 *db, const char *phase, bool counts, char *msg, s
                 if (strstr(plan, "|SCAN w|"))
                     PLAN_BAD("\n[%s] page filters=%u sort=%d desc=%d scans workflows: %s\n  for %s",
                              phase, fl, s, d, plan, sql);
-                if ((fl == 0 || fl == SQ_WF_READER) &&
+                if ((fl == 0 || fl == STORE_WF_F_READER) &&
                     (!strstr(plan, plan_sort_index(s)) || strstr(plan, "USE TEMP B-TREE")))
                     PLAN_BAD("\n[%s] page filters=%u sort=%d desc=%d not in %s order: %s\n  for %s",
                              phase, fl, s, d, plan_sort_index(s), plan, sql);
@@ -2035,6 +2046,13 @@ static int check_plans(sqlite3 *db, const char *phase, bool counts, char *msg, s
     return bad;
 }
 
+/* Stands in for the store's aop_lower() (plans do not depend on it). */
+static void plan_lower(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    sqlite3_result_value(ctx, argv[0]);
+}
+
 static void body_wf_plans(fixture *f)
 {
     sqlite3 *db = NULL;
@@ -2042,6 +2060,8 @@ static void body_wf_plans(fixture *f)
     static char msg[65536];
     CHECK_INT(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
+    sqlite3_create_function(db, "aop_lower", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                            plan_lower, NULL, NULL);
     int rc = sqlite3_exec(db, plan_seed, NULL, NULL, &err);
     if (rc != SQLITE_OK) {
         snprintf(msg, sizeof(msg), "seed: %s", err ? err : sqlite3_errmsg(db));
@@ -2098,17 +2118,36 @@ static void workflow_list_query_plans_use_indexes(void)
     run_test(body_wf_plans, true, true);
 }
 
+/* ---- the driver layer ---- */
+
+/* A statement is refused when the values given are not as many as its $n
+ * (or one is of no known kind), and runs with the right ones; a step with
+ * no text in a dialect answers AOP_OK there, with no row. */
+static void body_values_checked(fixture *f)
+{
+    static const db_sql q = DB_BOTH("SELECT COUNT(*) FROM users WHERE id = $1 OR email = $2");
+    static const db_sql q_sqlite = DB_PAIR("SELECT 7", NULL);
+    db_op o = db_op_start(f->s, "test_values");
+    long long n = -1;
+    CHECK_INT(db_query_int(&o, &q, &n, "t", "a"), AOP_ERR_INTERNAL);
+    CHECK_INT(db_query_int(&o, &q, &n, "ttt", "a", "b", "c"), AOP_ERR_INTERNAL);
+    CHECK_INT(db_query_int(&o, &q, &n, "tx", "a", "b"), AOP_ERR_INTERNAL);
+    CHECK_INT(db_query_int(&o, &q, &n, "tt", "a", "b"), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(db_query_int(&o, &q_sqlite, &n, ""), AOP_OK);
+    CHECK_INT(n, f->pg ? 0 : 7);
+    CHECK_INT(db_op_end(&o, AOP_OK), AOP_OK);
+}
+
+BOTH(statement_values_checked, body_values_checked, true, true)
+
 /* ---- PostgreSQL only ---- */
 
-/* Same versions and names as SQLite's list. */
+/* Every version of the one list has PostgreSQL SQL too. */
 static void pg_migrations_match_sqlite(void)
 {
-    CHECK_INT(store_pg_migrations_len, store_sqlite_migrations_len);
-    for (size_t i = 0; i < store_pg_migrations_len; i++) {
-        CHECK_INT(store_pg_migrations[i].version, store_sqlite_migrations[i].version);
-        CHECK_STR(store_pg_migrations[i].name, store_sqlite_migrations[i].name);
-        CHECK(store_pg_migrations[i].sql && store_pg_migrations[i].sql[0]);
-    }
+    for (size_t i = 0; i < store_migrations_len; i++)
+        CHECK(migration_has_sql(&store_migrations[i], DB_PG));
 }
 
 #define MIGRATORS 3
@@ -2154,9 +2193,9 @@ static void body_pg_migrate_together(fixture *f)
         CHECK_INT(m[i].rc, AOP_OK);
         applied += m[i].applied;
     }
-    CHECK_INT(applied, (long long)store_pg_migrations_len);
+    CHECK_INT(applied, (long long)store_migrations_len);
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM schema_migrations"),
-              (long long)store_pg_migrations_len);
+              (long long)store_migrations_len);
     CHECK_INT(sql_int(f->path, "SELECT COUNT(*) FROM pg_tables WHERE tablename IN ('users', "
                                "'api_keys', 'workflows', 'executions', 'execution_nodes')"), 5);
 }
@@ -2599,5 +2638,7 @@ const unit_test store_tests[] = {
     TEST(pg_open_fails_without_password_in_message),
     TEST(pg_database_gone_is_unavailable),
     TEST(pg_publish_listen_delivers_committed_only),
+    TEST(statement_values_checked),
+    TEST(statement_values_checked_pg),
     {NULL, NULL},
 };

@@ -1,0 +1,690 @@
+/*
+ * executions.c - executions, their node rows, the queue the engine takes
+ * them from, and the aggregates over them.
+ *
+ * The queue is the executions table itself. SQLite claims with one UPDATE
+ * ... RETURNING (it writes one statement at a time). PostgreSQL processes
+ * share the database at READ COMMITTED: the claim comes in two parts under
+ * an advisory lock and SKIP LOCKED (claim_pg); execution_owned locks the
+ * row it checks until the caller's transaction ends, so a run's writes
+ * happen under the lease they checked and one execution's node rows are
+ * written in turn (seq stays unique); renew, requeue and prune pass over
+ * rows other transactions hold.
+ *
+ * "" timestamps and NULL texts are SQL NULL, and a negative duration_ms is
+ * NULL (read back as -1).
+ */
+#include "store/db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Every column store_execution has, output apart (lists leave it out). */
+#define EXEC_COLUMNS                                                                         \
+    "id, workflow_id, workflow_version, status, trigger, triggered_by, created_at, "         \
+    "started_at, finished_at, duration_ms, memory_bytes, prompt_tokens, completion_tokens, " \
+    "total_tokens, cost_usd, timeout_ms, max_concurrency, deadline_ms, claims, error, input"
+#define EXEC_NCOLUMNS 21
+
+/* Bound integer $n that is NULL when negative. */
+#define NULL_IF_NEG(n) "CASE WHEN " n " < 0 THEN NULL ELSE " n " END"
+
+/* Bounds standing in for an open end of a created_at range: every RFC 3339
+ * timestamp sorts at or after "" and before "9999" in any collation. */
+#define TS_MIN ""
+#define TS_MAX "9999"
+
+#define CLAIM_WINDOW "10000" /* queued (limited) rows one claim looks at */
+/* Candidates beyond the limit, in case some are held by other transactions
+ * (cancelled or deleted meanwhile): a claim takes fewer than it could only
+ * when more than this many of its first candidates are held. */
+#define CLAIM_SLACK "64"
+/* Key of the advisory lock claims take turns under ("AOPClaim"). */
+#define CLAIM_LOCK "4706068386136811885"
+
+static const db_sql q_insert = DB_BOTH(
+    "INSERT INTO executions (" EXEC_COLUMNS ", output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+    "$9, " NULL_IF_NEG("$10") ", $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)");
+static const db_sql q_get = DB_BOTH(
+    "SELECT " EXEC_COLUMNS ", output FROM executions WHERE id = $1");
+static const db_sql q_exists = DB_BOTH("SELECT COUNT(*) FROM executions WHERE id = $1");
+static const db_sql q_nodes = DB_BOTH(
+    "SELECT node_id, type, status, attempts, started_at, finished_at, duration_ms, "
+    "prompt_tokens, completion_tokens, total_tokens, cost_usd, model, error, output, seq "
+    "FROM execution_nodes WHERE execution_id = $1 ORDER BY seq");
+
+/*
+ * The queue, oldest first, limited to what max_concurrency leaves room for:
+ * a queued row's rank among its workflow's queued rows, plus the workflow's
+ * running ones, must not pass its limit. The ranks are taken before any row
+ * changes (the IN list is computed first), so rows claimed together count
+ * against each other. The window of CLAIM_WINDOW rows leaves out the
+ * workflows already at their limit (computed once from the running rows),
+ * so that a backlog of one limited workflow cannot starve the others.
+ * INDEXED BY: the planner would otherwise walk the status index and read
+ * every queued row from the table.
+ */
+const db_sql store_exec_claim_sql = DB_PAIR(
+    "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, "
+    "claims = claims + 1, started_at = coalesce(started_at, max($3, created_at)), "
+    "deadline_ms = CASE WHEN deadline_ms = 0 THEN $4 + timeout_ms ELSE deadline_ms END "
+    "WHERE id IN (SELECT q.id FROM (SELECT id, created_at, workflow_id, max_concurrency, "
+    "row_number() OVER (PARTITION BY workflow_id ORDER BY created_at, id) AS rn "
+    "FROM (SELECT id, created_at, workflow_id, max_concurrency "
+    "FROM executions INDEXED BY executions_queue_idx WHERE status = 'queued' "
+    "AND workflow_id NOT IN (SELECT workflow_id FROM executions WHERE status = 'running' "
+    "GROUP BY workflow_id HAVING MIN(max_concurrency) > 0 "
+    "AND COUNT(*) >= MAX(max_concurrency)) "
+    "ORDER BY created_at, id LIMIT " CLAIM_WINDOW ")) q "
+    "WHERE q.max_concurrency = 0 OR q.rn + (SELECT COUNT(*) FROM executions r "
+    "WHERE r.workflow_id = q.workflow_id AND r.status = 'running') <= q.max_concurrency "
+    "ORDER BY q.created_at, q.id LIMIT $5) "
+    "RETURNING " EXEC_COLUMNS ", output", NULL);
+
+/* What a claim writes, the same for both parts: $1 owner, $2 lease_until,
+ * $3 now (text), $4 now (ms); the start never before the creation (a row
+ * committed after the claimer read its clock is younger). */
+#define CLAIM_SET                                                                            \
+    "UPDATE executions x SET status = 'running', lease_owner = $1, "                          \
+    "lease_until = $2::bigint, claims = x.claims + 1, "                                      \
+    "started_at = COALESCE(x.started_at, GREATEST($3::text, x.created_at COLLATE \"C\")), "   \
+    "deadline_ms = CASE WHEN x.deadline_ms = 0 THEN $4::bigint + x.timeout_ms "              \
+    "ELSE x.deadline_ms END "
+
+/*
+ * PostgreSQL takes the queue in two parts (claim_pg), each oldest first
+ * within its class. q_claim_limited, under q_claim_lock: the rows of
+ * limited workflows (max_concurrency > 0), as store_exec_claim_sql takes
+ * them: a row's rank among its workflow's queued limited rows, plus the
+ * workflow's running ones of any owner, must not pass its limit, within a
+ * window of CLAIM_WINDOW rows (read from executions_queue_limited_idx, so
+ * it costs next to nothing while few limited rows are queued) that leaves
+ * out the workflows at their limit. Running counts are taken once per
+ * workflow (a join), ranks in byte order (COLLATE "C": the order of these
+ * fixed-form texts whatever the database's collation, and a cheaper sort).
+ * Of the first limit + CLAIM_SLACK candidates (an array: rows are then
+ * read by key), the oldest limit that no other transaction holds are
+ * locked (SKIP LOCKED under the LIMIT: a skipped row does not count) and
+ * taken; e.status is checked again on the locked row, so one that changed
+ * since the statement began is judged by its new version.
+ */
+static const db_sql q_claim_limited = DB_PAIR(
+    NULL, CLAIM_SET
+    "FROM (SELECT e.id AS claimed_id FROM executions e WHERE e.id = ANY (ARRAY("
+    "SELECT q.id FROM (SELECT id, created_at, workflow_id, max_concurrency, "
+    "row_number() OVER (PARTITION BY workflow_id COLLATE \"C\" "
+    "ORDER BY created_at COLLATE \"C\", id COLLATE \"C\") AS rn "
+    "FROM (SELECT id, created_at, workflow_id, max_concurrency FROM executions "
+    "WHERE status = 'queued' AND max_concurrency > 0 "
+    "AND workflow_id NOT IN (SELECT workflow_id FROM executions "
+    "WHERE status = 'running' GROUP BY workflow_id HAVING MIN(max_concurrency) > 0 "
+    "AND COUNT(*) >= MAX(max_concurrency)) "
+    "ORDER BY created_at, id LIMIT " CLAIM_WINDOW ") w) q "
+    "LEFT JOIN (SELECT workflow_id, COUNT(*) AS running FROM executions "
+    "WHERE status = 'running' GROUP BY workflow_id) r ON r.workflow_id = q.workflow_id "
+    "WHERE q.rn + COALESCE(r.running, 0) <= q.max_concurrency "
+    "ORDER BY q.created_at COLLATE \"C\", q.id COLLATE \"C\" "
+    "LIMIT $5::bigint + " CLAIM_SLACK ")) AND e.status = 'queued' "
+    "ORDER BY e.created_at, e.id LIMIT $5 FOR UPDATE OF e SKIP LOCKED) c "
+    "WHERE x.id = c.claimed_id "
+    "RETURNING " EXEC_COLUMNS ", output");
+/*
+ * q_claim_unlimited, without the lock, committed by itself: the oldest $5
+ * queued rows of unlimited workflows that no other transaction holds (from
+ * executions_queue_idx, which has max_concurrency), locked, then updated.
+ * A row another claimer takes at the same moment is locked, hence skipped;
+ * one taken or cancelled since the statement began is locked in its new
+ * version, whose status is checked again (READ COMMITTED), so the LIMIT
+ * reads on: no row is taken twice. The ids are an array so that rows are
+ * updated by key (joined to a subquery instead, the planner, which cannot
+ * tell how few rows LIMIT $5 leaves, hashes them against a whole scan).
+ */
+static const db_sql q_claim_unlimited = DB_PAIR(
+    NULL, CLAIM_SET
+    "WHERE x.id = ANY (ARRAY(SELECT id FROM executions "
+    "WHERE status = 'queued' AND max_concurrency = 0 "
+    "ORDER BY created_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) "
+    "RETURNING " EXEC_COLUMNS ", output");
+static const db_sql q_claim_lock = DB_PAIR(NULL, "SELECT pg_advisory_xact_lock(" CLAIM_LOCK ")");
+/* On PostgreSQL renew and requeue pass over rows another transaction holds
+ * (a run's writes, under execution_owned's lock; a cancel) rather than wait:
+ * locking many rows in their own order while those take theirs one by one
+ * could deadlock. A row passed over is renewed or requeued by the next
+ * round. */
+static const db_sql q_renew = DB_PAIR(
+    "UPDATE executions SET lease_until = $1 WHERE status = 'running' AND lease_owner = $2",
+    "UPDATE executions x SET lease_until = $1::bigint FROM (SELECT id FROM executions "
+    "WHERE status = 'running' AND lease_owner = $2 FOR NO KEY UPDATE SKIP LOCKED) r "
+    "WHERE x.id = r.id");
+static const db_sql q_requeue = DB_PAIR(
+    "UPDATE executions SET status = 'queued', lease_owner = NULL, lease_until = NULL "
+    "WHERE status = 'running' AND lease_until < $1",
+    "UPDATE executions x SET status = 'queued', lease_owner = NULL, lease_until = NULL "
+    "FROM (SELECT id FROM executions WHERE status = 'running' AND lease_until < $1::bigint "
+    "FOR NO KEY UPDATE SKIP LOCKED) r WHERE x.id = r.id");
+static const db_sql q_release = DB_BOTH(
+    "UPDATE executions SET status = 'queued', lease_owner = NULL, lease_until = NULL "
+    "WHERE status = 'running' AND lease_owner = $1");
+#define OWNED "SELECT 1 FROM executions WHERE id = $1 AND status = 'running' " \
+              "AND lease_owner = $2 AND claims = $3"
+static const db_sql q_owned = DB_PAIR(OWNED, OWNED " FOR NO KEY UPDATE");
+
+/* seq: MAX + 1 over the execution's rows, taken at the first write. */
+static const db_sql q_node_put = DB_BOTH(
+    "INSERT INTO execution_nodes (execution_id, node_id, type, status, attempts, started_at, "
+    "finished_at, duration_ms, prompt_tokens, completion_tokens, total_tokens, cost_usd, model, "
+    "error, output, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, " NULL_IF_NEG("$8") ", $9, $10, "
+    "$11, $12, $13, $14, $15, "
+    "(SELECT COALESCE(MAX(s.seq) + 1, 0) FROM execution_nodes s WHERE s.execution_id = $1)) "
+    "ON CONFLICT (execution_id, node_id) DO UPDATE SET type = excluded.type, "
+    "status = excluded.status, attempts = excluded.attempts, started_at = excluded.started_at, "
+    "finished_at = excluded.finished_at, duration_ms = excluded.duration_ms, "
+    "prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, "
+    "total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd, "
+    "model = excluded.model, error = excluded.error, output = excluded.output");
+/* Whole milliseconds between the two instants, rounded (julianday() keeps
+ * well under a millisecond of precision for these dates); a NULL end (a
+ * node skipped) leaves no duration. */
+static const db_sql q_nodes_end = DB_PAIR(
+    "UPDATE execution_nodes SET status = $1, finished_at = $2, duration_ms = CASE "
+    "WHEN started_at IS NULL THEN duration_ms "
+    "ELSE max(0, CAST(round((julianday($2) - julianday(started_at)) * 86400000.0) AS INTEGER)) "
+    "END WHERE execution_id = $3 AND status = $4",
+    "UPDATE execution_nodes SET status = $1, finished_at = $2::text, duration_ms = CASE "
+    "WHEN started_at IS NULL THEN duration_ms WHEN $2::text IS NULL THEN NULL "
+    "ELSE GREATEST(0, round(EXTRACT(EPOCH FROM ($2::text::timestamptz - "
+    "started_at::timestamptz)) * 1000))::bigint END "
+    "WHERE execution_id = $3 AND status = $4");
+static const db_sql q_finish = DB_BOTH(
+    "UPDATE executions SET status = $1, output = $2, error = $3, finished_at = $4, "
+    "duration_ms = " NULL_IF_NEG("$5") ", memory_bytes = $6, prompt_tokens = $7, "
+    "completion_tokens = $8, total_tokens = $9, cost_usd = $10, lease_owner = NULL, "
+    "lease_until = NULL WHERE id = $11 AND status IN ('queued', 'running')");
+/* Node rows go with it (ON DELETE CASCADE; SQLite has foreign keys on for
+ * every connection): one statement, so never half done. */
+static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
+
+/* Aggregates: the same totals over one workflow ($1) or a created_at range
+ * ($1, $2). Durations count executions that started and finished; the
+ * nearest-rank p-th percentile of n of them is the ceil(p * n / 100)-th
+ * smallest, computed in integers. */
+#define TOTALS_SELECT                                                                        \
+    "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'queued'), "                           \
+    "COUNT(*) FILTER (WHERE status = 'running'), "                                           \
+    "COUNT(*) FILTER (WHERE status = 'succeeded'), "                                         \
+    "COUNT(*) FILTER (WHERE status = 'failed'), "                                            \
+    "COUNT(*) FILTER (WHERE status = 'cancelled'), "                                         \
+    "COUNT(*) FILTER (WHERE status = 'timed_out'), COALESCE(SUM(prompt_tokens), 0), "        \
+    "COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0), "                  \
+    "COALESCE(SUM(cost_usd), 0), MAX(started_at) FROM executions WHERE "
+#define DURATIONS_SELECT                                                                     \
+    "SELECT CAST(COALESCE(AVG(duration_ms), 0) AS DOUBLE PRECISION), "                       \
+    "COALESCE(MAX(duration_ms), 0), "                                                        \
+    "COALESCE(MAX(duration_ms) FILTER (WHERE rn = (50 * n + 99) / 100), 0), "                \
+    "COALESCE(MAX(duration_ms) FILTER (WHERE rn = (95 * n + 99) / 100), 0) "                 \
+    "FROM (SELECT duration_ms, row_number() OVER (ORDER BY duration_ms) AS rn, "             \
+    "COUNT(*) OVER () AS n FROM executions WHERE "
+#define RAN " AND started_at IS NOT NULL AND finished_at IS NOT NULL AND duration_ms IS NOT NULL"
+#define OF_WORKFLOW "workflow_id = $1"
+#define IN_RANGE "created_at >= $1 AND created_at < $2"
+
+static const db_sql q_wf_totals = DB_BOTH(TOTALS_SELECT OF_WORKFLOW);
+static const db_sql q_wf_durations = DB_BOTH(DURATIONS_SELECT OF_WORKFLOW RAN ") d");
+static const db_sql q_range_totals = DB_BOTH(TOTALS_SELECT IN_RANGE);
+static const db_sql q_range_durations = DB_BOTH(DURATIONS_SELECT IN_RANGE RAN ") d");
+
+/* Names sort in byte order on both. */
+#define STATS_NODES(order)                                                                   \
+    "SELECT n.node_id, COUNT(*), COUNT(*) FILTER (WHERE n.status IN ('failed', 'timed_out')), " \
+    "CAST(COALESCE(AVG(n.duration_ms), 0) AS DOUBLE PRECISION), "                            \
+    "COALESCE(SUM(n.total_tokens), 0), COALESCE(SUM(n.cost_usd), 0) FROM executions e "       \
+    "JOIN execution_nodes n ON n.execution_id = e.id "                                        \
+    "WHERE e.workflow_id = $1 AND n.status NOT IN ('skipped', 'pending') GROUP BY n.node_id " \
+    "ORDER BY " order
+static const db_sql q_stats_nodes = DB_PAIR(STATS_NODES("n.node_id"),
+                                     STATS_NODES("n.node_id COLLATE \"C\""));
+#define SUMMARY_MODELS(order)                                                                \
+    "SELECT n.model, COUNT(*) AS calls, COALESCE(SUM(n.total_tokens), 0), "                  \
+    "COALESCE(SUM(n.cost_usd), 0) FROM executions e "                                         \
+    "JOIN execution_nodes n ON n.execution_id = e.id "                                        \
+    "WHERE e.created_at >= $1 AND e.created_at < $2 AND n.model IS NOT NULL "                 \
+    "GROUP BY n.model ORDER BY calls DESC, " order " LIMIT $3"
+static const db_sql q_summary_models = DB_PAIR(SUMMARY_MODELS("n.model"),
+                                        SUMMARY_MODELS("n.model COLLATE \"C\""));
+static const db_sql q_summary_days = DB_BOTH(
+    "SELECT day, runs, failures, cost FROM (SELECT substr(created_at, 1, 10) AS day, "
+    "COUNT(*) AS runs, COUNT(*) FILTER (WHERE status IN ('failed', 'timed_out')) AS failures, "
+    "COALESCE(SUM(cost_usd), 0) AS cost FROM executions WHERE " IN_RANGE
+    " GROUP BY day ORDER BY day DESC LIMIT $3) d ORDER BY day");
+static const db_sql q_summary_top = DB_BOTH(
+    "SELECT t.workflow_id, COALESCE(w.name, ''), t.runs, t.cost FROM (SELECT workflow_id, "
+    "COUNT(*) AS runs, COALESCE(SUM(cost_usd), 0) AS cost FROM executions WHERE " IN_RANGE
+    " GROUP BY workflow_id ORDER BY runs DESC, cost DESC, workflow_id LIMIT $3) t "
+    "LEFT JOIN workflows w ON w.id = t.workflow_id ORDER BY t.runs DESC, t.cost DESC, "
+    "t.workflow_id");
+
+/* Pruning: ended rows, newest first, for the keep cap; then the oldest
+ * below a (created_at, id) bound (NOT IN matches executions_ended_idx). On
+ * PostgreSQL they are deleted by key (an array, so that the delete never
+ * scans the table), and a row another pruner is deleting is skipped, not
+ * waited for. */
+static const db_sql q_prune_keep = DB_BOTH(
+    "SELECT created_at, id FROM executions WHERE status NOT IN ('queued', 'running') "
+    "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $1");
+#define PRUNE_ROWS                                                                           \
+    "SELECT id FROM executions WHERE status NOT IN ('queued', 'running') "                   \
+    "AND (created_at, id) < ($1, $2) ORDER BY created_at, id LIMIT $3"
+const db_sql store_exec_prune_sql = DB_PAIR(
+    "DELETE FROM executions WHERE id IN (" PRUNE_ROWS ")",
+    "DELETE FROM executions WHERE id = ANY (ARRAY(" PRUNE_ROWS " FOR UPDATE SKIP LOCKED))");
+
+/* ---- rows ---- */
+
+/* A store_execution from EXEC_COLUMNS and output; lists read the columns
+ * before output alone. */
+#define E(kind, member) DB_COL(kind, store_execution, member)
+static const db_col exec_cols[] = {
+    E(DB_COPY, id), E(DB_COPY, workflow_id), E(DB_INT, workflow_version), E(DB_STATUS, status),
+    E(DB_COPY, trigger), E(DB_COPY, triggered_by), E(DB_COPY, created_at),
+    E(DB_COPY, started_at), E(DB_COPY, finished_at), E(DB_INT_OR_NEG, duration_ms),
+    E(DB_INT, memory_bytes), E(DB_INT, prompt_tokens), E(DB_INT, completion_tokens),
+    E(DB_INT, total_tokens), E(DB_DOUBLE, cost_usd), E(DB_INT, timeout_ms),
+    E(DB_INT, max_concurrency), E(DB_INT, deadline_ms), E(DB_INT, claims),
+    E(DB_DUP_OR_NULL, error), E(DB_DUP, input), E(DB_DUP_OR_NULL, output),
+};
+static const db_row exec_row = DB_ROW(exec_cols, store_execution),
+                    exec_list_row = {exec_cols, EXEC_NCOLUMNS, sizeof(store_execution)};
+
+/* A store_exec_node from a row of q_nodes. */
+#define N(kind, member) DB_COL(kind, store_exec_node, member)
+static const db_col node_cols[] = {
+    N(DB_DUP, node_id), N(DB_DUP, type), N(DB_STATUS, status), N(DB_INT, attempts),
+    N(DB_COPY, started_at), N(DB_COPY, finished_at), N(DB_INT_OR_NEG, duration_ms),
+    N(DB_INT, prompt_tokens), N(DB_INT, completion_tokens), N(DB_INT, total_tokens),
+    N(DB_DOUBLE, cost_usd), N(DB_DUP_OR_NULL, model), N(DB_DUP_OR_NULL, error),
+    N(DB_DUP_OR_NULL, output), N(DB_INT, seq),
+};
+static const db_row node_row = DB_ROW(node_cols, store_exec_node);
+
+/* ---- one execution ---- */
+
+aop_err store_execution_insert(store *s, const store_execution *e)
+{
+    db_op o = db_op_start(s, "execution_insert");
+    return db_op_end(&o, db_exec(&o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "ttt", e->id,
+                                 e->workflow_id, e->workflow_version, exec_status_name(e->status),
+                                 e->trigger, db_opt(e->triggered_by), e->created_at,
+                                 db_opt(e->started_at), db_opt(e->finished_at), e->duration_ms,
+                                 e->memory_bytes, e->prompt_tokens, e->completion_tokens,
+                                 e->total_tokens, e->cost_usd, e->timeout_ms, e->max_concurrency,
+                                 e->deadline_ms, e->claims, e->error, e->input, e->output));
+}
+
+aop_err store_execution_get(store *s, const char *id, store_execution *out, arena *a)
+{
+    db_op o = db_op_start(s, "execution_get");
+    return db_op_end(&o, db_get(&o, &q_get, &exec_row, out, a, "t", id));
+}
+
+aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, int *n, arena *a)
+{
+    db_op o = db_op_start(s, "execution_nodes");
+    void *items = NULL;
+    aop_err rc = db_rows(&o, &q_nodes, &node_row, INT32_MAX, &items, n, a, "t", id);
+    *out = items;
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_finish(store *s, const store_execution *e)
+{
+    db_op o = db_op_start(s, "execution_finish");
+    long long n = 0, found = 0;
+    aop_err rc = db_exec(&o, &q_finish, &n, "ttttiiiiidt", exec_status_name(e->status),
+                         e->output, e->error, db_opt(e->finished_at), e->duration_ms,
+                         e->memory_bytes, e->prompt_tokens, e->completion_tokens,
+                         e->total_tokens, e->cost_usd, e->id);
+    /* Nothing changed: the row had ended already (a conflict), or is absent. */
+    if (rc == AOP_OK && n == 0 && (rc = db_query_int(&o, &q_exists, &found, "t", e->id)) == AOP_OK)
+        rc = found ? AOP_ERR_CONFLICT : AOP_ERR_NOT_FOUND;
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_delete(store *s, const char *id)
+{
+    db_op o = db_op_start(s, "execution_delete");
+    long long n = 0;
+    aop_err rc = db_exec(&o, &q_delete, &n, "t", id);
+    return db_op_end(&o, rc == AOP_OK && n == 0 ? AOP_ERR_NOT_FOUND : rc);
+}
+
+/* ---- nodes ---- */
+
+aop_err store_execution_node_put(store *s, const char *execution_id, const store_exec_node *n)
+{
+    db_op o = db_op_start(s, "execution_node_put");
+    return db_op_end(&o, db_exec(&o, &q_node_put, NULL, "ttttittiiiidttt", execution_id,
+                                 n->node_id, n->type, exec_status_name(n->status), n->attempts,
+                                 db_opt(n->started_at), db_opt(n->finished_at), n->duration_ms,
+                                 n->prompt_tokens, n->completion_tokens, n->total_tokens,
+                                 n->cost_usd, n->model, n->error, n->output));
+}
+
+aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, exec_status to,
+                                  const char *at, long long *n)
+{
+    db_op o = db_op_start(s, "execution_nodes_end");
+    return db_op_end(&o, db_exec(&o, &q_nodes_end, n, "tttt", exec_status_name(to), db_opt(at),
+                                 id, exec_status_name(from)));
+}
+
+/* ---- the queue ---- */
+
+/* What a claim asks for. */
+typedef struct {
+    const char *owner, *now;
+    long long now_ms, lease_until_ms;
+    int limit, n;          /* rows claimed so far, in out */
+    store_execution *out;  /* room for limit */
+    arena *a;
+} claim_req;
+
+/* Runs one claim statement for up to limit - n rows, appending them to
+ * out. */
+static aop_err claim_rows(db_op *o, const db_sql *sql, claim_req *r)
+{
+    void *items = r->out + r->n;
+    int got = 0, room = r->limit - r->n;
+    aop_err rc = db_rows(o, sql, &exec_row, room, &items, &got, r->a, "titii", r->owner,
+                         r->lease_until_ms, r->now, r->now_ms, (long long)room);
+    r->n += got;
+    return rc;
+}
+
+static aop_err claim_limited(db_op *o, void *r)
+{
+    return claim_rows(o, &q_claim_limited, r);
+}
+
+/*
+ * PostgreSQL's claim (the engine claims outside any transaction): the
+ * limited workflows in a short transaction of their own (BEGIN, the
+ * advisory lock, q_claim_limited, COMMIT, which releases the lock), then,
+ * for the room left, q_claim_unlimited without the lock, so the bulk of a
+ * backlog is claimed by any number of processes at once. So the limited
+ * rows a claim may take come first, even younger ones. A workflow whose
+ * limit was set while rows of it were queued has rows of both classes: its
+ * unlimited ones count against the limit once committed. When the second
+ * part fails after the first committed, the rows of the first are handed
+ * back (they run under the owner's lease; the next claim tries again).
+ */
+static aop_err claim_pg(db_op *o, claim_req *r)
+{
+    aop_err rc = db_tx(o, &q_claim_lock, claim_limited, r);
+    if (rc != AOP_OK) {
+        r->n = 0;
+        return rc;
+    }
+    int limited = r->n;
+    if (r->n < r->limit && (rc = claim_rows(o, &q_claim_unlimited, r)) != AOP_OK && !limited)
+        return rc;
+    return AOP_OK;
+}
+
+/* Claimed rows in queue order: created_at, then id. */
+static int by_queue_order(const void *x, const void *y)
+{
+    const store_execution *a = x, *b = y;
+    int c = strcmp(a->created_at, b->created_at);
+    return c ? c : strcmp(a->id, b->id);
+}
+
+/* RETURNING hands the rows back in no promised order, hence the sort. */
+aop_err store_execution_claim(store *s, const char *owner, long long now_ms, const char *now,
+                              long long lease_until_ms, int limit, store_execution **out, int *n,
+                              arena *a)
+{
+    db_op o = db_op_start(s, "execution_claim");
+    claim_req r = {owner, now, now_ms, lease_until_ms, limit, 0, NULL, a};
+    aop_err rc = AOP_OK;
+    if (limit > 0) {
+        r.out = arena_alloc(a, sizeof(store_execution) * (size_t)limit);
+        rc = s->v->dialect == DB_PG ? claim_pg(&o, &r) : claim_rows(&o, &store_exec_claim_sql, &r);
+    }
+    if (rc == AOP_OK && r.n > 1)
+        qsort(r.out, (size_t)r.n, sizeof(store_execution), by_queue_order);
+    *out = r.out;
+    *n = r.n;
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_renew(store *s, const char *owner, long long lease_until_ms, long long *n)
+{
+    db_op o = db_op_start(s, "execution_renew");
+    return db_op_end(&o, db_exec(&o, &q_renew, n, "it", lease_until_ms, owner));
+}
+
+aop_err store_execution_requeue(store *s, long long before_ms, long long *n)
+{
+    db_op o = db_op_start(s, "execution_requeue");
+    return db_op_end(&o, db_exec(&o, &q_requeue, n, "i", before_ms));
+}
+
+aop_err store_execution_release(store *s, const char *owner, long long *n)
+{
+    db_op o = db_op_start(s, "execution_release");
+    return db_op_end(&o, db_exec(&o, &q_release, n, "t", owner));
+}
+
+/* On PostgreSQL the row stays locked until the caller's transaction ends
+ * (see the top). */
+aop_err store_execution_owned(store *s, const char *id, const char *owner, long long claims)
+{
+    db_op o = db_op_start(s, "execution_owned");
+    long long owned = 0;
+    aop_err rc = db_query_int(&o, &q_owned, &owned, "tti", id, owner, claims);
+    return db_op_end(&o, rc == AOP_OK && !owned ? AOP_ERR_CONFLICT : rc);
+}
+
+/* ---- the list ---- */
+
+#define NFILTERS 4 /* reader, workflow, status, range: STORE_EXEC_F_* bits */
+#define NSORTS 4
+
+static const db_sql list_terms[NFILTERS] = {
+    DB_PAIR("e.workflow_id IN (SELECT w.id FROM workflows w WHERE w.deleted_at IS NULL AND "
+     "(w.owner_id = $1 OR w.id IN (SELECT p.workflow_id FROM workflow_permissions p "
+     "WHERE p.user_id = $1)))",
+     "e.workflow_id IN (SELECT w.id FROM workflows w WHERE w.deleted_at IS NULL AND "
+     "(w.owner_id = $1 OR w.editors @> jsonb_build_array($1::text) OR "
+     "w.viewers @> jsonb_build_array($1::text)))"),
+    DB_BOTH("e.workflow_id = $1"),
+    DB_BOTH("e.status = $1"),
+    DB_BOTH("e.created_at >= $1 AND e.created_at < $2"),
+};
+/* With a workflow, its index bounds the rows read; the unary + keeps
+ * SQLite from walking every row of the status instead (it would, for the
+ * created_at order that index also gives). */
+static const db_sql status_of_workflow = DB_PAIR("+e.status = $1", "e.status = $1");
+/* NULLS LAST both ways: unstarted or unfinished executions at the end
+ * whatever the direction (SQLite still walks the sort's index). */
+static const db_sql list_orders[NSORTS] = {
+    DB_BOTH("e.created_at%s, e.id%s"),
+    DB_BOTH("e.started_at%s NULLS LAST, e.id%s"),
+    DB_BOTH("e.finished_at%s NULLS LAST, e.id%s"),
+    DB_BOTH("e.duration_ms%s NULLS LAST, e.id%s"),
+};
+static db_sql list_count[1 << NFILTERS], list_page[(1 << NFILTERS) * NSORTS * 2];
+
+static const db_sql *list_term(unsigned filters, int k)
+{
+    if (!(filters & (1u << k)))
+        return NULL;
+    if (1u << k == STORE_EXEC_F_STATUS && (filters & STORE_EXEC_F_WORKFLOW))
+        return &status_of_workflow;
+    return &list_terms[k];
+}
+
+db_list store_exec_list = {.columns = EXEC_COLUMNS, .from = " FROM executions e",
+                          .term = list_term, .nfilters = NFILTERS, .nsorts = NSORTS,
+                          .order = list_orders, .count = list_count, .page = list_page};
+
+/* An open end of the range binds its stand-in bound. */
+aop_err store_execution_list(store *s, const store_exec_query *q, store_execution **out, int *n,
+                             long long *total, arena *a)
+{
+    db_op o = db_op_start(s, "execution_list");
+    db_val v[NFILTERS + 3];
+    unsigned f = 0;
+    int nv = 0;
+    if (q->reader) {
+        f |= STORE_EXEC_F_READER;
+        v[nv++] = DB_TEXT(q->reader);
+    }
+    if (q->workflow_id) {
+        f |= STORE_EXEC_F_WORKFLOW;
+        v[nv++] = DB_TEXT(q->workflow_id);
+    }
+    if (q->status >= 0 && q->status < EXEC_RUN_STATUSES) {
+        f |= STORE_EXEC_F_STATUS;
+        v[nv++] = DB_TEXT(exec_status_name((exec_status)q->status));
+    }
+    if (q->from || q->to) {
+        f |= STORE_EXEC_F_RANGE;
+        v[nv++] = DB_TEXT(q->from ? q->from : TS_MIN);
+        v[nv++] = DB_TEXT(q->to ? q->to : TS_MAX);
+    }
+    void *items = NULL;
+    aop_err rc = db_page(&o, db_list_sql(&store_exec_list, f, 0, false, true),
+                         db_list_sql(&store_exec_list, f, (int)q->sort, q->desc, false), v, nv,
+                         q->offset, q->limit, &exec_list_row, &items, n, total, a);
+    *out = items;
+    return db_op_end(&o, rc);
+}
+
+/* ---- aggregates ---- */
+
+/* The totals from TOTALS_SELECT, the durations from DURATIONS_SELECT. */
+#define X(kind, member) DB_COL(kind, store_exec_totals, member)
+static const db_col totals_cols[] = {
+    X(DB_INT, total), X(DB_INT, by_status[0]), X(DB_INT, by_status[1]), X(DB_INT, by_status[2]),
+    X(DB_INT, by_status[3]), X(DB_INT, by_status[4]), X(DB_INT, by_status[5]),
+    X(DB_INT, prompt_tokens), X(DB_INT, completion_tokens), X(DB_INT, total_tokens),
+    X(DB_DOUBLE, cost_usd), X(DB_COPY, last_executed_at),
+};
+static const db_col durations_cols[] = {
+    X(DB_DOUBLE, duration_avg), X(DB_INT, duration_max), X(DB_INT, duration_p50),
+    X(DB_INT, duration_p95),
+};
+/* durations_row fills the rest of the totals: it clears nothing. */
+static const db_row totals_row = DB_ROW(totals_cols, store_exec_totals),
+                    durations_row = {durations_cols, 4, 0};
+
+/* Fills *t over one scope: its totals and durations statements, run with
+ * the scope's values (a workflow id, or a range's two bounds: fmt). */
+static aop_err totals_read(db_op *o, const db_sql *totals, const db_sql *durations,
+                           const char *fmt, const char *v1, const char *v2, store_exec_totals *t)
+{
+    aop_err rc = db_get(o, totals, &totals_row, t, NULL, fmt, v1, v2);
+    return rc == AOP_OK ? db_get(o, durations, &durations_row, t, NULL, fmt, v1, v2) : rc;
+}
+
+#define NS(kind, member) DB_COL(kind, store_exec_node_stat, member)
+static const db_col node_stat_cols[] = {
+    NS(DB_DUP, node_id), NS(DB_INT, executions), NS(DB_INT, failures),
+    NS(DB_DOUBLE, avg_duration_ms), NS(DB_INT, total_tokens), NS(DB_DOUBLE, cost_usd),
+};
+static const db_row node_stat_row = DB_ROW(node_stat_cols, store_exec_node_stat);
+
+aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_totals *t,
+                              store_exec_node_stat **nodes, int *n, arena *a)
+{
+    db_op o = db_op_start(s, "execution_stats");
+    void *items = NULL;
+    *n = 0;
+    aop_err rc = totals_read(&o, &q_wf_totals, &q_wf_durations, "t", workflow_id, NULL, t);
+    if (rc == AOP_OK)
+        rc = db_rows(&o, &q_stats_nodes, &node_stat_row, INT32_MAX, &items, n, a, "t",
+                     workflow_id);
+    *nodes = items;
+    return db_op_end(&o, rc);
+}
+
+#define M(kind, member) DB_COL(kind, store_exec_model_stat, member)
+static const db_col model_cols[] = {
+    M(DB_DUP, model), M(DB_INT, calls), M(DB_INT, total_tokens), M(DB_DOUBLE, cost_usd),
+};
+#define D(kind, member) DB_COL(kind, store_exec_day, member)
+static const db_col day_cols[] = {
+    D(DB_COPY, date), D(DB_INT, executions), D(DB_INT, failures), D(DB_DOUBLE, cost_usd),
+};
+static const db_row model_row = DB_ROW(model_cols, store_exec_model_stat),
+                    day_row = DB_ROW(day_cols, store_exec_day);
+
+/* One of the summary's lists over [lo, hi), at most max rows. */
+static aop_err range_list(db_op *o, const db_sql *sql, const char *lo, const char *hi, int max,
+                          const db_row *row, void **items, int *n, arena *a)
+{
+    return db_rows(o, sql, row, max, items, n, a, "tti", lo, hi, (long long)max);
+}
+
+aop_err store_execution_summary(store *s, const char *from, const char *to, store_exec_totals *t,
+                                store_exec_model_stat **models, int *nmodels,
+                                store_exec_day **days, int *ndays, store_wf_top **top, int *ntop,
+                                arena *a)
+{
+    db_op o = db_op_start(s, "execution_summary");
+    const char *lo = from ? from : TS_MIN, *hi = to ? to : TS_MAX;
+    void *m = NULL, *d = NULL, *w = NULL;
+    *nmodels = *ndays = *ntop = 0;
+    aop_err rc = totals_read(&o, &q_range_totals, &q_range_durations, "tt", lo, hi, t);
+    if (rc == AOP_OK)
+        rc = range_list(&o, &q_summary_models, lo, hi, STORE_EXEC_MAX_MODELS, &model_row, &m,
+                        nmodels, a);
+    if (rc == AOP_OK)
+        rc = range_list(&o, &q_summary_days, lo, hi, STORE_EXEC_MAX_DAYS, &day_row, &d, ndays, a);
+    if (rc == AOP_OK)
+        rc = range_list(&o, &q_summary_top, lo, hi, STORE_WF_TOP, &store_wf_top_row, &w, ntop, a);
+    *models = m;
+    *days = d;
+    *top = w;
+    return db_op_end(&o, rc);
+}
+
+/* ---- retention ---- */
+
+/* A (created_at, id) bound. */
+typedef struct {
+    char at[32], id[UUID_STR_LEN];
+} prune_bound;
+static const db_col bound_cols[] = {
+    DB_COL(DB_COPY, prune_bound, at), DB_COL(DB_COPY, prune_bound, id),
+};
+static const db_row bound_row = DB_ROW(bound_cols, prune_bound);
+
+/*
+ * Which ended rows go: those before a (created_at, id) bound, the larger of
+ * (before, "") (every row created before `before`) and the keep-th newest
+ * ended row (every row older than it). Ordering by (created_at, id) keeps
+ * exactly keep rows even when several share a created_at.
+ */
+aop_err store_execution_prune(store *s, const char *before, long long keep, int batch,
+                              long long *n)
+{
+    db_op o = db_op_start(s, "execution_prune");
+    prune_bound keep_at = {"", ""};
+    const char *bound_at = before, *bound_id = "";
+    aop_err rc = AOP_OK;
+    *n = 0;
+    if (batch > 0 && keep > 0) {
+        rc = db_get(&o, &q_prune_keep, &bound_row, &keep_at, NULL, "i", keep - 1);
+        if (rc == AOP_ERR_NOT_FOUND) /* keep or fewer ended rows: the cap takes none */
+            rc = AOP_OK;
+    }
+    if (keep_at.at[0] && (!bound_at || strcmp(keep_at.at, bound_at) >= 0)) {
+        bound_at = keep_at.at;
+        bound_id = keep_at.id;
+    }
+    if (rc == AOP_OK && batch > 0 && bound_at)
+        rc = db_exec(&o, &store_exec_prune_sql, n, "tti", bound_at, bound_id, (long long)batch);
+    return db_op_end(&o, rc);
+}
