@@ -551,6 +551,13 @@ static int wait_fd(int fd, short events, int ms)
     return r;
 }
 
+/* Whether the listener's owner asked it to stop: another thread sets the
+ * flag, so it is read atomically. */
+static bool stopped(const volatile int *stop)
+{
+    return __atomic_load_n(stop, __ATOMIC_ACQUIRE) != 0;
+}
+
 /* A listening connection, connecting without blocking longer than
  * LISTEN_POLL_MS between looks at *stop. NULL when it fails or stop is set. */
 static PGconn *listen_connect(pq_store *h, const volatile int *stop, char *why, size_t whylen)
@@ -561,7 +568,7 @@ static PGconn *listen_connect(pq_store *h, const volatile int *stop, char *why, 
     if (!pg || PQstatus(pg) == CONNECTION_BAD)
         goto fail;
     while (ps != PGRES_POLLING_OK) {
-        if (ps == PGRES_POLLING_FAILED || *stop || clock_mono_ms() > deadline)
+        if (ps == PGRES_POLLING_FAILED || stopped(stop) || clock_mono_ms() > deadline)
             goto fail;
         short ev = ps == PGRES_POLLING_READING ? POLLIN : POLLOUT;
         if (wait_fd(PQsocket(pg), ev, LISTEN_POLL_MS) < 0)
@@ -577,7 +584,7 @@ static PGconn *listen_connect(pq_store *h, const volatile int *stop, char *why, 
 fail:
     scrub(pg ? PQerrorMessage(pg) : "out of memory", h->password, why, whylen);
     if (!why[0])
-        str_copy(why, whylen, *stop ? "stopped" : "timed out");
+        str_copy(why, whylen, stopped(stop) ? "stopped" : "timed out");
     PQfinish(pg);
     return NULL;
 }
@@ -603,17 +610,17 @@ static aop_err pq_listen(void *hp, void (*fn)(void *arg, const char *payload), v
     PGconn *pg = NULL;
     bool missed = false, logged = false;
     char why[512];
-    while (!*stop) {
+    while (!stopped(stop)) {
         if (!pg) {
             pg = listen_connect(h, stop, why, sizeof(why));
             if (!pg) {
-                if (!*stop && !logged)
+                if (!stopped(stop) && !logged)
                     log_warn("database event connection lost; retrying",
                              LF_S("database", h->where), LF_S("error", why));
-                if (!*stop)
+                if (!stopped(stop))
                     logged = true;
                 missed = true;
-                if (!*stop)
+                if (!stopped(stop))
                     wait_fd(-1, 0, LISTEN_POLL_MS);
                 continue;
             }

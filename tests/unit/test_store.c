@@ -2536,7 +2536,7 @@ static void body_pg_events(fixture *f)
     for (int i = 0; i < 100 && !got_event(&l, NULL); i++)
         usleep(50000);
     bool renewed = got_event(&l, NULL) && publish_until_seen(&l, "again");
-    l.stop = 1;
+    __atomic_store_n(&l.stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
     pthread_mutex_destroy(&l.mu);
     CHECK(ready);
