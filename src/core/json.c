@@ -1,6 +1,8 @@
 #include "core/json.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int json_utf8_valid(const char *s, size_t n)
 {
@@ -92,4 +94,94 @@ json_t *json_list_page(json_t *data, long long page, long long limit, long long 
     return json_pack("{s:o, s:{s:I, s:I, s:I, s:I}}", "data", data, "pagination", "page",
                      (json_int_t)page, "limit", (json_int_t)limit, "total", (json_int_t)total,
                      "totalPages", (json_int_t)pages);
+}
+
+/* ---- encoded sizes ---- */
+
+size_t json_string_size(const char *s, size_t len)
+{
+    size_t n = len + 2;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
+            c == '\t')
+            n += 1;
+        else if (c < 0x20)
+            n += 5;
+    }
+    return n;
+}
+
+#define ENCODING (JSON_COMPACT | JSON_ENCODE_ANY)
+
+typedef struct {
+    size_t n, max;
+} counter;
+
+/* Counts what the encoder writes; refuses (and keeps refusing: jansson
+ * goes on after a refused key) once past max. */
+static int count(const char *p, size_t n, void *data)
+{
+    counter *c = data;
+    (void)p;
+    if (c->n > c->max || n > c->max - c->n) {
+        c->n = c->max + 1;
+        return -1;
+    }
+    c->n += n;
+    return 0;
+}
+
+size_t json_size_within(const json_t *v, size_t max)
+{
+    char digits[32];
+    size_t n = max + 1;
+    if (!v)
+        return n;
+    switch (json_typeof(v)) { /* the common leaves, without the encoder's setup */
+    case JSON_STRING:
+        n = json_string_size(json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        n = (size_t)snprintf(digits, sizeof(digits), "%" JSON_INTEGER_FORMAT,
+                             json_integer_value(v));
+        break;
+    case JSON_TRUE:
+    case JSON_NULL:
+        n = 4;
+        break;
+    case JSON_FALSE:
+        n = 5;
+        break;
+    default: {
+        counter c = {0, max};
+        if (json_dump_callback(v, count, &c, ENCODING) == 0)
+            n = c.n;
+    }
+    }
+    return n <= max ? n : max + 1;
+}
+
+static int to_buf(const char *p, size_t n, void *data)
+{
+    return buf_append(data, p, n);
+}
+
+int json_dump_buf(const json_t *v, buf *b)
+{
+    return v && json_dump_callback(v, to_buf, b, ENCODING) == 0 ? 0 : -1;
+}
+
+char *json_dumps_within(const json_t *v, size_t max, size_t *len)
+{
+    buf b;
+    *len = 0;
+    if (max == 0) /* a buf without a maximum would take anything */
+        return NULL;
+    buf_init(&b, max);
+    if (json_dump_buf(v, &b) != 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_take(&b, len);
 }
