@@ -66,14 +66,9 @@ static json_t *input_with(size_t n, char c)
  * holding the level below twice: tiny in memory, huge as text. */
 static json_t *doubling(json_t *leaf, int levels)
 {
-    json_t *v = leaf;
-    for (int i = 0; i < levels; i++) {
-        json_t *up = json_object();
-        json_object_set(up, "k0", v);
-        json_object_set_new(up, "k1", v);
-        v = up;
-    }
-    return v;
+    for (int i = 0; i < levels; i++)
+        leaf = json_pack("{s:O, s:o}", "k0", leaf, "k1", leaf);
+    return leaf;
 }
 
 /* ---- sizes ---------------------------------------------------------------- */
