@@ -1,5 +1,6 @@
 #include "core/json.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,52 +115,67 @@ size_t json_string_size(const char *s, size_t len)
 
 #define ENCODING (JSON_COMPACT | JSON_ENCODE_ANY)
 
-typedef struct {
-    size_t n, max;
-} counter;
-
-/* Counts what the encoder writes; refuses (and keeps refusing: jansson
- * goes on after a refused key) once past max. */
-static int count(const char *p, size_t n, void *data)
+/* n + k, or max + 1 when that passes max (n is at most max + 1). */
+static size_t add(size_t n, size_t k, size_t max)
 {
-    counter *c = data;
-    (void)p;
-    if (c->n > c->max || n > c->max - c->n) {
-        c->n = c->max + 1;
-        return -1;
+    return n > max || k > max - n ? max + 1 : n + k;
+}
+
+/* n plus the size of leaf v (no array or object), or max + 1 past max. */
+static size_t add_leaf(const json_t *v, size_t n, size_t max)
+{
+    char text[64];
+    switch (json_typeof(v)) {
+    case JSON_STRING: /* its length first: a long string is not read when it cannot fit */
+        if (json_string_length(v) > max - n)
+            return max + 1;
+        return add(n, json_string_size(json_string_value(v), json_string_length(v)), max);
+    case JSON_INTEGER:
+        return add(n, (size_t)snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT,
+                                       json_integer_value(v)), max);
+    case JSON_REAL: { /* jansson's own formatting, which has its rules */
+        size_t len = json_dumpb(v, text, sizeof(text), ENCODING);
+        return len ? add(n, len, max) : max + 1;
     }
-    c->n += n;
-    return 0;
+    case JSON_FALSE:
+        return add(n, 5, max);
+    default: /* true, null */
+        return add(n, 4, max);
+    }
+}
+
+/* n plus the size of v's text, or max + 1 as soon as that passes max: every
+ * value visited adds at least a byte, so the walk visits at most max + 1. No
+ * loop check, unlike jansson's encoder: the engine's values have no cycles. */
+static size_t add_value(const json_t *v, size_t n, size_t max)
+{
+    if (n > max)
+        return n;
+    if (json_is_object(v)) {
+        json_t *o = (json_t *)v;
+        bool first = true;
+        n = add(n, 2, max); /* {} */
+        for (void *it = json_object_iter(o); it && n <= max; it = json_object_iter_next(o, it)) {
+            size_t key = json_string_size(json_object_iter_key(it), json_object_iter_key_len(it));
+            n = add(n, !first + key + 1, max); /* the comma, "key": */
+            n = add_value(json_object_iter_value(it), n, max);
+            first = false;
+        }
+        return n;
+    }
+    if (json_is_array(v)) {
+        size_t len = json_array_size(v);
+        n = add(n, 2 + (len ? len - 1 : 0), max); /* [] and the commas */
+        for (size_t i = 0; i < len && n <= max; i++)
+            n = add_value(json_array_get(v, i), n, max);
+        return n;
+    }
+    return v ? add_leaf(v, n, max) : max + 1;
 }
 
 size_t json_size_within(const json_t *v, size_t max)
 {
-    char digits[32];
-    size_t n = max + 1;
-    if (!v)
-        return n;
-    switch (json_typeof(v)) { /* the common leaves, without the encoder's setup */
-    case JSON_STRING:
-        n = json_string_size(json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        n = (size_t)snprintf(digits, sizeof(digits), "%" JSON_INTEGER_FORMAT,
-                             json_integer_value(v));
-        break;
-    case JSON_TRUE:
-    case JSON_NULL:
-        n = 4;
-        break;
-    case JSON_FALSE:
-        n = 5;
-        break;
-    default: {
-        counter c = {0, max};
-        if (json_dump_callback(v, count, &c, ENCODING) == 0)
-            n = c.n;
-    }
-    }
-    return n <= max ? n : max + 1;
+    return add_value(v, 0, max);
 }
 
 static int to_buf(const char *p, size_t n, void *data)

@@ -43,8 +43,9 @@ json_t *json_list_page(json_t *data, long long page, long long limit, long long 
 size_t json_string_size(const char *s, size_t len);
 
 /* The size of v's JSON text when it is at most max (< SIZE_MAX) bytes, else
- * max + 1 (also for a value jansson cannot encode); reads no further than
- * the first max + 1 bytes of the text. */
+ * max + 1; visits no more of v than the first max + 1 bytes of its text
+ * hold. v must be free of cycles (jansson's values always are unless built
+ * into themselves) with strings of valid UTF-8, as jansson makes them. */
 size_t json_size_within(const json_t *v, size_t max);
 
 /* Appends v's JSON text to b; -1 when b's maximum would be passed (b then
