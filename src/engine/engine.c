@@ -290,10 +290,15 @@ static void refuse(engine *e, node_outcome *o, bool memory, const char *what)
 }
 
 /* text (taken, len bytes) as r stores it: whole while r's stored outputs
- * stay within EXECUTION_STORED_MAX_BYTES, else the marker. */
+ * stay within EXECUTION_STORED_MAX_BYTES, else the marker. A text no longer
+ * than a marker's preview is kept whole all the same: its marker would not
+ * be smaller, and a condition's stored {"result": …} must stay readable for
+ * a resume to take the same branch. */
 static char *stored_text(const engine *e, const run *r, char *text, size_t len)
 {
     long long left = e->cfg->execution_stored_max_bytes - r->stored_bytes;
+    if (len <= ENGINE_OUTPUT_PREVIEW)
+        return text;
     return capped(text, len, left > 0 ? (size_t)left : 0);
 }
 

@@ -14,7 +14,7 @@ import pytest
 
 from authutil import register
 from conftest import db_dump
-from fakes import (H, assert_node_error, chain, check_execution, create_workflow, edge, engine_env,
+from fakes import (H, assert_node_error, chain, check_execution, condition, create_workflow, edge, engine_env,
                    get_execution, list_executions, node_of, run, run_nodes, start, transform,
                    wait_ended)
 
@@ -116,6 +116,22 @@ def test_stored_output_is_capped_per_execution(aop_server):
             assert n["output"]["sizeBytes"] == len(x) + 2 and isinstance(n["output"]["preview"], str), n
     grown = len(db_dump(srv)) - before
     assert grown < 4 * (STORED_MAX + len(x)) + 4 * 1024 * 1024, "database grew by %d bytes" % grown
+
+
+def test_small_outputs_stay_whole_past_the_stored_budget(aop_server):
+    """Once the stored budget is spent, a large output is stored as the marker, but one of
+    1 KiB or less (a condition's result, read again on a resume) is stored whole."""
+    srv = aop_server(**engine_env(EXECUTION_STORED_MAX_BYTES="1024"))
+    user = register(srv)
+    nodes = [transform("big", "{{input.x}}"), condition("c", "{{input.flag}}", "eq", True),
+             transform("yes", {"ok": 1})]
+    _, e = run_nodes(srv, user, nodes, [edge("big", "c"), edge("c", "yes", when=True)],
+                     input={"x": "b" * 5000, "flag": True})
+    assert e["status"] == "succeeded", e["error"]
+    big = node_of(e, "big")["output"]
+    assert isinstance(big, dict) and big.get("truncated") is True and big["sizeBytes"] == 5002, str(big)[:200]
+    assert node_of(e, "c")["output"] == {"result": True}
+    assert e["output"] == {"yes": {"ok": 1}}
 
 
 LIMITED = dict(NODE_OUTPUT_MAX_BYTES="65536", EXECUTION_MEMORY_MAX_BYTES="262144")
