@@ -188,6 +188,12 @@ static const cfg_entry table[] = {
      "log database operations slower than this"},
     {"DATA_DIR", T_STR, F(data_dir), "./var", NOLIM, NULL, check_nonempty,
      "where development secrets are kept"},
+    {"NODE_OUTPUT_MAX_BYTES", T_INT, F(node_output_max_bytes), "2097152", 1024, 1LL << 28, NULL,
+     NULL, "one node's output (and rendered config) at most, as JSON, in memory"},
+    {"EXECUTION_MEMORY_MAX_BYTES", T_INT, F(execution_memory_max_bytes), "67108864", 1024,
+     1LL << 40, NULL, NULL, "what the engine holds for one execution at most"},
+    {"EXECUTION_STORED_MAX_BYTES", T_INT, F(execution_stored_max_bytes), "16777216", 1024,
+     1LL << 29, NULL, NULL, "stored outputs of one execution in all; then truncation markers"},
 };
 #undef F
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))

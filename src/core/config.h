@@ -57,6 +57,10 @@ typedef struct {
     long long shutdown_timeout_ms;
     long long db_slow_ms;
     char *data_dir;
+    /* memory and storage budgets of executions */
+    long long node_output_max_bytes;
+    long long execution_memory_max_bytes;
+    long long execution_stored_max_bytes;
 } config;
 
 /* Looks a variable up; returns NULL when unset. ctx is passed through. */

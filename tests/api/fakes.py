@@ -713,11 +713,11 @@ def check_node(n, where="node"):
 
 
 def check_execution(e, listed=False):
-    """The shape of an execution; listed: a list item (output and nodes may be absent)."""
+    """The shape of an execution; listed: a list item (input, output and nodes may be absent)."""
     assert isinstance(e, dict), e
     keys = set(e)
     if listed:
-        assert EXEC_KEYS - {"output", "nodes"} <= keys <= EXEC_KEYS, sorted(keys)
+        assert EXEC_KEYS - {"input", "output", "nodes"} <= keys <= EXEC_KEYS, sorted(keys)
     else:
         assert keys == EXEC_KEYS, "execution keys: %r" % sorted(keys)
     assert UUID7.match(e["id"]) and UUID7.match(e["workflowId"]), e

@@ -43,6 +43,7 @@ extern const unit_test exec_store_tests[];
 extern const unit_test dag_tests[];
 extern const unit_test redis_tests[];
 extern const unit_test engine_hooks_tests[];
+extern const unit_test render_budget_tests[];
 
 typedef struct {
     const char *name; /* the array's name, which filters match */
@@ -70,6 +71,7 @@ static const suite suites[] = {
     SUITE(dag_tests),
     SUITE(redis_tests),
     SUITE(engine_hooks_tests),
+    SUITE(render_budget_tests),
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))

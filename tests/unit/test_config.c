@@ -119,10 +119,44 @@ static void config_production_rules(void)
     CHECK(prod);
 }
 
+/* The execution budgets: defaults, bounds, and values that parse. */
+static void config_memory_budgets(void)
+{
+    const char *none[] = {NULL};
+    const char *set[] = {"NODE_OUTPUT_MAX_BYTES=65536", "EXECUTION_MEMORY_MAX_BYTES=262144",
+                         "EXECUTION_STORED_MAX_BYTES=1048576", NULL};
+    const char *bad[][2] = {{"NODE_OUTPUT_MAX_BYTES=0"},
+                            {"NODE_OUTPUT_MAX_BYTES=268435457"},
+                            {"EXECUTION_MEMORY_MAX_BYTES=1023"},
+                            {"EXECUTION_MEMORY_MAX_BYTES=lots"},
+                            {"EXECUTION_STORED_MAX_BYTES=536870913"}};
+    config c;
+    char err[256];
+    CHECK_INT(load(none, &c, err, sizeof(err)), 0);
+    int defaults = c.node_output_max_bytes == 2097152 &&
+                   c.execution_memory_max_bytes == 67108864 &&
+                   c.execution_stored_max_bytes == 16777216;
+    config_free(&c);
+    CHECK(defaults);
+    CHECK_INT(load(set, &c, err, sizeof(err)), 0);
+    int given = c.node_output_max_bytes == 65536 && c.execution_memory_max_bytes == 262144 &&
+                c.execution_stored_max_bytes == 1048576;
+    config_free(&c);
+    CHECK(given);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = load(bad[i], &c, err, sizeof(err));
+        if (rc == 0)
+            config_free(&c);
+        CHECK_INT(rc, -1);
+        CHECK(strncmp(err, bad[i][0], strcspn(bad[i][0], "=")) == 0);
+    }
+}
+
 const unit_test config_tests[] = {
     TEST(config_defaults),
     TEST(config_parses_values),
     TEST(config_refuses_bad_values),
     TEST(config_production_rules),
+    TEST(config_memory_budgets),
     {NULL, NULL},
 };
