@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "auth/session.h"
+#include "http/forwarded.h"
 #include "http/guard.h"
 #include "http/router.h"
 #include "http/routes.h"
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -523,24 +525,27 @@ static enum MHD_Result send_reply(http_req *req)
 
 /* ---- libmicrohttpd callbacks ---- */
 
+static enum MHD_Result feed_forwarded(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    if (strcasecmp(key, "X-Forwarded-For") == 0)
+        forwarded_feed(cls, value);
+    return MHD_YES;
+}
+
+/* The client's address: behind TRUST_PROXY hops, from every
+ * X-Forwarded-For line of the request (forwarded.h); else, or when that
+ * names none, the socket's. */
 static void client_ip(http_req *req)
 {
-    const config *cfg = req->srv->app->cfg;
-    if (cfg->trust_proxy) {
-        const char *xff = http_header(req, "X-Forwarded-For");
-        if (xff) {
-            char first[INET6_ADDRSTRLEN + 1];
-            size_t n = strcspn(xff, ", ");
-            unsigned char tmp[sizeof(struct in6_addr)];
-            if (n < sizeof(first)) {
-                memcpy(first, xff, n);
-                first[n] = '\0';
-                if (inet_pton(AF_INET, first, tmp) == 1 || inet_pton(AF_INET6, first, tmp) == 1) {
-                    str_copy(req->ip, sizeof(req->ip), first);
-                    return;
-                }
-            }
-        }
+    long long hops = req->srv->app->cfg->trust_proxy;
+    if (hops > 0) {
+        forwarded_scan fs;
+        forwarded_begin(&fs, (int)hops);
+        MHD_get_connection_values(req->conn, MHD_HEADER_KIND, feed_forwarded, &fs);
+        if (forwarded_client(&fs, req->ip, sizeof(req->ip)) == 0)
+            return;
     }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);

@@ -50,9 +50,43 @@ static void config_parses_values(void)
     config c;
     char err[256];
     CHECK_INT(load(env, &c, err, sizeof(err)), 0);
-    int ok = c.port == 8080 && c.trust_proxy && c.log_level == 0 && c.http_threads == 3;
+    int ok = c.port == 8080 && c.trust_proxy == 1 && c.log_level == 0 && c.http_threads == 3;
     config_free(&c);
     CHECK(ok);
+}
+
+/* TRUST_PROXY: a number of hops 0..16, or a boolean word (true 1, false 0). */
+static void config_trust_proxy_hops(void)
+{
+    static const struct {
+        const char *env;
+        long long hops;
+    } cases[] = {
+        {"TRUST_PROXY=0", 0},    {"TRUST_PROXY=1", 1},     {"TRUST_PROXY=16", 16},
+        {"TRUST_PROXY=true", 1}, {"TRUST_PROXY=FALSE", 0}, {"TRUST_PROXY=yes", 1},
+        {"TRUST_PROXY=off", 0},  {"TRUST_PROXY=3", 3},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *env[] = {cases[i].env, NULL};
+        config c;
+        char err[256];
+        CHECK_INT(load(env, &c, err, sizeof(err)), 0);
+        long long hops = c.trust_proxy;
+        config_free(&c);
+        CHECK_INT(hops, cases[i].hops);
+    }
+    static const char *const bad[] = {"TRUST_PROXY=17", "TRUST_PROXY=-1", "TRUST_PROXY=1.5",
+                                      "TRUST_PROXY=maybe", "TRUST_PROXY=", "TRUST_PROXY= 2"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *env[] = {bad[i], NULL};
+        config c;
+        char err[256];
+        int rc = load(env, &c, err, sizeof(err));
+        if (rc == 0)
+            config_free(&c);
+        CHECK_INT(rc, -1);
+        CHECK(strstr(err, "TRUST_PROXY: must be a whole number from 0 to 16") != NULL);
+    }
 }
 
 /* Each bad environment must be refused with a message naming the variable. */
@@ -122,6 +156,7 @@ static void config_production_rules(void)
 const unit_test config_tests[] = {
     TEST(config_defaults),
     TEST(config_parses_values),
+    TEST(config_trust_proxy_hops),
     TEST(config_refuses_bad_values),
     TEST(config_production_rules),
     {NULL, NULL},
