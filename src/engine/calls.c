@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "engine/engine_int.h"
@@ -85,19 +86,25 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
         v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
         end--;
-    char name[128];
-    if (nlen == 0 || nlen >= sizeof(name))
+    char lower[128];
+    if (nlen == 0 || nlen >= sizeof(lower))
         return len;
     for (size_t i = 0; i < nlen; i++)
-        name[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
-    name[nlen] = '\0';
-    json_t *val = json_stringn_nocheck(v, (size_t)(end - v));
-    if (val && !json_string_value(val)) {
-        json_decref(val);
-        val = NULL;
+        lower[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+    /* Stored text is UTF-8: other bytes (Latin-1 values, junk) become
+     * U+FFFD, as in bodies, so the output always encodes. */
+    lower[nlen] = '\0';
+    const char *key = lower;
+    buf name;
+    buf_init(&name, 0);
+    if (!json_utf8_valid(lower, nlen)) {
+        json_utf8_lossy(&name, lower, nlen);
+        key = name.data;
     }
-    if (val && json_object_set_new_nocheck(c->resp_headers, name, val) != 0)
-        return len;
+    json_t *val = json_string_lossy(v, (size_t)(end - v));
+    if (val)
+        json_object_set_new_nocheck(c->resp_headers, key, val);
+    buf_free(&name);
     return len;
 }
 

@@ -221,6 +221,8 @@ class FakeHttp(_FakeServer):
     /count/<key>       200 {"key": key, "count": k} (k: hits so far, this one included); hits(key)
     /badjson           200 application/json with a body that is not JSON
     /redirect          302 to /json
+    /badheaders        200 {"ok": true} with header bytes that are not UTF-8: x-bad "a\\xffb",
+                       x-latin "caf\\xe9" (Latin-1), a name "x-\\xfe", and x-good "fine"
     anything else      404 JSON
     """
     name = "fake-http"
@@ -290,6 +292,10 @@ class FakeHttp(_FakeServer):
             return h.send(200, b'{"ok": tru', "application/json")
         if req.path == "/redirect":
             return h.send(302, {"redirect": "/json"}, headers={"Location": "/json"})
+        if req.path == "/badheaders":
+            # send_header writes Latin-1: each of these characters is that one byte
+            return h.send(200, {"ok": True}, headers={"X-Bad": "a\xffb", "X-Latin": "caf\xe9",
+                                                      "X-\xfe": "name", "X-Good": "fine"})
         return h.send(404, {"error": "no such route", "path": req.path})
 
 
