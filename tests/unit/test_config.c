@@ -55,7 +55,8 @@ static void config_parses_values(void)
     CHECK(ok);
 }
 
-/* TRUST_PROXY: a number of hops 0..16, or a boolean word (true 1, false 0). */
+/* TRUST_PROXY: a number of hops 0..16, or a boolean word (true 1, false 0);
+ * config_refuses_bad_values has the refusals. */
 static void config_trust_proxy_hops(void)
 {
     static const struct {
@@ -75,18 +76,6 @@ static void config_trust_proxy_hops(void)
         config_free(&c);
         CHECK_INT(hops, cases[i].hops);
     }
-    static const char *const bad[] = {"TRUST_PROXY=17", "TRUST_PROXY=-1", "TRUST_PROXY=1.5",
-                                      "TRUST_PROXY=maybe", "TRUST_PROXY=", "TRUST_PROXY= 2"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        const char *env[] = {bad[i], NULL};
-        config c;
-        char err[256];
-        int rc = load(env, &c, err, sizeof(err));
-        if (rc == 0)
-            config_free(&c);
-        CHECK_INT(rc, -1);
-        CHECK(strstr(err, "TRUST_PROXY: must be a whole number from 0 to 16") != NULL);
-    }
 }
 
 /* Each bad environment must be refused with a message naming the variable. */
@@ -102,7 +91,12 @@ static void config_refuses_bad_values(void)
         {{"LOG_LEVEL=verbose"}, "LOG_LEVEL"},
         {{"APP_ENV=staging"}, "APP_ENV"},
         {{"BODY_LIMIT_BYTES=0"}, "BODY_LIMIT_BYTES"},
-        {{"TRUST_PROXY=maybe"}, "TRUST_PROXY"},
+        {{"TRUST_PROXY=maybe"}, "TRUST_PROXY: must be a whole number from 0 to 16"},
+        {{"TRUST_PROXY=17"}, "TRUST_PROXY: must be a whole number from 0 to 16"},
+        {{"TRUST_PROXY=-1"}, "TRUST_PROXY: must be a whole number from 0 to 16"},
+        {{"TRUST_PROXY=1.5"}, "TRUST_PROXY: must be a whole number from 0 to 16"},
+        {{"TRUST_PROXY="}, "TRUST_PROXY: must be a whole number from 0 to 16"},
+        {{"TRUST_PROXY= 2"}, "TRUST_PROXY: must be a whole number from 0 to 16"},
         {{"FRONTEND_URL=notaurl"}, "FRONTEND_URL"},
         {{"FRONTEND_URL=http://a.example/path"}, "FRONTEND_URL"},
         {{"DATABASE_URL=mysql://x"}, "DATABASE_URL"},

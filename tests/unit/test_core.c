@@ -118,6 +118,19 @@ static void json_string_lossy_replaces_bad_bytes(void)
     }
 }
 
+static void str_utf8_cut_ends_on_a_character(void)
+{
+    const char *s = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z"; /* a é € 😀 z: 1+2+3+4+1 */
+    CHECK_INT(str_utf8_cut(s, 11, 20), 11);
+    CHECK_INT(str_utf8_cut(s, 11, 11), 11);
+    CHECK_INT(str_utf8_cut(s, 11, 10), 10);
+    CHECK_INT(str_utf8_cut(s, 11, 9), 6);
+    CHECK_INT(str_utf8_cut(s, 11, 7), 6);
+    CHECK_INT(str_utf8_cut(s, 11, 5), 3);
+    CHECK_INT(str_utf8_cut(s, 11, 2), 1);
+    CHECK_INT(str_utf8_cut(s, 11, 0), 0);
+}
+
 static void json_depth_counts_nesting_outside_strings(void)
 {
     CHECK_INT(json_depth("{}", 2, 64), 1);
@@ -727,6 +740,7 @@ const unit_test core_tests[] = {
     TEST(str_to_ll_is_strict),
     TEST(json_utf8_validation),
     TEST(json_string_lossy_replaces_bad_bytes),
+    TEST(str_utf8_cut_ends_on_a_character),
     TEST(json_depth_counts_nesting_outside_strings),
     TEST(json_parse_body_limits),
     TEST(gzip_accept_encoding),
