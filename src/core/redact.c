@@ -5,7 +5,6 @@
 #include "core/str.h"
 
 #include <openssl/crypto.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,11 +31,13 @@ static void put(spelled *o, const void *p, size_t n)
     o->n += n;
 }
 
+/* \uXXXX, lowercase hex as the common encoders write it; cp <= 0xffff. */
 static void put_u(spelled *o, unsigned cp)
 {
-    char esc[8];
-    snprintf(esc, sizeof(esc), "\\u%04x", cp);
-    put(o, esc, 6);
+    static const char hex[] = "0123456789abcdef";
+    char esc[6] = {'\\', 'u', hex[(cp >> 12) & 15], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
+                   hex[cp & 15]};
+    put(o, esc, sizeof(esc));
 }
 
 /* Puts the code point starting at p (valid UTF-8, n bytes) as \uXXXX, a
