@@ -642,7 +642,7 @@ static size_t count_params(const char *q)
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls, (void)conn;
-    char *q = strchr(uri, '?');
+    char *q = uri ? strchr(uri, '?') : NULL; /* NULL: a request line without a target */
     if (!q || count_params(q + 1) <= QUERY_PARAMS_MAX)
         return NULL;
     q[1] = '\0';
