@@ -23,7 +23,7 @@ typedef struct {
     char *jwt_access_secret;
     char *jwt_refresh_secret;
     char *frontend_url;
-    bool trust_proxy;
+    long long trust_proxy; /* trusted proxy hops in front (0: none) */
     long long access_token_ttl;
     long long refresh_token_ttl;
     long long bcrypt_cost;

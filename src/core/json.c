@@ -40,6 +40,37 @@ int json_utf8_valid(const char *s, size_t n)
     return 1;
 }
 
+int json_utf8_lossy(buf *b, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char)p[i];
+        size_t k = ch < 0x80 ? 1 : (ch >> 5) == 6 ? 2 : (ch >> 4) == 14 ? 3 : (ch >> 3) == 30 ? 4 : 0;
+        int rc;
+        if (k && i + k <= n && json_utf8_valid(p + i, k)) {
+            rc = buf_append(b, p + i, k);
+            i += k;
+        } else {
+            rc = buf_append(b, "\xEF\xBF\xBD", 3);
+            i++;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+json_t *json_string_lossy(const char *p, size_t n)
+{
+    if (json_utf8_valid(p, n))
+        return json_stringn_nocheck(p, n);
+    buf b;
+    buf_init(&b, 0);
+    json_utf8_lossy(&b, p, n);
+    json_t *s = json_stringn_nocheck(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return s;
+}
+
 int json_depth(const char *p, size_t n, int limit)
 {
     int depth = 0, deepest = 0, in_str = 0;

@@ -24,6 +24,14 @@
 /* 1 when p[0..n) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int json_utf8_valid(const char *p, size_t n);
 
+/* Appends p[0..n) to b with each byte that is not part of well-formed UTF-8
+ * written as U+FFFD. 0, or -1 when b would pass its maximum. */
+int json_utf8_lossy(buf *b, const char *p, size_t n);
+
+/* p[0..n) as a JSON string (a new reference): bytes that are not UTF-8
+ * become U+FFFD, so the value always encodes. */
+json_t *json_string_lossy(const char *p, size_t n);
+
 /* Deepest nesting of arrays and objects in the text (strings are skipped).
  * Stops counting once past limit and returns limit + 1. */
 int json_depth(const char *p, size_t n, int limit);

@@ -28,6 +28,8 @@
 extern const unit_test core_tests[];
 extern const unit_test config_tests[];
 extern const unit_test router_tests[];
+extern const unit_test forwarded_tests[];
+extern const unit_test redact_tests[];
 extern const unit_test users_tests[];
 extern const unit_test store_tests[];
 extern const unit_test log_metrics_tests[];
@@ -56,6 +58,8 @@ static const suite suites[] = {
     SUITE(core_tests),
     SUITE(config_tests),
     SUITE(router_tests),
+    SUITE(forwarded_tests),
+    SUITE(redact_tests),
     SUITE(users_tests),
     SUITE(store_tests),
     SUITE(log_metrics_tests),
