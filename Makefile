@@ -4,6 +4,7 @@
 #   make test   install what the tests need, build with ASan+UBSan, run unit and API tests
 #               (API tests on SQLite and on PostgreSQL + Redis)
 #   make tsan   build with ThreadSanitizer, run the unit tests and the engine's API tests
+#   make fuzz   build the libFuzzer targets (clang), run each FUZZ_SECONDS from its seeds
 #   make bench  build optimised and measure (results in docs/benchmarks.md)
 
 VERSION := 0.1.0
@@ -130,25 +131,30 @@ bench:
 	$(MAKE) --no-print-directory build/aop
 	bench/run.sh
 
-# libFuzzer targets (clang): FUZZ_SECONDS each, corpus kept in build/fuzz/corpus-<name>.
+# libFuzzer targets (clang), one for each tests/fuzz/*.c: the library is
+# compiled once with the fuzzing flags (build/fuzz/obj/) and each target links
+# it with its own file. tests/fuzz/run.sh runs every target FUZZ_SECONDS from
+# its seeds in tests/fuzz/corpus/<target>/ plus what earlier runs found
+# (build/fuzz/corpus/<target>/); a crash, leak or sanitizer report fails.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/*.c))
-FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"' -g -O1 \
-               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"'
+FUZZ_CFLAGS := -std=c17 $(WARN) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+build/fuzz/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $< $(LIB_SRC) -o $@ $(LIBS)
+	clang $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) -o $@ $(LIBS)
 
 fuzz:
 	@scripts/install-deps.sh fuzz
 	$(MAKE) --no-print-directory $(FUZZ_TARGETS)
-	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $$t-corpus; \
-	  echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $$t-corpus >$$t.log 2>&1 || \
-	    { tail -50 $$t.log; exit 1; }; \
-	done
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build
