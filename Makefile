@@ -6,6 +6,7 @@
 #   make tsan   build with ThreadSanitizer, run the unit tests and the engine's API tests
 #   make fuzz   build the libFuzzer targets (clang), run each FUZZ_SECONDS from its seeds
 #   make bench  build optimised and measure (results in docs/benchmarks.md)
+# CI (.ci/run) runs make test beside make tsan then make fuzz (15 s a target).
 
 VERSION := 0.1.0
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -33,7 +34,7 @@ TSAN_OBJ := $(LIB_SRC:%.c=build/tsan/%.o) build/tsan/tests/tsan/options.o
 
 PYTHON := /usr/bin/python3
 
-.PHONY: all run run-cluster test unit api tsan tsan-unit tsan-api bench fuzz clean
+.PHONY: all run run-cluster test unit api tsan tsan-unit tsan-api bench fuzz ci-builds clean
 all: build/aop
 
 build/rel/%.o: %.c $(HDRS)
@@ -115,7 +116,7 @@ TSAN_API_TESTS ?= $(sort $(wildcard tests/api/test_engine_*.py)) tests/api/test_
                   tests/api/test_cluster.py tests/api/test_shutdown.py
 
 tsan:
-	@scripts/install-deps.sh test
+	@scripts/install-deps.sh tsan
 	$(MAKE) --no-print-directory build/tsan/aop build/tsan/unit
 	scripts/test.sh tsan
 
@@ -155,6 +156,9 @@ fuzz:
 	@scripts/install-deps.sh fuzz
 	$(MAKE) --no-print-directory $(FUZZ_TARGETS)
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# Every build CI runs (.ci/run), so that one `make -j` keeps all cores busy.
+ci-builds: build/test/aop build/test/unit build/tsan/aop build/tsan/unit $(FUZZ_TARGETS)
 
 clean:
 	rm -rf build
