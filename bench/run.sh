@@ -301,5 +301,7 @@ if named soak; then
   /usr/bin/python3 bench/soak.py "http://127.0.0.1:$port" "$soak_token" bench@example.com \
     bench-password "$pid" "http://127.0.0.1:$(head -1 "$work/soak-http.port")/soak" "$soak_s" \
     "${SOAK_CONNECTIONS:-64}" "$soak_mark" || echo "FAILED: soak"
-  grep -v '"level":"info"' "$work/stderr" | tail -5 | sed 's/^/server: /' || true
+  lines=$(grep -c . "$work/stderr" || true)
+  echo "server log (LOG_LEVEL=warn, every server of this run): $lines lines$([ "$lines" -gt 0 ] && echo ", the last:")"
+  tail -5 "$work/stderr" | sed 's/^/  /'
 fi
