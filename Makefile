@@ -3,7 +3,10 @@
 #   make run-cluster  PostgreSQL + Redis in ./var/cluster and three instances (3001-3003)
 #   make test   install what the tests need, build with ASan+UBSan, run unit and API tests
 #               (API tests on SQLite and on PostgreSQL + Redis)
+#   make tsan   build with ThreadSanitizer, run the unit tests and the engine's API tests
+#   make fuzz   build the libFuzzer targets (clang), run each FUZZ_SECONDS from its seeds
 #   make bench  build optimised and measure (results in docs/benchmarks.md)
+# CI (.ci/run) runs make test beside make tsan then make fuzz (15 s a target).
 
 VERSION := 0.1.0
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -18,6 +21,8 @@ LIBS := -lmicrohttpd -ljansson -ljwt -lcurl -lsqlite3 -lpq -lhiredis -lcrypto -l
 REL_CFLAGS := $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 TEST_CFLAGS := $(BASE_CFLAGS) -O1 -g -Werror $(SAN)
+# ThreadSanitizer cannot be combined with ASan: a build of its own.
+TSAN_CFLAGS := $(BASE_CFLAGS) -O1 -g -Werror -fsanitize=thread -fno-omit-frame-pointer
 
 LIB_SRC := $(shell find src -name '*.c' ! -name main.c | sort)
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
@@ -25,10 +30,11 @@ HDRS := $(shell find src -name '*.h')
 
 REL_OBJ := $(LIB_SRC:%.c=build/rel/%.o)
 TEST_OBJ := $(LIB_SRC:%.c=build/test/%.o)
+TSAN_OBJ := $(LIB_SRC:%.c=build/tsan/%.o) build/tsan/tests/tsan/options.o
 
 PYTHON := /usr/bin/python3
 
-.PHONY: all run run-cluster test unit api bench fuzz clean
+.PHONY: all run run-cluster test unit api tsan tsan-unit tsan-api bench fuzz ci-builds clean
 all: build/aop
 
 build/rel/%.o: %.c $(HDRS)
@@ -39,6 +45,13 @@ build/test/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(TEST_CFLAGS) -c $< -o $@
 
+build/tsan/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(TSAN_CFLAGS) -c $< -o $@
+
+# TSan's built-in settings name the suppressions file by its absolute path.
+build/tsan/tests/tsan/options.o: CPPFLAGS += -DTSAN_SUPPRESSIONS='"$(CURDIR)/tests/tsan/suppressions.txt"'
+
 build/aop: $(REL_OBJ) build/rel/src/main.o
 	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
 
@@ -47,6 +60,12 @@ build/test/aop: $(TEST_OBJ) build/test/src/main.o
 
 build/test/unit: $(TEST_OBJ) $(UNIT_SRC) tests/unit/unit.h
 	$(CC) $(CPPFLAGS) -Itests/unit $(TEST_CFLAGS) $(UNIT_SRC) $(TEST_OBJ) -o $@ $(LIBS)
+
+build/tsan/aop: $(TSAN_OBJ) build/tsan/src/main.o
+	$(CC) $(TSAN_CFLAGS) $^ -o $@ $(LIBS)
+
+build/tsan/unit: $(TSAN_OBJ) $(UNIT_SRC) tests/unit/unit.h
+	$(CC) $(CPPFLAGS) -Itests/unit $(TSAN_CFLAGS) $(UNIT_SRC) $(TSAN_OBJ) -o $@ $(LIBS)
 
 run:
 	@scripts/install-deps.sh build
@@ -87,30 +106,59 @@ test:
 	$(MAKE) --no-print-directory build/test/aop build/test/unit
 	scripts/test.sh
 
+# ThreadSanitizer: the unit tests, then the API tests that drive the
+# engine's threads (its loops, the inserter, the maintenance thread and, on
+# PostgreSQL, the event listener) and shutdown, against build/tsan/aop, on
+# SQLite and on PostgreSQL + Redis (scripts/test.sh tsan). A report fails the
+# run; tests/tsan/suppressions.txt lists the known ones and why.
+#   make tsan-unit T=engine_     make tsan-api K=cancel     (one part, no servers)
+TSAN_API_TESTS ?= $(sort $(wildcard tests/api/test_engine_*.py)) tests/api/test_executions.py \
+                  tests/api/test_cluster.py tests/api/test_shutdown.py
+
+tsan:
+	@scripts/install-deps.sh tsan
+	$(MAKE) --no-print-directory build/tsan/aop build/tsan/unit
+	scripts/test.sh tsan
+
+tsan-unit: build/tsan/unit
+	./build/tsan/unit $(T)
+
+tsan-api: build/tsan/aop
+	AOP_BIN=$(CURDIR)/build/tsan/aop $(PYTHON) -m pytest -q -rs -p no:cacheprovider \
+	  $(if $(K),-k '$(K)') $(TSAN_API_TESTS)
+
 bench:
 	@scripts/install-deps.sh bench
 	$(MAKE) --no-print-directory build/aop
 	bench/run.sh
 
-# libFuzzer targets (clang): FUZZ_SECONDS each, corpus kept in build/fuzz/corpus-<name>.
+# libFuzzer targets (clang), one for each tests/fuzz/*.c: the library is
+# compiled once with the fuzzing flags (build/fuzz/obj/) and each target links
+# it with its own file. tests/fuzz/run.sh runs every target FUZZ_SECONDS from
+# its seeds in tests/fuzz/corpus/<target>/ plus what earlier runs found
+# (build/fuzz/corpus/<target>/); a crash, leak or sanitizer report fails.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/*.c))
-FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"' -g -O1 \
-               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"'
+FUZZ_CFLAGS := -std=c17 $(WARN) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
+FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
-build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
+build/fuzz/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) $< $(LIB_SRC) -o $@ $(LIBS)
+	clang $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) -o $@ $(LIBS)
 
 fuzz:
 	@scripts/install-deps.sh fuzz
 	$(MAKE) --no-print-directory $(FUZZ_TARGETS)
-	@for t in $(FUZZ_TARGETS); do \
-	  mkdir -p $$t-corpus; \
-	  echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $$t-corpus >$$t.log 2>&1 || \
-	    { tail -50 $$t.log; exit 1; }; \
-	done
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# Every build CI runs (.ci/run), so that one `make -j` keeps all cores busy.
+ci-builds: build/test/aop build/test/unit build/tsan/aop build/tsan/unit $(FUZZ_TARGETS)
 
 clean:
 	rm -rf build

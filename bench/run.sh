@@ -6,6 +6,9 @@
 #   bench/run.sh            (make bench calls it after building build/aop)
 #   BENCH_ONLY=executions bench/run.sh    only the named sections (comma-separated:
 #                                         auth, workflows, executions, cluster); default all
+#   BENCH_ONLY=soak bench/run.sh          the soak (only when named): SOAK_SECONDS (600) of
+#                                         mixed traffic on SOAK_CONNECTIONS (64), memory and
+#                                         file descriptors read at SOAK_MARK_SECONDS (120)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +17,7 @@ DURATION=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-64}
 ONLY=${BENCH_ONLY:-}
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+named() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 work=$(mktemp -d)
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -22,9 +26,11 @@ nport=$(free_port)
 pid=""
 npid=""
 spid=""
+lpid=""
 cleanup() {
   [ -n "$pid" ] && { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
   [ -n "$spid" ] && { kill -TERM "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; }
+  [ -n "$lpid" ] && { kill -TERM "$lpid" 2>/dev/null || true; wait "$lpid" 2>/dev/null || true; }
   [ -n "$npid" ] && { kill -TERM "$npid" 2>/dev/null || true; wait "$npid" 2>/dev/null || true; }
   rm -rf "$work"
 }
@@ -260,4 +266,42 @@ fi
 if want cluster; then
   stop_aop
   AOP_BIN=$BIN bench/cluster.sh || echo "FAILED: cluster"
+fi
+
+# ---- soak ----
+# Only when named (BENCH_ONLY=soak): SOAK_SECONDS of mixed traffic from
+# bench/soak.py on SOAK_CONNECTIONS keep-alive connections against a fresh
+# server: reads, workflow updates, executions whose http and llm nodes call
+# local fakes (bench/slow_server.py, bench/llm_server.py, answering after
+# SOAK_UPSTREAM_DELAY seconds), and logins, which the auth rate limit (30 a
+# minute here) answers 429 once spent. Reports requests/s by kind, errors,
+# and the server's RSS and open file descriptors over time.
+if named soak; then
+  soak_s=${SOAK_SECONDS:-600}
+  soak_mark=${SOAK_MARK_SECONDS:-120}
+  [ "$soak_mark" -lt "$soak_s" ] || soak_mark=$((soak_s / 2))
+  delay=${SOAK_UPSTREAM_DELAY:-0.05}
+  echo
+  echo "soak: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  /usr/bin/python3 bench/slow_server.py 0 "$delay" >"$work/soak-http.port" 2>>"$work/soak-http.stderr" &
+  spid=$!
+  /usr/bin/python3 bench/llm_server.py 0 "$delay" soak-llm-key >"$work/soak-llm.port" \
+    2>>"$work/soak-llm.stderr" &
+  lpid=$!
+  for _ in $(seq 100); do [ -s "$work/soak-http.port" ] && [ -s "$work/soak-llm.port" ] && break; sleep 0.05; done
+  stop_aop
+  start_aop HTTP_NODE_ALLOW_PRIVATE=true \
+    LLM_BASE_URL="http://127.0.0.1:$(head -1 "$work/soak-llm.port")/v1" LLM_API_KEY=soak-llm-key \
+    AUTH_RATE_LIMIT_MAX=30 AUTH_RATE_LIMIT_WINDOW_MS=60000 ACCESS_TOKEN_TTL=$((soak_s + 3600))
+  soak_token=$(curl -fs -X POST -H 'Content-Type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench-password"}' \
+    "http://127.0.0.1:$port/api/auth/login" |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')
+  /usr/bin/python3 bench/soak.py "http://127.0.0.1:$port" "$soak_token" bench@example.com \
+    bench-password "$pid" "http://127.0.0.1:$(head -1 "$work/soak-http.port")/soak" "$soak_s" \
+    "${SOAK_CONNECTIONS:-64}" "$soak_mark" || echo "FAILED: soak"
+  lines=$(grep -c . "$work/stderr" || true)
+  echo "server log (LOG_LEVEL=warn, every server of this run): $lines lines$([ "$lines" -gt 0 ] && echo ", the last:")"
+  tail -5 "$work/stderr" | sed 's/^/  /'
 fi

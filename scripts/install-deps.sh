@@ -4,7 +4,9 @@
 #   scripts/install-deps.sh test    the above plus what `make test` needs
 #   scripts/install-deps.sh bench   build, the servers, and what `make bench` needs
 #   scripts/install-deps.sh cluster build plus the PostgreSQL and Redis servers (`make run-cluster`)
+#   scripts/install-deps.sh tsan    test plus gcc's ThreadSanitizer runtime (`make tsan`)
 #   scripts/install-deps.sh fuzz    build plus clang and libFuzzer for `make fuzz`
+# Several sets at once install in one go: scripts/install-deps.sh test tsan fuzz (CI).
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libhiredis-dev
@@ -13,17 +15,21 @@ service_pkgs=(postgresql redis-server redis-tools python3)
 test_pkgs=(python3 python3-pytest python3-requests python3-jwt python3-bcrypt
            python3-psycopg2 python3-redis "${service_pkgs[@]}")
 bench_pkgs=(wrk curl nginx-light python3 python3-requests "${service_pkgs[@]}")
+tsan_pkgs=(libtsan2 "${test_pkgs[@]}")
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
-case "${1:-build}" in
-  build) ;;
-  test) want+=("${test_pkgs[@]}") ;;
-  bench) want+=("${bench_pkgs[@]}") ;;
-  cluster) want+=("${service_pkgs[@]}") ;;
-  fuzz) want+=("${fuzz_pkgs[@]}") ;;
-  *) echo "usage: $0 build|test|bench|cluster|fuzz" >&2; exit 2 ;;
-esac
+for set in "${@:-build}"; do
+  case "$set" in
+    build) ;;
+    test) want+=("${test_pkgs[@]}") ;;
+    tsan) want+=("${tsan_pkgs[@]}") ;;
+    bench) want+=("${bench_pkgs[@]}") ;;
+    cluster) want+=("${service_pkgs[@]}") ;;
+    fuzz) want+=("${fuzz_pkgs[@]}") ;;
+    *) echo "usage: $0 build|test|tsan|bench|cluster|fuzz..." >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${want[@]}"; do

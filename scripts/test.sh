@@ -5,14 +5,24 @@
 # Since they are always there, a test that would skip for want of one fails
 # (AOP_TEST_REQUIRE_SERVICES=1), and so does an API test on pg that cannot
 # reach them.
-#   scripts/test.sh [unit|sqlite|pg]...   (default: all three, in that order)
+#   scripts/test.sh [PART]...   (default: unit sqlite pg, in that order)
+# PARTs: unit, sqlite, pg (the ASan+UBSan build, build/test/);
+#        tsan-unit, tsan-sqlite, tsan-pg, or tsan for all three (the
+#        ThreadSanitizer build, build/tsan/: the unit tests and the Makefile's
+#        TSAN_API_TESTS).
 # The Makefile's filters pass through: T='store_ jwt_' for the unit tests,
 # K=EXPR (pytest -k) or API_TESTS=NODE_IDS for the API tests, e.g.
 #   K=refresh scripts/test.sh pg
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-parts=("$@")
+parts=()
+for p in "$@"; do
+  case "$p" in
+    tsan) parts+=(tsan-unit tsan-sqlite tsan-pg) ;;
+    *) parts+=("$p") ;;
+  esac
+done
 [ ${#parts[@]} -eq 0 ] && parts=(unit sqlite pg)
 
 svc=$(mktemp -d "${TMPDIR:-/tmp}/aop-test-services.XXXXXX")
@@ -35,6 +45,10 @@ for p in "${parts[@]}"; do
       ;;
     sqlite) AOP_TEST_BACKEND=sqlite make --no-print-directory api ;;
     pg) AOP_TEST_BACKEND=pg make --no-print-directory api ;;
-    *) echo "unknown part: $p (unit, sqlite, pg)" >&2; exit 2 ;;
+    tsan-unit) make --no-print-directory tsan-unit ;;
+    tsan-sqlite) AOP_TEST_BACKEND=sqlite make --no-print-directory tsan-api ;;
+    tsan-pg) AOP_TEST_BACKEND=pg make --no-print-directory tsan-api ;;
+    *) echo "unknown part: $p (unit, sqlite, pg, tsan, tsan-unit, tsan-sqlite, tsan-pg)" >&2
+       exit 2 ;;
   esac
 done

@@ -67,6 +67,30 @@ static void engine_metrics(struct engine *e, buf *out)
                "aop_node_calls_total{kind=\"llm\"} %lld\n",
                st.running, st.started, st.succeeded, st.failed, st.cancelled, st.timed_out,
                st.requeued, st.pruned, st.node_runs, st.http_calls, st.llm_calls);
+    buf_printf(out,
+               "# HELP aop_node_limit_refusals_total Node attempts refused by a memory budget.\n"
+               "# TYPE aop_node_limit_refusals_total counter\n"
+               "aop_node_limit_refusals_total{reason=\"OUTPUT_TOO_LARGE\"} %lld\n"
+               "aop_node_limit_refusals_total{reason=\"MEMORY_LIMIT\"} %lld\n"
+               "# HELP aop_execution_memory_bytes memoryBytes of the executions the engine ended.\n"
+               "# TYPE aop_execution_memory_bytes histogram\n",
+               st.refused_output, st.refused_memory);
+    long long count = 0;
+    for (int k = 0; k < ENGINE_MEMORY_BUCKETS; k++) {
+        count += st.memory_buckets[k];
+        if (k < ENGINE_MEMORY_BUCKETS - 1)
+            buf_printf(out, "aop_execution_memory_bytes_bucket{le=\"%lld\"} %lld\n",
+                       engine_memory_bounds[k], count);
+        else
+            buf_printf(out, "aop_execution_memory_bytes_bucket{le=\"+Inf\"} %lld\n", count);
+    }
+    buf_printf(out,
+               "aop_execution_memory_bytes_sum %lld\n"
+               "aop_execution_memory_bytes_count %lld\n"
+               "# HELP aop_execution_memory_bytes_max The largest memoryBytes seen since start.\n"
+               "# TYPE aop_execution_memory_bytes_max gauge\n"
+               "aop_execution_memory_bytes_max %lld\n",
+               st.memory_sum, count, st.memory_max);
 }
 
 void api_metrics(http_req *req)

@@ -16,7 +16,8 @@
 
 #define VALUE_MAX 4096
 
-typedef enum { T_STR, T_INT, T_BOOL, T_ENUM } cfg_type;
+/* T_INT_BOOL: a T_INT that also takes the boolean words (true 1, false 0). */
+typedef enum { T_STR, T_INT, T_BOOL, T_ENUM, T_INT_BOOL } cfg_type;
 
 typedef int (*cfg_check)(const char *value, char *why, size_t whylen);
 
@@ -123,8 +124,8 @@ static const cfg_entry table[] = {
      "HS256 key for refresh tokens (production: >= 32 bytes, distinct)"},
     {"FRONTEND_URL", T_STR, F(frontend_url), NULL, NOLIM, NULL, check_origins,
      "comma-separated origins allowed by CORS"},
-    {"TRUST_PROXY", T_BOOL, F(trust_proxy), "false", NOLIM, NULL, NULL,
-     "take the client address from X-Forwarded-For"},
+    {"TRUST_PROXY", T_INT_BOOL, F(trust_proxy), "0", 0, 16, NULL, NULL,
+     "proxies in front: the client is that many X-Forwarded-For entries from the right"},
     {"ACCESS_TOKEN_TTL", T_INT, F(access_token_ttl), "900", 1, 86400 * 365LL, NULL, NULL,
      "access token lifetime, seconds"},
     {"REFRESH_TOKEN_TTL", T_INT, F(refresh_token_ttl), "604800", 1, 86400 * 3650LL, NULL, NULL,
@@ -188,6 +189,12 @@ static const cfg_entry table[] = {
      "log database operations slower than this"},
     {"DATA_DIR", T_STR, F(data_dir), "./var", NOLIM, NULL, check_nonempty,
      "where development secrets are kept"},
+    {"NODE_OUTPUT_MAX_BYTES", T_INT, F(node_output_max_bytes), "2097152", 1024, 1LL << 28, NULL,
+     NULL, "one node's output (and rendered config) at most, as JSON, in memory"},
+    {"EXECUTION_MEMORY_MAX_BYTES", T_INT, F(execution_memory_max_bytes), "67108864", 1024,
+     1LL << 40, NULL, NULL, "what the engine holds for one execution at most"},
+    {"EXECUTION_STORED_MAX_BYTES", T_INT, F(execution_stored_max_bytes), "16777216", 1024,
+     1LL << 29, NULL, NULL, "stored outputs of one execution in all; then truncation markers"},
 };
 #undef F
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))
@@ -236,6 +243,19 @@ static int parse_entry(config *c, const cfg_entry *e, const char *v, char *why, 
             return -1;
         }
         return 0;
+    case T_INT_BOOL: {
+        bool b;
+        if (parse_bool(v, &b) == 0) {
+            *(long long *)field = b;
+            return 0;
+        }
+        if (str_to_ll(v, e->min, e->max, (long long *)field) < 0) {
+            snprintf(why, n, "must be a whole number from %lld to %lld, or true (1) or false (0)",
+                     e->min, e->max);
+            return -1;
+        }
+        return 0;
+    }
     case T_BOOL:
         if (parse_bool(v, (bool *)field) < 0) {
             snprintf(why, n, "must be true or false");

@@ -23,7 +23,7 @@ typedef struct {
     char *jwt_access_secret;
     char *jwt_refresh_secret;
     char *frontend_url;
-    bool trust_proxy;
+    long long trust_proxy; /* trusted proxy hops in front (0: none) */
     long long access_token_ttl;
     long long refresh_token_ttl;
     long long bcrypt_cost;
@@ -57,6 +57,10 @@ typedef struct {
     long long shutdown_timeout_ms;
     long long db_slow_ms;
     char *data_dir;
+    /* memory and storage budgets of executions */
+    long long node_output_max_bytes;
+    long long execution_memory_max_bytes;
+    long long execution_stored_max_bytes;
 } config;
 
 /* Looks a variable up; returns NULL when unset. ctx is passed through. */

@@ -1,6 +1,9 @@
 #include "core/json.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int json_utf8_valid(const char *s, size_t n)
 {
@@ -35,6 +38,37 @@ int json_utf8_valid(const char *s, size_t n)
         i += len;
     }
     return 1;
+}
+
+int json_utf8_lossy(buf *b, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char)p[i];
+        size_t k = ch < 0x80 ? 1 : (ch >> 5) == 6 ? 2 : (ch >> 4) == 14 ? 3 : (ch >> 3) == 30 ? 4 : 0;
+        int rc;
+        if (k && i + k <= n && json_utf8_valid(p + i, k)) {
+            rc = buf_append(b, p + i, k);
+            i += k;
+        } else {
+            rc = buf_append(b, "\xEF\xBF\xBD", 3);
+            i++;
+        }
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
+json_t *json_string_lossy(const char *p, size_t n)
+{
+    if (json_utf8_valid(p, n))
+        return json_stringn_nocheck(p, n);
+    buf b;
+    buf_init(&b, 0);
+    json_utf8_lossy(&b, p, n);
+    json_t *s = json_stringn_nocheck(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return s;
 }
 
 int json_depth(const char *p, size_t n, int limit)
@@ -92,4 +126,109 @@ json_t *json_list_page(json_t *data, long long page, long long limit, long long 
     return json_pack("{s:o, s:{s:I, s:I, s:I, s:I}}", "data", data, "pagination", "page",
                      (json_int_t)page, "limit", (json_int_t)limit, "total", (json_int_t)total,
                      "totalPages", (json_int_t)pages);
+}
+
+/* ---- encoded sizes ---- */
+
+size_t json_string_size(const char *s, size_t len)
+{
+    size_t n = len + 2;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
+            c == '\t')
+            n += 1;
+        else if (c < 0x20)
+            n += 5;
+    }
+    return n;
+}
+
+#define ENCODING (JSON_COMPACT | JSON_ENCODE_ANY)
+
+/* n + k, or max + 1 when that passes max (n is at most max + 1). */
+static size_t add(size_t n, size_t k, size_t max)
+{
+    return n > max || k > max - n ? max + 1 : n + k;
+}
+
+/* n plus the size of leaf v (no array or object), or max + 1 past max. */
+static size_t add_leaf(const json_t *v, size_t n, size_t max)
+{
+    char text[64];
+    switch (json_typeof(v)) {
+    case JSON_STRING: /* its length first: a long string is not read when it cannot fit */
+        if (json_string_length(v) > max - n)
+            return max + 1;
+        return add(n, json_string_size(json_string_value(v), json_string_length(v)), max);
+    case JSON_INTEGER:
+        return add(n, (size_t)snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT,
+                                       json_integer_value(v)), max);
+    case JSON_REAL: { /* jansson's own formatting, which has its rules */
+        size_t len = json_dumpb(v, text, sizeof(text), ENCODING);
+        return len ? add(n, len, max) : max + 1;
+    }
+    case JSON_FALSE:
+        return add(n, 5, max);
+    default: /* true, null */
+        return add(n, 4, max);
+    }
+}
+
+/* n plus the size of v's text, or max + 1 as soon as that passes max: every
+ * value visited adds at least a byte, so the walk visits at most max + 1. No
+ * loop check, unlike jansson's encoder: the engine's values have no cycles. */
+static size_t add_value(const json_t *v, size_t n, size_t max)
+{
+    if (n > max)
+        return n;
+    if (json_is_object(v)) {
+        json_t *o = (json_t *)v;
+        bool first = true;
+        n = add(n, 2, max); /* {} */
+        for (void *it = json_object_iter(o); it && n <= max; it = json_object_iter_next(o, it)) {
+            size_t key = json_string_size(json_object_iter_key(it), json_object_iter_key_len(it));
+            n = add(n, !first + key + 1, max); /* the comma, "key": */
+            n = add_value(json_object_iter_value(it), n, max);
+            first = false;
+        }
+        return n;
+    }
+    if (json_is_array(v)) {
+        size_t len = json_array_size(v);
+        n = add(n, 2 + (len ? len - 1 : 0), max); /* [] and the commas */
+        for (size_t i = 0; i < len && n <= max; i++)
+            n = add_value(json_array_get(v, i), n, max);
+        return n;
+    }
+    return v ? add_leaf(v, n, max) : max + 1;
+}
+
+size_t json_size_within(const json_t *v, size_t max)
+{
+    return add_value(v, 0, max);
+}
+
+static int to_buf(const char *p, size_t n, void *data)
+{
+    return buf_append(data, p, n);
+}
+
+int json_dump_buf(const json_t *v, buf *b)
+{
+    return v && json_dump_callback(v, to_buf, b, ENCODING) == 0 ? 0 : -1;
+}
+
+char *json_dumps_within(const json_t *v, size_t max, size_t *len)
+{
+    buf b;
+    *len = 0;
+    if (max == 0) /* a buf without a maximum would take anything */
+        return NULL;
+    buf_init(&b, max);
+    if (json_dump_buf(v, &b) != 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_take(&b, len);
 }

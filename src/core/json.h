@@ -1,5 +1,14 @@
 /*
- * json.h - checks and helpers around jansson for request bodies.
+ * json.h - checks and helpers around jansson: request bodies, and the size
+ * of a value's JSON text measured without building it whole.
+ *
+ * Sizes are those of jansson's compact encoding (JSON_COMPACT |
+ * JSON_ENCODE_ANY, keys in insertion order), the text the engine stores.
+ * A value may share parts (one value referenced from several places, as
+ * rendered templates do): its text then repeats them, and can be far
+ * larger than the memory it takes. The measuring helpers stop as soon as
+ * the text passes their limit, so they take time in proportion to the
+ * limit, never to such a text.
  */
 #ifndef AOP_CORE_JSON_H
 #define AOP_CORE_JSON_H
@@ -7,12 +16,21 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "core/err.h"
 
 #define JSON_MAX_DEPTH 64
 
 /* 1 when p[0..n) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
 int json_utf8_valid(const char *p, size_t n);
+
+/* Appends p[0..n) to b with each byte that is not part of well-formed UTF-8
+ * written as U+FFFD. 0, or -1 when b would pass its maximum. */
+int json_utf8_lossy(buf *b, const char *p, size_t n);
+
+/* p[0..n) as a JSON string (a new reference): bytes that are not UTF-8
+ * become U+FFFD, so the value always encodes. */
+json_t *json_string_lossy(const char *p, size_t n);
 
 /* Deepest nesting of arrays and objects in the text (strings are skipped).
  * Stops counting once past limit and returns limit + 1. */
@@ -26,5 +44,24 @@ aop_err json_parse_body(const char *p, size_t n, json_t **out, char *why, size_t
 /* {"data": data (taken), "pagination": {page, limit, total, totalPages}},
  * the contract's list shape. limit must be >= 1. */
 json_t *json_list_page(json_t *data, long long page, long long limit, long long total);
+
+/* The size of s[0..len) (valid UTF-8) encoded as a JSON string, quotes
+ * included: '"', '\\' and \b \f \n \r \t take two bytes, other control
+ * characters six, everything else is copied. */
+size_t json_string_size(const char *s, size_t len);
+
+/* The size of v's JSON text when it is at most max (< SIZE_MAX) bytes, else
+ * max + 1; visits no more of v than the first max + 1 bytes of its text
+ * hold. v must be free of cycles (jansson's values always are unless built
+ * into themselves) with strings of valid UTF-8, as jansson makes them. */
+size_t json_size_within(const json_t *v, size_t max);
+
+/* Appends v's JSON text to b; -1 when b's maximum would be passed (b then
+ * holds part of it: the caller drops it) or v cannot be encoded. */
+int json_dump_buf(const json_t *v, buf *b);
+
+/* v's JSON text (malloc'd, NUL-terminated; its length in *len) when it is
+ * at most max bytes; else NULL, without ever holding more than max bytes. */
+char *json_dumps_within(const json_t *v, size_t max, size_t *len);
 
 #endif

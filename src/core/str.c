@@ -158,6 +158,18 @@ char *str_lower_utf8(const char *s, arena *a)
     return out;
 }
 
+size_t str_utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t n = max;
+    /* s[n] is the first byte left out: while it continues a character,
+     * that character's start is left out too (at most 3 steps back) */
+    for (int k = 0; k < 3 && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80; k++)
+        n--;
+    return n;
+}
+
 size_t str_utf8_prefix(const char *s, size_t max)
 {
     size_t i = 0, chars = 0;

@@ -22,6 +22,9 @@ char *str_lower(char *s);
 size_t str_utf8_len(const char *s);
 /* Bytes of s's first max UTF-8 characters (all of s when shorter). */
 size_t str_utf8_prefix(const char *s, size_t max);
+/* Bytes of the longest prefix of s[0..len) that is at most max bytes and
+ * does not end inside a UTF-8 character (len when it fits). */
+size_t str_utf8_cut(const char *s, size_t len, size_t max);
 /* A lowercased copy of UTF-8 text s in the arena: every character through
  * Unicode's simple lowercase mapping (so "Ülrich" becomes "ülrich"). Bytes
  * that are not valid UTF-8 are copied unchanged. Never NULL. */

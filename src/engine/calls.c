@@ -9,6 +9,10 @@
  * timeout, a capped response. call_guard checks every address curl is
  * about to connect to (after DNS resolution, so a name that resolves to
  * a private address is caught too).
+ *
+ * Secrets a kind sends (call_secrets.h) are redacted from the response
+ * before the kind's finish reads it and from the outcome after, so no
+ * stored error, output or log line about the call holds one.
  */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -17,8 +21,11 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/redact.h"
+#include "engine/call_secrets.h"
 #include "engine/engine_int.h"
 #include "engine/netguard.h"
 
@@ -38,6 +45,7 @@ struct call {
     bool blocked;
     json_t *resp_headers;
     void *data;           /* the kind's, freed with the call */
+    redact_set secrets;   /* what the request carries that must not come back */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -85,19 +93,25 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
         v++;
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
         end--;
-    char name[128];
-    if (nlen == 0 || nlen >= sizeof(name))
+    char lower[128];
+    if (nlen == 0 || nlen >= sizeof(lower))
         return len;
     for (size_t i = 0; i < nlen; i++)
-        name[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
-    name[nlen] = '\0';
-    json_t *val = json_stringn_nocheck(v, (size_t)(end - v));
-    if (val && !json_string_value(val)) {
-        json_decref(val);
-        val = NULL;
+        lower[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+    /* Stored text is UTF-8: other bytes (Latin-1 values, junk) become
+     * U+FFFD, as in bodies, so the output always encodes. */
+    lower[nlen] = '\0';
+    const char *key = lower;
+    buf name;
+    buf_init(&name, 0);
+    if (!json_utf8_valid(lower, nlen)) {
+        json_utf8_lossy(&name, lower, nlen);
+        key = name.data;
     }
-    if (val && json_object_set_new_nocheck(c->resp_headers, name, val) != 0)
-        return len;
+    json_t *val = json_string_lossy(v, (size_t)(end - v));
+    if (val)
+        json_object_set_new_nocheck(c->resp_headers, key, val);
+    buf_free(&name);
     return len;
 }
 
@@ -125,7 +139,13 @@ void call_free(call *c)
     buf_free(&c->resp);
     json_decref(c->resp_headers);
     free(c->data);
+    redact_clear(&c->secrets);
     free(c);
+}
+
+int call_secret(call *c, const char *secret)
+{
+    return redact_add(&c->secrets, secret, strlen(secret));
 }
 
 int call_header(call *c, const char *name, const char *value)
@@ -278,6 +298,38 @@ static bool transfer_failed(call *c, CURLcode res, node_outcome *o)
     return true;
 }
 
+/* The response with the call's secrets taken out, before the kind reads it. */
+static void redact_response(call *c)
+{
+    size_t n;
+    char *body = redact_text_new(&c->secrets, c->resp.data, c->resp.len, &n);
+    if (body) {
+        buf_free(&c->resp);
+        buf_init(&c->resp, 0);
+        buf_append(&c->resp, body, n);
+        free(body);
+    }
+    c->resp_headers = redact_json(&c->secrets, c->resp_headers);
+}
+
+/* The outcome with the call's secrets taken out, before anything reads it:
+ * what the kind built from elsewhere, a transfer error's text. */
+static void redact_outcome(const call *c, node_outcome *o)
+{
+    redact_cstr(&c->secrets, o->message, sizeof(o->message));
+    redact_cstr(&c->secrets, o->model, sizeof(o->model));
+    o->output = redact_json(&c->secrets, o->output);
+}
+
+static void log_failed(const run *r, int node, const node_outcome *o)
+{
+    if (o->ok || !log_enabled(LOG_DEBUG))
+        return;
+    log_debug("node call failed", LF_S("executionId", r->row.id),
+              LF_S("nodeId", r->d->nodes[node].id), LF_S("code", o->code),
+              LF_S("error", o->message), LF_B("retryable", o->retryable));
+}
+
 void calls_collect(loop *lp)
 {
     CURLMsg *m;
@@ -292,8 +344,14 @@ void calls_collect(loop *lp)
         run *r = c->r;
         int node = c->node;
         node_outcome o = {0};
+        bool secrets = !redact_empty(&c->secrets);
+        if (secrets)
+            redact_response(c);
         if (!transfer_failed(c, res, &o))
             node_kinds[r->d->nodes[node].kind].finish(lp, r, node, c, &o);
+        if (secrets)
+            redact_outcome(c, &o);
+        log_failed(r, node, &o);
         r->ns[node].call = NULL;
         call_free(c);
         loop_node_done(lp, r, node, &o);

@@ -26,6 +26,7 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/ids.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/str.h"
@@ -239,17 +240,114 @@ static char *capped(char *text, size_t len, size_t max)
     return t ? t : xstrdup("null");
 }
 
-/* The text a node's output is stored as: whole, or a marker when too big. */
-static char *stored_output(const json_t *out, long long *size)
+/* ---- budgets ----
+ *
+ * What a run holds is counted in JSON bytes (json.h's sizes): its input, the
+ * output of each node (also a failed attempt's, kept until the next), and
+ * the rendered config of each attempt in flight. A value shared by
+ * reference (a whole placeholder) counts in full wherever it is held, so
+ * the count is an upper bound of the memory really taken. It is checked
+ * where memory is taken, before taking it: a render gets what is left as
+ * its budget (render.h), an output is measured while it is encoded for
+ * storage, no further than what is left. */
+
+const long long engine_memory_bounds[ENGINE_MEMORY_BUCKETS - 1] = {
+    64LL << 10, 256LL << 10, 1LL << 20, 4LL << 20, 16LL << 20, 64LL << 20};
+
+/* r holds n bytes more (n < 0: fewer); memory_bytes keeps the peak. */
+static void hold(run *r, long long n)
 {
-    char *s = json_dumps(out, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!s) {
-        *size = 0;
-        return xstrdup("null");
+    r->memory_now += n;
+    if (r->memory_now > r->memory_bytes)
+        r->memory_bytes = r->memory_now;
+}
+
+/* What the next value node work makes in r may take: NODE_OUTPUT_MAX_BYTES,
+ * or less when that is all the execution has left (*memory is then true). */
+static size_t room(const engine *e, const run *r, bool *memory)
+{
+    long long left = e->cfg->execution_memory_max_bytes - r->memory_now;
+    *memory = left < e->cfg->node_output_max_bytes;
+    if (!*memory)
+        return (size_t)e->cfg->node_output_max_bytes;
+    return left > 0 ? (size_t)left : 0;
+}
+
+/* Fails o, not retried: what (the rendered config, the output) would pass
+ * the execution's memory, or else the node's cap. */
+static void refuse(engine *e, node_outcome *o, bool memory, const char *what)
+{
+    if (memory) {
+        engine_count(&e->stats.refused_memory, 1);
+        outcome_fail(o, "MEMORY_LIMIT", false,
+                     "%s would take the execution past EXECUTION_MEMORY_MAX_BYTES (%lld bytes)",
+                     what, e->cfg->execution_memory_max_bytes);
+        return;
     }
-    size_t len = strlen(s);
-    *size = (long long)len;
-    return capped(s, len, ENGINE_OUTPUT_MAX);
+    engine_count(&e->stats.refused_output, 1);
+    outcome_fail(o, "OUTPUT_TOO_LARGE", false, "%s is larger than NODE_OUTPUT_MAX_BYTES (%lld bytes)",
+                 what, e->cfg->node_output_max_bytes);
+}
+
+/* text (taken, len bytes) as r stores it: whole while r's stored outputs
+ * stay within EXECUTION_STORED_MAX_BYTES, else the marker. A text no longer
+ * than a marker's preview is kept whole all the same: its marker would not
+ * be smaller, and a condition's stored {"result": …} must stay readable for
+ * a resume to take the same branch. */
+static char *stored_text(const engine *e, const run *r, char *text, size_t len)
+{
+    long long left = e->cfg->execution_stored_max_bytes - r->stored_bytes;
+    if (len <= ENGINE_OUTPUT_PREVIEW)
+        return text;
+    return capped(text, len, left > 0 ? (size_t)left : 0);
+}
+
+/* Node n of r forgets its output and gives back what it counted. */
+static void drop_output(run *r, node_state *n)
+{
+    hold(r, -n->out_bytes);
+    r->stored_bytes -= n->stored;
+    json_decref(n->output);
+    free(n->out_text);
+    n->output = NULL;
+    n->out_text = NULL;
+    n->out_bytes = n->stored = 0;
+}
+
+/* Keeps o's output (taken) as node n's, with the text it is stored as. An
+ * output that does not fit room() is dropped, and o fails instead. */
+static void keep_output(engine *e, run *r, node_state *n, node_outcome *o)
+{
+    bool memory;
+    size_t len = 0;
+    char *text = json_dumps_within(o->output, room(e, r, &memory), &len);
+    if (!text) {
+        json_decref(o->output);
+        o->output = NULL;
+        refuse(e, o, memory, "the node's output");
+        return;
+    }
+    n->output = o->output;
+    o->output = NULL;
+    n->out_bytes = (long long)len;
+    hold(r, n->out_bytes);
+    n->out_text = stored_text(e, r, text, len);
+    n->stored = (long long)strlen(n->out_text);
+    r->stored_bytes += n->stored;
+}
+
+/* Counts the memoryBytes of an execution the engine ended, for /metrics. */
+static void count_memory(engine *e, long long bytes)
+{
+    int k = 0;
+    while (k < ENGINE_MEMORY_BUCKETS - 1 && bytes > engine_memory_bounds[k])
+        k++;
+    engine_count(&e->stats.memory_buckets[k], 1);
+    engine_count(&e->stats.memory_sum, bytes);
+    long long seen = __atomic_load_n(&e->stats.memory_max, __ATOMIC_RELAXED);
+    while (bytes > seen && !__atomic_compare_exchange_n(&e->stats.memory_max, &seen, bytes, true,
+                                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
 }
 
 static void stop_node(loop *lp, run *r, int i)
@@ -341,17 +439,11 @@ void loop_node_done(loop *lp, run *r, int i, node_outcome *o)
         free(n->model);
         n->model = xstrdup(o->model);
     }
-    json_decref(n->output);
-    n->output = o->output;
-    o->output = NULL;
-    free(n->out_text);
-    n->out_text = NULL;
-    if (n->output) {
-        long long size = 0;
-        n->out_text = stored_output(n->output, &size);
-        if (o->ok)
-            r->memory_bytes += size;
-    }
+    hold(r, -n->held); /* the attempt's config is gone */
+    n->held = 0;
+    drop_output(r, n);
+    if (o->output)
+        keep_output(lp->e, r, n, o);
     free(n->error);
     n->error = NULL;
     if (o->ok) {
@@ -397,15 +489,23 @@ static const json_t *output_of(void *ctx, const char *id, size_t len)
     return r->ns[i].output;
 }
 
-/* Node i's config with every template rendered (new), or NULL with o
- * failed. */
-static json_t *render_config(run *r, int i, node_outcome *o)
+/* Node i's config with every template rendered (new), held by the
+ * attempt until its outcome; or NULL with o failed. */
+static json_t *render_config(engine *e, run *r, int i, node_outcome *o)
 {
+    bool memory;
+    render_budget b = {.max = room(e, r, &memory)};
     render_scope sc = {r->input, output_of, r};
     char err[256];
-    json_t *c = render_value(r->d->nodes[i].config, &sc, err, sizeof(err));
-    if (!c)
+    json_t *c = render_value(r->d->nodes[i].config, &sc, &b, err, sizeof(err));
+    if (c) {
+        r->ns[i].held = (long long)b.used;
+        hold(r, r->ns[i].held);
+    } else if (b.over) {
+        refuse(e, o, memory, "the node's rendered config");
+    } else {
         outcome_fail(o, "TEMPLATE_ERROR", false, "%s", err);
+    }
     return c;
 }
 
@@ -423,7 +523,7 @@ static void attempt(loop *lp, run *r, int i)
     if (k->runs != KIND_INLINE)
         r->inflight++; /* until its outcome reaches loop_node_done */
     node_outcome o = {0};
-    json_t *cfgv = render_config(r, i, &o);
+    json_t *cfgv = render_config(lp->e, r, i, &o);
     if (!cfgv || k->start(lp, r, i, cfgv, &o) == NODE_DONE) {
         loop_node_done(lp, r, i, &o);
         return;
@@ -532,6 +632,9 @@ static void restore_nodes(engine *e, run *r)
         ns->dirty = false; /* its row is already right */
         ns->output = rows[k].output ? json_loads(rows[k].output, JSON_DECODE_ANY, NULL) : NULL;
         ns->out_text = rows[k].output ? xstrdup(rows[k].output) : NULL;
+        ns->out_bytes = ns->stored = ns->out_text ? (long long)strlen(ns->out_text) : 0;
+        hold(r, ns->out_bytes);
+        r->stored_bytes += ns->stored;
         const node_kind *kind = &node_kinds[r->d->nodes[i].kind];
         ns->result = kind->branch && kind->branch(ns->output);
         ns->prompt_tokens = rows[k].prompt_tokens;
@@ -540,7 +643,6 @@ static void restore_nodes(engine *e, run *r)
         ns->model = rows[k].model ? xstrdup(rows[k].model) : NULL;
         if (rows[k].finished_at[0] && clock_parse_rfc3339(rows[k].finished_at, 0, &t) == 0)
             ns->finished_ms = t;
-        r->memory_bytes += rows[k].output ? (long long)strlen(rows[k].output) : 0;
     }
     arena_free(&a);
 }
@@ -563,7 +665,7 @@ static void open_run(loop *lp, const store_execution *row)
     r->row.input = xstrdup(row->input ? row->input : "{}");
     r->row.output = r->row.error = NULL;
     r->input = json_loads(r->row.input, JSON_DECODE_ANY, NULL);
-    r->memory_bytes = (long long)strlen(r->row.input);
+    hold(r, (long long)strlen(r->row.input));
     int64_t t = 0;
     r->started_ms = clock_parse_rfc3339(row->started_at, 0, &t) == 0 ? t : clock_now_ms();
     r->next = lp->runs;
@@ -676,7 +778,7 @@ static char *run_output(const run *r)
     buf_puts(&b, "}");
     size_t len = 0;
     char *text = buf_take(&b, &len);
-    return capped(text ? text : xstrdup("{}"), len, ENGINE_RUN_OUTPUT_MAX);
+    return stored_text(r->lp->e, r, text ? text : xstrdup("{}"), len);
 }
 
 static void end_row(run *r, store_execution *x, char **output)
@@ -824,6 +926,7 @@ static void written(loop *lp, run *r)
         /* Its workflow's limit has room again: a queued one may start now. */
         bool limited = r->row.max_concurrency > 0;
         count_end(lp->e, r->end_status);
+        count_memory(lp->e, r->memory_bytes);
         drop_run(lp, r);
         ended(lp->e, wf, id);
         if (limited)

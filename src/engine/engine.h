@@ -41,12 +41,17 @@ typedef struct engine engine;
 
 /* Maximum executions one loop runs at once. */
 #define ENGINE_LOOP_MAX_RUNS 4096
-/* A node's output is stored whole up to this size; above, as
- * {"truncated": true, "sizeBytes": n, "preview": "<first bytes>"}. */
-#define ENGINE_OUTPUT_MAX (2 * 1024 * 1024)
+/*
+ * Budgets (configuration): a node's output, and its rendered config, may
+ * take NODE_OUTPUT_MAX_BYTES of JSON at most, or the node fails
+ * OUTPUT_TOO_LARGE; what an execution holds (input, outputs, configs of
+ * attempts in flight) may take EXECUTION_MEMORY_MAX_BYTES, or the node
+ * that would pass it fails MEMORY_LIMIT. Both are checked before the memory
+ * is taken. The outputs an execution stores (its nodes' and its own) take
+ * EXECUTION_STORED_MAX_BYTES in all; past it an output is stored as
+ * {"truncated": true, "sizeBytes": n, "preview": "<first bytes>"}.
+ */
 #define ENGINE_OUTPUT_PREVIEW 1024
-/* The same for an execution's output (its sinks' stored outputs together). */
-#define ENGINE_RUN_OUTPUT_MAX (8 * 1024 * 1024)
 /* An http node's response body is refused above this size. */
 #define ENGINE_HTTP_MAX_RESPONSE (1024 * 1024)
 #define ENGINE_HTTP_DEFAULT_TIMEOUT_MS 30000
@@ -129,11 +134,21 @@ int engine_wait(engine *e, const char *execution_id, long long timeout_ms, engin
  */
 int engine_submit(engine *e, const store_execution *row, engine_wait_fn fn, void *ctx);
 
+/* memoryBytes of ended executions are counted in buckets up to these
+ * bounds (the last bucket: above them all). */
+#define ENGINE_MEMORY_BUCKETS 7
+extern const long long engine_memory_bounds[ENGINE_MEMORY_BUCKETS - 1];
+
 /* Counters for /metrics. */
 typedef struct {
     long long running;   /* executions held by the loops now */
     long long started, succeeded, failed, cancelled, timed_out, requeued, pruned;
     long long node_runs, http_calls, llm_calls;
+    /* node attempts refused by NODE_OUTPUT_MAX_BYTES, EXECUTION_MEMORY_MAX_BYTES */
+    long long refused_output, refused_memory;
+    /* executions ended by the engine, by memoryBytes (not cumulative) */
+    long long memory_buckets[ENGINE_MEMORY_BUCKETS];
+    long long memory_sum, memory_max;
 } engine_stats;
 void engine_read_stats(engine *e, engine_stats *out);
 

@@ -60,6 +60,10 @@ typedef struct {
     double cost_usd;
     char *model;         /* malloc'd */
     char *out_text;      /* output as stored (capped), malloc'd */
+    /* What the node counts in its run's budgets (engine.c, "budgets"). */
+    long long held;      /* the JSON size of the rendered config of the attempt in flight */
+    long long out_bytes; /* the JSON size of output */
+    long long stored;    /* the length of out_text */
     long long wait_ms;   /* KIND_TIMER: the wait its start chose (delay: ms) */
     /* in flight */
     timer_kind timer;
@@ -67,6 +71,9 @@ typedef struct {
     size_t heap_pos;     /* position + 1 in the loop's timer heap, 0 when none */
 } node_state;
 
+/* One execution held by a loop. Its values (input, outputs) belong to the
+ * loop's thread; templates share them by reference (render.h), so they are
+ * never changed once made. */
 struct run {
     run *prev, *next;
     loop *lp;
@@ -79,7 +86,9 @@ struct run {
     int unresolved;      /* nodes not yet succeeded, failed, skipped */
     int inflight;
     int64_t started_ms;  /* wall clock of startedAt */
-    long long memory_bytes;
+    long long memory_now;   /* what the run holds now: input, outputs, configs in flight */
+    long long memory_bytes; /* the peak of memory_now */
+    long long stored_bytes; /* the length of the nodes' out_text together */
     bool touched;        /* on the loop's flush list */
     bool lost;           /* the row is no longer ours (set by the flush) */
     run *touched_next;

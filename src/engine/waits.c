@@ -43,20 +43,24 @@ int engine_wait(engine *e, const char *execution_id, long long timeout_ms, engin
         return -1;
     }
     w->next = e->waiters;
-    e->waiters = w;
+    /* The head is written atomically: on_event (events.c) peeks at it
+     * without the lock. */
+    __atomic_store_n(&e->waiters, w, __ATOMIC_RELAXED);
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
     return 0;
 }
 
-/* Takes the waiters `match` selects off the list (under e->mu). */
+/* Takes the waiters `match` selects off the list (under e->mu). The links
+ * are written atomically, since one of them is the head that on_event
+ * (events.c) reads without the lock. */
 static waiter *take(engine *e, bool (*match)(const waiter *, const void *), const void *arg)
 {
     waiter *out = NULL, **p = &e->waiters;
     while (*p) {
         waiter *w = *p;
         if (match(w, arg)) {
-            *p = w->next;
+            __atomic_store_n(p, w->next, __ATOMIC_RELAXED);
             w->next = out;
             out = w;
         } else {

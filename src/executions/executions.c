@@ -52,7 +52,8 @@ static json_t *node_json(const store_exec_node *n)
                      "error", text_json(n->error), "output", text_json(n->output));
 }
 
-/* The execution; nodes NULL leaves out "nodes" and "output" (list items). */
+/* The execution; full false (list items) leaves out "input", "output" and
+ * "nodes", so a page of a list never parses the documents of its items. */
 static json_t *execution_json(const store_execution *e, const store_exec_node *nodes, int n,
                               bool full)
 {
@@ -62,13 +63,15 @@ static json_t *execution_json(const store_execution *e, const store_exec_node *n
         e->id, "workflowId", e->workflow_id, "workflowVersion", (json_int_t)e->workflow_version,
         "status", exec_status_name(e->status), "trigger", e->trigger, "triggeredBy",
         e->triggered_by[0] ? json_string(e->triggered_by) : json_null(), "input",
-        text_json(e->input), "error", text_json(e->error), "startedAt",
+        full ? text_json(e->input) : json_null(), "error", text_json(e->error), "startedAt",
         time_or_null(e->started_at), "finishedAt", time_or_null(e->finished_at), "durationMs",
         ended && e->duration_ms >= 0 ? json_integer(e->duration_ms) : json_null(), "memoryBytes",
         (json_int_t)e->memory_bytes, "usage", usage_json(e->prompt_tokens, e->completion_tokens),
         "costUsd", e->cost_usd, "createdAt", e->created_at);
-    if (!o || !full)
+    if (!o || !full) {
+        json_object_del(o, "input"); /* packed above only to keep the key order */
         return o;
+    }
     json_object_set_new(o, "output", text_json(e->output));
     json_t *arr = json_array();
     for (int i = 0; i < n; i++)

@@ -75,8 +75,8 @@ aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id
 /* Deletes it with its nodes (admin). */
 aop_err executions_delete(const app_ctx *app, const char *id);
 
-/* A page of the caller's readable executions (items without output and
- * nodes). */
+/* A page of the caller's readable executions (items without input, output
+ * and nodes). */
 aop_err executions_list(const app_ctx *app, const wf_caller *c, store_exec_query *q,
                         long long page, char **json, size_t *len, arena *a);
 

@@ -18,10 +18,10 @@ static int limit_or_reply(http_req *req, http_bucket bucket, const auth_identity
         max = cfg->auth_rate_limit_max;
         window = cfg->auth_rate_limit_window_ms;
     } else {
-        if (id->via == AUTH_VIA_BEARER)
+        /* A key counts against its owner: one budget per user, however
+         * many keys the user makes. */
+        if (id->via == AUTH_VIA_BEARER || id->via == AUTH_VIA_APIKEY)
             snprintf(key, sizeof(key), "user:%s", id->user.id);
-        else if (id->via == AUTH_VIA_APIKEY)
-            snprintf(key, sizeof(key), "key:%s", id->key_id);
         else
             snprintf(key, sizeof(key), "ip:%s", http_client_ip(req));
         max = cfg->rate_limit_max;

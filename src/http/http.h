@@ -33,7 +33,8 @@ const char *http_query(const http_req *req, const char *name);
 const char *http_param(const http_req *req, const char *name);
 /* The parsed JSON body (borrowed) or NULL when the request had none. */
 json_t *http_body(const http_req *req);
-/* The client's address (X-Forwarded-For's first entry under TRUST_PROXY). */
+/* The client's address: the socket's, or behind TRUST_PROXY hops the
+ * X-Forwarded-For entry that many places from the right (forwarded.h). */
 const char *http_client_ip(const http_req *req);
 /* Who is calling, on routes that require credentials (else via NONE). */
 const auth_identity *http_identity(const http_req *req);

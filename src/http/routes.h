@@ -26,7 +26,7 @@ typedef enum {
 
 typedef enum {
     BUCKET_NONE,    /* not rate limited (/health, /ready, /metrics) */
-    BUCKET_GENERAL, /* RATE_LIMIT_*, per user, API key or client IP */
+    BUCKET_GENERAL, /* RATE_LIMIT_*, per user (its API keys too) or client IP */
     BUCKET_AUTH,    /* AUTH_RATE_LIMIT_*, per client IP */
 } http_bucket;
 

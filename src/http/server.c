@@ -7,6 +7,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "auth/session.h"
+#include "http/forwarded.h"
 #include "http/guard.h"
 #include "http/router.h"
 #include "http/routes.h"
@@ -18,10 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #define URL_MAX (8 * 1024)
+/* Query parameters of one request at most; see on_uri. */
+#define QUERY_PARAMS_MAX 64
 #define HEADERS_MAX (16 * 1024)
 #define CONN_MEMORY (32 * 1024)
 #define GZIP_MIN 1024
@@ -44,6 +48,7 @@ struct http_req {
     struct MHD_Connection *conn;
     char method[16];
     const char *path;
+    bool too_many_params; /* on_uri cut the query off */
     char request_id[129];
     char ip[INET6_ADDRSTRLEN];
     const http_route *route;   /* the row that handles the request */
@@ -421,6 +426,12 @@ static enum MHD_Result find_nul(void *cls, enum MHD_ValueKind kind, const char *
 
 static int early_checks_or_reply(http_req *req, const char *url)
 {
+    if (req->too_many_params) {
+        char msg[64];
+        snprintf(msg, sizeof(msg), "The query has more than %d parameters", QUERY_PARAMS_MAX);
+        http_reply_error(req, AOP_ERR_URI_TOO_LONG, msg, NULL);
+        return 0;
+    }
     size_t url_len = strlen(url);
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, sum_kv, &url_len);
     if (url_len > URL_MAX) {
@@ -523,24 +534,27 @@ static enum MHD_Result send_reply(http_req *req)
 
 /* ---- libmicrohttpd callbacks ---- */
 
+static enum MHD_Result feed_forwarded(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    if (strcasecmp(key, "X-Forwarded-For") == 0)
+        forwarded_feed(cls, value);
+    return MHD_YES;
+}
+
+/* The client's address: behind TRUST_PROXY hops, from every
+ * X-Forwarded-For line of the request (forwarded.h); else, or when that
+ * names none, the socket's. */
 static void client_ip(http_req *req)
 {
-    const config *cfg = req->srv->app->cfg;
-    if (cfg->trust_proxy) {
-        const char *xff = http_header(req, "X-Forwarded-For");
-        if (xff) {
-            char first[INET6_ADDRSTRLEN + 1];
-            size_t n = strcspn(xff, ", ");
-            unsigned char tmp[sizeof(struct in6_addr)];
-            if (n < sizeof(first)) {
-                memcpy(first, xff, n);
-                first[n] = '\0';
-                if (inet_pton(AF_INET, first, tmp) == 1 || inet_pton(AF_INET6, first, tmp) == 1) {
-                    str_copy(req->ip, sizeof(req->ip), first);
-                    return;
-                }
-            }
-        }
+    long long hops = req->srv->app->cfg->trust_proxy;
+    if (hops > 0) {
+        forwarded_scan fs;
+        forwarded_begin(&fs, (int)hops);
+        MHD_get_connection_values(req->conn, MHD_HEADER_KIND, feed_forwarded, &fs);
+        if (forwarded_client(&fs, req->ip, sizeof(req->ip)) == 0)
+            return;
     }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -598,6 +612,43 @@ static enum MHD_Result absorb(http_req *req, const char *data, size_t n)
     return req->body_discarded > 4 * req->body.max + CONN_MEMORY ? MHD_NO : MHD_YES;
 }
 
+/* What on_uri hands on_request for a request whose query it cut off. */
+static char too_many_params;
+
+/* The parameters libmicrohttpd stores for query q: the parts between '&',
+ * empty ones included, except an empty last one. */
+static size_t count_params(const char *q)
+{
+    size_t n = 0;
+    char last = '&';
+    for (; *q; q++) {
+        n += *q == '&';
+        last = *q;
+    }
+    return n + (last != '&');
+}
+
+/*
+ * libmicrohttpd 0.9.75 keeps one record per query parameter in the
+ * connection's memory (CONN_MEMORY), parsed right after this callback and
+ * before on_request. Past what the memory holds (about 480 parameters) it
+ * fails to build even its own error answer and drops the connection. So
+ * the count is checked here, on the raw request target, and a query with
+ * too many parameters is cut off at its first byte: uri points into the
+ * connection's read buffer, which is writable, and the library parses the
+ * parameters from that same text once this returns. on_request then
+ * answers 414. Cheap: one pass over the target, no allocation.
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls, (void)conn;
+    char *q = uri ? strchr(uri, '?') : NULL; /* NULL: a request line without a target */
+    if (!q || count_params(q + 1) <= QUERY_PARAMS_MAX)
+        return NULL;
+    q[1] = '\0';
+    return &too_many_params;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -605,8 +656,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     (void)version;
     http_req *req = *con_cls;
-    if (!req) {
+    if (!req || *con_cls == &too_many_params) {
+        bool cut = req != NULL;
         req = req_new(cls, conn, url, method);
+        req->too_many_params = cut;
         *con_cls = req;
         if (!early_checks_or_reply(req, url))
             return send_reply(req);
@@ -657,11 +710,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     http_server *srv = cls;
     http_req *req = *con_cls;
-    if (!req)
+    *con_cls = NULL;
+    if (!req || (void *)req == &too_many_params)
         return;
     access_log(req, toe);
     req_free(req);
-    *con_cls = NULL;
     __atomic_sub_fetch(&srv->inflight, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -735,6 +788,7 @@ http_server *http_server_start(const app_ctx *app, char *err, size_t errlen)
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->http_timeout_seconds,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_END);
     int saved = errno;

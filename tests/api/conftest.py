@@ -41,7 +41,10 @@ import requests
 REPO = pathlib.Path(__file__).resolve().parents[2]
 AOP_BIN = os.environ.get("AOP_BIN") or str(REPO / "build" / "test" / "aop")
 
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+# ASan, LSan and UBSan in the test build; ThreadSanitizer in the tsan build
+# (make tsan), which reports and goes on.
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                     "WARNING: ThreadSanitizer:")
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 20.0
 

@@ -221,6 +221,8 @@ class FakeHttp(_FakeServer):
     /count/<key>       200 {"key": key, "count": k} (k: hits so far, this one included); hits(key)
     /badjson           200 application/json with a body that is not JSON
     /redirect          302 to /json
+    /badheaders        200 {"ok": true} with header bytes that are not UTF-8: x-bad "a\\xffb",
+                       x-latin "caf\\xe9" (Latin-1), a name "x-\\xfe", and x-good "fine"
     anything else      404 JSON
     """
     name = "fake-http"
@@ -290,6 +292,10 @@ class FakeHttp(_FakeServer):
             return h.send(200, b'{"ok": tru', "application/json")
         if req.path == "/redirect":
             return h.send(302, {"redirect": "/json"}, headers={"Location": "/json"})
+        if req.path == "/badheaders":
+            # send_header writes Latin-1: each of these characters is that one byte
+            return h.send(200, {"ok": True}, headers={"X-Bad": "a\xffb", "X-Latin": "caf\xe9",
+                                                      "X-\xfe": "name", "X-Good": "fine"})
         return h.send(404, {"error": "no such route", "path": req.path})
 
 
@@ -312,6 +318,12 @@ class FakeLLM(_FakeServer):
     JSON error), malformed (200 with a body that is not JSON), no-choices (200 JSON
     without choices), no-usage (200 without usage), slow (sleeps slow_seconds, then
     answers), flaky-<k> (the first k calls answer 503, then normally).
+
+    Providers that echo what they were sent (the request headers hold the API key):
+    echo-auth-401 (401, error.message "Incorrect API key provided: <Authorization>"),
+    echo-auth-long (the same after 280 bytes of text, so a 300-byte cut of the message
+    falls inside the key), echo-headers (200; content is the request headers as JSON
+    text, model "m-<Authorization>").
     """
     name = "fake-llm"
     PATH = "/v1/chat/completions"
@@ -397,6 +409,16 @@ class FakeLLM(_FakeServer):
             return self._error(h, int(model[5:]), "scripted failure %s" % model[5:], "server_error")
         if model.startswith("flaky-") and model[6:].isdigit() and ncall <= int(model[6:]):
             return self._error(h, 503, "scripted overload, call %d" % ncall, "server_error")
+        auth = req.headers.get("authorization", "")
+        if model == "echo-auth-401":
+            return self._error(h, 401, "Incorrect API key provided: %s" % auth, "authentication_error")
+        if model == "echo-auth-long":
+            return self._error(h, 401, "x" * 280 + " " + auth, "authentication_error")
+        if model == "echo-headers":
+            return h.send(200, {"id": "chatcmpl-echo", "object": "chat.completion", "model": "m-" + auth,
+                                "choices": [{"index": 0, "finish_reason": "stop",
+                                             "message": {"role": "assistant", "content": json.dumps(req.headers)}}],
+                                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
         if model == "malformed":
             return h.send(200, b"this is not json {", "application/json")
         if model == "no-choices":
@@ -713,11 +735,11 @@ def check_node(n, where="node"):
 
 
 def check_execution(e, listed=False):
-    """The shape of an execution; listed: a list item (output and nodes may be absent)."""
+    """The shape of an execution; listed: a list item (input, output and nodes may be absent)."""
     assert isinstance(e, dict), e
     keys = set(e)
     if listed:
-        assert EXEC_KEYS - {"output", "nodes"} <= keys <= EXEC_KEYS, sorted(keys)
+        assert EXEC_KEYS - {"input", "output", "nodes"} <= keys <= EXEC_KEYS, sorted(keys)
     else:
         assert keys == EXEC_KEYS, "execution keys: %r" % sorted(keys)
     assert UUID7.match(e["id"]) and UUID7.match(e["workflowId"]), e

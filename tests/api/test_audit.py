@@ -210,7 +210,7 @@ def test_forwarded_address_is_recorded_behind_a_trusted_proxy(aop_server):
     s = aop_server(TRUST_PROXY="true", **auth_env())
     h = rid("aud-xff")
     r = s.post("/api/auth/login", json={"email": uniq_email(), "password": "whatever-123"},
-               headers={"X-Request-Id": h, "X-Forwarded-For": "203.0.113.77, 10.0.0.1"})
+               headers={"X-Request-Id": h, "X-Forwarded-For": "6.6.6.6, 203.0.113.77"})
     assert r.status_code == 401
     rows = events(s, h)
     assert [e["ip"] for e in rows if e["action"] == "auth.login_failed"] == ["203.0.113.77"], rows

@@ -307,6 +307,21 @@ def test_http_text_and_bad_json_bodies_stay_text(srv, user, fake_http):
     assert e["output"]["bad"]["status"] == 200 and e["output"]["bad"]["body"] == '{"ok": tru'
 
 
+def test_http_response_headers_that_are_not_utf8(srv, user, fake_http):
+    """docs/api.md: bytes of a response header (name or value) that are not UTF-8 become
+    U+FFFD, as in a body; the node never succeeds with a null output."""
+    _, e = run_nodes(srv, user, [http_node("h", fake_http.url + "/badheaders"),
+                                 transform("t", "{{nodes.h.output.headers}}")], chain("h", "t"))
+    assert e["status"] == "succeeded", e
+    n = node_of(e, "h")
+    assert n["status"] == "succeeded" and n["output"] is not None, n
+    hdrs = n["output"]["headers"]
+    assert hdrs["x-bad"] == "a\ufffdb" and hdrs["x-latin"] == "caf\ufffd", hdrs
+    assert hdrs["x-\ufffd"] == "name" and hdrs["x-good"] == "fine", hdrs
+    assert n["output"]["body"] == {"ok": True} and n["output"]["status"] == 200, n
+    assert e["output"]["t"] == hdrs
+
+
 def test_http_status_400_fails_with_output_and_no_retry(srv, user, fake_http):
     k = key()
     url = fake_http.url + "/status/404?k=" + k

@@ -167,3 +167,78 @@ def test_limit_responses_carry_standard_headers(srv, kind, size, status):
     r = oversized(srv, kind, size)
     assert r.status_code == status
     assert_security_headers(r)
+
+
+# ---------------------------------------------------------------- query parameters
+# API.md: 414 URI_TOO_LONG for "a URL over 8 KiB (or more query parameters than the
+# server takes)"; docs/api.md: at most 64 parameters. libmicrohttpd keeps a record per
+# parameter in the connection's fixed memory, and past about 480 it used to drop the
+# connection without an answer.
+
+QUERY_PARAMS_MAX = 64
+
+
+def query(n, style="pairs"):
+    if style == "pairs":
+        return "&".join("p%d=%d" % (i, i) for i in range(n))
+    if style == "bare":
+        return "&".join("p" for _ in range(n))
+    return "&" * n                                   # n empty parameters
+
+
+def assert_414_json(r):
+    assert r.status_code == 414, (r.status_code, r.text[:300])
+    assert r.headers.get("Content-Type", "").startswith("application/json"), r.headers
+    err = r.json()["error"]
+    assert err["code"] == "URI_TOO_LONG" and err["requestId"] == r.headers["X-Request-Id"], err
+    assert "64" in err["message"], err
+    assert_security_headers(r)
+
+
+@pytest.mark.parametrize("style", ["pairs", "bare", "empty"])
+def test_query_parameters_at_the_bound_are_taken(srv, style):
+    r = srv.fresh_get("/health?" + query(QUERY_PARAMS_MAX, style))
+    assert r.status_code == 200, r.text[:300]
+    r = srv.fresh_get("/api/workflows?" + query(QUERY_PARAMS_MAX, style))
+    assert r.status_code == 401, r.text[:300]
+
+
+@pytest.mark.parametrize("style", ["pairs", "bare", "empty"])
+def test_one_query_parameter_over_the_bound_is_414(srv, style):
+    assert_414_json(srv.fresh_get("/health?" + query(QUERY_PARAMS_MAX + 1, style)))
+    assert_414_json(srv.fresh_get("/api/workflows?" + query(QUERY_PARAMS_MAX + 1, style)))
+
+
+@pytest.mark.parametrize("n", [500, 2000, 4000])
+def test_far_too_many_query_parameters_still_answer(srv, n):
+    """Under 8 KiB of URL, yet far more records than a connection's memory holds."""
+    q = query(n, "bare")
+    assert len(q) < 8192
+    assert_414_json(srv.fresh_get("/health?" + q))
+    assert srv.fresh_get("/health").status_code == 200
+
+
+def test_a_trailing_ampersand_is_no_parameter(srv):
+    r = srv.fresh_get("/health?" + query(QUERY_PARAMS_MAX) + "&")
+    assert r.status_code == 200, r.text[:300]
+
+
+def test_too_many_parameters_on_a_kept_alive_connection(srv):
+    """The 414 closes nothing it should not: the next request on a new connection works,
+    and one before it on the same connection was answered normally."""
+    s = srv.connect()
+    try:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first or not first.rstrip().endswith(b"}"):
+            chunk = s.recv(65536)
+            assert chunk, first
+            first += chunk
+        assert first.startswith(b"HTTP/1.1 200"), first[:200]
+        s.sendall(("GET /health?%s HTTP/1.1\r\nHost: x\r\n\r\n" % query(1000, "bare")).encode())
+        data, _ = read_all(s)
+        assert data.startswith(b"HTTP/1.1 414"), data[:300]
+        assert b'"URI_TOO_LONG"' in data, data[-300:]
+    finally:
+        s.close()
+    assert srv.fresh_get("/health").status_code == 200

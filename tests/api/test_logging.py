@@ -186,7 +186,7 @@ def test_forwarded_for_is_ignored_unless_proxy_trusted(aop_server):
 
 def test_forwarded_for_names_the_client_behind_a_trusted_proxy(aop_server):
     s = aop_server(TRUST_PROXY="true")
-    s.get("/health", headers={"X-Request-Id": "xff-1", "X-Forwarded-For": "203.0.113.9, 10.0.0.1"})
+    s.get("/health", headers={"X-Request-Id": "xff-1", "X-Forwarded-For": "6.6.6.6, 203.0.113.9"})
     s.get("/health", headers={"X-Request-Id": "xff-2", "X-Forwarded-For": "2001:db8::7"})
     s.get("/health", headers={"X-Request-Id": "xff-3", "X-Forwarded-For": "not-an-ip"})
     assert access_line(s, "xff-1")["ip"] == "203.0.113.9"

@@ -149,17 +149,27 @@ def test_general_bucket_is_per_user(aop_server):
     assert_429(me(s, bearer(c["accessToken"])), 3, 60)
 
 
-def test_api_key_has_its_own_bucket(aop_server):
-    s = server(aop_server, general=3)
+def test_api_keys_share_their_owners_bucket(aop_server):
+    """API.md: an API key's requests count against its owner's bucket (one budget
+    per user), so a user with many keys gets no more than one budget."""
+    s = server(aop_server, general=4)
     a = register(s)
-    k = create_key(s, a["accessToken"])                  # 1 of the user's bearer budget
-    for _ in range(2):
-        assert me(s, bearer(a["accessToken"])).status_code == 200
-    assert_429(me(s, bearer(a["accessToken"])), 3, 60)
-    r = me(s, apikey(k["key"]))
+    keys = [create_key(s, a["accessToken"]) for _ in range(2)]   # 2 of the user's budget
+    r = me(s, apikey(keys[0]["key"]))
     assert r.status_code == 200, r.text
-    assert rl(r)[:2] == (3, 2)
-
+    assert rl(r)[:2] == (4, 1)
+    r = me(s, apikey(keys[1]["key"]))
+    assert r.status_code == 200, r.text
+    assert rl(r)[:2] == (4, 0)
+    for k in keys:
+        assert_429(me(s, apikey(k["key"])), 4, 60)
+    assert_429(me(s, bearer(a["accessToken"])), 4, 60)
+    # another user's key still has its own budget
+    b = register(s)
+    kb = create_key(s, b["accessToken"])
+    r = me(s, apikey(kb["key"]))
+    assert r.status_code == 200, r.text
+    assert rl(r)[:2] == (4, 2)
 
 def test_unauthenticated_bucket_is_per_ip_and_bad_credentials_count(aop_server):
     s = server(aop_server, general=3)
@@ -178,7 +188,7 @@ def test_unauthenticated_bucket_is_per_ip_and_bad_credentials_count(aop_server):
 def test_trusted_proxy_keys_by_forwarded_for(aop_server):
     s = server(aop_server, general=2, auth=1, TRUST_PROXY="true")
     x1 = {"X-Forwarded-For": "203.0.113.1"}
-    x2 = {"X-Forwarded-For": "203.0.113.2, 10.0.0.1"}
+    x2 = {"X-Forwarded-For": "6.6.6.6, 203.0.113.2"}     # the proxy appended the right one
     assert me(s, x1).status_code == 401
     assert me(s, x1).status_code == 401
     assert_429(me(s, x1), 2, 60)

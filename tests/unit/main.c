@@ -28,6 +28,8 @@
 extern const unit_test core_tests[];
 extern const unit_test config_tests[];
 extern const unit_test router_tests[];
+extern const unit_test forwarded_tests[];
+extern const unit_test redact_tests[];
 extern const unit_test users_tests[];
 extern const unit_test store_tests[];
 extern const unit_test log_metrics_tests[];
@@ -43,6 +45,7 @@ extern const unit_test exec_store_tests[];
 extern const unit_test dag_tests[];
 extern const unit_test redis_tests[];
 extern const unit_test engine_hooks_tests[];
+extern const unit_test render_budget_tests[];
 
 typedef struct {
     const char *name; /* the array's name, which filters match */
@@ -55,6 +58,8 @@ static const suite suites[] = {
     SUITE(core_tests),
     SUITE(config_tests),
     SUITE(router_tests),
+    SUITE(forwarded_tests),
+    SUITE(redact_tests),
     SUITE(users_tests),
     SUITE(store_tests),
     SUITE(log_metrics_tests),
@@ -70,6 +75,7 @@ static const suite suites[] = {
     SUITE(dag_tests),
     SUITE(redis_tests),
     SUITE(engine_hooks_tests),
+    SUITE(render_budget_tests),
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))

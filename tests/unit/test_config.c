@@ -50,9 +50,32 @@ static void config_parses_values(void)
     config c;
     char err[256];
     CHECK_INT(load(env, &c, err, sizeof(err)), 0);
-    int ok = c.port == 8080 && c.trust_proxy && c.log_level == 0 && c.http_threads == 3;
+    int ok = c.port == 8080 && c.trust_proxy == 1 && c.log_level == 0 && c.http_threads == 3;
     config_free(&c);
     CHECK(ok);
+}
+
+/* TRUST_PROXY: a number of hops 0..16, or a boolean word (true 1, false 0);
+ * config_refuses_bad_values has the refusals. */
+static void config_trust_proxy_hops(void)
+{
+    static const struct {
+        const char *env;
+        long long hops;
+    } cases[] = {
+        {"TRUST_PROXY=0", 0},    {"TRUST_PROXY=1", 1},     {"TRUST_PROXY=16", 16},
+        {"TRUST_PROXY=true", 1}, {"TRUST_PROXY=FALSE", 0}, {"TRUST_PROXY=yes", 1},
+        {"TRUST_PROXY=off", 0},  {"TRUST_PROXY=3", 3},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *env[] = {cases[i].env, NULL};
+        config c;
+        char err[256];
+        CHECK_INT(load(env, &c, err, sizeof(err)), 0);
+        long long hops = c.trust_proxy;
+        config_free(&c);
+        CHECK_INT(hops, cases[i].hops);
+    }
 }
 
 /* Each bad environment must be refused with a message naming the variable. */
@@ -68,7 +91,12 @@ static void config_refuses_bad_values(void)
         {{"LOG_LEVEL=verbose"}, "LOG_LEVEL"},
         {{"APP_ENV=staging"}, "APP_ENV"},
         {{"BODY_LIMIT_BYTES=0"}, "BODY_LIMIT_BYTES"},
-        {{"TRUST_PROXY=maybe"}, "TRUST_PROXY"},
+        {{"TRUST_PROXY=maybe"}, "TRUST_PROXY: must be a whole number from 0 to 16"},
+        {{"TRUST_PROXY=17"}, "TRUST_PROXY: must be a whole number from 0 to 16"},
+        {{"TRUST_PROXY=-1"}, "TRUST_PROXY: must be a whole number from 0 to 16"},
+        {{"TRUST_PROXY=1.5"}, "TRUST_PROXY: must be a whole number from 0 to 16"},
+        {{"TRUST_PROXY="}, "TRUST_PROXY: must be a whole number from 0 to 16"},
+        {{"TRUST_PROXY= 2"}, "TRUST_PROXY: must be a whole number from 0 to 16"},
         {{"FRONTEND_URL=notaurl"}, "FRONTEND_URL"},
         {{"FRONTEND_URL=http://a.example/path"}, "FRONTEND_URL"},
         {{"DATABASE_URL=mysql://x"}, "DATABASE_URL"},
@@ -119,10 +147,45 @@ static void config_production_rules(void)
     CHECK(prod);
 }
 
+/* The execution budgets: defaults, bounds, and values that parse. */
+static void config_memory_budgets(void)
+{
+    const char *none[] = {NULL};
+    const char *set[] = {"NODE_OUTPUT_MAX_BYTES=65536", "EXECUTION_MEMORY_MAX_BYTES=262144",
+                         "EXECUTION_STORED_MAX_BYTES=1048576", NULL};
+    const char *bad[][2] = {{"NODE_OUTPUT_MAX_BYTES=0"},
+                            {"NODE_OUTPUT_MAX_BYTES=268435457"},
+                            {"EXECUTION_MEMORY_MAX_BYTES=1023"},
+                            {"EXECUTION_MEMORY_MAX_BYTES=lots"},
+                            {"EXECUTION_STORED_MAX_BYTES=536870913"}};
+    config c;
+    char err[256];
+    CHECK_INT(load(none, &c, err, sizeof(err)), 0);
+    int defaults = c.node_output_max_bytes == 2097152 &&
+                   c.execution_memory_max_bytes == 67108864 &&
+                   c.execution_stored_max_bytes == 16777216;
+    config_free(&c);
+    CHECK(defaults);
+    CHECK_INT(load(set, &c, err, sizeof(err)), 0);
+    int given = c.node_output_max_bytes == 65536 && c.execution_memory_max_bytes == 262144 &&
+                c.execution_stored_max_bytes == 1048576;
+    config_free(&c);
+    CHECK(given);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = load(bad[i], &c, err, sizeof(err));
+        if (rc == 0)
+            config_free(&c);
+        CHECK_INT(rc, -1);
+        CHECK(strncmp(err, bad[i][0], strcspn(bad[i][0], "=")) == 0);
+    }
+}
+
 const unit_test config_tests[] = {
     TEST(config_defaults),
     TEST(config_parses_values),
+    TEST(config_trust_proxy_hops),
     TEST(config_refuses_bad_values),
     TEST(config_production_rules),
+    TEST(config_memory_budgets),
     {NULL, NULL},
 };

@@ -90,6 +90,47 @@ static void json_utf8_validation(void)
     CHECK(!json_utf8_valid("\xe2\x82", 2));         /* truncated */
 }
 
+/* Bytes that are not UTF-8 become U+FFFD; valid sequences stay as they are. */
+static void json_string_lossy_replaces_bad_bytes(void)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"plain", 5, "plain"},
+        {"a\xff" "b", 3, "a\xef\xbf\xbd" "b"},
+        {"caf\xe9", 4, "caf\xef\xbf\xbd"},
+        {"\xc3\xa9\xe2\x82", 4, "\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd"}, /* truncated euro */
+        {"\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd"},                   /* overlong */
+        {"\xed\xa0\x80x", 4, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdx"},     /* surrogate */
+        {"", 0, ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *v = json_string_lossy(cases[i].in, cases[i].len);
+        int ok = v && json_string_length(v) == strlen(cases[i].want) &&
+                 memcmp(json_string_value(v), cases[i].want, strlen(cases[i].want)) == 0;
+        char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+        ok = ok && text != NULL;
+        free(text);
+        json_decref(v);
+        CHECK(ok);
+    }
+}
+
+static void str_utf8_cut_ends_on_a_character(void)
+{
+    const char *s = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80z"; /* a é € 😀 z: 1+2+3+4+1 */
+    CHECK_INT(str_utf8_cut(s, 11, 20), 11);
+    CHECK_INT(str_utf8_cut(s, 11, 11), 11);
+    CHECK_INT(str_utf8_cut(s, 11, 10), 10);
+    CHECK_INT(str_utf8_cut(s, 11, 9), 6);
+    CHECK_INT(str_utf8_cut(s, 11, 7), 6);
+    CHECK_INT(str_utf8_cut(s, 11, 5), 3);
+    CHECK_INT(str_utf8_cut(s, 11, 2), 1);
+    CHECK_INT(str_utf8_cut(s, 11, 0), 0);
+}
+
 static void json_depth_counts_nesting_outside_strings(void)
 {
     CHECK_INT(json_depth("{}", 2, 64), 1);
@@ -698,6 +739,8 @@ const unit_test core_tests[] = {
     TEST(buf_json_escape_controls),
     TEST(str_to_ll_is_strict),
     TEST(json_utf8_validation),
+    TEST(json_string_lossy_replaces_bad_bytes),
+    TEST(str_utf8_cut_ends_on_a_character),
     TEST(json_depth_counts_nesting_outside_strings),
     TEST(json_parse_body_limits),
     TEST(gzip_accept_encoding),

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/buf.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "engine/definition_int.h"
@@ -218,29 +217,6 @@ node_step kind_http_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o
 
 /* ---- the response ---- */
 
-/* Text as a JSON string; bytes that are not UTF-8 become U+FFFD. */
-static json_t *text_value(const char *p, size_t len)
-{
-    if (json_utf8_valid(p, len))
-        return json_stringn_nocheck(p, len);
-    buf b;
-    buf_init(&b, len * 3 + 1);
-    for (size_t i = 0; i < len;) {
-        unsigned char ch = (unsigned char)p[i];
-        size_t n = ch < 0x80 ? 1 : (ch >> 5) == 6 ? 2 : (ch >> 4) == 14 ? 3 : (ch >> 3) == 30 ? 4 : 0;
-        if (n && i + n <= len && json_utf8_valid(p + i, n)) {
-            buf_append(&b, p + i, n);
-            i += n;
-        } else {
-            buf_append(&b, "\xEF\xBF\xBD", 3);
-            i++;
-        }
-    }
-    json_t *s = json_stringn_nocheck(b.data ? b.data : "", b.len);
-    buf_free(&b);
-    return s ? s : json_string("");
-}
-
 static bool is_json_type(const json_t *headers)
 {
     const char *ct = json_string_value(json_object_get(headers, "content-type"));
@@ -260,7 +236,8 @@ static json_t *response_body(const call *c)
         if (v)
             return v;
     }
-    return text_value(p, len);
+    json_t *text = json_string_lossy(p, len);
+    return text ? text : json_string("");
 }
 
 void kind_http_finish(loop *lp, run *r, int i, call *c, node_outcome *o)

@@ -1,7 +1,8 @@
 /*
  * llm.c - the llm kind: one OpenAI-compatible chat completion, posted to
  * {LLM_BASE_URL}/chat/completions as a transfer on the loop's curl multi
- * handle (calls.c). It only ever calls LLM_BASE_URL. Its output is
+ * handle (calls.c). It only ever calls LLM_BASE_URL, and LLM_API_KEY is
+ * redacted from whatever comes back (call_secrets.h). Its output is
  * {content, model, finishReason, usage}; usage is priced (pricing.h) by
  * the model asked for, else by the model that answered.
  *
@@ -17,11 +18,13 @@
 
 #include "core/mem.h"
 #include "core/str.h"
+#include "engine/call_secrets.h"
 #include "engine/definition_int.h"
 #include "engine/engine_int.h"
 
 #define MESSAGES_MAX 100
 #define MODEL_MAX 200 /* bytes of a model name the node sends */
+#define PROVIDER_TEXT_MAX 300 /* bytes of a provider's error message kept */
 
 static const char *const roles[] = {"system", "user", "assistant", NULL};
 
@@ -148,6 +151,11 @@ static int build(call *c, const config *cfg, const json_t *conf, node_outcome *o
     }
     call_header(c, "Content-Type", "application/json");
     call_header(c, "Accept", "application/json");
+    if (cfg->llm_api_key && call_secret(c, cfg->llm_api_key) != 0) {
+        free(body);
+        outcome_fail(o, "INVALID_CONFIG", false, "the request carries too many secrets");
+        return -1;
+    }
     if (cfg->llm_api_key) {
         char auth[2048];
         snprintf(auth, sizeof(auth), "Bearer %s", cfg->llm_api_key);
@@ -189,9 +197,13 @@ void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
     const char *text = call_response(c, &len);
     json_t *v = json_loadb(text, len, 0, NULL);
     if (status >= 400) {
-        const char *m = json_string_value(json_object_get(json_object_get(v, "error"), "message"));
+        /* the provider's text (already without the key: calls.c), cut at
+         * PROVIDER_TEXT_MAX bytes on a character boundary */
+        const json_t *jm = json_object_get(json_object_get(v, "error"), "message");
+        const char *m = json_string_value(jm);
+        int mlen = m ? (int)str_utf8_cut(m, json_string_length(jm), PROVIDER_TEXT_MAX) : 0;
         outcome_fail(o, "LLM_ERROR", status == 429 || status >= 500,
-                     "the LLM provider answered %ld%s%.300s", status, m ? ": " : "", m ? m : "");
+                     "the LLM provider answered %ld%s%.*s", status, m ? ": " : "", mlen, m ? m : "");
         json_decref(v);
         return;
     }
