@@ -12,6 +12,7 @@ import datetime
 import json
 import math
 import re
+import signal
 import time
 
 import pytest
@@ -478,3 +479,39 @@ def test_twenty_concurrent_executions_never_pass_the_limit(srv, adm, alice, fake
     for e in executions:
         check_execution(e)
     check_never_past_the_limit(srv, adm, b, executions, fake_llm)
+
+
+# ---------------------------------------------------------------- crashes and shutdowns
+
+@pytest.mark.parametrize("how", ["kill", "sigterm"])
+def test_reservation_of_an_abandoned_call_is_released(aop_server, fake_llm, pricing_file, how):
+    """A call in flight when its server dies (SIGKILL) or stops (SIGTERM): the execution
+    resumes on the next server, and what the dead call held does not stay reserved."""
+    env = engine_env(fake_llm, pricing_file, EXECUTION_LEASE_MS="2000")
+    s1 = aop_server(**env)
+    adm, user = admin_login(s1), register(s1)
+    fake_llm.script("test-model", prompt_tokens=3, completion_tokens=4, delay=2)  # costs 11
+    wf = create_workflow(s1, user, [llm_node("ask", "test-model", HI, maxTokens=10)])
+    b = create(s1, adm, scope("workflow", wf["id"]), 100, "total")
+    eid = start(s1, user, wf["id"])
+    wait_calls(fake_llm, "test-model")
+    assert near(get_budget(s1, adm, b["id"])["reservedUsd"], 28)
+    if how == "kill":
+        s1.kill()
+    else:
+        assert s1.stop(signal.SIGTERM, timeout=15) == 0
+        # a shutdown hands back what its calls held along with the execution
+        row = db_query(s1, "SELECT reserved_nano FROM budgets WHERE id = ?", (b["id"],))[0]
+        assert row["reserved_nano"] == 0, row
+    s2 = aop_server(**env)
+    adm = admin_login(s2)
+    wait_calls(fake_llm, "test-model", 2, timeout=30)
+    # the resumed call holds its own worst case, and only that
+    assert near(get_budget(s2, adm, b["id"])["reservedUsd"], 28)
+    e = wait_ended(s2, adm, eid, timeout=30)
+    assert e["status"] == "succeeded", e
+    assert len(fake_llm.calls("test-model")) == 2  # the dead call, then the resumed one
+    now = get_budget(s2, adm, b["id"])
+    assert now["reservedUsd"] == 0 and near(now["spentUsd"], 11), now
+    assert near(now["spentUsd"], e["costUsd"])
+    assert db_query(s2, "SELECT COUNT(*) AS n FROM budget_reservations")[0]["n"] == 0
