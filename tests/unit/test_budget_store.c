@@ -536,7 +536,8 @@ BOTH(budget_periods_roll_over_at_explicit_times, body_rollover)
 #define COST 45
 
 typedef struct {
-    fixture *f;
+    fixture *f;       /* its store only: the arena is the main thread's */
+    const char *budget, *exec;
     int t;
     int made;           /* calls whose reservation went through */
     aop_err rc;
@@ -548,15 +549,12 @@ static void *race(void *p)
     racer *r = p;
     store_id refused, id;
     char node[16];
-    str_copy(id, sizeof(id), bid(r->f, 1));
+    str_copy(id, sizeof(id), r->budget);
     snprintf(node, sizeof(node), "n%d", r->t);
     store_budget_clock ck;
     store_budget_clock_at(T0_MS, &ck);
     for (int k = 1; k <= CALLS && r->rc == AOP_OK; k++) {
-        store_budget_call c = {"", node, k, OWNER, 1};
-        char exec[UUID_STR_LEN];
-        snprintf(exec, sizeof(exec), "0190a0b1-0006-7000-8000-%012d", 1);
-        c.execution_id = exec;
+        store_budget_call c = {r->exec, node, k, OWNER, 1};
         aop_err rc = store_budget_reserve(r->f->s, &ck, &c, &id, 1, RESERVE, refused);
         if (rc == AOP_ERR_FORBIDDEN)
             continue;
@@ -577,7 +575,7 @@ static void body_threads(fixture *f)
     pthread_t th[THREADS];
     racer r[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        r[i] = (racer){f, i, 0, AOP_OK};
+        r[i] = (racer){f, bid(f, 1), xid(f, 1), i, 0, AOP_OK};
         CHECK(pthread_create(&th[i], NULL, race, &r[i]) == 0);
     }
     int made = 0;
