@@ -195,6 +195,8 @@ static const cfg_entry table[] = {
      1LL << 40, NULL, NULL, "what the engine holds for one execution at most"},
     {"EXECUTION_STORED_MAX_BYTES", T_INT, F(execution_stored_max_bytes), "16777216", 1024,
      1LL << 29, NULL, NULL, "stored outputs of one execution in all; then truncation markers"},
+    {"LLM_DEFAULT_MAX_TOKENS", T_INT, F(llm_default_max_tokens), "4096", 1, 1000000, NULL, NULL,
+     "max_tokens of an LLM call whose node sets none, when a budget applies to it"},
 };
 #undef F
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))

@@ -61,6 +61,8 @@ typedef struct {
     long long node_output_max_bytes;
     long long execution_memory_max_bytes;
     long long execution_stored_max_bytes;
+    /* LLM spend budgets */
+    long long llm_default_max_tokens;
 } config;
 
 /* Looks a variable up; returns NULL when unset. ctx is passed through. */

@@ -180,6 +180,31 @@ static void config_memory_budgets(void)
     }
 }
 
+/* LLM_DEFAULT_MAX_TOKENS: default, bounds, a value that parses. */
+static void config_llm_default_max_tokens(void)
+{
+    const char *none[] = {NULL}, *set[] = {"LLM_DEFAULT_MAX_TOKENS=256", NULL};
+    const char *bad[][2] = {{"LLM_DEFAULT_MAX_TOKENS=0"}, {"LLM_DEFAULT_MAX_TOKENS=1000001"},
+                            {"LLM_DEFAULT_MAX_TOKENS=many"}};
+    config c;
+    char err[256];
+    CHECK_INT(load(none, &c, err, sizeof(err)), 0);
+    long long def = c.llm_default_max_tokens;
+    config_free(&c);
+    CHECK_INT(def, 4096);
+    CHECK_INT(load(set, &c, err, sizeof(err)), 0);
+    long long given = c.llm_default_max_tokens;
+    config_free(&c);
+    CHECK_INT(given, 256);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = load(bad[i], &c, err, sizeof(err));
+        if (rc == 0)
+            config_free(&c);
+        CHECK_INT(rc, -1);
+        CHECK(strstr(err, "LLM_DEFAULT_MAX_TOKENS") != NULL);
+    }
+}
+
 const unit_test config_tests[] = {
     TEST(config_defaults),
     TEST(config_parses_values),
@@ -187,5 +212,6 @@ const unit_test config_tests[] = {
     TEST(config_refuses_bad_values),
     TEST(config_production_rules),
     TEST(config_memory_budgets),
+    TEST(config_llm_default_max_tokens),
     {NULL, NULL},
 };
