@@ -714,13 +714,21 @@ static int claim(loop *lp)
     store_execution *rows = NULL;
     int n = 0;
     int64_t now = clock_now_ms();
-    char at[25];
+    char at[25], after[UUID_STR_LEN];
     clock_format_rfc3339(now, at);
+    pthread_mutex_lock(&e->turn_mu);
+    str_copy(after, sizeof(after), e->turn);
+    pthread_mutex_unlock(&e->turn_mu);
     aop_err rc = store_execution_claim(e->st, e->owner, now, at, now + e->cfg->execution_lease_ms,
-                                       room, &rows, &n, &a);
+                                       room, after, &rows, &n, &a);
     if (rc != AOP_OK) {
         log_warn("cannot claim executions", LF_S("error", err_code(rc)));
         n = 0;
+    }
+    if (n > 0) { /* the next claim, of any loop, resumes the round after this user */
+        pthread_mutex_lock(&e->turn_mu);
+        str_copy(e->turn, sizeof(e->turn), rows[n - 1].triggered_by);
+        pthread_mutex_unlock(&e->turn_mu);
     }
     for (int i = 0; i < n; i++)
         open_run(lp, &rows[i]);
@@ -1164,6 +1172,7 @@ engine *engine_start(const engine_opts *opts, char *err, size_t errlen)
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_mutex_init(&e->ins_mu, NULL);
+    pthread_mutex_init(&e->turn_mu, NULL);
     pthread_cond_init(&e->ins_cv, NULL);
     e->ins_tail = &e->ins_head;
     e->dags = xcalloc(DAG_CACHE, sizeof(*e->dags));
@@ -1242,6 +1251,7 @@ void engine_free(engine *e)
     free(e->loops);
     pricing_free(e->prices);
     pthread_mutex_destroy(&e->ins_mu);
+    pthread_mutex_destroy(&e->turn_mu);
     pthread_cond_destroy(&e->ins_cv);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
