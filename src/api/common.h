@@ -32,7 +32,8 @@ const char *api_string(json_t *o, const char *field, bool required, size_t min, 
  * and returns 0; otherwise frees it and returns 1. */
 int api_valid_or_reply(http_req *req, json_t *details);
 
-/* Answers an error from a service: 503 gets Retry-After. */
+/* Answers an error from a service: 503 and 429 QUOTA_EXCEEDED get
+ * Retry-After (1 s), the latter a message naming the quota. */
 void api_reply_err(http_req *req, aop_err e, const char *message);
 
 typedef struct {

@@ -131,23 +131,23 @@ static void wait_for(http_req *req, const store_execution *row)
 typedef struct {
     http_req *req;
     char id[UUID_STR_LEN];
-    bool committed;
+    aop_err rc;
 } submit_ctx;
 
-static void on_committed(void *ctx, bool committed)
+static void on_committed(void *ctx, aop_err rc)
 {
     submit_ctx *x = ctx;
-    x->committed = committed;
+    x->rc = rc;
     http_unpark(x->req);
 }
 
 static void answer_submitted(http_req *req, void *ctx)
 {
     submit_ctx *x = ctx;
-    if (x->committed)
+    if (x->rc == AOP_OK)
         reply_queued(req, 202, x->id, EXEC_QUEUED);
     else
-        api_reply_err(req, AOP_ERR_UNAVAILABLE, NULL);
+        reply_err(req, x->rc == AOP_ERR_QUOTA_EXCEEDED ? x->rc : AOP_ERR_UNAVAILABLE, NULL);
 }
 
 /* The row goes to the engine's group commit; the connection waits parked,
@@ -156,7 +156,7 @@ static void submit(http_req *req, const store_execution *row)
 {
     submit_ctx *x = arena_alloc(http_arena(req), sizeof(*x));
     x->req = req;
-    x->committed = false;
+    x->rc = AOP_ERR_UNAVAILABLE;
     str_copy(x->id, sizeof(x->id), row->id);
     if (http_park(req, answer_submitted, x) != 0) {
         api_reply_err(req, AOP_ERR_INTERNAL, NULL);

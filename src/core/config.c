@@ -195,6 +195,8 @@ static const cfg_entry table[] = {
      1LL << 40, NULL, NULL, "what the engine holds for one execution at most"},
     {"EXECUTION_STORED_MAX_BYTES", T_INT, F(execution_stored_max_bytes), "16777216", 1024,
      1LL << 29, NULL, NULL, "stored outputs of one execution in all; then truncation markers"},
+    {"QUOTA_ACTIVE_EXECUTIONS", T_INT, F(quota_active_executions), "1000", 1, 1000000, NULL,
+     NULL, "queued + running executions one user may have; more answer 429 QUOTA_EXCEEDED"},
 };
 #undef F
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))

@@ -61,6 +61,8 @@ typedef struct {
     long long node_output_max_bytes;
     long long execution_memory_max_bytes;
     long long execution_stored_max_bytes;
+    /* limits and fairness */
+    long long quota_active_executions; /* queued + running executions of one user */
 } config;
 
 /* Looks a variable up; returns NULL when unset. ctx is passed through. */

@@ -1,0 +1,83 @@
+"""Limits, quotas and fairness (API.md): QUOTA_ACTIVE_EXECUTIONS (429 QUOTA_EXCEEDED,
+nothing queued, freed as executions end, per user, one over the quota in a group commit
+fails alone). The several-instance versions are in test_cluster.py."""
+from conftest import assert_error
+from authutil import register
+from fakes import (H, at_once, cancel, chain, create_workflow, delay_node, engine_env, execute_raw,
+                   get_execution, list_executions, share, start, transform, wait_ended)
+
+LONG_MS = 600000  # a delay no test waits for: its executions end by a cancel
+
+
+def slow_workflow(srv, acct, ms, settings=None, name=None):
+    return create_workflow(srv, acct, [delay_node("d", ms), transform("t", {"n": "{{input.n}}"})],
+                           chain("d", "t"), settings=settings, name=name)
+
+
+def total(srv, acct, **params):
+    return list_executions(srv, acct, **params)["pagination"]["total"]
+
+
+def assert_quota_exceeded(r):
+    assert_error(r, 429, "QUOTA_EXCEEDED")
+    assert r.headers.get("Retry-After") == "1", dict(r.headers)
+
+
+# ---------------------------------------------------------------- quota
+
+def test_quota_holds_at_the_bound_and_frees_as_executions_end(aop_server):
+    srv = aop_server(**engine_env(QUOTA_ACTIVE_EXECUTIONS="3", WORKERS="1"))
+    a, b = register(srv), register(srv)
+    slow = slow_workflow(srv, a, LONG_MS)
+    quick = create_workflow(srv, a, [transform("t", {"ok": True})])
+    held = [start(srv, a, slow["id"], input={"n": i}) for i in range(2)]
+    last = start(srv, a, quick["id"])
+    # three active: the third may already have ended, so wait for that first
+    assert wait_ended(srv, a, last)["status"] == "succeeded"
+    held.append(start(srv, a, slow["id"], input={"n": 2}))
+    assert total(srv, a) == 4  # the ended one is history, not quota
+    # N + 1: refused, with or without wait, and nothing is queued
+    for body in ({"input": {"n": 3}}, {"input": {"n": 3}, "wait": True}):
+        assert_quota_exceeded(execute_raw(srv, H(a), slow["id"], body))
+    assert_quota_exceeded(execute_raw(srv, H(a), quick["id"], {}))
+    assert total(srv, a) == 4
+    assert total(srv, a, status="queued") + total(srv, a, status="running") == 3
+    # another user is not affected, on the same workflow neither
+    share(srv, a, slow["id"], editors=[b["user"]["id"]])
+    other = start(srv, b, slow["id"], input={"n": 9})
+    assert get_execution(srv, b, other)["triggeredBy"] == b["user"]["id"]
+    # an end (here a cancel) frees one place, and one only
+    cancel(srv, a, held[0])
+    again = start(srv, a, slow["id"], input={"n": 4})
+    assert_quota_exceeded(execute_raw(srv, H(a), slow["id"], {"input": {"n": 5}}))
+    assert total(srv, a, status="queued") + total(srv, a, status="running") == 4  # b's too
+    for eid in held[1:] + [again, other]:
+        cancel(srv, a, eid)
+
+
+def test_quota_under_concurrent_executes_fails_only_the_rows_over_it(aop_server):
+    """Executes of two users at once go through the same group commits: the quota
+    holds exactly for the user over it, whose refused rows do not fail the batch the
+    other user's rows are in."""
+    srv = aop_server(**engine_env(QUOTA_ACTIVE_EXECUTIONS="5", HTTP_THREADS="4"))
+    a, b = register(srv), register(srv)
+    wa, wb = slow_workflow(srv, a, LONG_MS), slow_workflow(srv, b, LONG_MS)
+
+    def execute(s, srv, i):
+        acct, wid = (a, wa["id"]) if i < 12 else (b, wb["id"])
+        return i, s.post(srv.url + "/api/workflows/%s/execute" % wid, json={"input": {"n": i}},
+                         headers=H(acct), timeout=60)
+
+    results = at_once([srv], 16, execute)
+    codes_a = sorted(r.status_code for i, r in results if i < 12)
+    codes_b = sorted(r.status_code for i, r in results if i >= 12)
+    assert codes_a == [202] * 5 + [429] * 7, codes_a
+    assert codes_b == [202] * 4, codes_b
+    for i, r in results:
+        if r.status_code == 429:
+            assert_quota_exceeded(r)
+    assert total(srv, a) == 5
+    assert total(srv, b) == 4
+    for acct in (a, b):
+        for e in list_executions(srv, acct, limit=100)["data"]:
+            cancel(srv, acct, e["id"])
