@@ -197,6 +197,8 @@ static const cfg_entry table[] = {
      1LL << 29, NULL, NULL, "stored outputs of one execution in all; then truncation markers"},
     {"QUOTA_ACTIVE_EXECUTIONS", T_INT, F(quota_active_executions), "1000", 1, 1000000, NULL,
      NULL, "queued + running executions one user may have; more answer 429 QUOTA_EXCEEDED"},
+    {"WAIT_MAX_MS", T_INT, F(wait_max_ms), "60000", 0, 86400000, NULL, NULL,
+     "longest synchronous wait (wait: true); past it the answer is 202"},
 };
 #undef F
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))

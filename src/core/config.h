@@ -63,6 +63,7 @@ typedef struct {
     long long execution_stored_max_bytes;
     /* limits and fairness */
     long long quota_active_executions; /* queued + running executions of one user */
+    long long wait_max_ms;             /* every synchronous wait at most */
 } config;
 
 /* Looks a variable up; returns NULL when unset. ctx is passed through. */

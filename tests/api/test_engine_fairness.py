@@ -1,6 +1,13 @@
 """Limits, quotas and fairness (API.md): QUOTA_ACTIVE_EXECUTIONS (429 QUOTA_EXCEEDED,
 nothing queued, freed as executions end, per user, one over the quota in a group commit
-fails alone). The several-instance versions are in test_cluster.py."""
+fails alone) and WAIT_MAX_MS (a synchronous wait answers 202 past it, so parked waits
+no longer hold a client's connections). The several-instance versions are in
+test_cluster.py."""
+import threading
+import time
+
+import requests
+
 from conftest import assert_error
 from authutil import register
 from fakes import (H, at_once, cancel, chain, create_workflow, delay_node, engine_env, execute_raw,
@@ -21,6 +28,7 @@ def total(srv, acct, **params):
 def assert_quota_exceeded(r):
     assert_error(r, 429, "QUOTA_EXCEEDED")
     assert r.headers.get("Retry-After") == "1", dict(r.headers)
+
 
 
 # ---------------------------------------------------------------- quota
@@ -81,3 +89,71 @@ def test_quota_under_concurrent_executes_fails_only_the_rows_over_it(aop_server)
     for acct in (a, b):
         for e in list_executions(srv, acct, limit=100)["data"]:
             cancel(srv, acct, e["id"])
+
+
+# ---------------------------------------------------------------- WAIT_MAX_MS
+
+def test_wait_is_capped_by_wait_max_ms_then_the_execution_ends(aop_server):
+    srv = aop_server(**engine_env(WAIT_MAX_MS="1000"))
+    a = register(srv)
+    w = slow_workflow(srv, a, 10000, settings={"timeoutMs": 120000})
+    # Without the cap the answer would come when the execution ends (10 s), past
+    # the time this client gives it.
+    r = execute_raw(srv, H(a), w["id"], {"input": {"n": 1}, "wait": True}, timeout=8)
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert set(body) == {"executionId", "status"} and body["status"] in ("queued", "running"), body
+    # the connection was resumed and serves the next request
+    assert srv.get("/health").status_code == 200
+    e = wait_ended(srv, a, body["executionId"], timeout=60)
+    assert e["status"] == "succeeded", e
+    assert e["output"] == {"t": {"n": 1}}, e
+
+
+def test_parked_waits_do_not_lock_the_client_out(aop_server):
+    """Six waits from one address against HTTP_MAX_CONNECTIONS_PER_IP=4: four are
+    parked, two are refused at the door and try again. With WAIT_MAX_MS the parked
+    ones answer 202 and give their connections back, so every one gets its answer
+    well before the executions (or their 120 s timeout) end."""
+    srv = aop_server(**engine_env(WAIT_MAX_MS="1500", HTTP_MAX_CONNECTIONS_PER_IP="4"))
+    a = register(srv)
+    w = slow_workflow(srv, a, 60000, settings={"timeoutMs": 120000})
+    srv.session.close()  # the test's own keep-alive connection would take one of the four
+    answers = {}
+
+    def wait_call(i):
+        tries = 0
+        while tries < 200:
+            tries += 1
+            s = requests.Session()
+            s.trust_env = False
+            try:
+                r = s.post(srv.url + "/api/workflows/%s/execute" % w["id"], headers=H(a),
+                           json={"input": {"n": i}, "wait": True}, timeout=30)
+                answers[i] = (r.status_code, r.json(), tries)
+                return
+            except requests.Timeout:
+                answers[i] = ("no answer", None, tries)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.2)  # refused at the door: the address is full
+            finally:
+                s.close()
+        answers[i] = ("never served", None, tries)
+
+    threads = [threading.Thread(target=wait_call, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(answers) == list(range(6)), answers
+    for i, (status, body, _) in answers.items():
+        assert status == 202, (i, status, body)
+        assert set(body) == {"executionId", "status"} and body["status"] in ("queued", "running")
+    ids = {body["executionId"] for _, body, _ in answers.values()}
+    assert len(ids) == 6, answers
+    # the address is served again, and nothing was lost or run twice
+    assert total(srv, a) == 6
+    for eid in ids:
+        assert get_execution(srv, a, eid)["status"] == "running"
+        cancel(srv, a, eid)
