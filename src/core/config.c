@@ -199,6 +199,8 @@ static const cfg_entry table[] = {
      NULL, "queued + running executions one user may have; more answer 429 QUOTA_EXCEEDED"},
     {"WAIT_MAX_MS", T_INT, F(wait_max_ms), "60000", 0, 86400000, NULL, NULL,
      "longest synchronous wait (wait: true); past it the answer is 202"},
+    {"WORKER_MAX_EXECUTIONS", T_INT, F(worker_max_executions), "4096", 1, 4096, NULL, NULL,
+     "executions one worker runs at once (the rest wait queued)"},
 };
 #undef F
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))

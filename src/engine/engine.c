@@ -705,7 +705,9 @@ static void open_run(loop *lp, const store_execution *row)
 static int claim(loop *lp)
 {
     engine *e = lp->e;
-    int room = ENGINE_LOOP_MAX_RUNS - lp->nruns;
+    long long most = e->cfg->worker_max_executions;
+    int room = (int)(most > 0 && most < ENGINE_LOOP_MAX_RUNS ? most : ENGINE_LOOP_MAX_RUNS) -
+               lp->nruns;
     if (room <= 0)
         return 0;
     if (room > CLAIM_BATCH)

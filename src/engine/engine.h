@@ -39,7 +39,8 @@
 
 typedef struct engine engine;
 
-/* Maximum executions one loop runs at once. */
+/* Maximum executions one loop runs at once (WORKER_MAX_EXECUTIONS, at
+ * most this). */
 #define ENGINE_LOOP_MAX_RUNS 4096
 /*
  * Budgets (configuration): a node's output, and its rendered config, may

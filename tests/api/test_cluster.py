@@ -9,7 +9,8 @@ test gets a fresh database and Redis database number there.
 - read-after-write across instances: workflows, roles, logouts;
 - thirty concurrent updates spread over instances lose nothing;
 - executions spread over instances; one instance killed mid-run loses none;
-- one user's quota of active executions holds across instances;
+- one user's quota of active executions holds across instances; claims stay
+  round-robin across users with a claimer on each instance;
 - a `wait: true` on one instance for an execution another one runs; cancel across;
 - Redis stopped and restarted mid-load; PostgreSQL restarted mid-load.
 """
@@ -245,6 +246,25 @@ def test_quota_holds_across_instances(aop_server, services):
                  429, "QUOTA_EXCEEDED")
     for e in servers[0].get("/api/executions?limit=100", headers=H(user)).json()["data"]:
         servers[0].post("/api/executions/%s/cancel" % e["id"], headers=H(user))
+
+
+def test_fairness_holds_with_several_claimers(aop_server, services):
+    """Three instances, each running one execution at a time: user a's slow backlog
+    fills them and queues behind them; user b's execution, queued after all of it,
+    starts within one round of each claimer, not after a's backlog."""
+    servers = cluster(aop_server, services, WORKER_MAX_EXECUTIONS="1")
+    a, b = register(servers[0]), register(servers[0])
+    wa = delay_workflow(servers[0], a, 2000, name="a's slow")
+    wb = create_workflow(servers[0], b, [transform("t", {"ok": True})], name="b's quick")
+    ids = start_many(servers, a, wa["id"], 12)
+    newcomer = start_many(servers[1:2], b, wb["id"], 1)[0]
+    ea = [wait_ended(servers[i % 3], a, eid, timeout=120) for i, eid in enumerate(ids)]
+    eb = wait_ended(servers[0], b, newcomer, timeout=120)
+    assert [e["status"] for e in ea + [eb]] == ["succeeded"] * 13
+    waiting = [e for e in ea if e["startedAt"] > eb["createdAt"]]
+    assert len(waiting) >= 6, ([e["startedAt"] for e in ea], eb["createdAt"])
+    ahead = [e for e in ea if eb["createdAt"] < e["startedAt"] < eb["startedAt"]]
+    assert len(ahead) <= 2, ("a's executions started while b's waited", eb, ahead)
 
 
 def running_on(servers):

@@ -1,8 +1,12 @@
 """Limits, quotas and fairness (API.md): QUOTA_ACTIVE_EXECUTIONS (429 QUOTA_EXCEEDED,
 nothing queued, freed as executions end, per user, one over the quota in a group commit
-fails alone) and WAIT_MAX_MS (a synchronous wait answers 202 past it, so parked waits
-no longer hold a client's connections). The several-instance versions are in
-test_cluster.py."""
+fails alone), round-robin claims across users (a backlog of slow executions of one user
+delays another user's next execution by one claim round at most, for a worker's
+capacity and for a workflow's maxConcurrency alike) and WAIT_MAX_MS (a synchronous wait
+answers 202 past it, so parked waits no longer hold a client's connections).
+
+Order is judged from the executions' own createdAt and startedAt, never from the clock
+of the test. The several-instance versions are in test_cluster.py."""
 import threading
 import time
 
@@ -29,6 +33,10 @@ def assert_quota_exceeded(r):
     assert_error(r, 429, "QUOTA_EXCEEDED")
     assert r.headers.get("Retry-After") == "1", dict(r.headers)
 
+
+def starts_between(executions, first, last):
+    """The executions that started after `first` and before `last` (timestamps)."""
+    return [e for e in executions if e["startedAt"] and first < e["startedAt"] < last]
 
 
 # ---------------------------------------------------------------- quota
@@ -89,6 +97,56 @@ def test_quota_under_concurrent_executes_fails_only_the_rows_over_it(aop_server)
     for acct in (a, b):
         for e in list_executions(srv, acct, limit=100)["data"]:
             cancel(srv, acct, e["id"])
+
+
+# ---------------------------------------------------------------- fairness
+
+def backlog_then_newcomer(srv, a, b, wid_a, wid_b, n):
+    """a queues n executions, then b one; returns (a's executions, b's), ended."""
+    ids = [start(srv, a, wid_a, input={"n": i}) for i in range(n)]
+    newcomer = start(srv, b, wid_b, input={"n": 99})
+    ea = [wait_ended(srv, a, eid, timeout=120) for eid in ids]
+    eb = wait_ended(srv, b, newcomer, timeout=120)
+    assert [e["status"] for e in ea + [eb]] == ["succeeded"] * (n + 1), [e["status"] for e in ea]
+    return ea, eb
+
+
+def test_a_backlog_of_slow_executions_delays_another_user_by_one_round_at_most(aop_server):
+    """One worker running two executions at a time: user a's slow ones fill it and
+    queue behind it; user b's execution, queued after all of them, starts at the next
+    claim, not after a's backlog (oldest-first claims started it last)."""
+    srv = aop_server(**engine_env(WORKERS="1", WORKER_MAX_EXECUTIONS="2"))
+    a, b = register(srv), register(srv)
+    wa = slow_workflow(srv, a, 2000, name="a's slow")
+    wb = create_workflow(srv, b, [transform("t", {"ok": True})], name="b's quick")
+    ea, eb = backlog_then_newcomer(srv, a, b, wa["id"], wb["id"], 8)
+    # a's executions still queued when b's came: all but the few already started
+    waiting = [e for e in ea if e["startedAt"] > eb["createdAt"]]
+    assert len(waiting) >= 3, ("a's backlog had run before b queued", [e["startedAt"] for e in ea],
+                               eb["createdAt"])
+    ahead = starts_between(ea, eb["createdAt"], eb["startedAt"])
+    assert len(ahead) <= 1, ("a's executions started while b's waited", eb, ahead)
+    # a's own executions still start oldest first
+    started = [e["startedAt"] for e in ea]
+    assert started == sorted(started), started
+
+
+def test_a_shared_workflow_limit_goes_round_robin(aop_server):
+    """maxConcurrency 1 on a workflow both users run: the place that frees goes to b,
+    whose turn it is, before a's older backlog."""
+    srv = aop_server(**engine_env(WORKERS="1"))
+    a, b = register(srv), register(srv)
+    w = slow_workflow(srv, a, 1000, settings={"maxConcurrency": 1})
+    share(srv, a, w["id"], editors=[b["user"]["id"]])
+    ea, eb = backlog_then_newcomer(srv, a, b, w["id"], w["id"], 6)
+    waiting = [e for e in ea if e["startedAt"] > eb["createdAt"]]
+    assert len(waiting) >= 3, ([e["startedAt"] for e in ea], eb["createdAt"])
+    ahead = starts_between(ea, eb["createdAt"], eb["startedAt"])
+    assert len(ahead) <= 1, ("a's executions started while b's waited", eb, ahead)
+    # the limit held: no two runs overlap
+    runs = sorted((e["startedAt"], e["finishedAt"]) for e in ea + [eb])
+    for (s1, f1), (s2, _) in zip(runs, runs[1:]):
+        assert f1 <= s2, runs
 
 
 # ---------------------------------------------------------------- WAIT_MAX_MS

@@ -193,18 +193,22 @@ static void config_memory_budgets(void)
 static void config_execution_limits(void)
 {
     const char *none[] = {NULL};
-    const char *set[] = {"QUOTA_ACTIVE_EXECUTIONS=1", "WAIT_MAX_MS=0", NULL};
+    const char *set[] = {"QUOTA_ACTIVE_EXECUTIONS=1", "WAIT_MAX_MS=0",
+                         "WORKER_MAX_EXECUTIONS=2", NULL};
     static const char *const bad[][2] = {
         {"QUOTA_ACTIVE_EXECUTIONS=0"}, {"QUOTA_ACTIVE_EXECUTIONS=1000001"},
-        {"WAIT_MAX_MS=-1"},            {"WAIT_MAX_MS=86400001"}};
+        {"WAIT_MAX_MS=-1"},            {"WAIT_MAX_MS=86400001"},
+        {"WORKER_MAX_EXECUTIONS=0"},   {"WORKER_MAX_EXECUTIONS=4097"}};
     config c;
     char err[256];
     CHECK_INT(load(none, &c, err, sizeof(err)), 0);
-    int defaults = c.quota_active_executions == 1000 && c.wait_max_ms == 60000;
+    int defaults = c.quota_active_executions == 1000 && c.wait_max_ms == 60000 &&
+                   c.worker_max_executions == 4096;
     config_free(&c);
     CHECK(defaults);
     CHECK_INT(load(set, &c, err, sizeof(err)), 0);
-    int given = c.quota_active_executions == 1 && c.wait_max_ms == 0;
+    int given = c.quota_active_executions == 1 && c.wait_max_ms == 0 &&
+                c.worker_max_executions == 2;
     config_free(&c);
     CHECK(given);
     refuses_each(bad, sizeof(bad) / sizeof(bad[0]));
