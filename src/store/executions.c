@@ -82,7 +82,7 @@ const db_sql store_exec_active_sql = DB_BOTH(
  * takes at most LIM - n + 1 rows
  * of one user when n users queue (each other user's next row comes before
  * its second: k), and c reads that many of each user's rows, oldest first
- * (executions_fair_idx). Workflows at their max_concurrency (full_wf, from
+ * (executions_fair_idx). Workflows at their max_concurrency (run.at_limit, from
  * the running rows) are left out before, so that a backlog held by one
  * workflow's limit delays neither its user's other rows nor anyone else's.
  * In f, wr: the row's rank among its workflow's candidates, in queue order,
@@ -105,37 +105,38 @@ const db_sql store_exec_active_sql = DB_BOTH(
     "WHERE status = 'queued' AND triggered_by >= '' ORDER BY triggered_by LIMIT 1) "         \
     "UNION ALL SELECT (SELECT triggered_by FROM executions" IDX " WHERE status = 'queued' "   \
     "AND triggered_by > u.t ORDER BY triggered_by LIMIT 1) FROM u WHERE u.t IS NOT NULL), "  \
-    "full_wf(w) AS (SELECT workflow_id FROM executions WHERE status = 'running' "            \
-    "GROUP BY workflow_id HAVING MIN(max_concurrency) > 0 "                                  \
-    "AND COUNT(*) >= MAX(max_concurrency)), "                                                \
+    "run(w, n, at_limit) AS (SELECT workflow_id, COUNT(*), MIN(max_concurrency) > 0 "            \
+    "AND COUNT(*) >= MAX(max_concurrency) FROM executions WHERE status = 'running' "         \
+    "GROUP BY workflow_id), "                                                                \
     "k(n) AS (SELECT CASE WHEN COUNT(*) < " LIM " THEN " LIM " + 1 - COUNT(*) ELSE 1 END "   \
     "FROM u WHERE t IS NOT NULL), "
 #define FAIR_HEADS_SQLITE                                                                    \
     "b(t, hi) AS (SELECT t, COALESCE((SELECT created_at FROM executions"                     \
     " INDEXED BY executions_fair_idx WHERE status = 'queued' AND triggered_by = u.t "        \
-    "AND workflow_id NOT IN (SELECT w FROM full_wf) ORDER BY created_at, id LIMIT 1 "        \
+    "AND workflow_id NOT IN (SELECT w FROM run WHERE at_limit) ORDER BY created_at, id LIMIT 1 "  \
     "OFFSET (SELECT n FROM k) - 1), '9999') FROM u WHERE t IS NOT NULL), "                   \
     "c AS (SELECT e.id, e.triggered_by AS t, e.created_at, e.workflow_id, "                  \
     "e.max_concurrency, row_number() OVER (PARTITION BY e.triggered_by "                     \
     "ORDER BY e.created_at, e.id) AS ur FROM b JOIN executions e"                            \
     " INDEXED BY executions_fair_idx ON e.status = 'queued' AND e.triggered_by = b.t "       \
-    "AND e.created_at <= b.hi AND e.workflow_id NOT IN (SELECT w FROM full_wf)), "
+    "AND e.created_at <= b.hi AND e.workflow_id NOT IN (SELECT w FROM run WHERE at_limit)), "
 #define FAIR_HEADS_PG                                                                        \
     "c AS (SELECT e.id, u.t, e.created_at, e.workflow_id, e.max_concurrency, "               \
     "row_number() OVER (PARTITION BY u.t ORDER BY e.created_at, e.id) AS ur FROM u "         \
     "CROSS JOIN LATERAL (SELECT id, created_at, workflow_id, max_concurrency "               \
     "FROM executions WHERE status = 'queued' AND triggered_by >= u.t AND triggered_by <= u.t " \
-    "AND workflow_id NOT IN (SELECT w FROM full_wf) ORDER BY triggered_by, created_at, id "  \
+    "AND workflow_id NOT IN (SELECT w FROM run WHERE at_limit) "                                 \
+    "ORDER BY triggered_by, created_at, id "                                                 \
     "LIMIT (SELECT n FROM k)) e WHERE u.t IS NOT NULL), "
 #define FAIR_RANKS(AFTER, C)                                                                 \
     "f AS (SELECT c.*, t" C " <= " AFTER " AS wrapped, row_number() OVER ("                  \
     "PARTITION BY workflow_id ORDER BY ur, t" C " <= " AFTER ", t" C ", created_at, id) "    \
     "AS wr FROM c) "
 /* The candidates of f within their workflow's limit (running rows of any
- * owner counted), and their round-robin order. */
+ * owner counted, once per workflow: run), and their round-robin order. */
 #define FAIR_ELIGIBLE                                                                        \
-    "max_concurrency = 0 OR wr + (SELECT COUNT(*) FROM executions r "                        \
-    "WHERE r.workflow_id = f.workflow_id AND r.status = 'running') <= max_concurrency"
+    "FROM f LEFT JOIN run ON run.w = f.workflow_id WHERE f.max_concurrency = 0 "             \
+    "OR f.wr + COALESCE(run.n, 0) <= f.max_concurrency"
 #define FAIR_ORDER(C) "ur, wrapped, t" C ", created_at, id"
 #define PG_C " COLLATE \"C\""
 
@@ -147,7 +148,7 @@ const db_sql store_exec_claim_sql = DB_PAIR(
     "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, "
     "claims = claims + 1, started_at = coalesce(started_at, max($3, created_at)), "
     "deadline_ms = CASE WHEN deadline_ms = 0 THEN $4 + timeout_ms ELSE deadline_ms END "
-    "WHERE id IN (SELECT id FROM f WHERE " FAIR_ELIGIBLE " ORDER BY " FAIR_ORDER("")
+    "WHERE id IN (SELECT id " FAIR_ELIGIBLE " ORDER BY " FAIR_ORDER("")
     " LIMIT $5) RETURNING " EXEC_COLUMNS ", output", NULL);
 
 /* What a claim writes, the same for both parts: $1 owner, $2 lease_until,
@@ -169,7 +170,7 @@ const db_sql store_exec_claim_sql = DB_PAIR(
 const db_sql store_exec_pick_sql = DB_PAIR(
     NULL, FAIR_USERS("", "($1 + " CLAIM_SLACK ")") FAIR_HEADS_PG FAIR_RANKS("$2", PG_C)
     ", p AS (SELECT id, max_concurrency, row_number() OVER (ORDER BY " FAIR_ORDER(PG_C) ") "
-    "AS pos FROM f WHERE " FAIR_ELIGIBLE ") "
+    "AS pos " FAIR_ELIGIBLE ") "
     "SELECT COALESCE(array_agg(id ORDER BY pos) FILTER (WHERE max_concurrency > 0 "
     "AND pos <= $1), '{}')::text, COALESCE(array_agg(id ORDER BY pos) "
     "FILTER (WHERE max_concurrency = 0), '{}')::text, COUNT(*) FROM p "
@@ -178,8 +179,8 @@ const db_sql store_exec_pick_sql = DB_PAIR(
  * q_claim_limited, under q_claim_lock (so that no other claimer starts a
  * limited row meanwhile): of the picked rows of limited workflows ($6, in
  * queue order), those whose rank among the picked rows of their workflow,
- * plus the workflow's running rows of any owner, stays within its limit,
- * read again now; locked (SKIP LOCKED under the LIMIT: a skipped row does
+ * plus the workflow's running rows of any owner (counted once per
+ * workflow), stays within its limit, read again now; locked (SKIP LOCKED under the LIMIT: a skipped row does
  * not count), e.status checked again on the locked row (one that changed
  * since the statement began is judged by its new version), and taken.
  */
@@ -189,8 +190,10 @@ static const db_sql q_claim_limited = DB_PAIR(
     "SELECT q.id FROM (SELECT c.id, y.workflow_id, y.max_concurrency, row_number() OVER ("
     "PARTITION BY y.workflow_id ORDER BY c.ord) AS wr FROM unnest($6::text[]) "
     "WITH ORDINALITY c(id, ord) JOIN executions y ON y.id = c.id "
-    "WHERE y.status = 'queued') q WHERE q.wr + (SELECT COUNT(*) FROM executions r "
-    "WHERE r.workflow_id = q.workflow_id AND r.status = 'running') <= q.max_concurrency)) "
+    "WHERE y.status = 'queued') q LEFT JOIN (SELECT workflow_id, COUNT(*) AS n "
+    "FROM executions WHERE status = 'running' AND workflow_id IN (SELECT workflow_id "
+    "FROM executions WHERE id = ANY ($6::text[])) GROUP BY workflow_id) r "
+    "ON r.workflow_id = q.workflow_id WHERE q.wr + COALESCE(r.n, 0) <= q.max_concurrency)) "
     "AND e.status = 'queued' ORDER BY array_position($6::text[], e.id) LIMIT $5 "
     "FOR UPDATE SKIP LOCKED)) RETURNING " EXEC_COLUMNS ", output");
 /*
