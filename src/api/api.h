@@ -51,4 +51,11 @@ void api_executions_delete(http_req *req);
 void api_executions_stats(http_req *req);
 void api_executions_summary(http_req *req);
 
+/* budgets_api.c */
+void api_budgets_list(http_req *req);
+void api_budgets_create(http_req *req);
+void api_budgets_get(http_req *req);
+void api_budgets_patch(http_req *req);
+void api_budgets_delete(http_req *req);
+
 #endif

@@ -1,8 +1,8 @@
 #include "api/common.h"
+#include "auth/audit.h"
 #include "auth/session.h"
 #include "core/json.h"
 #include "core/buf.h"
-#include "core/log.h"
 #include "core/str.h"
 #include "store/store.h"
 
@@ -156,12 +156,7 @@ void api_audit(http_req *req, const char *action, const char *actor_id, const ch
                      .ip = http_client_ip(req),
                      .request_id = http_request_id(req),
                      .detail = text};
-    aop_err rc = store_audit_insert(http_app(req)->store, &e);
-    log_info("audit", LF_S("action", action), LF_S("actorId", actor_id),
-             LF_S("subjectId", subject_id), LF_S("ip", e.ip), LF_S("requestId", e.request_id),
-             LF_RAW("detail", text ? text : "{}"));
-    if (rc != AOP_OK)
-        log_error("audit event not stored", LF_S("action", action), LF_S("result", err_code(rc)));
+    audit_record(http_app(req), &e);
     free(text);
     json_decref(detail);
 }

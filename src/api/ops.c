@@ -72,9 +72,12 @@ static void engine_metrics(struct engine *e, buf *out)
                "# TYPE aop_node_limit_refusals_total counter\n"
                "aop_node_limit_refusals_total{reason=\"OUTPUT_TOO_LARGE\"} %lld\n"
                "aop_node_limit_refusals_total{reason=\"MEMORY_LIMIT\"} %lld\n"
+               "# HELP aop_budget_refusals_total LLM calls refused by a budget (BUDGET_EXCEEDED).\n"
+               "# TYPE aop_budget_refusals_total counter\n"
+               "aop_budget_refusals_total %lld\n"
                "# HELP aop_execution_memory_bytes memoryBytes of the executions the engine ended.\n"
                "# TYPE aop_execution_memory_bytes histogram\n",
-               st.refused_output, st.refused_memory);
+               st.refused_output, st.refused_memory, st.budget_refusals);
     long long count = 0;
     for (int k = 0; k < ENGINE_MEMORY_BUCKETS; k++) {
         count += st.memory_buckets[k];

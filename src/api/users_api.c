@@ -34,7 +34,7 @@ void api_users_list(http_req *req)
     store_user *users = NULL;
     int n = 0;
     long long total = 0;
-    aop_err rc = store_user_list(http_app(req)->store, &q, &users, &n, &total, http_arena(req));
+    aop_err rc = users_list(http_app(req), &q, &users, &n, &total, http_arena(req));
     if (rc != AOP_OK) {
         api_reply_err(req, rc, NULL);
         return;

@@ -212,3 +212,9 @@ json_t *users_to_json(const store_user *u)
                      "isActive", u->is_active, "createdAt", u->created_at, "updatedAt",
                      u->updated_at, "lastLoginAt", u->last_login_at[0] ? u->last_login_at : NULL);
 }
+
+aop_err users_list(const app_ctx *app, const store_user_query *q, store_user **out, int *n,
+                   long long *total, arena *a)
+{
+    return store_user_list(app->store, q, out, n, total, a);
+}

@@ -66,6 +66,11 @@ aop_err users_set_password(const app_ctx *app, const char *id, const char *hash,
 /* Sets lastLoginAt to at; updatedAt is left as it is. */
 aop_err users_record_login(const app_ctx *app, const char *id, const char *at);
 
+/* One page of users for the admin list (q's filters, sort and paging): *n
+ * of them in *out (from a), and *total matching. */
+aop_err users_list(const app_ctx *app, const store_user_query *q, store_user **out, int *n,
+                   long long *total, arena *a);
+
 /* 1 when role is admin, user or viewer. */
 int users_role_ok(const char *role);
 

@@ -201,6 +201,8 @@ static const cfg_entry table[] = {
      "longest synchronous wait (wait: true); past it the answer is 202"},
     {"WORKER_MAX_EXECUTIONS", T_INT, F(worker_max_executions), "4096", 1, 4096, NULL, NULL,
      "executions one worker runs at once (the rest wait queued)"},
+    {"LLM_DEFAULT_MAX_TOKENS", T_INT, F(llm_default_max_tokens), "4096", 1, 1000000, NULL, NULL,
+     "max_tokens of an LLM call whose node sets none, when a budget applies to it"},
 };
 #undef F
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))

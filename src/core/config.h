@@ -65,6 +65,8 @@ typedef struct {
     long long quota_active_executions; /* queued + running executions of one user */
     long long wait_max_ms;             /* every synchronous wait at most */
     long long worker_max_executions;   /* what one engine loop runs at once */
+    /* LLM spend budgets */
+    long long llm_default_max_tokens;
 } config;
 
 /* Looks a variable up; returns NULL when unset. ctx is passed through. */

@@ -213,8 +213,8 @@ static void push_ready(run *r, int i)
     r->ready[r->nready++] = i;
 }
 
-/* An error object: {code, message} for a node, plus nodeId (null when no
- * node is to blame) for an execution. */
+/* An error object: {code, message} for a node, plus details when o has
+ * them; plus nodeId (null when no node is to blame) for an execution. */
 static char *error_text(const char *code, const char *message, bool execution,
                         const char *node_id)
 {
@@ -410,6 +410,18 @@ static void resolve(run *r, int i)
     }
 }
 
+/* A node's error from a failed outcome: error_text's, with o's details. */
+static char *node_error_text(const node_outcome *o)
+{
+    if (!o->details)
+        return error_text(o->code, o->message, false, NULL);
+    json_t *v = json_pack("{s:s, s:s, s:O}", "code", o->code, "message", o->message, "details",
+                          o->details);
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    return s ? s : error_text(o->code, o->message, false, NULL);
+}
+
 static void node_finished(run *r, int i, exec_status st)
 {
     node_state *n = &r->ns[i];
@@ -421,7 +433,16 @@ static void node_finished(run *r, int i, exec_status st)
 
 static void attempt(loop *lp, run *r, int i);
 
+static void node_done(loop *lp, run *r, int i, node_outcome *o);
+
 void loop_node_done(loop *lp, run *r, int i, node_outcome *o)
+{
+    node_done(lp, r, i, o);
+    json_decref(o->details);
+    o->details = NULL;
+}
+
+static void node_done(loop *lp, run *r, int i, node_outcome *o)
 {
     node_state *n = &r->ns[i];
     const dag_node *dn = &r->d->nodes[i];
@@ -435,6 +456,7 @@ void loop_node_done(loop *lp, run *r, int i, node_outcome *o)
     n->prompt_tokens += o->prompt_tokens;
     n->completion_tokens += o->completion_tokens;
     n->cost_usd += o->cost_usd;
+    engine_budget_settle(r, i, o->cost_usd);
     if (o->model[0]) {
         free(n->model);
         n->model = xstrdup(o->model);
@@ -452,7 +474,7 @@ void loop_node_done(loop *lp, run *r, int i, node_outcome *o)
         resolve(r, i);
         return;
     }
-    n->error = error_text(o->code, o->message, false, NULL);
+    n->error = node_error_text(o);
     if (o->retryable && n->attempts < dn->max_attempts && !r->ending) {
         long long wait = dn->backoff_ms;
         for (int k = 1; k < n->attempts && wait < 600000; k++)
@@ -567,6 +589,7 @@ static void free_run(run *r)
     }
     free(r->ns);
     free(r->ready);
+    free(r->settles);
     json_decref(r->input);
     dag_unref(r->d);
     free(r->row.input);
@@ -695,8 +718,10 @@ static void open_run(loop *lp, const store_execution *row)
         if (r->ns[i].preds_left == 0)
             push_ready(r, i);
     }
-    if (row->claims > 1)
+    if (row->claims > 1) {
+        budget_resumed(e, r);
         restore_nodes(e, r);
+    }
     int64_t left = row->deadline_ms - clock_now_ms();
     heap_push(lp, r, -1, engine_mono_ms() + (left > 0 ? left : 0));
     advance(lp, r);
@@ -831,6 +856,7 @@ typedef struct {
     run *list;
     wf_tally *tallies; /* one per run of list that ends */
     int ntallies;
+    store_budget_deltas spend; /* what the runs' LLM calls held and cost */
 } flush_ctx;
 
 static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
@@ -844,6 +870,8 @@ static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
         node_row(r, i, &row, at);
         rc = store_execution_node_put(s, r->row.id, &row);
     }
+    if (rc == AOP_OK)
+        rc = budget_flush_run(s, r, &f->spend);
     if (rc == AOP_OK && r->ending) {
         store_execution end;
         char *output = NULL;
@@ -879,8 +907,17 @@ static aop_err flush_tx(store *s, void *p)
 {
     flush_ctx *f = p;
     f->ntallies = 0;
+    f->spend.n = 0;
     for (run *r = f->list; r; r = r->touched_next) {
         aop_err rc = write_run(s, f, r, &r->lost);
+        if (rc != AOP_OK)
+            return rc;
+    }
+    if (f->spend.n > 0) { /* the budgets, in id order, before the workflows */
+        store_budget_clock ck;
+        int n = 0;
+        store_budget_clock_at(clock_now_ms(), &ck);
+        aop_err rc = store_budget_apply(s, &ck, &f->spend, &n);
         if (rc != AOP_OK)
             return rc;
     }
@@ -932,6 +969,7 @@ static void written(loop *lp, run *r)
     }
     for (int i = 0; r->d && i < r->d->n; i++)
         r->ns[i].dirty = false;
+    budget_flushed(r);
     if (r->ending) {
         /* Its workflow's limit has room again: a queued one may start now. */
         bool limited = r->row.max_concurrency > 0;
@@ -950,9 +988,10 @@ static void flush(loop *lp)
     int n = 0;
     for (run *r = lp->touched; r; r = r->touched_next)
         n += r->ending;
-    flush_ctx f = {lp->e, lp->touched, xcalloc((size_t)(n ? n : 1), sizeof(wf_tally)), 0};
+    flush_ctx f = {lp->e, lp->touched, xcalloc((size_t)(n ? n : 1), sizeof(wf_tally)), 0, {0}};
     aop_err rc = store_tx(lp->e->st, flush_tx, &f);
     free(f.tallies);
+    store_budget_deltas_free(&f.spend);
     if (rc != AOP_OK) {
         log_warn("cannot write the progress of executions; retrying",
                  LF_S("error", err_code(rc)));
@@ -1063,6 +1102,8 @@ static void *loop_main(void *arg)
     calls_collect(lp);
     if (lp->touched)
         flush(lp);
+    for (run *r = lp->runs; r; r = r->next)
+        budget_abandon(e, r);
     while (lp->runs)
         drop_run(lp, lp->runs);
     return NULL;

@@ -153,6 +153,8 @@ typedef struct {
     long long node_runs, http_calls, llm_calls;
     /* node attempts refused by NODE_OUTPUT_MAX_BYTES, EXECUTION_MEMORY_MAX_BYTES */
     long long refused_output, refused_memory;
+    /* LLM calls refused by a budget (BUDGET_EXCEEDED) */
+    long long budget_refusals;
     /* executions ended by the engine, by memoryBytes (not cumulative) */
     long long memory_buckets[ENGINE_MEMORY_BUCKETS];
     long long memory_sum, memory_max;

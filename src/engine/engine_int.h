@@ -37,6 +37,7 @@ struct node_outcome {
     long long prompt_tokens, completion_tokens;
     double cost_usd;
     char model[201];     /* llm: the model used */
+    json_t *details;     /* owned; on failure, the error's details (BUDGET_EXCEEDED) */
 };
 
 /* What a node's heap entry stands for: the node's own timer (a KIND_TIMER
@@ -65,6 +66,10 @@ typedef struct {
     long long out_bytes; /* the JSON size of output */
     long long stored;    /* the length of out_text */
     long long wait_ms;   /* KIND_TIMER: the wait its start chose (delay: ms) */
+    /* LLM spend (budget.c): the call whose reservation the node holds
+     * (0: none), and how many calls it reserved for in this claim */
+    long long budget_seq;
+    int budget_calls;
     /* in flight */
     timer_kind timer;
     call *call;
@@ -96,6 +101,12 @@ struct run {
     exec_status end_status;
     char *end_error;     /* JSON text */
     size_t heap_pos;     /* the deadline timer */
+    /* LLM spend (budget.c): calls whose reservations become their cost at
+     * the next flush; reserved: some call of this claim reserved, so the
+     * run's end releases what is left */
+    struct budget_settle *settles;
+    int nsettles, settles_cap;
+    bool reserved;
 };
 
 struct loop {
@@ -225,6 +236,43 @@ void call_drop(loop *lp, call *c);
 /* Delivers the outcomes of finished transfers. */
 void calls_collect(loop *lp);
 int calls_global_init(void);
+
+/*
+ * budget.c: LLM spend (docs/api.md, "Budgets"). Every LLM call goes
+ * through engine_budget_reserve before its request is sent; what a node
+ * holds becomes its cost through engine_budget_settle, written by the
+ * flush that writes the node's outcome (budget_flush_*), and what a run
+ * still holds at its end is released in the same transaction.
+ */
+/*
+ * Before an LLM call of node i (an llm node's attempt, an agent's step):
+ * reserves its worst case against every budget that applies to r (global,
+ * its triggering user's, its workflow's): ceil(prompt_bytes / 4) prompt
+ * tokens (prompt_bytes: the UTF-8 bytes of the request's messages and
+ * tools) at model's input price plus the completion limit at its output
+ * price. *max_tokens: in, the node's limit (0: none); out, what the
+ * request must carry (0: none), LLM_DEFAULT_MAX_TOKENS when the node sets
+ * none and a budget applies. A model without a price reserves nothing.
+ * 0: go ahead, and the reservation is node i's until engine_budget_settle;
+ * -1: o failed, BUDGET_EXCEEDED (not retried; details name the budget)
+ * or BUDGET_UNAVAILABLE (the store did not answer; retried). Without any
+ * budget it costs one indexed read.
+ */
+int engine_budget_reserve(loop *lp, run *r, int i, const char *model, size_t prompt_bytes,
+                          long long *max_tokens, node_outcome *o);
+/* Node i's call ended having cost cost_usd: its reservation (if any)
+ * becomes that cost at the next flush. */
+void engine_budget_settle(run *r, int i, double cost_usd);
+/* In the flush transaction, for run r (whose row is ours): takes what its
+ * settled calls held, and at its end every reservation left. */
+aop_err budget_flush_run(store *s, run *r, store_budget_deltas *d);
+/* After a committed flush of r. */
+void budget_flushed(run *r);
+/* What a run of a claim before this one (claims > 1) may have left held:
+ * released now (else at the run's end). */
+void budget_resumed(engine *e, run *r);
+/* The run leaves without an end (shutdown): its reservations go back. */
+void budget_abandon(engine *e, run *r);
 
 /* inserter.c */
 int inserter_start(engine *e);

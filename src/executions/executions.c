@@ -388,6 +388,8 @@ static aop_err cancel_tx(store *s, void *p)
         rc = store_execution_nodes_end(s, e->id, EXEC_RUNNING, EXEC_CANCELLED, e->finished_at, &n);
     if (rc == AOP_OK) /* never reached: skipped, without a finish time */
         rc = store_execution_nodes_end(s, e->id, EXEC_PENDING, EXEC_SKIPPED, NULL, &n);
+    if (rc == AOP_OK) /* its LLM calls in flight are aborted: what they hold goes back */
+        rc = store_budget_release(s, e->id, &n);
     if (rc == AOP_OK)
         rc = store_workflow_analytics_add(s, e->workflow_id, EXEC_CANCELLED, e->duration_ms,
                                           e->total_tokens, e->cost_usd,
@@ -420,6 +422,14 @@ aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id
     return full_json(app, &row, json, len, a);
 }
 
+/* The row and the reservations of its LLM calls together. */
+static aop_err delete_tx(store *s, void *id)
+{
+    long long n = 0;
+    aop_err rc = store_execution_delete(s, id);
+    return rc == AOP_OK ? store_budget_release(s, id, &n) : rc;
+}
+
 aop_err executions_delete(const app_ctx *app, const char *id)
 {
     if (!ids_uuid_ok(id))
@@ -428,7 +438,7 @@ aop_err executions_delete(const app_ctx *app, const char *id)
     store_execution row;
     aop_err rc = store_execution_get(app->store, id, &row, &a);
     if (rc == AOP_OK)
-        rc = store_execution_delete(app->store, id);
+        rc = store_tx(app->store, delete_tx, (void *)id);
     if (rc == AOP_OK) {
         engine_forget(app->engine, id);
         executions_changed(app, NULL, id);

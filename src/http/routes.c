@@ -65,6 +65,14 @@ const http_route http_routes[] = {
           BUCKET_GENERAL),
     ROUTE("DELETE", "/api/executions/:id", api_executions_delete, ACCESS_AUTH, ROLE_ADMIN,
           BUCKET_GENERAL),
+
+    ROUTE("GET", "/api/budgets", api_budgets_list, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
+    ROUTE("POST", "/api/budgets", api_budgets_create, ACCESS_AUTH, ROLE_ADMIN, BUCKET_GENERAL),
+    ROUTE("GET", "/api/budgets/:id", api_budgets_get, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
+    ROUTE("PATCH", "/api/budgets/:id", api_budgets_patch, ACCESS_AUTH, ROLE_ADMIN,
+          BUCKET_GENERAL),
+    ROUTE("DELETE", "/api/budgets/:id", api_budgets_delete, ACCESS_AUTH, ROLE_ADMIN,
+          BUCKET_GENERAL),
 };
 
 const int http_routes_len = (int)(sizeof(http_routes) / sizeof(http_routes[0]));

@@ -365,6 +365,23 @@ const db_sql *db_list_sql(db_list *l, unsigned filters, int sort, bool desc, boo
     return count ? &l->count[filters] : &l->page[((int)filters * l->nsorts + sort) * 2 + desc];
 }
 
+aop_err db_list_page(db_op *o, db_list *l, const char *const *values, int sort, bool desc,
+                     long long offset, long long limit, const db_row *row, void **items,
+                     int *nitems, long long *total, arena *a)
+{
+    db_val v[DB_LIST_MAX_FILTERS + 2];
+    unsigned f = 0;
+    int nv = 0;
+    for (int k = 0; k < l->nfilters && k < DB_LIST_MAX_FILTERS; k++) {
+        if (values[k]) {
+            f |= 1u << k;
+            v[nv++] = DB_TEXT(values[k]);
+        }
+    }
+    return db_page(o, db_list_sql(l, f, 0, false, true), db_list_sql(l, f, sort, desc, false), v,
+                   nv, offset, limit, row, items, nitems, total, a);
+}
+
 /* ---- connections per thread ---- */
 
 /* pthread key destructor: the thread is exiting, so its connection goes. */

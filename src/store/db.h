@@ -168,6 +168,12 @@ typedef struct {
 /* The count (count) or page statement of l for filters, sort, desc; a sort
  * out of range reads as the first. */
 const db_sql *db_list_sql(db_list *l, unsigned filters, int sort, bool desc, bool count);
+/* db_page over l: filter k applies when values[k] (l->nfilters of them,
+ * at most DB_LIST_MAX_FILTERS) is not NULL, with that text as its value. */
+#define DB_LIST_MAX_FILTERS 16
+aop_err db_list_page(db_op *o, db_list *l, const char *const *values, int sort, bool desc,
+                     long long offset, long long limit, const db_row *row, void **items,
+                     int *nitems, long long *total, arena *a);
 
 /* The numbered migrations (migrations.c): parts end with {0}. */
 typedef struct {

@@ -360,12 +360,54 @@ static const db_sql m5[] = {
     {0},
 };
 
+/*
+ * 006: LLM spend budgets (docs/api.md, "Budgets"). Money is integer
+ * nano-dollars (1e-9 USD), so sums and the reservation's comparison are
+ * exact on both databases. One budget per scope and period: scope_id is ''
+ * for the global scope, so the UNIQUE index also holds there (NULLs would
+ * never collide) and answers the engine's lookup of the budgets of a call.
+ * resets_at is NULL for a "total" budget. A reservation is one call's
+ * worst-case cost held against one budget, keyed by the call (execution,
+ * node, the node's call number) and released by execution id.
+ */
+static const db_sql m6[] = {
+    DB_BOTH("CREATE TABLE budgets (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  scope_type TEXT NOT NULL CHECK (scope_type IN ('global','user','workflow')),\n"
+            "  scope_id TEXT NOT NULL,\n"
+            "  period TEXT NOT NULL CHECK (period IN ('day','month','total')),\n"
+            "  limit_nano {INT} NOT NULL CHECK (limit_nano > 0),\n"
+            "  spent_nano {INT} NOT NULL DEFAULT 0,\n"
+            "  reserved_nano {INT} NOT NULL DEFAULT 0,\n"
+            "  period_start TEXT NOT NULL,\n"
+            "  resets_at TEXT,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  updated_at TEXT NOT NULL,\n"
+            "  created_by TEXT NOT NULL\n"
+            ");\n"
+            "CREATE UNIQUE INDEX budgets_scope_idx ON budgets (scope_type, scope_id, period);\n"
+            "CREATE INDEX budgets_created_idx ON budgets (created_at, id);\n"
+            "CREATE INDEX budgets_updated_idx ON budgets (updated_at, id);\n"
+            "CREATE TABLE budget_reservations (\n"
+            "  execution_id TEXT NOT NULL,\n"
+            "  node_id TEXT NOT NULL,\n"
+            "  call_seq {INT} NOT NULL,\n"
+            "  budget_id TEXT NOT NULL REFERENCES budgets (id) ON DELETE CASCADE,\n"
+            "  amount_nano {INT} NOT NULL CHECK (amount_nano > 0),\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  PRIMARY KEY (execution_id, node_id, call_seq, budget_id)\n"
+            ");\n"
+            "CREATE INDEX budget_reservations_budget_idx ON budget_reservations (budget_id);\n"),
+    {0},
+};
+
 const store_migration store_migrations[] = {
     {1, "001_users", m1},
     {2, "002_auth", m2},
     {3, "003_workflows", m3},
     {4, "004_executions", m4},
     {5, "005_fair_queue", m5},
+    {6, "006_budgets", m6},
 };
 
 const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);

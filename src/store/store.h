@@ -266,6 +266,60 @@ void store_wf_tally_add(store_wf_tally *t, exec_status status, long long duratio
 #define STORE_EXEC_MAX_DAYS 400
 #define STORE_EXEC_MAX_MODELS 100
 
+/* One budget (src/store/budgets.c). Money is integer nano-dollars (1e-9
+ * USD); scope_id is "" for the global scope; resets_at "" for "total". */
+typedef struct {
+    char id[UUID_STR_LEN];
+    char scope_type[16];          /* global | user | workflow */
+    char scope_id[UUID_STR_LEN];
+    char period[8];               /* day | month | total */
+    long long limit_nano, spent_nano, reserved_nano;
+    char period_start[25];
+    char resets_at[25];
+    char created_at[25];
+    char updated_at[25];
+    char created_by[UUID_STR_LEN];
+} store_budget;
+
+#define STORE_NANO_PER_USD 1000000000.0
+/* USD as whole nano-dollars, rounded to the nearest (negative and NaN: 0;
+ * capped at 2^62). Rounding is monotonic, so a cost within its reservation
+ * in dollars stays within it in nano-dollars. */
+long long store_usd_nano(double usd);
+
+/* A moment and the bounds of the periods that contain it, all RFC 3339
+ * UTC: the day's and the month's start, and the next day's and month's. */
+typedef struct {
+    char now[25];
+    char day_start[25], day_end[25];
+    char month_start[25], month_end[25];
+} store_budget_clock;
+void store_budget_clock_at(long long now_ms, store_budget_clock *out);
+/* The period a budget of that period ("day", "month", "total") is in at
+ * ck: its start and its end ("" for total, whose start is start_total). */
+void store_budget_period(const store_budget_clock *ck, const char *period,
+                         const char *start_total, char start[25], char end[25]);
+
+typedef enum { STORE_BUDGET_SORT_CREATED, STORE_BUDGET_SORT_UPDATED } store_budget_sort;
+
+typedef struct {
+    const char *reader;     /* only what this user sees: global budgets, its own, those of
+                             * workflows it reads; NULL: all */
+    const char *scope_type; /* filters, NULL when absent */
+    const char *scope_id;
+    store_budget_sort sort;
+    bool desc;
+    long long offset, limit;
+} store_budget_query;
+
+/* One call's reservations: the call and who runs it. */
+typedef struct {
+    const char *execution_id, *node_id;
+    long long seq;          /* the node's call (an llm node: its attempt) */
+    const char *owner;      /* the engine holding the execution's lease */
+    long long claims;       /* ... from this claim of it */
+} store_budget_call;
+
 struct db_sql;
 struct db_val;
 struct db_stmt;
@@ -481,6 +535,68 @@ aop_err store_execution_prune(store *s, const char *before, long long keep, int 
 /* Gives free pages back to the file system (at most pages; 0: all);
  * AOP_OK at once where the database server does that itself. */
 aop_err store_reclaim(store *s, long long pages);
+
+/* Budgets. insert: AOP_ERR_CONFLICT when the scope has one of that period. */
+aop_err store_budget_insert(store *s, const store_budget *b);
+aop_err store_budget_get(store *s, const char *id, store_budget *out);
+aop_err store_budget_list(store *s, const store_budget_query *q, store_budget **out, int *n,
+                          long long *total, arena *a);
+/* Sets the limit (limit_nano > 0) and, when period is not NULL, the period,
+ * whose current bounds (at ck) it then starts (spent is kept), at `at`;
+ * *out is the row afterwards. AOP_ERR_NOT_FOUND, AOP_ERR_CONFLICT (the
+ * scope has a budget of that period). */
+aop_err store_budget_update(store *s, const char *id, long long limit_nano, const char *period,
+                            const store_budget_clock *ck, const char *at, store_budget *out);
+/* Deletes it with its reservations; AOP_ERR_NOT_FOUND when absent. */
+aop_err store_budget_delete(store *s, const char *id);
+/* The ids (from a) of the budgets that apply to a call of an execution of
+ * workflow_id that user_id triggered: global ones, the user's, the
+ * workflow's, in id order. One indexed read: what a call costs when no
+ * budget is defined. */
+aop_err store_budget_applicable(store *s, const char *user_id, const char *workflow_id,
+                                store_id **ids, int *n, arena *a);
+/*
+ * Reserves amount_nano (> 0) against each of the n budgets ids, in one
+ * transaction of its own, for call c: one conditional UPDATE per budget
+ * (period rolled over at ck first when it ended), then its reservation
+ * row. All or nothing: AOP_ERR_FORBIDDEN when a budget has less than
+ * amount_nano left (its id in refused; nothing reserved); AOP_ERR_CONFLICT
+ * when c's execution is no longer running under c's owner and claim (its
+ * row is locked until the commit on PostgreSQL, so a cancel, delete or
+ * requeue comes before, and finds nothing, or after, and releases it). A
+ * budget deleted meanwhile is passed over.
+ */
+aop_err store_budget_reserve(store *s, const store_budget_clock *ck, const store_budget_call *c,
+                             const store_id *ids, int n, long long amount_nano,
+                             store_id refused);
+/*
+ * What reservations leave behind once taken: per budget, what it reserved
+ * and what the call cost (0 for a release). Turning reservations into
+ * costs is two steps, inside one transaction of the caller's:
+ * store_budget_take for each call (c) or execution (c NULL) whose
+ * reservations end, then store_budget_apply once, which writes the budgets
+ * in id order (so transactions never wait on each other in a circle) with
+ * one UPDATE per budget: cost added to spent (period rolled over at ck
+ * first), the reservations taken out of reserved. A reservation taken
+ * already (released by another transaction) yields nothing.
+ */
+typedef struct {
+    store_id budget_id;
+    long long amount_nano, cost_nano;
+} store_budget_delta;
+typedef struct {
+    store_budget_delta *items; /* malloc'd */
+    int n, cap;
+} store_budget_deltas;
+aop_err store_budget_take(store *s, const store_budget_call *c, const char *execution_id,
+                          long long cost_nano, store_budget_deltas *d);
+/* *n: the budgets written; d is emptied (not freed) when it succeeds. */
+aop_err store_budget_apply(store *s, const store_budget_clock *ck, store_budget_deltas *d,
+                           int *n);
+void store_budget_deltas_free(store_budget_deltas *d);
+/* Take and apply for every reservation of the execution (inside the
+ * caller's transaction); *n: how many reservations there were. */
+aop_err store_budget_release(store *s, const char *execution_id, long long *n);
 
 #define STORE_EVENT_MAX 7900 /* bytes of one published payload */
 

@@ -196,19 +196,9 @@ aop_err store_workflow_list(store *s, const store_wf_query *q, store_workflow **
     db_op o = db_op_start(s, "workflow_list");
     const char *search = q->search && *q->search ? db_like_pattern(q->search, a) : NULL;
     const char *values[NFILTERS] = {q->reader, q->status, q->tag, q->owner_id, search};
-    db_val v[NFILTERS + 2];
-    unsigned f = 0;
-    int nv = 0;
-    for (int k = 0; k < NFILTERS; k++) {
-        if (values[k]) {
-            f |= 1u << k;
-            v[nv++] = DB_TEXT(values[k]);
-        }
-    }
     void *items = NULL;
-    aop_err rc = db_page(&o, db_list_sql(&store_wf_list, f, 0, false, true),
-                         db_list_sql(&store_wf_list, f, (int)q->sort, q->desc, false), v, nv,
-                         q->offset, q->limit, &wf_list_row, &items, n, total, a);
+    aop_err rc = db_list_page(&o, &store_wf_list, values, (int)q->sort, q->desc, q->offset,
+                              q->limit, &wf_list_row, &items, n, total, a);
     *out = items;
     return db_op_end(&o, rc);
 }

@@ -25,6 +25,8 @@ builders, create / execute / wait, and the shape check of an execution.
 """
 import json
 import pathlib
+import select
+import socket
 import threading
 import time
 import urllib.parse
@@ -319,7 +321,9 @@ class FakeLLM(_FakeServer):
     Failure modes by model name: fail-500, fail-429, fail-400 (that status with a
     JSON error), malformed (200 with a body that is not JSON), no-choices (200 JSON
     without choices), no-usage (200 without usage), slow (sleeps slow_seconds, then
-    answers), flaky-<k> (the first k calls answer 503, then normally).
+    answers), flaky-<k> (the first k calls answer 503, then normally). A script's
+    delay (seconds) makes any model as slow; a call whose client hung up while it
+    slept is not answered and is listed by aborted().
 
     Providers that echo what they were sent (the request headers hold the API key):
     echo-auth-401 (401, error.message "Incorrect API key provided: <Authorization>"),
@@ -344,17 +348,36 @@ class FakeLLM(_FakeServer):
             self.completion_tokens = 5
             self.slow_seconds = 2.0
             self._calls = {}
+            self._aborted = []
             self._requests.clear()
 
     @property
     def base_url(self):
         return self.url + "/v1"
 
-    def script(self, model, content=None, prompt_tokens=None, completion_tokens=None, finish_reason=None):
-        """What answers to model look like (unset parts keep the defaults)."""
+    def script(self, model, content=None, prompt_tokens=None, completion_tokens=None, finish_reason=None,
+               delay=None):
+        """What answers to model look like (unset parts keep the defaults); delay: seconds
+        to wait before answering."""
         with self._lock:
             self.scripts[model] = {"content": content, "prompt_tokens": prompt_tokens,
-                                   "completion_tokens": completion_tokens, "finish_reason": finish_reason}
+                                   "completion_tokens": completion_tokens, "finish_reason": finish_reason,
+                                   "delay": delay}
+
+    def aborted(self, model=None):
+        """The requests (optionally for one model) whose client closed the connection
+        while the fake waited to answer."""
+        with self._lock:
+            out = list(self._aborted)
+        return [r for r in out if model is None or (isinstance(r.json, dict) and r.json.get("model") == model)]
+
+    @staticmethod
+    def _client_gone(h):
+        try:
+            ready, _, _ = select.select([h.connection], [], [], 0)
+            return bool(ready) and h.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def calls(self, model=None):
         """The chat completion requests received (optionally for one model), in order."""
@@ -427,6 +450,13 @@ class FakeLLM(_FakeServer):
             return h.send(200, {"id": "chatcmpl-x", "object": "chat.completion", "model": model})
         if model == "slow":
             time.sleep(slow)
+        if script.get("delay"):
+            time.sleep(script["delay"])
+            if self._client_gone(h):
+                with self._lock:
+                    self._aborted.append(req)
+                h.close_connection = True
+                return None
 
         content = script.get("content")
         if content is None:

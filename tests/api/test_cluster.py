@@ -12,7 +12,8 @@ test gets a fresh database and Redis database number there.
 - one user's quota of active executions holds across instances; claims stay
   round-robin across users with a claimer on each instance;
 - a `wait: true` on one instance for an execution another one runs; cancel across;
-- Redis stopped and restarted mid-load; PostgreSQL restarted mid-load.
+- Redis stopped and restarted mid-load; PostgreSQL restarted mid-load;
+- one LLM budget across instances: twenty concurrent executions never pass it.
 """
 import os
 import pathlib
@@ -30,6 +31,8 @@ from conftest import BACKEND, REPO, assert_error, fresh_backend
 from authutil import admin_login, auth_env, bearer, login, me, register
 from fakes import (H, at_once, chain, create_workflow, delay_node, get_execution, transform, wait_ended,
                    check_execution)
+from fakes import fake_llm, pricing_file  # noqa: F401 (fixtures used by name)
+from budgetutil import budget_workflow, check_never_past_the_limit, create, scope, run_concurrently
 
 pytestmark = pytest.mark.skipif(BACKEND != "pg", reason="needs PostgreSQL + Redis (AOP_TEST_BACKEND=pg)")
 
@@ -455,3 +458,22 @@ def test_postgres_restarted_mid_load(aop_server, services):
     r = c.post("/api/workflows/%s/execute" % w["id"], json={"wait": True, "input": {"n": 99}},
                headers=H(user), timeout=30)
     assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+
+
+# ---------------------------------------------------------------- budgets
+
+def test_budget_holds_across_instances(aop_server, services, fake_llm, pricing_file):
+    """Twenty executions of three parallel llm nodes each, started at once over three
+    instances, reserve against one budget: together they never spend past it."""
+    servers = cluster(aop_server, services, LLM_BASE_URL=fake_llm.base_url,
+                      LLM_API_KEY=fake_llm.default_key, LLM_PRICING_FILE=str(pricing_file))
+    fake_llm.reset()
+    fake_llm.script("test-model", prompt_tokens=2, completion_tokens=3, delay=0.3)
+    adm = admin_login(servers[0])
+    user = register(servers[1])
+    wf = budget_workflow(servers[0], user)
+    b = create(servers[2], adm, scope("workflow", wf["id"]), 100, "total")
+    executions = run_concurrently(servers, user, wf["id"], 20)
+    for e in executions:
+        check_execution(e)
+    check_never_past_the_limit(servers[1], adm, b, executions, fake_llm)

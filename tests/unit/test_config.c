@@ -214,6 +214,26 @@ static void config_execution_limits(void)
     refuses_each(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
+/* LLM_DEFAULT_MAX_TOKENS: default, bounds, a value that parses. */
+static void config_llm_default_max_tokens(void)
+{
+    const char *none[] = {NULL}, *set[] = {"LLM_DEFAULT_MAX_TOKENS=256", NULL};
+    static const char *const bad[][2] = {{"LLM_DEFAULT_MAX_TOKENS=0"},
+                                         {"LLM_DEFAULT_MAX_TOKENS=1000001"},
+                                         {"LLM_DEFAULT_MAX_TOKENS=many"}};
+    config c;
+    char err[256];
+    CHECK_INT(load(none, &c, err, sizeof(err)), 0);
+    long long def = c.llm_default_max_tokens;
+    config_free(&c);
+    CHECK_INT(def, 4096);
+    CHECK_INT(load(set, &c, err, sizeof(err)), 0);
+    long long given = c.llm_default_max_tokens;
+    config_free(&c);
+    CHECK_INT(given, 256);
+    refuses_each(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
 const unit_test config_tests[] = {
     TEST(config_defaults),
     TEST(config_parses_values),
@@ -222,5 +242,6 @@ const unit_test config_tests[] = {
     TEST(config_production_rules),
     TEST(config_memory_budgets),
     TEST(config_execution_limits),
+    TEST(config_llm_default_max_tokens),
     {NULL, NULL},
 };

@@ -4,7 +4,10 @@
  * handle (calls.c). It only ever calls LLM_BASE_URL, and LLM_API_KEY is
  * redacted from whatever comes back (call_secrets.h). Its output is
  * {content, model, finishReason, usage}; usage is priced (pricing.h) by
- * the model asked for, else by the model that answered.
+ * the model asked for, else by the model that answered. Every attempt
+ * first reserves its worst case against the budgets that apply
+ * (engine_budget_reserve), which also decides whether the request
+ * carries max_tokens: when the node sets maxTokens or a budget applies.
  *
  * Config: model (required) a string of 1..200 characters. messages
  * (required) an array of 1..MESSAGES_MAX objects {role: system | user |
@@ -111,10 +114,39 @@ static json_t *llm_messages(const json_t *msgs)
     return out;
 }
 
+/* The request body of the rendered config (malloc'd), once the budgets
+ * hold the call's worst case; NULL with o failed. */
+static char *request_body(loop *lp, run *r, int i, const char *model, const json_t *conf,
+                          node_outcome *o)
+{
+    json_t *msgs = llm_messages(json_object_get(conf, "messages"));
+    char *text = json_dumps(msgs, JSON_COMPACT);
+    size_t bytes = text ? strlen(text) : 0;
+    free(text);
+    const json_t *mt = json_object_get(conf, "maxTokens");
+    long long max_tokens = json_is_integer(mt) ? (long long)json_integer_value(mt) : 0;
+    if (engine_budget_reserve(lp, r, i, model, bytes, &max_tokens, o) != 0) {
+        json_decref(msgs);
+        return NULL;
+    }
+    json_t *req = json_pack("{s:s, s:o}", "model", model, "messages", msgs);
+    const json_t *t = json_object_get(conf, "temperature");
+    if (req && json_is_number(t))
+        json_object_set(req, "temperature", (json_t *)t);
+    if (req && max_tokens > 0)
+        json_object_set_new(req, "max_tokens", json_integer(max_tokens));
+    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!body)
+        outcome_fail(o, "INVALID_CONFIG", false, "the request could not be built");
+    return body;
+}
+
 /* The request of the rendered config; 0, or -1 with o failed. The model
  * asked for stays with the call for pricing. */
-static int build(call *c, const config *cfg, const json_t *conf, node_outcome *o)
+static int build(call *c, loop *lp, run *r, int i, const json_t *conf, node_outcome *o)
 {
+    const config *cfg = lp->e->cfg;
     if (!cfg->llm_base_url) {
         outcome_fail(o, "LLM_NOT_CONFIGURED", false, "LLM_BASE_URL is not set on the server");
         return -1;
@@ -125,20 +157,9 @@ static int build(call *c, const config *cfg, const json_t *conf, node_outcome *o
         return -1;
     }
     call_set_data(c, xstrdup(model));
-    json_t *req = json_pack("{s:s, s:o}", "model", model, "messages",
-                            llm_messages(json_object_get(conf, "messages")));
-    const json_t *t = json_object_get(conf, "temperature");
-    if (json_is_number(t))
-        json_object_set(req, "temperature", (json_t *)t);
-    const json_t *mt = json_object_get(conf, "maxTokens");
-    if (json_is_integer(mt))
-        json_object_set(req, "max_tokens", (json_t *)mt);
-    char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    json_decref(req);
-    if (!body) {
-        outcome_fail(o, "INVALID_CONFIG", false, "the request could not be built");
+    char *body = request_body(lp, r, i, model, conf, o);
+    if (!body)
         return -1;
-    }
     size_t blen = strlen(cfg->llm_base_url);
     while (blen > 0 && cfg->llm_base_url[blen - 1] == '/')
         blen--;
@@ -176,7 +197,7 @@ static long long timeout_of(const run *r, int i)
 node_step kind_llm_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o)
 {
     call *c = call_new(lp, r, i, timeout_of(r, i), "LLM_ERROR", o);
-    if (c && build(c, lp->e->cfg, conf, o) != 0) {
+    if (c && build(c, lp, r, i, conf, o) != 0) {
         call_free(c);
         c = NULL;
     }
