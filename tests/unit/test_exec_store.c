@@ -2453,13 +2453,16 @@ typedef struct {
 static void *quota_loop(void *p)
 {
     quota_racer *q = p;
-    enqueue_job j = {q->f, 0, 1, 1, QUOTA_LIMIT, {0}};
+    fixture own = *q->f; /* an arena of its own: the fixture's is not shared */
+    own.a = (arena){0};
+    enqueue_job j = {&own, 0, 1, 1, QUOTA_LIMIT, {0}};
     for (int i = 0; i < QUOTA_STARTS && q->rc == AOP_OK; i++) {
         j.from = q->from + i;
         q->rc = store_tx(q->s, enqueue_tx, &j);
         q->ok += q->rc == AOP_OK && j.rc[0] == AOP_OK;
         q->over += q->rc == AOP_OK && j.rc[0] == AOP_ERR_QUOTA_EXCEEDED;
     }
+    arena_free(&own.a);
     return NULL;
 }
 
