@@ -45,6 +45,7 @@ start() {
     port=$(free_port)
     env APP_ENV=test PORT=$port DATABASE_URL="$db" ${rd:+REDIS_URL=$rd} DATA_DIR="$work/var" \
       LOG_LEVEL=warn RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 BCRYPT_COST=10 \
+      QUOTA_ACTIVE_EXECUTIONS=1000000 \
       JWT_ACCESS_SECRET=bench-access-secret-0123456789abcdef0123 \
       JWT_REFRESH_SECRET=bench-refresh-secret-0123456789abcdef012 \
       ADMIN_EMAIL=bench@example.com ADMIN_PASSWORD=bench-password "$@" \

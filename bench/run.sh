@@ -64,9 +64,12 @@ npid=$!
 
 # start_aop [VAR=value...]: serves $work/aop.db on $port with the given extra
 # settings (a fixed JWT secret, so tokens outlive a restart) and waits for it.
+# One user starts every execution here, so its quota of active executions is
+# lifted: wrk builds a backlog far past the default 1000.
 start_aop() {
   env APP_ENV=test PORT=$port DATABASE_URL="sqlite://$work/aop.db" DATA_DIR="$work/var" \
     LOG_LEVEL=warn RATE_LIMIT_MAX=1000000000 AUTH_RATE_LIMIT_MAX=1000000000 BCRYPT_COST=12 \
+    QUOTA_ACTIVE_EXECUTIONS=1000000 \
     JWT_ACCESS_SECRET=bench-access-secret-0123456789abcdef0123 \
     JWT_REFRESH_SECRET=bench-refresh-secret-0123456789abcdef012 \
     ADMIN_EMAIL=bench@example.com ADMIN_PASSWORD=bench-password "$@" \

@@ -68,10 +68,23 @@ int api_valid_or_reply(http_req *req, json_t *details)
     return 0;
 }
 
+/* Retry-After of a 503 and of a 429 QUOTA_EXCEEDED: a constant, since when
+ * a dependency comes back or one of the user's executions ends is not
+ * known, and the server answers a retry cheaply either way. */
+#define RETRY_AFTER_S "1"
+
 void api_reply_err(http_req *req, aop_err e, const char *message)
 {
-    if (e == AOP_ERR_UNAVAILABLE)
-        http_set_header(req, "Retry-After", "1");
+    char msg[160];
+    if (e == AOP_ERR_UNAVAILABLE || e == AOP_ERR_QUOTA_EXCEEDED)
+        http_set_header(req, "Retry-After", RETRY_AFTER_S);
+    if (e == AOP_ERR_QUOTA_EXCEEDED && !message) {
+        snprintf(msg, sizeof(msg),
+                 "You already have %lld queued or running executions, the most one user may "
+                 "have; retry once some have ended",
+                 http_app(req)->cfg->quota_active_executions);
+        message = msg;
+    }
     http_reply_error(req, e, message, NULL);
 }
 

@@ -32,7 +32,8 @@ const char *api_string(json_t *o, const char *field, bool required, size_t min, 
  * and returns 0; otherwise frees it and returns 1. */
 int api_valid_or_reply(http_req *req, json_t *details);
 
-/* Answers an error from a service: 503 gets Retry-After. */
+/* Answers an error from a service: 503 and 429 QUOTA_EXCEEDED get
+ * Retry-After (1 s), the latter a message naming the quota. */
 void api_reply_err(http_req *req, aop_err e, const char *message);
 
 typedef struct {
@@ -55,5 +56,22 @@ void api_audit(http_req *req, const char *action, const char *actor_id, const ch
 
 /* The caller as the workflow rules see it (role admin, role viewer). */
 wf_caller api_wf_caller(http_req *req);
+
+/* Answers 202 {executionId, status}: an execution accepted, or not ended
+ * yet when a wait for it was over. */
+void api_reply_status(http_req *req, const char *execution_id, exec_status status);
+
+/*
+ * A synchronous wait (wait.c): parks req until execution execution_id
+ * (whose status was status) ends or timeout_ms (plus 250 ms) passes, and
+ * never longer than WAIT_MAX_MS. Then, on an HTTP thread: when it ended,
+ * ended(req, json, len, ctx) answers, json being the execution as
+ * executions_get gives it to c (copied; ctx must live until then: use the
+ * arena); otherwise the answer is 202 {executionId, status} with its
+ * status then, or 404 when it was deleted meanwhile.
+ */
+typedef void (*api_ended_fn)(http_req *req, const char *json, size_t len, void *ctx);
+void api_wait_end(http_req *req, const wf_caller *c, const char *execution_id,
+                  exec_status status, long long timeout_ms, api_ended_fn ended, void *ctx);
 
 #endif

@@ -13,8 +13,6 @@
 #include "core/str.h"
 #include "executions/executions.h"
 
-#define WAIT_SLACK_MS 250
-
 static const char *const sort_fields[] = {"createdAt", "startedAt", "finishedAt", "durationMs",
                                           NULL};
 static const store_exec_sort sort_of[] = {STORE_EXEC_SORT_CREATED, STORE_EXEC_SORT_STARTED,
@@ -51,12 +49,6 @@ static void reply_result(http_req *req, aop_err rc, const char *what, const char
         reply_text(req, 200, json, len);
 }
 
-static void reply_queued(http_req *req, int status, const char *id, exec_status st)
-{
-    http_reply_json(req, status, json_pack("{s:s, s:s}", "executionId", id, "status",
-                                           exec_status_name(st)));
-}
-
 /* A from/to query argument as RFC 3339 ms into out; false (with a problem)
  * when malformed. */
 static bool read_time(http_req *req, const char *name, char out[25], const char **set,
@@ -89,65 +81,23 @@ static bool read_range(http_req *req, char from[25], char to[25], const char **f
 typedef struct {
     http_req *req;
     char id[UUID_STR_LEN];
-} wait_ctx;
-
-static void on_wait_done(void *ctx, bool ended)
-{
-    (void)ended;
-    http_unpark(((wait_ctx *)ctx)->req);
-}
-
-/* Back on an HTTP thread: the execution as it is now. */
-static void answer_wait(http_req *req, void *ctx)
-{
-    wait_ctx *w = ctx;
-    wf_caller c = api_wf_caller(req);
-    exec_status st = EXEC_QUEUED;
-    char *json = NULL;
-    size_t len = 0;
-    aop_err rc = executions_result(http_app(req), &c, w->id, &st, &json, &len, http_arena(req));
-    if (rc == AOP_OK && !json)
-        reply_queued(req, 202, w->id, st);
-    else
-        reply_result(req, rc, "execution", json, len);
-}
-
-/* Parks the request until the execution ends or its timeout (plus a little)
- * passes. The park comes first, so that no end can slip in between. */
-static void wait_for(http_req *req, const store_execution *row)
-{
-    wait_ctx *w = arena_alloc(http_arena(req), sizeof(*w));
-    w->req = req;
-    str_copy(w->id, sizeof(w->id), row->id);
-    if (http_park(req, answer_wait, w) != 0) {
-        reply_queued(req, 202, row->id, row->status);
-        return;
-    }
-    if (executions_wait(http_app(req), row->id, row->timeout_ms + WAIT_SLACK_MS, on_wait_done,
-                        w) != AOP_OK)
-        http_unpark(req);
-}
-
-typedef struct {
-    http_req *req;
-    char id[UUID_STR_LEN];
-    bool committed;
+    aop_err rc;
 } submit_ctx;
 
-static void on_committed(void *ctx, bool committed)
+static void on_committed(void *ctx, aop_err rc)
 {
     submit_ctx *x = ctx;
-    x->committed = committed;
+    x->rc = rc;
     http_unpark(x->req);
 }
 
 static void answer_submitted(http_req *req, void *ctx)
 {
     submit_ctx *x = ctx;
-    if (x->committed)
-        reply_queued(req, 202, x->id, EXEC_QUEUED);
+    if (x->rc == AOP_OK)
+        api_reply_status(req, x->id, EXEC_QUEUED);
     else
-        api_reply_err(req, AOP_ERR_UNAVAILABLE, NULL);
+        reply_err(req, x->rc == AOP_ERR_QUOTA_EXCEEDED ? x->rc : AOP_ERR_UNAVAILABLE, NULL);
 }
 
 /* The row goes to the engine's group commit; the connection waits parked,
@@ -156,7 +106,7 @@ static void submit(http_req *req, const store_execution *row)
 {
     submit_ctx *x = arena_alloc(http_arena(req), sizeof(*x));
     x->req = req;
-    x->committed = false;
+    x->rc = AOP_ERR_UNAVAILABLE;
     str_copy(x->id, sizeof(x->id), row->id);
     if (http_park(req, answer_submitted, x) != 0) {
         api_reply_err(req, AOP_ERR_INTERNAL, NULL);
@@ -164,6 +114,13 @@ static void submit(http_req *req, const store_execution *row)
     }
     if (executions_start(http_app(req), row, on_committed, x) != AOP_OK)
         http_unpark(req); /* stopping: answered 503 */
+}
+
+/* wait: true, ended in time: the execution. */
+static void answer_ended(http_req *req, const char *json, size_t len, void *ctx)
+{
+    (void)ctx;
+    reply_text(req, 200, json, len);
 }
 
 void api_workflows_execute(http_req *req)
@@ -201,7 +158,7 @@ void api_workflows_execute(http_req *req)
         reply_err(req, rc, "workflow");
         return;
     }
-    wait_for(req, &row);
+    api_wait_end(req, &c, row.id, row.status, row.timeout_ms, answer_ended, NULL);
 }
 
 /* ---- history ---- */

@@ -195,6 +195,12 @@ static const cfg_entry table[] = {
      1LL << 40, NULL, NULL, "what the engine holds for one execution at most"},
     {"EXECUTION_STORED_MAX_BYTES", T_INT, F(execution_stored_max_bytes), "16777216", 1024,
      1LL << 29, NULL, NULL, "stored outputs of one execution in all; then truncation markers"},
+    {"QUOTA_ACTIVE_EXECUTIONS", T_INT, F(quota_active_executions), "1000", 1, 1000000, NULL,
+     NULL, "queued + running executions one user may have; more answer 429 QUOTA_EXCEEDED"},
+    {"WAIT_MAX_MS", T_INT, F(wait_max_ms), "60000", 0, 86400000, NULL, NULL,
+     "longest synchronous wait (wait: true); past it the answer is 202"},
+    {"WORKER_MAX_EXECUTIONS", T_INT, F(worker_max_executions), "4096", 1, 4096, NULL, NULL,
+     "executions one worker runs at once (the rest wait queued)"},
     {"LLM_DEFAULT_MAX_TOKENS", T_INT, F(llm_default_max_tokens), "4096", 1, 1000000, NULL, NULL,
      "max_tokens of an LLM call whose node sets none, when a budget applies to it"},
 };

@@ -61,6 +61,10 @@ typedef struct {
     long long node_output_max_bytes;
     long long execution_memory_max_bytes;
     long long execution_stored_max_bytes;
+    /* limits and fairness */
+    long long quota_active_executions; /* queued + running executions of one user */
+    long long wait_max_ms;             /* every synchronous wait at most */
+    long long worker_max_executions;   /* what one engine loop runs at once */
     /* LLM spend budgets */
     long long llm_default_max_tokens;
 } config;

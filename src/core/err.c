@@ -25,6 +25,7 @@ static const struct {
     [AOP_ERR_HEADERS_TOO_LARGE]      = {431, "HEADERS_TOO_LARGE", "Request headers are too large"},
     [AOP_ERR_UNSUPPORTED_MEDIA_TYPE] = {415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json"},
     [AOP_ERR_RATE_LIMITED]           = {429, "RATE_LIMITED", "Too many requests"},
+    [AOP_ERR_QUOTA_EXCEEDED]         = {429, "QUOTA_EXCEEDED", "Too many active executions"},
     [AOP_ERR_INTERNAL]               = {500, "INTERNAL_ERROR", "Internal server error"},
     [AOP_ERR_UNAVAILABLE]            = {503, "SERVICE_UNAVAILABLE", "Service unavailable"},
 };

@@ -730,7 +730,9 @@ static void open_run(loop *lp, const store_execution *row)
 static int claim(loop *lp)
 {
     engine *e = lp->e;
-    int room = ENGINE_LOOP_MAX_RUNS - lp->nruns;
+    long long most = e->cfg->worker_max_executions;
+    int room = (int)(most > 0 && most < ENGINE_LOOP_MAX_RUNS ? most : ENGINE_LOOP_MAX_RUNS) -
+               lp->nruns;
     if (room <= 0)
         return 0;
     if (room > CLAIM_BATCH)
@@ -739,13 +741,21 @@ static int claim(loop *lp)
     store_execution *rows = NULL;
     int n = 0;
     int64_t now = clock_now_ms();
-    char at[25];
+    char at[25], after[UUID_STR_LEN];
     clock_format_rfc3339(now, at);
+    pthread_mutex_lock(&e->turn_mu);
+    str_copy(after, sizeof(after), e->turn);
+    pthread_mutex_unlock(&e->turn_mu);
     aop_err rc = store_execution_claim(e->st, e->owner, now, at, now + e->cfg->execution_lease_ms,
-                                       room, &rows, &n, &a);
+                                       room, after, &rows, &n, &a);
     if (rc != AOP_OK) {
         log_warn("cannot claim executions", LF_S("error", err_code(rc)));
         n = 0;
+    }
+    if (n > 0) { /* the next claim, of any loop, resumes the round after this user */
+        pthread_mutex_lock(&e->turn_mu);
+        str_copy(e->turn, sizeof(e->turn), rows[n - 1].triggered_by);
+        pthread_mutex_unlock(&e->turn_mu);
     }
     for (int i = 0; i < n; i++)
         open_run(lp, &rows[i]);
@@ -1205,6 +1215,7 @@ engine *engine_start(const engine_opts *opts, char *err, size_t errlen)
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_mutex_init(&e->ins_mu, NULL);
+    pthread_mutex_init(&e->turn_mu, NULL);
     pthread_cond_init(&e->ins_cv, NULL);
     e->ins_tail = &e->ins_head;
     e->dags = xcalloc(DAG_CACHE, sizeof(*e->dags));
@@ -1283,6 +1294,7 @@ void engine_free(engine *e)
     free(e->loops);
     pricing_free(e->prices);
     pthread_mutex_destroy(&e->ins_mu);
+    pthread_mutex_destroy(&e->turn_mu);
     pthread_cond_destroy(&e->ins_cv);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);

@@ -39,7 +39,8 @@
 
 typedef struct engine engine;
 
-/* Maximum executions one loop runs at once. */
+/* Maximum executions one loop runs at once (WORKER_MAX_EXECUTIONS, at
+ * most this). */
 #define ENGINE_LOOP_MAX_RUNS 4096
 /*
  * Budgets (configuration): a node's output, and its rendered config, may
@@ -128,11 +129,17 @@ int engine_wait(engine *e, const char *execution_id, long long timeout_ms, engin
 
 /*
  * Commits row (a queued execution) in one transaction with the others
- * submitted meanwhile, wakes a loop, then calls fn(ctx, committed) from the
- * engine's inserter thread. Under load one commit carries hundreds of
- * executions. Returns -1 (fn never called) when the engine is stopping.
+ * submitted meanwhile, wakes a loop, then calls fn(ctx, rc) from the
+ * engine's inserter thread: AOP_OK once committed,
+ * AOP_ERR_QUOTA_EXCEEDED when its user already had quota active
+ * executions (store_execution_enqueue; that row alone is left out), else
+ * the store's error for the whole batch. Under load one commit carries
+ * hundreds of executions. Returns -1 (fn never called) when the engine is
+ * stopping.
  */
-int engine_submit(engine *e, const store_execution *row, engine_wait_fn fn, void *ctx);
+typedef void (*engine_submit_fn)(void *ctx, aop_err rc);
+int engine_submit(engine *e, const store_execution *row, long long quota, engine_submit_fn fn,
+                  void *ctx);
 
 /* memoryBytes of ended executions are counted in buckets up to these
  * bounds (the last bucket: above them all). */

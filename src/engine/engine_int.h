@@ -162,6 +162,10 @@ struct engine {
     pthread_mutex_t ins_mu;
     pthread_cond_t ins_cv;
     pending *ins_head, **ins_tail;
+    /* claims: the user the latest claim served last, where the next
+     * claim's round-robin resumes (store_execution_claim's after) */
+    pthread_mutex_t turn_mu;
+    char turn[UUID_STR_LEN];
     /* events.c */
     pthread_t listener;
     bool listener_on;

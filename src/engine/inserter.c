@@ -4,6 +4,12 @@
  * gathered, up to INSERT_BATCH rows per transaction. A commit is most of
  * the cost of a small insert, so throughput grows with the load instead of
  * stalling on it.
+ *
+ * Each row is checked against its user's quota of active executions in the
+ * transaction that inserts it (store_execution_enqueue), the batch's own
+ * earlier rows counted: a row over the quota is left out and told so, the
+ * rest of the batch goes on. The batch is inserted in user order, the
+ * order the quota's locks must be taken in.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +23,14 @@
 struct pending {
     pending *next;
     store_execution row; /* input malloc'd */
-    engine_wait_fn fn;
+    long long quota;
+    engine_submit_fn fn;
     void *ctx;
+    aop_err rc; /* the row's own outcome: AOP_OK or AOP_ERR_QUOTA_EXCEEDED */
 };
 
-int engine_submit(engine *e, const store_execution *row, engine_wait_fn fn, void *ctx)
+int engine_submit(engine *e, const store_execution *row, long long quota, engine_submit_fn fn,
+                  void *ctx)
 {
     if (!e)
         return -1;
@@ -29,6 +38,7 @@ int engine_submit(engine *e, const store_execution *row, engine_wait_fn fn, void
     p->row = *row;
     p->row.input = xstrdup(row->input ? row->input : "{}");
     p->row.output = p->row.error = NULL;
+    p->quota = quota;
     p->fn = fn;
     p->ctx = ctx;
     pthread_mutex_lock(&e->ins_mu);
@@ -46,19 +56,38 @@ int engine_submit(engine *e, const store_execution *row, engine_wait_fn fn, void
 }
 
 typedef struct {
-    pending *list;
+    pending **rows; /* in user order */
+    int n, inserted;
     engine *e;
 } batch;
 
 static aop_err insert_tx(store *s, void *arg)
 {
-    for (pending *p = ((batch *)arg)->list; p; p = p->next) {
-        aop_err rc = store_execution_insert(s, &p->row);
-        if (rc != AOP_OK)
-            return rc;
+    batch *b = arg;
+    long long active = -1;
+    b->inserted = 0;
+    for (int i = 0; i < b->n; i++) {
+        pending *p = b->rows[i];
+        if (i && strcmp(p->row.triggered_by, b->rows[i - 1]->row.triggered_by) != 0)
+            active = -1; /* the next user: count again */
+        p->rc = store_execution_enqueue(s, &p->row, p->quota, &active);
+        if (p->rc == AOP_ERR_QUOTA_EXCEEDED)
+            continue;
+        if (p->rc != AOP_OK)
+            return p->rc;
+        b->inserted++;
     }
-    events_queued(((batch *)arg)->e); /* sent at the commit */
+    if (b->inserted)
+        events_queued(b->e); /* sent at the commit */
     return AOP_OK;
+}
+
+/* By user, then by id (UUIDv7: about the order they were made). */
+static int by_user(const void *x, const void *y)
+{
+    const pending *a = *(pending *const *)x, *b = *(pending *const *)y;
+    int c = strcmp(a->row.triggered_by, b->row.triggered_by);
+    return c ? c : strcmp(a->row.id, b->row.id);
 }
 
 /* Takes up to INSERT_BATCH rows off the queue (under ins_mu). */
@@ -79,18 +108,22 @@ static pending *take(engine *e)
 
 static void commit(engine *e, pending *list)
 {
-    batch b = {list, e};
+    pending *rows[INSERT_BATCH];
+    batch b = {rows, 0, 0, e};
+    for (pending *p = list; p; p = p->next)
+        rows[b.n++] = p;
+    qsort(rows, (size_t)b.n, sizeof(rows[0]), by_user);
     aop_err rc = store_tx(e->st, insert_tx, &b);
     if (rc != AOP_OK)
         log_warn("cannot queue executions", LF_S("error", err_code(rc)));
-    else {
+    else if (b.inserted) {
         engine_wake(e);
         engine_hook_changed(e, NULL, NULL); /* stats count queued ones */
     }
     while (list) {
         pending *p = list;
         list = p->next;
-        p->fn(p->ctx, rc == AOP_OK);
+        p->fn(p->ctx, rc == AOP_OK ? p->rc : rc);
         free(p->row.input);
         free(p);
     }

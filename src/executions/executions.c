@@ -152,12 +152,27 @@ aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *w
     return AOP_OK;
 }
 
-aop_err executions_start(const app_ctx *app, const store_execution *row, executions_fn fn,
+typedef struct {
+    const store_execution *row;
+    long long quota;
+} enqueue_ctx;
+
+static aop_err enqueue_tx(store *s, void *p)
+{
+    const enqueue_ctx *x = p;
+    long long active = -1;
+    return store_execution_enqueue(s, x->row, x->quota, &active);
+}
+
+aop_err executions_start(const app_ctx *app, const store_execution *row, executions_start_fn fn,
                          void *ctx)
 {
+    long long quota = app->cfg->quota_active_executions;
     if (fn)
-        return engine_submit(app->engine, row, fn, ctx) == 0 ? AOP_OK : AOP_ERR_UNAVAILABLE;
-    aop_err rc = store_execution_insert(app->store, row);
+        return engine_submit(app->engine, row, quota, fn, ctx) == 0 ? AOP_OK
+                                                                    : AOP_ERR_UNAVAILABLE;
+    enqueue_ctx x = {row, quota};
+    aop_err rc = store_tx(app->store, enqueue_tx, &x);
     if (rc == AOP_OK)
         engine_queued(app->engine);
     return rc;

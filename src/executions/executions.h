@@ -34,19 +34,26 @@
 aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                            const json_t *input, store_execution *out, arena *a);
 
-/* Told once whether a start was committed, or whether a wait saw the end. */
+/* Told once whether a wait saw the end. */
 typedef void (*executions_fn)(void *ctx, bool ok);
+/* Told once how a start went: AOP_OK (committed), AOP_ERR_QUOTA_EXCEEDED,
+ * or the store's error. */
+typedef void (*executions_start_fn)(void *ctx, aop_err rc);
 
 /*
- * Starts row (a queued execution from executions_prepare; borrowed).
+ * Starts row (a queued execution from executions_prepare; borrowed) unless
+ * its user (triggered_by) already has QUOTA_ACTIVE_EXECUTIONS queued or
+ * running executions: then AOP_ERR_QUOTA_EXCEEDED and nothing is queued.
+ * The count and the insert are one transaction, safe against concurrent
+ * starts on every instance (store_execution_enqueue).
  * fn NULL: the row is committed before this returns and a loop is woken
  * (here and in the other processes sharing the database).
  * fn set: the row joins the engine's group commit and this returns at once;
- * fn(ctx, committed) runs once, on an engine thread, after that commit.
+ * fn(ctx, rc) runs once, on an engine thread, after that commit.
  * AOP_ERR_UNAVAILABLE (fn never called) when the engine is stopping; other
  * errors are the store's (fn never called).
  */
-aop_err executions_start(const app_ctx *app, const store_execution *row, executions_fn fn,
+aop_err executions_start(const app_ctx *app, const store_execution *row, executions_start_fn fn,
                          void *ctx);
 
 /* Calls fn(ctx, ended) once: ended true when execution id ended or went

@@ -284,6 +284,8 @@ enum { STORE_EXEC_F_READER = 1, STORE_EXEC_F_WORKFLOW = 2, STORE_EXEC_F_STATUS =
        STORE_EXEC_F_RANGE = 8 };
 extern db_list store_exec_list;
 extern const db_sql store_exec_claim_sql; /* SQLite's */
+extern const db_sql store_exec_pick_sql;  /* PostgreSQL's first part */
+extern const db_sql store_exec_active_sql; /* the quota's count */
 extern const db_sql store_exec_prune_sql;
 
 #endif

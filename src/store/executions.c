@@ -34,13 +34,23 @@
 #define TS_MIN ""
 #define TS_MAX "9999"
 
-#define CLAIM_WINDOW "10000" /* queued (limited) rows one claim looks at */
 /* Candidates beyond the limit, in case some are held by other transactions
- * (cancelled or deleted meanwhile): a claim takes fewer than it could only
- * when more than this many of its first candidates are held. */
+ * (other claimers, a cancel) or turn out to be past their workflow's limit:
+ * a claim takes fewer than it could only when more than this many of its
+ * first candidates are (the next claim takes them). */
 #define CLAIM_SLACK "64"
+#define CLAIM_SLACK_N 64
+/* PostgreSQL claims (fair_pick, then taking what it picked) at most this
+ * many times in one call while the picks are taken by others. */
+#define CLAIM_ROUNDS 3
 /* Key of the advisory lock claims take turns under ("AOPClaim"). */
 #define CLAIM_LOCK "4706068386136811885"
+/* The statuses that count against QUOTA_ACTIVE_EXECUTIONS: an execution
+ * holds its place in the quota from its queueing to its end. */
+#define EXEC_ACTIVE "'queued', 'running'"
+/* Class of the advisory locks of the quota, keyed by a hash of the user
+ * ("AOPq"); the two-key space is apart from the one-key space above. */
+#define QUOTA_LOCK "1095716977"
 
 static const db_sql q_insert = DB_BOTH(
     "INSERT INTO executions (" EXEC_COLUMNS ", output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
@@ -52,34 +62,94 @@ static const db_sql q_nodes = DB_BOTH(
     "SELECT node_id, type, status, attempts, started_at, finished_at, duration_ms, "
     "prompt_tokens, completion_tokens, total_tokens, cost_usd, model, error, output, seq "
     "FROM execution_nodes WHERE execution_id = $1 ORDER BY seq");
+static const db_sql q_quota_lock = DB_PAIR(
+    NULL, "SELECT pg_advisory_xact_lock(" QUOTA_LOCK ", hashtext($1))");
+const db_sql store_exec_active_sql = DB_BOTH(
+    "SELECT COUNT(*) FROM (SELECT 1 FROM executions WHERE status IN (" EXEC_ACTIVE ") "
+    "AND triggered_by = $1 LIMIT $2) a");
 
 /*
- * The queue, oldest first, limited to what max_concurrency leaves room for:
- * a queued row's rank among its workflow's queued rows, plus the workflow's
- * running ones, must not pass its limit. The ranks are taken before any row
- * changes (the IN list is computed first), so rows claimed together count
- * against each other. The window of CLAIM_WINDOW rows leaves out the
- * workflows already at their limit (computed once from the running rows),
- * so that a backlog of one limited workflow cannot starve the others.
- * INDEXED BY: the planner would otherwise walk the status index and read
- * every queued row from the table.
+ * The fair queue: the queued rows a claim may take, round-robin across the
+ * users who triggered them. Users are taken in id order starting after the
+ * one the claimer served last (LIM: the claim's limit; AFTER: that user),
+ * each user's rows oldest first: a row's place is (ur, its user's turn),
+ * ur its rank among its user's queued rows. So each user's next row comes
+ * before any user's second, and one user's backlog delays another's next
+ * row by one round at most, whatever its length.
+ *
+ * It never reads a whole backlog: u walks the distinct users of the queue
+ * (one index step each); a claim of LIM rows (its limit plus CLAIM_SLACK)
+ * takes at most LIM - n + 1 rows
+ * of one user when n users queue (each other user's next row comes before
+ * its second: k), and c reads that many of each user's rows, oldest first
+ * (executions_fair_idx). Workflows at their max_concurrency (run.at_limit, from
+ * the running rows) are left out before, so that a backlog held by one
+ * workflow's limit delays neither its user's other rows nor anyone else's.
+ * In f, wr: the row's rank among its workflow's candidates, in queue order,
+ * for the limit check, where rows claimed together count against each
+ * other. C makes PostgreSQL compare users in byte order, as the sort of
+ * claimed rows does (by_round).
+ *
+ * c per dialect: PostgreSQL reads each user's rows by LATERAL ... LIMIT
+ * (the user as a range of one and first in the ORDER BY: only
+ * executions_fair_idx gives that order, so the planner never prefers
+ * executions_created_idx, which would walk the running rows older than a
+ * backlog when one user holds most of the table);
+ * SQLite, which has no LATERAL, finds the created_at of the last row it
+ * needs of each user (hi, in b), then each user's rows up to it (ties on
+ * created_at may add a few). INDEXED BY: SQLite's planner would otherwise
+ * walk the status index.
  */
+#define FAIR_USERS(IDX, LIM)                                                                 \
+    "WITH RECURSIVE u(t) AS (SELECT (SELECT triggered_by FROM executions" IDX " "            \
+    "WHERE status = 'queued' AND triggered_by >= '' ORDER BY triggered_by LIMIT 1) "         \
+    "UNION ALL SELECT (SELECT triggered_by FROM executions" IDX " WHERE status = 'queued' "   \
+    "AND triggered_by > u.t ORDER BY triggered_by LIMIT 1) FROM u WHERE u.t IS NOT NULL), "  \
+    "run(w, n, at_limit) AS (SELECT workflow_id, COUNT(*), MIN(max_concurrency) > 0 "            \
+    "AND COUNT(*) >= MAX(max_concurrency) FROM executions WHERE status = 'running' "         \
+    "GROUP BY workflow_id), "                                                                \
+    "k(n) AS (SELECT CASE WHEN COUNT(*) < " LIM " THEN " LIM " + 1 - COUNT(*) ELSE 1 END "   \
+    "FROM u WHERE t IS NOT NULL), "
+#define FAIR_HEADS_SQLITE                                                                    \
+    "b(t, hi) AS (SELECT t, COALESCE((SELECT created_at FROM executions"                     \
+    " INDEXED BY executions_fair_idx WHERE status = 'queued' AND triggered_by = u.t "        \
+    "AND workflow_id NOT IN (SELECT w FROM run WHERE at_limit) ORDER BY created_at, id LIMIT 1 "  \
+    "OFFSET (SELECT n FROM k) - 1), '9999') FROM u WHERE t IS NOT NULL), "                   \
+    "c AS (SELECT e.id, e.triggered_by AS t, e.created_at, e.workflow_id, "                  \
+    "e.max_concurrency, row_number() OVER (PARTITION BY e.triggered_by "                     \
+    "ORDER BY e.created_at, e.id) AS ur FROM b JOIN executions e"                            \
+    " INDEXED BY executions_fair_idx ON e.status = 'queued' AND e.triggered_by = b.t "       \
+    "AND e.created_at <= b.hi AND e.workflow_id NOT IN (SELECT w FROM run WHERE at_limit)), "
+#define FAIR_HEADS_PG                                                                        \
+    "c AS (SELECT e.id, u.t, e.created_at, e.workflow_id, e.max_concurrency, "               \
+    "row_number() OVER (PARTITION BY u.t ORDER BY e.created_at, e.id) AS ur FROM u "         \
+    "CROSS JOIN LATERAL (SELECT id, created_at, workflow_id, max_concurrency "               \
+    "FROM executions WHERE status = 'queued' AND triggered_by >= u.t AND triggered_by <= u.t " \
+    "AND workflow_id NOT IN (SELECT w FROM run WHERE at_limit) "                                 \
+    "ORDER BY triggered_by, created_at, id "                                                 \
+    "LIMIT (SELECT n FROM k)) e WHERE u.t IS NOT NULL), "
+#define FAIR_RANKS(AFTER, C)                                                                 \
+    "f AS (SELECT c.*, t" C " <= " AFTER " AS wrapped, row_number() OVER ("                  \
+    "PARTITION BY workflow_id ORDER BY ur, t" C " <= " AFTER ", t" C ", created_at, id) "    \
+    "AS wr FROM c) "
+/* The candidates of f within their workflow's limit (running rows of any
+ * owner counted, once per workflow: run), and their round-robin order. */
+#define FAIR_ELIGIBLE                                                                        \
+    "FROM f LEFT JOIN run ON run.w = f.workflow_id WHERE f.max_concurrency = 0 "             \
+    "OR f.wr + COALESCE(run.n, 0) <= f.max_concurrency"
+#define FAIR_ORDER(C) "ur, wrapped, t" C ", created_at, id"
+#define PG_C " COLLATE \"C\""
+
+/* SQLite's claim: one statement ($5 rows at most, $6 the user served
+ * last), the first of the fair queue. */
 const db_sql store_exec_claim_sql = DB_PAIR(
+    FAIR_USERS(" INDEXED BY executions_fair_idx", "($5 + " CLAIM_SLACK ")") FAIR_HEADS_SQLITE
+    FAIR_RANKS("$6", "")
     "UPDATE executions SET status = 'running', lease_owner = $1, lease_until = $2, "
     "claims = claims + 1, started_at = coalesce(started_at, max($3, created_at)), "
     "deadline_ms = CASE WHEN deadline_ms = 0 THEN $4 + timeout_ms ELSE deadline_ms END "
-    "WHERE id IN (SELECT q.id FROM (SELECT id, created_at, workflow_id, max_concurrency, "
-    "row_number() OVER (PARTITION BY workflow_id ORDER BY created_at, id) AS rn "
-    "FROM (SELECT id, created_at, workflow_id, max_concurrency "
-    "FROM executions INDEXED BY executions_queue_idx WHERE status = 'queued' "
-    "AND workflow_id NOT IN (SELECT workflow_id FROM executions WHERE status = 'running' "
-    "GROUP BY workflow_id HAVING MIN(max_concurrency) > 0 "
-    "AND COUNT(*) >= MAX(max_concurrency)) "
-    "ORDER BY created_at, id LIMIT " CLAIM_WINDOW ")) q "
-    "WHERE q.max_concurrency = 0 OR q.rn + (SELECT COUNT(*) FROM executions r "
-    "WHERE r.workflow_id = q.workflow_id AND r.status = 'running') <= q.max_concurrency "
-    "ORDER BY q.created_at, q.id LIMIT $5) "
-    "RETURNING " EXEC_COLUMNS ", output", NULL);
+    "WHERE id IN (SELECT id " FAIR_ELIGIBLE " ORDER BY " FAIR_ORDER("")
+    " LIMIT $5) RETURNING " EXEC_COLUMNS ", output", NULL);
 
 /* What a claim writes, the same for both parts: $1 owner, $2 lease_until,
  * $3 now (text), $4 now (ms); the start never before the creation (a row
@@ -92,59 +162,54 @@ const db_sql store_exec_claim_sql = DB_PAIR(
     "ELSE x.deadline_ms END "
 
 /*
- * PostgreSQL takes the queue in two parts (claim_pg), each oldest first
- * within its class. q_claim_limited, under q_claim_lock: the rows of
- * limited workflows (max_concurrency > 0), as store_exec_claim_sql takes
- * them: a row's rank among its workflow's queued limited rows, plus the
- * workflow's running ones of any owner, must not pass its limit, within a
- * window of CLAIM_WINDOW rows (read from executions_queue_limited_idx, so
- * it costs next to nothing while few limited rows are queued) that leaves
- * out the workflows at their limit. Running counts are taken once per
- * workflow (a join), ranks in byte order (COLLATE "C": the order of these
- * fixed-form texts whatever the database's collation, and a cheaper sort).
- * Of the first limit + CLAIM_SLACK candidates (an array: rows are then
- * read by key), the oldest limit that no other transaction holds are
- * locked (SKIP LOCKED under the LIMIT: a skipped row does not count) and
- * taken; e.status is checked again on the locked row, so one that changed
- * since the statement began is judged by its new version.
+ * PostgreSQL picks first, then takes (claim_pg). store_exec_pick_sql reads
+ * the first $1 + CLAIM_SLACK rows of the fair queue ($2 the user served
+ * last), locking nothing: the ids of limited workflows among the first $1,
+ * and of the others, each as an array in queue order, and how many it read.
+ */
+const db_sql store_exec_pick_sql = DB_PAIR(
+    NULL, FAIR_USERS("", "($1 + " CLAIM_SLACK ")") FAIR_HEADS_PG FAIR_RANKS("$2", PG_C)
+    ", p AS (SELECT id, max_concurrency, row_number() OVER (ORDER BY " FAIR_ORDER(PG_C) ") "
+    "AS pos " FAIR_ELIGIBLE ") "
+    "SELECT COALESCE(array_agg(id ORDER BY pos) FILTER (WHERE max_concurrency > 0 "
+    "AND pos <= $1), '{}')::text, COALESCE(array_agg(id ORDER BY pos) "
+    "FILTER (WHERE max_concurrency = 0), '{}')::text, COUNT(*) FROM p "
+    "WHERE pos <= $1 + " CLAIM_SLACK);
+/*
+ * q_claim_limited, under q_claim_lock (so that no other claimer starts a
+ * limited row meanwhile): of the picked rows of limited workflows ($6, in
+ * queue order), those whose rank among the picked rows of their workflow,
+ * plus the workflow's running rows of any owner (counted once per
+ * workflow), stays within its limit, read again now; locked (SKIP LOCKED under the LIMIT: a skipped row does
+ * not count), e.status checked again on the locked row (one that changed
+ * since the statement began is judged by its new version), and taken.
  */
 static const db_sql q_claim_limited = DB_PAIR(
     NULL, CLAIM_SET
-    "FROM (SELECT e.id AS claimed_id FROM executions e WHERE e.id = ANY (ARRAY("
-    "SELECT q.id FROM (SELECT id, created_at, workflow_id, max_concurrency, "
-    "row_number() OVER (PARTITION BY workflow_id COLLATE \"C\" "
-    "ORDER BY created_at COLLATE \"C\", id COLLATE \"C\") AS rn "
-    "FROM (SELECT id, created_at, workflow_id, max_concurrency FROM executions "
-    "WHERE status = 'queued' AND max_concurrency > 0 "
-    "AND workflow_id NOT IN (SELECT workflow_id FROM executions "
-    "WHERE status = 'running' GROUP BY workflow_id HAVING MIN(max_concurrency) > 0 "
-    "AND COUNT(*) >= MAX(max_concurrency)) "
-    "ORDER BY created_at, id LIMIT " CLAIM_WINDOW ") w) q "
-    "LEFT JOIN (SELECT workflow_id, COUNT(*) AS running FROM executions "
-    "WHERE status = 'running' GROUP BY workflow_id) r ON r.workflow_id = q.workflow_id "
-    "WHERE q.rn + COALESCE(r.running, 0) <= q.max_concurrency "
-    "ORDER BY q.created_at COLLATE \"C\", q.id COLLATE \"C\" "
-    "LIMIT $5::bigint + " CLAIM_SLACK ")) AND e.status = 'queued' "
-    "ORDER BY e.created_at, e.id LIMIT $5 FOR UPDATE OF e SKIP LOCKED) c "
-    "WHERE x.id = c.claimed_id "
-    "RETURNING " EXEC_COLUMNS ", output");
+    "WHERE x.id = ANY (ARRAY(SELECT e.id FROM executions e WHERE e.id = ANY (ARRAY("
+    "SELECT q.id FROM (SELECT c.id, y.workflow_id, y.max_concurrency, row_number() OVER ("
+    "PARTITION BY y.workflow_id ORDER BY c.ord) AS wr FROM unnest($6::text[]) "
+    "WITH ORDINALITY c(id, ord) JOIN executions y ON y.id = c.id "
+    "WHERE y.status = 'queued') q LEFT JOIN (SELECT workflow_id, COUNT(*) AS n "
+    "FROM executions WHERE status = 'running' AND workflow_id IN (SELECT workflow_id "
+    "FROM executions WHERE id = ANY ($6::text[])) GROUP BY workflow_id) r "
+    "ON r.workflow_id = q.workflow_id WHERE q.wr + COALESCE(r.n, 0) <= q.max_concurrency)) "
+    "AND e.status = 'queued' ORDER BY array_position($6::text[], e.id) LIMIT $5 "
+    "FOR UPDATE SKIP LOCKED)) RETURNING " EXEC_COLUMNS ", output");
 /*
- * q_claim_unlimited, without the lock, committed by itself: the oldest $5
- * queued rows of unlimited workflows that no other transaction holds (from
- * executions_queue_idx, which has max_concurrency), locked, then updated.
- * A row another claimer takes at the same moment is locked, hence skipped;
- * one taken or cancelled since the statement began is locked in its new
- * version, whose status is checked again (READ COMMITTED), so the LIMIT
- * reads on: no row is taken twice. The ids are an array so that rows are
- * updated by key (joined to a subquery instead, the planner, which cannot
- * tell how few rows LIMIT $5 leaves, hashes them against a whole scan).
+ * q_claim_picked, without the lock, committed by itself: the first $5 of
+ * the picked rows of unlimited workflows ($6, in queue order) that no other
+ * transaction holds, locked, then updated. A row another claimer takes at
+ * the same moment is locked, hence skipped; one taken or cancelled since
+ * the statement began is locked in its new version, whose status is
+ * checked again (READ COMMITTED), so the LIMIT reads on: no row is taken
+ * twice. Rows are found by key (the array), never by a scan.
  */
-static const db_sql q_claim_unlimited = DB_PAIR(
+static const db_sql q_claim_picked = DB_PAIR(
     NULL, CLAIM_SET
-    "WHERE x.id = ANY (ARRAY(SELECT id FROM executions "
-    "WHERE status = 'queued' AND max_concurrency = 0 "
-    "ORDER BY created_at, id LIMIT $5 FOR UPDATE SKIP LOCKED)) "
-    "RETURNING " EXEC_COLUMNS ", output");
+    "WHERE x.id = ANY (ARRAY(SELECT id FROM executions WHERE id = ANY ($6::text[]) "
+    "AND status = 'queued' ORDER BY array_position($6::text[], id) LIMIT $5 "
+    "FOR UPDATE SKIP LOCKED)) RETURNING " EXEC_COLUMNS ", output");
 static const db_sql q_claim_lock = DB_PAIR(NULL, "SELECT pg_advisory_xact_lock(" CLAIM_LOCK ")");
 /* On PostgreSQL renew and requeue pass over rows another transaction holds
  * (a run's writes, under execution_owned's lock; a cancel) rather than wait:
@@ -308,16 +373,44 @@ static const db_row node_row = DB_ROW(node_cols, store_exec_node);
 
 /* ---- one execution ---- */
 
+/* triggered_by is '' when there is no user, never NULL (see migration 5). */
+static aop_err insert(db_op *o, const store_execution *e)
+{
+    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "ttt", e->id, e->workflow_id,
+                   e->workflow_version, exec_status_name(e->status), e->trigger, e->triggered_by,
+                   e->created_at, db_opt(e->started_at), db_opt(e->finished_at), e->duration_ms,
+                   e->memory_bytes, e->prompt_tokens, e->completion_tokens, e->total_tokens,
+                   e->cost_usd, e->timeout_ms, e->max_concurrency, e->deadline_ms, e->claims,
+                   e->error, e->input, e->output);
+}
+
 aop_err store_execution_insert(store *s, const store_execution *e)
 {
     db_op o = db_op_start(s, "execution_insert");
-    return db_op_end(&o, db_exec(&o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "ttt", e->id,
-                                 e->workflow_id, e->workflow_version, exec_status_name(e->status),
-                                 e->trigger, db_opt(e->triggered_by), e->created_at,
-                                 db_opt(e->started_at), db_opt(e->finished_at), e->duration_ms,
-                                 e->memory_bytes, e->prompt_tokens, e->completion_tokens,
-                                 e->total_tokens, e->cost_usd, e->timeout_ms, e->max_concurrency,
-                                 e->deadline_ms, e->claims, e->error, e->input, e->output));
+    return db_op_end(&o, insert(&o, e));
+}
+
+/*
+ * The quota: on PostgreSQL the first call of a transaction for a user takes
+ * that user's advisory lock until the transaction ends, so the counts and
+ * inserts of concurrent transactions of one user (on any instance) take
+ * turns, and the count, a statement that starts after the lock is granted,
+ * sees every row committed before (READ COMMITTED). SQLite has one writer.
+ * The count stops at quota rows (store_exec_active_sql reads
+ * executions_active_idx alone); later rows of the transaction add to it.
+ */
+aop_err store_execution_enqueue(store *s, const store_execution *e, long long quota,
+                                long long *active)
+{
+    db_op o = db_op_start(s, "execution_enqueue");
+    aop_err rc = AOP_OK;
+    if (*active < 0 && (rc = db_exec(&o, &q_quota_lock, NULL, "t", e->triggered_by)) == AOP_OK)
+        rc = db_query_int(&o, &store_exec_active_sql, active, "ti", e->triggered_by, quota);
+    if (rc == AOP_OK && *active >= quota)
+        rc = AOP_ERR_QUOTA_EXCEEDED;
+    if (rc == AOP_OK && (rc = insert(&o, e)) == AOP_OK)
+        *active += 1;
+    return db_op_end(&o, rc);
 }
 
 aop_err store_execution_get(store *s, const char *id, store_execution *out, arena *a)
@@ -381,21 +474,23 @@ aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, ex
 
 /* What a claim asks for. */
 typedef struct {
-    const char *owner, *now;
+    const char *owner, *now, *after;
     long long now_ms, lease_until_ms;
     int limit, n;          /* rows claimed so far, in out */
     store_execution *out;  /* room for limit */
+    const char *ids;       /* PostgreSQL: the picked rows to take, a text[] */
     arena *a;
 } claim_req;
 
-/* Runs one claim statement for up to limit - n rows, appending them to
- * out. */
+/* Runs one claim statement for up to limit - n rows (of r->ids on
+ * PostgreSQL, r->after on SQLite), appending them to out. */
 static aop_err claim_rows(db_op *o, const db_sql *sql, claim_req *r)
 {
     void *items = r->out + r->n;
     int got = 0, room = r->limit - r->n;
-    aop_err rc = db_rows(o, sql, &exec_row, room, &items, &got, r->a, "titii", r->owner,
-                         r->lease_until_ms, r->now, r->now_ms, (long long)room);
+    aop_err rc = db_rows(o, sql, &exec_row, room, &items, &got, r->a, "titiit", r->owner,
+                         r->lease_until_ms, r->now, r->now_ms, (long long)room,
+                         o->s->v->dialect == DB_PG ? r->ids : r->after);
     r->n += got;
     return rc;
 }
@@ -405,53 +500,127 @@ static aop_err claim_limited(db_op *o, void *r)
     return claim_rows(o, &q_claim_limited, r);
 }
 
+/* What store_exec_pick_sql picked. */
+typedef struct {
+    char *limited, *unlimited; /* text[] */
+    long long n;               /* rows read */
+} fair_pick;
+static const db_col pick_cols[] = {
+    DB_COL(DB_DUP, fair_pick, limited), DB_COL(DB_DUP, fair_pick, unlimited),
+    DB_COL(DB_INT, fair_pick, n),
+};
+static const db_row pick_row = DB_ROW(pick_cols, fair_pick);
+
+/* One round of PostgreSQL's claim: picks, then takes the limited rows
+ * picked in a short transaction of their own (BEGIN, the advisory lock,
+ * q_claim_limited, COMMIT, which releases the lock), then, for the room
+ * left, the other rows picked without the lock, so the bulk of a backlog
+ * is claimed by any number of processes at once. *more: the pick was cut
+ * at its size, so another round may find more. */
+static aop_err claim_round(db_op *o, claim_req *r, bool *more)
+{
+    fair_pick p;
+    int room = r->limit - r->n;
+    *more = false;
+    aop_err rc = db_get(o, &store_exec_pick_sql, &pick_row, &p, r->a, "it", (long long)room,
+                        r->after);
+    if (rc != AOP_OK || p.n == 0)
+        return rc;
+    if (strcmp(p.limited, "{}") != 0) {
+        int before = r->n;
+        r->ids = p.limited;
+        if ((rc = db_tx(o, &q_claim_lock, claim_limited, r)) != AOP_OK)
+            r->n = before; /* rolled back */
+    }
+    if (rc == AOP_OK && r->n < r->limit && strcmp(p.unlimited, "{}") != 0) {
+        r->ids = p.unlimited;
+        rc = claim_rows(o, &q_claim_picked, r);
+    }
+    *more = p.n == room + CLAIM_SLACK_N;
+    return rc;
+}
+
 /*
- * PostgreSQL's claim (the engine claims outside any transaction): the
- * limited workflows in a short transaction of their own (BEGIN, the
- * advisory lock, q_claim_limited, COMMIT, which releases the lock), then,
- * for the room left, q_claim_unlimited without the lock, so the bulk of a
- * backlog is claimed by any number of processes at once. So the limited
- * rows a claim may take come first, even younger ones. A workflow whose
- * limit was set while rows of it were queued has rows of both classes: its
- * unlimited ones count against the limit once committed. When the second
- * part fails after the first committed, the rows of the first are handed
+ * PostgreSQL's claim (the engine claims outside any transaction): rounds
+ * while another claimer took what this one picked, CLAIM_ROUNDS at most. A
+ * workflow whose limit was set while rows of it were queued has rows of
+ * both classes: its unlimited ones count against the limit once committed.
+ * When a part fails after others committed, the rows committed are handed
  * back (they run under the owner's lease; the next claim tries again).
  */
 static aop_err claim_pg(db_op *o, claim_req *r)
 {
-    aop_err rc = db_tx(o, &q_claim_lock, claim_limited, r);
-    if (rc != AOP_OK) {
-        r->n = 0;
-        return rc;
+    aop_err rc = AOP_OK;
+    bool more = true;
+    for (int i = 0; i < CLAIM_ROUNDS && more && rc == AOP_OK && r->n < r->limit; i++) {
+        int before = r->n;
+        rc = claim_round(o, r, &more);
+        more = more && r->n - before < r->limit - before;
     }
-    int limited = r->n;
-    if (r->n < r->limit && (rc = claim_rows(o, &q_claim_unlimited, r)) != AOP_OK && !limited)
-        return rc;
-    return AOP_OK;
+    return r->n > 0 ? AOP_OK : rc;
 }
 
-/* Claimed rows in queue order: created_at, then id. */
-static int by_queue_order(const void *x, const void *y)
+/* A claimed row and its place in the round-robin order. */
+typedef struct {
+    int rank;       /* among the claimed rows of its user, from 1 */
+    bool wrapped;   /* its user comes at or before the one served last */
+    store_execution *e;
+} claimed;
+
+/* By user, then queue order (created_at, id). */
+static int by_user(const void *x, const void *y)
 {
-    const store_execution *a = x, *b = y;
-    int c = strcmp(a->created_at, b->created_at);
-    return c ? c : strcmp(a->id, b->id);
+    const claimed *a = x, *b = y;
+    int c = strcmp(a->e->triggered_by, b->e->triggered_by);
+    if (!c)
+        c = strcmp(a->e->created_at, b->e->created_at);
+    return c ? c : strcmp(a->e->id, b->e->id);
+}
+
+/* Round-robin order: rank, then the users' turns after the one served
+ * last, as the fair queue orders them. */
+static int by_round(const void *x, const void *y)
+{
+    const claimed *a = x, *b = y;
+    if (a->rank != b->rank)
+        return a->rank < b->rank ? -1 : 1;
+    if (a->wrapped != b->wrapped)
+        return a->wrapped ? 1 : -1;
+    return by_user(x, y);
+}
+
+/* The claimed rows out[0..n) in round-robin order: a copy from a. */
+static store_execution *in_rounds(store_execution *out, int n, const char *after, arena *a)
+{
+    claimed *k = arena_alloc(a, sizeof(*k) * (size_t)n);
+    for (int i = 0; i < n; i++)
+        k[i] = (claimed){0, strcmp(out[i].triggered_by, after) <= 0, &out[i]};
+    qsort(k, (size_t)n, sizeof(*k), by_user);
+    for (int i = 0; i < n; i++)
+        k[i].rank = i && !strcmp(k[i].e->triggered_by, k[i - 1].e->triggered_by) ? k[i - 1].rank + 1
+                                                                                : 1;
+    qsort(k, (size_t)n, sizeof(*k), by_round);
+    store_execution *sorted = arena_alloc(a, sizeof(*sorted) * (size_t)n);
+    for (int i = 0; i < n; i++)
+        sorted[i] = *k[i].e;
+    return sorted;
 }
 
 /* RETURNING hands the rows back in no promised order, hence the sort. */
 aop_err store_execution_claim(store *s, const char *owner, long long now_ms, const char *now,
-                              long long lease_until_ms, int limit, store_execution **out, int *n,
-                              arena *a)
+                              long long lease_until_ms, int limit, const char *after,
+                              store_execution **out, int *n, arena *a)
 {
     db_op o = db_op_start(s, "execution_claim");
-    claim_req r = {owner, now, now_ms, lease_until_ms, limit, 0, NULL, a};
+    claim_req r = {.owner = owner, .now = now, .after = after ? after : "", .now_ms = now_ms,
+                   .lease_until_ms = lease_until_ms, .limit = limit, .a = a};
     aop_err rc = AOP_OK;
     if (limit > 0) {
         r.out = arena_alloc(a, sizeof(store_execution) * (size_t)limit);
         rc = s->v->dialect == DB_PG ? claim_pg(&o, &r) : claim_rows(&o, &store_exec_claim_sql, &r);
     }
     if (rc == AOP_OK && r.n > 1)
-        qsort(r.out, (size_t)r.n, sizeof(store_execution), by_queue_order);
+        r.out = in_rounds(r.out, r.n, r.after, a);
     *out = r.out;
     *n = r.n;
     return db_op_end(&o, rc);

@@ -339,6 +339,28 @@ static const db_sql m4[] = {
 };
 
 /*
+ * 005: fair claims and the active-executions quota, both by triggered_by.
+ * A claim walks the queue user by user (executions_fair_idx: each user's
+ * queued rows oldest first, with what a claim checks, so the walk reads no
+ * table row on SQLite); the quota counts one user's rows by status
+ * (executions_active_idx: every status, so a status added later is counted
+ * through it unchanged). Neither claim reads the older queue indexes any
+ * more, so they go. "No user" is '' from now on, never NULL: a claim
+ * enumerates users by comparison, which NULL escapes.
+ */
+static const db_sql m5[] = {
+    DB_BOTH("UPDATE executions SET triggered_by = '' WHERE triggered_by IS NULL;\n"
+            "DROP INDEX executions_queue_idx;\n"),
+    DB_PAIR("CREATE INDEX executions_fair_idx ON executions (triggered_by, created_at, id, "
+            "workflow_id, max_concurrency, status) WHERE status = 'queued';\n",
+            "DROP INDEX executions_queue_limited_idx;\n"
+            "CREATE INDEX executions_fair_idx ON executions (triggered_by, created_at, id, "
+            "workflow_id, max_concurrency) WHERE status = 'queued';\n"),
+    DB_BOTH("CREATE INDEX executions_active_idx ON executions (status, triggered_by);\n"),
+    {0},
+};
+
+/*
  * 006: LLM spend budgets (docs/api.md, "Budgets"). Money is integer
  * nano-dollars (1e-9 USD), so sums and the reservation's comparison are
  * exact on both databases. One budget per scope and period: scope_id is ''
@@ -384,6 +406,7 @@ const store_migration store_migrations[] = {
     {2, "002_auth", m2},
     {3, "003_workflows", m3},
     {4, "004_executions", m4},
+    {5, "005_fair_queue", m5},
     {6, "006_budgets", m6},
 };
 

@@ -441,28 +441,49 @@ aop_err store_workflow_version_get(store *s, const char *workflow_id, long long 
 /* Live workflows: totals, created at or after since, top lists. */
 aop_err store_workflow_summary(store *s, const char *since, store_wf_summary *out, arena *a);
 
-/* Executions. insert writes a queued row. */
+/* Executions. insert writes a row as it is (triggered_by "" for no user). */
 aop_err store_execution_insert(store *s, const store_execution *e);
+/*
+ * Inside a transaction: inserts e (a queued row) unless its user
+ * (triggered_by) already has quota active executions (queued or running),
+ * AOP_ERR_QUOTA_EXCEEDED then, nothing written. *active: the user's active
+ * executions in this transaction, -1 before its first call for the user
+ * (it counts them then; each insert adds one). The count holds against
+ * concurrent transactions of any process: on PostgreSQL the first call
+ * for a user locks the user's quota until the transaction ends, so a
+ * transaction inserting rows of several users calls it in user order (two
+ * such transactions then never wait for each other in a cycle).
+ */
+aop_err store_execution_enqueue(store *s, const store_execution *e, long long quota,
+                                long long *active);
 aop_err store_execution_get(store *s, const char *id, store_execution *out, arena *a);
 /* Node rows in seq order. */
 aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, int *n, arena *a);
 /* One page; list rows carry their input but no output (NULL). */
 aop_err store_execution_list(store *s, const store_exec_query *q, store_execution **out, int *n,
                              long long *total, arena *a);
-/* Claims up to limit queued executions for owner, never inside a
- * caller's transaction, and returns them oldest first: status running,
- * lease_owner owner, lease_until lease_until_ms, claims + 1, started_at =
- * now when empty (but never before created_at: a row committed after the
- * caller read its clock is younger), deadline_ms = now_ms + timeout_ms
- * when 0. A workflow with max_concurrency > 0 never gets more running
- * executions than that (running ones of any owner counted); only the
- * oldest 10000 queued of such workflows are considered per call.
- * SQLite takes the oldest of all in one statement; PostgreSQL takes
- * those of limited workflows first (under a lock, for the count), then
- * the oldest others, which rows another claimer holds it skips. */
+/*
+ * Claims up to limit queued executions for owner, never inside a caller's
+ * transaction: status running, lease_owner owner, lease_until
+ * lease_until_ms, claims + 1, started_at = now when empty (but never
+ * before created_at: a row committed after the caller read its clock is
+ * younger), deadline_ms = now_ms + timeout_ms when 0.
+ * Which: round-robin across the users who triggered them (triggered_by),
+ * each user's oldest first, the users in byte order of their ids starting
+ * after `after` (the last user the caller served, "" or NULL: from the
+ * first): every user's next execution before anyone's second, so one
+ * user's backlog delays another's next execution by one round at most.
+ * A workflow with max_concurrency > 0 never gets more running executions
+ * than that (running ones of any owner counted, across processes); the
+ * executions of workflows at their limit are passed over.
+ * *out: the claimed rows in that round-robin order among themselves (the
+ * caller's next `after` is the user of the last). SQLite claims in one
+ * statement; PostgreSQL picks without locks, then takes the rows of
+ * limited workflows under a lock and the others by SKIP LOCKED alone.
+ */
 aop_err store_execution_claim(store *s, const char *owner, long long now_ms, const char *now,
-                              long long lease_until_ms, int limit, store_execution **out, int *n,
-                              arena *a);
+                              long long lease_until_ms, int limit, const char *after,
+                              store_execution **out, int *n, arena *a);
 /* lease_until of every running execution of owner; *n rows. */
 aop_err store_execution_renew(store *s, const char *owner, long long lease_until_ms, long long *n);
 /* Running executions whose lease_until < before_ms go back to queued

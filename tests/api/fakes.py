@@ -31,9 +31,11 @@ import threading
 import time
 import urllib.parse
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 from authutil import UUID7, auth_env, bearer, parse_ts
 
@@ -697,6 +699,26 @@ def cancel(srv, acct, eid, expect=200):
     r = srv.post("/api/executions/%s/cancel" % eid, headers=H(acct))
     assert r.status_code == expect, "cancel %s: %d %s" % (eid, r.status_code, r.text[:800])
     return r.json()
+
+
+def at_once(servers, n, send):
+    """n requests released together, each on a connection of its own, request i to
+    servers[i % len(servers)]: the list of send(session, server, i) in order of i."""
+    barrier = threading.Barrier(n)
+
+    def go(i):
+        srv = servers[i % len(servers)]
+        s = requests.Session()
+        s.trust_env = False
+        try:
+            s.get(srv.url + "/health", timeout=30)
+            barrier.wait(timeout=60)
+            return send(s, srv, i)
+        finally:
+            s.close()
+
+    with ThreadPoolExecutor(n) as ex:
+        return list(ex.map(go, range(n)))
 
 
 # ---- reading executions

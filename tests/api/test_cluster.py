@@ -9,6 +9,8 @@ test gets a fresh database and Redis database number there.
 - read-after-write across instances: workflows, roles, logouts;
 - thirty concurrent updates spread over instances lose nothing;
 - executions spread over instances; one instance killed mid-run loses none;
+- one user's quota of active executions holds across instances; claims stay
+  round-robin across users with a claimer on each instance;
 - a `wait: true` on one instance for an execution another one runs; cancel across;
 - Redis stopped and restarted mid-load; PostgreSQL restarted mid-load;
 - one LLM budget across instances: twenty concurrent executions never pass it.
@@ -21,14 +23,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from conftest import BACKEND, REPO, assert_error, fresh_backend
 from authutil import admin_login, auth_env, bearer, login, me, register
-from fakes import (H, chain, create_workflow, delay_node, get_execution, transform, wait_ended,
+from fakes import (H, at_once, chain, create_workflow, delay_node, get_execution, transform, wait_ended,
                    check_execution)
 from fakes import fake_llm, pricing_file  # noqa: F401 (fixtures used by name)
 from budgetutil import budget_workflow, check_never_past_the_limit, create, scope, run_concurrently
@@ -140,23 +141,13 @@ def test_thirty_concurrent_updates_over_instances_lose_nothing(aop_server, servi
     servers = cluster(aop_server, services, LOCK_WAIT_MS="20000", HTTP_THREADS="4")
     user = register(servers[0])
     w = create_workflow(servers[0], user, [transform("t", {"v": 1})], name="contended")
-    barrier = threading.Barrier(30)
 
-    def put(i):
-        srv = servers[i % 3]
-        s = requests.Session()
-        s.trust_env = False
-        try:
-            s.get(srv.url + "/health", timeout=30)
-            barrier.wait(timeout=60)
-            r = s.request("PUT", srv.url + "/api/workflows/" + w["id"], json={"description": "writer %02d" % i},
+    def put(s, srv, i):
+        r = s.request("PUT", srv.url + "/api/workflows/" + w["id"], json={"description": "writer %02d" % i},
                       headers=H(user), timeout=90)
-            return r.status_code, r.json()
-        finally:
-            s.close()
+        return r.status_code, r.json()
 
-    with ThreadPoolExecutor(30) as ex:
-        results = list(ex.map(put, range(30)))
+    results = at_once(servers, 30, put)
     assert [st for st, _ in results] == [200] * 30, [r for r in results if r[0] != 200][:3]
     versions = sorted(js["version"] for _, js in results)
     assert versions == list(range(2, 32)), versions       # each write got a version of its own
@@ -226,6 +217,57 @@ def test_instance_killed_mid_run_loses_no_execution(aop_server, services):
         assert [n["status"] for n in e["nodes"]] == ["succeeded", "succeeded"], e["nodes"]
     requeued = sum(metric(s, "aop_executions_total", event="requeued") or 0 for s in alive)
     assert requeued >= held >= 1, (requeued, held)
+
+
+def test_quota_holds_across_instances(aop_server, services):
+    """Concurrent executes of one user spread over three instances (three group
+    commits at once, each on its own connection): exactly the quota gets in."""
+    servers = cluster(aop_server, services, QUOTA_ACTIVE_EXECUTIONS="6", HTTP_THREADS="4")
+    user = register(servers[0])
+    w = delay_workflow(servers[0], user, 600000)
+
+    def execute(s, srv, i):
+        return s.post(srv.url + "/api/workflows/%s/execute" % w["id"], json={"input": {"n": i}},
+                      headers=H(user), timeout=60)
+
+    results = at_once(servers, 24, execute)
+    codes = sorted(r.status_code for r in results)
+    assert codes == [202] * 6 + [429] * 18, codes
+    for r in results:
+        if r.status_code == 429:
+            assert_error(r, 429, "QUOTA_EXCEEDED")
+            assert r.headers.get("Retry-After") == "1"
+    for srv in servers:
+        listed = srv.get("/api/executions?workflowId=%s" % w["id"], headers=H(user)).json()
+        assert listed["pagination"]["total"] == 6, listed["pagination"]
+    # an end on one instance frees a place for an execute on another
+    first = next(r.json()["executionId"] for r in results if r.status_code == 202)
+    assert servers[1].post("/api/executions/%s/cancel" % first, headers=H(user)).status_code == 200
+    r = servers[2].post("/api/workflows/%s/execute" % w["id"], json={}, headers=H(user))
+    assert r.status_code == 202, r.text
+    assert_error(servers[0].post("/api/workflows/%s/execute" % w["id"], json={}, headers=H(user)),
+                 429, "QUOTA_EXCEEDED")
+    for e in servers[0].get("/api/executions?limit=100", headers=H(user)).json()["data"]:
+        servers[0].post("/api/executions/%s/cancel" % e["id"], headers=H(user))
+
+
+def test_fairness_holds_with_several_claimers(aop_server, services):
+    """Three instances, each running one execution at a time: user a's slow backlog
+    fills them and queues behind them; user b's execution, queued after all of it,
+    starts within one round of each claimer, not after a's backlog."""
+    servers = cluster(aop_server, services, WORKER_MAX_EXECUTIONS="1")
+    a, b = register(servers[0]), register(servers[0])
+    wa = delay_workflow(servers[0], a, 2000, name="a's slow")
+    wb = create_workflow(servers[0], b, [transform("t", {"ok": True})], name="b's quick")
+    ids = start_many(servers, a, wa["id"], 12)
+    newcomer = start_many(servers[1:2], b, wb["id"], 1)[0]
+    ea = [wait_ended(servers[i % 3], a, eid, timeout=120) for i, eid in enumerate(ids)]
+    eb = wait_ended(servers[0], b, newcomer, timeout=120)
+    assert [e["status"] for e in ea + [eb]] == ["succeeded"] * 13
+    waiting = [e for e in ea if e["startedAt"] > eb["createdAt"]]
+    assert len(waiting) >= 6, ([e["startedAt"] for e in ea], eb["createdAt"])
+    ahead = [e for e in ea if eb["createdAt"] < e["startedAt"] < eb["startedAt"]]
+    assert len(ahead) <= 2, ("a's executions started while b's waited", eb, ahead)
 
 
 def running_on(servers):

@@ -117,7 +117,7 @@ static aop_err add_running(fixture *f, int n)
     store_execution *rows = NULL;
     int got = 0;
     if (rc == AOP_OK)
-        rc = store_execution_claim(f->s, OWNER, T0_MS, at(f, 0), T0_MS + 100 * DAY, 10, &rows,
+        rc = store_execution_claim(f->s, OWNER, T0_MS, at(f, 0), T0_MS + 100 * DAY, 10, NULL, &rows,
                                    &got, &f->a);
     return rc == AOP_OK && got == 1 ? AOP_OK : AOP_ERR_INTERNAL;
 }

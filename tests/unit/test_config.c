@@ -147,17 +147,32 @@ static void config_production_rules(void)
     CHECK(prod);
 }
 
+/* Each of n one-variable environments is refused with a message naming
+ * its variable. */
+static void refuses_each(const char *const bad[][2], size_t n)
+{
+    config c;
+    char err[256];
+    for (size_t i = 0; i < n; i++) {
+        int rc = load(bad[i], &c, err, sizeof(err));
+        if (rc == 0)
+            config_free(&c);
+        CHECK_INT(rc, -1);
+        CHECK(strncmp(err, bad[i][0], strcspn(bad[i][0], "=")) == 0);
+    }
+}
+
 /* The execution budgets: defaults, bounds, and values that parse. */
 static void config_memory_budgets(void)
 {
     const char *none[] = {NULL};
     const char *set[] = {"NODE_OUTPUT_MAX_BYTES=65536", "EXECUTION_MEMORY_MAX_BYTES=262144",
                          "EXECUTION_STORED_MAX_BYTES=1048576", NULL};
-    const char *bad[][2] = {{"NODE_OUTPUT_MAX_BYTES=0"},
-                            {"NODE_OUTPUT_MAX_BYTES=268435457"},
-                            {"EXECUTION_MEMORY_MAX_BYTES=1023"},
-                            {"EXECUTION_MEMORY_MAX_BYTES=lots"},
-                            {"EXECUTION_STORED_MAX_BYTES=536870913"}};
+    static const char *const bad[][2] = {{"NODE_OUTPUT_MAX_BYTES=0"},
+                                         {"NODE_OUTPUT_MAX_BYTES=268435457"},
+                                         {"EXECUTION_MEMORY_MAX_BYTES=1023"},
+                                         {"EXECUTION_MEMORY_MAX_BYTES=lots"},
+                                         {"EXECUTION_STORED_MAX_BYTES=536870913"}};
     config c;
     char err[256];
     CHECK_INT(load(none, &c, err, sizeof(err)), 0);
@@ -171,21 +186,41 @@ static void config_memory_budgets(void)
                 c.execution_stored_max_bytes == 1048576;
     config_free(&c);
     CHECK(given);
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = load(bad[i], &c, err, sizeof(err));
-        if (rc == 0)
-            config_free(&c);
-        CHECK_INT(rc, -1);
-        CHECK(strncmp(err, bad[i][0], strcspn(bad[i][0], "=")) == 0);
-    }
+    refuses_each(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
+/* The limits of executions: defaults, bounds, and values that parse. */
+static void config_execution_limits(void)
+{
+    const char *none[] = {NULL};
+    const char *set[] = {"QUOTA_ACTIVE_EXECUTIONS=1", "WAIT_MAX_MS=0",
+                         "WORKER_MAX_EXECUTIONS=2", NULL};
+    static const char *const bad[][2] = {
+        {"QUOTA_ACTIVE_EXECUTIONS=0"}, {"QUOTA_ACTIVE_EXECUTIONS=1000001"},
+        {"WAIT_MAX_MS=-1"},            {"WAIT_MAX_MS=86400001"},
+        {"WORKER_MAX_EXECUTIONS=0"},   {"WORKER_MAX_EXECUTIONS=4097"}};
+    config c;
+    char err[256];
+    CHECK_INT(load(none, &c, err, sizeof(err)), 0);
+    int defaults = c.quota_active_executions == 1000 && c.wait_max_ms == 60000 &&
+                   c.worker_max_executions == 4096;
+    config_free(&c);
+    CHECK(defaults);
+    CHECK_INT(load(set, &c, err, sizeof(err)), 0);
+    int given = c.quota_active_executions == 1 && c.wait_max_ms == 0 &&
+                c.worker_max_executions == 2;
+    config_free(&c);
+    CHECK(given);
+    refuses_each(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 /* LLM_DEFAULT_MAX_TOKENS: default, bounds, a value that parses. */
 static void config_llm_default_max_tokens(void)
 {
     const char *none[] = {NULL}, *set[] = {"LLM_DEFAULT_MAX_TOKENS=256", NULL};
-    const char *bad[][2] = {{"LLM_DEFAULT_MAX_TOKENS=0"}, {"LLM_DEFAULT_MAX_TOKENS=1000001"},
-                            {"LLM_DEFAULT_MAX_TOKENS=many"}};
+    static const char *const bad[][2] = {{"LLM_DEFAULT_MAX_TOKENS=0"},
+                                         {"LLM_DEFAULT_MAX_TOKENS=1000001"},
+                                         {"LLM_DEFAULT_MAX_TOKENS=many"}};
     config c;
     char err[256];
     CHECK_INT(load(none, &c, err, sizeof(err)), 0);
@@ -196,13 +231,7 @@ static void config_llm_default_max_tokens(void)
     long long given = c.llm_default_max_tokens;
     config_free(&c);
     CHECK_INT(given, 256);
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = load(bad[i], &c, err, sizeof(err));
-        if (rc == 0)
-            config_free(&c);
-        CHECK_INT(rc, -1);
-        CHECK(strstr(err, "LLM_DEFAULT_MAX_TOKENS") != NULL);
-    }
+    refuses_each(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
 const unit_test config_tests[] = {
@@ -212,6 +241,7 @@ const unit_test config_tests[] = {
     TEST(config_refuses_bad_values),
     TEST(config_production_rules),
     TEST(config_memory_budgets),
+    TEST(config_execution_limits),
     TEST(config_llm_default_max_tokens),
     {NULL, NULL},
 };

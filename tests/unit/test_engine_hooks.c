@@ -90,14 +90,24 @@ static void on_pruned(void *ctx)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void on_committed(void *ctx, bool committed)
+/* A submission's commit, or a wait's end (ok: told "ended"). */
+static void told(seen *s, bool ok)
 {
-    seen *s = ctx;
     pthread_mutex_lock(&s->mu);
-    s->n.committed = committed;
+    s->n.committed = ok;
     s->n.ncommits++;
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+static void on_committed(void *ctx, aop_err rc)
+{
+    told(ctx, rc == AOP_OK);
+}
+
+static void on_wait_end(void *ctx, bool ended)
+{
+    told(ctx, ended);
 }
 
 /* Waits until s->n.<*count> reaches n (count points into s->n); false
@@ -289,7 +299,7 @@ static void submitted_execution_is_committed_then_ends(fixture *f)
 {
     store_execution x;
     queued_row(&x, EX2_ID, "{\"x\":\"b\"}");
-    CHECK_INT(engine_submit(f->e, &x, on_committed, &f->seen), 0);
+    CHECK_INT(engine_submit(f->e, &x, 1000, on_committed, &f->seen), 0);
     CHECK(wait_for(&f->seen, &f->seen.n.ncommits, 1));
     CHECK(wait_for(&f->seen, &f->seen.n.nended, 1));
     counts n = seen_now(&f->seen);
@@ -314,7 +324,7 @@ static void runs_without_hooks(fixture *f)
     queued_row(&x, EX1_ID, "{\"x\":1}");
     CHECK(store_execution_insert(f->st, &x) == AOP_OK);
     engine_queued(f->e);
-    CHECK_INT(engine_wait(f->e, EX1_ID, GIVE_UP_MS, on_committed, &f->seen), 0);
+    CHECK_INT(engine_wait(f->e, EX1_ID, GIVE_UP_MS, on_wait_end, &f->seen), 0);
     /* An end before the wait was registered is not seen by it. */
     CHECK(store_execution_get(f->st, EX1_ID, &got, &f->a) == AOP_OK);
     if (got.status == EXEC_SUCCEEDED)

@@ -366,7 +366,7 @@ static const char *claim_at(fixture *f, const char *owner, long long now_ms, lon
     store_execution *es = NULL;
     int n = -1;
     if (store_execution_claim(f->s, owner, T0_MS + now_ms, ts(f, now_ms), T0_MS + lease_ms, limit,
-                              &es, &n, &f->a) != AOP_OK)
+                              NULL, &es, &n, &f->a) != AOP_OK)
         return "!";
     for (int i = 0; i < n; i++)
         if (es[i].status != EXEC_RUNNING)
@@ -377,6 +377,31 @@ static const char *claim_at(fixture *f, const char *owner, long long now_ms, lon
 static const char *claim(fixture *f, const char *owner, int limit)
 {
     return claim_at(f, owner, 0, 30 * SEC, limit);
+}
+
+/* Claims up to limit for "w1" resuming the round after user `after` (0:
+ * from the first): the numbers claimed in the order returned, or "!". */
+static const char *claim_after(fixture *f, int limit, int after)
+{
+    store_execution *es = NULL;
+    int n = -1;
+    char u[UUID_STR_LEN];
+    user_id(u, after);
+    if (store_execution_claim(f->s, "w1", T0_MS, ts(f, 0), T0_MS + 30 * SEC, limit,
+                              after ? u : NULL, &es, &n, &f->a) != AOP_OK)
+        return "!";
+    return numbers(es, n);
+}
+
+/* Queued execution n of workflow wf by user, created at T0 + created_ms. */
+static int ex_add_by(fixture *f, int n, int wf, int user, long long created_ms,
+                     long long max_concurrency)
+{
+    store_execution e;
+    ex_make(f, &e, n, wf, created_ms);
+    user_id(e.triggered_by, user);
+    e.max_concurrency = max_concurrency;
+    return store_execution_insert(f->s, &e) == AOP_OK ? 0 : -1;
 }
 
 /* Ends execution n as status (finish only; no analytics). */
@@ -453,7 +478,8 @@ static void body_roundtrip(fixture *f)
     CHECK_INT(out.deadline_ms, 99);
     CHECK_INT(out.claims, 2);
 
-    /* A fresh queued row: NULLs all round. */
+    /* A fresh queued row: NULLs all round, but "no user" is '' (the fair
+     * queue walks users by comparison, which NULL would escape). */
     ex_make(f, &in, 2, 1, 10);
     in.triggered_by[0] = '\0';
     CHECK_INT(store_execution_insert(f->s, &in), AOP_OK);
@@ -468,7 +494,7 @@ static void body_roundtrip(fixture *f)
     CHECK_INT(out.duration_ms, -1);
     CHECK_INT(out.claims, 0);
     CHECK_INT(out.deadline_ms, 0);
-    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE triggered_by IS NULL AND "
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE triggered_by = '' AND "
                          "started_at IS NULL AND duration_ms IS NULL AND output IS NULL"), 1);
 
     CHECK_INT(store_execution_insert(f->s, &in), AOP_ERR_CONFLICT);
@@ -593,17 +619,19 @@ static void body_claim_backlog(fixture *f)
     static const char backlog[] =
         "WITH RECURSIVE c(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM c WHERE i < 12001) "
         "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, input, "
-        "created_at, timeout_ms, max_concurrency) "
+        "created_at, timeout_ms, max_concurrency, triggered_by) "
         "SELECT printf('0190a0b1-0006-7000-8000-%012d', i), "
         "'0190a0b1-0005-7000-8000-000000000001', 1, 'queued', 'api', '{}', "
-        "strftime('%Y-%m-%dT%H:%M:%S.000Z', 1780000000 + i, 'unixepoch'), 300000, 1 FROM c";
+        "strftime('%Y-%m-%dT%H:%M:%S.000Z', 1780000000 + i, 'unixepoch'), 300000, 1, "
+        "'0190a0b1-0000-7000-8000-000000000001' FROM c";
     static const char backlog_pg[] =
         "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, input, "
-        "created_at, timeout_ms, max_concurrency) "
+        "created_at, timeout_ms, max_concurrency, triggered_by) "
         "SELECT '0190a0b1-0006-7000-8000-' || lpad(i::text, 12, '0'), "
         "'0190a0b1-0005-7000-8000-000000000001', 1, 'queued', 'api', '{}', "
         "to_char(to_timestamp(1780000000 + i) AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\".000Z\"'), 300000, 1 FROM generate_series(2, 12001) i";
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\".000Z\"'), 300000, 1, "
+        "'0190a0b1-0000-7000-8000-000000000001' FROM generate_series(2, 12001) i";
     CHECK_INT(sql_run(f, BY_BACKEND(f, backlog, backlog_pg)), 0);
     CHECK_INT(ex_add(f, 20000, 2, 100000 * SEC, 0), 0);
     CHECK_STR(claim(f, "w1", 100), "20000");
@@ -622,7 +650,7 @@ static void body_claim_once(fixture *f)
     CHECK_INT(setup(f), 0);
     CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
     CHECK_INT(store_execution_claim(f->s, "w1", T0_MS + 5 * SEC, ts(f, 5 * SEC), T0_MS + 10 * SEC,
-                                    4, &es, &n, &f->a), AOP_OK);
+                                    4, NULL, &es, &n, &f->a), AOP_OK);
     CHECK_INT(n, 1);
     CHECK_STR(es[0].started_at, ts(f, 5 * SEC));
     CHECK_INT(es[0].deadline_ms, T0_MS + 5 * SEC + 1000);
@@ -639,7 +667,7 @@ static void body_claim_once(fixture *f)
     CHECK_INT(e.claims, 1);
     /* Resumed: started_at and the deadline stay those of the first claim. */
     CHECK_INT(store_execution_claim(f->s, "w2", T0_MS + 30 * SEC, ts(f, 30 * SEC),
-                                    T0_MS + 40 * SEC, 4, &es, &n, &f->a), AOP_OK);
+                                    T0_MS + 40 * SEC, 4, NULL, &es, &n, &f->a), AOP_OK);
     CHECK_INT(n, 1);
     CHECK_STR(es[0].started_at, ts(f, 5 * SEC));
     CHECK_INT(es[0].deadline_ms, T0_MS + 6 * SEC);
@@ -723,7 +751,7 @@ static void *claim_loop(void *p)
         store_execution *es = NULL;
         int n = 0;
         c->rc = store_execution_claim(c->s, c->owner, T0_MS, "2026-06-01T00:00:00.000Z",
-                                      T0_MS + 60 * SEC, 2, &es, &n, &a);
+                                      T0_MS + 60 * SEC, 2, NULL, &es, &n, &a);
         if (c->rc != AOP_OK || n == 0)
             break;
         c->claimed += n;
@@ -764,6 +792,171 @@ static void body_claim_threads(fixture *f)
 }
 
 BOTH(exec_claim_threads_never_share, body_claim_threads)
+
+/* Round-robin across users: each user's next execution before anyone's
+ * second, the round resuming after the user served last, whatever the
+ * ages. Users 1 (1..10, the oldest), 2 (11, 12) and 3 (13). */
+static void body_claim_fair(fixture *f)
+{
+    CHECK_INT(setup(f), 0);
+    for (int i = 1; i <= 10; i++)
+        CHECK_INT(ex_add_by(f, i, 1, 1, i * SEC, 0), 0);
+    CHECK_INT(ex_add_by(f, 12, 1, 2, 12 * SEC, 0), 0);
+    CHECK_INT(ex_add_by(f, 11, 1, 2, 11 * SEC, 0), 0);
+    CHECK_INT(ex_add_by(f, 13, 1, 3, 13 * SEC, 0), 0);
+    /* A round (1, 11, 13), then the next one begins (2). */
+    CHECK_STR(claim_after(f, 4, 0), "1,11,13,2");
+    /* The next claim goes on after user 1: user 2, then user 1 again. */
+    CHECK_STR(claim_after(f, 2, 1), "12,3");
+    CHECK_STR(claim_after(f, 1, 1), "4");
+    /* A newcomer's execution, younger than user 1's backlog, is next. */
+    CHECK_INT(ex_add_by(f, 14, 1, 3, 14 * SEC, 0), 0);
+    CHECK_STR(claim_after(f, 1, 1), "14");
+    /* Served last: user 3; user 1 is the only one left. */
+    CHECK_STR(claim_after(f, 3, 3), "5,6,7");
+    /* Without a user ("" for none), still claimed, in its own turn. */
+    store_execution e;
+    ex_make(f, &e, 20, 1, 20 * SEC);
+    e.triggered_by[0] = '\0';
+    CHECK_INT(store_execution_insert(f->s, &e), AOP_OK);
+    CHECK_STR(claim_after(f, 2, 1), "20,8");
+}
+
+BOTH(exec_claim_round_robin_across_users, body_claim_fair)
+
+/* A workflow's limit shared by two users: the place that frees goes to
+ * the user whose turn it is, not to the oldest row. */
+static void body_claim_fair_limit(fixture *f)
+{
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(add_wf(f, 2, 1, 0, "Beta"), 0);
+    for (int i = 1; i <= 3; i++)
+        CHECK_INT(ex_add_by(f, i, 1, 1, i * SEC, 1), 0);
+    CHECK_INT(ex_add_by(f, 4, 1, 2, 4 * SEC, 1), 0);
+    CHECK_INT(ex_add_by(f, 5, 2, 1, 5 * SEC, 0), 0);
+    /* After user 1: user 2's 4 takes the one place; user 1 gets 5. */
+    CHECK_STR(claim_after(f, 10, 1), "4,5");
+    CHECK_STR(claim_after(f, 10, 1), "");
+    CHECK_INT(finish(f, 4, EXEC_SUCCEEDED), AOP_OK);
+    CHECK_STR(claim_after(f, 10, 2), "1");
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'running' AND "
+                         "workflow_id = '0190a0b1-0005-7000-8000-000000000001'"), 1);
+}
+
+BOTH(exec_claim_fair_within_a_limit, body_claim_fair_limit)
+
+#define FAIR_BACKLOG 100000
+
+/* A backlog of FAIR_BACKLOG rows of user 1 (the oldest; every 1000th of
+ * a workflow limited to one at a time, running already) delays neither
+ * the next execution of users 2 and 3 nor their second beyond the round
+ * it comes in. */
+static void body_claim_fair_backlog(fixture *f)
+{
+    static const char seed[] =
+        "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 100000) "
+        "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, input, "
+        "created_at, timeout_ms, max_concurrency, triggered_by) "
+        "SELECT printf('0190a0b1-0006-7000-8000-%012d', i), "
+        "printf('0190a0b1-0005-7000-8000-%012d', 1 + (i % 1000 = 0)), 1, 'queued', 'api', "
+        "'{}', strftime('%Y-%m-%dT%H:%M:%S.000Z', 1780000000 + i, 'unixepoch'), 300000, "
+        "i % 1000 = 0, '0190a0b1-0000-7000-8000-000000000001' FROM c";
+    static const char seed_pg[] =
+        "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, input, "
+        "created_at, timeout_ms, max_concurrency, triggered_by) "
+        "SELECT '0190a0b1-0006-7000-8000-' || lpad(i::text, 12, '0'), "
+        "'0190a0b1-0005-7000-8000-00000000000' || (1 + (i % 1000 = 0)::int), 1, 'queued', "
+        "'api', '{}', to_char(to_timestamp(1780000000 + i) AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\".000Z\"'), 300000, (i % 1000 = 0)::int, "
+        "'0190a0b1-0000-7000-8000-000000000001' FROM generate_series(1, 100000) i";
+    store_execution *es = NULL;
+    int n = 0;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(add_wf(f, 2, 1, 0, "Limited"), 0);
+    CHECK_INT(ex_add_by(f, FAIR_BACKLOG + 1, 2, 1, 0, 1), 0);
+    CHECK_STR(claim_after(f, 1, 0), "100001");
+    CHECK_INT(sql_run(f, BY_BACKEND(f, seed, seed_pg)), 0);
+    CHECK_INT(ex_add_by(f, FAIR_BACKLOG + 2, 1, 2, 100000 * SEC, 0), 0);
+    CHECK_INT(ex_add_by(f, FAIR_BACKLOG + 3, 1, 3, 100001 * SEC, 0), 0);
+    CHECK_INT(ex_add_by(f, FAIR_BACKLOG + 4, 1, 3, 100002 * SEC, 0), 0);
+    /* One claim of 256: a round (1, 100002, 100003), the next (2,
+     * 100004), then user 1's oldest, its limited rows passed over. */
+    CHECK_INT(store_execution_claim(f->s, "w1", T0_MS, ts(f, 0), T0_MS + 30 * SEC, 256, NULL, &es,
+                                    &n, &f->a), AOP_OK);
+    CHECK_INT(n, 256);
+    CHECK_STR(numbers(es, 5), "1,100002,100003,2,100004");
+    CHECK_INT(id_num(es[255].id), 253);
+    /* A newcomer later: the next claim of one takes it. */
+    CHECK_INT(ex_add_by(f, FAIR_BACKLOG + 5, 1, 2, 100003 * SEC, 0), 0);
+    CHECK_STR(claim_after(f, 1, 1), "100005");
+    CHECK_STR(claim_after(f, 1, 2), "254");
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE status = 'running'"), 259);
+}
+
+BOTH(exec_claim_fair_under_a_large_backlog, body_claim_fair_backlog)
+
+/* The quota of active executions per user: queued and running rows count,
+ * ended ones do not, nor other users'; the rows of one transaction count
+ * against each other. */
+typedef struct {
+    fixture *f;
+    int from, n, user;
+    long long quota;
+    aop_err rc[8];
+} enqueue_job;
+
+static aop_err enqueue_tx(store *s, void *p)
+{
+    enqueue_job *j = p;
+    long long active = -1;
+    for (int i = 0; i < j->n; i++) {
+        store_execution e;
+        ex_make(j->f, &e, j->from + i, 1, (j->from + i) * SEC);
+        user_id(e.triggered_by, j->user);
+        j->rc[i] = store_execution_enqueue(s, &e, j->quota, &active);
+        if (j->rc[i] != AOP_OK && j->rc[i] != AOP_ERR_QUOTA_EXCEEDED)
+            return j->rc[i];
+    }
+    return AOP_OK;
+}
+
+static aop_err enqueue(fixture *f, int from, int n, int user, long long quota, aop_err *rcs)
+{
+    enqueue_job j = {f, from, n, user, quota, {0}};
+    aop_err rc = store_tx(f->s, enqueue_tx, &j);
+    memcpy(rcs, j.rc, sizeof(j.rc));
+    return rc;
+}
+
+static void body_quota(fixture *f)
+{
+    aop_err rc[8];
+    CHECK_INT(setup(f), 0);
+    /* Three of user 1 in one transaction against a quota of 3: all in. */
+    CHECK_INT(enqueue(f, 1, 3, 1, 3, rc), AOP_OK);
+    CHECK(rc[0] == AOP_OK && rc[1] == AOP_OK && rc[2] == AOP_OK);
+    /* A fourth, alone or with others: refused, nothing written. */
+    CHECK_INT(enqueue(f, 4, 1, 1, 3, rc), AOP_OK);
+    CHECK_INT(rc[0], AOP_ERR_QUOTA_EXCEEDED);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), 3);
+    /* Another user is not affected. */
+    CHECK_INT(enqueue(f, 5, 2, 2, 3, rc), AOP_OK);
+    CHECK(rc[0] == AOP_OK && rc[1] == AOP_OK);
+    /* Running still counts; an end frees a place, for one more only. */
+    CHECK_STR(claim(f, "w1", 2), "1,5");
+    CHECK_INT(enqueue(f, 9, 1, 1, 3, rc), AOP_OK);
+    CHECK_INT(rc[0], AOP_ERR_QUOTA_EXCEEDED);
+    CHECK_INT(finish(f, 1, EXEC_SUCCEEDED), AOP_OK);
+    CHECK_INT(enqueue(f, 10, 2, 1, 3, rc), AOP_OK);
+    CHECK_INT(rc[0], AOP_OK);
+    CHECK_INT(rc[1], AOP_ERR_QUOTA_EXCEEDED);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE triggered_by = "
+                         "'0190a0b1-0000-7000-8000-000000000001' AND status IN "
+                         "('queued', 'running')"), 3);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), 6);
+}
+
+BOTH(exec_quota_counts_active_rows, body_quota)
 
 /* ---- node rows ---- */
 
@@ -1578,8 +1771,8 @@ static const char plan_seed[] =
     "'2026-01-01T00:00:00.000Z', '', '', '{}' FROM c;"
     "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < " STR(PLAN_ROWS) ") "
     "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, created_at, "
-    "started_at, finished_at, duration_ms, timeout_ms, max_concurrency, cost_usd, input) "
-    "SELECT printf('0190a0b1-0006-7000-8000-%012d', i), "
+    "started_at, finished_at, duration_ms, timeout_ms, max_concurrency, cost_usd, input, "
+    "triggered_by) SELECT printf('0190a0b1-0006-7000-8000-%012d', i), "
     "printf('0190a0b1-0005-7000-8000-%012d', 1 + i % 20), 1, "
     "CASE i % 100 WHEN 0 THEN 'queued' WHEN 1 THEN 'running' WHEN 2 THEN 'failed' "
     "ELSE 'succeeded' END, 'api', "
@@ -1588,7 +1781,8 @@ static const char plan_seed[] =
     "'unixepoch') END, "
     "CASE WHEN i % 100 > 1 THEN strftime('%Y-%m-%dT%H:%M:%S.500Z', 1767225600 + i, "
     "'unixepoch') END, CASE WHEN i % 100 > 1 THEN 500 + i % 977 END, 1000, i % 3, 0.001, "
-    "'{\"pad\":\"0123456789012345678901234567890123456789\"}' FROM c;"
+    "'{\"pad\":\"0123456789012345678901234567890123456789\"}', "
+    "printf('0190a0b1-0000-7000-8000-%012d', 1 + i % 10) FROM c;"
     "INSERT INTO execution_nodes (execution_id, node_id, type, status, seq, model, "
     "total_tokens) SELECT id, 'a', 'llm', 'succeeded', 0, 'm' || (rowid % 3), 10 "
     "FROM executions WHERE rowid % 10 = 0;"
@@ -1656,6 +1850,20 @@ static int check_list_plans(sqlite3 *db, char *msg, size_t msglen)
     return bad;
 }
 
+/* The claim reads the queue through executions_fair_idx alone, a step per
+ * user and each user's head up to its bound (never a scan of the table or
+ * of the whole index: its sorts are of those heads), and the running rows
+ * by their status, once. */
+static bool claim_plan_ok(const char *plan)
+{
+    return strstr(plan, "COVERING INDEX executions_fair_idx (triggered_by>?)") &&
+           strstr(plan, "COVERING INDEX executions_fair_idx (triggered_by=?)") &&
+           strstr(plan, "SEARCH e USING COVERING INDEX executions_fair_idx (triggered_by=? AND "
+                        "created_at<?)") &&
+           strstr(plan, "SEARCH executions USING INDEX executions_active_idx (status=?)") &&
+           !strstr(plan, "SCAN executions") && !strstr(plan, "|SCAN e|");
+}
+
 static void body_plans(fixture *f)
 {
     sqlite3 *db = NULL;
@@ -1666,9 +1874,12 @@ static void body_plans(fixture *f)
     CHECK_INT(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     int bad = check_list_plans(db, msg, sizeof(msg));
     if (!bad && (query_plan(db, store_exec_claim_sql.sqlite, plan, sizeof(plan)) != 0 ||
-                 !strstr(plan, "executions_queue_idx") ||
-                 !strstr(plan, "executions_running_idx")))
+                 !claim_plan_ok(plan)))
         bad = snprintf(msg, sizeof(msg), "claim: %s", plan) > 0;
+    if (!bad && (query_plan(db, store_exec_active_sql.sqlite, plan, sizeof(plan)) != 0 ||
+                 !strstr(plan, "COVERING INDEX executions_active_idx (status=? AND "
+                               "triggered_by=?)")))
+        bad = snprintf(msg, sizeof(msg), "quota count: %s", plan) > 0;
     if (!bad && (query_plan(db, store_exec_prune_sql.sqlite, plan, sizeof(plan)) != 0 ||
                  !strstr(plan, "executions_ended_idx") || strstr(plan, "TEMP B-TREE")))
         bad = snprintf(msg, sizeof(msg), "prune: %s", plan) > 0;
@@ -1744,7 +1955,7 @@ static void *race_loop(void *p)
         store_execution *es = NULL;
         int n = 0;
         r->rc = store_execution_claim(r->s, r->owner, T0_MS, "2026-06-01T00:00:00.000Z",
-                                      T0_MS + 60 * SEC, r->batch, &es, &n, &a);
+                                      T0_MS + 60 * SEC, r->batch, NULL, &es, &n, &a);
         PGresult *res = NULL;
         if (r->rc == AOP_OK && n > 0 && pg_run(c, q_over_limit, &res) == 0) {
             r->over += pg_first_int(res) != 0;
@@ -1858,14 +2069,14 @@ static void body_pg_claim_split(fixture *f)
 {
     static const char backlog[] =
         "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, input, "
-        "created_at, timeout_ms, max_concurrency) "
+        "created_at, timeout_ms, max_concurrency, triggered_by) "
         "SELECT '0190a0b1-0006-7000-8000-' || lpad(i::text, 12, '0'), "
         "'0190a0b1-0005-7000-8000-00000000000' || CASE WHEN i % 50 <> 0 THEN 2 "
         "WHEN i % 100 = 50 THEN 3 ELSE 4 END, 1, 'queued', 'api', '{}', "
         "to_char(to_timestamp(1780272000 + i / 1000.0) AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 300000, "
-        "CASE WHEN i % 50 <> 0 THEN 0 WHEN i % 100 = 50 THEN 2 ELSE 1 END "
-        "FROM generate_series(1, 3060) i";
+        "CASE WHEN i % 50 <> 0 THEN 0 WHEN i % 100 = 50 THEN 2 ELSE 1 END, "
+        "'0190a0b1-0000-7000-8000-000000000001' FROM generate_series(1, 3060) i";
     static int seen[SPLIT_ROWS + 1];
     store_execution *es = NULL;
     int n = 0, want = 0, wrong = 0;
@@ -1878,7 +2089,7 @@ static void body_pg_claim_split(fixture *f)
      * unlimited rows for the rest (1..258 but 50, 100, 150, 200, 250), in
      * queue order. */
     CHECK_INT(store_execution_claim(f->s, "w1", T0_MS, ts(f, 0), T0_MS + 60 * SEC, SPLIT_BATCH,
-                                    &es, &n, &f->a), AOP_OK);
+                                    NULL, &es, &n, &f->a), AOP_OK);
     CHECK_INT(n, SPLIT_BATCH);
     for (int i = 1, k = 0; k < n; i++) {
         if (SPLIT_LIMITED(i) && i != 50 && i != 100 && i != 150)
@@ -2132,6 +2343,168 @@ static void exec_pg_owned_holds_the_lease(void)
     run_test(body_pg_owned_holds_lease, true);
 }
 
+/* The plan of a statement on PostgreSQL, prepared as the driver prepares
+ * it (parameter types inferred) and explained with values: each line of
+ * EXPLAIN between bars, into plan; 0, or -1 (the error in plan). */
+static int pg_plan(PGconn *c, const char *sql, int n, const char *const *values, char *plan,
+                   size_t planlen)
+{
+    PGresult *r = PQexec(c, "DEALLOCATE ALL");
+    PQclear(r);
+    r = PQprepare(c, "planned", sql, 0, NULL);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    buf q;
+    buf_init(&q, 0);
+    buf_puts(&q, "EXPLAIN EXECUTE planned(");
+    for (int i = 0; i < n; i++) {
+        char *lit = PQescapeLiteral(c, values[i], strlen(values[i]));
+        buf_printf(&q, "%s%s", i ? ", " : "", lit ? lit : "NULL");
+        PQfreemem(lit);
+    }
+    buf_puts(&q, ")");
+    r = ok ? PQexec(c, q.data) : NULL;
+    buf_free(&q);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(plan, planlen, "%s", PQerrorMessage(c));
+        PQclear(r);
+        return -1;
+    }
+    size_t len = (size_t)snprintf(plan, planlen, "|");
+    for (int i = 0; i < PQntuples(r) && len < planlen; i++)
+        len += (size_t)snprintf(plan + len, planlen - len, "%s|", PQgetvalue(r, i, 0));
+    PQclear(r);
+    return 0;
+}
+
+/* On PostgreSQL, over 22000 executions, one in ten queued (a backlog of
+ * one user and a few of others), with statistics and without, and as a custom and a generic plan
+ * (the driver's prepared statements may get either): the pick reads each
+ * user's rows through executions_fair_idx, by user (never a scan of the
+ * table, nor the queue in created_at or status order),
+ * and the quota's count finds the user's rows by executions_active_idx
+ * (whether PostgreSQL also visits the table for them depends on its
+ * visibility map, not on the statement). */
+static void body_pg_plans(fixture *f)
+{
+    static const char seed[] =
+        "INSERT INTO executions (id, workflow_id, workflow_version, status, trigger, input, "
+        "created_at, timeout_ms, max_concurrency, triggered_by) "
+        "SELECT '0190a0b1-0006-7000-8000-' || lpad(i::text, 12, '0'), "
+        "'0190a0b1-0005-7000-8000-000000000001', 1, CASE WHEN i % 10 = 0 THEN 'queued' "
+        "ELSE 'succeeded' END, 'api', '{}', to_char(to_timestamp(1780000000 + i) AT TIME ZONE "
+        "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\".000Z\"'), 300000, (i % 7 = 0)::int, "
+        "'0190a0b1-0000-7000-8000-00000000000' || (1 + (i % 1000 = 0)::int + 2 * (i % 990 = 0)::int) "
+        "FROM generate_series(1, 22000) i";
+    static const char *const pick_values[] = {"256", ""};
+    static const char *const count_values[] = {"0190a0b1-0000-7000-8000-000000000001", "1001"};
+    static const char *const modes[] = {"auto", "force_generic_plan"};
+    char plan[8192] = "";
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(sql_run(f, seed), 0);
+    PGconn *c = pg_connect(f);
+    CHECK(c != NULL);
+    int bad = 0;
+    for (int analyzed = 0; analyzed < 2 && !bad; analyzed++) {
+        if (analyzed)
+            bad = pg_run(c, "ANALYZE executions", NULL) != 0;
+        for (int m = 0; m < 2 && !bad; m++) {
+            char set[80];
+            snprintf(set, sizeof(set), "SET plan_cache_mode = %s", modes[m]);
+            bad = pg_run(c, set, NULL) != 0 ||
+                  pg_plan(c, store_exec_pick_sql.pg, 2, pick_values, plan, sizeof(plan)) != 0 ||
+                  !strstr(plan, "Index Cond: ((triggered_by >= u.t) AND (triggered_by <= u.t))") ||
+                  strstr(plan, "Seq Scan on executions") ||
+                  strstr(plan, "executions_status_idx") ||
+                  strstr(plan, "executions_created_idx") ||
+                  pg_plan(c, store_exec_active_sql.pg, 2, count_values, plan + 4096, 4096) != 0 ||
+                  !strstr(plan + 4096, "executions_active_idx") ||
+                  strstr(plan + 4096, "Seq Scan");
+        }
+    }
+    PQfinish(c);
+    if (bad) {
+        unit_fail(__FILE__, __LINE__, plan);
+        unit_fail(__FILE__, __LINE__, plan + 4096);
+        return;
+    }
+    /* and the claim does its work there: users 2 and 3 first */
+    CHECK_STR(claim_after(f, 4, 0), "10,1000,990,20");
+}
+
+static void exec_pg_plans_use_indexes(void)
+{
+    run_test(body_pg_plans, true);
+}
+
+/* Several instances (stores), several threads each, starting executions
+ * of one user at once, each in a transaction of its own: exactly the quota
+ * gets in, however they interleave. */
+#define QUOTA_STARTS 20
+#define QUOTA_LIMIT 25
+
+typedef struct {
+    fixture *f;
+    store *s;
+    int from, ok, over;
+    aop_err rc;
+} quota_racer;
+
+static void *quota_loop(void *p)
+{
+    quota_racer *q = p;
+    fixture own = *q->f; /* an arena of its own: the fixture's is not shared */
+    own.a = (arena){0};
+    enqueue_job j = {&own, 0, 1, 1, QUOTA_LIMIT, {0}};
+    for (int i = 0; i < QUOTA_STARTS && q->rc == AOP_OK; i++) {
+        j.from = q->from + i;
+        q->rc = store_tx(q->s, enqueue_tx, &j);
+        q->ok += q->rc == AOP_OK && j.rc[0] == AOP_OK;
+        q->over += q->rc == AOP_OK && j.rc[0] == AOP_ERR_QUOTA_EXCEEDED;
+    }
+    arena_free(&own.a);
+    return NULL;
+}
+
+static void body_pg_quota_race(fixture *f)
+{
+    store *stores[RACE_STORES] = {0};
+    quota_racer q[RACE_STORES * RACE_THREADS];
+    pthread_t t[RACE_STORES * RACE_THREADS];
+    char err[256] = "";
+    int started = 0, ok = 0, over = 0;
+    aop_err rc = AOP_OK;
+    CHECK_INT(setup(f), 0);
+    for (int k = 0; k < RACE_STORES; k++)
+        stores[k] = store_open(f->url, SLOW_MS, err, sizeof(err));
+    for (int k = 0; stores[RACE_STORES - 1] && k < RACE_STORES * RACE_THREADS; k++) {
+        q[k] = (quota_racer){.f = f, .s = stores[k / RACE_THREADS], .from = 1 + k * 100};
+        if (pthread_create(&t[k], NULL, quota_loop, &q[k]) != 0)
+            break;
+        started++;
+    }
+    for (int k = 0; k < started; k++) {
+        pthread_join(t[k], NULL);
+        ok += q[k].ok;
+        over += q[k].over;
+        if (q[k].rc != AOP_OK)
+            rc = q[k].rc;
+    }
+    for (int k = 0; k < RACE_STORES; k++)
+        store_close(stores[k]);
+    CHECK_STR(err, "");
+    CHECK_INT(started, RACE_STORES * RACE_THREADS);
+    CHECK_INT(rc, AOP_OK);
+    CHECK_INT(ok, QUOTA_LIMIT);
+    CHECK_INT(over, RACE_STORES * RACE_THREADS * QUOTA_STARTS - QUOTA_LIMIT);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), QUOTA_LIMIT);
+}
+
+static void exec_pg_quota_race_instances(void)
+{
+    run_test(body_pg_quota_race, true);
+}
+
 const unit_test exec_store_tests[] = {
     TEST(exec_status_names_both_ways),
     TEST(exec_insert_get_roundtrip),
@@ -2150,6 +2523,14 @@ const unit_test exec_store_tests[] = {
     TEST(exec_lease_renew_requeue_release_owned_pg),
     TEST(exec_claim_threads_never_share),
     TEST(exec_claim_threads_never_share_pg),
+    TEST(exec_claim_round_robin_across_users),
+    TEST(exec_claim_round_robin_across_users_pg),
+    TEST(exec_claim_fair_within_a_limit),
+    TEST(exec_claim_fair_within_a_limit_pg),
+    TEST(exec_claim_fair_under_a_large_backlog),
+    TEST(exec_claim_fair_under_a_large_backlog_pg),
+    TEST(exec_quota_counts_active_rows),
+    TEST(exec_quota_counts_active_rows_pg),
     TEST(exec_node_put_keeps_seq_and_nodes_end),
     TEST(exec_node_put_keeps_seq_and_nodes_end_pg),
     TEST(exec_nodes_many_in_seq_order),
@@ -2181,5 +2562,7 @@ const unit_test exec_store_tests[] = {
     TEST(exec_pg_claim_skips_locked_rows),
     TEST(exec_pg_leases_skip_locked_rows),
     TEST(exec_pg_owned_holds_the_lease),
+    TEST(exec_pg_plans_use_indexes),
+    TEST(exec_pg_quota_race_instances),
     {NULL, NULL},
 };
