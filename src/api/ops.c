@@ -75,9 +75,13 @@ static void engine_metrics(struct engine *e, buf *out)
                "# HELP aop_budget_refusals_total LLM calls refused by a budget (BUDGET_EXCEEDED).\n"
                "# TYPE aop_budget_refusals_total counter\n"
                "aop_budget_refusals_total %lld\n"
+               "# HELP aop_quota_refusals_total Executions refused by QUOTA_ACTIVE_EXECUTIONS "
+               "(QUOTA_EXCEEDED).\n"
+               "# TYPE aop_quota_refusals_total counter\n"
+               "aop_quota_refusals_total %lld\n"
                "# HELP aop_execution_memory_bytes memoryBytes of the executions the engine ended.\n"
                "# TYPE aop_execution_memory_bytes histogram\n",
-               st.refused_output, st.refused_memory, st.budget_refusals);
+               st.refused_output, st.refused_memory, st.budget_refusals, st.quota_refusals);
     long long count = 0;
     for (int k = 0; k < ENGINE_MEMORY_BUCKETS; k++) {
         count += st.memory_buckets[k];

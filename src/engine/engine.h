@@ -140,6 +140,9 @@ int engine_wait(engine *e, const char *execution_id, long long timeout_ms, engin
 typedef void (*engine_submit_fn)(void *ctx, aop_err rc);
 int engine_submit(engine *e, const store_execution *row, long long quota, engine_submit_fn fn,
                   void *ctx);
+/* Counts an execution refused by its user's quota (aop_quota_refusals_total);
+ * engine_submit's refusals are counted already. */
+void engine_refused_quota(engine *e);
 
 /* memoryBytes of ended executions are counted in buckets up to these
  * bounds (the last bucket: above them all). */
@@ -155,6 +158,8 @@ typedef struct {
     long long refused_output, refused_memory;
     /* LLM calls refused by a budget (BUDGET_EXCEEDED) */
     long long budget_refusals;
+    /* executions refused by QUOTA_ACTIVE_EXECUTIONS (QUOTA_EXCEEDED) */
+    long long quota_refusals;
     /* executions ended by the engine, by memoryBytes (not cumulative) */
     long long memory_buckets[ENGINE_MEMORY_BUCKETS];
     long long memory_sum, memory_max;

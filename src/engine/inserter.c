@@ -106,6 +106,12 @@ static pending *take(engine *e)
     return list;
 }
 
+void engine_refused_quota(engine *e)
+{
+    if (e)
+        engine_count(&e->stats.quota_refusals, 1);
+}
+
 static void commit(engine *e, pending *list)
 {
     pending *rows[INSERT_BATCH];
@@ -123,6 +129,8 @@ static void commit(engine *e, pending *list)
     while (list) {
         pending *p = list;
         list = p->next;
+        if (rc == AOP_OK && p->rc == AOP_ERR_QUOTA_EXCEEDED)
+            engine_refused_quota(e);
         p->fn(p->ctx, rc == AOP_OK ? p->rc : rc);
         free(p->row.input);
         free(p);

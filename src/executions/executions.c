@@ -175,6 +175,8 @@ aop_err executions_start(const app_ctx *app, const store_execution *row, executi
     aop_err rc = store_tx(app->store, enqueue_tx, &x);
     if (rc == AOP_OK)
         engine_queued(app->engine);
+    else if (rc == AOP_ERR_QUOTA_EXCEEDED)
+        engine_refused_quota(app->engine);
     return rc;
 }
 

@@ -7,6 +7,7 @@ answers 202 past it, so parked waits no longer hold a client's connections).
 
 Order is judged from the executions' own createdAt and startedAt, never from the clock
 of the test. The several-instance versions are in test_cluster.py."""
+import re
 import threading
 import time
 
@@ -34,6 +35,12 @@ def assert_quota_exceeded(r):
     assert r.headers.get("Retry-After") == "1", dict(r.headers)
 
 
+def quota_refusals(srv):
+    m = re.search(r"^aop_quota_refusals_total (\d+)$", srv.get("/metrics").text, re.M)
+    assert m, "aop_quota_refusals_total is missing from /metrics"
+    return int(m.group(1))
+
+
 def starts_between(executions, first, last):
     """The executions that started after `first` and before `last` (timestamps)."""
     return [e for e in executions if e["startedAt"] and first < e["startedAt"] < last]
@@ -52,10 +59,12 @@ def test_quota_holds_at_the_bound_and_frees_as_executions_end(aop_server):
     assert wait_ended(srv, a, last)["status"] == "succeeded"
     held.append(start(srv, a, slow["id"], input={"n": 2}))
     assert total(srv, a) == 4  # the ended one is history, not quota
-    # N + 1: refused, with or without wait, and nothing is queued
+    # N + 1: refused, with or without wait, and nothing is queued; each is counted
+    refusals = quota_refusals(srv)
     for body in ({"input": {"n": 3}}, {"input": {"n": 3}, "wait": True}):
         assert_quota_exceeded(execute_raw(srv, H(a), slow["id"], body))
     assert_quota_exceeded(execute_raw(srv, H(a), quick["id"], {}))
+    assert quota_refusals(srv) == refusals + 3
     assert total(srv, a) == 4
     assert total(srv, a, status="queued") + total(srv, a, status="running") == 3
     # another user is not affected, on the same workflow neither
