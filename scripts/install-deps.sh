@@ -6,17 +6,26 @@
 #   scripts/install-deps.sh cluster build plus the PostgreSQL and Redis servers (`make run-cluster`)
 #   scripts/install-deps.sh tsan    test plus gcc's ThreadSanitizer runtime (`make tsan`)
 #   scripts/install-deps.sh fuzz    build plus clang and libFuzzer for `make fuzz`
+#   scripts/install-deps.sh lint    npm and @redocly/cli (in build/tools), systemd-analyze
+#   scripts/install-deps.sh container  podman, runc and debootstrap (`make test-container`)
+# `test` includes `lint`: make test lints docs/openapi.json and contrib/aop.service.
 # Several sets at once install in one go: scripts/install-deps.sh test tsan fuzz (CI).
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libhiredis-dev
             libssl-dev zlib1g-dev libcrypt-dev libjwt-dev libcurl4-openssl-dev)
 service_pkgs=(postgresql redis-server redis-tools python3)
+lint_pkgs=(systemd)
 test_pkgs=(python3 python3-pytest python3-requests python3-jwt python3-bcrypt
-           python3-psycopg2 python3-redis "${service_pkgs[@]}")
+           python3-psycopg2 python3-redis python3-jsonschema "${service_pkgs[@]}" "${lint_pkgs[@]}")
 bench_pkgs=(wrk curl nginx-light python3 python3-requests "${service_pkgs[@]}")
 tsan_pkgs=(libtsan2 "${test_pkgs[@]}")
 fuzz_pkgs=(clang libclang-rt-14-dev)
+container_pkgs=(podman runc debootstrap curl python3)
+
+# The OpenAPI linter, pinned: installed from npm into build/tools.
+REDOCLY_VERSION=2.77.0
+redocly=build/tools/node_modules/.bin/redocly
 
 want=("${build_pkgs[@]}")
 for set in "${@:-build}"; do
@@ -27,9 +36,22 @@ for set in "${@:-build}"; do
     bench) want+=("${bench_pkgs[@]}") ;;
     cluster) want+=("${service_pkgs[@]}") ;;
     fuzz) want+=("${fuzz_pkgs[@]}") ;;
-    *) echo "usage: $0 build|test|tsan|bench|cluster|fuzz..." >&2; exit 2 ;;
+    lint) want+=("${lint_pkgs[@]}") ;;
+    container) want+=("${container_pkgs[@]}") ;;
+    *) echo "usage: $0 build|test|tsan|bench|cluster|fuzz|lint|container..." >&2; exit 2 ;;
   esac
 done
+
+# npm packages (today only the linter), once the Debian ones are in place.
+npm_tools() {
+  case " $* " in *" test "* | *" lint "*) ;; *) return 0 ;; esac
+  if [ "$("$redocly" --version 2>/dev/null)" != "$REDOCLY_VERSION" ]; then
+    echo "installing: @redocly/cli@$REDOCLY_VERSION (npm, build/tools)" >&2
+    cd "$(dirname "$0")/.."
+    npm install --prefix build/tools --no-save --no-audit --no-fund --loglevel=error \
+      "@redocly/cli@$REDOCLY_VERSION" >/dev/null
+  fi
+}
 
 missing=()
 for p in "${want[@]}"; do
@@ -38,7 +60,16 @@ for p in "${want[@]}"; do
   fi
 done
 
-[ ${#missing[@]} -eq 0 ] && exit 0
+# npm: Debian's package, unless the machine already has an npm command
+# (a Node.js from elsewhere brings its own, and Debian's would conflict).
+case " $* " in
+  *" test "* | *" lint "*) command -v npm >/dev/null || missing+=(npm) ;;
+esac
+
+if [ ${#missing[@]} -eq 0 ]; then
+  npm_tools "${@:-build}"
+  exit 0
+fi
 
 echo "installing: ${missing[*]}" >&2
 sudo=""
@@ -52,3 +83,4 @@ if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/
 fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_tools "${@:-build}"
