@@ -124,6 +124,7 @@ def test_check_passes_a_response_as_described():
 
 @pytest.mark.parametrize("case", [
     ("a field missing", "GET", "/api/auth/me", 200, {k: v for k, v in USER.items() if k != "isActive"}),
+    ("a field the document does not name", "GET", "/api/auth/me", 200, dict(USER, passwordHash="$2b$")),
     ("a field of the wrong type", "GET", "/api/auth/me", 200, dict(USER, isActive="yes")),
     ("a role outside the enum", "GET", "/api/auth/me", 200, dict(USER, role="root")),
     ("a timestamp without milliseconds", "GET", "/api/auth/me", 200,
@@ -134,6 +135,11 @@ def test_check_passes_a_response_as_described():
      {"error": {"code": "NOPE", "message": "x", "requestId": "r"}}),
     ("a success on a path the document does not know", "GET", "/api/nope", 200, {}),
     ("a list without pagination", "GET", "/api/workflows", 200, {"data": []}),
+    ("an API key listed with its key", "GET", "/api/auth/api-keys", 200,
+     {"data": [{"id": USER["id"], "name": "k", "prefix": "aop_", "scopes": ["read"],
+                "createdAt": USER["createdAt"], "expiresAt": None, "lastUsedAt": None,
+                "key": "aop_secret"}],
+      "pagination": {"page": 1, "limit": 20, "total": 1, "totalPages": 1}}),
 ], ids=lambda c: c[0])
 def test_check_fails_a_response_that_drifts(case):
     _, method, path, status, body = case
