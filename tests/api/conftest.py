@@ -257,6 +257,11 @@ def pytest_sessionstart(session):
         pytest.exit("AOP_TEST_BACKEND=pg, but " + "; ".join(problems), returncode=1)
 
 
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line("openapi: %d responses checked against docs/openapi.json"
+                                % openapi_check.checked_count())
+
+
 def pytest_collection_modifyitems(config, items):
     if BACKEND != "pg":
         return

@@ -42,6 +42,7 @@ _validators = {}
 _lock = threading.Lock()
 _problems = []
 _ports = set()
+_checked = [0]
 
 
 def _template_regex(template):
@@ -150,12 +151,20 @@ def check(resp, *args, **kwargs):
         if ctype.split(";")[0].strip().lower() == "application/json":
             body = resp.content
         found = problems_of(req.method, u.path, resp.status_code, ctype, body)
+        with _lock:
+            _checked[0] += 1
     except Exception as e:  # a broken hook must show, not hide a response
         found = ["the OpenAPI check itself failed: %r" % e]
     if found:
         with _lock:
             _problems.extend(found)
     return resp
+
+
+def checked_count():
+    """How many responses have been checked so far."""
+    with _lock:
+        return _checked[0]
 
 
 def take_problems():
