@@ -23,8 +23,13 @@ tsan_pkgs=(libtsan2 "${test_pkgs[@]}")
 fuzz_pkgs=(clang libclang-rt-14-dev)
 container_pkgs=(podman runc debootstrap curl python3)
 
-# The OpenAPI linter, pinned: installed from npm into build/tools.
+# The OpenAPI linter, pinned: installed from npm into build/tools. It needs
+# Node.js 20.19 or later (22.12 or later past 20) where Debian 12 has 18:
+# on such a machine a pinned Node.js 22 (LTS) comes from npm too
+# (node-linux-<arch>).
+# build/tools/bin/node is the one the linter runs on (scripts/test.sh).
 REDOCLY_VERSION=2.77.0
+NODE_VERSION=22.23.5
 redocly=build/tools/node_modules/.bin/redocly
 
 want=("${build_pkgs[@]}")
@@ -43,14 +48,28 @@ for set in "${@:-build}"; do
 done
 
 # npm packages (today only the linter), once the Debian ones are in place.
+node_fits() { # NODE: true when it runs the linter
+  "$1" -e 'const [a, b] = process.versions.node.split(".").map(Number);
+           process.exit(a >= 22 || (a === 20 && b >= 19) ? 0 : 1)' 2>/dev/null
+}
+
 npm_tools() {
   case " $* " in *" test "* | *" lint "*) ;; *) return 0 ;; esac
-  if [ "$("$redocly" --version 2>/dev/null)" != "$REDOCLY_VERSION" ]; then
-    echo "installing: @redocly/cli@$REDOCLY_VERSION (npm, build/tools)" >&2
-    cd "$(dirname "$0")/.."
-    npm install --prefix build/tools --no-save --no-audit --no-fund --loglevel=error \
-      "@redocly/cli@$REDOCLY_VERSION" >/dev/null
+  cd "$(dirname "$0")/.."
+  local pkgs=("@redocly/cli@$REDOCLY_VERSION") node=build/tools/bin/node arch
+  case "$(uname -m)" in x86_64) arch=x64 ;; aarch64) arch=arm64 ;; *) arch=$(uname -m) ;; esac
+  mkdir -p build/tools/bin
+  if node_fits "$(command -v node || echo node)"; then
+    ln -sfn "$(command -v node)" "$node"
+  else # one npm install for all: another would prune what the first put there
+    pkgs+=("node-linux-$arch@$NODE_VERSION")
+    ln -sfn "../node_modules/node-linux-$arch/bin/node" "$node"
   fi
+  node_fits "$node" && [ "$("$node" "$redocly" --version 2>/dev/null)" = "$REDOCLY_VERSION" ] &&
+    return 0
+  echo "installing: ${pkgs[*]} (npm, build/tools)" >&2
+  npm install --prefix build/tools --no-save --no-audit --no-fund --loglevel=error \
+    "${pkgs[@]}" >/dev/null
 }
 
 missing=()

@@ -33,13 +33,13 @@ lint() {
   # --max-problems 0 --format=summary: the count of each rule's findings;
   # a warning fails too, so that the document stays clean.
   local out
-  if ! out=$(build/tools/node_modules/.bin/redocly lint --extends=recommended \
+  if ! out=$(build/tools/bin/node build/tools/node_modules/.bin/redocly lint --extends=recommended \
                --format=summary docs/openapi.json 2>&1); then
-    build/tools/node_modules/.bin/redocly lint --extends=recommended docs/openapi.json
+    build/tools/bin/node build/tools/node_modules/.bin/redocly lint --extends=recommended docs/openapi.json
     return 1
   fi
   if grep -Eq '^(warning|error) ' <<<"$out"; then
-    build/tools/node_modules/.bin/redocly lint --extends=recommended docs/openapi.json
+    build/tools/bin/node build/tools/node_modules/.bin/redocly lint --extends=recommended docs/openapi.json
     echo "lint: docs/openapi.json has warnings" >&2
     return 1
   fi
