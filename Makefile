@@ -6,27 +6,47 @@
 #   make tsan   build with ThreadSanitizer, run the unit tests and the engine's API tests
 #   make fuzz   build the libFuzzer targets (clang), run each FUZZ_SECONDS from its seeds
 #   make bench  build optimised and measure (results in docs/benchmarks.md)
+#   make install   build/aop, aop.1, contrib/aop.service and the docs under PREFIX (DESTDIR)
+#   make test-container   build the Dockerfile's image with podman and run it (not in make test)
 # CI (.ci/run) runs make test beside make tsan then make fuzz (15 s a target).
 
 VERSION := 0.1.0
 COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
+# CC, CFLAGS, CPPFLAGS and LDFLAGS from the command line or the environment
+# are honoured: they come after the project's own, so they can add to or
+# override them (make CFLAGS='-O3 -march=native' LDFLAGS=-Wl,-z,now).
 CC ?= cc
+CFLAGS ?=
+CPPFLAGS ?=
+LDFLAGS ?=
 WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
         -Wno-format-nonliteral -Wvla -Wpointer-arith
-CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -DAOP_VERSION='"$(VERSION)"' -DAOP_COMMIT='"$(COMMIT)"'
+
+# Include paths and libraries come from pkg-config, asked once, when first needed
+# (after `scripts/install-deps.sh` has put pkg-config and the .pc files in place).
+PKGS := libmicrohttpd jansson libjwt libcurl sqlite3 libpq hiredis libcrypto zlib libxcrypt
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags $(PKGS)))$(PKG_CFLAGS)
+PKG_LIBS = $(eval PKG_LIBS := $$(shell pkg-config --libs $(PKGS)))$(PKG_LIBS)
+AOP_CPPFLAGS = -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -DAOP_VERSION='"$(VERSION)"' \
+               -DAOP_COMMIT='"$(COMMIT)"' $(CPPFLAGS)
+LIBS = $(LDFLAGS) $(PKG_LIBS) -lm -pthread
+# Every object also writes its header dependencies (build/.../x.d), read back below.
+DEPFLAGS := -MMD -MP
+
 BASE_CFLAGS := -std=c17 $(WARN) -pthread -fno-strict-aliasing
-LIBS := -lmicrohttpd -ljansson -ljwt -lcurl -lsqlite3 -lpq -lhiredis -lcrypto -lz -lcrypt -lm -pthread
-
-REL_CFLAGS := $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+REL_CFLAGS = $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong $(CFLAGS)
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-TEST_CFLAGS := $(BASE_CFLAGS) -O1 -g -Werror $(SAN)
+TEST_CFLAGS = $(BASE_CFLAGS) -O1 -g -Werror $(SAN) $(CFLAGS)
 # ThreadSanitizer cannot be combined with ASan: a build of its own.
-TSAN_CFLAGS := $(BASE_CFLAGS) -O1 -g -Werror -fsanitize=thread -fno-omit-frame-pointer
+TSAN_CFLAGS = $(BASE_CFLAGS) -O1 -g -Werror -fsanitize=thread -fno-omit-frame-pointer $(CFLAGS)
 
-LIB_SRC := $(shell find src -name '*.c' ! -name main.c | sort)
+# Files built into the binary at build time: docs/openapi.json (GET /openapi.json)
+# becomes a C array (scripts/embed.sh) compiled with the rest.
+GEN_SRC := build/gen/openapi_json.c
+
+LIB_SRC := $(shell find src -name '*.c' ! -name main.c | sort) $(GEN_SRC)
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
-HDRS := $(shell find src -name '*.h')
 
 REL_OBJ := $(LIB_SRC:%.c=build/rel/%.o)
 TEST_OBJ := $(LIB_SRC:%.c=build/test/%.o)
@@ -34,23 +54,36 @@ TSAN_OBJ := $(LIB_SRC:%.c=build/tsan/%.o) build/tsan/tests/tsan/options.o
 
 PYTHON := /usr/bin/python3
 
-.PHONY: all run run-cluster test unit api tsan tsan-unit tsan-api bench fuzz ci-builds clean
-all: build/aop
+# Where `make install` puts things; DESTDIR stages the whole tree elsewhere.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR ?= $(PREFIX)/share/doc/aop
 
-build/rel/%.o: %.c $(HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
+.PHONY: all run run-cluster test unit api tsan tsan-unit tsan-api bench fuzz ci-builds clean \
+        install uninstall man lint test-container
+all: build/aop build/aop.1
 
-build/test/%.o: %.c $(HDRS)
+build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(TEST_CFLAGS) -c $< -o $@
+	$(CC) $(AOP_CPPFLAGS) $(REL_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-build/tsan/%.o: %.c $(HDRS)
+build/test/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(TSAN_CFLAGS) -c $< -o $@
+	$(CC) $(AOP_CPPFLAGS) $(TEST_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+build/tsan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(AOP_CPPFLAGS) $(TSAN_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 # TSan's built-in settings name the suppressions file by its absolute path.
-build/tsan/tests/tsan/options.o: CPPFLAGS += -DTSAN_SUPPRESSIONS='"$(CURDIR)/tests/tsan/suppressions.txt"'
+build/tsan/tests/tsan/options.o: AOP_CPPFLAGS += -DTSAN_SUPPRESSIONS='"$(CURDIR)/tests/tsan/suppressions.txt"'
+
+# docs/openapi.json as a C array (scripts/embed.sh), compiled into every build.
+build/gen/openapi_json.c: docs/openapi.json scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh aop_openapi_json $< >$@.tmp && mv $@.tmp $@
 
 build/aop: $(REL_OBJ) build/rel/src/main.o
 	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
@@ -59,13 +92,35 @@ build/test/aop: $(TEST_OBJ) build/test/src/main.o
 	$(CC) $(TEST_CFLAGS) $^ -o $@ $(LIBS)
 
 build/test/unit: $(TEST_OBJ) $(UNIT_SRC) tests/unit/unit.h
-	$(CC) $(CPPFLAGS) -Itests/unit $(TEST_CFLAGS) $(UNIT_SRC) $(TEST_OBJ) -o $@ $(LIBS)
+	$(CC) $(AOP_CPPFLAGS) -Itests/unit $(TEST_CFLAGS) $(UNIT_SRC) $(TEST_OBJ) -o $@ $(LIBS)
 
 build/tsan/aop: $(TSAN_OBJ) build/tsan/src/main.o
 	$(CC) $(TSAN_CFLAGS) $^ -o $@ $(LIBS)
 
 build/tsan/unit: $(TSAN_OBJ) $(UNIT_SRC) tests/unit/unit.h
-	$(CC) $(CPPFLAGS) -Itests/unit $(TSAN_CFLAGS) $(UNIT_SRC) $(TSAN_OBJ) -o $@ $(LIBS)
+	$(CC) $(AOP_CPPFLAGS) -Itests/unit $(TSAN_CFLAGS) $(UNIT_SRC) $(TSAN_OBJ) -o $@ $(LIBS)
+
+# The man page, from the same tables as `aop --help` (the commands in
+# src/main.c, the variables in src/core/config.c).
+build/aop.1: build/aop
+	./build/aop help --man >$@.tmp && mv $@.tmp $@
+
+man: build/aop.1
+
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: the binary, its man page,
+# the systemd unit (its ExecStart pointed at BINDIR) and the operator docs.
+install: build/aop build/aop.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 build/aop $(DESTDIR)$(BINDIR)/aop
+	install -m 0644 build/aop.1 $(DESTDIR)$(MANDIR)/man1/aop.1
+	sed 's|/usr/local/bin/aop|$(BINDIR)/aop|g' contrib/aop.service >$(DESTDIR)$(UNITDIR)/aop.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/aop.service
+	install -m 0644 docs/install.md docs/configuration.md docs/operations.md docs/api.md \
+	  docs/openapi.json $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/aop $(DESTDIR)$(MANDIR)/man1/aop.1 $(DESTDIR)$(UNITDIR)/aop.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 run:
 	@scripts/install-deps.sh build
@@ -106,6 +161,20 @@ test:
 	$(MAKE) --no-print-directory build/test/aop build/test/unit
 	scripts/test.sh
 
+# The checks that need no build of the server: docs/openapi.json under
+# @redocly/cli's recommended rules, contrib/aop.service under systemd-analyze
+# verify (the first part of scripts/test.sh).
+lint:
+	@scripts/install-deps.sh lint
+	scripts/test.sh lint
+
+# Builds the image (Dockerfile) with podman and runs it: register, execute,
+# stop, restart on the same volume, check that the data is still there.
+# Minutes long, so not part of `make test`.
+test-container:
+	@scripts/install-deps.sh container
+	scripts/test-container.sh
+
 # ThreadSanitizer: the unit tests, then the API tests that drive the
 # engine's threads (its loops, the inserter, the maintenance thread and, on
 # PostgreSQL, the event listener) and shutdown, against build/tsan/aop, on
@@ -139,18 +208,18 @@ bench:
 # (build/fuzz/corpus/<target>/); a crash, leak or sanitizer report fails.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/*.c))
-FUZZ_CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"'
+FUZZ_CPPFLAGS = -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"'
 FUZZ_CFLAGS := -std=c17 $(WARN) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)
 
-build/fuzz/obj/%.o: %.c $(HDRS)
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
+	clang $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ) $(HDRS)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) -o $@ $(LIBS)
+	clang $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) $(DEPFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ) -o $@ $(LIBS)
 
 fuzz:
 	@scripts/install-deps.sh fuzz
@@ -162,3 +231,6 @@ ci-builds: build/test/aop build/test/unit build/tsan/aop build/tsan/unit $(FUZZ_
 
 clean:
 	rm -rf build
+
+# Header dependencies written by -MMD.
+-include $(shell find build -name '*.d' 2>/dev/null)

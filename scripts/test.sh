@@ -5,8 +5,11 @@
 # Since they are always there, a test that would skip for want of one fails
 # (AOP_TEST_REQUIRE_SERVICES=1), and so does an API test on pg that cannot
 # reach them.
-#   scripts/test.sh [PART]...   (default: unit sqlite pg, in that order)
-# PARTs: unit, sqlite, pg (the ASan+UBSan build, build/test/);
+#   scripts/test.sh [PART]...   (default: lint unit sqlite pg, in that order)
+# PARTs: lint (docs/openapi.json under @redocly/cli's recommended rules, no
+#        error and no warning; contrib/aop.service under systemd-analyze
+#        verify, when systemd-analyze is there);
+#        unit, sqlite, pg (the ASan+UBSan build, build/test/);
 #        tsan-unit, tsan-sqlite, tsan-pg, or tsan for all three (the
 #        ThreadSanitizer build, build/tsan/: the unit tests and the Makefile's
 #        TSAN_API_TESTS).
@@ -23,7 +26,45 @@ for p in "$@"; do
     *) parts+=("$p") ;;
   esac
 done
-[ ${#parts[@]} -eq 0 ] && parts=(unit sqlite pg)
+[ ${#parts[@]} -eq 0 ] && parts=(lint unit sqlite pg)
+
+lint() {
+  echo "lint: docs/openapi.json (@redocly/cli, recommended rules)"
+  # --max-problems 0 --format=summary: the count of each rule's findings;
+  # a warning fails too, so that the document stays clean.
+  local out
+  if ! out=$(build/tools/bin/node build/tools/node_modules/.bin/redocly lint --extends=recommended \
+               --format=summary docs/openapi.json 2>&1); then
+    build/tools/bin/node build/tools/node_modules/.bin/redocly lint --extends=recommended docs/openapi.json
+    return 1
+  fi
+  if grep -Eq '^(warning|error) ' <<<"$out"; then
+    build/tools/bin/node build/tools/node_modules/.bin/redocly lint --extends=recommended docs/openapi.json
+    echo "lint: docs/openapi.json has warnings" >&2
+    return 1
+  fi
+  if ! command -v systemd-analyze >/dev/null; then
+    echo "lint: contrib/aop.service not checked: no systemd-analyze here"
+    return 0
+  fi
+  echo "lint: contrib/aop.service (systemd-analyze verify)"
+  # verify wants ExecStart's binary to exist: point it at this build.
+  local unit bin=/bin/true
+  for b in build/aop build/test/aop; do [ -x "$b" ] && bin=$PWD/$b && break; done
+  unit=$(mktemp -d "${TMPDIR:-/tmp}/aop-unit.XXXXXX")
+  sed "s|/usr/local/bin/aop|$bin|g" contrib/aop.service >"$unit/aop.service"
+  local rc=0
+  systemd-analyze verify --man=no "$unit/aop.service" || rc=1
+  rm -rf "$unit"
+  return $rc
+}
+
+# The lint needs no database: run it before starting any.
+if [ "${parts[0]}" = lint ]; then
+  lint
+  parts=("${parts[@]:1}")
+  [ ${#parts[@]} -eq 0 ] && exit 0
+fi
 
 svc=$(mktemp -d "${TMPDIR:-/tmp}/aop-test-services.XXXXXX")
 cleanup() {
@@ -48,7 +89,8 @@ for p in "${parts[@]}"; do
     tsan-unit) make --no-print-directory tsan-unit ;;
     tsan-sqlite) AOP_TEST_BACKEND=sqlite make --no-print-directory tsan-api ;;
     tsan-pg) AOP_TEST_BACKEND=pg make --no-print-directory tsan-api ;;
-    *) echo "unknown part: $p (unit, sqlite, pg, tsan, tsan-unit, tsan-sqlite, tsan-pg)" >&2
+    lint) lint ;;
+    *) echo "unknown part: $p (lint, unit, sqlite, pg, tsan, tsan-unit, tsan-sqlite, tsan-pg)" >&2
        exit 2 ;;
   esac
 done

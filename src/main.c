@@ -40,21 +40,66 @@
 #define REDIS_TIMEOUT_MS 1000   /* connect and command timeout */
 #define REDIS_PREFIX "aop:"     /* every key this program writes in Redis */
 
+/* The commands, for --help and the man page (`aop help --man`). */
+static const struct command {
+    const char *synopsis;
+    const char *help;
+} commands[] = {
+    {"serve", "serve the HTTP API (applies migrations first)"},
+    {"migrate", "apply pending database migrations and exit"},
+    {"version", "print the version"},
+    {"user create --email E --name N --role admin|user|viewer",
+     "create a user; the password is read from stdin"},
+    {"help, --help", "this text (help --man: the manual page, in man(7) source)"},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
 static void usage(FILE *f)
 {
-    fputs("usage: aop <command> [options]\n"
-          "\n"
-          "commands:\n"
-          "  serve                         serve the HTTP API (applies migrations first)\n"
-          "  migrate                       apply pending database migrations and exit\n"
-          "  version                       print the version\n"
-          "  user create --email E --name N --role admin|user|viewer\n"
-          "                                create a user; the password is read from stdin\n"
-          "  help, --help                  this text\n"
-          "\n"
-          "configuration (environment):\n",
-          f);
+    fputs("usage: aop <command> [options]\n\ncommands:\n", f);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (strlen(commands[i].synopsis) < 30)
+            fprintf(f, "  %-29s %s\n", commands[i].synopsis, commands[i].help);
+        else
+            fprintf(f, "  %s\n  %-29s %s\n", commands[i].synopsis, "", commands[i].help);
+    }
+    fputs("\nconfiguration (environment):\n", f);
     config_print_help(f);
+}
+
+/* aop.1, from the same tables as usage(): the commands and the variables. */
+static void man_page(FILE *f)
+{
+    fprintf(f, ".TH AOP 1 \"\" \"aop %s\" \"User Commands\"\n", AOP_VERSION);
+    fputs(".SH NAME\naop \\- orchestrate AI workflows: REST API, workflow engine, history\n"
+          ".SH SYNOPSIS\n.B aop\n.I command\n[\\fIoptions\\fR]\n"
+          ".SH DESCRIPTION\n"
+          "One binary that serves the AOP HTTP API, runs workflows of LLM calls, HTTP calls\n"
+          "and transforms, and keeps a queryable history of every run. It starts on an\n"
+          "SQLite file with no set-up, and runs as several instances on PostgreSQL and Redis.\n"
+          "Configuration comes from the environment only; a bad value stops the start with a\n"
+          "message naming the variable.\n"
+          ".SH COMMANDS\n",
+          f);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        fputs(".TP\n.B ", f);
+        config_roff(f, commands[i].synopsis);
+        fputs("\n", f);
+        config_roff(f, commands[i].help);
+        fputs("\n", f);
+    }
+    fputs(".SH ENVIRONMENT\n", f);
+    config_print_man(f);
+    fputs(".SH EXIT STATUS\n0 success; 1 the operation failed (database, conflict); 2 bad usage\n"
+          "or a refused configuration.\n"
+          ".SH SIGNALS\n"
+          ".B SIGTERM\nand\n.B SIGINT\nhand running executions back to the queue, finish the\n"
+          "requests in flight and exit 0;\n.B SIGHUP\nreopens\n.BR LOG_FILE .\n"
+          ".SH SEE ALSO\n"
+          "GET /openapi.json on a running server describes the HTTP API. The documentation\n"
+          "(install.md, configuration.md, operations.md, api.md) is installed in\n"
+          "share/doc/aop beside this page.\n",
+          f);
 }
 
 /* Loads configuration and sets logging up; prints the refusal and returns -1. */
@@ -449,6 +494,10 @@ int main(int argc, char **argv)
         return cmd_migrate();
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("aop %s (%s)\n", AOP_VERSION, AOP_COMMIT);
+        return 0;
+    }
+    if (!strcmp(cmd, "help") && argc == 3 && !strcmp(argv[2], "--man")) {
+        man_page(stdout);
         return 0;
     }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

@@ -12,6 +12,7 @@
 void api_health(http_req *req);
 void api_ready(http_req *req);
 void api_metrics(http_req *req);
+void api_openapi(http_req *req);
 
 /* src/api/auth_api.c */
 void api_register(http_req *req);

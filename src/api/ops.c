@@ -1,4 +1,4 @@
-/* Operations routes: /health, /ready, /metrics. */
+/* Operations routes: /health, /ready, /metrics, /openapi.json. */
 #include "api/api.h"
 #include "core/buf.h"
 #include "core/clock.h"
@@ -8,6 +8,10 @@
 #include "infra/redis.h"
 
 #include <string.h>
+
+/* docs/openapi.json, built in by the Makefile (scripts/embed.sh). */
+extern const unsigned char aop_openapi_json[];
+extern const size_t aop_openapi_json_len;
 
 void api_health(http_req *req)
 {
@@ -117,4 +121,11 @@ void api_metrics(http_req *req)
     engine_metrics(http_app(req)->engine, &out);
     http_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
     buf_free(&out);
+}
+
+/* The OpenAPI 3.1 description of the API, as built into the binary. */
+void api_openapi(http_req *req)
+{
+    http_reply_bytes(req, 200, "application/json", (const char *)aop_openapi_json,
+                     aop_openapi_json_len);
 }

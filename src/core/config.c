@@ -475,6 +475,38 @@ void config_print_help(void *file)
                 table[i].help);
 }
 
+void config_roff(void *file, const char *s)
+{
+    FILE *f = file;
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", f);
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\e", f);
+        else if (*s == '-')
+            fputs("\\-", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+void config_print_man(void *file)
+{
+    FILE *f = file;
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        fputs(".TP\n.B ", f);
+        config_roff(f, table[i].name);
+        fputs("\n", f);
+        config_roff(f, table[i].help);
+        fputs(table[i].def ? " (default: " : " (default: unset)", f);
+        if (table[i].def) {
+            config_roff(f, table[i].def);
+            fputs(")", f);
+        }
+        fputs("\n", f);
+    }
+}
+
 const char *config_env_name(int env)
 {
     return env >= 0 && env < 3 ? env_values[env] : "development";

@@ -85,6 +85,11 @@ int config_ensure_secrets(config *c, char *err, size_t errlen);
 
 /* Writes one line per variable (name, default, help) to f, for --help. */
 void config_print_help(void *file);
+/* The same table as man(7) source: one tagged paragraph per variable. */
+void config_print_man(void *file);
+/* Writes s to f as roff text: backslashes, hyphens and a leading dot or
+ * quote escaped, so that any help text prints as written. */
+void config_roff(void *file, const char *s);
 
 const char *config_env_name(int env);
 

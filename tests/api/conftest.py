@@ -22,6 +22,10 @@ file itself are marked @pytest.mark.sqlite_only and reported skipped on pg.
 On pg the run first checks that both servers answer and stops with a
 failure (never a skip) when either does not.
 
+Every response a test gets from a server started here, through any requests
+session, is checked against docs/openapi.json (openapi_check.py): a body or
+status the document does not describe fails the test that got it.
+
 db_query(server_or_manager, sql, params) / db_execute(...) reach the test's
 database on either backend (write `?` placeholders).
 """
@@ -38,6 +42,8 @@ import time
 import pytest
 import requests
 
+import openapi_check
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 AOP_BIN = os.environ.get("AOP_BIN") or str(REPO / "build" / "test" / "aop")
 
@@ -53,6 +59,18 @@ for _k in list(os.environ):
     if _k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         del os.environ[_k]
 os.environ["NO_PROXY"] = "*"
+
+# Every requests session, the harness's and the tests' own, checks what the
+# servers started here answer against the OpenAPI document.
+_session_init = requests.Session.__init__
+
+
+def _checked_session_init(self, *args, **kwargs):
+    _session_init(self, *args, **kwargs)
+    self.hooks["response"].append(openapi_check.check)
+
+
+requests.Session.__init__ = _checked_session_init
 
 
 def free_port():
@@ -239,6 +257,11 @@ def pytest_sessionstart(session):
         pytest.exit("AOP_TEST_BACKEND=pg, but " + "; ".join(problems), returncode=1)
 
 
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_line("openapi: %d responses checked against docs/openapi.json"
+                                % openapi_check.checked_count())
+
+
 def pytest_collection_modifyitems(config, items):
     if BACKEND != "pg":
         return
@@ -322,6 +345,7 @@ class Server:
                 [AOP_BIN, "serve"], cwd=str(self.tmp), env=self.env,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 start_new_session=True)
+        openapi_check.register_port(self.port)
         if wait:
             self.wait_ready()
         return self
@@ -514,6 +538,7 @@ class Manager:
                 problems.append("sanitizer report %s in stderr of server on port %d:\n%s"
                                 % (found, srv.port, text[-8000:]))
             srv.session.close()
+            openapi_check.unregister_port(srv.port)
         if BACKEND == "pg":
             drop_database(self.tmp)
         if problems:
@@ -530,6 +555,16 @@ def shared_server(tmp_path_factory, name, **env):
     m = make_manager(tmp_path_factory.mktemp(name))
     yield m.server(**env)
     m.finalize()
+
+
+@pytest.fixture(autouse=True)
+def openapi_conformance():
+    """Fails the test when a response it got disagrees with docs/openapi.json."""
+    yield
+    problems = openapi_check.take_problems()
+    if problems:
+        pytest.fail("responses that docs/openapi.json does not describe:\n  "
+                    + "\n  ".join(problems[:20]), pytrace=False)
 
 
 @pytest.fixture

@@ -53,6 +53,28 @@ def test_help_prints_usage_and_exits_0(run_cli, args):
         assert word in r.out, "usage on stdout should name %r: %r" % (word, r)
 
 
+def test_man_page_has_every_command_and_variable_of_help(run_cli):
+    """aop.1 comes from the same tables as --help: nothing one lists is
+    missing from the other, and the roff is escaped."""
+    help_text = run_cli(["--help"]).out
+    man = run_cli(["help", "--man"])
+    assert man.returncode == 0, man
+    assert man.out.startswith(".TH AOP 1 "), man.out[:200]
+    for section in ("NAME", "SYNOPSIS", "COMMANDS", "ENVIRONMENT", "EXIT STATUS"):
+        assert ".SH %s\n" % section in man.out, section
+    env = help_text.split("configuration (environment):", 1)[1]
+    names = [line.split()[0] for line in env.splitlines() if line.strip()]
+    assert len(names) > 30 and "DATABASE_URL" in names, names
+    for name in names:
+        assert ".B %s\n" % name.replace("-", "\\-") in man.out, name
+    for command in ("serve", "migrate", "version",
+                    "user create \\-\\-email E \\-\\-name N \\-\\-role admin|user|viewer"):
+        assert ".B %s\n" % command in man.out, command
+    # a default with a dot or a backslash must not become a roff request
+    assert "\n." not in man.out.replace("\n.TP", "").replace("\n.B ", "").replace(
+        "\n.SH ", "").replace("\n.TH", "").replace("\n.I ", "").replace("\n.BR ", "")
+
+
 def test_version(run_cli):
     r = run_cli(["version"])
     assert r.returncode == 0, r
