@@ -221,14 +221,25 @@ static void make_hint(const credentials_type *t, const json_t *data, char out[32
         memcpy(out + 3, s + skip, tail + 1);
 }
 
+static int by_name(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The data keys held, sorted, as a JSON array text. */
 static char *fields_of(const json_t *data, arena *a)
 {
-    json_t *keys = json_array();
-    const char *k;
+    const char *names[CREDENTIALS_KEYS_MAX], *k;
+    size_t n = 0;
     json_t *v;
     json_object_foreach((json_t *)data, k, v) {
-        json_array_append_new(keys, json_string(k));
+        if (n < CREDENTIALS_KEYS_MAX)
+            names[n++] = k;
     }
+    qsort(names, n, sizeof(names[0]), by_name);
+    json_t *keys = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(keys, json_string(names[i]));
     char *t = json_dumps(keys, JSON_COMPACT);
     json_decref(keys);
     char *out = arena_strdup(a, t ? t : "[]");
