@@ -47,19 +47,6 @@ static json_t *cred_json(const store_credential *c)
                      c->last_used_at[0] ? json_string(c->last_used_at) : json_null());
 }
 
-/* Compact JSON text of v (taken) in the arena. */
-static aop_err dump(json_t *v, char **json, size_t *len, arena *a)
-{
-    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (!s)
-        return AOP_ERR_INTERNAL;
-    *len = strlen(s);
-    *json = arena_strndup(a, s, *len);
-    free(s);
-    return AOP_OK;
-}
-
 /* ---- validation ---- */
 
 static void problem(json_t *details, const char *field, const char *message)
@@ -88,20 +75,6 @@ static const char *text_field(const json_t *o, const char *key, bool required, s
     return json_string_value(v);
 }
 
-static bool is_token(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                     (ch >= '0' && ch <= '9');
-        if (!alnum && !strchr("!#$%&'*+-.^_`|~", ch))
-            return false;
-    }
-    return true;
-}
-
 /* A data value: a string of 1..CREDENTIALS_VALUE_MAX bytes that can stand
  * in a header (no CR, LF, NUL). */
 static void check_value(const char *key, const json_t *v, json_t *details)
@@ -116,7 +89,7 @@ static void check_value(const char *key, const json_t *v, json_t *details)
     const char *s = json_string_value(v);
     if (strlen(s) != json_string_length(v) || strpbrk(s, "\r\n"))
         problem(details, field, "must not contain CR, LF or NUL");
-    else if (!strcmp(key, "name") && !is_token(s))
+    else if (!strcmp(key, "name") && !str_is_token(s))
         problem(details, field, "must be an HTTP header name (token characters only)");
 }
 
@@ -327,7 +300,7 @@ aop_err credentials_create(const app_ctx *app, const wf_caller *c, const json_t 
     if ((rc = seal_into(app, t, data, &cr, a)) != AOP_OK)
         return rc;
     rc = store_credential_insert(app->store, &cr);
-    return rc == AOP_OK ? dump(cred_json(&cr), json, len, a) : rc;
+    return rc == AOP_OK ? json_dump_arena(cred_json(&cr), json, len, a) : rc;
 }
 
 /* Credential id as c may see it; AOP_ERR_NOT_FOUND otherwise. */
@@ -345,7 +318,7 @@ aop_err credentials_get(const app_ctx *app, const wf_caller *c, const char *id, 
 {
     store_credential cr;
     aop_err rc = load(app, c, id, &cr, a);
-    return rc == AOP_OK ? dump(cred_json(&cr), json, len, a) : rc;
+    return rc == AOP_OK ? json_dump_arena(cred_json(&cr), json, len, a) : rc;
 }
 
 aop_err credentials_list(const app_ctx *app, const wf_caller *c, store_cred_query *q,
@@ -361,7 +334,7 @@ aop_err credentials_list(const app_ctx *app, const wf_caller *c, store_cred_quer
     json_t *data = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(data, cred_json(&rows[i]));
-    return dump(json_list_page(data, page, q->limit, total), json, len, a);
+    return json_dump_arena(json_list_page(data, page, q->limit, total), json, len, a);
 }
 
 /* The data held by cr, opened; NULL when no key opens it. */
@@ -424,7 +397,7 @@ aop_err credentials_update(const app_ctx *app, const wf_caller *c, const char *i
         return rc;
     clock_format_rfc3339(clock_now_ms(), cr.updated_at);
     rc = store_credential_update(app->store, &cr, was);
-    return rc == AOP_OK ? dump(cred_json(&cr), json, len, a) : rc;
+    return rc == AOP_OK ? json_dump_arena(cred_json(&cr), json, len, a) : rc;
 }
 
 aop_err credentials_delete(const app_ctx *app, const wf_caller *c, const char *id)

@@ -27,6 +27,7 @@
 
 #include "core/json.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "credentials/hosts.h"
 #include "credentials/use.h"
 #include "engine/call_secrets.h"
@@ -65,25 +66,10 @@ static void check_url(definition_ctx *c, const json_t *conf)
     }
 }
 
-/* RFC 9110 token characters. */
-static bool is_token(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                     (ch >= '0' && ch <= '9');
-        if (!alnum && !strchr("!#$%&'*+-.^_`|~", ch))
-            return false;
-    }
-    return true;
-}
-
 static void check_header(definition_ctx *c, const char *name, const json_t *v)
 {
     size_t mark = definition_key(c, name);
-    if (!is_token(name))
+    if (!str_is_token(name))
         definition_bad(c, NULL, "is not a valid header name (HTTP token characters only)");
     if (!json_is_string(v))
         definition_bad(c, NULL, "must be a string");
