@@ -453,3 +453,26 @@ def test_secrets_are_never_leaked(srv, user, http, anthropic):
             assert s not in t
         assert s.encode() not in dump, "a secret is stored in the clear"
         assert s not in logs, "a secret is in the log"
+
+
+def test_allowed_hosts_at_the_bound(srv, user):
+    hosts = ["h%d.example.com" % i for i in range(50)]
+    assert create(srv, user, name="fifty", type="http_bearer", data={"token": "t" * 10},
+                  allowedHosts=hosts)["allowedHosts"] == hosts
+    r = srv.post("/api/credentials", json={"name": "fifty-one", "type": "http_bearer", "data": {"token": "t" * 10},
+                                           "allowedHosts": hosts + ["one-more.example.com"]}, headers=H(user))
+    assert_validation(r, "allowedHosts")
+
+
+def test_a_base_url_on_a_private_address_is_blocked(aop_server, llm):
+    """A credential's baseUrl is the user's choice: without HTTP_NODE_ALLOW_PRIVATE it is
+    checked as an http node's URL is, so it cannot reach the server's own network."""
+    srv = aop_server(**engine_env(None, None, allow_private=False))
+    u = register(srv)
+    cred = create(srv, u, name="local", type="openai", data={"apiKey": OPENAI_KEY}, baseUrl=llm.base_url)
+    before = len(llm.calls())
+    wf = create_workflow(srv, u, [llm_node("ask", "test-model", [{"role": "user", "content": "hi"}],
+                                           credentialId=cred["id"])])
+    e = run(srv, u, wf["id"])
+    assert_node_error(e, "ask", "ADDRESS_BLOCKED")
+    assert len(llm.calls()) == before
