@@ -264,6 +264,24 @@ static int wait_for_stop(const app_ctx *app)
     }
 }
 
+/* Once the vault holds the keys, no other copy of them stays in memory:
+ * the configuration's strings and the environment's are wiped. */
+static void forget_key_text(config *cfg)
+{
+    char **keys[] = {&cfg->credentials_key, &cfg->credentials_old_keys};
+    const char *names[] = {"CREDENTIALS_KEY", "CREDENTIALS_OLD_KEYS"};
+    for (int i = 0; i < 2; i++) {
+        if (*keys[i]) {
+            explicit_bzero(*keys[i], strlen(*keys[i]));
+            free(*keys[i]);
+            *keys[i] = NULL;
+        }
+        char *env = getenv(names[i]);
+        if (env)
+            explicit_bzero(env, strlen(env));
+    }
+}
+
 /* Serves until SIGTERM or SIGINT. Every exit goes through out:, which
  * stops and frees whatever was started, in the order shutdown needs. */
 static int cmd_serve(void)
@@ -302,6 +320,7 @@ static int cmd_serve(void)
         rc = key_refused ? EXIT_USAGE : 1;
         goto out;
     }
+    forget_key_text(&cfg);
     app.store = s;
     app.start_ms = clock_now_ms();
     app.start_mono_ns = clock_mono_ns();
@@ -459,6 +478,7 @@ static int cmd_credentials_rotate(void)
         fprintf(stderr, "aop: %s%s\n", refused ? "configuration refused: " : "", err);
         rc = refused ? EXIT_USAGE : 1;
     }
+    forget_key_text(&cfg);
     credentials_rotation r = {0};
     aop_err e = v ? credentials_rotate(s, v, &r) : AOP_ERR_INTERNAL;
     if (v) {
