@@ -98,7 +98,16 @@ static void keys_must_be_32_bytes_of_base64(void)
     CHECK(!v && strstr(err, "CREDENTIALS_KEY"));
     v = vault_new(KEY_A, KEY_B ",x", err, sizeof(err));
     CHECK(!v && strstr(err, "CREDENTIALS_OLD_KEYS"));
-    char gen[45];
+    char nine[9 * 45 + 1] = "", gen[45];
+    size_t used = 0;
+    for (int i = 0; i < 8; i++)
+        used += (size_t)snprintf(nine + used, sizeof(nine) - used, "%s" KEY_B, i ? "," : "");
+    v = vault_new(KEY_A, nine, err, sizeof(err)); /* 8 old keys: the most taken */
+    CHECK(v);
+    vault_free(v);
+    snprintf(nine + used, sizeof(nine) - used, "," KEY_A);
+    v = vault_new(KEY_A, nine, err, sizeof(err));
+    CHECK(!v && strstr(err, "at most 8"));
     vault_key_generate(gen);
     CHECK(strlen(gen) == 44 && vault_key_decode(gen, k) == 0);
 }
