@@ -172,16 +172,18 @@ static const char *credential_header(call *c, const credentials_use *u, char *va
 {
     const char *type = u->type->name, *name = "Authorization";
     const char *secret = credentials_use_value(u, u->type->secret);
+    const char *user = credentials_use_value(u, "username");
     int n = -1, rc = secret ? call_secret(c, secret) : -1;
-    if (!strcmp(type, "http_bearer")) {
+    if (!secret) {
+        /* stored data without its main secret: refused below */
+    } else if (!strcmp(type, "http_bearer")) {
         n = snprintf(value, cap, "Bearer %s", secret);
     } else if (!strcmp(type, "http_header")) {
         name = credentials_use_value(u, "name");
         n = snprintf(value, cap, "%s", secret);
-    } else if (!strcmp(type, "http_basic")) {
+    } else if (!strcmp(type, "http_basic") && user) {
         char pair[2 * CREDENTIALS_VALUE_MAX + 2];
-        int pn = snprintf(pair, sizeof(pair), "%s:%s", credentials_use_value(u, "username"),
-                          secret);
+        int pn = snprintf(pair, sizeof(pair), "%s:%s", user, secret);
         n = snprintf(value, cap, "Basic ");
         EVP_EncodeBlock((unsigned char *)value + n, (unsigned char *)pair, pn);
         OPENSSL_cleanse(pair, sizeof(pair));
