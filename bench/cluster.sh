@@ -48,6 +48,7 @@ start() {
       QUOTA_ACTIVE_EXECUTIONS=1000000 \
       JWT_ACCESS_SECRET=bench-access-secret-0123456789abcdef0123 \
       JWT_REFRESH_SECRET=bench-refresh-secret-0123456789abcdef012 \
+      CREDENTIALS_KEY=YmVuY2gtY3JlZGVudGlhbHMta2V5LTMyLWJ5dGVzISE= \
       ADMIN_EMAIL=bench@example.com ADMIN_PASSWORD=bench-password "$@" \
       "$BIN" serve 2>>"$work/stderr" &
     pids+=($!)

@@ -27,11 +27,16 @@ while IFS='=' read -r k v; do
   export "$k=$v"
 done < <(scripts/services.sh start "$dir" all --durable)
 
-# One pair of token secrets for every instance: a token one signs, all accept.
+# One pair of token secrets for every instance: a token one signs, all accept;
+# and one credentials key, which PostgreSQL requires.
 if [ ! -f "$dir/jwt.env" ]; then
   (umask 077
    echo "JWT_ACCESS_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')" > "$dir/jwt.env"
-   echo "JWT_REFRESH_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')" >> "$dir/jwt.env")
+   echo "JWT_REFRESH_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')" >> "$dir/jwt.env"
+   echo "CREDENTIALS_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >> "$dir/jwt.env")
+fi
+if ! grep -q '^CREDENTIALS_KEY=' "$dir/jwt.env"; then # a cluster made before the vault
+  (umask 077; echo "CREDENTIALS_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >> "$dir/jwt.env")
 fi
 while IFS='=' read -r k v; do export "$k=$v"; done < "$dir/jwt.env"
 

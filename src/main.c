@@ -1,10 +1,12 @@
 /*
- * main.c - the `aop` command: serve, migrate, version, user create, help.
+ * main.c - the `aop` command: serve, migrate, version, user create,
+ * credentials rotate, help.
  *
  * Exit codes: 0 success, 1 the operation failed (database, conflict),
  * 2 bad usage or configuration.
  */
 #include "app.h"
+#include "auth/audit.h"
 #include "auth/password.h"
 #include "auth/session.h"
 #include "auth/users.h"
@@ -13,6 +15,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "credentials/credentials.h"
 #include "engine/engine.h"
 #include "engine/pricing.h"
 #include "executions/executions.h"
@@ -50,6 +53,7 @@ static const struct command {
     {"version", "print the version"},
     {"user create --email E --name N --role admin|user|viewer",
      "create a user; the password is read from stdin"},
+    {"credentials rotate", "re-encrypt every credential under CREDENTIALS_KEY"},
     {"help, --help", "this text (help --man: the manual page, in man(7) source)"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -304,6 +308,24 @@ static int wait_for_stop(const app_ctx *app)
     }
 }
 
+/* Once the vault holds the keys, no other copy of them stays in memory:
+ * the configuration's strings and the environment's are wiped. */
+static void forget_key_text(config *cfg)
+{
+    char **keys[] = {&cfg->credentials_key, &cfg->credentials_old_keys};
+    const char *names[] = {"CREDENTIALS_KEY", "CREDENTIALS_OLD_KEYS"};
+    for (int i = 0; i < 2; i++) {
+        if (*keys[i]) {
+            explicit_bzero(*keys[i], strlen(*keys[i]));
+            free(*keys[i]);
+            *keys[i] = NULL;
+        }
+        char *env = getenv(names[i]);
+        if (env)
+            explicit_bzero(env, strlen(env));
+    }
+}
+
 /* Serves until SIGTERM or SIGINT. Every exit goes through out:, which
  * stops and frees whatever was started, in the order shutdown needs. */
 static int cmd_serve(void)
@@ -335,6 +357,14 @@ static int cmd_serve(void)
         rc = admin_rc;
         goto out;
     }
+    bool key_refused = false;
+    if (!(app.vault = credentials_vault_open(&cfg, s, &key_refused, err, sizeof(err)))) {
+        log_error("cannot open the credentials vault", LF_S("error", err));
+        fprintf(stderr, "aop: %s%s\n", key_refused ? "configuration refused: " : "", err);
+        rc = key_refused ? EXIT_USAGE : 1;
+        goto out;
+    }
+    forget_key_text(&cfg);
     app.store = s;
     app.start_ms = clock_now_ms();
     app.start_mono_ns = clock_mono_ns();
@@ -349,7 +379,8 @@ static int cmd_serve(void)
     /* A store that is not shared was claimed above: this process holds it
      * alone, and every running execution in it is an orphan. */
     engine_opts eo = {.cfg = &cfg, .store = s, .prices = prices,
-                      .hooks = executions_hooks(&app), .exclusive = !store_shared(s)};
+                      .hooks = executions_hooks(&app), .exclusive = !store_shared(s),
+                      .vault = app.vault};
     prices = NULL; /* the engine's now, started or not */
     if (!(app.engine = engine_start(&eo, err, sizeof(err)))) {
         log_error("cannot start the engine", LF_S("error", err));
@@ -378,6 +409,7 @@ out:
     engine_free(app.engine);
     ports_close(&app);
     pricing_free(prices);
+    vault_free(app.vault);
     if (rc == 0)
         log_info("stopped");
     finish(&cfg, s);
@@ -472,6 +504,47 @@ out:
     return rc;
 }
 
+/* Re-seals every credential under CREDENTIALS_KEY (credentials.h), with
+ * an audit event. 0 when everything is under it now; 1 when the database
+ * failed or some credential opens with no configured key (they are named
+ * in the log; run it again once the key that sealed them is listed). */
+static int cmd_credentials_rotate(void)
+{
+    config cfg = {0};
+    char err[512];
+    if (setup(&cfg) < 0)
+        return EXIT_USAGE;
+    int rc = 1;
+    bool refused = false;
+    vault *v = NULL;
+    store *s = open_store(&cfg);
+    if (s && !(v = credentials_vault_open(&cfg, s, &refused, err, sizeof(err)))) {
+        fprintf(stderr, "aop: %s%s\n", refused ? "configuration refused: " : "", err);
+        rc = refused ? EXIT_USAGE : 1;
+    }
+    forget_key_text(&cfg);
+    credentials_rotation r = {0};
+    aop_err e = v ? credentials_rotate(s, v, &r) : AOP_ERR_INTERNAL;
+    if (v) {
+        char detail[160];
+        snprintf(detail, sizeof(detail), "{\"rotated\":%lld,\"failed\":%lld,\"keyId\":\"%s\"}",
+                 r.rotated, r.failed, vault_kid(v));
+        app_ctx app = {.cfg = &cfg, .store = s};
+        store_audit ev = {.action = "credentials.rotate", .detail = detail};
+        audit_record(&app, &ev);
+        printf("%s\n", detail);
+        if (e != AOP_OK)
+            fprintf(stderr, "aop: credentials rotate: stopped (%s); run it again\n", err_code(e));
+        else if (r.failed)
+            fprintf(stderr, "aop: credentials rotate: %lld credentials open with no configured "
+                            "key (see the log)\n", r.failed);
+        rc = e == AOP_OK && r.failed == 0 ? 0 : 1;
+    }
+    vault_free(v);
+    finish(&cfg, s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     /* Signals are taken by sigwait() in the main thread only: block them before
@@ -506,6 +579,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "user") && argc > 2 && !strcmp(argv[2], "create"))
         return cmd_user_create(argc - 3, argv + 3);
+    if (!strcmp(cmd, "credentials") && argc == 3 && !strcmp(argv[2], "rotate"))
+        return cmd_credentials_rotate();
     usage(stderr);
     return EXIT_USAGE;
 }

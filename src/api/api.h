@@ -59,4 +59,11 @@ void api_budgets_get(http_req *req);
 void api_budgets_patch(http_req *req);
 void api_budgets_delete(http_req *req);
 
+/* credentials_api.c */
+void api_credentials_list(http_req *req);
+void api_credentials_create(http_req *req);
+void api_credentials_get(http_req *req);
+void api_credentials_patch(http_req *req);
+void api_credentials_delete(http_req *req);
+
 #endif

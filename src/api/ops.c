@@ -4,6 +4,7 @@
 #include "core/clock.h"
 #include "engine/engine.h"
 #include "core/secure.h"
+#include "credentials/vault.h"
 #include "http/routes.h"
 #include "infra/redis.h"
 
@@ -119,6 +120,13 @@ void api_metrics(http_req *req)
     if (http_app(req)->redis)
         redis_pool_render_metrics(http_app(req)->redis, &out);
     engine_metrics(http_app(req)->engine, &out);
+    if (http_app(req)->vault)
+        buf_printf(&out,
+                   "# HELP aop_credential_decrypt_failures_total Credentials that no configured "
+                   "key could decrypt.\n"
+                   "# TYPE aop_credential_decrypt_failures_total counter\n"
+                   "aop_credential_decrypt_failures_total %lld\n",
+                   vault_failures(http_app(req)->vault));
     http_reply_bytes(req, 200, "text/plain; version=0.0.4; charset=utf-8", out.data, out.len);
     buf_free(&out);
 }

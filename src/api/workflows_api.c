@@ -64,6 +64,18 @@ static void reply_err(http_req *req, aop_err rc)
     }
 }
 
+/* Answers a failed write: its credential problems (taken) as a 400, or
+ * the service error. */
+static void reply_write_err(http_req *req, aop_err rc, json_t *problems)
+{
+    if (rc == AOP_ERR_VALIDATION && json_array_size(problems) > 0) {
+        api_valid_or_reply(req, problems);
+        return;
+    }
+    json_decref(problems);
+    reply_err(req, rc);
+}
+
 static void reply_text(http_req *req, int status, const char *json, size_t len)
 {
     http_reply_bytes(req, status, "application/json", json, len);
@@ -288,11 +300,13 @@ void api_workflows_create(http_req *req)
         return;
     wf_caller c = api_wf_caller(req);
     wf_view v;
+    in.problems = json_array();
     aop_err rc = workflows_create(http_app(req), &c, &in, &v, http_arena(req));
     if (rc != AOP_OK) {
-        reply_err(req, rc);
+        reply_write_err(req, rc, in.problems);
         return;
     }
+    json_decref(in.problems);
     reply_text(req, 201, v.json, v.len);
 }
 
@@ -319,11 +333,13 @@ void api_workflows_update(http_req *req)
     read_version(body, details, &in);
     if (!api_valid_or_reply(req, details))
         return;
+    in.problems = json_array();
     rc = workflows_update(app, &c, id, &in, &v, http_arena(req));
     if (rc != AOP_OK) {
-        reply_err(req, rc);
+        reply_write_err(req, rc, in.problems);
         return;
     }
+    json_decref(in.problems);
     if (in.editors || in.viewers)
         api_audit(req, "workflow.permissions_change", c.id, id,
                   json_pack("{s:O?, s:O?}", "editors", in.editors, "viewers", in.viewers));
@@ -361,11 +377,13 @@ void api_workflows_duplicate(http_req *req)
     const char *name = api_string(body, "name", false, 1, 200, details);
     if (!api_valid_or_reply(req, details))
         return;
-    rc = workflows_duplicate(app, &c, &src, name, &copy, http_arena(req));
+    json_t *problems = json_array();
+    rc = workflows_duplicate(app, &c, &src, name, problems, &copy, http_arena(req));
     if (rc != AOP_OK) {
-        reply_err(req, rc);
+        reply_write_err(req, rc, problems);
         return;
     }
+    json_decref(problems);
     reply_text(req, 201, copy.json, copy.len);
 }
 

@@ -62,24 +62,11 @@ static json_t *budget_json(const store_budget *b, const store_budget_clock *ck)
                      "updatedAt", b->updated_at, "createdBy", b->created_by);
 }
 
-/* Compact JSON text of v (taken) in the arena. */
-static aop_err dump(json_t *v, char **json, size_t *len, arena *a)
-{
-    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (!s)
-        return AOP_ERR_INTERNAL;
-    *len = strlen(s);
-    *json = arena_strndup(a, s, *len);
-    free(s);
-    return AOP_OK;
-}
-
 static aop_err reply(const store_budget *b, char **json, size_t *len, arena *a)
 {
     store_budget_clock ck;
     store_budget_clock_at(clock_now_ms(), &ck);
-    return dump(budget_json(b, &ck), json, len, a);
+    return json_dump_arena(budget_json(b, &ck), json, len, a);
 }
 
 /* ---- access ---- */
@@ -164,7 +151,7 @@ aop_err budgets_list(const app_ctx *app, const wf_caller *c, store_budget_query 
     json_t *data = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(data, budget_json(&rows[i], &ck));
-    return dump(json_list_page(data, page, q->limit, total), json, len, a);
+    return json_dump_arena(json_list_page(data, page, q->limit, total), json, len, a);
 }
 
 aop_err budgets_update(const app_ctx *app, const char *id, const budget_input *in, char **json,

@@ -203,6 +203,13 @@ static const cfg_entry table[] = {
      "executions one worker runs at once (the rest wait queued)"},
     {"LLM_DEFAULT_MAX_TOKENS", T_INT, F(llm_default_max_tokens), "4096", 1, 1000000, NULL, NULL,
      "max_tokens of an LLM call whose node sets none, when a budget applies to it"},
+    {"CREDENTIALS_KEY", T_STR, F(credentials_key), NULL, NOLIM, NULL, check_nonempty,
+     "(secret) base64 of 32 bytes sealing credentials; required in production and with "
+     "PostgreSQL, else generated next to the SQLite file"},
+    {"CREDENTIALS_OLD_KEYS", T_STR, F(credentials_old_keys), NULL, NOLIM, NULL, check_nonempty,
+     "(secret) comma-separated earlier keys that still open what they sealed"},
+    {"CREDENTIALS_MAX_PER_USER", T_INT, F(credentials_max_per_user), "500", 1, 1000000, NULL,
+     NULL, "credentials one user may hold"},
 };
 #undef F
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))
@@ -366,6 +373,8 @@ void config_free(config *c)
     for (size_t i = 0; i < TABLE_LEN; i++) {
         if (table[i].type == T_STR) {
             char **field = (char **)((char *)c + table[i].offset);
+            if (*field) /* keys and secrets among them: wiped, not just freed */
+                explicit_bzero(*field, strlen(*field));
             free(*field);
             *field = NULL;
         }

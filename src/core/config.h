@@ -67,6 +67,10 @@ typedef struct {
     long long worker_max_executions;   /* what one engine loop runs at once */
     /* LLM spend budgets */
     long long llm_default_max_tokens;
+    /* the credentials vault (secrets: never logged) */
+    char *credentials_key;       /* base64 of 32 bytes */
+    char *credentials_old_keys;  /* comma-separated, still open what they sealed */
+    long long credentials_max_per_user;
 } config;
 
 /* Looks a variable up; returns NULL when unset. ctx is passed through. */

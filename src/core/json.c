@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int json_utf8_valid(const char *s, size_t n)
 {
@@ -231,4 +232,16 @@ char *json_dumps_within(const json_t *v, size_t max, size_t *len)
         return NULL;
     }
     return buf_take(&b, len);
+}
+
+aop_err json_dump_arena(json_t *v, char **json, size_t *len, arena *a)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!s)
+        return AOP_ERR_INTERNAL;
+    *len = strlen(s);
+    *json = arena_strndup(a, s, *len);
+    free(s);
+    return AOP_OK;
 }

@@ -64,4 +64,9 @@ int json_dump_buf(const json_t *v, buf *b);
  * at most max bytes; else NULL, without ever holding more than max bytes. */
 char *json_dumps_within(const json_t *v, size_t max, size_t *len);
 
+/* Compact JSON text of v (taken, may be NULL) into *json (from a), its
+ * length in *len: AOP_OK, or AOP_ERR_INTERNAL when v is NULL or cannot be
+ * encoded. What services hand their handlers. */
+aop_err json_dump_arena(json_t *v, char **json, size_t *len, arena *a);
+
 #endif

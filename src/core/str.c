@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <locale.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,4 +179,18 @@ size_t str_utf8_prefix(const char *s, size_t max)
             break;
     }
     return i;
+}
+
+int str_is_token(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                     (ch >= '0' && ch <= '9');
+        if (!alnum && !strchr("!#$%&'*+-.^_`|~", ch))
+            return 0;
+    }
+    return 1;
 }

@@ -29,6 +29,8 @@ size_t str_utf8_cut(const char *s, size_t len, size_t max);
  * Unicode's simple lowercase mapping (so "Ülrich" becomes "ülrich"). Bytes
  * that are not valid UTF-8 are copied unchanged. Never NULL. */
 char *str_lower_utf8(const char *s, arena *a);
+/* 1 when s is a non-empty RFC 9110 token (an HTTP header name). */
+int str_is_token(const char *s);
 /* ASCII case-insensitive equality. */
 int str_ieq(const char *a, const char *b);
 

@@ -134,6 +134,9 @@ void call_free(call *c)
         return;
     if (c->easy)
         curl_easy_cleanup(c->easy);
+    /* the headers may carry a key or a credential: wiped, not just freed */
+    for (struct curl_slist *h = redact_empty(&c->secrets) ? NULL : c->headers; h; h = h->next)
+        explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(c->headers);
     free(c->body);
     buf_free(&c->resp);
@@ -151,9 +154,9 @@ int call_secret(call *c, const char *secret)
 int call_header(call *c, const char *name, const char *value)
 {
     char line[8400];
-    if (snprintf(line, sizeof(line), "%s: %s", name, value) >= (int)sizeof(line))
-        return -1;
-    struct curl_slist *l = curl_slist_append(c->headers, line);
+    int n = snprintf(line, sizeof(line), "%s: %s", name, value);
+    struct curl_slist *l = n < (int)sizeof(line) ? curl_slist_append(c->headers, line) : NULL;
+    explicit_bzero(line, sizeof(line));
     if (!l)
         return -1;
     c->headers = l;

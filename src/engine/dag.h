@@ -36,6 +36,7 @@ typedef struct {
     dag_edge *out;   /* edges grouped by their source node */
     int nedges;
     int *by_id;      /* node indexes sorted by id, for dag_find */
+    char owner_id[37]; /* the workflow's owner: credentials are its own */
     int refs;        /* atomic */
 } dag;
 

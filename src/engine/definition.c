@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/ids.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/str.h"
@@ -340,6 +341,13 @@ const json_t *definition_string(definition_ctx *c, const json_t *o, const char *
 }
 
 /* A string among names (NULL-terminated); returns its index or -1. */
+void definition_credential(definition_ctx *c, const json_t *conf)
+{
+    const json_t *v = json_object_get(conf, "credentialId");
+    if (v && !ids_uuid_ok(json_string_value(v)))
+        definition_bad(c, "credentialId", "must be a credential id");
+}
+
 int definition_enum(definition_ctx *c, const json_t *o, const char *key, bool required,
                     const char *const *names)
 {

@@ -38,6 +38,10 @@ const json_t *definition_string(definition_ctx *c, const json_t *o, const char *
 int definition_enum(definition_ctx *c, const json_t *o, const char *key, bool required,
                     const char *const *names);
 
+/* conf.credentialId, when present, is a credential id (whose owner and
+ * type the workflows service checks on save; the engine at run time). */
+void definition_credential(definition_ctx *c, const json_t *conf);
+
 /* Extends the path by .key (or ["key"]) / by [i]; return what to give
  * definition_pop to undo it. */
 size_t definition_key(definition_ctx *c, const char *key);

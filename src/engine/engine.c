@@ -171,6 +171,10 @@ static dag *load_dag(engine *e, const store_execution *row, char *err, size_t er
         return NULL;
     }
     d = dag_build(json_object_get(root, "definition"), err, errlen);
+    if (d) {
+        const char *owner = json_string_value(json_object_get(root, "ownerId"));
+        str_copy(d->owner_id, sizeof(d->owner_id), owner ? owner : "");
+    }
     json_decref(root);
     if (!d)
         return NULL;
@@ -1212,6 +1216,7 @@ engine *engine_start(const engine_opts *opts, char *err, size_t errlen)
     e->exclusive = opts->exclusive;
     ids_uuid7(e->owner);
     e->prices = opts->prices;
+    e->vault = opts->vault;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     pthread_mutex_init(&e->ins_mu, NULL);

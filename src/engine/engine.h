@@ -84,6 +84,7 @@ typedef struct {
     store *store;
     pricing *prices;    /* taken, also on failure */
     engine_hooks hooks; /* copied */
+    struct vault *vault; /* opens the credentials nodes name (credentials/vault.h) */
     /* The store belongs to this process alone, so every running row at
      * start is an orphan of a previous run. */
     bool exclusive;

@@ -143,6 +143,7 @@ struct engine {
     const config *cfg;
     store *st;
     pricing *prices;
+    struct vault *vault; /* borrowed */
     char owner[UUID_STR_LEN];
     bool exclusive;
     loop *loops;
@@ -273,6 +274,19 @@ void budget_flushed(run *r);
 void budget_resumed(engine *e, run *r);
 /* The run leaves without an end (shutdown): its reservations go back. */
 void budget_abandon(engine *e, run *r);
+
+/*
+ * credential.c: the credential conf.credentialId names (docs/api.md,
+ * "Credentials"), for a kind's start. 0 with *u empty (u->type NULL) when
+ * conf names none; 0 with *u opened for this one call (the kind frees it
+ * with credentials_use_free as soon as the request is built); -1 with o
+ * failed: CREDENTIAL_NOT_FOUND (deleted, or not the workflow owner's),
+ * CREDENTIAL_UNREADABLE (no configured key opens it), or
+ * CREDENTIAL_UNAVAILABLE (the store did not answer; retried).
+ */
+struct credentials_use;
+int engine_credential(loop *lp, run *r, const json_t *conf, struct credentials_use *u,
+                      node_outcome *o);
 
 /* inserter.c */
 int inserter_start(engine *e);

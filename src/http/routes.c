@@ -74,6 +74,18 @@ const http_route http_routes[] = {
           BUCKET_GENERAL),
     ROUTE("DELETE", "/api/budgets/:id", api_budgets_delete, ACCESS_AUTH, ROLE_ADMIN,
           BUCKET_GENERAL),
+
+    /* owner or admin for one credential: the service answers 404 to others */
+    ROUTE("GET", "/api/credentials", api_credentials_list, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("POST", "/api/credentials", api_credentials_create, ACCESS_AUTH, NOT_VIEWER,
+          BUCKET_GENERAL),
+    ROUTE("GET", "/api/credentials/:id", api_credentials_get, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("PATCH", "/api/credentials/:id", api_credentials_patch, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("DELETE", "/api/credentials/:id", api_credentials_delete, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
 };
 
 const int http_routes_len = (int)(sizeof(http_routes) / sizeof(http_routes[0]));

@@ -401,6 +401,44 @@ static const db_sql m6[] = {
     {0},
 };
 
+/*
+ * 007: the credentials vault. secret is the sealed data (credentials/
+ * vault.h: key id, nonce, ciphertext, tag), never plaintext; key_id repeats
+ * the blob's key id so a rotation finds what it has left to re-seal. The
+ * canary is one value sealed under the key of the last start or rotation:
+ * a start whose keys cannot open it is refused.
+ */
+static const db_sql m7[] = {
+    DB_BOTH("CREATE TABLE credentials (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  owner_id TEXT NOT NULL,\n"
+            "  name TEXT NOT NULL,\n"
+            "  type TEXT NOT NULL,\n"
+            "  description TEXT NOT NULL DEFAULT '',\n"
+            "  base_url TEXT,\n"
+            "  allowed_hosts TEXT NOT NULL,\n"
+            "  fields TEXT NOT NULL,\n"
+            "  hint TEXT NOT NULL,\n"
+            "  secret TEXT NOT NULL,\n"
+            "  key_id TEXT NOT NULL,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  updated_at TEXT NOT NULL,\n"
+            "  last_used_at TEXT\n"
+            ");\n"
+            "CREATE UNIQUE INDEX credentials_owner_name_idx ON credentials (owner_id, name);\n"
+            "CREATE INDEX credentials_owner_created_idx ON credentials (owner_id, created_at, id);\n"
+            "CREATE INDEX credentials_created_idx ON credentials (created_at, id);\n"
+            "CREATE INDEX credentials_updated_idx ON credentials (updated_at, id);\n"
+            "CREATE INDEX credentials_key_idx ON credentials (key_id, id);\n"
+            "CREATE TABLE credential_canary (\n"
+            "  id {INT} PRIMARY KEY,\n"
+            "  secret TEXT NOT NULL,\n"
+            "  key_id TEXT NOT NULL,\n"
+            "  updated_at TEXT NOT NULL\n"
+            ");\n"),
+    {0},
+};
+
 const store_migration store_migrations[] = {
     {1, "001_users", m1},
     {2, "002_auth", m2},
@@ -408,6 +446,7 @@ const store_migration store_migrations[] = {
     {4, "004_executions", m4},
     {5, "005_fair_queue", m5},
     {6, "006_budgets", m6},
+    {7, "007_credentials", m7},
 };
 
 const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);

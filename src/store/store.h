@@ -598,6 +598,69 @@ void store_budget_deltas_free(store_budget_deltas *d);
  * caller's transaction); *n: how many reservations there were. */
 aop_err store_budget_release(store *s, const char *execution_id, long long *n);
 
+/* One credential (src/store/credentials.c). secret is the sealed data
+ * (credentials/vault.h), never plaintext. JSON members are compact text. */
+typedef struct {
+    char id[UUID_STR_LEN];
+    char owner_id[UUID_STR_LEN];
+    char *name;
+    char type[16];           /* openai | anthropic | http_bearer | http_header | http_basic */
+    char *description;
+    char *base_url;          /* "" when none */
+    char *allowed_hosts;     /* JSON array of strings */
+    char *fields;            /* JSON array of the data keys held */
+    char hint[32];           /* "…abcd" */
+    char *secret;            /* the sealed data */
+    char key_id[17];         /* the key that sealed it */
+    char created_at[25];
+    char updated_at[25];
+    char last_used_at[25];   /* "" when never */
+} store_credential;
+
+typedef enum {
+    STORE_CRED_SORT_CREATED, STORE_CRED_SORT_UPDATED, STORE_CRED_SORT_NAME
+} store_cred_sort;
+
+typedef struct {
+    const char *reader;      /* only this user's credentials; NULL: all (admin) */
+    const char *owner_id;    /* filter, NULL when absent */
+    store_cred_sort sort;
+    bool desc;
+    long long offset, limit;
+} store_cred_query;
+
+/* AOP_ERR_CONFLICT when its owner has a credential of that name. */
+aop_err store_credential_insert(store *s, const store_credential *c);
+aop_err store_credential_get(store *s, const char *id, store_credential *out, arena *a);
+aop_err store_credential_list(store *s, const store_cred_query *q, store_credential **out,
+                              int *n, long long *total, arena *a);
+/* How many credentials owner_id has. */
+aop_err store_credential_count(store *s, const char *owner_id, long long *n);
+/* Writes name, description, base_url, allowed_hosts, fields, hint, secret,
+ * key_id and updated_at of c, provided the row still holds the sealed
+ * value was_secret (a concurrent change: AOP_ERR_VERSION_CONFLICT).
+ * AOP_ERR_NOT_FOUND, AOP_ERR_CONFLICT (the name). */
+aop_err store_credential_update(store *s, const store_credential *c, const char *was_secret);
+aop_err store_credential_delete(store *s, const char *id);
+/* Sets last_used_at to now unless it is already at or after since (one
+ * write a minute at most when since is a minute before now). */
+aop_err store_credential_touch(store *s, const char *id, const char *now, const char *since);
+/* Up to max credentials sealed by a key other than key_id, oldest id
+ * first, after the id after ("" from the start): id, secret (and key_id). */
+aop_err store_credential_stale(store *s, const char *key_id, const char *after, int max,
+                               store_credential **out, int *n, arena *a);
+/* Replaces the sealed value of id by secret (of key_id) if it still holds
+ * was; *done: whether it did. */
+aop_err store_credential_reseal(store *s, const char *id, const char *was, const char *secret,
+                                const char *key_id, bool *done);
+/* The canary's sealed value into *secret (from a); AOP_ERR_NOT_FOUND when
+ * there is none yet. */
+aop_err store_credential_canary_get(store *s, char **secret, arena *a);
+/* Stores the canary: the first one (an existing one is kept: another
+ * instance was first), or, with replace, over the one there. */
+aop_err store_credential_canary_put(store *s, const char *secret, const char *key_id,
+                                    const char *now, bool replace);
+
 #define STORE_EVENT_MAX 7900 /* bytes of one published payload */
 
 /* True when several processes may share the database (publish/listen). */

@@ -8,6 +8,7 @@
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "credentials/credentials.h"
 #include "infra/cache_item.h"
 #include "infra/lock.h"
 
@@ -206,6 +207,7 @@ aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, w
 /* ---- writes ---- */
 
 typedef struct {
+    const app_ctx *app;
     const wf_caller *c;
     const char *id;
     const wf_input *in;
@@ -268,6 +270,10 @@ static aop_err update_tx(store *s, void *p)
         return rc;
     if (x->in->has_version && x->in->version != w->version)
         return AOP_ERR_VERSION_CONFLICT;
+    if (x->in->definition && (rc = credentials_check_definition(x->app, w->owner_id,
+                                                                x->in->definition,
+                                                                x->in->problems)) != AOP_OK)
+        return rc;
     long long read = w->version;
     apply(w, x->in, x->a);
     w->version = read + 1;
@@ -330,6 +336,11 @@ aop_err workflows_create(const app_ctx *app, const wf_caller *c, const wf_input 
     w->tags = "[]";
     w->definition = EMPTY_DEFINITION;
     w->settings = "{}";
+    if (in->definition) {
+        aop_err rc = credentials_check_definition(app, c->id, in->definition, in->problems);
+        if (rc != AOP_OK)
+            return rc;
+    }
     apply(w, in, a);
     w->editors = "[]"; /* permissions are set by an update */
     w->viewers = "[]";
@@ -357,7 +368,7 @@ aop_err workflows_update(const app_ctx *app, const wf_caller *c, const char *id,
 {
     if (!ids_uuid_ok(id))
         return AOP_ERR_NOT_FOUND;
-    write_ctx x = {.c = c, .id = id, .in = in, .a = a};
+    write_ctx x = {.app = app, .c = c, .id = id, .in = in, .a = a};
     aop_err rc = under_lock(app, id, update_tx, &x);
     if (rc == AOP_OK)
         written_view(&x, out);
@@ -392,11 +403,15 @@ static char *copy_name(const char *name, arena *a)
 }
 
 aop_err workflows_duplicate(const app_ctx *app, const wf_caller *c, const wf_view *src,
-                            const char *name, wf_view *out, arena *a)
+                            const char *name, json_t *problems, wf_view *out, arena *a)
 {
     wf_input none = {0};
     write_ctx x = {.c = c, .in = &none, .a = a};
     aop_err rc = store_workflow_get(app->store, src->id, &x.w, a); /* every field */
+    json_t *def = rc == AOP_OK ? json_loads(x.w.definition, 0, NULL) : NULL;
+    if (def)
+        rc = credentials_check_definition(app, c->id, def, problems);
+    json_decref(def);
     if (rc != AOP_OK)
         return rc;
     x.w.name = name ? arena_strdup(a, name) : copy_name(x.w.name, a);

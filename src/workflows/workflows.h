@@ -66,6 +66,9 @@ typedef struct {
     const json_t *editors, *viewers; /* update only */
     bool has_version;
     long long version;               /* the version the client edited */
+    /* where the definition's credential problems go (credentials.h): a
+     * JSON array; the write is then AOP_ERR_VALIDATION */
+    json_t *problems;
 } wf_input;
 
 /* The workflow id as caller c sees it; AOP_ERR_NOT_FOUND when absent,
@@ -79,7 +82,10 @@ aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, w
  * it reads inside its transaction. */
 aop_err workflows_may_update(const wf_view *v, bool sharing);
 
-/* Creates a workflow owned by c (version 1, one history entry). */
+/* Creates a workflow owned by c (version 1, one history entry). A
+ * definition naming credentials that are not c's, or of a type its node
+ * cannot send, is AOP_ERR_VALIDATION with in->problems filled (the same
+ * for updates, by the workflow's owner, and for duplicates). */
 aop_err workflows_create(const app_ctx *app, const wf_caller *c, const wf_input *in,
                          wf_view *out, arena *a);
 
@@ -94,9 +100,10 @@ aop_err workflows_delete(const app_ctx *app, const wf_caller *c, const char *id)
 
 /* A copy owned by c of src, which workflows_view gave c (so c may read it):
  * name (NULL: "<name> (copy)", the source name shortened to fit 200
- * characters), version 1, no permissions, zero analytics. */
+ * characters), version 1, no permissions, zero analytics. Credentials the
+ * definition names must be c's (problems, AOP_ERR_VALIDATION). */
 aop_err workflows_duplicate(const app_ctx *app, const wf_caller *c, const wf_view *src,
-                            const char *name, wf_view *out, arena *a);
+                            const char *name, json_t *problems, wf_view *out, arena *a);
 
 /* The list response text (data and pagination) of the workflows c may read
  * matching q (q->reader is set here). page numbers the page of q. */

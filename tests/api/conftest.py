@@ -104,6 +104,10 @@ if BACKEND not in ("sqlite", "pg"):
 PG_ADMIN_URL = os.environ.get("AOP_TEST_PG_URL")
 REDIS_BASE_URL = os.environ.get("AOP_TEST_REDIS_URL")
 
+# base64 of 32 bytes: the key of every test database on PostgreSQL (on SQLite
+# the server generates one next to the file, as it does for users).
+TEST_CREDENTIALS_KEY = "dGVzdC1jcmVkZW50aWFscy1rZXktMzItYnl0ZXMhISE="
+
 _redis_dbs = itertools.count(1)   # db 0 is left to people looking around by hand (< 10000)
 _databases = {}                   # test directory -> (pg database URL, redis URL)
 
@@ -292,6 +296,8 @@ def base_env(tmpdir, port=None):
     }
     if BACKEND == "pg":
         env["DATABASE_URL"], env["REDIS_URL"], _ = backend_urls(tmpdir)
+        # PostgreSQL requires a credentials key shared by every instance.
+        env["CREDENTIALS_KEY"] = TEST_CREDENTIALS_KEY
     return env
 
 

@@ -10,6 +10,7 @@ lock, so a test can assert on what the AOP server actually sent.
   FakeLLM       an OpenAI-compatible POST /v1/chat/completions with failure modes
                 chosen by model name (fail-500, fail-429, fail-400, malformed,
                 no-choices, no-usage, slow, flaky-<k>)
+  FakeAnthropic the Anthropic Messages API (POST /v1/messages), checking every field
   write_pricing a pricing file where test-model costs 1 USD per prompt token and
                 2 USD per completion token (cheap-model 0.5 and 0.5)
 
@@ -473,6 +474,100 @@ class FakeLLM(_FakeServer):
         if model != "no-usage":
             resp["usage"] = {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}
         return h.send(200, resp)
+
+
+# ============================================================== FakeAnthropic
+
+class FakeAnthropic(_FakeServer):
+    """The Anthropic Messages API at POST /v1/messages.
+
+    Checks what the Messages API requires (else 400 or 401 with its error shape
+    {"type": "error", "error": {"type", "message"}}): x-api-key equal to the
+    expected key, anthropic-version "2023-06-01", a JSON Content-Type, a body with
+    a string model, an integer max_tokens >= 1, messages a non-empty list of
+    {role: user | assistant, content: string} (no system role there), system
+    absent or a string, temperature absent or a number, and nothing else.
+
+    Answers {"id", "type": "message", "role": "assistant", "model": <request model>,
+    "content": [{"type": "text", "text": C}], "stop_reason": "end_turn",
+    "stop_sequence": null, "usage": {"input_tokens": 12, "output_tokens": 7}}
+    where C is "echo: " + the last user message. Models: fail-<n> answers that
+    status; overloaded-<k> answers 529 to its first k calls; echo-key-401 answers
+    401 with the x-api-key it received in the message.
+    """
+    name = "fake-anthropic"
+    PATH = "/v1/messages"
+    ALLOWED = {"model", "max_tokens", "messages", "system", "temperature"}
+
+    def __init__(self, key):
+        super().__init__()
+        self.key = key
+        self._calls = {}
+
+    @property
+    def base_url(self):
+        return self.url + "/v1"
+
+    def calls(self, model=None):
+        out = self.requests(path=self.PATH)
+        return [r for r in out if model is None or (isinstance(r.json, dict) and r.json.get("model") == model)]
+
+    @staticmethod
+    def _error(h, status, etype, message):
+        return h.send(status, {"type": "error", "error": {"type": etype, "message": message}})
+
+    def _check(self, req):
+        """What is wrong with the request, or None."""
+        if req.headers.get("anthropic-version") != "2023-06-01":
+            return "anthropic-version must be 2023-06-01"
+        if req.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return "Content-Type must be application/json"
+        b = req.json
+        if not isinstance(b, dict) or set(b) - self.ALLOWED:
+            return "unexpected fields: %r" % (sorted(set(b) - self.ALLOWED) if isinstance(b, dict) else b)
+        if not isinstance(b.get("model"), str) or not b["model"]:
+            return "model: required"
+        mt = b.get("max_tokens")
+        if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
+            return "max_tokens: required, an integer >= 1"
+        msgs = b.get("messages")
+        if not isinstance(msgs, list) or not msgs:
+            return "messages: a non-empty list"
+        for m in msgs:
+            if (not isinstance(m, dict) or set(m) != {"role", "content"} or m["role"] not in ("user", "assistant")
+                    or not isinstance(m["content"], str)):
+                return "messages: each {role: user|assistant, content: string}"
+        if "system" in b and not isinstance(b["system"], str):
+            return "system: a string"
+        t = b.get("temperature")
+        if "temperature" in b and (not isinstance(t, (int, float)) or isinstance(t, bool)):
+            return "temperature: a number"
+        return None
+
+    def _respond(self, h, req):
+        if req.path != self.PATH or req.method != "POST":
+            return self._error(h, 404, "not_found_error", "not found")
+        if req.headers.get("x-api-key") != self.key:
+            model = req.json.get("model") if isinstance(req.json, dict) else None
+            if model == "echo-key-401":
+                return self._error(h, 401, "authentication_error", "invalid x-api-key: %s" % req.headers.get("x-api-key"))
+            return self._error(h, 401, "authentication_error", "invalid x-api-key")
+        problem = self._check(req)
+        if problem:
+            return self._error(h, 400, "invalid_request_error", problem)
+        model = req.json["model"]
+        with self._lock:
+            self._calls[model] = self._calls.get(model, 0) + 1
+            n = self._calls[model]
+        if model.startswith("fail-") and model[5:].isdigit():
+            return self._error(h, int(model[5:]), "api_error", "scripted failure")
+        if model.startswith("overloaded-") and model[11:].isdigit() and n <= int(model[11:]):
+            return self._error(h, 529, "overloaded_error", "Overloaded")
+        users = [m["content"] for m in req.json["messages"] if m["role"] == "user"]
+        return h.send(200, {"id": "msg_%s" % uuid.uuid4().hex[:20], "type": "message", "role": "assistant",
+                            "model": model, "content": [{"type": "text", "text": "echo: " + (users[-1] if users else "")}],
+                            "stop_reason": "end_turn", "stop_sequence": None,
+                            "usage": {"input_tokens": 12, "output_tokens": 7}})
 
 
 # ============================================================== pricing, fixtures, env

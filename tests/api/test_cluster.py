@@ -13,7 +13,8 @@ test gets a fresh database and Redis database number there.
   round-robin across users with a claimer on each instance;
 - a `wait: true` on one instance for an execution another one runs; cancel across;
 - Redis stopped and restarted mid-load; PostgreSQL restarted mid-load;
-- one LLM budget across instances: twenty concurrent executions never pass it.
+- one LLM budget across instances: twenty concurrent executions never pass it;
+- credentials: one key for all, concurrent changes of a credential's data.
 """
 import os
 import pathlib
@@ -31,7 +32,7 @@ from conftest import BACKEND, REPO, assert_error, fresh_backend
 from authutil import admin_login, auth_env, bearer, login, me, register
 from fakes import (H, at_once, chain, create_workflow, delay_node, get_execution, transform, wait_ended,
                    check_execution)
-from fakes import fake_llm, pricing_file  # noqa: F401 (fixtures used by name)
+from fakes import fake_http, fake_llm, pricing_file  # noqa: F401 (fixtures used by name)
 from budgetutil import budget_workflow, check_never_past_the_limit, create, scope, run_concurrently
 
 pytestmark = pytest.mark.skipif(BACKEND != "pg", reason="needs PostgreSQL + Redis (AOP_TEST_BACKEND=pg)")
@@ -477,3 +478,44 @@ def test_budget_holds_across_instances(aop_server, services, fake_llm, pricing_f
     for e in executions:
         check_execution(e)
     check_never_past_the_limit(servers[1], adm, b, executions, fake_llm)
+
+
+# ---------------------------------------------------------------- credentials
+
+def test_credentials_across_instances(aop_server, services, run_cli, fake_http):
+    """Instances share one key: a credential made on one is used by another; twelve
+    concurrent changes of its data over three instances each either apply (200) or
+    are refused (409 VERSION_CONFLICT), and what is sent at the end is one of those
+    answered 200; an instance with another key is refused at start."""
+    import base64
+    a, b, c = cluster(aop_server, services)
+    user = register(a)
+    r = a.post("/api/credentials", headers=H(user), json={
+        "name": "basic", "type": "http_basic", "allowedHosts": ["127.0.0.1"],
+        "data": {"username": "u", "password": "pw-start-0000"}})
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    assert b.get("/api/credentials/%s" % cid, headers=H(user)).json()["hint"] == "\u20260000"
+    passwords = ["pw-concurrent-%04d" % (1000 + i) for i in range(12)]
+    answers = at_once([a, b, c], 12, lambda s, srv, i: s.patch(
+        srv.url + "/api/credentials/%s" % cid, json={"data": {"password": passwords[i]}},
+        headers=H(user), timeout=30))
+    codes = [x.status_code for x in answers]
+    assert set(codes) <= {200, 409} and 200 in codes, codes
+    for x in answers:
+        if x.status_code == 409:
+            assert x.json()["error"]["code"] == "VERSION_CONFLICT"
+    applied = {passwords[i] for i, x in enumerate(answers) if x.status_code == 200}
+    hint = c.get("/api/credentials/%s" % cid, headers=H(user)).json()["hint"]
+    assert hint[1:] in {p[-4:] for p in applied}, (hint, applied)
+    wf = create_workflow(c, user, [{"id": "call", "type": "http",
+                                    "config": {"url": fake_http.url + "/json", "credentialId": cid}}])
+    fake_http.clear_requests()
+    r = b.post("/api/workflows/%s/execute" % wf["id"], json={"wait": True}, headers=H(user), timeout=30)
+    assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
+    sent = fake_http.requests(path="/json")[-1].headers["authorization"]
+    sent_pw = base64.b64decode(sent.split(" ", 1)[1]).decode().split(":", 1)[1]
+    assert sent_pw in applied and sent_pw.endswith(hint[1:])
+    other_key = base64.b64encode(b"o" * 32).decode()
+    refused = run_cli(["serve"], env=dict(a.env, CREDENTIALS_KEY=other_key, PORT="0"), timeout=30)
+    assert refused.returncode == 2 and "CREDENTIALS_KEY" in refused.err, refused

@@ -10,7 +10,9 @@ S40A = "A" * 20 + "0123456789abcdefghij"
 S40B = "B" * 20 + "klmnopqrstuvwxyz0123"
 assert len(S40A) == 40 and len(S40B) == 40 and S40A != S40B
 
-PROD = dict(APP_ENV="production", JWT_ACCESS_SECRET=S40A, JWT_REFRESH_SECRET=S40B, BCRYPT_COST="10")
+KEY32 = "cHJvZHVjdGlvbi1jcmVkZW50aWFscy1rZXktMzJieXQ="  # base64 of 32 bytes
+PROD = dict(APP_ENV="production", JWT_ACCESS_SECRET=S40A, JWT_REFRESH_SECRET=S40B, BCRYPT_COST="10",
+            CREDENTIALS_KEY=KEY32)
 
 REFUSALS = [
     ("port-abc", dict(PORT="abc"), "PORT"),
@@ -33,6 +35,11 @@ REFUSALS = [
     ("prod-same-secrets", dict(PROD, JWT_REFRESH_SECRET=S40A), "JWT_REFRESH_SECRET"),
     ("prod-bcrypt-8", dict(PROD, BCRYPT_COST="8"), "BCRYPT_COST"),
     ("admin-no-password", dict(ADMIN_EMAIL="root@example.com"), "ADMIN_PASSWORD"),
+    ("prod-no-credentials-key", dict(PROD, CREDENTIALS_KEY=None), "CREDENTIALS_KEY"),
+    ("credentials-key-short", dict(CREDENTIALS_KEY="c2hvcnQ="), "CREDENTIALS_KEY"),
+    ("credentials-key-not-base64", dict(CREDENTIALS_KEY="!" * 44), "CREDENTIALS_KEY"),
+    ("credentials-old-keys-bad", dict(CREDENTIALS_KEY=KEY32, CREDENTIALS_OLD_KEYS=KEY32 + ",nope"),
+     "CREDENTIALS_OLD_KEYS"),
 ]
 
 

@@ -30,6 +30,8 @@ extern const unit_test config_tests[];
 extern const unit_test router_tests[];
 extern const unit_test forwarded_tests[];
 extern const unit_test redact_tests[];
+extern const unit_test credentials_tests[];
+extern const unit_test credentials_store_tests[];
 extern const unit_test users_tests[];
 extern const unit_test store_tests[];
 extern const unit_test log_metrics_tests[];
@@ -61,6 +63,8 @@ static const suite suites[] = {
     SUITE(router_tests),
     SUITE(forwarded_tests),
     SUITE(redact_tests),
+    SUITE(credentials_tests),
+    SUITE(credentials_store_tests),
     SUITE(users_tests),
     SUITE(store_tests),
     SUITE(log_metrics_tests),

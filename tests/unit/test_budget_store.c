@@ -26,26 +26,9 @@
 #define DAY (24 * HOUR)
 #define OWNER "engine-a"
 
-typedef struct {
-    unit_db db;
-    store *s;
-    arena a;
-} fixture;
+typedef unit_fixture fixture;
 
-typedef void (*test_body)(fixture *f);
-
-static void run_test(test_body body, bool pg)
-{
-    fixture f = {0};
-    if (unit_db_open(&f.db, pg)) {
-        f.s = f.db.s;
-        body(&f);
-    }
-    arena_free(&f.a);
-    unit_db_close(&f.db);
-}
-
-#define BOTH(name, body) UNIT_BOTH(run_test, name, body)
+#define BOTH(name, body) UNIT_BOTH(unit_fixture_run, name, body)
 
 /* ---- rows ---- */
 

@@ -77,3 +77,14 @@ long long unit_db_int(const unit_db *d, const char *sql)
     sqlite3_close_v2(db);
     return v;
 }
+
+void unit_fixture_run(void (*body)(unit_fixture *f), bool pg)
+{
+    unit_fixture f = {0};
+    if (unit_db_open(&f.db, pg)) {
+        f.s = f.db.s;
+        body(&f);
+    }
+    arena_free(&f.a);
+    unit_db_close(&f.db);
+}

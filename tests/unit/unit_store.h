@@ -26,6 +26,16 @@ void unit_db_close(unit_db *d);
  * connection of its own; -1 on failure or when there is no row. */
 long long unit_db_int(const unit_db *d, const char *sql);
 
+/* What most store tests hold: the store, and an arena freed after the test. */
+typedef struct {
+    unit_db db;
+    store *s;
+    arena a;
+} unit_fixture;
+/* Runs body on a fresh store of the backend pg names (nothing when it
+ * cannot open: the failure or skip is recorded), then frees it all. */
+void unit_fixture_run(void (*body)(unit_fixture *f), bool pg);
+
 /* A test of both backends over run(body, pg): name on SQLite, name_pg on
  * PostgreSQL. */
 #define UNIT_BOTH(run, name, body)       \

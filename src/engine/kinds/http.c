@@ -11,14 +11,26 @@
  * HEAD POST PUT PATCH DELETE OPTIONS. headers optional object of at most
  * HEADERS_MAX entries: names are HTTP token characters, values strings
  * without CR, LF or NUL. body optional, any JSON. timeoutMs optional,
- * 1..300000. Templates: url, header values, every string inside body.
+ * 1..300000. credentialId optional: an http_* credential of the
+ * workflow's owner, sent (as its header, replacing one of the same name
+ * in headers) only when the URL's host is in its allowedHosts, else the
+ * node fails CREDENTIAL_HOST_NOT_ALLOWED with nothing sent. Its values
+ * are secrets of the call (call_secrets.h). Templates: url, header
+ * values, every string inside body.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "core/json.h"
 #include "core/mem.h"
+#include "core/str.h"
+#include "credentials/hosts.h"
+#include "credentials/use.h"
+#include "engine/call_secrets.h"
 #include "engine/definition_int.h"
 #include "engine/engine_int.h"
 #include "engine/template.h"
@@ -54,25 +66,10 @@ static void check_url(definition_ctx *c, const json_t *conf)
     }
 }
 
-/* RFC 9110 token characters. */
-static bool is_token(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                     (ch >= '0' && ch <= '9');
-        if (!alnum && !strchr("!#$%&'*+-.^_`|~", ch))
-            return false;
-    }
-    return true;
-}
-
 static void check_header(definition_ctx *c, const char *name, const json_t *v)
 {
     size_t mark = definition_key(c, name);
-    if (!is_token(name))
+    if (!str_is_token(name))
         definition_bad(c, NULL, "is not a valid header name (HTTP token characters only)");
     if (!json_is_string(v))
         definition_bad(c, NULL, "must be a string");
@@ -109,6 +106,7 @@ void kind_http_check(definition_ctx *c, const json_t *conf)
     definition_enum(c, conf, "method", false, methods);
     check_headers(c, conf);
     definition_int(c, conf, "timeoutMs", false, 1, 300000);
+    definition_credential(c, conf);
 }
 
 void kind_http_templates(definition_ctx *c, const json_t *conf)
@@ -145,11 +143,14 @@ static bool has_header(const json_t *headers, const char *name)
     return false;
 }
 
-static int add_headers(call *c, const json_t *headers, node_outcome *o)
+/* config.headers, but for one named skip (the credential's). */
+static int add_headers(call *c, const json_t *headers, const char *skip, node_outcome *o)
 {
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)headers, k, v) {
+        if (skip && !strcasecmp(k, skip))
+            continue;
         const char *s = json_string_value(v);
         if (!s || strpbrk(s, "\r\n") || strlen(s) != json_string_length(v)) {
             outcome_fail(o, "INVALID_CONFIG", false,
@@ -164,17 +165,72 @@ static int add_headers(call *c, const json_t *headers, node_outcome *o)
     return 0;
 }
 
-/* The request of the rendered config; 0, or -1 with o failed. */
-static int build(call *c, const json_t *conf, node_outcome *o)
+/* The header of credential u, its value in value (wiped by the caller);
+ * its secrets named to c. The header's name, or NULL with o failed. */
+static const char *credential_header(call *c, const credentials_use *u, char *value, size_t cap,
+                                     node_outcome *o)
+{
+    const char *type = u->type->name, *name = "Authorization";
+    const char *secret = credentials_use_value(u, u->type->secret);
+    const char *user = credentials_use_value(u, "username");
+    int n = -1, rc = secret ? call_secret(c, secret) : -1;
+    if (!secret) {
+        /* stored data without its main secret: refused below */
+    } else if (!strcmp(type, "http_bearer")) {
+        n = snprintf(value, cap, "Bearer %s", secret);
+    } else if (!strcmp(type, "http_header")) {
+        name = credentials_use_value(u, "name");
+        n = snprintf(value, cap, "%s", secret);
+    } else if (!strcmp(type, "http_basic") && user) {
+        char pair[2 * CREDENTIALS_VALUE_MAX + 2];
+        int pn = snprintf(pair, sizeof(pair), "%s:%s", user, secret);
+        n = snprintf(value, cap, "Basic ");
+        EVP_EncodeBlock((unsigned char *)value + n, (unsigned char *)pair, pn);
+        OPENSSL_cleanse(pair, sizeof(pair));
+        rc = rc == 0 ? call_secret(c, value + n) : rc;
+    }
+    if (rc != 0 || n < 0 || !name) {
+        outcome_fail(o, "INVALID_CONFIG", false, "the credential cannot be sent");
+        return NULL;
+    }
+    return name;
+}
+
+/* The request of the rendered config with credential u (NULL type: none);
+ * 0, or -1 with o failed and nothing sent. */
+static int build(call *c, const json_t *conf, const credentials_use *u, node_outcome *o)
 {
     const char *url = json_string_value(json_object_get(conf, "url"));
     if (!url || !scheme_ok(url)) {
         outcome_fail(o, "INVALID_CONFIG", false, "config.url must be an http:// or https:// URL");
         return -1;
     }
+    const char *cred_name = NULL;
+    char cred_value[4 * CREDENTIALS_VALUE_MAX];
+    int rc = 0;
+    if (u->type && !u->type->http) {
+        outcome_fail(o, "INVALID_CONFIG", false,
+                     "config.credentialId must name an http_bearer, http_header or http_basic "
+                     "credential");
+        return -1;
+    }
+    if (u->type && !credentials_url_allowed(u->hosts, url)) {
+        outcome_fail(o, "CREDENTIAL_HOST_NOT_ALLOWED", false,
+                     "the URL's host is not in the credential's allowedHosts; nothing was sent");
+        return -1;
+    }
+    if (u->type && !(cred_name = credential_header(c, u, cred_value, sizeof(cred_value), o)))
+        rc = -1;
+    if (rc == 0 && cred_name && call_header(c, cred_name, cred_value) != 0) {
+        outcome_fail(o, "INVALID_CONFIG", false, "the credential's header is too long");
+        rc = -1;
+    }
+    OPENSSL_cleanse(cred_value, sizeof(cred_value));
+    if (rc != 0)
+        return -1;
     const char *method = json_string_value(json_object_get(conf, "method"));
     const json_t *headers = json_object_get(conf, "headers");
-    if (add_headers(c, headers, o) != 0)
+    if (add_headers(c, headers, cred_name, o) != 0)
         return -1;
     const json_t *body = json_object_get(conf, "body");
     if (body && !json_is_null(body)) {
@@ -201,11 +257,15 @@ static long long timeout_of(const run *r, int i, const json_t *conf)
 
 node_step kind_http_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o)
 {
-    call *c = call_new(lp, r, i, timeout_of(r, i, conf), "HTTP_ERROR", o);
-    if (c && build(c, conf, o) != 0) {
+    credentials_use u;
+    call *c = NULL;
+    if (engine_credential(lp, r, conf, &u, o) == 0)
+        c = call_new(lp, r, i, timeout_of(r, i, conf), "HTTP_ERROR", o);
+    if (c && build(c, conf, &u, o) != 0) {
         call_free(c);
         c = NULL;
     }
+    credentials_use_free(&u);
     if (c && !lp->e->cfg->http_node_allow_private)
         call_guard(c);
     json_decref(conf);

@@ -12,8 +12,11 @@
  * Config: model (required) a string of 1..200 characters. messages
  * (required) an array of 1..MESSAGES_MAX objects {role: system | user |
  * assistant, content: string}. temperature optional number 0..2 (integer
- * or real). maxTokens optional, 1..1000000. Templates: model and every
- * message's content.
+ * or real). maxTokens optional, 1..1000000. credentialId optional: an
+ * openai credential (an OpenAI-compatible server at its baseUrl) or an
+ * anthropic one (the Messages API, providers/anthropic.c) of the
+ * workflow's owner, opened for each attempt; its key is a secret of the
+ * call. Templates: model and every message's content.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +24,11 @@
 
 #include "core/mem.h"
 #include "core/str.h"
+#include "credentials/use.h"
 #include "engine/call_secrets.h"
 #include "engine/definition_int.h"
 #include "engine/engine_int.h"
+#include "engine/providers/anthropic.h"
 
 #define MESSAGES_MAX 100
 #define MODEL_MAX 200 /* bytes of a model name the node sends */
@@ -73,6 +78,7 @@ void kind_llm_check(definition_ctx *c, const json_t *conf)
     if (t && (!json_is_number(t) || json_number_value(t) < 0 || json_number_value(t) > 2))
         definition_bad(c, "temperature", "must be a number from 0 to 2");
     definition_int(c, conf, "maxTokens", false, 1, 1000000);
+    definition_credential(c, conf);
 }
 
 void kind_llm_templates(definition_ctx *c, const json_t *conf)
@@ -114,10 +120,27 @@ static json_t *llm_messages(const json_t *msgs)
     return out;
 }
 
+/* What an attempt keeps for its finish: the provider and the model asked
+ * for (priced by it). */
+typedef struct {
+    bool anthropic;
+    char model[];
+} llm_call;
+
+static llm_call *llm_call_new(bool anthropic, const char *model)
+{
+    size_t n = strlen(model) + 1;
+    llm_call *lc = xmalloc(sizeof(*lc) + n);
+    lc->anthropic = anthropic;
+    memcpy(lc->model, model, n);
+    return lc;
+}
+
 /* The request body of the rendered config (malloc'd), once the budgets
- * hold the call's worst case; NULL with o failed. */
+ * hold the call's worst case; NULL with o failed. The Messages API always
+ * takes max_tokens. */
 static char *request_body(loop *lp, run *r, int i, const char *model, const json_t *conf,
-                          node_outcome *o)
+                          bool anthropic, node_outcome *o)
 {
     json_t *msgs = llm_messages(json_object_get(conf, "messages"));
     char *text = json_dumps(msgs, JSON_COMPACT);
@@ -129,8 +152,17 @@ static char *request_body(loop *lp, run *r, int i, const char *model, const json
         json_decref(msgs);
         return NULL;
     }
-    json_t *req = json_pack("{s:s, s:o}", "model", model, "messages", msgs);
     const json_t *t = json_object_get(conf, "temperature");
+    if (anthropic) {
+        long long limit = max_tokens > 0 ? max_tokens : lp->e->cfg->llm_default_max_tokens;
+        json_t *areq = anthropic_request(model, msgs, json_is_number(t) ? t : NULL, limit);
+        char *abody = areq ? json_dumps(areq, JSON_COMPACT) : NULL;
+        json_decref(areq);
+        if (!abody)
+            outcome_fail(o, "INVALID_CONFIG", false, "the request could not be built");
+        return abody;
+    }
+    json_t *req = json_pack("{s:s, s:o}", "model", model, "messages", msgs);
     if (req && json_is_number(t))
         json_object_set(req, "temperature", (json_t *)t);
     if (req && max_tokens > 0)
@@ -142,12 +174,36 @@ static char *request_body(loop *lp, run *r, int i, const char *model, const json
     return body;
 }
 
-/* The request of the rendered config; 0, or -1 with o failed. The model
- * asked for stays with the call for pricing. */
-static int build(call *c, loop *lp, run *r, int i, const json_t *conf, node_outcome *o)
+/* The key's headers: Anthropic's, or a bearer token. */
+static void key_headers(call *c, bool anthropic, const char *key)
+{
+    char auth[CREDENTIALS_VALUE_MAX + 16];
+    if (anthropic) {
+        call_header(c, "x-api-key", key);
+        call_header(c, "anthropic-version", ANTHROPIC_VERSION);
+    } else if (key) {
+        snprintf(auth, sizeof(auth), "Bearer %s", key);
+        call_header(c, "Authorization", auth);
+        explicit_bzero(auth, sizeof(auth));
+    }
+}
+
+/* The request of the rendered config, to LLM_BASE_URL with LLM_API_KEY or
+ * with credential u; 0, or -1 with o failed. The model asked for stays
+ * with the call for pricing. */
+static int build_with(call *c, loop *lp, run *r, int i, const json_t *conf,
+                      const credentials_use *u, node_outcome *o)
 {
     const config *cfg = lp->e->cfg;
-    if (!cfg->llm_base_url) {
+    bool anthropic = u->type && !strcmp(u->type->name, "anthropic");
+    const char *base = u->type ? u->base_url : cfg->llm_base_url;
+    const char *key = u->type ? credentials_use_value(u, "apiKey") : cfg->llm_api_key;
+    if (u->type && u->type->http) {
+        outcome_fail(o, "INVALID_CONFIG", false,
+                     "config.credentialId must name an openai or anthropic credential");
+        return -1;
+    }
+    if (!base) {
         outcome_fail(o, "LLM_NOT_CONFIGURED", false, "LLM_BASE_URL is not set on the server");
         return -1;
     }
@@ -156,35 +212,41 @@ static int build(call *c, loop *lp, run *r, int i, const json_t *conf, node_outc
         outcome_fail(o, "INVALID_CONFIG", false, "config.model must be a string of 1..200 bytes");
         return -1;
     }
-    call_set_data(c, xstrdup(model));
-    char *body = request_body(lp, r, i, model, conf, o);
-    if (!body)
-        return -1;
-    size_t blen = strlen(cfg->llm_base_url);
-    while (blen > 0 && cfg->llm_base_url[blen - 1] == '/')
+    call_set_data(c, llm_call_new(anthropic, model));
+    size_t blen = strlen(base);
+    while (blen > 0 && base[blen - 1] == '/')
         blen--;
     char url[4096];
-    if (snprintf(url, sizeof(url), "%.*s/chat/completions", (int)blen, cfg->llm_base_url) >=
-        (int)sizeof(url)) {
-        free(body);
-        outcome_fail(o, "LLM_NOT_CONFIGURED", false, "LLM_BASE_URL is too long");
+    if (snprintf(url, sizeof(url), "%.*s%s", (int)blen, base,
+                 anthropic ? "/messages" : "/chat/completions") >= (int)sizeof(url)) {
+        outcome_fail(o, "LLM_NOT_CONFIGURED", false, "the base URL is too long");
         return -1;
     }
-    call_header(c, "Content-Type", "application/json");
-    call_header(c, "Accept", "application/json");
-    if (cfg->llm_api_key && call_secret(c, cfg->llm_api_key) != 0) {
-        free(body);
+    if (key && call_secret(c, key) != 0) {
         outcome_fail(o, "INVALID_CONFIG", false, "the request carries too many secrets");
         return -1;
     }
-    if (cfg->llm_api_key) {
-        char auth[2048];
-        snprintf(auth, sizeof(auth), "Bearer %s", cfg->llm_api_key);
-        call_header(c, "Authorization", auth);
-    }
+    char *body = request_body(lp, r, i, model, conf, anthropic, o);
+    if (!body)
+        return -1;
+    call_header(c, "Content-Type", "application/json");
+    call_header(c, "Accept", "application/json");
+    key_headers(c, anthropic, key);
+    if (u->type && !cfg->http_node_allow_private)
+        call_guard(c); /* a user's baseUrl is checked as an http node's URL */
     call_url(c, url);
     call_body(c, body);
     return 0;
+}
+
+static int build(call *c, loop *lp, run *r, int i, const json_t *conf, node_outcome *o)
+{
+    credentials_use u;
+    if (engine_credential(lp, r, conf, &u, o) != 0)
+        return -1;
+    int rc = build_with(c, lp, r, i, conf, &u, o);
+    credentials_use_free(&u);
+    return rc;
 }
 
 /* The node's timeoutMs, else the default. */
@@ -210,6 +272,26 @@ node_step kind_llm_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o)
 
 /* ---- the answer ---- */
 
+/* An OpenAI-compatible chat completion read into *out; -1 without
+ * choices[0].message.content. */
+static int openai_answer(const json_t *v, llm_answer *out)
+{
+    const json_t *choice = json_array_get(json_object_get(v, "choices"), 0);
+    const json_t *msg = json_object_get(choice, "message");
+    const json_t *content = json_object_get(msg, "content");
+    memset(out, 0, sizeof(*out));
+    if (!json_is_object(msg) || !(json_is_string(content) || json_is_null(content)))
+        return -1;
+    const json_t *usage = json_object_get(v, "usage");
+    const json_t *finish = json_object_get(choice, "finish_reason");
+    out->content = json_incref((json_t *)content);
+    out->finish = finish ? json_incref((json_t *)finish) : json_null();
+    out->model = json_string_value(json_object_get(v, "model"));
+    out->prompt_tokens = json_integer_value(json_object_get(usage, "prompt_tokens"));
+    out->completion_tokens = json_integer_value(json_object_get(usage, "completion_tokens"));
+    return 0;
+}
+
 void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
 {
     (void)r, (void)i;
@@ -228,22 +310,19 @@ void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
         json_decref(v);
         return;
     }
-    const json_t *choice = json_array_get(json_object_get(v, "choices"), 0);
-    const json_t *msg = json_object_get(choice, "message");
-    const json_t *content = json_object_get(msg, "content");
-    if (!json_is_object(msg) || !(json_is_string(content) || json_is_null(content))) {
+    const llm_call *lc = call_data(c);
+    llm_answer ans;
+    if ((lc->anthropic ? anthropic_answer(v, &ans) : openai_answer(v, &ans)) != 0) {
         outcome_fail(o, "LLM_BAD_RESPONSE", false,
-                     "the LLM provider's answer has no choices[0].message.content");
+                     lc->anthropic ? "the LLM provider's answer has no content"
+                                   : "the LLM provider's answer has no choices[0].message.content");
         json_decref(v);
         return;
     }
-    const json_t *usage = json_object_get(v, "usage");
-    json_int_t pt = json_integer_value(json_object_get(usage, "prompt_tokens"));
-    json_int_t ct = json_integer_value(json_object_get(usage, "completion_tokens"));
-    pt = pt < 0 ? 0 : pt;
-    ct = ct < 0 ? 0 : ct;
-    const char *asked = call_data(c);
-    const char *model = json_string_value(json_object_get(v, "model"));
+    json_int_t pt = ans.prompt_tokens < 0 ? 0 : ans.prompt_tokens;
+    json_int_t ct = ans.completion_tokens < 0 ? 0 : ans.completion_tokens;
+    const char *asked = lc->model;
+    const char *model = ans.model;
     if (!model || !*model || strlen(model) >= sizeof(o->model))
         model = asked;
     const pricing *p = lp->e->prices;
@@ -252,10 +331,10 @@ void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
     str_copy(o->model, sizeof(o->model), model);
     o->prompt_tokens = pt;
     o->completion_tokens = ct;
-    const json_t *finish = json_object_get(choice, "finish_reason");
-    o->output = json_pack("{s:O, s:s, s:O, s:{s:I, s:I, s:I}}", "content", content, "model",
-                          model, "finishReason", finish ? finish : json_null(), "usage",
-                          "promptTokens", pt, "completionTokens", ct, "totalTokens", pt + ct);
+    o->output = json_pack("{s:O, s:s, s:O, s:{s:I, s:I, s:I}}", "content", ans.content, "model",
+                          model, "finishReason", ans.finish, "usage", "promptTokens", pt,
+                          "completionTokens", ct, "totalTokens", pt + ct);
+    llm_answer_clear(&ans);
     o->ok = o->output != NULL;
     if (!o->ok)
         outcome_fail(o, "LLM_BAD_RESPONSE", false, "the LLM provider's answer cannot be read");
