@@ -31,6 +31,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "engine/engine_int.h"
+#include "engine/exec_event.h"
 #include "engine/render.h"
 
 #define CLAIM_BATCH 256
@@ -213,6 +214,133 @@ static void push_ready(run *r, int i)
     r->ready[r->nready++] = i;
 }
 
+/* ---- events ----
+ *
+ * Every change a run commits brings its events (docs/api.md, "Live
+ * execution events"): they wait in r->evs, numbered after r->seq, and the
+ * flush that writes the change writes them in the same transaction; once
+ * it committed they go to the events hook. A flush that fails keeps them
+ * for the next; a lost run drops them with everything else. */
+
+static void run_event(run *r, const char *type, json_t *fields)
+{
+    if (r->nevs == r->evs_cap) {
+        r->evs_cap = r->evs_cap ? r->evs_cap * 2 : 8;
+        r->evs = xrealloc(r->evs, sizeof(*r->evs) * (size_t)r->evs_cap);
+    }
+    long long seq = r->seq + r->nevs + 1;
+    r->evs[r->nevs++] = (store_exec_event){
+        seq, (char *)type, exec_event_text(r->row.id, seq, clock_now_ms(), fields)};
+    touch(r->lp, r);
+}
+
+/* node.finished of node i, as its row says it ended. */
+static void event_node_finished(run *r, int i)
+{
+    const node_state *n = &r->ns[i];
+    bool timed = n->started_ms && n->finished_ms && n->status != EXEC_SKIPPED;
+    json_t *f = json_pack("{s:s, s:s, s:o, s:o, s:f, s:o}", "nodeId", r->d->nodes[i].id, "status",
+                          exec_status_name(n->status), "durationMs",
+                          timed ? json_integer(n->finished_ms - n->started_ms) : json_null(),
+                          "usage", exec_event_usage(n->prompt_tokens, n->completion_tokens),
+                          "costUsd", n->cost_usd, "error", exec_event_error(n->error));
+    run_event(r, "node.finished", f);
+}
+
+static void event_status(run *r, const char *type, const char *status)
+{
+    run_event(r, type,
+              json_pack("{s:s, s:s}", "workflowId", r->row.workflow_id, "status", status));
+}
+
+/* In the flush transaction of a run whose last seq was not known at its
+ * claim: reads it, and numbers the waiting events after it. */
+static aop_err renumber(store *s, run *r)
+{
+    long long last = 0;
+    aop_err rc = store_execution_events_last(s, r->row.id, &last);
+    for (int k = 0; rc == AOP_OK && k < r->nevs; k++) {
+        json_t *v = json_loads(r->evs[k].data, 0, NULL);
+        r->evs[k].seq = last + k + 1;
+        json_object_set_new(v, "seq", json_integer(r->evs[k].seq));
+        char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(v);
+        if (!text)
+            return AOP_ERR_INTERNAL;
+        free(r->evs[k].data);
+        r->evs[k].data = text;
+    }
+    if (rc == AOP_OK)
+        r->seq = last;
+    return rc;
+}
+
+/* After the flush that wrote r's events committed: the hook hears them. */
+static void events_done(engine *e, run *r)
+{
+    if (!r->nevs)
+        return;
+    if (e->hooks.events)
+        e->hooks.events(e->hooks.ctx, r->row.workflow_id, r->row.id, r->evs, r->nevs);
+    r->seq += r->nevs;
+    for (int k = 0; k < r->nevs; k++)
+        free(r->evs[k].data);
+    r->nevs = 0;
+}
+
+void engine_queued_event(engine *e, const store_execution *row)
+{
+    char text[STORE_QUEUED_EVENT_MAX];
+    if (!e->hooks.events)
+        return;
+    store_execution_queued_event(row, text);
+    store_exec_event ev = {1, "execution.queued", text};
+    e->hooks.events(e->hooks.ctx, row->workflow_id, row->id, &ev, 1);
+}
+
+/* llm.delta: what each streaming node received and has not sent yet. */
+struct delta_buf {
+    buf text;
+    int64_t sent_ms;
+};
+
+static void delta_send(run *r, int i)
+{
+    struct delta_buf *d = &r->deltas[i];
+    engine *e = r->lp->e;
+    if (!d->text.len)
+        return;
+    if (e->hooks.events) {
+        buf_append(&d->text, "", 1);
+        json_t *f = json_pack("{s:s, s:i, s:s}", "nodeId", r->d->nodes[i].id, "attempt",
+                              r->ns[i].attempts, "text", d->text.data);
+        store_exec_event ev = {-1, "llm.delta", exec_event_text(r->row.id, -1, clock_now_ms(), f)};
+        e->hooks.events(e->hooks.ctx, r->row.workflow_id, r->row.id, &ev, 1);
+        free(ev.data);
+    }
+    buf_reset(&d->text);
+    d->sent_ms = engine_mono_ms();
+}
+
+void engine_delta(run *r, int i, const char *text, size_t len, bool end)
+{
+    if (!r->deltas)
+        r->deltas = xcalloc((size_t)r->d->n, sizeof(*r->deltas));
+    struct delta_buf *d = &r->deltas[i];
+    if (!d->text.max)
+        buf_init(&d->text, EXEC_EVENT_DELTA_MAX + 1);
+    while (len) { /* a text past the bound goes out in parts */
+        size_t room = EXEC_EVENT_DELTA_MAX - d->text.len, n = len < room ? len : room;
+        buf_append(&d->text, text, n);
+        text += n;
+        len -= n;
+        if (len)
+            delta_send(r, i);
+    }
+    if (end || engine_mono_ms() - d->sent_ms >= ENGINE_DELTA_MS)
+        delta_send(r, i);
+}
+
 /* An error object: {code, message} for a node, plus details when o has
  * them; plus nodeId (null when no node is to blame) for an execution. */
 static char *error_text(const char *code, const char *message, bool execution,
@@ -380,6 +508,8 @@ static void end_run(run *r, exec_status status, char *error)
         if (n->status == EXEC_PENDING) { /* never reached; a restored one had succeeded */
             n->status = n->restored ? EXEC_SUCCEEDED : EXEC_SKIPPED;
             n->dirty = !n->restored;
+            if (!n->restored)
+                event_node_finished(r, i);
             continue;
         }
         if (n->status != EXEC_RUNNING)
@@ -389,6 +519,7 @@ static void end_run(run *r, exec_status status, char *error)
         n->finished_ms = now;
         n->dirty = true;
         r->inflight--;
+        event_node_finished(r, i);
     }
     if (r->heap_pos)
         heap_remove(r->lp, r->heap_pos);
@@ -429,6 +560,7 @@ static void node_finished(run *r, int i, exec_status st)
     n->finished_ms = clock_now_ms();
     n->dirty = true;
     touch(r->lp, r);
+    event_node_finished(r, i);
 }
 
 static void attempt(loop *lp, run *r, int i);
@@ -483,6 +615,9 @@ static void node_done(loop *lp, run *r, int i, node_outcome *o)
             wait = 600000;
         n->timer = TIMER_RETRY;
         heap_push(lp, r, i, engine_mono_ms() + wait);
+        run_event(r, "node.retrying",
+                  json_pack("{s:s, s:i, s:o, s:I}", "nodeId", dn->id, "attempt", n->attempts,
+                            "error", exec_event_error(n->error), "delayMs", (json_int_t)wait));
         r->inflight++;
         n->dirty = true;
         touch(lp, r);
@@ -542,6 +677,8 @@ static void attempt(loop *lp, run *r, int i)
             n->started_ms = clock_now_ms();
     }
     engine_count(&lp->e->stats.node_runs, 1);
+    run_event(r, "node.started", json_pack("{s:s, s:s, s:i}", "nodeId", r->d->nodes[i].id, "type",
+                                           k->name, "attempt", n->attempts));
     if (k->runs != KIND_INLINE)
         r->inflight++; /* until its outcome reaches loop_node_done */
     node_outcome o = {0};
@@ -590,6 +727,12 @@ static void free_run(run *r)
     free(r->ns);
     free(r->ready);
     free(r->settles);
+    for (int k = 0; k < r->nevs; k++)
+        free(r->evs[k].data);
+    free(r->evs);
+    for (int i = 0; r->deltas && i < r->d->n; i++)
+        buf_free(&r->deltas[i].text);
+    free(r->deltas);
     json_decref(r->input);
     dag_unref(r->d);
     free(r->row.input);
@@ -691,6 +834,12 @@ static void open_run(loop *lp, const store_execution *row)
     hold(r, (long long)strlen(r->row.input));
     int64_t t = 0;
     r->started_ms = clock_parse_rfc3339(row->started_at, 0, &t) == 0 ? t : clock_now_ms();
+    /* execution.queued is seq 1 (store_execution_enqueue); a resumed run
+     * goes on after what the claims before it committed, and starts
+     * where no claim got as far as committing the start */
+    r->seq = 1;
+    if (row->claims > 1 && store_execution_events_last(e->st, row->id, &r->seq) != AOP_OK)
+        r->seq = -1; /* unknown: the first flush reads it (renumber) */
     r->next = lp->runs;
     if (lp->runs)
         lp->runs->prev = r;
@@ -698,6 +847,8 @@ static void open_run(loop *lp, const store_execution *row)
     __atomic_add_fetch(&lp->nruns, 1, __ATOMIC_RELAXED); /* read by /metrics */
     engine_count(&e->stats.started, 1);
 
+    if (r->seq >= 0 && r->seq < 2)
+        event_status(r, "execution.started", "running");
     char why[160];
     r->d = load_dag(e, row, why, sizeof(why));
     if (!r->d) {
@@ -876,6 +1027,13 @@ static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
         store_execution end;
         char *output = NULL;
         end_row(r, &end, &output);
+        if (!r->nevs || strcmp(r->evs[r->nevs - 1].type, "execution.finished"))
+            run_event(r, "execution.finished",
+                      json_pack("{s:s, s:s, s:I, s:o, s:f, s:o}", "workflowId", end.workflow_id,
+                                "status", exec_status_name(end.status), "durationMs",
+                                (json_int_t)end.duration_ms, "usage",
+                                exec_event_usage(end.prompt_tokens, end.completion_tokens),
+                                "costUsd", end.cost_usd, "error", exec_event_error(end.error)));
         rc = store_execution_finish(s, &end);
         if (rc == AOP_OK) {
             wf_tally *t = &f->tallies[f->ntallies++];
@@ -888,6 +1046,10 @@ static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
         }
         free(output);
     }
+    if (rc == AOP_OK && r->nevs && r->seq < 0)
+        rc = renumber(s, r);
+    if (rc == AOP_OK && r->nevs)
+        rc = store_execution_events_add(s, r->row.id, r->evs, r->nevs);
     *lost = rc == AOP_ERR_CONFLICT || rc == AOP_ERR_NOT_FOUND;
     return *lost ? AOP_OK : rc;
 }
@@ -937,7 +1099,8 @@ static aop_err flush_tx(store *s, void *p)
         if (rc != AOP_OK)
             return rc;
     }
-    return events_ended(f->e, f->list);
+    aop_err rc = events_written(f->e, f->list);
+    return rc == AOP_OK ? events_ended(f->e, f->list) : rc;
 }
 
 static void count_end(engine *e, exec_status st)
@@ -967,6 +1130,7 @@ static void written(loop *lp, run *r)
         waits_notify(lp->e, id, true);
         return;
     }
+    events_done(lp->e, r);
     for (int i = 0; r->d && i < r->d->n; i++)
         r->ns[i].dirty = false;
     budget_flushed(r);

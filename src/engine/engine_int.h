@@ -107,6 +107,13 @@ struct run {
     struct budget_settle *settles;
     int nsettles, settles_cap;
     bool reserved;
+    /* Durable events (engine.c, "events"): seq, the last one committed;
+     * evs, those the next flush writes, numbered after it. */
+    long long seq;
+    store_exec_event *evs;
+    int nevs, evs_cap;
+    /* llm.delta coalescing (engine.c): text not sent yet, per node */
+    struct delta_buf *deltas;
 };
 
 struct loop {
@@ -287,6 +294,25 @@ void events_queued(engine *e);
 void events_cancelled(engine *e, const char *execution_id);
 /* In the flush transaction: the runs of list that end in it. */
 aop_err events_ended(engine *e, run *list);
+/* In the flush transaction: the runs of list that write events in it. */
+aop_err events_written(engine *e, run *list);
+/* Tokens "id:first:last" of committed events for the other processes,
+ * gathered (add) and sent (end) in as few payloads as fit; only on a
+ * shared store. */
+typedef struct {
+    char ids[STORE_EVENT_MAX - 64];
+    size_t len;
+    aop_err rc;
+} events_acc;
+void events_acc_add(engine *e, events_acc *a, const char *id, long long first, long long last);
+aop_err events_acc_end(engine *e, events_acc *a);
+
+/* engine.c: text (len bytes) that node i of r streamed from its provider
+ * (attempt: the node's attempt), sent as llm.delta at most once per
+ * ENGINE_DELTA_MS per node; end: the attempt's transfer ended, send what
+ * is left. Never stored. */
+#define ENGINE_DELTA_MS 50
+void engine_delta(run *r, int i, const char *text, size_t len, bool end);
 
 /* engine.c: engine_forget without telling other processes. */
 void engine_forget_local(engine *e, const char *execution_id);

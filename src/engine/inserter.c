@@ -65,6 +65,7 @@ static aop_err insert_tx(store *s, void *arg)
 {
     batch *b = arg;
     long long active = -1;
+    events_acc acc = {.rc = AOP_OK};
     b->inserted = 0;
     for (int i = 0; i < b->n; i++) {
         pending *p = b->rows[i];
@@ -76,10 +77,12 @@ static aop_err insert_tx(store *s, void *arg)
         if (p->rc != AOP_OK)
             return p->rc;
         b->inserted++;
+        if (store_shared(s))
+            events_acc_add(b->e, &acc, p->row.id, 1, 1);
     }
     if (b->inserted)
         events_queued(b->e); /* sent at the commit */
-    return AOP_OK;
+    return store_shared(s) ? events_acc_end(b->e, &acc) : AOP_OK;
 }
 
 /* By user, then by id (UUIDv7: about the order they were made). */
@@ -123,6 +126,8 @@ static void commit(engine *e, pending *list)
     while (list) {
         pending *p = list;
         list = p->next;
+        if (rc == AOP_OK && p->rc == AOP_OK)
+            engine_queued_event(e, &p->row);
         p->fn(p->ctx, rc == AOP_OK ? p->rc : rc);
         free(p->row.input);
         free(p);

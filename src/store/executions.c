@@ -16,6 +16,7 @@
  */
 #include "store/db.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,6 +269,13 @@ static const db_sql q_finish = DB_BOTH(
 /* Node rows go with it (ON DELETE CASCADE; SQLite has foreign keys on for
  * every connection): one statement, so never half done. */
 static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
+static const db_sql q_event_add = DB_BOTH(
+    "INSERT INTO execution_events (execution_id, seq, type, data) VALUES ($1, $2, $3, $4)");
+static const db_sql q_events = DB_BOTH(
+    "SELECT seq, type, data FROM execution_events WHERE execution_id = $1 AND seq > $2 "
+    "ORDER BY seq LIMIT $3");
+static const db_sql q_events_last = DB_BOTH(
+    "SELECT COALESCE(MAX(seq), 0) FROM execution_events WHERE execution_id = $1");
 
 /* Aggregates: the same totals over one workflow ($1) or a created_at range
  * ($1, $2). Durations count executions that started and finished; the
@@ -371,6 +379,10 @@ static const db_col node_cols[] = {
 };
 static const db_row node_row = DB_ROW(node_cols, store_exec_node);
 
+#define V(kind, member) DB_COL(kind, store_exec_event, member)
+static const db_col event_cols[] = {V(DB_INT, seq), V(DB_DUP, type), V(DB_DUP, data)};
+static const db_row event_row = DB_ROW(event_cols, store_exec_event);
+
 /* ---- one execution ---- */
 
 /* triggered_by is '' when there is no user, never NULL (see migration 5). */
@@ -384,10 +396,29 @@ static aop_err insert(db_op *o, const store_execution *e)
                    e->error, e->input, e->output);
 }
 
+void store_execution_queued_event(const store_execution *e, char out[STORE_QUEUED_EVENT_MAX])
+{
+    snprintf(out, STORE_QUEUED_EVENT_MAX,
+             "{\"executionId\":\"%s\",\"seq\":1,\"ts\":\"%s\",\"workflowId\":\"%s\","
+             "\"status\":\"queued\"}",
+             e->id, e->created_at, e->workflow_id);
+}
+
+/* The row, then its execution.queued event. */
+static aop_err insert_queued(db_op *o, const store_execution *e)
+{
+    char text[STORE_QUEUED_EVENT_MAX];
+    aop_err rc = insert(o, e);
+    if (rc != AOP_OK)
+        return rc;
+    store_execution_queued_event(e, text);
+    return db_exec(o, &q_event_add, NULL, "titt", e->id, 1LL, "execution.queued", text);
+}
+
 aop_err store_execution_insert(store *s, const store_execution *e)
 {
     db_op o = db_op_start(s, "execution_insert");
-    return db_op_end(&o, insert(&o, e));
+    return db_op_end(&o, insert_queued(&o, e));
 }
 
 /*
@@ -408,7 +439,7 @@ aop_err store_execution_enqueue(store *s, const store_execution *e, long long qu
         rc = db_query_int(&o, &store_exec_active_sql, active, "ti", e->triggered_by, quota);
     if (rc == AOP_OK && *active >= quota)
         rc = AOP_ERR_QUOTA_EXCEEDED;
-    if (rc == AOP_OK && (rc = insert(&o, e)) == AOP_OK)
+    if (rc == AOP_OK && (rc = insert_queued(&o, e)) == AOP_OK)
         *active += 1;
     return db_op_end(&o, rc);
 }
@@ -448,6 +479,34 @@ aop_err store_execution_delete(store *s, const char *id)
     long long n = 0;
     aop_err rc = db_exec(&o, &q_delete, &n, "t", id);
     return db_op_end(&o, rc == AOP_OK && n == 0 ? AOP_ERR_NOT_FOUND : rc);
+}
+
+/* ---- events ---- */
+
+aop_err store_execution_events_add(store *s, const char *id, const store_exec_event *ev, int n)
+{
+    db_op o = db_op_start(s, "execution_events_add");
+    aop_err rc = AOP_OK;
+    for (int i = 0; i < n && rc == AOP_OK; i++)
+        rc = db_exec(&o, &q_event_add, NULL, "titt", id, ev[i].seq, ev[i].type, ev[i].data);
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_events(store *s, const char *id, long long after, int max,
+                               store_exec_event **out, int *n, arena *a)
+{
+    db_op o = db_op_start(s, "execution_events");
+    void *items = NULL;
+    aop_err rc = db_rows(&o, &q_events, &event_row, max, &items, n, a, "tii", id, after,
+                         (long long)max);
+    *out = items;
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_events_last(store *s, const char *id, long long *seq)
+{
+    db_op o = db_op_start(s, "execution_events_last");
+    return db_op_end(&o, db_query_int(&o, &q_events_last, seq, "t", id));
 }
 
 /* ---- nodes ---- */

@@ -401,6 +401,25 @@ static const db_sql m6[] = {
     {0},
 };
 
+/*
+ * 008: durable execution events (docs/api.md, "Live execution events"):
+ * one row per event, numbered per execution from 1 with no gaps, written
+ * in the transaction of the change it describes. data is the event's
+ * whole one-line JSON as streams send it, so a replay is the live event
+ * byte for byte; outputs are never in it. The rows go with their
+ * execution (delete, retention).
+ */
+static const db_sql m8[] = {
+    DB_BOTH("CREATE TABLE execution_events (\n"
+            "  execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
+            "  seq {INT} NOT NULL,\n"
+            "  type TEXT NOT NULL,\n"
+            "  data TEXT NOT NULL,\n"
+            "  PRIMARY KEY (execution_id, seq)\n"
+            ");\n"),
+    {0},
+};
+
 const store_migration store_migrations[] = {
     {1, "001_users", m1},
     {2, "002_auth", m2},
@@ -408,6 +427,7 @@ const store_migration store_migrations[] = {
     {4, "004_executions", m4},
     {5, "005_fair_queue", m5},
     {6, "006_budgets", m6},
+    {8, "008_execution_events", m8},
 };
 
 const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);
