@@ -24,6 +24,7 @@ typedef struct {
     struct redis_pool *redis; /* REDIS_URL's connections, or NULL (infra/redis.h) */
     workpool *slow;       /* bcrypt and other slow CPU work */
     struct engine *engine; /* runs executions (engine/engine.h) */
+    struct live *live;     /* streams of execution events (executions/live.h) */
     int64_t start_ms;     /* wall clock at start */
     int64_t start_mono_ns;
 } app_ctx;

@@ -203,6 +203,12 @@ static const cfg_entry table[] = {
      "executions one worker runs at once (the rest wait queued)"},
     {"LLM_DEFAULT_MAX_TOKENS", T_INT, F(llm_default_max_tokens), "4096", 1, 1000000, NULL, NULL,
      "max_tokens of an LLM call whose node sets none, when a budget applies to it"},
+    {"SSE_PING_MS", T_INT, F(sse_ping_ms), "15000", 100, 3600000, NULL, NULL,
+     "an event stream sends a ': ping' comment this often"},
+    {"SSE_MAX_STREAMS", T_INT, F(sse_max_streams), "20", 1, 100000, NULL, NULL,
+     "open event streams of one user on one instance; more answer 429"},
+    {"SSE_BUFFER_BYTES", T_INT, F(sse_buffer_bytes), "1048576", 4096, 1LL << 30, NULL, NULL,
+     "events a stream may hold unsent; a reader that falls further behind is dropped"},
 };
 #undef F
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))

@@ -67,6 +67,10 @@ typedef struct {
     long long worker_max_executions;   /* what one engine loop runs at once */
     /* LLM spend budgets */
     long long llm_default_max_tokens;
+    /* live execution events (Server-Sent Events) */
+    long long sse_ping_ms;      /* a ": ping" comment at least this often */
+    long long sse_max_streams;  /* open streams of one user on one instance */
+    long long sse_buffer_bytes; /* what a stream may hold unsent before it is dropped */
 } config;
 
 /* Looks a variable up; returns NULL when unset. ctx is passed through. */

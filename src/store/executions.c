@@ -274,6 +274,7 @@ static const db_sql q_event_add = DB_BOTH(
 static const db_sql q_events = DB_BOTH(
     "SELECT seq, type, data FROM execution_events WHERE execution_id = $1 AND seq > $2 "
     "ORDER BY seq LIMIT $3");
+static const db_sql q_status = DB_BOTH("SELECT status FROM executions WHERE id = $1");
 static const db_sql q_events_last = DB_BOTH(
     "SELECT COALESCE(MAX(seq), 0) FROM execution_events WHERE execution_id = $1");
 
@@ -500,6 +501,19 @@ aop_err store_execution_events(store *s, const char *id, long long after, int ma
     aop_err rc = db_rows(&o, &q_events, &event_row, max, &items, n, a, "tii", id, after,
                          (long long)max);
     *out = items;
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_status(store *s, const char *id, exec_status *status)
+{
+    db_op o = db_op_start(s, "execution_status");
+    struct {
+        exec_status status;
+    } row;
+    static const db_col cols[] = {{DB_STATUS, 0, sizeof(exec_status)}};
+    static const db_row r = {cols, 1, sizeof(row)};
+    aop_err rc = db_get(&o, &q_status, &r, &row, NULL, "t", id);
+    *status = row.status;
     return db_op_end(&o, rc);
 }
 

@@ -538,6 +538,8 @@ aop_err store_execution_events_add(store *s, const char *id, const store_exec_ev
  * them (texts from a). */
 aop_err store_execution_events(store *s, const char *id, long long after, int max,
                                store_exec_event **out, int *n, arena *a);
+/* The status of execution id; AOP_ERR_NOT_FOUND when absent. */
+aop_err store_execution_status(store *s, const char *id, exec_status *status);
 /* The highest seq of execution id's events, 0 when it has none. */
 aop_err store_execution_events_last(store *s, const char *id, long long *seq);
 /* Totals over one workflow's executions, and per node (out from a). */
