@@ -301,6 +301,7 @@ void engine_queued_event(engine *e, const store_execution *row)
 /* llm.delta: what each streaming node received and has not sent yet. */
 struct delta_buf {
     buf text;
+    int attempt; /* whose text it holds */
     int64_t sent_ms;
 };
 
@@ -329,6 +330,10 @@ void engine_delta(run *r, int i, const char *text, size_t len, bool end)
     struct delta_buf *d = &r->deltas[i];
     if (!d->text.max)
         buf_init(&d->text, EXEC_EVENT_DELTA_MAX + 1);
+    if (d->attempt != r->ns[i].attempts) { /* what a failed attempt left is not sent */
+        buf_reset(&d->text);
+        d->attempt = r->ns[i].attempts;
+    }
     while (len) { /* a text past the bound goes out in parts */
         size_t room = EXEC_EVENT_DELTA_MAX - d->text.len, n = len < room ? len : room;
         buf_append(&d->text, text, n);

@@ -229,6 +229,15 @@ void call_guard(call *c);
 /* Keeps data (malloc'd, taken) with the transfer for the kind's finish. */
 void call_set_data(call *c, void *data);
 void *call_data(const call *c);
+/* A response taken as it arrives (a streamed LLM answer): fn gets each
+ * piece of the body of node's call, with the status; when it returns true
+ * the piece is its (not kept for call_response), else it is kept as
+ * usual. state (taken) is freed with the call by state_free. */
+typedef bool (*call_stream_fn)(run *r, int node, long status, const char *p, size_t len,
+                               void *state);
+void call_stream(call *c, call_stream_fn fn, void *state, void (*state_free)(void *));
+/* The state given to call_stream (borrowed), NULL when there is none. */
+void *call_stream_state(const call *c);
 /* Starts the transfer: 0, or -1 with o failed and c freed. */
 int call_start(call *c, node_outcome *o);
 /* Frees a transfer that was not started. NULL-safe. */
@@ -280,6 +289,18 @@ void budget_flushed(run *r);
 void budget_resumed(engine *e, run *r);
 /* The run leaves without an end (shutdown): its reservations go back. */
 void budget_abandon(engine *e, run *r);
+
+/*
+ * llm_stream.c: an llm call with config.stream (docs/api.md): the answer
+ * is parsed as it arrives (sse_parse.h), its text goes out as llm.delta
+ * (engine_delta), and the finish reads the same answer a call without
+ * streaming gets.
+ */
+void llm_stream_start(call *c);
+/* The streamed answer as a non-streaming call's JSON (new): NULL with
+ * *streamed false when c did not stream (or was answered with an error
+ * status), NULL with *streamed true when the stream could not be read. */
+json_t *llm_stream_answer(call *c, bool *streamed);
 
 /* inserter.c */
 int inserter_start(engine *e);

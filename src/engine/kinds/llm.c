@@ -12,8 +12,9 @@
  * Config: model (required) a string of 1..200 characters. messages
  * (required) an array of 1..MESSAGES_MAX objects {role: system | user |
  * assistant, content: string}. temperature optional number 0..2 (integer
- * or real). maxTokens optional, 1..1000000. Templates: model and every
- * message's content.
+ * or real). maxTokens optional, 1..1000000. stream optional boolean: the
+ * provider streams its answer, sent on as llm.delta events (llm_stream.c);
+ * the output is the same. Templates: model and every message's content.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,9 @@ void kind_llm_check(definition_ctx *c, const json_t *conf)
     if (t && (!json_is_number(t) || json_number_value(t) < 0 || json_number_value(t) > 2))
         definition_bad(c, "temperature", "must be a number from 0 to 2");
     definition_int(c, conf, "maxTokens", false, 1, 1000000);
+    const json_t *st = json_object_get(conf, "stream");
+    if (st && !json_is_boolean(st))
+        definition_bad(c, "stream", "must be true or false");
 }
 
 void kind_llm_templates(definition_ctx *c, const json_t *conf)
@@ -135,6 +139,10 @@ static char *request_body(loop *lp, run *r, int i, const char *model, const json
         json_object_set(req, "temperature", (json_t *)t);
     if (req && max_tokens > 0)
         json_object_set_new(req, "max_tokens", json_integer(max_tokens));
+    if (req && json_is_true(json_object_get(conf, "stream"))) {
+        json_object_set_new(req, "stream", json_true());
+        json_object_set_new(req, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    }
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (!body)
@@ -170,8 +178,11 @@ static int build(call *c, loop *lp, run *r, int i, const json_t *conf, node_outc
         outcome_fail(o, "LLM_NOT_CONFIGURED", false, "LLM_BASE_URL is too long");
         return -1;
     }
+    bool stream = json_is_true(json_object_get(conf, "stream"));
     call_header(c, "Content-Type", "application/json");
-    call_header(c, "Accept", "application/json");
+    call_header(c, "Accept", stream ? "text/event-stream" : "application/json");
+    if (stream)
+        llm_stream_start(c);
     if (cfg->llm_api_key && call_secret(c, cfg->llm_api_key) != 0) {
         free(body);
         outcome_fail(o, "INVALID_CONFIG", false, "the request carries too many secrets");
@@ -216,7 +227,10 @@ void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
     long status = call_status(c);
     size_t len = 0;
     const char *text = call_response(c, &len);
-    json_t *v = json_loadb(text, len, 0, NULL);
+    bool streamed = false;
+    json_t *v = llm_stream_answer(c, &streamed);
+    if (!streamed)
+        v = json_loadb(text, len, 0, NULL);
     if (status >= 400) {
         /* the provider's text (already without the key: calls.c), cut at
          * PROVIDER_TEXT_MAX bytes on a character boundary */
