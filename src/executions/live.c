@@ -63,6 +63,7 @@ struct live {
     live_sub *all;
     live_sub *buckets[BUCKETS];
     long n;
+    long long dropped; /* readers dropped for SSE_BUFFER_BYTES */
     bool stopping;
     pthread_t pinger;
 };
@@ -171,9 +172,21 @@ void live_free(live *l)
     free(l);
 }
 
-long live_count(live *l)
+void live_read_stats(live *l, long *open, long long *dropped)
 {
-    return l ? __atomic_load_n(&l->n, __ATOMIC_RELAXED) : 0;
+    *open = l ? __atomic_load_n(&l->n, __ATOMIC_RELAXED) : 0;
+    *dropped = l ? __atomic_load_n(&l->dropped, __ATOMIC_RELAXED) : 0;
+}
+
+/* s falls SSE_BUFFER_BYTES behind (under its lock): its connection closes. */
+static void drop_locked(live_sub *s)
+{
+    if (!s->dropped)
+        __atomic_add_fetch(&s->hub->dropped, 1, __ATOMIC_RELAXED);
+    s->dropped = true;
+    buf_free(&s->out);
+    buf_free(&s->pending);
+    s->out_off = 0;
 }
 
 /* A new sub for c, registered, unless c's user has SSE_MAX_STREAMS. */
@@ -309,9 +322,7 @@ static void to_execution_locked(live_sub *s, const store_exec_event *ev)
         return;
     }
     if (frame(&s->out, ev->seq, ev->type, ev->data) != 0) {
-        s->dropped = true; /* the reader fell SSE_BUFFER_BYTES behind */
-        buf_free(&s->out);
-        s->out_off = 0;
+        drop_locked(s); /* the reader fell SSE_BUFFER_BYTES behind */
         return;
     }
     if (ev->seq < 0)
@@ -332,7 +343,7 @@ static void to_global_locked(live_sub *s, const char *workflow_id, const store_e
         frame(&s->pending, -1, ev->type, ev->data) != 0 ||
         buf_append(&s->pending, "", 1) != 0) {
         s->pending.len = before;
-        s->dropped = true;
+        drop_locked(s);
     }
 }
 
@@ -516,8 +527,8 @@ static void check_pending(live_sub *s)
         if (!last_ok)
             continue;
         pthread_mutex_lock(&s->mu);
-        if (buf_append(&s->out, fr, strlen(fr)) != 0)
-            s->dropped = true;
+        if (!s->dropped && buf_append(&s->out, fr, strlen(fr)) != 0)
+            drop_locked(s);
         pthread_mutex_unlock(&s->mu);
     }
     buf_free(&in);

@@ -59,7 +59,8 @@ void live_events(live *l, const char *workflow_id, const char *execution_id,
 void live_elsewhere(live *l, const char *execution_id, long long first, long long last);
 void live_deleted(live *l, const char *execution_id);
 
-/* Streams open now (for /metrics). */
-long live_count(live *l);
+/* For /metrics: streams open now, and readers dropped for falling
+ * SSE_BUFFER_BYTES behind since start. */
+void live_read_stats(live *l, long *open, long long *dropped);
 
 #endif
