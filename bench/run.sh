@@ -5,7 +5,8 @@
 # across machines), and the server's memory.
 #   bench/run.sh            (make bench calls it after building build/aop)
 #   BENCH_ONLY=executions bench/run.sh    only the named sections (comma-separated:
-#                                         auth, workflows, executions, cluster); default all
+#                                         auth, workflows, executions, events, cluster);
+#                                         default all
 #   BENCH_ONLY=soak bench/run.sh          the soak (only when named): SOAK_SECONDS (600) of
 #                                         mixed traffic on SOAK_CONNECTIONS (64), memory and
 #                                         file descriptors read at SOAK_MARK_SECONDS (120)
@@ -261,6 +262,67 @@ echo "memory (fresh server, this test only): idle RSS $((slow_idle / 1024)) MiB,
 kill -TERM "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
 spid=""
+fi
+
+# ---- events ----
+# 1. BENCH_STREAMS (1000) concurrent event streams, each following an execution
+# of a 40-node flow (bench/events_bench.py): every event delivered, event ts ->
+# client, RSS added. 2. 3-transform executions a second with event rows (this
+# build) and without (main's binary, built here from `git archive main`), in
+# turns on fresh databases, twice each.
+login() {
+  curl -fs -X POST -H 'Content-Type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench-password"}' \
+    "http://127.0.0.1:$port/api/auth/login" |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])'
+}
+# exec3_rate BINARY LABEL: a fresh database, wrk posting 3-transform executions
+# for DURATION seconds, then the rate at which they completed.
+exec3_rate() {
+  local bin=$1 label=$2 t w out
+  stop_aop
+  rm -f "$work"/aop.db*
+  BIN=$bin start_aop
+  t=$(login)
+  w=$(/usr/bin/python3 bench/exec_bench.py wf3 "http://127.0.0.1:$port" "$t")
+  local s0
+  s0=$(date +%s.%N)
+  BENCH_TOKEN=$t wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/execute.lua \
+    "http://127.0.0.1:$port/api/workflows/$w/execute" >"$work/ev.wrk"
+  out=$(/usr/bin/python3 bench/exec_bench.py drain "http://127.0.0.1:$port" "$t" "$w" "$s0" "$work/ev.wrk")
+  RATE=$(grep -o '[0-9.]* executions completed a second' <<<"$out" | awk '{print $1}')
+  echo "| $label | ${RATE:-?} |"
+}
+if want events; then
+echo
+echo "events: $(nproc) cores ($(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+stop_aop
+rm -f "$work"/aop.db*
+start_aop HTTP_NODE_ALLOW_PRIVATE=true SSE_MAX_STREAMS=100000 HTTP_MAX_CONNECTIONS=8000 \
+  HTTP_MAX_CONNECTIONS_PER_IP=8000
+echo
+/usr/bin/python3 bench/events_bench.py streams "http://127.0.0.1:$port" "$(login)" "$pid" \
+  "${BENCH_STREAMS:-1000}" || echo "FAILED: event streams"
+echo
+mkdir -p "$work/main"
+if git archive main | tar -x -C "$work/main" && make -s -C "$work/main" build/aop >"$work/main.build" 2>&1; then
+  echo "| 3-transform executions (wrk ${DURATION}s, $CONNS connections, fresh SQLite) | completed a second |"
+  echo "|---|---|"
+  rates_main=() rates_this=()
+  for round in 1 2; do
+    exec3_rate "$work/main/build/aop" "main (no event rows), run $round"; rates_main+=("$RATE")
+    exec3_rate "$BIN" "this build (event rows), run $round"; rates_this+=("$RATE")
+  done
+  echo
+  awk -v a="${rates_this[*]}" -v b="${rates_main[*]}" 'BEGIN {
+    split(a, x, " "); split(b, y, " "); sa = x[1] > x[2] ? x[1] : x[2]; sb = y[1] > y[2] ? y[1] : y[2];
+    printf "best of two: %.0f with event rows, %.0f without: %.1f %% %s (target: at most 10 %% below)\n",
+      sa, sb, (sb - sa) / sb * 100, sa <= sb ? "below" : "above (none lost)" }'
+else
+  echo "FAILED: building main's binary for the comparison (see $work/main.build)"
+fi
+BIN=${AOP_BIN:-build/aop}
 fi
 
 # ---- cluster ----

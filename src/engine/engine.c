@@ -217,21 +217,82 @@ static void push_ready(run *r, int i)
 /* ---- events ----
  *
  * Every change a run commits brings its events (docs/api.md, "Live
- * execution events"): they wait in r->evs, numbered after r->seq, and the
- * flush that writes the change writes them in the same transaction; once
- * it committed they go to the events hook. A flush that fails keeps them
- * for the next; a lost run drops them with everything else. */
+ * execution events"): their fields wait in r->evf (types in r->evs), and
+ * the flush that writes the change numbers them after r->seq, stamps them
+ * with its time and writes them in the same transaction; once it committed
+ * they go to the events hook. A flush that fails keeps them for the next;
+ * a lost run drops them with everything else. */
 
-static void run_event(run *r, const char *type, json_t *fields)
+/* r's event of type with fields (malloc'd, taken): the text of its JSON
+ * members after executionId, seq and ts. */
+static void run_event(run *r, const char *type, char *fields)
 {
     if (r->nevs == r->evs_cap) {
         r->evs_cap = r->evs_cap ? r->evs_cap * 2 : 8;
         r->evs = xrealloc(r->evs, sizeof(*r->evs) * (size_t)r->evs_cap);
+        r->evf = xrealloc(r->evf, sizeof(*r->evf) * (size_t)r->evs_cap);
     }
-    long long seq = r->seq + r->nevs + 1;
-    r->evs[r->nevs++] = (store_exec_event){
-        seq, (char *)type, exec_event_text(r->row.id, seq, clock_now_ms(), fields)};
+    r->evf[r->nevs] = fields;
+    r->evs[r->nevs++] = (store_exec_event){0, (char *)type, NULL};
     touch(r->lp, r);
+}
+
+/* In the flush transaction: the texts of r's waiting events, numbered
+ * after r->seq (read now when the claim could not) and stamped now. */
+static aop_err render_events(store *s, run *r)
+{
+    if (r->seq < 0) {
+        long long last = 0;
+        aop_err rc = store_execution_events_last(s, r->row.id, &last);
+        if (rc != AOP_OK)
+            return rc;
+        r->seq = last;
+    }
+    int64_t now = clock_now_ms();
+    for (int k = 0; k < r->nevs; k++) {
+        free(r->evs[k].data);
+        r->evs[k].seq = r->seq + k + 1;
+        r->evs[k].data = exec_event_text_raw(r->row.id, r->evs[k].seq, now, r->evf[k]);
+    }
+    return AOP_OK;
+}
+
+static void events_clear(run *r)
+{
+    for (int k = 0; k < r->nevs; k++) {
+        free(r->evs[k].data);
+        free(r->evf[k]);
+    }
+    r->nevs = 0;
+}
+
+/* The fields of the engine's events are written as text, not built as
+ * JSON values: an execution of three transforms writes eight of them, and
+ * this keeps them off its cost. Ids are escaped; errors are JSON already. */
+
+/* "nodeId":"<id>" into b. */
+static void node_id_member(buf *b, const run *r, int i)
+{
+    const char *id = r->d->nodes[i].id;
+    buf_puts(b, "\"nodeId\":\"");
+    buf_json_escape(b, id, strlen(id));
+    buf_puts(b, "\"");
+}
+
+/* ,"usage":{...},"costUsd":n,"error":<error or null> into b. */
+static void spend_members(buf *b, long long prompt, long long completion, double cost,
+                          const char *error)
+{
+    buf_printf(b,
+               ",\"usage\":{\"promptTokens\":%lld,\"completionTokens\":%lld,"
+               "\"totalTokens\":%lld},\"costUsd\":%.17g,\"error\":%s",
+               prompt, completion, prompt + completion, cost, error ? error : "null");
+}
+
+static char *take(buf *b)
+{
+    size_t len;
+    return buf_take(b, &len);
 }
 
 /* node.finished of node i, as its row says it ended. */
@@ -239,40 +300,49 @@ static void event_node_finished(run *r, int i)
 {
     const node_state *n = &r->ns[i];
     bool timed = n->started_ms && n->finished_ms && n->status != EXEC_SKIPPED;
-    json_t *f = json_pack("{s:s, s:s, s:o, s:o, s:f, s:o}", "nodeId", r->d->nodes[i].id, "status",
-                          exec_status_name(n->status), "durationMs",
-                          timed ? json_integer(n->finished_ms - n->started_ms) : json_null(),
-                          "usage", exec_event_usage(n->prompt_tokens, n->completion_tokens),
-                          "costUsd", n->cost_usd, "error", exec_event_error(n->error));
-    run_event(r, "node.finished", f);
+    buf b;
+    buf_init(&b, 0);
+    node_id_member(&b, r, i);
+    buf_printf(&b, ",\"status\":\"%s\",\"durationMs\":", exec_status_name(n->status));
+    if (timed)
+        buf_printf(&b, "%lld", (long long)(n->finished_ms - n->started_ms));
+    else
+        buf_puts(&b, "null");
+    spend_members(&b, n->prompt_tokens, n->completion_tokens, n->cost_usd, n->error);
+    run_event(r, "node.finished", take(&b));
 }
 
-static void event_status(run *r, const char *type, const char *status)
+static void event_node_started(run *r, int i, const char *kind)
 {
-    run_event(r, type,
-              json_pack("{s:s, s:s}", "workflowId", r->row.workflow_id, "status", status));
+    buf b;
+    buf_init(&b, 0);
+    node_id_member(&b, r, i);
+    buf_printf(&b, ",\"type\":\"%s\",\"attempt\":%d", kind, r->ns[i].attempts);
+    run_event(r, "node.started", take(&b));
 }
 
-/* In the flush transaction of a run whose last seq was not known at its
- * claim: reads it, and numbers the waiting events after it. */
-static aop_err renumber(store *s, run *r)
+static void event_node_retrying(run *r, int i, long long delay_ms)
 {
-    long long last = 0;
-    aop_err rc = store_execution_events_last(s, r->row.id, &last);
-    for (int k = 0; rc == AOP_OK && k < r->nevs; k++) {
-        json_t *v = json_loads(r->evs[k].data, 0, NULL);
-        r->evs[k].seq = last + k + 1;
-        json_object_set_new(v, "seq", json_integer(r->evs[k].seq));
-        char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(v);
-        if (!text)
-            return AOP_ERR_INTERNAL;
-        free(r->evs[k].data);
-        r->evs[k].data = text;
+    buf b;
+    buf_init(&b, 0);
+    node_id_member(&b, r, i);
+    buf_printf(&b, ",\"attempt\":%d,\"error\":%s,\"delayMs\":%lld", r->ns[i].attempts,
+               r->ns[i].error ? r->ns[i].error : "null", delay_ms);
+    run_event(r, "node.retrying", take(&b));
+}
+
+/* execution.started (status) or execution.finished (end: its row). */
+static void event_execution(run *r, const char *type, const char *status,
+                            const store_execution *end)
+{
+    buf b;
+    buf_init(&b, 0);
+    buf_printf(&b, "\"workflowId\":\"%s\",\"status\":\"%s\"", r->row.workflow_id, status);
+    if (end) {
+        buf_printf(&b, ",\"durationMs\":%lld", end->duration_ms);
+        spend_members(&b, end->prompt_tokens, end->completion_tokens, end->cost_usd, end->error);
     }
-    if (rc == AOP_OK)
-        r->seq = last;
-    return rc;
+    run_event(r, type, take(&b));
 }
 
 /* After the flush that wrote r's events committed: the hook hears them. */
@@ -283,9 +353,7 @@ static void events_done(engine *e, run *r)
     if (e->hooks.events)
         e->hooks.events(e->hooks.ctx, r->row.workflow_id, r->row.id, r->evs, r->nevs);
     r->seq += r->nevs;
-    for (int k = 0; k < r->nevs; k++)
-        free(r->evs[k].data);
-    r->nevs = 0;
+    events_clear(r);
 }
 
 void engine_queued_event(engine *e, const store_execution *row)
@@ -316,6 +384,7 @@ static void delta_send(run *r, int i)
         json_t *f = json_pack("{s:s, s:i, s:s}", "nodeId", r->d->nodes[i].id, "attempt",
                               r->ns[i].attempts, "text", d->text.data);
         store_exec_event ev = {-1, "llm.delta", exec_event_text(r->row.id, -1, clock_now_ms(), f)};
+        json_decref(f);
         e->hooks.events(e->hooks.ctx, r->row.workflow_id, r->row.id, &ev, 1);
         free(ev.data);
     }
@@ -620,9 +689,7 @@ static void node_done(loop *lp, run *r, int i, node_outcome *o)
             wait = 600000;
         n->timer = TIMER_RETRY;
         heap_push(lp, r, i, engine_mono_ms() + wait);
-        run_event(r, "node.retrying",
-                  json_pack("{s:s, s:i, s:o, s:I}", "nodeId", dn->id, "attempt", n->attempts,
-                            "error", exec_event_error(n->error), "delayMs", (json_int_t)wait));
+        event_node_retrying(r, i, wait);
         r->inflight++;
         n->dirty = true;
         touch(lp, r);
@@ -682,8 +749,7 @@ static void attempt(loop *lp, run *r, int i)
             n->started_ms = clock_now_ms();
     }
     engine_count(&lp->e->stats.node_runs, 1);
-    run_event(r, "node.started", json_pack("{s:s, s:s, s:i}", "nodeId", r->d->nodes[i].id, "type",
-                                           k->name, "attempt", n->attempts));
+    event_node_started(r, i, k->name);
     if (k->runs != KIND_INLINE)
         r->inflight++; /* until its outcome reaches loop_node_done */
     node_outcome o = {0};
@@ -732,9 +798,9 @@ static void free_run(run *r)
     free(r->ns);
     free(r->ready);
     free(r->settles);
-    for (int k = 0; k < r->nevs; k++)
-        free(r->evs[k].data);
+    events_clear(r);
     free(r->evs);
+    free(r->evf);
     for (int i = 0; r->deltas && i < r->d->n; i++)
         buf_free(&r->deltas[i].text);
     free(r->deltas);
@@ -844,7 +910,7 @@ static void open_run(loop *lp, const store_execution *row)
      * where no claim got as far as committing the start */
     r->seq = 1;
     if (row->claims > 1 && store_execution_events_last(e->st, row->id, &r->seq) != AOP_OK)
-        r->seq = -1; /* unknown: the first flush reads it (renumber) */
+        r->seq = -1; /* unknown: the first flush reads it (render_events) */
     r->next = lp->runs;
     if (lp->runs)
         lp->runs->prev = r;
@@ -853,7 +919,7 @@ static void open_run(loop *lp, const store_execution *row)
     engine_count(&e->stats.started, 1);
 
     if (r->seq >= 0 && r->seq < 2)
-        event_status(r, "execution.started", "running");
+        event_execution(r, "execution.started", "running", NULL);
     char why[160];
     r->d = load_dag(e, row, why, sizeof(why));
     if (!r->d) {
@@ -1033,12 +1099,7 @@ static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
         char *output = NULL;
         end_row(r, &end, &output);
         if (!r->nevs || strcmp(r->evs[r->nevs - 1].type, "execution.finished"))
-            run_event(r, "execution.finished",
-                      json_pack("{s:s, s:s, s:I, s:o, s:f, s:o}", "workflowId", end.workflow_id,
-                                "status", exec_status_name(end.status), "durationMs",
-                                (json_int_t)end.duration_ms, "usage",
-                                exec_event_usage(end.prompt_tokens, end.completion_tokens),
-                                "costUsd", end.cost_usd, "error", exec_event_error(end.error)));
+            event_execution(r, "execution.finished", exec_status_name(end.status), &end);
         rc = store_execution_finish(s, &end);
         if (rc == AOP_OK) {
             wf_tally *t = &f->tallies[f->ntallies++];
@@ -1051,9 +1112,7 @@ static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
         }
         free(output);
     }
-    if (rc == AOP_OK && r->nevs && r->seq < 0)
-        rc = renumber(s, r);
-    if (rc == AOP_OK && r->nevs)
+    if (rc == AOP_OK && r->nevs && (rc = render_events(s, r)) == AOP_OK)
         rc = store_execution_events_add(s, r->row.id, r->evs, r->nevs);
     *lost = rc == AOP_ERR_CONFLICT || rc == AOP_ERR_NOT_FOUND;
     return *lost ? AOP_OK : rc;

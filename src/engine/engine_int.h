@@ -108,9 +108,12 @@ struct run {
     int nsettles, settles_cap;
     bool reserved;
     /* Durable events (engine.c, "events"): seq, the last one committed;
-     * evs, those the next flush writes, numbered after it. */
+     * evs (types, texts once rendered) and evf (fields as JSON members
+     * text), those the next
+     * flush writes, numbered after it. */
     long long seq;
     store_exec_event *evs;
+    char **evf;
     int nevs, evs_cap;
     /* llm.delta coalescing (engine.c): text not sent yet, per node */
     struct delta_buf *deltas;

@@ -2,28 +2,43 @@
  * exec_event.c - the data line of execution events (exec_event.h).
  */
 #include "engine/exec_event.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/mem.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-char *exec_event_text(const char *execution_id, long long seq, int64_t ts_ms, json_t *fields)
+char *exec_event_text_raw(const char *execution_id, long long seq, int64_t ts_ms,
+                          const char *members)
 {
     char ts[25];
     clock_format_rfc3339(ts_ms, ts);
-    json_t *o = json_object();
-    json_object_set_new(o, "executionId", json_string(execution_id));
+    buf b;
+    buf_init(&b, 0);
+    buf_puts(&b, "{\"executionId\":\"");
+    buf_json_escape(&b, execution_id, strlen(execution_id));
     if (seq >= 0)
-        json_object_set_new(o, "seq", json_integer(seq));
-    json_object_set_new(o, "ts", json_string(ts));
-    const char *k;
-    json_t *v;
-    json_object_foreach(fields, k, v)
-        json_object_set(o, k, v);
-    json_decref(fields);
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return s ? s : xstrdup("{}");
+        buf_printf(&b, "\",\"seq\":%lld", seq);
+    else
+        buf_puts(&b, "\"");
+    buf_printf(&b, ",\"ts\":\"%s\"%s%s}", ts, members && *members ? "," : "",
+               members ? members : "");
+    size_t len;
+    return buf_take(&b, &len);
+}
+
+char *exec_event_text(const char *execution_id, long long seq, int64_t ts_ms,
+                      const json_t *fields)
+{
+    char *rest = fields && json_object_size(fields)
+                     ? json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                     : NULL;
+    if (rest) /* "{...}" without its braces */
+        rest[strlen(rest) - 1] = '\0';
+    char *t = exec_event_text_raw(execution_id, seq, ts_ms, rest ? rest + 1 : NULL);
+    free(rest);
+    return t;
 }
 
 json_t *exec_event_usage(long long prompt, long long completion)

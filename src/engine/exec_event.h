@@ -15,8 +15,13 @@
 
 /* The event's JSON text (malloc'd): executionId, seq (left out when
  * seq < 0: a live-only event), ts (RFC 3339 of ts_ms), then the members
- * of fields (taken; may be NULL) in their order. */
-char *exec_event_text(const char *execution_id, long long seq, int64_t ts_ms, json_t *fields);
+ * of fields (an object, borrowed; may be NULL) in their order. */
+char *exec_event_text(const char *execution_id, long long seq, int64_t ts_ms,
+                      const json_t *fields);
+/* The same with the fields as the text of JSON members ("a":1,"b":"x"),
+ * borrowed; NULL or "": none. */
+char *exec_event_text_raw(const char *execution_id, long long seq, int64_t ts_ms,
+                          const char *members);
 /* {promptTokens, completionTokens, totalTokens} (new). */
 json_t *exec_event_usage(long long prompt, long long completion);
 /* An error's JSON text as a value (new): null for NULL or bad text. */

@@ -391,6 +391,7 @@ static void add_event(cancel_ctx *x, long long *seq, int64_t now, const char *ty
     ++*seq;
     x->evs[x->nevs++] = (store_exec_event){*seq, (char *)type,
                                            exec_event_text(x->row->id, *seq, now, f)};
+    json_decref(f);
 }
 
 static void node_cancelled(cancel_ctx *x, long long *seq, int64_t now, const char *node_id,

@@ -411,39 +411,45 @@ static void elsewhere_global(live *l, const char *execution_id, long long first,
     arena_free(&a);
 }
 
-void live_elsewhere(live *l, const char *execution_id, long long first, long long last)
+/* For each stream of execution_id: mark(s) under its lock, then a wake. */
+static void each_follower(live *l, const char *execution_id, void (*mark)(live_sub *s))
 {
-    if (!l)
-        return;
     pthread_mutex_lock(&l->mu);
     for (live_sub *s = l->buckets[bucket_of(execution_id)]; s; s = s->bnext) {
         if (strcmp(s->id, execution_id))
             continue;
         pthread_mutex_lock(&s->mu);
-        s->catchup = true;
-        s->missed++;
+        mark(s);
         pthread_mutex_unlock(&s->mu);
         wake(s);
     }
     pthread_mutex_unlock(&l->mu);
+}
+
+static void mark_catchup(live_sub *s)
+{
+    s->catchup = true;
+    s->missed++;
+}
+
+static void mark_ended(live_sub *s)
+{
+    s->ended = true;
+}
+
+void live_elsewhere(live *l, const char *execution_id, long long first, long long last)
+{
+    if (!l)
+        return;
+    each_follower(l, execution_id, mark_catchup);
     if (first > 0 && last >= first && has_global(l))
         elsewhere_global(l, execution_id, first, last);
 }
 
 void live_deleted(live *l, const char *execution_id)
 {
-    if (!l)
-        return;
-    pthread_mutex_lock(&l->mu);
-    for (live_sub *s = l->buckets[bucket_of(execution_id)]; s; s = s->bnext) {
-        if (strcmp(s->id, execution_id))
-            continue;
-        pthread_mutex_lock(&s->mu);
-        s->ended = true;
-        pthread_mutex_unlock(&s->mu);
-        wake(s);
-    }
-    pthread_mutex_unlock(&l->mu);
+    if (l)
+        each_follower(l, execution_id, mark_ended);
 }
 
 /* ---- frames out ---- */

@@ -182,7 +182,11 @@ void http_reply_error(http_req *req, aop_err e, const char *message, json_t *det
  * the race of a wake that comes while read runs: pull() then reads again
  * instead of suspending. */
 
-#define STREAM_BLOCK (16 * 1024)
+/* libmicrohttpd allocates this much with every callback response; a chunked
+ * body is written from the connection's own buffer instead, so only an
+ * HTTP/1.0 client's stream goes through it: kept small, it costs a thousand
+ * streams 1 MiB rather than 16. */
+#define STREAM_BLOCK 1024
 
 struct http_stream {
     pthread_mutex_t mu;
@@ -600,6 +604,17 @@ static int maybe_gzip(http_req *req)
     return compressed;
 }
 
+/* Adds the handler's headers to resp, queues it and lets it go. */
+static enum MHD_Result queue_reply(http_req *req, struct MHD_Response *resp)
+{
+    for (int i = 0; i < req->nheaders; i++)
+        MHD_add_response_header(resp, req->hname[i], req->hvalue[i]);
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    req->queued = rc == MHD_YES;
+    return rc;
+}
+
 /* A stream's response: never compressed, never cached, never buffered by
  * a proxy. */
 static enum MHD_Result send_stream(http_req *req)
@@ -617,12 +632,7 @@ static enum MHD_Result send_stream(http_req *req)
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
     if (find_origin(req))
         MHD_add_response_header(resp, "Vary", "Origin");
-    for (int i = 0; i < req->nheaders; i++)
-        MHD_add_response_header(resp, req->hname[i], req->hvalue[i]);
-    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
-    MHD_destroy_response(resp);
-    req->queued = rc == MHD_YES;
-    return rc;
+    return queue_reply(req, resp);
 }
 
 static enum MHD_Result send_reply(http_req *req)
@@ -640,12 +650,7 @@ static enum MHD_Result send_reply(http_req *req)
         MHD_add_response_header(resp, "Content-Encoding", "gzip");
     if (req->content_type)
         MHD_add_response_header(resp, "Content-Type", req->content_type);
-    for (int i = 0; i < req->nheaders; i++)
-        MHD_add_response_header(resp, req->hname[i], req->hvalue[i]);
-    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
-    MHD_destroy_response(resp);
-    req->queued = rc == MHD_YES;
-    return rc;
+    return queue_reply(req, resp);
 }
 
 /* ---- libmicrohttpd callbacks ---- */

@@ -15,6 +15,7 @@
  * NULL (read back as -1).
  */
 #include "store/db.h"
+#include "core/buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,13 +271,13 @@ static const db_sql q_finish = DB_BOTH(
  * every connection): one statement, so never half done. */
 static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
 static const db_sql q_event_add = DB_BOTH(
-    "INSERT INTO execution_events (execution_id, seq, type, data) VALUES ($1, $2, $3, $4)");
+    "INSERT INTO execution_events (execution_id, seq, last_seq, data) VALUES ($1, $2, $3, $4)");
 static const db_sql q_events = DB_BOTH(
-    "SELECT seq, type, data FROM execution_events WHERE execution_id = $1 AND seq > $2 "
+    "SELECT seq, last_seq, data FROM execution_events WHERE execution_id = $1 AND last_seq > $2 "
     "ORDER BY seq LIMIT $3");
 static const db_sql q_status = DB_BOTH("SELECT status FROM executions WHERE id = $1");
 static const db_sql q_events_last = DB_BOTH(
-    "SELECT COALESCE(MAX(seq), 0) FROM execution_events WHERE execution_id = $1");
+    "SELECT COALESCE(MAX(last_seq), 0) FROM execution_events WHERE execution_id = $1");
 
 /* Aggregates: the same totals over one workflow ($1) or a created_at range
  * ($1, $2). Durations count executions that started and finished; the
@@ -380,9 +381,14 @@ static const db_col node_cols[] = {
 };
 static const db_row node_row = DB_ROW(node_cols, store_exec_node);
 
-#define V(kind, member) DB_COL(kind, store_exec_event, member)
-static const db_col event_cols[] = {V(DB_INT, seq), V(DB_DUP, type), V(DB_DUP, data)};
-static const db_row event_row = DB_ROW(event_cols, store_exec_event);
+/* A row of execution_events: events seq..last_seq, "<type> <data>" lines. */
+typedef struct {
+    long long seq, last_seq;
+    char *lines;
+} event_rows;
+#define V(kind, member) DB_COL(kind, event_rows, member)
+static const db_col event_cols[] = {V(DB_INT, seq), V(DB_INT, last_seq), V(DB_DUP, lines)};
+static const db_row event_row = DB_ROW(event_cols, event_rows);
 
 /* ---- one execution ---- */
 
@@ -413,7 +419,9 @@ static aop_err insert_queued(db_op *o, const store_execution *e)
     if (rc != AOP_OK)
         return rc;
     store_execution_queued_event(e, text);
-    return db_exec(o, &q_event_add, NULL, "titt", e->id, 1LL, "execution.queued", text);
+    char line[STORE_QUEUED_EVENT_MAX + 32];
+    snprintf(line, sizeof(line), "execution.queued %s", text);
+    return db_exec(o, &q_event_add, NULL, "tiit", e->id, 1LL, 1LL, line);
 }
 
 aop_err store_execution_insert(store *s, const store_execution *e)
@@ -487,10 +495,36 @@ aop_err store_execution_delete(store *s, const char *id)
 aop_err store_execution_events_add(store *s, const char *id, const store_exec_event *ev, int n)
 {
     db_op o = db_op_start(s, "execution_events_add");
-    aop_err rc = AOP_OK;
-    for (int i = 0; i < n && rc == AOP_OK; i++)
-        rc = db_exec(&o, &q_event_add, NULL, "titt", id, ev[i].seq, ev[i].type, ev[i].data);
+    buf lines;
+    buf_init(&lines, 0);
+    for (int i = 0; i < n; i++)
+        buf_printf(&lines, "%s%s %s", i ? "\n" : "", ev[i].type, ev[i].data);
+    aop_err rc = n ? db_exec(&o, &q_event_add, NULL, "tiit", id, ev[0].seq, ev[n - 1].seq,
+                             lines.data)
+                   : AOP_OK;
+    buf_free(&lines);
     return db_op_end(&o, rc);
+}
+
+/* The events of rows[0..nrows) after seq after, at most max, into out
+ * (texts in the rows' memory, cut in place). */
+static int split_rows(event_rows *rows, int nrows, long long after, int max, store_exec_event *out)
+{
+    int n = 0;
+    for (int i = 0; i < nrows && n < max; i++) {
+        char *line = rows[i].lines;
+        for (long long seq = rows[i].seq; seq <= rows[i].last_seq && line && n < max; seq++) {
+            char *end = strchr(line, '\n'), *sp = strchr(line, ' ');
+            if (end)
+                *end = '\0';
+            if (sp && seq > after) {
+                *sp = '\0';
+                out[n++] = (store_exec_event){seq, line, sp + 1};
+            }
+            line = end ? end + 1 : NULL;
+        }
+    }
+    return n;
 }
 
 aop_err store_execution_events(store *s, const char *id, long long after, int max,
@@ -498,9 +532,15 @@ aop_err store_execution_events(store *s, const char *id, long long after, int ma
 {
     db_op o = db_op_start(s, "execution_events");
     void *items = NULL;
-    aop_err rc = db_rows(&o, &q_events, &event_row, max, &items, n, a, "tii", id, after,
+    int nrows = 0;
+    *out = NULL;
+    *n = 0;
+    aop_err rc = db_rows(&o, &q_events, &event_row, max, &items, &nrows, a, "tii", id, after,
                          (long long)max);
-    *out = items;
+    if (rc == AOP_OK && nrows > 0) {
+        *out = arena_alloc(a, sizeof(store_exec_event) * (size_t)max);
+        *n = split_rows(items, nrows, after, max, *out);
+    }
     return db_op_end(&o, rc);
 }
 

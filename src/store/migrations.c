@@ -402,18 +402,20 @@ static const db_sql m6[] = {
 };
 
 /*
- * 008: durable execution events (docs/api.md, "Live execution events"):
- * one row per event, numbered per execution from 1 with no gaps, written
- * in the transaction of the change it describes. data is the event's
- * whole one-line JSON as streams send it, so a replay is the live event
- * byte for byte; outputs are never in it. The rows go with their
- * execution (delete, retention).
+ * 008: durable execution events (docs/api.md, "Live execution events"),
+ * numbered per execution from 1 with no gaps and written in the
+ * transaction of the change they describe. A row holds the events one
+ * transaction wrote for one execution, seq..last_seq, as lines "<type>
+ * <data>" (data: the event's whole one-line JSON as streams send it, so a
+ * replay is the live event byte for byte; never an output): a flush that
+ * moves an execution several steps writes one row, not one per event.
+ * The rows go with their execution (delete, retention).
  */
 static const db_sql m8[] = {
     DB_BOTH("CREATE TABLE execution_events (\n"
             "  execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
             "  seq {INT} NOT NULL,\n"
-            "  type TEXT NOT NULL,\n"
+            "  last_seq {INT} NOT NULL CHECK (last_seq >= seq),\n"
             "  data TEXT NOT NULL,\n"
             "  PRIMARY KEY (execution_id, seq)\n"
             ");\n"),

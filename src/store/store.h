@@ -202,7 +202,7 @@ typedef struct {
 } store_exec_node;
 
 /* One durable execution event (migration 8): seq from 1 per execution,
- * its type, and data, the event's whole one-line JSON. */
+ * its type (no space in it), and data, the event's whole one-line JSON. */
 typedef struct {
     long long seq;
     char *type;
@@ -530,9 +530,9 @@ aop_err store_workflow_analytics_add(store *s, const char *workflow_id, exec_sta
 aop_err store_workflow_analytics_tally(store *s, const char *workflow_id, const store_wf_tally *t);
 /* Deletes the execution and its nodes; AOP_ERR_NOT_FOUND when absent. */
 aop_err store_execution_delete(store *s, const char *id);
-/* Adds events ev[0..n) of execution id (in the caller's transaction, the
- * one that writes the change they describe). A seq taken already is
- * AOP_ERR_CONFLICT. */
+/* Adds events ev[0..n) of execution id, whose seqs follow each other (in
+ * the caller's transaction, the one that writes the change they describe),
+ * as one row. A first seq taken already is AOP_ERR_CONFLICT. */
 aop_err store_execution_events_add(store *s, const char *id, const store_exec_event *ev, int n);
 /* Events of execution id with seq > after, oldest first, at most max of
  * them (texts from a). */

@@ -6,7 +6,7 @@ no deltas on replay, and a failed attempt's text never mixed into the next."""
 import pytest
 
 from authutil import register
-from fakes import H, create_workflow, engine_env, get_execution, llm_node, retry, start, wait_ended
+from fakes import H, create_workflow, engine_env, get_execution, llm_node, node_of, retry, start, wait_ended
 from fakes import fake_http, fake_llm, pricing_file  # noqa: F401 (fixtures used by name)
 from conftest import shared_server
 from sseclient import SSE
@@ -22,10 +22,6 @@ def srv(tmp_path_factory, fake_http, fake_llm, pricing_file):
 @pytest.fixture(scope="module")
 def owner(srv):
     return register(srv, name="Streamer")
-
-
-def node_out(e, nid):
-    return [n for n in e["nodes"] if n["nodeId"] == nid][0]
 
 
 def test_deltas_in_order_and_the_same_stored_output(srv, owner, fake_llm):
@@ -54,14 +50,14 @@ def test_deltas_in_order_and_the_same_stored_output(srv, owner, fake_llm):
     call = fake_llm.calls("gpt-4o-mini")[-1]
     assert call.json["stream"] is True and call.json["stream_options"] == {"include_usage": True}
     e = get_execution(srv, owner, eid)
-    out = node_out(e, "l")
+    out = node_of(e, "l")
     # the same as without streaming
     fake_llm.script("gpt-4o-mini", content="".join(pieces), prompt_tokens=12, completion_tokens=7)
     plain = create_workflow(srv, owner, [llm_node("l", "gpt-4o-mini", "tell")])
     pid = start(srv, owner, plain["id"])
     pe = wait_ended(srv, owner, pid)
     assert "stream" not in fake_llm.calls("gpt-4o-mini")[-1].json
-    pout = node_out(pe, "l")
+    pout = node_of(pe, "l")
     assert out["output"] == pout["output"]
     assert out["output"]["content"] == "".join(pieces)
     assert out["usage"] == pout["usage"] == {"promptTokens": 12, "completionTokens": 7, "totalTokens": 19}
@@ -80,8 +76,8 @@ def test_stream_without_usage_and_a_failed_attempt(srv, owner, fake_llm):
     w = create_workflow(srv, owner, [llm_node("l", "no-usage", "hi", stream=True)])
     eid = start(srv, owner, w["id"])
     e = wait_ended(srv, owner, eid)
-    assert e["status"] == "succeeded" and node_out(e, "l")["output"]["content"] == "ab"
-    assert node_out(e, "l")["usage"]["totalTokens"] == 0
+    assert e["status"] == "succeeded" and node_of(e, "l")["output"]["content"] == "ab"
+    assert node_of(e, "l")["usage"]["totalTokens"] == 0
     # an error status is not a stream: the node fails (and retries) as before
     w = create_workflow(srv, owner, [llm_node("l", "flaky-1", "hi", stream=True, retry=retry(2))])
     eid = start(srv, owner, w["id"])

@@ -146,9 +146,15 @@ static void exec_event_text_shape(void)
     CHECK_STR(t, "{\"executionId\":\"0190b2a4-0000-7000-8000-000000000000\",\"seq\":7,"
                  "\"ts\":\"2025-12-06T00:00:00.123Z\",\"nodeId\":\"a\",\"attempt\":2}");
     free(t);
+    json_decref(f);
     /* live only: no seq; text with a newline stays one line */
-    t = exec_event_text("x", -1, 0, json_pack("{s:s}", "text", "a\nb"));
+    f = json_pack("{s:s}", "text", "a\nb");
+    t = exec_event_text("x", -1, 0, f);
+    json_decref(f);
     CHECK_STR(t, "{\"executionId\":\"x\",\"ts\":\"1970-01-01T00:00:00.000Z\",\"text\":\"a\\nb\"}");
+    free(t);
+    t = exec_event_text("x", 1, 0, NULL); /* no fields */
+    CHECK_STR(t, "{\"executionId\":\"x\",\"seq\":1,\"ts\":\"1970-01-01T00:00:00.000Z\"}");
     free(t);
     json_t *e = exec_event_error("{\"code\":\"X\",\"message\":\"m\"}");
     CHECK_STR(json_string_value(json_object_get(e, "code")), "X");
