@@ -230,10 +230,8 @@ static void run_event(run *r, const char *type, char *fields)
     if (r->nevs == r->evs_cap) {
         r->evs_cap = r->evs_cap ? r->evs_cap * 2 : 8;
         r->evs = xrealloc(r->evs, sizeof(*r->evs) * (size_t)r->evs_cap);
-        r->evf = xrealloc(r->evf, sizeof(*r->evf) * (size_t)r->evs_cap);
     }
-    r->evf[r->nevs] = fields;
-    r->evs[r->nevs++] = (store_exec_event){0, (char *)type, NULL};
+    r->evs[r->nevs++] = (store_exec_event){0, (char *)type, r->ev_ts, fields};
     touch(r->lp, r);
 }
 
@@ -248,21 +246,16 @@ static aop_err render_events(store *s, run *r)
             return rc;
         r->seq = last;
     }
-    int64_t now = clock_now_ms();
-    for (int k = 0; k < r->nevs; k++) {
-        free(r->evs[k].data);
+    clock_format_rfc3339(clock_now_ms(), r->ev_ts);
+    for (int k = 0; k < r->nevs; k++)
         r->evs[k].seq = r->seq + k + 1;
-        r->evs[k].data = exec_event_text_raw(r->row.id, r->evs[k].seq, now, r->evf[k]);
-    }
     return AOP_OK;
 }
 
 static void events_clear(run *r)
 {
-    for (int k = 0; k < r->nevs; k++) {
-        free(r->evs[k].data);
-        free(r->evf[k]);
-    }
+    for (int k = 0; k < r->nevs; k++)
+        free(r->evs[k].members);
     r->nevs = 0;
 }
 
@@ -358,11 +351,12 @@ static void events_done(engine *e, run *r)
 
 void engine_queued_event(engine *e, const store_execution *row)
 {
-    char text[STORE_QUEUED_EVENT_MAX];
+    char members[128], ts[25];
     if (!e->hooks.events)
         return;
-    store_execution_queued_event(row, text);
-    store_exec_event ev = {1, "execution.queued", text};
+    snprintf(members, sizeof(members), STORE_QUEUED_MEMBERS, row->workflow_id);
+    str_copy(ts, sizeof(ts), row->created_at);
+    store_exec_event ev = {1, "execution.queued", ts, members};
     e->hooks.events(e->hooks.ctx, row->workflow_id, row->id, &ev, 1);
 }
 
@@ -380,13 +374,17 @@ static void delta_send(run *r, int i)
     if (!d->text.len)
         return;
     if (e->hooks.events) {
-        buf_append(&d->text, "", 1);
-        json_t *f = json_pack("{s:s, s:i, s:s}", "nodeId", r->d->nodes[i].id, "attempt",
-                              r->ns[i].attempts, "text", d->text.data);
-        store_exec_event ev = {-1, "llm.delta", exec_event_text(r->row.id, -1, clock_now_ms(), f)};
-        json_decref(f);
+        buf m;
+        char ts[25];
+        buf_init(&m, 0);
+        node_id_member(&m, r, i);
+        buf_printf(&m, ",\"attempt\":%d,\"text\":\"", r->ns[i].attempts);
+        buf_json_escape(&m, d->text.data, d->text.len);
+        buf_puts(&m, "\"");
+        clock_format_rfc3339(clock_now_ms(), ts);
+        store_exec_event ev = {-1, "llm.delta", ts, m.data};
         e->hooks.events(e->hooks.ctx, r->row.workflow_id, r->row.id, &ev, 1);
-        free(ev.data);
+        buf_free(&m);
     }
     buf_reset(&d->text);
     d->sent_ms = engine_mono_ms();
@@ -800,7 +798,6 @@ static void free_run(run *r)
     free(r->settles);
     events_clear(r);
     free(r->evs);
-    free(r->evf);
     for (int i = 0; r->deltas && i < r->d->n; i++)
         buf_free(&r->deltas[i].text);
     free(r->deltas);

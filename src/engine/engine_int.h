@@ -108,12 +108,11 @@ struct run {
     int nsettles, settles_cap;
     bool reserved;
     /* Durable events (engine.c, "events"): seq, the last one committed;
-     * evs (types, texts once rendered) and evf (fields as JSON members
-     * text), those the next
-     * flush writes, numbered after it. */
+     * evs, those the next flush writes (members malloc'd), numbered after
+     * it and stamped ev_ts by that flush. */
     long long seq;
     store_exec_event *evs;
-    char **evf;
+    char ev_ts[25];
     int nevs, evs_cap;
     /* llm.delta coalescing (engine.c): text not sent yet, per node */
     struct delta_buf *deltas;

@@ -3,42 +3,36 @@
  */
 #include "engine/exec_event.h"
 #include "core/buf.h"
-#include "core/clock.h"
 #include "core/mem.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-char *exec_event_text_raw(const char *execution_id, long long seq, int64_t ts_ms,
-                          const char *members)
+char *exec_event_text(const char *execution_id, const store_exec_event *ev)
 {
-    char ts[25];
-    clock_format_rfc3339(ts_ms, ts);
     buf b;
     buf_init(&b, 0);
     buf_puts(&b, "{\"executionId\":\"");
     buf_json_escape(&b, execution_id, strlen(execution_id));
-    if (seq >= 0)
-        buf_printf(&b, "\",\"seq\":%lld", seq);
+    if (ev->seq >= 0)
+        buf_printf(&b, "\",\"seq\":%lld", ev->seq);
     else
         buf_puts(&b, "\"");
-    buf_printf(&b, ",\"ts\":\"%s\"%s%s}", ts, members && *members ? "," : "",
-               members ? members : "");
+    buf_printf(&b, ",\"ts\":\"%s\"%s%s}", ev->ts, ev->members[0] ? "," : "", ev->members);
     size_t len;
     return buf_take(&b, &len);
 }
 
-char *exec_event_text(const char *execution_id, long long seq, int64_t ts_ms,
-                      const json_t *fields)
+char *exec_event_members(const json_t *fields)
 {
-    char *rest = fields && json_object_size(fields)
-                     ? json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER)
-                     : NULL;
-    if (rest) /* "{...}" without its braces */
-        rest[strlen(rest) - 1] = '\0';
-    char *t = exec_event_text_raw(execution_id, seq, ts_ms, rest ? rest + 1 : NULL);
-    free(rest);
-    return t;
+    char *s = json_object_size(fields) ? json_dumps(fields, JSON_COMPACT | JSON_PRESERVE_ORDER)
+                                       : NULL;
+    if (!s)
+        return xstrdup("");
+    size_t n = strlen(s); /* "{...}": the inside */
+    memmove(s, s + 1, n - 2);
+    s[n - 2] = '\0';
+    return s;
 }
 
 json_t *exec_event_usage(long long prompt, long long completion)

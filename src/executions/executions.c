@@ -362,8 +362,9 @@ typedef struct {
     store_execution *row; /* in: its id; out: the row as cancel_tx left it */
     arena *a;             /* the caller's: the row's texts live there */
     bool changed;
-    store_exec_event *evs; /* the cancel's events (texts malloc'd) */
+    store_exec_event *evs; /* the cancel's events (members malloc'd) */
     int nevs;
+    char ts[25];           /* theirs: the cancel's time */
 } cancel_ctx;
 
 /* What the nodes that ran spent, and the state they held: the engine
@@ -389,8 +390,8 @@ static void add_event(cancel_ctx *x, long long *seq, int64_t now, const char *ty
 {
     x->evs = xrealloc(x->evs, sizeof(*x->evs) * (size_t)(x->nevs + 1));
     ++*seq;
-    x->evs[x->nevs++] = (store_exec_event){*seq, (char *)type,
-                                           exec_event_text(x->row->id, *seq, now, f)};
+    (void)now;
+    x->evs[x->nevs++] = (store_exec_event){*seq, (char *)type, x->ts, exec_event_members(f)};
     json_decref(f);
 }
 
@@ -414,6 +415,7 @@ static aop_err cancel_events(store *s, cancel_ctx *x, const store_exec_node *nod
 {
     const store_execution *e = x->row;
     long long seq = 0;
+    clock_format_rfc3339(now, x->ts);
     aop_err rc = store_execution_events_last(s, e->id, &seq);
     if (rc != AOP_OK)
         return rc;
@@ -454,7 +456,7 @@ static aop_err cancel_events(store *s, cancel_ctx *x, const store_exec_node *nod
 static void cancel_events_free(cancel_ctx *x)
 {
     for (int i = 0; i < x->nevs; i++)
-        free(x->evs[i].data);
+        free(x->evs[i].members);
     free(x->evs);
     x->evs = NULL;
     x->nevs = 0;
@@ -513,7 +515,7 @@ aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id
     if (rc != AOP_OK)
         return rc;
     if (!ended(row.status)) {
-        cancel_ctx x = {&row, a, false, NULL, 0};
+        cancel_ctx x = {&row, a, false, NULL, 0, ""};
         rc = store_tx(app->store, cancel_tx, &x);
         if (rc == AOP_OK && x.changed && x.nevs) {
             live_events(app->live, row.workflow_id, id, x.evs, x.nevs);

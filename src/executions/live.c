@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/str.h"
+#include "engine/exec_event.h"
 #include "executions/executions.h"
 
 #define BUCKETS 1024
@@ -306,7 +307,7 @@ void live_done(void *arg)
  * next, passed over when sent already, and a gap makes a catch-up due.
  * Live-only events go out unless a catch-up is due (they would come before
  * older durable ones). */
-static void to_execution_locked(live_sub *s, const store_exec_event *ev)
+static void to_execution_locked(live_sub *s, const store_exec_event *ev, const char *text)
 {
     if (s->ended || s->dropped)
         return;
@@ -321,7 +322,7 @@ static void to_execution_locked(live_sub *s, const store_exec_event *ev)
         s->missed++;
         return;
     }
-    if (frame(&s->out, ev->seq, ev->type, ev->data) != 0) {
+    if (frame(&s->out, ev->seq, ev->type, text) != 0) {
         drop_locked(s); /* the reader fell SSE_BUFFER_BYTES behind */
         return;
     }
@@ -334,17 +335,30 @@ static void to_execution_locked(live_sub *s, const store_exec_event *ev)
 
 /* One execution event for a global stream (under its lock): queued with
  * its workflow, whose access live_read checks as it sends it. */
-static void to_global_locked(live_sub *s, const char *workflow_id, const store_exec_event *ev)
+static void to_global_locked(live_sub *s, const char *workflow_id, const store_exec_event *ev,
+                             const char *text)
 {
     if (s->dropped || s->ended || (s->filter[0] && strcmp(s->filter, workflow_id)))
         return;
     size_t before = s->pending.len;
     if (buf_append(&s->pending, workflow_id, strlen(workflow_id) + 1) != 0 ||
-        frame(&s->pending, -1, ev->type, ev->data) != 0 ||
+        frame(&s->pending, -1, ev->type, text) != 0 ||
         buf_append(&s->pending, "", 1) != 0) {
         s->pending.len = before;
         drop_locked(s);
     }
+}
+
+/* The data lines of ev[0..n) (malloc'd), made when a stream first needs
+ * them: an event nobody follows costs nothing here. */
+static char **texts_of(char **texts, const char *execution_id, const store_exec_event *ev, int n)
+{
+    if (texts)
+        return texts;
+    texts = xcalloc((size_t)n, sizeof(*texts));
+    for (int k = 0; k < n; k++)
+        texts[k] = exec_event_text(execution_id, &ev[k]);
+    return texts;
 }
 
 void live_events(live *l, const char *workflow_id, const char *execution_id,
@@ -355,27 +369,33 @@ void live_events(live *l, const char *workflow_id, const char *execution_id,
     bool lifecycle = false;
     for (int k = 0; k < n; k++)
         lifecycle = lifecycle || is_execution_type(ev[k].type);
+    char **texts = NULL;
     pthread_mutex_lock(&l->mu);
     for (live_sub *s = l->buckets[bucket_of(execution_id)]; s; s = s->bnext) {
         if (strcmp(s->id, execution_id))
             continue;
+        texts = texts_of(texts, execution_id, ev, n);
         pthread_mutex_lock(&s->mu);
         for (int k = 0; k < n; k++)
-            to_execution_locked(s, &ev[k]);
+            to_execution_locked(s, &ev[k], texts[k]);
         pthread_mutex_unlock(&s->mu);
         wake(s);
     }
     for (live_sub *s = lifecycle ? l->all : NULL; s; s = s->next) {
         if (!s->global)
             continue;
+        texts = texts_of(texts, execution_id, ev, n);
         pthread_mutex_lock(&s->mu);
         for (int k = 0; k < n; k++)
             if (is_execution_type(ev[k].type))
-                to_global_locked(s, workflow_id, &ev[k]);
+                to_global_locked(s, workflow_id, &ev[k], texts[k]);
         pthread_mutex_unlock(&s->mu);
         wake(s);
     }
     pthread_mutex_unlock(&l->mu);
+    for (int k = 0; texts && k < n; k++)
+        free(texts[k]);
+    free(texts);
 }
 
 static bool has_global(live *l)
@@ -402,11 +422,13 @@ static void elsewhere_global(live *l, const char *execution_id, long long first,
     for (int k = 0; k < n; k++) {
         if (!is_execution_type(ev[k].type))
             continue;
-        json_t *v = json_loads(ev[k].data, 0, NULL);
-        const char *wf = json_string_value(json_object_get(v, "workflowId"));
-        if (wf)
-            live_events(l, wf, execution_id, &ev[k], 1);
-        json_decref(v);
+        const char *at = strstr(ev[k].members, "\"workflowId\":\"");
+        char wf[UUID_STR_LEN];
+        if (!at || strlen(at + 14) < UUID_STR_LEN - 1)
+            continue;
+        memcpy(wf, at + 14, UUID_STR_LEN - 1);
+        wf[UUID_STR_LEN - 1] = '\0';
+        live_events(l, wf, execution_id, &ev[k], 1);
     }
     arena_free(&a);
 }
@@ -488,7 +510,10 @@ static void catch_up(live_sub *s)
         pthread_mutex_lock(&s->mu);
         int k = 0;
         for (; k < n && s->out.len < s->out.max / 2; k++) {
-            if (ev[k].seq != s->next_seq || frame(&s->out, ev[k].seq, ev[k].type, ev[k].data))
+            char *text = ev[k].seq == s->next_seq ? exec_event_text(s->id, &ev[k]) : NULL;
+            int bad = !text || frame(&s->out, ev[k].seq, ev[k].type, text);
+            free(text);
+            if (bad)
                 break;
             s->next_seq++;
         }

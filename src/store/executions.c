@@ -271,13 +271,18 @@ static const db_sql q_finish = DB_BOTH(
  * every connection): one statement, so never half done. */
 static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
 static const db_sql q_event_add = DB_BOTH(
-    "INSERT INTO execution_events (execution_id, seq, last_seq, data) VALUES ($1, $2, $3, $4)");
+    "INSERT INTO execution_events (execution_id, seq, last_seq, ts, data) "
+    "VALUES ($1, $2, $3, $4, $5)");
+/* execution.queued from the executions row (STORE_QUEUED_MEMBERS), then
+ * the rows that hold events after $2. */
 static const db_sql q_events = DB_BOTH(
-    "SELECT seq, last_seq, data FROM execution_events WHERE execution_id = $1 AND last_seq > $2 "
-    "ORDER BY seq LIMIT $3");
+    "SELECT 1, 1, created_at, 'execution.queued \"workflowId\":\"' || workflow_id || "
+    "'\",\"status\":\"queued\"' FROM executions WHERE id = $1 AND $2 < 1 "
+    "UNION ALL SELECT seq, last_seq, ts, data FROM execution_events "
+    "WHERE execution_id = $1 AND last_seq > $2 ORDER BY 1 LIMIT $3");
 static const db_sql q_status = DB_BOTH("SELECT status FROM executions WHERE id = $1");
 static const db_sql q_events_last = DB_BOTH(
-    "SELECT COALESCE(MAX(last_seq), 0) FROM execution_events WHERE execution_id = $1");
+    "SELECT COALESCE(MAX(last_seq), 1) FROM execution_events WHERE execution_id = $1");
 
 /* Aggregates: the same totals over one workflow ($1) or a created_at range
  * ($1, $2). Durations count executions that started and finished; the
@@ -381,13 +386,16 @@ static const db_col node_cols[] = {
 };
 static const db_row node_row = DB_ROW(node_cols, store_exec_node);
 
-/* A row of execution_events: events seq..last_seq, "<type> <data>" lines. */
+/* A row of execution_events: events seq..last_seq of one time, as
+ * "<type> <members>" lines. */
 typedef struct {
     long long seq, last_seq;
+    char *ts;
     char *lines;
 } event_rows;
 #define V(kind, member) DB_COL(kind, event_rows, member)
-static const db_col event_cols[] = {V(DB_INT, seq), V(DB_INT, last_seq), V(DB_DUP, lines)};
+static const db_col event_cols[] = {V(DB_INT, seq), V(DB_INT, last_seq), V(DB_DUP, ts),
+                                    V(DB_DUP, lines)};
 static const db_row event_row = DB_ROW(event_cols, event_rows);
 
 /* ---- one execution ---- */
@@ -403,31 +411,10 @@ static aop_err insert(db_op *o, const store_execution *e)
                    e->error, e->input, e->output);
 }
 
-void store_execution_queued_event(const store_execution *e, char out[STORE_QUEUED_EVENT_MAX])
-{
-    snprintf(out, STORE_QUEUED_EVENT_MAX,
-             "{\"executionId\":\"%s\",\"seq\":1,\"ts\":\"%s\",\"workflowId\":\"%s\","
-             "\"status\":\"queued\"}",
-             e->id, e->created_at, e->workflow_id);
-}
-
-/* The row, then its execution.queued event. */
-static aop_err insert_queued(db_op *o, const store_execution *e)
-{
-    char text[STORE_QUEUED_EVENT_MAX];
-    aop_err rc = insert(o, e);
-    if (rc != AOP_OK)
-        return rc;
-    store_execution_queued_event(e, text);
-    char line[STORE_QUEUED_EVENT_MAX + 32];
-    snprintf(line, sizeof(line), "execution.queued %s", text);
-    return db_exec(o, &q_event_add, NULL, "tiit", e->id, 1LL, 1LL, line);
-}
-
 aop_err store_execution_insert(store *s, const store_execution *e)
 {
     db_op o = db_op_start(s, "execution_insert");
-    return db_op_end(&o, insert_queued(&o, e));
+    return db_op_end(&o, insert(&o, e));
 }
 
 /*
@@ -448,7 +435,7 @@ aop_err store_execution_enqueue(store *s, const store_execution *e, long long qu
         rc = db_query_int(&o, &store_exec_active_sql, active, "ti", e->triggered_by, quota);
     if (rc == AOP_OK && *active >= quota)
         rc = AOP_ERR_QUOTA_EXCEEDED;
-    if (rc == AOP_OK && (rc = insert_queued(&o, e)) == AOP_OK)
+    if (rc == AOP_OK && (rc = insert(&o, e)) == AOP_OK)
         *active += 1;
     return db_op_end(&o, rc);
 }
@@ -498,9 +485,9 @@ aop_err store_execution_events_add(store *s, const char *id, const store_exec_ev
     buf lines;
     buf_init(&lines, 0);
     for (int i = 0; i < n; i++)
-        buf_printf(&lines, "%s%s %s", i ? "\n" : "", ev[i].type, ev[i].data);
-    aop_err rc = n ? db_exec(&o, &q_event_add, NULL, "tiit", id, ev[0].seq, ev[n - 1].seq,
-                             lines.data)
+        buf_printf(&lines, "%s%s %s", i ? "\n" : "", ev[i].type, ev[i].members);
+    aop_err rc = n ? db_exec(&o, &q_event_add, NULL, "tiitt", id, ev[0].seq, ev[n - 1].seq,
+                             ev[0].ts, lines.data)
                    : AOP_OK;
     buf_free(&lines);
     return db_op_end(&o, rc);
@@ -519,7 +506,7 @@ static int split_rows(event_rows *rows, int nrows, long long after, int max, sto
                 *end = '\0';
             if (sp && seq > after) {
                 *sp = '\0';
-                out[n++] = (store_exec_event){seq, line, sp + 1};
+                out[n++] = (store_exec_event){seq, line, rows[i].ts, sp + 1};
             }
             line = end ? end + 1 : NULL;
         }

@@ -405,17 +405,20 @@ static const db_sql m6[] = {
  * 008: durable execution events (docs/api.md, "Live execution events"),
  * numbered per execution from 1 with no gaps and written in the
  * transaction of the change they describe. A row holds the events one
- * transaction wrote for one execution, seq..last_seq, as lines "<type>
- * <data>" (data: the event's whole one-line JSON as streams send it, so a
- * replay is the live event byte for byte; never an output): a flush that
- * moves an execution several steps writes one row, not one per event.
- * The rows go with their execution (delete, retention).
+ * transaction wrote for one execution, seq..last_seq, stamped ts, as
+ * lines "<type> <members>" (members: the JSON members of the event's
+ * fields; streams add executionId, seq and ts, the same way live and on
+ * replay; never an output): a flush that moves an execution several steps
+ * writes one row, not one per event. execution.queued (seq 1) is the
+ * executions row itself. The rows go with their execution (delete,
+ * retention).
  */
 static const db_sql m8[] = {
     DB_BOTH("CREATE TABLE execution_events (\n"
             "  execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
             "  seq {INT} NOT NULL,\n"
             "  last_seq {INT} NOT NULL CHECK (last_seq >= seq),\n"
+            "  ts TEXT NOT NULL,\n"
             "  data TEXT NOT NULL,\n"
             "  PRIMARY KEY (execution_id, seq)\n"
             ");\n"),

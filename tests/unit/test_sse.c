@@ -142,20 +142,34 @@ static void sse_parse_bounds_and_bad_chunks(void)
 static void exec_event_text_shape(void)
 {
     json_t *f = json_pack("{s:s, s:i}", "nodeId", "a", "attempt", 2);
-    char *t = exec_event_text("0190b2a4-0000-7000-8000-000000000000", 7, 1764979200123LL, f);
+    char *m = exec_event_members(f);
+    CHECK_STR(m, "\"nodeId\":\"a\",\"attempt\":2");
+    store_exec_event ev = {7, "node.started", "2025-12-06T00:00:00.123Z", m};
+    char *t = exec_event_text("0190b2a4-0000-7000-8000-000000000000", &ev);
     CHECK_STR(t, "{\"executionId\":\"0190b2a4-0000-7000-8000-000000000000\",\"seq\":7,"
                  "\"ts\":\"2025-12-06T00:00:00.123Z\",\"nodeId\":\"a\",\"attempt\":2}");
     free(t);
+    free(m);
     json_decref(f);
     /* live only: no seq; text with a newline stays one line */
     f = json_pack("{s:s}", "text", "a\nb");
-    t = exec_event_text("x", -1, 0, f);
-    json_decref(f);
+    m = exec_event_members(f);
+    ev = (store_exec_event){-1, "llm.delta", "1970-01-01T00:00:00.000Z", m};
+    t = exec_event_text("x", &ev);
     CHECK_STR(t, "{\"executionId\":\"x\",\"ts\":\"1970-01-01T00:00:00.000Z\",\"text\":\"a\\nb\"}");
     free(t);
-    t = exec_event_text("x", 1, 0, NULL); /* no fields */
+    free(m);
+    json_decref(f);
+    /* no fields */
+    f = json_object();
+    m = exec_event_members(f);
+    CHECK_STR(m, "");
+    ev = (store_exec_event){1, "x", "1970-01-01T00:00:00.000Z", m};
+    t = exec_event_text("x", &ev);
     CHECK_STR(t, "{\"executionId\":\"x\",\"seq\":1,\"ts\":\"1970-01-01T00:00:00.000Z\"}");
     free(t);
+    free(m);
+    json_decref(f);
     json_t *e = exec_event_error("{\"code\":\"X\",\"message\":\"m\"}");
     CHECK_STR(json_string_value(json_object_get(e, "code")), "X");
     json_decref(e);
