@@ -235,21 +235,38 @@ static void run_event(run *r, const char *type, char *fields)
     touch(r->lp, r);
 }
 
-/* In the flush transaction: the texts of r's waiting events, numbered
- * after r->seq (read now when the claim could not) and stamped now. */
-static aop_err render_events(store *s, run *r)
+/*
+ * Last in the flush transaction: the waiting events of every run of list
+ * still ours, numbered after its seq (read now when its claim could not)
+ * and stamped now, in one statement, so that little is left between their
+ * time and the commit.
+ */
+static aop_err write_events(store *s, run *list)
 {
-    if (r->seq < 0) {
-        long long last = 0;
-        aop_err rc = store_execution_events_last(s, r->row.id, &last);
-        if (rc != AOP_OK)
-            return rc;
-        r->seq = last;
+    int n = 0;
+    for (run *r = list; r; r = r->touched_next)
+        n += r->nevs > 0 && !r->lost;
+    if (!n)
+        return AOP_OK;
+    store_exec_events *rows = xcalloc((size_t)n, sizeof(*rows));
+    char ts[25];
+    clock_format_rfc3339(clock_now_ms(), ts);
+    aop_err rc = AOP_OK;
+    n = 0;
+    for (run *r = list; r && rc == AOP_OK; r = r->touched_next) {
+        if (!r->nevs || r->lost)
+            continue;
+        if (r->seq < 0)
+            rc = store_execution_events_last(s, r->row.id, &r->seq);
+        str_copy(r->ev_ts, sizeof(r->ev_ts), ts);
+        for (int k = 0; k < r->nevs; k++)
+            r->evs[k].seq = r->seq + k + 1;
+        rows[n++] = (store_exec_events){r->row.id, r->evs, r->nevs};
     }
-    clock_format_rfc3339(clock_now_ms(), r->ev_ts);
-    for (int k = 0; k < r->nevs; k++)
-        r->evs[k].seq = r->seq + k + 1;
-    return AOP_OK;
+    if (rc == AOP_OK)
+        rc = store_execution_events_put(s, rows, n);
+    free(rows);
+    return rc;
 }
 
 static void events_clear(run *r)
@@ -260,8 +277,35 @@ static void events_clear(run *r)
 }
 
 /* The fields of the engine's events are written as text, not built as
- * JSON values: an execution of three transforms writes eight of them, and
- * this keeps them off its cost. Ids are escaped; errors are JSON already. */
+ * JSON values, and without printf: an execution of three transforms
+ * writes eight of them, and this keeps them off its cost. Ids are
+ * escaped; errors are JSON already. */
+
+static void put_int(buf *b, long long v)
+{
+    char t[24];
+    size_t k = sizeof(t);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        t[--k] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        t[--k] = '-';
+    buf_append(b, t + k, sizeof(t) - k);
+}
+
+/* A JSON number that reads back as v (0 for nothing spent, most often). */
+static void put_real(buf *b, double v)
+{
+    char t[32];
+    if (v == 0) {
+        buf_puts(b, "0");
+        return;
+    }
+    snprintf(t, sizeof(t), "%.17g", v);
+    buf_puts(b, t);
+}
 
 /* "nodeId":"<id>" into b. */
 static void node_id_member(buf *b, const run *r, int i)
@@ -276,10 +320,16 @@ static void node_id_member(buf *b, const run *r, int i)
 static void spend_members(buf *b, long long prompt, long long completion, double cost,
                           const char *error)
 {
-    buf_printf(b,
-               ",\"usage\":{\"promptTokens\":%lld,\"completionTokens\":%lld,"
-               "\"totalTokens\":%lld},\"costUsd\":%.17g,\"error\":%s",
-               prompt, completion, prompt + completion, cost, error ? error : "null");
+    buf_puts(b, ",\"usage\":{\"promptTokens\":");
+    put_int(b, prompt);
+    buf_puts(b, ",\"completionTokens\":");
+    put_int(b, completion);
+    buf_puts(b, ",\"totalTokens\":");
+    put_int(b, prompt + completion);
+    buf_puts(b, "},\"costUsd\":");
+    put_real(b, cost);
+    buf_puts(b, ",\"error\":");
+    buf_puts(b, error ? error : "null");
 }
 
 static char *take(buf *b)
@@ -296,9 +346,11 @@ static void event_node_finished(run *r, int i)
     buf b;
     buf_init(&b, 0);
     node_id_member(&b, r, i);
-    buf_printf(&b, ",\"status\":\"%s\",\"durationMs\":", exec_status_name(n->status));
+    buf_puts(&b, ",\"status\":\"");
+    buf_puts(&b, exec_status_name(n->status));
+    buf_puts(&b, "\",\"durationMs\":");
     if (timed)
-        buf_printf(&b, "%lld", (long long)(n->finished_ms - n->started_ms));
+        put_int(&b, (long long)(n->finished_ms - n->started_ms));
     else
         buf_puts(&b, "null");
     spend_members(&b, n->prompt_tokens, n->completion_tokens, n->cost_usd, n->error);
@@ -310,7 +362,10 @@ static void event_node_started(run *r, int i, const char *kind)
     buf b;
     buf_init(&b, 0);
     node_id_member(&b, r, i);
-    buf_printf(&b, ",\"type\":\"%s\",\"attempt\":%d", kind, r->ns[i].attempts);
+    buf_puts(&b, ",\"type\":\"");
+    buf_puts(&b, kind);
+    buf_puts(&b, "\",\"attempt\":");
+    put_int(&b, r->ns[i].attempts);
     run_event(r, "node.started", take(&b));
 }
 
@@ -319,8 +374,12 @@ static void event_node_retrying(run *r, int i, long long delay_ms)
     buf b;
     buf_init(&b, 0);
     node_id_member(&b, r, i);
-    buf_printf(&b, ",\"attempt\":%d,\"error\":%s,\"delayMs\":%lld", r->ns[i].attempts,
-               r->ns[i].error ? r->ns[i].error : "null", delay_ms);
+    buf_puts(&b, ",\"attempt\":");
+    put_int(&b, r->ns[i].attempts);
+    buf_puts(&b, ",\"error\":");
+    buf_puts(&b, r->ns[i].error ? r->ns[i].error : "null");
+    buf_puts(&b, ",\"delayMs\":");
+    put_int(&b, delay_ms);
     run_event(r, "node.retrying", take(&b));
 }
 
@@ -330,9 +389,14 @@ static void event_execution(run *r, const char *type, const char *status,
 {
     buf b;
     buf_init(&b, 0);
-    buf_printf(&b, "\"workflowId\":\"%s\",\"status\":\"%s\"", r->row.workflow_id, status);
+    buf_puts(&b, "\"workflowId\":\"");
+    buf_puts(&b, r->row.workflow_id);
+    buf_puts(&b, "\",\"status\":\"");
+    buf_puts(&b, status);
+    buf_puts(&b, "\"");
     if (end) {
-        buf_printf(&b, ",\"durationMs\":%lld", end->duration_ms);
+        buf_puts(&b, ",\"durationMs\":");
+        put_int(&b, end->duration_ms);
         spend_members(&b, end->prompt_tokens, end->completion_tokens, end->cost_usd, end->error);
     }
     run_event(r, type, take(&b));
@@ -907,7 +971,7 @@ static void open_run(loop *lp, const store_execution *row)
      * where no claim got as far as committing the start */
     r->seq = 1;
     if (row->claims > 1 && store_execution_events_last(e->st, row->id, &r->seq) != AOP_OK)
-        r->seq = -1; /* unknown: the first flush reads it (render_events) */
+        r->seq = -1; /* unknown: the first flush reads it (write_events) */
     r->next = lp->runs;
     if (lp->runs)
         lp->runs->prev = r;
@@ -1109,8 +1173,6 @@ static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
         }
         free(output);
     }
-    if (rc == AOP_OK && r->nevs && (rc = render_events(s, r)) == AOP_OK)
-        rc = store_execution_events_add(s, r->row.id, r->evs, r->nevs);
     *lost = rc == AOP_ERR_CONFLICT || rc == AOP_ERR_NOT_FOUND;
     return *lost ? AOP_OK : rc;
 }
@@ -1160,7 +1222,9 @@ static aop_err flush_tx(store *s, void *p)
         if (rc != AOP_OK)
             return rc;
     }
-    aop_err rc = events_written(f->e, f->list);
+    aop_err rc = write_events(s, f->list);
+    if (rc == AOP_OK)
+        rc = events_written(f->e, f->list);
     return rc == AOP_OK ? events_ended(f->e, f->list) : rc;
 }
 

@@ -270,9 +270,15 @@ static const db_sql q_finish = DB_BOTH(
 /* Node rows go with it (ON DELETE CASCADE; SQLite has foreign keys on for
  * every connection): one statement, so never half done. */
 static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
-static const db_sql q_event_add = DB_BOTH(
+/* $1: a JSON array of rows [execution_id, seq, last_seq, ts, data]. */
+static const db_sql q_events_put = DB_PAIR(
     "INSERT INTO execution_events (execution_id, seq, last_seq, ts, data) "
-    "VALUES ($1, $2, $3, $4, $5)");
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]') "
+    "FROM json_each($1)",
+    "INSERT INTO execution_events (execution_id, seq, last_seq, ts, data) "
+    "SELECT e->>0, (e->>1)::bigint, (e->>2)::bigint, e->>3, e->>4 "
+    "FROM json_array_elements($1::json) e");
 /* execution.queued from the executions row (STORE_QUEUED_MEMBERS), then
  * the rows that hold events after $2. */
 static const db_sql q_events = DB_BOTH(
@@ -479,18 +485,41 @@ aop_err store_execution_delete(store *s, const char *id)
 
 /* ---- events ---- */
 
+/* rows as the JSON array q_events_put takes, into b. */
+static void events_json(buf *b, const store_exec_events *rows, int n)
+{
+    buf_puts(b, "[");
+    for (int i = 0; i < n; i++) {
+        const store_exec_events *r = &rows[i];
+        buf_printf(b, "%s[\"%s\",%lld,%lld,\"%s\",\"", i ? "," : "", r->execution_id,
+                   r->ev[0].seq, r->ev[r->n - 1].seq, r->ev[0].ts);
+        for (int k = 0; k < r->n; k++) {
+            if (k)
+                buf_puts(b, "\\n");
+            buf_json_escape(b, r->ev[k].type, strlen(r->ev[k].type));
+            buf_puts(b, " ");
+            buf_json_escape(b, r->ev[k].members, strlen(r->ev[k].members));
+        }
+        buf_puts(b, "\"]");
+    }
+    buf_puts(b, "]");
+}
+
+aop_err store_execution_events_put(store *s, const store_exec_events *rows, int n)
+{
+    db_op o = db_op_start(s, "execution_events_put");
+    buf b;
+    buf_init(&b, 0);
+    events_json(&b, rows, n);
+    aop_err rc = n ? db_exec(&o, &q_events_put, NULL, "t", b.data) : AOP_OK;
+    buf_free(&b);
+    return db_op_end(&o, rc);
+}
+
 aop_err store_execution_events_add(store *s, const char *id, const store_exec_event *ev, int n)
 {
-    db_op o = db_op_start(s, "execution_events_add");
-    buf lines;
-    buf_init(&lines, 0);
-    for (int i = 0; i < n; i++)
-        buf_printf(&lines, "%s%s %s", i ? "\n" : "", ev[i].type, ev[i].members);
-    aop_err rc = n ? db_exec(&o, &q_event_add, NULL, "tiitt", id, ev[0].seq, ev[n - 1].seq,
-                             ev[0].ts, lines.data)
-                   : AOP_OK;
-    buf_free(&lines);
-    return db_op_end(&o, rc);
+    store_exec_events row = {id, ev, n};
+    return n ? store_execution_events_put(s, &row, 1) : AOP_OK;
 }
 
 /* The events of rows[0..nrows) after seq after, at most max, into out

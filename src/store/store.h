@@ -539,6 +539,14 @@ aop_err store_execution_delete(store *s, const char *id);
  * the change they describe), as one row. A first seq taken already is
  * AOP_ERR_CONFLICT. */
 aop_err store_execution_events_add(store *s, const char *id, const store_exec_event *ev, int n);
+/* The events of several executions (each as for store_execution_events_add)
+ * in one statement. */
+typedef struct {
+    const char *execution_id;
+    const store_exec_event *ev;
+    int n;
+} store_exec_events;
+aop_err store_execution_events_put(store *s, const store_exec_events *rows, int n);
 /* Events of execution id with seq > after, oldest first, at most max of
  * them (texts from a); execution.queued (seq 1) comes from the executions
  * row. */
