@@ -222,6 +222,11 @@ def test_access_rules(srv, owner):
     assert s.json()["error"]["details"][0]["field"] == "Last-Event-ID"
     s = SSE(srv, EV % eid + "?lastEventId=-1", H(owner))
     assert s.status == 400 and s.json()["error"]["details"][0]["field"] == "lastEventId"
+    # the largest id a JSON number holds exactly, and one past it
+    s = SSE(srv, EV % eid + "?lastEventId=9007199254740991", H(owner))
+    assert s.status == 200 and s.rest() == []
+    s = SSE(srv, EV % eid, dict(H(owner), **{"Last-Event-ID": "9007199254740992"}))
+    assert s.status == 400
 
 
 def test_streams_per_user_are_capped(srv):
