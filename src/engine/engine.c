@@ -217,11 +217,12 @@ static void push_ready(run *r, int i)
 /* ---- events ----
  *
  * Every change a run commits brings its events (docs/api.md, "Live
- * execution events"): their fields wait in r->evf (types in r->evs), and
- * the flush that writes the change numbers them after r->seq, stamps them
- * with its time and writes them in the same transaction; once it committed
- * they go to the events hook. A flush that fails keeps them for the next;
- * a lost run drops them with everything else. */
+ * execution events"): they wait in r->evs (a type and the text of its
+ * fields each), and the flush that writes the change numbers them after
+ * r->seq, stamps them with its time and writes them in the same
+ * transaction; once it committed they go to the events hook. A flush that
+ * fails keeps them for the next; a lost run drops them with everything
+ * else. */
 
 /* r's event of type with fields (malloc'd, taken): the text of its JSON
  * members after executionId, seq and ts. */
