@@ -72,8 +72,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
     call *c = ctx;
     size_t len = size * n;
-    if (c->stream && c->stream(c->r, c->node, call_status(c), p, len, c->stream_state))
-        return len;
+    if (c->stream) { /* a piece that goes on live: the call's secrets out first */
+        size_t clen = 0;
+        char *clean = redact_text_new(&c->secrets, p, len, &clen);
+        bool took = c->stream(c->r, c->node, call_status(c), clean ? clean : p,
+                              clean ? clen : len, c->stream_state);
+        free(clean);
+        if (took)
+            return len;
+    }
     if (c->resp.len + len > ENGINE_HTTP_MAX_RESPONSE || buf_append(&c->resp, p, len) != 0) {
         c->too_large = true;
         return 0; /* aborts the transfer */

@@ -232,7 +232,9 @@ void call_guard(call *c);
 void call_set_data(call *c, void *data);
 void *call_data(const call *c);
 /* A response taken as it arrives (a streamed LLM answer): fn gets each
- * piece of the body of node's call, with the status; when it returns true
+ * piece of the body of node's call (the call's secrets redacted in the
+ * piece; one cut in two by the pieces' border is not), with the status;
+ * when it returns true
  * the piece is its (not kept for call_response), else it is kept as
  * usual. state (taken) is freed with the call by state_free. */
 typedef bool (*call_stream_fn)(run *r, int node, long status, const char *p, size_t len,

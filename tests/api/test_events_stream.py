@@ -95,3 +95,19 @@ def test_stream_must_be_a_boolean(srv, owner):
         "name": "bad-stream", "definition": {"nodes": [llm_node("l", "m", "hi", stream="yes")], "edges": []}})
     assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR"
     assert any("stream" in d["field"] for d in r.json()["error"]["details"]), r.json()
+
+
+def test_a_streamed_answer_never_carries_the_api_key(srv, owner, fake_llm):
+    """A provider that streams the server's LLM_API_KEY back: neither the live
+    deltas nor the stored output hold it."""
+    key = fake_llm.default_key
+    fake_llm.script("gpt-4o-mini", chunks=["the key is ", key, " ok"])
+    w = create_workflow(srv, owner, [llm_node("l", "gpt-4o-mini", "leak", stream=True)])
+    eid = start(srv, owner, w["id"])
+    evs = SSE(srv, EV % eid, H(owner)).rest(timeout=20)
+    text = "".join(e["data"]["text"] for e in evs if e["event"] == "llm.delta")
+    assert key not in text and "[REDACTED]" in text, text
+    assert all(key not in e["raw"] for e in evs)
+    e = get_execution(srv, owner, eid)
+    assert node_of(e, "l")["output"]["content"] == "the key is [REDACTED] ok"
+    fake_llm.reset()
