@@ -117,6 +117,10 @@ static void commit(engine *e, pending *list)
         rows[b.n++] = p;
     qsort(rows, (size_t)b.n, sizeof(rows[0]), by_user);
     aop_err rc = store_tx(e->st, insert_tx, &b);
+    /* execution.queued goes out before a loop can start one of them */
+    for (int i = 0; rc == AOP_OK && i < b.n; i++)
+        if (rows[i]->rc == AOP_OK)
+            engine_queued_event(e, &rows[i]->row);
     if (rc != AOP_OK)
         log_warn("cannot queue executions", LF_S("error", err_code(rc)));
     else if (b.inserted) {
@@ -126,8 +130,6 @@ static void commit(engine *e, pending *list)
     while (list) {
         pending *p = list;
         list = p->next;
-        if (rc == AOP_OK && p->rc == AOP_OK)
-            engine_queued_event(e, &p->row);
         p->fn(p->ctx, rc == AOP_OK ? p->rc : rc);
         free(p->row.input);
         free(p);

@@ -184,10 +184,10 @@ aop_err executions_start(const app_ctx *app, const store_execution *row, executi
                                                                     : AOP_ERR_UNAVAILABLE;
     enqueue_ctx x = {row, quota};
     aop_err rc = store_tx(app->store, enqueue_tx, &x);
-    if (rc == AOP_OK) {
-        engine_queued(app->engine);
+    if (rc == AOP_OK) { /* execution.queued before a loop can start it */
         engine_queued_event(app->engine, row);
         engine_events_committed(app->engine, row->id, 1, 1);
+        engine_queued(app->engine);
     }
     return rc;
 }
