@@ -5,7 +5,8 @@
 # across machines), and the server's memory.
 #   bench/run.sh            (make bench calls it after building build/aop)
 #   BENCH_ONLY=executions bench/run.sh    only the named sections (comma-separated:
-#                                         auth, workflows, executions, cluster); default all
+#                                         auth, workflows, executions, events, cluster);
+#                                         default all
 #   BENCH_ONLY=soak bench/run.sh          the soak (only when named): SOAK_SECONDS (600) of
 #                                         mixed traffic on SOAK_CONNECTIONS (64), memory and
 #                                         file descriptors read at SOAK_MARK_SECONDS (120)
@@ -261,6 +262,91 @@ echo "memory (fresh server, this test only): idle RSS $((slow_idle / 1024)) MiB,
 kill -TERM "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
 spid=""
+fi
+
+# ---- events ----
+# 1. BENCH_STREAMS (1000) concurrent event streams, each following an execution
+# of a 40-node flow (bench/events_bench.py): every event delivered, event ts ->
+# client, RSS added; with nodes of 500 ms, then of 100 ms. 2. 3-transform executions a second with event rows (this
+# build) and without (main's binary, built here from `git archive main`, or
+# BENCH_MAIN_BIN), in turns on fresh databases, three times each: the best of
+# each is compared (other load on the machine only ever slows a run down).
+login() {
+  curl -fs -X POST -H 'Content-Type: application/json' \
+    -d '{"email":"bench@example.com","password":"bench-password"}' \
+    "http://127.0.0.1:$port/api/auth/login" |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])'
+}
+# exec3_rate BINARY LABEL: a fresh database, wrk posting 3-transform executions
+# for DURATION seconds, then the rate at which they completed, and the server's
+# CPU time (user + system) per execution: what other load on the machine
+# changes least.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+exec3_rate() {
+  local bin=$1 label=$2 t w out c0 c1 n
+  stop_aop
+  rm -f "$work"/aop.db*
+  BIN=$bin start_aop
+  t=$(login)
+  w=$(/usr/bin/python3 bench/exec_bench.py wf3 "http://127.0.0.1:$port" "$t")
+  local s0
+  s0=$(date +%s.%N)
+  c0=$(cpu_ticks)
+  BENCH_TOKEN=$t wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/execute.lua \
+    "http://127.0.0.1:$port/api/workflows/$w/execute" >"$work/ev.wrk"
+  out=$(/usr/bin/python3 bench/exec_bench.py drain "http://127.0.0.1:$port" "$t" "$w" "$s0" "$work/ev.wrk")
+  c1=$(cpu_ticks)
+  RATE=$(grep -o '[0-9.]* executions completed a second' <<<"$out" | awk '{print $1}')
+  n=$(grep -o '^3-transform executions: [0-9]*' <<<"$out" | awk '{print $3}')
+  CPU_US=$(awk -v a="$c0" -v b="$c1" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (n > 0) printf "%.0f", (b - a) / hz / n * 1e6; else print "?" }')
+  echo "| $label | ${RATE:-?} | ${n:-?} | $CPU_US |"
+}
+if want events; then
+echo
+echo "events: $(nproc) cores ($(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
+echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+# streams_run NODE_MS: a fresh server, the streams of events_bench.py
+streams_run() {
+  stop_aop
+  rm -f "$work"/aop.db*
+  start_aop HTTP_NODE_ALLOW_PRIVATE=true SSE_MAX_STREAMS=100000 HTTP_MAX_CONNECTIONS=8000 \
+    HTTP_MAX_CONNECTIONS_PER_IP=8000
+  echo
+  /usr/bin/python3 bench/events_bench.py streams "http://127.0.0.1:$port" "$(login)" "$pid" \
+    "${BENCH_STREAMS:-1000}" "$1" || echo "FAILED: event streams"
+}
+if [ "${BENCH_STREAMS:-1000}" != 0 ]; then  # BENCH_STREAMS=0: the throughput alone
+  streams_run 500
+  streams_run 100 # four times the pace: near what this machine keeps up with
+fi
+echo
+main_bin=${BENCH_MAIN_BIN:-$work/main/build/aop}
+mkdir -p "$work/main"
+if [ -x "$main_bin" ] || { git archive main | tar -x -C "$work/main" &&
+     make -s -C "$work/main" build/aop >"$work/main.build" 2>&1; }; then
+  echo "| 3-transform executions (wrk ${DURATION}s, $CONNS connections, fresh SQLite) | completed a second | executions | server CPU µs per execution |"
+  echo "|---|---|---|---|"
+  rates_main=() rates_this=() cpu_main=() cpu_this=()
+  for round in 1 2 3; do
+    exec3_rate "$main_bin" "main (no event rows), run $round"; rates_main+=("$RATE"); cpu_main+=("$CPU_US")
+    exec3_rate "$BIN" "this build (event rows), run $round"; rates_this+=("$RATE"); cpu_this+=("$CPU_US")
+  done
+  echo
+  awk -v a="${rates_this[*]}" -v b="${rates_main[*]}" -v ca="${cpu_this[*]}" -v cb="${cpu_main[*]}" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " "); split(ca, p, " "); split(cb, q, " ");
+    sa = 0; sb = 0; pa = 1e18; pb = 1e18;
+    for (i = 1; i <= n; i++) {
+      if (x[i] > sa) sa = x[i]; if (y[i] > sb) sb = y[i];
+      if (p[i] + 0 < pa) pa = p[i]; if (q[i] + 0 < pb) pb = q[i] }
+    printf "best of %d: %.0f executions a second with event rows, %.0f without: %.1f %% %s;\n",
+      n, sa, sb, (sb - sa) / sb * 100, sa <= sb ? "below" : "above (none lost)"
+    printf "least CPU: %.0f µs an execution with event rows, %.0f without: %+.1f %% (target: at most 10 %% slower)\n",
+      pa, pb, (pa - pb) / pb * 100 }'
+else
+  echo "FAILED: building main's binary for the comparison (see $work/main.build)"
+fi
+BIN=${AOP_BIN:-build/aop}
 fi
 
 # ---- cluster ----

@@ -25,6 +25,7 @@ typedef struct {
     workpool *slow;       /* bcrypt and other slow CPU work */
     struct engine *engine; /* runs executions (engine/engine.h) */
     struct vault *vault;   /* seals and opens credentials (credentials/vault.h) */
+    struct live *live;     /* streams of execution events (executions/live.h) */
     int64_t start_ms;     /* wall clock at start */
     int64_t start_mono_ns;
 } app_ctx;

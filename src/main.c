@@ -19,6 +19,7 @@
 #include "engine/engine.h"
 #include "engine/pricing.h"
 #include "executions/executions.h"
+#include "executions/live.h"
 #include "http/server.h"
 #include "infra/cache.h"
 #include "infra/limiter.h"
@@ -378,6 +379,11 @@ static int cmd_serve(void)
     raise_fd_limit();
     /* A store that is not shared was claimed above: this process holds it
      * alone, and every running execution in it is an orphan. */
+    if (!(app.live = live_new(&app))) {
+        log_error("cannot start the event streams");
+        fprintf(stderr, "aop: cannot start the event streams\n");
+        goto out;
+    }
     engine_opts eo = {.cfg = &cfg, .store = s, .prices = prices,
                       .hooks = executions_hooks(&app), .exclusive = !store_shared(s),
                       .vault = app.vault};
@@ -405,7 +411,9 @@ out:
     /* The engine first: it hands its executions back and ends the waits of
      * parked requests, which the HTTP server's drain waits for. */
     engine_stop(app.engine);
+    live_shutdown(app.live); /* every stream ends, so the drain does not wait for them */
     http_server_stop(srv, cfg.shutdown_timeout_ms);
+    live_free(app.live);
     engine_free(app.engine);
     ports_close(&app);
     pricing_free(prices);

@@ -44,6 +44,10 @@ void api_workflows_version(http_req *req);
 void api_workflows_summary(http_req *req);
 void api_workflows_execute(http_req *req);
 
+/* events_api.c */
+void api_execution_events(http_req *req);
+void api_events(http_req *req);
+
 /* executions_api.c */
 void api_executions_list(http_req *req);
 void api_executions_get(http_req *req);

@@ -1,5 +1,6 @@
 /* Operations routes: /health, /ready, /metrics, /openapi.json. */
 #include "api/api.h"
+#include "executions/live.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "engine/engine.h"
@@ -115,6 +116,18 @@ void api_metrics(http_req *req)
     buf out;
     buf_init(&out, 0);
     http_routes_metrics(&out);
+    long streams = 0;
+    long long dropped = 0;
+    live_read_stats(http_app(req)->live, &streams, &dropped);
+    buf_printf(&out,
+               "# HELP aop_event_streams Event streams open on this instance.\n"
+               "# TYPE aop_event_streams gauge\n"
+               "aop_event_streams %ld\n"
+               "# HELP aop_event_streams_dropped_total Readers dropped for falling "
+               "SSE_BUFFER_BYTES behind.\n"
+               "# TYPE aop_event_streams_dropped_total counter\n"
+               "aop_event_streams_dropped_total %lld\n",
+               streams, dropped);
     cache_render_metrics(http_app(req)->cache, &out);
     lock_render_metrics(http_app(req)->locks, &out);
     if (http_app(req)->redis)

@@ -210,6 +210,12 @@ static const cfg_entry table[] = {
      "(secret) comma-separated earlier keys that still open what they sealed"},
     {"CREDENTIALS_MAX_PER_USER", T_INT, F(credentials_max_per_user), "500", 1, 1000000, NULL,
      NULL, "credentials one user may hold"},
+    {"SSE_PING_MS", T_INT, F(sse_ping_ms), "15000", 100, 3600000, NULL, NULL,
+     "an event stream sends a ': ping' comment this often"},
+    {"SSE_MAX_STREAMS", T_INT, F(sse_max_streams), "20", 1, 100000, NULL, NULL,
+     "open event streams of one user on one instance; more answer 429"},
+    {"SSE_BUFFER_BYTES", T_INT, F(sse_buffer_bytes), "1048576", 4096, 1LL << 30, NULL, NULL,
+     "events a stream may hold unsent; a reader that falls further behind is dropped"},
 };
 #undef F
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))

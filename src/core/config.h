@@ -71,6 +71,10 @@ typedef struct {
     char *credentials_key;       /* base64 of 32 bytes */
     char *credentials_old_keys;  /* comma-separated, still open what they sealed */
     long long credentials_max_per_user;
+    /* live execution events (Server-Sent Events) */
+    long long sse_ping_ms;      /* a ": ping" comment at least this often */
+    long long sse_max_streams;  /* open streams of one user on one instance */
+    long long sse_buffer_bytes; /* what a stream may hold unsent before it is dropped */
 } config;
 
 /* Looks a variable up; returns NULL when unset. ctx is passed through. */

@@ -46,6 +46,9 @@ struct call {
     json_t *resp_headers;
     void *data;           /* the kind's, freed with the call */
     redact_set secrets;   /* what the request carries that must not come back */
+    call_stream_fn stream; /* call_stream: takes the body as it arrives */
+    void *stream_state;
+    void (*stream_free)(void *state);
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -69,6 +72,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
 {
     call *c = ctx;
     size_t len = size * n;
+    if (c->stream) { /* a piece that goes on live: the call's secrets out first */
+        size_t clen = 0;
+        char *clean = redact_text_new(&c->secrets, p, len, &clen);
+        bool took = c->stream(c->r, c->node, call_status(c), clean ? clean : p,
+                              clean ? clen : len, c->stream_state);
+        free(clean);
+        if (took)
+            return len;
+    }
     if (c->resp.len + len > ENGINE_HTTP_MAX_RESPONSE || buf_append(&c->resp, p, len) != 0) {
         c->too_large = true;
         return 0; /* aborts the transfer */
@@ -142,6 +154,8 @@ void call_free(call *c)
     buf_free(&c->resp);
     json_decref(c->resp_headers);
     free(c->data);
+    if (c->stream_free)
+        c->stream_free(c->stream_state);
     redact_clear(&c->secrets);
     free(c);
 }
@@ -200,6 +214,18 @@ void call_set_data(call *c, void *data)
 void *call_data(const call *c)
 {
     return c->data;
+}
+
+void call_stream(call *c, call_stream_fn fn, void *state, void (*state_free)(void *))
+{
+    c->stream = fn;
+    c->stream_state = state;
+    c->stream_free = state_free;
+}
+
+void *call_stream_state(const call *c)
+{
+    return c->stream ? c->stream_state : NULL;
 }
 
 static void common_options(call *c, long long timeout_ms)

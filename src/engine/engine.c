@@ -31,6 +31,7 @@
 #include "core/mem.h"
 #include "core/str.h"
 #include "engine/engine_int.h"
+#include "engine/exec_event.h"
 #include "engine/render.h"
 
 #define CLAIM_BATCH 256
@@ -217,6 +218,270 @@ static void push_ready(run *r, int i)
     r->ready[r->nready++] = i;
 }
 
+/* ---- events ----
+ *
+ * Every change a run commits brings its events (docs/api.md, "Live
+ * execution events"): they wait in r->evs (a type and the text of its
+ * fields each), and the flush that writes the change numbers them after
+ * r->seq, stamps them with its time and writes them in the same
+ * transaction; once it committed they go to the events hook. A flush that
+ * fails keeps them for the next; a lost run drops them with everything
+ * else. */
+
+/* r's event of type with fields (malloc'd, taken): the text of its JSON
+ * members after executionId, seq and ts. */
+static void run_event(run *r, const char *type, char *fields)
+{
+    if (r->nevs == r->evs_cap) {
+        r->evs_cap = r->evs_cap ? r->evs_cap * 2 : 8;
+        r->evs = xrealloc(r->evs, sizeof(*r->evs) * (size_t)r->evs_cap);
+    }
+    r->evs[r->nevs++] = (store_exec_event){0, (char *)type, r->ev_ts, fields};
+    touch(r->lp, r);
+}
+
+/*
+ * Last in the flush transaction: the waiting events of every run of list
+ * still ours, numbered after its seq (read now when its claim could not)
+ * and stamped now, in one statement, so that little is left between their
+ * time and the commit.
+ */
+static aop_err write_events(store *s, run *list)
+{
+    int n = 0;
+    for (run *r = list; r; r = r->touched_next)
+        n += r->nevs > 0 && !r->lost;
+    if (!n)
+        return AOP_OK;
+    store_exec_events *rows = xcalloc((size_t)n, sizeof(*rows));
+    char ts[25];
+    clock_format_rfc3339(clock_now_ms(), ts);
+    aop_err rc = AOP_OK;
+    n = 0;
+    for (run *r = list; r && rc == AOP_OK; r = r->touched_next) {
+        if (!r->nevs || r->lost)
+            continue;
+        if (r->seq < 0)
+            rc = store_execution_events_last(s, r->row.id, &r->seq);
+        str_copy(r->ev_ts, sizeof(r->ev_ts), ts);
+        for (int k = 0; k < r->nevs; k++)
+            r->evs[k].seq = r->seq + k + 1;
+        rows[n++] = (store_exec_events){r->row.id, r->evs, r->nevs};
+    }
+    if (rc == AOP_OK)
+        rc = store_execution_events_put(s, rows, n);
+    free(rows);
+    return rc;
+}
+
+static void events_clear(run *r)
+{
+    for (int k = 0; k < r->nevs; k++)
+        free(r->evs[k].members);
+    r->nevs = 0;
+}
+
+/* The fields of the engine's events are written as text, not built as
+ * JSON values, and without printf: an execution of three transforms
+ * writes eight of them, and this keeps them off its cost. Ids are
+ * escaped; errors are JSON already. */
+
+static void put_int(buf *b, long long v)
+{
+    char t[24];
+    size_t k = sizeof(t);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        t[--k] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        t[--k] = '-';
+    buf_append(b, t + k, sizeof(t) - k);
+}
+
+/* A JSON number that reads back as v (0 for nothing spent, most often). */
+static void put_real(buf *b, double v)
+{
+    char t[32];
+    if (v == 0) {
+        buf_puts(b, "0");
+        return;
+    }
+    snprintf(t, sizeof(t), "%.17g", v);
+    buf_puts(b, t);
+}
+
+/* "nodeId":"<id>" into b. */
+static void node_id_member(buf *b, const run *r, int i)
+{
+    const char *id = r->d->nodes[i].id;
+    buf_puts(b, "\"nodeId\":\"");
+    buf_json_escape(b, id, strlen(id));
+    buf_puts(b, "\"");
+}
+
+/* ,"usage":{...},"costUsd":n,"error":<error or null> into b. */
+static void spend_members(buf *b, long long prompt, long long completion, double cost,
+                          const char *error)
+{
+    buf_puts(b, ",\"usage\":{\"promptTokens\":");
+    put_int(b, prompt);
+    buf_puts(b, ",\"completionTokens\":");
+    put_int(b, completion);
+    buf_puts(b, ",\"totalTokens\":");
+    put_int(b, prompt + completion);
+    buf_puts(b, "},\"costUsd\":");
+    put_real(b, cost);
+    buf_puts(b, ",\"error\":");
+    buf_puts(b, error ? error : "null");
+}
+
+static char *take(buf *b)
+{
+    size_t len;
+    return buf_take(b, &len);
+}
+
+/* node.finished of node i, as its row says it ended. */
+static void event_node_finished(run *r, int i)
+{
+    const node_state *n = &r->ns[i];
+    bool timed = n->started_ms && n->finished_ms && n->status != EXEC_SKIPPED;
+    buf b;
+    buf_init(&b, 0);
+    node_id_member(&b, r, i);
+    buf_puts(&b, ",\"status\":\"");
+    buf_puts(&b, exec_status_name(n->status));
+    buf_puts(&b, "\",\"durationMs\":");
+    if (timed)
+        put_int(&b, (long long)(n->finished_ms - n->started_ms));
+    else
+        buf_puts(&b, "null");
+    spend_members(&b, n->prompt_tokens, n->completion_tokens, n->cost_usd, n->error);
+    run_event(r, "node.finished", take(&b));
+}
+
+static void event_node_started(run *r, int i, const char *kind)
+{
+    buf b;
+    buf_init(&b, 0);
+    node_id_member(&b, r, i);
+    buf_puts(&b, ",\"type\":\"");
+    buf_puts(&b, kind);
+    buf_puts(&b, "\",\"attempt\":");
+    put_int(&b, r->ns[i].attempts);
+    run_event(r, "node.started", take(&b));
+}
+
+static void event_node_retrying(run *r, int i, long long delay_ms)
+{
+    buf b;
+    buf_init(&b, 0);
+    node_id_member(&b, r, i);
+    buf_puts(&b, ",\"attempt\":");
+    put_int(&b, r->ns[i].attempts);
+    buf_puts(&b, ",\"error\":");
+    buf_puts(&b, r->ns[i].error ? r->ns[i].error : "null");
+    buf_puts(&b, ",\"delayMs\":");
+    put_int(&b, delay_ms);
+    run_event(r, "node.retrying", take(&b));
+}
+
+/* execution.started (status) or execution.finished (end: its row). */
+static void event_execution(run *r, const char *type, const char *status,
+                            const store_execution *end)
+{
+    buf b;
+    buf_init(&b, 0);
+    buf_puts(&b, "\"workflowId\":\"");
+    buf_puts(&b, r->row.workflow_id);
+    buf_puts(&b, "\",\"status\":\"");
+    buf_puts(&b, status);
+    buf_puts(&b, "\"");
+    if (end) {
+        buf_puts(&b, ",\"durationMs\":");
+        put_int(&b, end->duration_ms);
+        spend_members(&b, end->prompt_tokens, end->completion_tokens, end->cost_usd, end->error);
+    }
+    run_event(r, type, take(&b));
+}
+
+/* After the flush that wrote r's events committed: the hook hears them. */
+static void events_done(engine *e, run *r)
+{
+    if (!r->nevs)
+        return;
+    if (e->hooks.events)
+        e->hooks.events(e->hooks.ctx, r->row.workflow_id, r->row.id, r->evs, r->nevs);
+    r->seq += r->nevs;
+    events_clear(r);
+}
+
+void engine_queued_event(engine *e, const store_execution *row)
+{
+    char members[128], ts[25];
+    if (!e->hooks.events)
+        return;
+    snprintf(members, sizeof(members), STORE_QUEUED_MEMBERS, row->workflow_id);
+    str_copy(ts, sizeof(ts), row->created_at);
+    store_exec_event ev = {1, "execution.queued", ts, members};
+    e->hooks.events(e->hooks.ctx, row->workflow_id, row->id, &ev, 1);
+}
+
+/* llm.delta: what each streaming node received and has not sent yet. */
+struct delta_buf {
+    buf text;
+    int attempt; /* whose text it holds */
+    int64_t sent_ms;
+};
+
+static void delta_send(run *r, int i)
+{
+    struct delta_buf *d = &r->deltas[i];
+    engine *e = r->lp->e;
+    if (!d->text.len)
+        return;
+    if (e->hooks.events) {
+        buf m;
+        char ts[25];
+        buf_init(&m, 0);
+        node_id_member(&m, r, i);
+        buf_printf(&m, ",\"attempt\":%d,\"text\":\"", r->ns[i].attempts);
+        buf_json_escape(&m, d->text.data, d->text.len);
+        buf_puts(&m, "\"");
+        clock_format_rfc3339(clock_now_ms(), ts);
+        store_exec_event ev = {-1, "llm.delta", ts, m.data};
+        e->hooks.events(e->hooks.ctx, r->row.workflow_id, r->row.id, &ev, 1);
+        buf_free(&m);
+    }
+    buf_reset(&d->text);
+    d->sent_ms = engine_mono_ms();
+}
+
+void engine_delta(run *r, int i, const char *text, size_t len, bool end)
+{
+    if (!r->deltas)
+        r->deltas = xcalloc((size_t)r->d->n, sizeof(*r->deltas));
+    struct delta_buf *d = &r->deltas[i];
+    if (!d->text.max)
+        buf_init(&d->text, EXEC_EVENT_DELTA_MAX + 1);
+    if (d->attempt != r->ns[i].attempts) { /* what a failed attempt left is not sent */
+        buf_reset(&d->text);
+        d->attempt = r->ns[i].attempts;
+    }
+    while (len) { /* a text past the bound goes out in parts */
+        size_t room = EXEC_EVENT_DELTA_MAX - d->text.len, n = len < room ? len : room;
+        buf_append(&d->text, text, n);
+        text += n;
+        len -= n;
+        if (len)
+            delta_send(r, i);
+    }
+    if (end || engine_mono_ms() - d->sent_ms >= ENGINE_DELTA_MS)
+        delta_send(r, i);
+}
+
 /* An error object: {code, message} for a node, plus details when o has
  * them; plus nodeId (null when no node is to blame) for an execution. */
 static char *error_text(const char *code, const char *message, bool execution,
@@ -384,6 +649,8 @@ static void end_run(run *r, exec_status status, char *error)
         if (n->status == EXEC_PENDING) { /* never reached; a restored one had succeeded */
             n->status = n->restored ? EXEC_SUCCEEDED : EXEC_SKIPPED;
             n->dirty = !n->restored;
+            if (!n->restored)
+                event_node_finished(r, i);
             continue;
         }
         if (n->status != EXEC_RUNNING)
@@ -393,6 +660,7 @@ static void end_run(run *r, exec_status status, char *error)
         n->finished_ms = now;
         n->dirty = true;
         r->inflight--;
+        event_node_finished(r, i);
     }
     if (r->heap_pos)
         heap_remove(r->lp, r->heap_pos);
@@ -433,6 +701,7 @@ static void node_finished(run *r, int i, exec_status st)
     n->finished_ms = clock_now_ms();
     n->dirty = true;
     touch(r->lp, r);
+    event_node_finished(r, i);
 }
 
 static void attempt(loop *lp, run *r, int i);
@@ -487,6 +756,7 @@ static void node_done(loop *lp, run *r, int i, node_outcome *o)
             wait = 600000;
         n->timer = TIMER_RETRY;
         heap_push(lp, r, i, engine_mono_ms() + wait);
+        event_node_retrying(r, i, wait);
         r->inflight++;
         n->dirty = true;
         touch(lp, r);
@@ -546,6 +816,7 @@ static void attempt(loop *lp, run *r, int i)
             n->started_ms = clock_now_ms();
     }
     engine_count(&lp->e->stats.node_runs, 1);
+    event_node_started(r, i, k->name);
     if (k->runs != KIND_INLINE)
         r->inflight++; /* until its outcome reaches loop_node_done */
     node_outcome o = {0};
@@ -594,6 +865,11 @@ static void free_run(run *r)
     free(r->ns);
     free(r->ready);
     free(r->settles);
+    events_clear(r);
+    free(r->evs);
+    for (int i = 0; r->deltas && i < r->d->n; i++)
+        buf_free(&r->deltas[i].text);
+    free(r->deltas);
     json_decref(r->input);
     dag_unref(r->d);
     free(r->row.input);
@@ -695,6 +971,12 @@ static void open_run(loop *lp, const store_execution *row)
     hold(r, (long long)strlen(r->row.input));
     int64_t t = 0;
     r->started_ms = clock_parse_rfc3339(row->started_at, 0, &t) == 0 ? t : clock_now_ms();
+    /* execution.queued is seq 1 (store_execution_enqueue); a resumed run
+     * goes on after what the claims before it committed, and starts
+     * where no claim got as far as committing the start */
+    r->seq = 1;
+    if (row->claims > 1 && store_execution_events_last(e->st, row->id, &r->seq) != AOP_OK)
+        r->seq = -1; /* unknown: the first flush reads it (write_events) */
     r->next = lp->runs;
     if (lp->runs)
         lp->runs->prev = r;
@@ -702,6 +984,8 @@ static void open_run(loop *lp, const store_execution *row)
     __atomic_add_fetch(&lp->nruns, 1, __ATOMIC_RELAXED); /* read by /metrics */
     engine_count(&e->stats.started, 1);
 
+    if (r->seq >= 0 && r->seq < 2)
+        event_execution(r, "execution.started", "running", NULL);
     char why[160];
     r->d = load_dag(e, row, why, sizeof(why));
     if (!r->d) {
@@ -880,6 +1164,8 @@ static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
         store_execution end;
         char *output = NULL;
         end_row(r, &end, &output);
+        if (!r->nevs || strcmp(r->evs[r->nevs - 1].type, "execution.finished"))
+            event_execution(r, "execution.finished", exec_status_name(end.status), &end);
         rc = store_execution_finish(s, &end);
         if (rc == AOP_OK) {
             wf_tally *t = &f->tallies[f->ntallies++];
@@ -941,7 +1227,10 @@ static aop_err flush_tx(store *s, void *p)
         if (rc != AOP_OK)
             return rc;
     }
-    return events_ended(f->e, f->list);
+    aop_err rc = write_events(s, f->list);
+    if (rc == AOP_OK)
+        rc = events_written(f->e, f->list);
+    return rc == AOP_OK ? events_ended(f->e, f->list) : rc;
 }
 
 static void count_end(engine *e, exec_status st)
@@ -971,6 +1260,7 @@ static void written(loop *lp, run *r)
         waits_notify(lp->e, id, true);
         return;
     }
+    events_done(lp->e, r);
     for (int i = 0; r->d && i < r->d->n; i++)
         r->ns[i].dirty = false;
     budget_flushed(r);

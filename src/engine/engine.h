@@ -76,6 +76,16 @@ typedef struct {
     void (*changed)(void *ctx, const char *workflow_id, const char *execution_id);
     /* Retention deleted executions (which ones is not known). */
     void (*pruned)(void *ctx);
+    /* Events ev[0..n) of execution_id (of workflow_id) are committed (seq
+     * in order), or, seq -1, live only (llm.delta, never stored). The
+     * texts are borrowed for the call. */
+    void (*events)(void *ctx, const char *workflow_id, const char *execution_id,
+                   const store_exec_event *ev, int n);
+    /* Another process sharing the database committed events first..last of
+     * execution_id (0, 0: some, which ones is not known; also after a
+     * cancel or a delete there). */
+    void (*events_elsewhere)(void *ctx, const char *execution_id, long long first,
+                             long long last);
 } engine_hooks;
 
 /* What engine_start needs; borrowed for the engine's life except prices. */
@@ -110,6 +120,14 @@ void engine_queued(engine *e);
  * loop running it drops it, and its waiters are told, here and in the other
  * processes sharing the database. */
 void engine_forget(engine *e, const char *execution_id);
+
+/* Events first..last of execution_id were committed outside the engine
+ * (queued, a cancel): tells the other processes sharing the database. */
+void engine_events_committed(engine *e, const char *execution_id, long long first,
+                             long long last);
+
+/* Tells the events hook of row's execution.queued (committed). */
+void engine_queued_event(engine *e, const store_execution *row);
 
 /* engine_forget for an execution cancelled through the API (counted). */
 void engine_cancelled(engine *e, const char *execution_id);

@@ -107,6 +107,15 @@ struct run {
     struct budget_settle *settles;
     int nsettles, settles_cap;
     bool reserved;
+    /* Durable events (engine.c, "events"): seq, the last one committed;
+     * evs, those the next flush writes (members malloc'd), numbered after
+     * it and stamped ev_ts by that flush. */
+    long long seq;
+    store_exec_event *evs;
+    char ev_ts[25];
+    int nevs, evs_cap;
+    /* llm.delta coalescing (engine.c): text not sent yet, per node */
+    struct delta_buf *deltas;
 };
 
 struct loop {
@@ -223,6 +232,17 @@ void call_guard(call *c);
 /* Keeps data (malloc'd, taken) with the transfer for the kind's finish. */
 void call_set_data(call *c, void *data);
 void *call_data(const call *c);
+/* A response taken as it arrives (a streamed LLM answer): fn gets each
+ * piece of the body of node's call (the call's secrets redacted in the
+ * piece; one cut in two by the pieces' border is not), with the status;
+ * when it returns true
+ * the piece is its (not kept for call_response), else it is kept as
+ * usual. state (taken) is freed with the call by state_free. */
+typedef bool (*call_stream_fn)(run *r, int node, long status, const char *p, size_t len,
+                               void *state);
+void call_stream(call *c, call_stream_fn fn, void *state, void (*state_free)(void *));
+/* The state given to call_stream (borrowed), NULL when there is none. */
+void *call_stream_state(const call *c);
 /* Starts the transfer: 0, or -1 with o failed and c freed. */
 int call_start(call *c, node_outcome *o);
 /* Frees a transfer that was not started. NULL-safe. */
@@ -288,6 +308,18 @@ struct credentials_use;
 int engine_credential(loop *lp, run *r, const json_t *conf, struct credentials_use *u,
                       node_outcome *o);
 
+/*
+ * llm_stream.c: an llm call with config.stream (docs/api.md): the answer
+ * is parsed as it arrives (sse_parse.h), its text goes out as llm.delta
+ * (engine_delta), and the finish reads the same answer a call without
+ * streaming gets.
+ */
+void llm_stream_start(call *c);
+/* The streamed answer as a non-streaming call's JSON (new): NULL with
+ * *streamed false when c did not stream (or was answered with an error
+ * status), NULL with *streamed true when the stream could not be read. */
+json_t *llm_stream_answer(call *c, bool *streamed);
+
 /* inserter.c */
 int inserter_start(engine *e);
 void inserter_stop(engine *e);
@@ -301,6 +333,25 @@ void events_queued(engine *e);
 void events_cancelled(engine *e, const char *execution_id);
 /* In the flush transaction: the runs of list that end in it. */
 aop_err events_ended(engine *e, run *list);
+/* In the flush transaction: the runs of list that write events in it. */
+aop_err events_written(engine *e, run *list);
+/* Tokens "id:first:last" of committed events for the other processes,
+ * gathered (add) and sent (end) in as few payloads as fit; only on a
+ * shared store. */
+typedef struct {
+    char ids[STORE_EVENT_MAX - 64];
+    size_t len;
+    aop_err rc;
+} events_acc;
+void events_acc_add(engine *e, events_acc *a, const char *id, long long first, long long last);
+aop_err events_acc_end(engine *e, events_acc *a);
+
+/* engine.c: text (len bytes) that node i of r streamed from its provider
+ * (attempt: the node's attempt), sent as llm.delta at most once per
+ * ENGINE_DELTA_MS per node; end: the attempt's transfer ended, send what
+ * is left. Never stored. */
+#define ENGINE_DELTA_MS 50
+void engine_delta(run *r, int i, const char *text, size_t len, bool end);
 
 /* engine.c: engine_forget without telling other processes. */
 void engine_forget_local(engine *e, const char *execution_id);

@@ -10,6 +10,8 @@
  *   c   this execution was cancelled or deleted: the loop running it drops
  *       it, its waiters are told, and a loop claims (its workflow's limit
  *       has room again).
+ *   v   durable events were committed: "id:first:last" for each
+ *       execution, so that streams here that follow it read them.
  * Queued and cancel events are sent once per commit; end events carry as
  * many ids as fit in STORE_EVENT_MAX bytes, one per flush of a loop.
  *
@@ -74,6 +76,81 @@ aop_err events_ended(engine *e, run *list)
     return len ? publish(e, 'e', ids) : AOP_OK;
 }
 
+void events_acc_add(engine *e, events_acc *a, const char *id, long long first, long long last)
+{
+    char tok[UUID_STR_LEN + 48];
+    int n = snprintf(tok, sizeof(tok), "%s:%lld:%lld", id, first, last);
+    if (n < 0 || (size_t)n >= sizeof(tok) || a->rc != AOP_OK)
+        return;
+    if (a->len + 1 + (size_t)n >= sizeof(a->ids)) {
+        a->rc = publish(e, 'v', a->ids);
+        a->len = 0;
+    }
+    if (a->len)
+        a->ids[a->len++] = ' ';
+    memcpy(a->ids + a->len, tok, (size_t)n + 1);
+    a->len += (size_t)n;
+}
+
+aop_err events_acc_end(engine *e, events_acc *a)
+{
+    if (a->rc == AOP_OK && a->len)
+        a->rc = publish(e, 'v', a->ids);
+    a->len = 0;
+    return a->rc;
+}
+
+aop_err events_written(engine *e, run *list)
+{
+    if (!store_shared(e->st))
+        return AOP_OK;
+    events_acc a = {.rc = AOP_OK};
+    for (run *r = list; r; r = r->touched_next)
+        if (r->nevs && !r->lost)
+            events_acc_add(e, &a, r->row.id, r->evs[0].seq, r->evs[r->nevs - 1].seq);
+    return events_acc_end(e, &a);
+}
+
+void engine_events_committed(engine *e, const char *execution_id, long long first,
+                             long long last)
+{
+    char tok[UUID_STR_LEN + 48];
+    snprintf(tok, sizeof(tok), "%s:%lld:%lld", execution_id, first, last);
+    if (store_shared(e->st) && publish(e, 'v', tok) != AOP_OK)
+        log_warn("cannot tell other instances of execution events",
+                 LF_S("executionId", execution_id));
+}
+
+/* Tells the events_elsewhere hook of each "id:first:last" of list. */
+static void told_events(engine *e, const char *list)
+{
+    if (!e->hooks.events_elsewhere)
+        return;
+    while (*list) {
+        while (*list == ' ')
+            list++;
+        size_t n = strcspn(list, " ");
+        char tok[UUID_STR_LEN + 48], id[UUID_STR_LEN];
+        long long first = 0, last = 0;
+        if (n > ID_LEN && n < sizeof(tok) && list[ID_LEN] == ':') {
+            memcpy(tok, list, n);
+            tok[n] = '\0';
+            memcpy(id, tok, ID_LEN);
+            id[ID_LEN] = '\0';
+            if (sscanf(tok + ID_LEN, ":%lld:%lld", &first, &last) == 2)
+                e->hooks.events_elsewhere(e->hooks.ctx, id, first, last);
+        }
+        list += n;
+    }
+}
+
+static void told_cancelled(engine *e, const char *id)
+{
+    engine_forget_local(e, id);
+    if (e->hooks.events_elsewhere)
+        e->hooks.events_elsewhere(e->hooks.ctx, id, 0, 0);
+}
+
 /* Calls fn(e, id) for each id of the list "id id ...". */
 static void each_id(engine *e, const char *ids, void (*fn)(engine *, const char *))
 {
@@ -120,8 +197,11 @@ static void on_event(void *arg, const char *payload)
             each_id(e, ids, told_ended);
         break;
     case 'c':
-        each_id(e, ids, engine_forget_local);
+        each_id(e, ids, told_cancelled);
         engine_wake(e);
+        break;
+    case 'v':
+        told_events(e, ids);
         break;
     default:
         break;

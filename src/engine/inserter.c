@@ -65,6 +65,7 @@ static aop_err insert_tx(store *s, void *arg)
 {
     batch *b = arg;
     long long active = -1;
+    events_acc acc = {.rc = AOP_OK};
     b->inserted = 0;
     for (int i = 0; i < b->n; i++) {
         pending *p = b->rows[i];
@@ -76,10 +77,12 @@ static aop_err insert_tx(store *s, void *arg)
         if (p->rc != AOP_OK)
             return p->rc;
         b->inserted++;
+        if (store_shared(s))
+            events_acc_add(b->e, &acc, p->row.id, 1, 1);
     }
     if (b->inserted)
         events_queued(b->e); /* sent at the commit */
-    return AOP_OK;
+    return store_shared(s) ? events_acc_end(b->e, &acc) : AOP_OK;
 }
 
 /* By user, then by id (UUIDv7: about the order they were made). */
@@ -120,6 +123,10 @@ static void commit(engine *e, pending *list)
         rows[b.n++] = p;
     qsort(rows, (size_t)b.n, sizeof(rows[0]), by_user);
     aop_err rc = store_tx(e->st, insert_tx, &b);
+    /* execution.queued goes out before a loop can start one of them */
+    for (int i = 0; rc == AOP_OK && i < b.n; i++)
+        if (rows[i]->rc == AOP_OK)
+            engine_queued_event(e, &rows[i]->row);
     if (rc != AOP_OK)
         log_warn("cannot queue executions", LF_S("error", err_code(rc)));
     else if (b.inserted) {

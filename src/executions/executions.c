@@ -3,6 +3,8 @@
  * analytics, as JSON for the API.
  */
 #include "executions/executions.h"
+#include "engine/exec_event.h"
+#include "executions/live.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +117,15 @@ static aop_err read_row(const app_ctx *app, const wf_caller *c, const char *id, 
     return rc == AOP_OK ? may_reach(app, c, row->workflow_id, write, a) : rc;
 }
 
+aop_err executions_check_read(const app_ctx *app, const wf_caller *c, const char *id)
+{
+    arena a = {0};
+    store_execution row;
+    aop_err rc = read_row(app, c, id, false, &row, &a);
+    arena_free(&a);
+    return rc;
+}
+
 /* ---- start ---- */
 
 static long long setting(const json_t *settings, const char *key, long long def)
@@ -173,10 +184,13 @@ aop_err executions_start(const app_ctx *app, const store_execution *row, executi
                                                                     : AOP_ERR_UNAVAILABLE;
     enqueue_ctx x = {row, quota};
     aop_err rc = store_tx(app->store, enqueue_tx, &x);
-    if (rc == AOP_OK)
+    if (rc == AOP_OK) { /* execution.queued before a loop can start it */
+        engine_queued_event(app->engine, row);
+        engine_events_committed(app->engine, row->id, 1, 1);
         engine_queued(app->engine);
-    else if (rc == AOP_ERR_QUOTA_EXCEEDED)
+    } else if (rc == AOP_ERR_QUOTA_EXCEEDED) {
         engine_refused_quota(app->engine);
+    }
     return rc;
 }
 
@@ -320,6 +334,17 @@ static void hook_changed(void *app, const char *workflow_id, const char *id)
     executions_changed(app, workflow_id, id);
 }
 
+static void hook_events(void *app, const char *workflow_id, const char *id,
+                        const store_exec_event *ev, int n)
+{
+    live_events(((const app_ctx *)app)->live, workflow_id, id, ev, n);
+}
+
+static void hook_elsewhere(void *app, const char *id, long long first, long long last)
+{
+    live_elsewhere(((const app_ctx *)app)->live, id, first, last);
+}
+
 static void hook_pruned(void *app)
 {
     executions_pruned(app);
@@ -330,24 +355,25 @@ engine_hooks executions_hooks(const app_ctx *app)
     return (engine_hooks){.ctx = (void *)app,
                           .ended = hook_changed,
                           .changed = hook_changed,
-                          .pruned = hook_pruned};
+                          .pruned = hook_pruned,
+                          .events = hook_events,
+                          .events_elsewhere = hook_elsewhere};
 }
 
 typedef struct {
     store_execution *row; /* in: its id; out: the row as cancel_tx left it */
     arena *a;             /* the caller's: the row's texts live there */
     bool changed;
+    store_exec_event *evs; /* the cancel's events (members malloc'd) */
+    int nevs;
+    char ts[25];           /* theirs: the cancel's time */
 } cancel_ctx;
 
 /* What the nodes that ran spent, and the state they held: the engine
  * writes these totals at the end, which a cancel takes over. */
-static aop_err node_totals(store *s, store_execution *e, arena *a)
+static aop_err node_totals(store *s, store_execution *e, store_exec_node *nodes, int n)
 {
-    store_exec_node *nodes = NULL;
-    int n = 0;
-    aop_err rc = store_execution_nodes(s, e->id, &nodes, &n, a);
-    if (rc != AOP_OK)
-        return rc;
+    (void)s;
     e->prompt_tokens = e->completion_tokens = 0;
     e->cost_usd = 0;
     e->memory_bytes = (long long)strlen(e->input ? e->input : "");
@@ -362,6 +388,82 @@ static aop_err node_totals(store *s, store_execution *e, arena *a)
     return AOP_OK;
 }
 
+static void add_event(cancel_ctx *x, long long *seq, int64_t now, const char *type, json_t *f)
+{
+    x->evs = xrealloc(x->evs, sizeof(*x->evs) * (size_t)(x->nevs + 1));
+    ++*seq;
+    (void)now;
+    x->evs[x->nevs++] = (store_exec_event){*seq, (char *)type, x->ts, exec_event_members(f)};
+    json_decref(f);
+}
+
+static void node_cancelled(cancel_ctx *x, long long *seq, int64_t now, const char *node_id,
+                           const char *status, json_t *duration, const store_exec_node *n)
+{
+    add_event(x, seq, now, "node.finished",
+              json_pack("{s:s, s:s, s:o, s:o, s:f, s:o}", "nodeId", node_id, "status", status,
+                        "durationMs", duration, "usage",
+                        exec_event_usage(n ? n->prompt_tokens : 0, n ? n->completion_tokens : 0),
+                        "costUsd", n ? n->cost_usd : 0.0, "error",
+                        exec_event_error(n ? n->error : NULL)));
+}
+
+/* node.finished of each node that had not (running ones end cancelled,
+ * the others skipped; a queued execution has no node rows yet, so its
+ * definition names them), then execution.finished: after the events the
+ * store holds (the row is locked by the finish). */
+static aop_err cancel_events(store *s, cancel_ctx *x, const store_exec_node *nodes, int nn,
+                             int64_t now)
+{
+    const store_execution *e = x->row;
+    long long seq = 0;
+    clock_format_rfc3339(now, x->ts);
+    aop_err rc = store_execution_events_last(s, e->id, &seq);
+    if (rc != AOP_OK)
+        return rc;
+    for (int i = 0; i < nn; i++) {
+        const store_exec_node *n = &nodes[i];
+        int64_t t = 0;
+        if (n->status == EXEC_RUNNING)
+            node_cancelled(x, &seq, now, n->node_id, "cancelled",
+                           n->started_at[0] && !clock_parse_rfc3339(n->started_at, 0, &t)
+                               ? json_integer(now - t > 0 ? now - t : 0)
+                               : json_null(),
+                           n);
+        else if (n->status == EXEC_PENDING)
+            node_cancelled(x, &seq, now, n->node_id, "skipped", json_null(), n);
+    }
+    char *snap = NULL;
+    if (nn == 0 &&
+        store_workflow_version_get(s, e->workflow_id, e->workflow_version, &snap, x->a) == AOP_OK) {
+        json_t *v = json_loads(snap, 0, NULL);
+        json_t *ns = json_object_get(json_object_get(v, "definition"), "nodes"), *node;
+        size_t k;
+        json_array_foreach(ns, k, node) {
+            const char *id = json_string_value(json_object_get(node, "id"));
+            if (id)
+                node_cancelled(x, &seq, now, id, "skipped", json_null(), NULL);
+        }
+        json_decref(v);
+    }
+    add_event(x, &seq, now, "execution.finished",
+              json_pack("{s:s, s:s, s:o, s:o, s:f, s:o}", "workflowId", e->workflow_id, "status",
+                        "cancelled", "durationMs",
+                        e->duration_ms >= 0 ? json_integer(e->duration_ms) : json_null(), "usage",
+                        exec_event_usage(e->prompt_tokens, e->completion_tokens), "costUsd",
+                        e->cost_usd, "error", exec_event_error(e->error)));
+    return store_execution_events_add(s, e->id, x->evs, x->nevs);
+}
+
+static void cancel_events_free(cancel_ctx *x)
+{
+    for (int i = 0; i < x->nevs; i++)
+        free(x->evs[i].members);
+    free(x->evs);
+    x->evs = NULL;
+    x->nevs = 0;
+}
+
 /* Reads the row again inside the transaction and, unless it ended
  * meanwhile, writes its cancel. */
 static aop_err cancel_tx(store *s, void *p)
@@ -371,6 +473,7 @@ static aop_err cancel_tx(store *s, void *p)
     char id[UUID_STR_LEN];
     str_copy(id, sizeof(id), e->id);
     x->changed = false;
+    cancel_events_free(x); /* of an attempt that rolled back */
     aop_err rc = store_execution_get(s, id, e, x->a);
     if (rc != AOP_OK || ended(e->status))
         return rc;
@@ -383,9 +486,15 @@ static aop_err cancel_tx(store *s, void *p)
                "\"nodeId\":null}";
     e->output = NULL;
     long long n = 0;
-    rc = node_totals(s, e, x->a);
+    store_exec_node *nodes = NULL;
+    int nn = 0;
+    rc = store_execution_nodes(s, e->id, &nodes, &nn, x->a);
+    if (rc == AOP_OK)
+        rc = node_totals(s, e, nodes, nn);
     if (rc == AOP_OK)
         rc = store_execution_finish(s, e);
+    if (rc == AOP_OK)
+        rc = cancel_events(s, x, nodes, nn, now);
     if (rc == AOP_OK)
         rc = store_execution_nodes_end(s, e->id, EXEC_RUNNING, EXEC_CANCELLED, e->finished_at, &n);
     if (rc == AOP_OK) /* never reached: skipped, without a finish time */
@@ -408,8 +517,13 @@ aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id
     if (rc != AOP_OK)
         return rc;
     if (!ended(row.status)) {
-        cancel_ctx x = {&row, a, false};
+        cancel_ctx x = {&row, a, false, NULL, 0, ""};
         rc = store_tx(app->store, cancel_tx, &x);
+        if (rc == AOP_OK && x.changed && x.nevs) {
+            live_events(app->live, row.workflow_id, id, x.evs, x.nevs);
+            engine_events_committed(app->engine, id, x.evs[0].seq, x.evs[x.nevs - 1].seq);
+        }
+        cancel_events_free(&x);
         if (rc != AOP_OK)
             return rc;
         if (x.changed) {
@@ -443,6 +557,7 @@ aop_err executions_delete(const app_ctx *app, const char *id)
         rc = store_tx(app->store, delete_tx, (void *)id);
     if (rc == AOP_OK) {
         engine_forget(app->engine, id);
+        live_deleted(app->live, id);
         executions_changed(app, NULL, id);
         engine_wake(app->engine);
     }

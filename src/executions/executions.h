@@ -79,6 +79,10 @@ aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, c
 aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id, char **json,
                           size_t *len, arena *a);
 
+/* AOP_OK when c may read execution id, else AOP_ERR_NOT_FOUND (or the
+ * store's error). */
+aop_err executions_check_read(const app_ctx *app, const wf_caller *c, const char *id);
+
 /* Deletes it with its nodes (admin). */
 aop_err executions_delete(const app_ctx *app, const char *id);
 

@@ -61,6 +61,27 @@ int http_defer(http_req *req, http_work work, http_cont cont, void *ctx);
 int http_park(http_req *req, http_cont cont, void *ctx);
 void http_unpark(http_req *req);
 
+/*
+ * A response whose body comes over time (Server-Sent Events), holding no
+ * thread while it waits. After the handler returns, the server calls
+ * read(ctx, out, max) on an HTTP thread whenever it can send: it returns
+ * the bytes it put in out (1..max), HTTP_STREAM_WAIT when it has nothing
+ * now (the connection is then suspended until http_stream_wake),
+ * HTTP_STREAM_END to finish the response, or HTTP_STREAM_ABORT to close the
+ * connection. done(ctx) runs once, when the response is gone (finished,
+ * or the client left); from then on the stream must not be woken. The
+ * stream is NULL when the response could not be made (done has then run).
+ */
+#define HTTP_STREAM_WAIT 0
+#define HTTP_STREAM_END (-1)
+#define HTTP_STREAM_ABORT (-2)
+typedef struct http_stream http_stream;
+typedef long (*http_stream_read)(void *ctx, char *out, size_t max);
+http_stream *http_reply_stream(http_req *req, const char *content_type, http_stream_read read,
+                               void (*done)(void *ctx), void *ctx);
+/* Calls read again soon (any thread; a no-op while it is not waiting). */
+void http_stream_wake(http_stream *s);
+
 /* Adds a response header; name and value are copied. */
 void http_set_header(http_req *req, const char *name, const char *value);
 /* Answers with body (taken: the reply owns it from now on) as compact JSON. */

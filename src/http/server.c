@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,7 @@ struct http_req {
     int queued;
     int status;
     const char *content_type;
+    http_stream *stream; /* http_reply_stream: the body comes from it */
     char *reply;      /* malloc'd; handed to libmicrohttpd */
     size_t reply_len;
     int nheaders;
@@ -169,6 +172,96 @@ void http_reply_error(http_req *req, aop_err e, const char *message, json_t *det
     else
         json_decref(details);
     http_reply_json(req, err_http_status(e), json_pack("{s:o}", "error", err));
+}
+
+/* ---- streams ----
+ *
+ * A stream is a callback response: libmicrohttpd calls pull() when the
+ * socket can take more. When the producer has nothing, pull() suspends
+ * the connection and returns 0; http_stream_wake resumes it. woken closes
+ * the race of a wake that comes while read runs: pull() then reads again
+ * instead of suspending. */
+
+/* libmicrohttpd allocates this much with every callback response; a chunked
+ * body is written from the connection's own buffer instead, so only an
+ * HTTP/1.0 client's stream goes through it: kept small, it costs a thousand
+ * streams 1 MiB rather than 16. */
+#define STREAM_BLOCK 1024
+
+struct http_stream {
+    pthread_mutex_t mu;
+    struct MHD_Connection *conn;
+    bool suspended, woken;
+    http_stream_read read;
+    void (*done)(void *ctx);
+    void *ctx;
+};
+
+http_stream *http_reply_stream(http_req *req, const char *content_type, http_stream_read read,
+                               void (*done)(void *ctx), void *ctx)
+{
+    if (req->replied) {
+        log_error("second reply to one request", LF_S("requestId", req->request_id));
+        done(ctx);
+        return NULL;
+    }
+    http_stream *st = xcalloc(1, sizeof(*st));
+    pthread_mutex_init(&st->mu, NULL);
+    st->conn = req->conn;
+    st->read = read;
+    st->done = done;
+    st->ctx = ctx;
+    req->replied = 1;
+    req->status = 200;
+    req->content_type = arena_strdup(&req->arena, content_type);
+    req->stream = st;
+    return st;
+}
+
+void http_stream_wake(http_stream *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->woken = true;
+    if (st->suspended) {
+        st->suspended = false;
+        MHD_resume_connection(st->conn);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+static ssize_t pull(void *cls, uint64_t pos, char *out, size_t max)
+{
+    (void)pos;
+    http_stream *st = cls;
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        st->woken = false;
+        pthread_mutex_unlock(&st->mu);
+        long n = st->read(st->ctx, out, max);
+        if (n == HTTP_STREAM_END)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (n < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (n > 0)
+            return (ssize_t)n;
+        pthread_mutex_lock(&st->mu);
+        bool again = st->woken;
+        if (!again) {
+            st->suspended = true;
+            MHD_suspend_connection(st->conn);
+        }
+        pthread_mutex_unlock(&st->mu);
+        if (!again)
+            return 0;
+    }
+}
+
+static void stream_free(void *cls)
+{
+    http_stream *st = cls;
+    st->done(st->ctx);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
 }
 
 /* ---- request pipeline ---- */
@@ -511,8 +604,41 @@ static int maybe_gzip(http_req *req)
     return compressed;
 }
 
+/* Adds the handler's headers to resp, queues it and lets it go. */
+static enum MHD_Result queue_reply(http_req *req, struct MHD_Response *resp)
+{
+    for (int i = 0; i < req->nheaders; i++)
+        MHD_add_response_header(resp, req->hname[i], req->hvalue[i]);
+    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    req->queued = rc == MHD_YES;
+    return rc;
+}
+
+/* A stream's response: never compressed, never cached, never buffered by
+ * a proxy. */
+static enum MHD_Result send_stream(http_req *req)
+{
+    http_stream *st = req->stream;
+    req->stream = NULL;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, pull, st, stream_free);
+    if (!resp) {
+        stream_free(st);
+        return MHD_NO;
+    }
+    add_common_headers(req, resp);
+    MHD_add_response_header(resp, "Content-Type", req->content_type);
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    if (find_origin(req))
+        MHD_add_response_header(resp, "Vary", "Origin");
+    return queue_reply(req, resp);
+}
+
 static enum MHD_Result send_reply(http_req *req)
 {
+    if (req->stream)
+        return send_stream(req);
     int gz = maybe_gzip(req);
     struct MHD_Response *resp =
         MHD_create_response_from_buffer(req->reply_len, req->reply, MHD_RESPMEM_MUST_FREE);
@@ -524,12 +650,7 @@ static enum MHD_Result send_reply(http_req *req)
         MHD_add_response_header(resp, "Content-Encoding", "gzip");
     if (req->content_type)
         MHD_add_response_header(resp, "Content-Type", req->content_type);
-    for (int i = 0; i < req->nheaders; i++)
-        MHD_add_response_header(resp, req->hname[i], req->hvalue[i]);
-    enum MHD_Result rc = MHD_queue_response(req->conn, (unsigned)req->status, resp);
-    MHD_destroy_response(resp);
-    req->queued = rc == MHD_YES;
-    return rc;
+    return queue_reply(req, resp);
 }
 
 /* ---- libmicrohttpd callbacks ---- */
@@ -592,6 +713,8 @@ static http_req *req_new(http_server *srv, struct MHD_Connection *conn, const ch
 
 static void req_free(http_req *req)
 {
+    if (req->stream) /* answered with a stream that never went out */
+        stream_free(req->stream);
     json_decref(req->json);
     buf_free(&req->body);
     free(req->reply);

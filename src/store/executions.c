@@ -15,7 +15,9 @@
  * NULL (read back as -1).
  */
 #include "store/db.h"
+#include "core/buf.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,6 +270,25 @@ static const db_sql q_finish = DB_BOTH(
 /* Node rows go with it (ON DELETE CASCADE; SQLite has foreign keys on for
  * every connection): one statement, so never half done. */
 static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
+/* $1: a JSON array of rows [execution_id, seq, last_seq, ts, data]. */
+static const db_sql q_events_put = DB_PAIR(
+    "INSERT INTO execution_events (execution_id, seq, last_seq, ts, data) "
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]') "
+    "FROM json_each($1)",
+    "INSERT INTO execution_events (execution_id, seq, last_seq, ts, data) "
+    "SELECT e->>0, (e->>1)::bigint, (e->>2)::bigint, e->>3, e->>4 "
+    "FROM json_array_elements($1::json) e");
+/* execution.queued from the executions row (STORE_QUEUED_MEMBERS), then
+ * the rows that hold events after $2. */
+static const db_sql q_events = DB_BOTH(
+    "SELECT 1, 1, created_at, 'execution.queued \"workflowId\":\"' || workflow_id || "
+    "'\",\"status\":\"queued\"' FROM executions WHERE id = $1 AND $2 < 1 "
+    "UNION ALL SELECT seq, last_seq, ts, data FROM execution_events "
+    "WHERE execution_id = $1 AND last_seq > $2 ORDER BY 1 LIMIT $3");
+static const db_sql q_status = DB_BOTH("SELECT status FROM executions WHERE id = $1");
+static const db_sql q_events_last = DB_BOTH(
+    "SELECT COALESCE(MAX(last_seq), 1) FROM execution_events WHERE execution_id = $1");
 
 /* Aggregates: the same totals over one workflow ($1) or a created_at range
  * ($1, $2). Durations count executions that started and finished; the
@@ -371,6 +392,18 @@ static const db_col node_cols[] = {
 };
 static const db_row node_row = DB_ROW(node_cols, store_exec_node);
 
+/* A row of execution_events: events seq..last_seq of one time, as
+ * "<type> <members>" lines. */
+typedef struct {
+    long long seq, last_seq;
+    char *ts;
+    char *lines;
+} event_rows;
+#define V(kind, member) DB_COL(kind, event_rows, member)
+static const db_col event_cols[] = {V(DB_INT, seq), V(DB_INT, last_seq), V(DB_DUP, ts),
+                                    V(DB_DUP, lines)};
+static const db_row event_row = DB_ROW(event_cols, event_rows);
+
 /* ---- one execution ---- */
 
 /* triggered_by is '' when there is no user, never NULL (see migration 5). */
@@ -448,6 +481,102 @@ aop_err store_execution_delete(store *s, const char *id)
     long long n = 0;
     aop_err rc = db_exec(&o, &q_delete, &n, "t", id);
     return db_op_end(&o, rc == AOP_OK && n == 0 ? AOP_ERR_NOT_FOUND : rc);
+}
+
+/* ---- events ---- */
+
+/* rows as the JSON array q_events_put takes, into b. */
+static void events_json(buf *b, const store_exec_events *rows, int n)
+{
+    buf_puts(b, "[");
+    for (int i = 0; i < n; i++) {
+        const store_exec_events *r = &rows[i];
+        buf_printf(b, "%s[\"%s\",%lld,%lld,\"%s\",\"", i ? "," : "", r->execution_id,
+                   r->ev[0].seq, r->ev[r->n - 1].seq, r->ev[0].ts);
+        for (int k = 0; k < r->n; k++) {
+            if (k)
+                buf_puts(b, "\\n");
+            buf_json_escape(b, r->ev[k].type, strlen(r->ev[k].type));
+            buf_puts(b, " ");
+            buf_json_escape(b, r->ev[k].members, strlen(r->ev[k].members));
+        }
+        buf_puts(b, "\"]");
+    }
+    buf_puts(b, "]");
+}
+
+aop_err store_execution_events_put(store *s, const store_exec_events *rows, int n)
+{
+    db_op o = db_op_start(s, "execution_events_put");
+    buf b;
+    buf_init(&b, 0);
+    events_json(&b, rows, n);
+    aop_err rc = n ? db_exec(&o, &q_events_put, NULL, "t", b.data) : AOP_OK;
+    buf_free(&b);
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_events_add(store *s, const char *id, const store_exec_event *ev, int n)
+{
+    store_exec_events row = {id, ev, n};
+    return n ? store_execution_events_put(s, &row, 1) : AOP_OK;
+}
+
+/* The events of rows[0..nrows) after seq after, at most max, into out
+ * (texts in the rows' memory, cut in place). */
+static int split_rows(event_rows *rows, int nrows, long long after, int max, store_exec_event *out)
+{
+    int n = 0;
+    for (int i = 0; i < nrows && n < max; i++) {
+        char *line = rows[i].lines;
+        for (long long seq = rows[i].seq; seq <= rows[i].last_seq && line && n < max; seq++) {
+            char *end = strchr(line, '\n'), *sp = strchr(line, ' ');
+            if (end)
+                *end = '\0';
+            if (sp && seq > after) {
+                *sp = '\0';
+                out[n++] = (store_exec_event){seq, line, rows[i].ts, sp + 1};
+            }
+            line = end ? end + 1 : NULL;
+        }
+    }
+    return n;
+}
+
+aop_err store_execution_events(store *s, const char *id, long long after, int max,
+                               store_exec_event **out, int *n, arena *a)
+{
+    db_op o = db_op_start(s, "execution_events");
+    void *items = NULL;
+    int nrows = 0;
+    *out = NULL;
+    *n = 0;
+    aop_err rc = db_rows(&o, &q_events, &event_row, max, &items, &nrows, a, "tii", id, after,
+                         (long long)max);
+    if (rc == AOP_OK && nrows > 0) {
+        *out = arena_alloc(a, sizeof(store_exec_event) * (size_t)max);
+        *n = split_rows(items, nrows, after, max, *out);
+    }
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_status(store *s, const char *id, exec_status *status)
+{
+    db_op o = db_op_start(s, "execution_status");
+    struct {
+        exec_status status;
+    } row;
+    static const db_col cols[] = {{DB_STATUS, 0, sizeof(exec_status)}};
+    static const db_row r = {cols, 1, sizeof(row)};
+    aop_err rc = db_get(&o, &q_status, &r, &row, NULL, "t", id);
+    *status = row.status;
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_events_last(store *s, const char *id, long long *seq)
+{
+    db_op o = db_op_start(s, "execution_events_last");
+    return db_op_end(&o, db_query_int(&o, &q_events_last, seq, "t", id));
 }
 
 /* ---- nodes ---- */

@@ -439,6 +439,30 @@ static const db_sql m7[] = {
     {0},
 };
 
+/*
+ * 008: durable execution events (docs/api.md, "Live execution events"),
+ * numbered per execution from 1 with no gaps and written in the
+ * transaction of the change they describe. A row holds the events one
+ * transaction wrote for one execution, seq..last_seq, stamped ts, as
+ * lines "<type> <members>" (members: the JSON members of the event's
+ * fields; streams add executionId, seq and ts, the same way live and on
+ * replay; never an output): a flush that moves an execution several steps
+ * writes one row, not one per event. execution.queued (seq 1) is the
+ * executions row itself. The rows go with their execution (delete,
+ * retention).
+ */
+static const db_sql m8[] = {
+    DB_BOTH("CREATE TABLE execution_events (\n"
+            "  execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
+            "  seq {INT} NOT NULL,\n"
+            "  last_seq {INT} NOT NULL CHECK (last_seq >= seq),\n"
+            "  ts TEXT NOT NULL,\n"
+            "  data TEXT NOT NULL,\n"
+            "  PRIMARY KEY (execution_id, seq)\n"
+            ");\n"),
+    {0},
+};
+
 const store_migration store_migrations[] = {
     {1, "001_users", m1},
     {2, "002_auth", m2},
@@ -447,6 +471,7 @@ const store_migration store_migrations[] = {
     {5, "005_fair_queue", m5},
     {6, "006_budgets", m6},
     {7, "007_credentials", m7},
+    {8, "008_execution_events", m8},
 };
 
 const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -201,6 +201,23 @@ typedef struct {
     long long seq;                /* order it was first written in */
 } store_exec_node;
 
+/* One execution event (migration 8): seq from 1 per execution (-1: live
+ * only, never stored), its type (no space in it), ts (RFC 3339, ms) and
+ * members: the text of the JSON members of its fields, e.g.
+ * "nodeId":"a","attempt":1. What streams send is
+ * {"executionId","seq","ts",<members>} (engine/exec_event.h). */
+typedef struct {
+    long long seq;
+    char *type;
+    char *ts;
+    char *members;
+} store_exec_event;
+
+/* The members of execution.queued (seq 1), which is not stored as an
+ * event row: the executions row, written in the same transaction, is it
+ * (store_execution_events reads it from there, with created_at as ts). */
+#define STORE_QUEUED_MEMBERS "\"workflowId\":\"%s\",\"status\":\"queued\""
+
 typedef enum {
     STORE_EXEC_SORT_CREATED, STORE_EXEC_SORT_STARTED, STORE_EXEC_SORT_FINISHED,
     STORE_EXEC_SORT_DURATION
@@ -517,6 +534,28 @@ aop_err store_workflow_analytics_add(store *s, const char *workflow_id, exec_sta
 aop_err store_workflow_analytics_tally(store *s, const char *workflow_id, const store_wf_tally *t);
 /* Deletes the execution and its nodes; AOP_ERR_NOT_FOUND when absent. */
 aop_err store_execution_delete(store *s, const char *id);
+/* Adds events ev[0..n) of execution id, whose seqs follow each other and
+ * which share ev[0].ts (in the caller's transaction, the one that writes
+ * the change they describe), as one row. A first seq taken already is
+ * AOP_ERR_CONFLICT. */
+aop_err store_execution_events_add(store *s, const char *id, const store_exec_event *ev, int n);
+/* The events of several executions (each as for store_execution_events_add)
+ * in one statement. */
+typedef struct {
+    const char *execution_id;
+    const store_exec_event *ev;
+    int n;
+} store_exec_events;
+aop_err store_execution_events_put(store *s, const store_exec_events *rows, int n);
+/* Events of execution id with seq > after, oldest first, at most max of
+ * them (texts from a); execution.queued (seq 1) comes from the executions
+ * row. */
+aop_err store_execution_events(store *s, const char *id, long long after, int max,
+                               store_exec_event **out, int *n, arena *a);
+/* The status of execution id; AOP_ERR_NOT_FOUND when absent. */
+aop_err store_execution_status(store *s, const char *id, exec_status *status);
+/* The highest seq of execution id's events (1: only execution.queued). */
+aop_err store_execution_events_last(store *s, const char *id, long long *seq);
 /* Totals over one workflow's executions, and per node (out from a). */
 aop_err store_execution_stats(store *s, const char *workflow_id, store_exec_totals *t,
                               store_exec_node_stat **nodes, int *n, arena *a);

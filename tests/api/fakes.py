@@ -326,6 +326,12 @@ class FakeLLM(_FakeServer):
     delay (seconds) makes any model as slow; a call whose client hung up while it
     slept is not answered and is listed by aborted().
 
+    Streaming: a request with "stream": true must carry "stream_options":
+    {"include_usage": true} (else 400); it is answered as an event stream
+    (chunked): a role chunk, the content in the script's chunks (default: pieces of
+    3 characters) chunk_delay seconds apart, a finish chunk, a usage chunk (not for
+    no-usage), then "data: [DONE]". The joined chunks are the content.
+
     Providers that echo what they were sent (the request headers hold the API key):
     echo-auth-401 (401, error.message "Incorrect API key provided: <Authorization>"),
     echo-auth-long (the same after 280 bytes of text, so a 300-byte cut of the message
@@ -357,13 +363,13 @@ class FakeLLM(_FakeServer):
         return self.url + "/v1"
 
     def script(self, model, content=None, prompt_tokens=None, completion_tokens=None, finish_reason=None,
-               delay=None):
+               delay=None, chunks=None, chunk_delay=None):
         """What answers to model look like (unset parts keep the defaults); delay: seconds
-        to wait before answering."""
+        to wait before answering; chunks, chunk_delay: how a streamed answer comes."""
         with self._lock:
             self.scripts[model] = {"content": content, "prompt_tokens": prompt_tokens,
                                    "completion_tokens": completion_tokens, "finish_reason": finish_reason,
-                                   "delay": delay}
+                                   "delay": delay, "chunks": chunks, "chunk_delay": chunk_delay}
 
     def aborted(self, model=None):
         """The requests (optionally for one model) whose client closed the connection
@@ -390,6 +396,38 @@ class FakeLLM(_FakeServer):
     @staticmethod
     def _error(h, status, message, etype="invalid_request_error"):
         return h.send(status, {"error": {"message": message, "type": etype, "code": None}})
+
+    def _stream(self, h, model, script, content, pt, ct):
+        chunks = script.get("chunks")
+        if chunks is None:
+            chunks = [content[i:i + 3] for i in range(0, len(content), 3)]
+        cid = "chatcmpl-%s" % uuid.uuid4().hex[:24]
+
+        def event(obj):
+            data = b"data: " + (obj if isinstance(obj, bytes) else json.dumps(obj).encode()) + b"\n\n"
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            h.wfile.flush()
+
+        def chunk(delta, finish=None):
+            return {"id": cid, "object": "chat.completion.chunk", "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        event(chunk({"role": "assistant"}))
+        for piece in chunks:
+            if script.get("chunk_delay"):
+                time.sleep(script["chunk_delay"])
+            event(chunk({"content": piece}))
+        event(chunk({}, script.get("finish_reason") or "stop"))
+        if model != "no-usage":
+            event({"id": cid, "object": "chat.completion.chunk", "model": model, "choices": [],
+                   "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}})
+        event(b"[DONE]")
+        h.wfile.write(b"0\r\n\r\n")
+        h.wfile.flush()
 
     def _respond(self, h, req):
         if req.path != self.PATH or req.method != "POST":
@@ -463,6 +501,10 @@ class FakeLLM(_FakeServer):
         if content is None:
             users = [m["content"] for m in msgs if m.get("role") == "user"]
             content = "echo: " + (users[-1] if users else msgs[-1]["content"])
+        if body.get("stream") is True:
+            if body.get("stream_options") != {"include_usage": True}:
+                return self._error(h, 400, "stream_options.include_usage must be true")
+            return self._stream(h, model, script, content, pt, ct)
         resp = {
             "id": "chatcmpl-%s" % uuid.uuid4().hex[:24],
             "object": "chat.completion",

@@ -519,3 +519,58 @@ def test_credentials_across_instances(aop_server, services, run_cli, fake_http):
     other_key = base64.b64encode(b"o" * 32).decode()
     refused = run_cli(["serve"], env=dict(a.env, CREDENTIALS_KEY=other_key, PORT="0"), timeout=30)
     assert refused.returncode == 2 and "CREDENTIALS_KEY" in refused.err, refused
+
+
+# ---------------------------------------------------------------- live events
+
+def test_a_stream_follows_an_execution_another_instance_runs(aop_server, services):
+    """The stream is opened on the instance that does not run the execution: every
+    event reaches it (over NOTIFY, read from the store), in order with no gap, and
+    the stream ends after execution.finished; the global stream there sees the
+    lifecycle too."""
+    from sseclient import SSE
+    a, b = cluster(aop_server, services, n=2)
+    user = register(a)
+    w = create_workflow(a, user, [delay_node("d%d" % i, 300) for i in range(4)], chain("d0", "d1", "d2", "d3"))
+    eid = start_many([a], user, w["id"], 1)[0]
+    runner, other = runner_and_other(a, b)
+    g = SSE(other, "/api/events?workflowId=%s" % w["id"], H(user))
+    s = SSE(other, "/api/executions/%s/events" % eid, H(user))
+    assert s.status == 200 and g.status == 200
+    evs = s.rest(timeout=20)
+    seqs = [e["data"]["seq"] for e in evs]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs
+    assert [e["event"] for e in evs].count("node.finished") == 4
+    assert evs[-1]["event"] == "execution.finished" and evs[-1]["data"]["status"] == "succeeded"
+    assert s.ended
+    fin = g.until("execution.finished", timeout=10)
+    assert fin and fin[-1]["data"]["executionId"] == eid and fin[-1]["event"] == "execution.finished"
+    g.close()
+    # a second run started on the other instance reaches a global stream on the runner
+    g2 = SSE(runner, "/api/events", H(user))
+    e2 = start_many([other], user, w["id"], 1)[0]
+    got = g2.until("execution.queued", timeout=10)
+    assert got and got[-1]["data"]["executionId"] == e2
+    g2.close()
+    wait_ended(a, user, e2, timeout=20)
+
+
+def test_cancel_and_delete_on_one_instance_end_streams_on_another(aop_server, services):
+    from sseclient import SSE
+    a, b = cluster(aop_server, services, n=2)
+    user = register(a)
+    adm = admin_login(a)
+    slow = delay_workflow(a, user, 60000, name="slow")
+    eid = start_many([a], user, slow["id"], 1)[0]
+    s = SSE(b, "/api/executions/%s/events" % eid, H(user))
+    s.until("node.started", timeout=10)
+    r = a.post("/api/executions/%s/cancel" % eid, headers=H(user))
+    assert r.status_code == 200
+    rest = s.rest(timeout=10)
+    assert rest and rest[-1]["event"] == "execution.finished" and rest[-1]["data"]["status"] == "cancelled"
+    eid2 = start_many([a], user, slow["id"], 1)[0]
+    s2 = SSE(b, "/api/executions/%s/events" % eid2, H(user))
+    s2.until("node.started", timeout=10)
+    assert a.request("DELETE", "/api/executions/%s" % eid2, headers=H(adm)).status_code == 204
+    s2.rest(timeout=10)
+    assert s2.ended

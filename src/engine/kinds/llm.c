@@ -16,7 +16,10 @@
  * openai credential (an OpenAI-compatible server at its baseUrl) or an
  * anthropic one (the Messages API, providers/anthropic.c) of the
  * workflow's owner, opened for each attempt; its key is a secret of the
- * call. Templates: model and every message's content.
+ * call. stream optional boolean: an OpenAI-compatible provider streams its
+ * answer, sent on as llm.delta events (llm_stream.c); the output is the
+ * same (Anthropic's event stream is not read yet: such a call is answered
+ * whole). Templates: model and every message's content.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +82,9 @@ void kind_llm_check(definition_ctx *c, const json_t *conf)
         definition_bad(c, "temperature", "must be a number from 0 to 2");
     definition_int(c, conf, "maxTokens", false, 1, 1000000);
     definition_credential(c, conf);
+    const json_t *st = json_object_get(conf, "stream");
+    if (st && !json_is_boolean(st))
+        definition_bad(c, "stream", "must be true or false");
 }
 
 void kind_llm_templates(definition_ctx *c, const json_t *conf)
@@ -167,6 +173,10 @@ static char *request_body(loop *lp, run *r, int i, const char *model, const json
         json_object_set(req, "temperature", (json_t *)t);
     if (req && max_tokens > 0)
         json_object_set_new(req, "max_tokens", json_integer(max_tokens));
+    if (req && json_is_true(json_object_get(conf, "stream"))) {
+        json_object_set_new(req, "stream", json_true());
+        json_object_set_new(req, "stream_options", json_pack("{s:b}", "include_usage", 1));
+    }
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     json_decref(req);
     if (!body)
@@ -229,8 +239,11 @@ static int build_with(call *c, loop *lp, run *r, int i, const json_t *conf,
     char *body = request_body(lp, r, i, model, conf, anthropic, o);
     if (!body)
         return -1;
+    bool stream = !anthropic && json_is_true(json_object_get(conf, "stream"));
     call_header(c, "Content-Type", "application/json");
-    call_header(c, "Accept", "application/json");
+    call_header(c, "Accept", stream ? "text/event-stream" : "application/json");
+    if (stream)
+        llm_stream_start(c);
     key_headers(c, anthropic, key);
     if (u->type && !cfg->http_node_allow_private)
         call_guard(c); /* a user's baseUrl is checked as an http node's URL */
@@ -298,7 +311,10 @@ void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
     long status = call_status(c);
     size_t len = 0;
     const char *text = call_response(c, &len);
-    json_t *v = json_loadb(text, len, 0, NULL);
+    bool streamed = false;
+    json_t *v = llm_stream_answer(c, &streamed);
+    if (!streamed)
+        v = json_loadb(text, len, 0, NULL);
     if (status >= 400) {
         /* the provider's text (already without the key: calls.c), cut at
          * PROVIDER_TEXT_MAX bytes on a character boundary */

@@ -1,0 +1,60 @@
+/*
+ * sse_parse.h - an OpenAI-compatible chat completion answered as a stream
+ * (`stream: true`): the Server-Sent Events of the response parsed as they
+ * arrive, in pieces cut anywhere (a curl write callback's), into the text
+ * deltas and, at the end, the same answer a non-streaming call returns.
+ *
+ * The event stream: lines ending in "\n", "\r\n" or "\r"; "data:" lines
+ * (one optional space after the colon) joined by "\n" make an event's
+ * data; a blank line ends the event; comments (":...") and other fields
+ * are ignored. Each data is a chat.completion.chunk JSON object (its
+ * choices[0].delta.content appended to the answer, choices[0].finish_reason
+ * and model kept, usage, sent in the last chunk under
+ * stream_options.include_usage, kept), or "[DONE]".
+ *
+ * Bounds: a line (and an event's data) of SSE_PARSE_LINE_MAX bytes, and
+ * the answer's content of the max given to sse_chat_init; past either the
+ * parse fails (sse_chat_feed returns -1 and takes nothing more).
+ */
+#ifndef AOP_ENGINE_SSE_PARSE_H
+#define AOP_ENGINE_SSE_PARSE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/buf.h"
+
+#define SSE_PARSE_LINE_MAX (256 * 1024)
+
+typedef struct {
+    buf line;     /* the line being read */
+    bool cr;      /* the last byte was "\r": a "\n" right after it is the same end */
+    buf data;     /* the event's data so far */
+    bool has_data;
+    buf content;  /* the answer's text */
+    bool has_content;
+    char model[201];
+    char finish[64];
+    long long prompt_tokens, completion_tokens;
+    bool has_usage;
+    bool done;    /* "[DONE]" came */
+    bool failed;  /* a bound was passed or a chunk was not JSON */
+} sse_chat;
+
+/* Text the answer grew by (borrowed for the call). */
+typedef void (*sse_chat_delta)(void *ctx, const char *text, size_t len);
+
+/* content_max: the answer's content at most. */
+void sse_chat_init(sse_chat *p, size_t content_max);
+void sse_chat_free(sse_chat *p);
+/* Takes len more bytes of the response; each piece of content they
+ * complete goes to delta (may be NULL). 0, or -1 once the parse failed. */
+int sse_chat_feed(sse_chat *p, const char *bytes, size_t len, sse_chat_delta delta, void *ctx);
+/* The answer as a non-streaming call returns it (new): {"model",
+ * "choices": [{"index": 0, "message": {"role": "assistant", "content"},
+ * "finish_reason"}], "usage" (when a chunk carried it)}. A last event not
+ * ended by a blank line counts. NULL when the parse failed. */
+json_t *sse_chat_result(sse_chat *p, sse_chat_delta delta, void *ctx);
+
+#endif
