@@ -47,6 +47,7 @@ extern const unit_test redis_tests[];
 extern const unit_test engine_hooks_tests[];
 extern const unit_test render_budget_tests[];
 extern const unit_test budget_store_tests[];
+extern const unit_test cron_tests[];
 
 typedef struct {
     const char *name; /* the array's name, which filters match */
@@ -78,6 +79,7 @@ static const suite suites[] = {
     SUITE(engine_hooks_tests),
     SUITE(render_budget_tests),
     SUITE(budget_store_tests),
+    SUITE(cron_tests),
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
