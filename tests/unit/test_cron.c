@@ -407,6 +407,15 @@ static void cron_dst_new_york_2027(void)
         "2027-11-07T07:15:00Z");
 }
 
+/* Pacific/Apia skipped 30 December 2011 (23:59:59 on the 29th at -10 was
+ * followed by 00:00 on the 31st at +14): that day's noon runs once, at the
+ * jump, and the 31st's noon follows. */
+static void cron_dst_skipped_day(void)
+{
+    DUE("0 12 * * *", "Pacific/Apia", "2011-12-29T22:00:00Z", "2011-12-30T10:00:00Z",
+        "2011-12-30T22:00:00Z");
+}
+
 static void cron_zone_check_knows_iana_names(void)
 {
     static const char *const good[] = {"UTC", "Europe/Berlin", "America/New_York",
@@ -651,6 +660,7 @@ const unit_test cron_tests[] = {
     TEST(cron_next_in_offset_zones),
     TEST(cron_dst_berlin_2027),
     TEST(cron_dst_new_york_2027),
+    TEST(cron_dst_skipped_day),
     TEST(cron_zone_check_knows_iana_names),
     TEST(cron_next_refuses_bad_input),
     TEST(cron_next_n_lists_upcoming),
