@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -51,8 +52,13 @@ static const struct {
     {"@monthly", "0 0 0 1 * *"},
 };
 
-/* How much of a user's text a message quotes. */
+/* How much of a user's text a message quotes, for a piece of len bytes. */
 #define QUOTE_MAX 32
+
+static int quoted(ptrdiff_t len)
+{
+    return len < QUOTE_MAX ? (int)len : QUOTE_MAX;
+}
 
 /* The value written at [p, end): a decimal number or, where the field has
  * names, a name; into *v. 0 or -1 with a message. */
@@ -67,13 +73,13 @@ static int parse_value(const field_spec *f, const char *p, const char *end, int 
         for (const char *q = p; q < end; q++) {
             if (!isdigit((unsigned char)*q))
                 return err_set(err, errlen, "%s: \"%.*s\" is not a number", f->name,
-                               len < QUOTE_MAX ? len : QUOTE_MAX, p);
+                               quoted(len), p);
             if (n <= f->max)
                 n = n * 10 + (*q - '0');
         }
         if (n < f->min || n > f->max)
             return err_set(err, errlen, "%s: %.*s is out of range %d-%d", f->name,
-                           len < QUOTE_MAX ? len : QUOTE_MAX, p, f->min, f->max);
+                           quoted(len), p, f->min, f->max);
         *v = (int)n;
         return 0;
     }
@@ -85,10 +91,10 @@ static int parse_value(const field_spec *f, const char *p, const char *end, int 
     }
     if (f->names)
         return err_set(err, errlen, "%s: \"%.*s\" is neither a number nor a name (%s-%s)",
-                       f->name, len < QUOTE_MAX ? len : QUOTE_MAX, p, f->names[0],
+                       f->name, quoted(len), p, f->names[0],
                        f->names[f->nnames - 1]);
     return err_set(err, errlen, "%s: \"%.*s\" is not a number", f->name,
-                   len < QUOTE_MAX ? len : QUOTE_MAX, p);
+                   quoted(len), p);
 }
 
 /* The step after the '/' at [p, end): 1 up to the number of values a '*'
@@ -103,13 +109,13 @@ static int parse_step(const field_spec *f, const char *p, const char *end, int *
     for (const char *q = p; q < end; q++) {
         if (!isdigit((unsigned char)*q))
             return err_set(err, errlen, "%s: step \"%.*s\" is not a number", f->name,
-                           len < QUOTE_MAX ? len : QUOTE_MAX, p);
+                           quoted(len), p);
         if (n <= most)
             n = n * 10 + (*q - '0');
     }
     if (n < 1 || n > most)
         return err_set(err, errlen, "%s: step %.*s is out of range 1-%d", f->name,
-                       len < QUOTE_MAX ? len : QUOTE_MAX, p, most);
+                       quoted(len), p, most);
     *step = (int)n;
     return 0;
 }
@@ -136,9 +142,7 @@ static int parse_item(const field_spec *f, const char *p, const char *end, uint6
                 return -1;
             if (hi < lo)
                 return err_set(err, errlen, "%s: range %.*s runs backwards", f->name,
-                               (int)(range_end - p) < QUOTE_MAX ? (int)(range_end - p)
-                                                                : QUOTE_MAX,
-                               p);
+                               quoted(range_end - p), p);
         }
     }
     if (slash && parse_step(f, slash + 1, end, &step, err, errlen) != 0)
@@ -153,10 +157,14 @@ static int parse_field(const field_spec *f, const char *p, const char *end, uint
                        char *err, size_t errlen)
 {
     *bits = 0;
-    for (const char *q = p; q < end; q++)
-        if (!isalnum((unsigned char)*q) && !strchr("*,-/", *q))
-            return err_set(err, errlen, "%s: unexpected character '%c'", f->name,
-                           isprint((unsigned char)*q) ? *q : '?');
+    for (const char *q = p; q < end; q++) {
+        unsigned char ch = (unsigned char)*q;
+        if (isalnum(ch) || (ch && strchr("*,-/", ch)))
+            continue;
+        if (isprint(ch))
+            return err_set(err, errlen, "%s: unexpected character '%c'", f->name, ch);
+        return err_set(err, errlen, "%s: unexpected byte 0x%02x", f->name, ch);
+    }
     for (;;) {
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *item_end = comma ? comma : end;
@@ -237,7 +245,7 @@ int cron_parse(const char *text, cron_expr *out, char *err, size_t errlen)
         if (strlen(macros[i].name) == len && strncasecmp(p, macros[i].name, len) == 0)
             return parse_fields(macros[i].text, out, err, errlen);
     return err_set(err, errlen, "unknown macro \"%.*s\" (@hourly, @daily, @weekly, @monthly)",
-                   (int)(len < QUOTE_MAX ? len : QUOTE_MAX), p);
+                   quoted((ptrdiff_t)len), p);
 }
 
 /* ---- wall-clock arithmetic (proleptic Gregorian, no zone) ---- */

@@ -213,6 +213,8 @@ static void cron_refuses_bad_expressions(void)
         {"-1 * * * *", "minute: a value is missing"},
         {"1.5 * * * *", "minute: unexpected character '.'"},
         {"0 0 ? * *", "day of month: unexpected character '?'"},
+        {"0 0 * * 1\x01", "day of week: unexpected byte 0x01"},
+        {"0 0 * * \xc3\xa9", "day of week: unexpected byte 0xc3"},
         {"0 0 L * *", "day of month: \"L\" is not a number"},
         {"@yearly", "unknown macro \"@yearly\" (@hourly, @daily, @weekly, @monthly)"},
         {"@", "unknown macro \"@\" (@hourly, @daily, @weekly, @monthly)"},
