@@ -338,9 +338,9 @@ static void next_day(civil *w)
  * month, then day, hour, minute and second, each jumping to the next value
  * its bit set allows and starting the smaller fields over when it moves.
  * 0, or 1 when that would be in a year after last_year (*w is then past it).
- * Each turn of the loop moves w forward by at least a second and most by a
- * day or more, so a search of CRON_SEARCH_YEARS takes a few thousand turns
- * at the most.
+ * Each turn ends or moves w to the start of a later month, day, hour or
+ * minute, and a field started over from its first value always finds one,
+ * so a day costs a few turns at most and CRON_SEARCH_YEARS some thousands.
  */
 static int civil_next(const cron_expr *c, civil *w, int last_year)
 {
