@@ -14,12 +14,9 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 CC ?= cc
 WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 \
         -Wno-format-nonliteral -Wvla -Wpointer-arith
-# ICU (time zones for schedules) through pkg-config; empty until install-deps.sh has run.
-ICU_CFLAGS := $(shell pkg-config --cflags icu-i18n icu-uc 2>/dev/null)
-ICU_LIBS := $(shell pkg-config --libs icu-i18n icu-uc 2>/dev/null)
-CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/include/postgresql $(ICU_CFLAGS) -DAOP_VERSION='"$(VERSION)"' -DAOP_COMMIT='"$(COMMIT)"'
+CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -DAOP_VERSION='"$(VERSION)"' -DAOP_COMMIT='"$(COMMIT)"'
 BASE_CFLAGS := -std=c17 $(WARN) -pthread -fno-strict-aliasing
-LIBS := -lmicrohttpd -ljansson -ljwt -lcurl -lsqlite3 -lpq -lhiredis -lcrypto -lz -lcrypt $(ICU_LIBS) -lm -pthread
+LIBS := -lmicrohttpd -ljansson -ljwt -lcurl -lsqlite3 -lpq -lhiredis -lcrypto -lz -lcrypt -lm -pthread
 
 REL_CFLAGS := $(BASE_CFLAGS) -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -142,7 +139,7 @@ bench:
 # (build/fuzz/corpus/<target>/); a crash, leak or sanitizer report fails.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/*.c))
-FUZZ_CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/include/postgresql $(ICU_CFLAGS) -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"'
+FUZZ_CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/include/postgresql -DAOP_VERSION='"fuzz"' -DAOP_COMMIT='"fuzz"'
 FUZZ_CFLAGS := -std=c17 $(WARN) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 FUZZ_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o)

@@ -1,7 +1,7 @@
 /*
  * cron.c - the cron parser (our own: Debian has no maintained C cron
  * library) and the next-due-time search (wall-clock arithmetic here, the
- * zone's rules from ICU's calendar).
+ * zone's rules from the system's tz database through tz.c).
  */
 #include "schedules/cron.h"
 
@@ -9,13 +9,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <unicode/ucal.h>
-#include <unicode/ustring.h>
-
 #include "core/err.h"
+#include "core/mem.h"
+#include "schedules/tz.h"
 
 /* ---- parsing ---- */
 
@@ -255,50 +255,20 @@ typedef struct {
     int y, mo, d, h, mi, s;
 } civil;
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
-/* Days since 1970-01-01 of a date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = floor_div(y, 400);
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 /* The wall-clock time t seconds after 1970-01-01 00:00:00 into *c. */
 static void civil_from_secs(int64_t t, civil *c)
 {
-    int64_t days = floor_div(t, 86400), sod = t - days * 86400;
+    int64_t sod = (t % 86400 + 86400) % 86400, days = (t - sod) / 86400, y;
     c->h = (int)(sod / 3600);
     c->mi = (int)(sod / 60 % 60);
     c->s = (int)(sod % 60);
-    days += 719468;
-    int64_t era = floor_div(days, 146097);
-    int64_t doe = days - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    c->d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    c->mo = (int)(mp < 10 ? mp + 3 : mp - 9);
-    c->y = (int)(yoe + era * 400 + (c->mo <= 2));
+    tz_civil_from_days(days, &y, &c->mo, &c->d);
+    c->y = (int)y;
 }
 
 static int64_t civil_secs(const civil *c)
 {
-    return days_from_civil(c->y, c->mo, c->d) * 86400 + c->h * 3600 + c->mi * 60 + c->s;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : days[m - 1];
+    return tz_days_from_civil(c->y, c->mo, c->d) * 86400 + c->h * 3600 + c->mi * 60 + c->s;
 }
 
 /* The smallest value >= from whose bit is set in bits, or -1. */
@@ -313,7 +283,7 @@ static int next_bit(uint64_t bits, int from)
 /* The classic rule: when both day fields are restricted, either may match. */
 static bool day_matches(const cron_expr *c, const civil *w)
 {
-    int wday = (int)((days_from_civil(w->y, w->mo, w->d) % 7 + 11) % 7); /* 1970-01-01: Thu */
+    int wday = (int)((tz_days_from_civil(w->y, w->mo, w->d) % 7 + 11) % 7); /* 1970-01-01: Thu */
     bool mday = c->bits[CRON_MDAY] >> w->d & 1, wd = c->bits[CRON_WDAY] >> wday & 1;
     if (c->flags & (CRON_MDAY_ANY | CRON_WDAY_ANY))
         return mday && wd;
@@ -324,7 +294,7 @@ static bool day_matches(const cron_expr *c, const civil *w)
 static void next_day(civil *w)
 {
     w->h = w->mi = w->s = 0;
-    if (++w->d <= days_in_month(w->y, w->mo))
+    if (++w->d <= tz_days_in_month(w->y, w->mo))
         return;
     w->d = 1;
     if (++w->mo > 12) {
@@ -386,11 +356,16 @@ static int civil_next(const cron_expr *c, civil *w, int last_year)
     return 1;
 }
 
-/* ---- the zone's rules (ICU) ---- */
+/* ---- the zone's rules (tz.c) ---- */
 
-/* The zone name as ICU takes it, into id (CRON_ZONE_MAX + 1 units); its
- * length, or -1 with a message. NULL is "UTC". */
-static int32_t zone_id(const char *zone, UChar *id, char *err, size_t errlen)
+struct cron_zone {
+    const tz_zone *tz;
+};
+
+/* The zone named zone (NULL: "UTC") from tz.c's cache into *tz, or -1 with
+ * the user's message: every name the tz database does not have as a zone
+ * is "unknown"; a zone file that cannot be read is named as such. */
+static int zone_acquire(const char *zone, const tz_zone **tz, char *err, size_t errlen)
 {
     if (!zone)
         zone = "UTC";
@@ -399,85 +374,40 @@ static int32_t zone_id(const char *zone, UChar *id, char *err, size_t errlen)
         return err_set(err, errlen, "the time zone is empty");
     if (len > CRON_ZONE_MAX)
         return err_set(err, errlen, "the time zone is longer than %d bytes", CRON_ZONE_MAX);
-    for (size_t i = 0; i < len; i++)
-        if (!isalnum((unsigned char)zone[i]) && !strchr("/_+-", zone[i]))
-            return err_set(err, errlen, "unknown time zone \"%s\"", zone);
-    u_charsToUChars(zone, id, (int32_t)len);
-    id[len] = 0;
-    return (int32_t)len;
-}
-
-/* The checks of cron_zone_check on a name zone_id took. */
-static int zone_known(const char *zone, const UChar *id, int32_t len, char *err, size_t errlen)
-{
-    UChar canon[CRON_ZONE_MAX + 1];
-    UBool system_id = 0;
-    UErrorCode st = U_ZERO_ERROR;
-    ucal_getCanonicalTimeZoneID(id, len, canon, CRON_ZONE_MAX + 1, &system_id, &st);
-    /* Custom ids ("GMT+05:00") and "Etc/Unknown" are not system ids. */
-    if (U_FAILURE(st) || !system_id)
-        return err_set(err, errlen, "unknown time zone \"%s\"", zone ? zone : "UTC");
+    char why[256];
+    aop_err rc = tz_acquire(zone, tz, why, sizeof(why));
+    if (rc == AOP_ERR_INTERNAL)
+        return err_set(err, errlen, "time zone \"%s\": %s", zone, why);
+    if (rc != AOP_OK)
+        return err_set(err, errlen, "unknown time zone \"%s\"", zone);
     return 0;
 }
 
 int cron_zone_check(const char *zone, char *err, size_t errlen)
 {
-    UChar id[CRON_ZONE_MAX + 1];
-    int32_t len = zone_id(zone, id, err, errlen);
-    return len < 0 ? -1 : zone_known(zone, id, len, err, errlen);
+    const tz_zone *tz;
+    if (zone_acquire(zone, &tz, err, errlen) != 0)
+        return -1;
+    tz_release(tz);
+    return 0;
 }
 
 cron_zone *cron_zone_open(const char *zone, char *err, size_t errlen)
 {
-    UChar id[CRON_ZONE_MAX + 1];
-    int32_t len = zone_id(zone, id, err, errlen);
-    if (len < 0 || zone_known(zone, id, len, err, errlen) != 0)
+    const tz_zone *tz;
+    if (zone_acquire(zone, &tz, err, errlen) != 0)
         return NULL;
-    UErrorCode st = U_ZERO_ERROR;
-    UCalendar *cal = ucal_open(id, len, "en_US_POSIX", UCAL_GREGORIAN, &st);
-    if (U_FAILURE(st)) {
-        err_set(err, errlen, "time zone \"%s\": %s", zone ? zone : "UTC", u_errorName(st));
-        ucal_close(cal);
-        return NULL;
-    }
-    /* The contract's DST rules: a skipped wall time is the instant the
-     * clocks jump, a repeated one its first occurrence. */
-    ucal_setAttribute(cal, UCAL_SKIPPED_WALL_TIME, UCAL_WALLTIME_NEXT_VALID);
-    ucal_setAttribute(cal, UCAL_REPEATED_WALL_TIME, UCAL_WALLTIME_FIRST);
-    return (cron_zone *)cal;
+    cron_zone *z = xmalloc(sizeof(*z));
+    z->tz = tz;
+    return z;
 }
 
 void cron_zone_close(cron_zone *z)
 {
-    if (z)
-        ucal_close((UCalendar *)z);
-}
-
-/* The zone's offset from UTC at the instant ms, in seconds (floored). */
-static int offset_at(UCalendar *cal, int64_t ms, int64_t *off_s)
-{
-    UErrorCode st = U_ZERO_ERROR;
-    ucal_setMillis(cal, (UDate)ms, &st);
-    int32_t zone = ucal_get(cal, UCAL_ZONE_OFFSET, &st);
-    int32_t dst = ucal_get(cal, UCAL_DST_OFFSET, &st);
-    if (U_FAILURE(st))
-        return -1;
-    *off_s = floor_div((int64_t)zone + dst, 1000);
-    return 0;
-}
-
-/* The instant of wall-clock time w in the calendar's zone (DST rules as
- * cron_zone_open set them), in ms. */
-static int instant_of(UCalendar *cal, const civil *w, int64_t *ms)
-{
-    UErrorCode st = U_ZERO_ERROR;
-    ucal_clear(cal);
-    ucal_setDateTime(cal, w->y, w->mo - 1, w->d, w->h, w->mi, w->s, &st);
-    UDate t = ucal_getMillis(cal, &st);
-    if (U_FAILURE(st))
-        return -1;
-    *ms = (int64_t)t;
-    return 0;
+    if (z) {
+        tz_release(z->tz);
+        free(z);
+    }
 }
 
 /*
@@ -490,21 +420,16 @@ static int instant_of(UCalendar *cal, const civil *w, int64_t *ms)
  */
 int cron_zone_next(const cron_expr *c, cron_zone *z, int64_t after_ms, int64_t *out_ms)
 {
-    UCalendar *cal = (UCalendar *)z;
-    if (!c || !cal || after_ms < 0 || after_ms >= CRON_AFTER_MAX_MS)
+    if (!c || !z || after_ms < 0 || after_ms >= CRON_AFTER_MAX_MS)
         return -1;
-    int64_t after_s = after_ms / 1000, off_s;
-    if (offset_at(cal, after_s * 1000, &off_s) != 0)
-        return -1;
+    int64_t after_s = after_ms / 1000;
     civil w;
-    civil_from_secs(after_s + off_s + 1, &w);
+    civil_from_secs(after_s + tz_offset(z->tz, after_s) + 1, &w);
     int last_year = w.y + CRON_SEARCH_YEARS;
     for (;;) {
         if (civil_next(c, &w, last_year) != 0)
             return 1;
-        int64_t t;
-        if (instant_of(cal, &w, &t) != 0)
-            return -1;
+        int64_t t = tz_instant(z->tz, civil_secs(&w)) * 1000;
         if (t > after_ms) {
             *out_ms = t;
             return 0;

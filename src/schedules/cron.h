@@ -4,8 +4,9 @@
  * A schedule's `cron` text is parsed once into a cron_expr (plain bit sets,
  * no pointers: copy it, store it beside the schedule, share it between
  * threads freely). Its due times are computed in the schedule's zone by
- * stepping through wall-clock fields, with ICU's calendar for the zone's
- * rules. docs/schedules.md is the user's description of both.
+ * stepping through wall-clock fields, with the zone's rules from the
+ * system's tz database (tz.h). docs/schedules.md is the user's description
+ * of both.
  *
  * Syntax: 5 fields (minute hour day-of-month month day-of-week; the second
  * is then 0) or 6 (second first), separated by blanks. A field is a list of
@@ -24,7 +25,8 @@
  * occurrence.
  *
  * Thread safety: cron_parse, cron_zone_check and cron_next may run in any
- * number of threads at once. A cron_zone belongs to one thread at a time.
+ * number of threads at once; so may cron_zone_next on one cron_zone (it is
+ * read only), which its opener closes once no thread uses it any more.
  */
 #ifndef AOP_SCHEDULES_CRON_H
 #define AOP_SCHEDULES_CRON_H
@@ -35,7 +37,7 @@
 /* The longest expression accepted, in bytes. */
 #define CRON_TEXT_MAX 256
 /* The longest zone name accepted, in bytes (IANA names are under 32). */
-#define CRON_ZONE_MAX 64
+#define CRON_ZONE_MAX 64 /* tz.h's TZ_NAME_MAX */
 /* How far ahead, in years of wall time, a search for the next due time
  * looks before it answers "never". No expression that can match at all
  * goes longer without one: 29 February is 8 years away around 2100. */
@@ -71,18 +73,17 @@ typedef struct {
  * unspecified. */
 int cron_parse(const char *text, cron_expr *out, char *err, size_t errlen);
 
-/* 0 when ICU knows zone as an IANA time zone name (exact spelling, aliases
- * such as "US/Eastern" included; NULL stands for the default, "UTC"), or
- * -1 with a message in err. */
+/* 0 when the system's tz database has zone as an IANA time zone name
+ * (exact spelling, aliases such as "US/Eastern" included; NULL stands for
+ * the default, "UTC"), or -1 with a message in err. */
 int cron_zone_check(const char *zone, char *err, size_t errlen);
 
-/* A zone's calendar, for computing many due times without opening one
- * each time (the scheduler keeps one per thread or per schedule). */
+/* A zone's rules, for computing many due times without looking the zone
+ * up each time (the scheduler keeps one per thread or per schedule). */
 typedef struct cron_zone cron_zone;
 
-/* Opens zone's calendar (NULL stands for "UTC"): a new cron_zone the caller
- * closes, or NULL with a message in err for a name cron_zone_check refuses
- * or when ICU fails. */
+/* Opens zone (NULL stands for "UTC"): a new cron_zone the caller closes,
+ * or NULL with a message in err for a name cron_zone_check refuses. */
 cron_zone *cron_zone_open(const char *zone, char *err, size_t errlen);
 /* Frees z; NULL is fine. */
 void cron_zone_close(cron_zone *z);
@@ -90,10 +91,10 @@ void cron_zone_close(cron_zone *z);
 /* The first due time of c strictly after after_ms (Unix ms, 0 up to
  * CRON_AFTER_MAX_MS excluded) in z's zone, into *out_ms (whole seconds).
  * 0 found; 1 none within CRON_SEARCH_YEARS (the expression never matches,
- * e.g. "0 0 30 2 *"); -1 for after_ms out of range or a failure of ICU. */
+ * e.g. "0 0 30 2 *"); -1 for after_ms out of range. */
 int cron_zone_next(const cron_expr *c, cron_zone *z, int64_t after_ms, int64_t *out_ms);
 
-/* cron_zone_next on a calendar of its own for zone (NULL: "UTC"); -1 also
+/* cron_zone_next on a cron_zone of its own for zone (NULL: "UTC"); -1 also
  * for a zone cron_zone_check refuses. */
 int cron_next(const cron_expr *c, const char *zone, int64_t after_ms, int64_t *out_ms);
 
