@@ -377,7 +377,7 @@ static int zone_acquire(const char *zone, const tz_zone **tz, char *err, size_t 
     char why[256];
     aop_err rc = tz_acquire(zone, tz, why, sizeof(why));
     if (rc == AOP_ERR_INTERNAL)
-        return err_set(err, errlen, "time zone \"%s\": %s", zone, why);
+        return err_set(err, errlen, "%s", why);
     if (rc != AOP_OK)
         return err_set(err, errlen, "unknown time zone \"%s\"", zone);
     return 0;

@@ -552,7 +552,7 @@ static aop_err zone_path(const char *name, char *path, char *err, size_t errlen)
         dir = TZ_DIR_DEFAULT;
     int n = snprintf(path, PATH_MAX, "%s/%s", dir, name);
     if (n < 0 || n >= PATH_MAX) {
-        err_set(err, errlen, "the path of zone %s is too long", name);
+        err_set(err, errlen, "time zone %s: its path is too long", name);
         return AOP_ERR_INTERNAL;
     }
     return AOP_OK;
@@ -567,19 +567,19 @@ static aop_err read_zone_file(const char *path, const char *name, uint8_t **data
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
-        err_set(err, errlen, "zone %s: %s", name, strerror(e));
+        err_set(err, errlen, "time zone %s: %s", name, strerror(e));
         return e == ENOENT || e == ENOTDIR ? AOP_ERR_NOT_FOUND : AOP_ERR_INTERNAL;
     }
     struct stat st;
     aop_err rc = AOP_OK;
     if (fstat(fd, &st) != 0) {
-        err_set(err, errlen, "zone %s: %s", name, strerror(errno));
+        err_set(err, errlen, "time zone %s: %s", name, strerror(errno));
         rc = AOP_ERR_INTERNAL;
     } else if (!S_ISREG(st.st_mode)) {
-        err_set(err, errlen, "zone %s: not a file", name);
+        err_set(err, errlen, "time zone %s: not a file", name);
         rc = AOP_ERR_NOT_FOUND;
     } else if (st.st_size > TZ_FILE_MAX) {
-        err_set(err, errlen, "zone %s: larger than %d bytes", name, TZ_FILE_MAX);
+        err_set(err, errlen, "time zone %s: larger than %d bytes", name, TZ_FILE_MAX);
         rc = AOP_ERR_INTERNAL;
     }
     if (rc != AOP_OK) {
@@ -594,7 +594,7 @@ static aop_err read_zone_file(const char *path, const char *name, uint8_t **data
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            err_set(err, errlen, "zone %s: %s", name, strerror(errno));
+            err_set(err, errlen, "time zone %s: %s", name, strerror(errno));
             rc = AOP_ERR_INTERNAL;
             break;
         }
@@ -604,7 +604,7 @@ static aop_err read_zone_file(const char *path, const char *name, uint8_t **data
     }
     close(fd);
     if (rc == AOP_OK && got == cap) {
-        err_set(err, errlen, "zone %s: changed while read", name);
+        err_set(err, errlen, "time zone %s: changed while read", name);
         rc = AOP_ERR_INTERNAL;
     }
     if (rc != AOP_OK) {
@@ -629,7 +629,7 @@ static aop_err load_path(const char *path, const char *name, tz_zone **out, char
     rc = tz_parse(data, len, out, why, sizeof(why));
     free(data);
     if (rc != AOP_OK)
-        err_set(err, errlen, "zone %s: %s", name, why);
+        err_set(err, errlen, "time zone %s: %s", name, why);
     return rc;
 }
 
