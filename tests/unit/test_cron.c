@@ -418,6 +418,40 @@ static void cron_dst_skipped_day(void)
         "2011-12-30T22:00:00Z");
 }
 
+/* Zones whose rules changed after 2022, as the system's tz database has
+ * them. Cairo, 2027: DST from 30 April 00:00 (EET -> 01:00 EEST) to 28
+ * October 24:00 (EEST -> 23:00 EET). */
+static void cron_zones_changed_since_2022(void)
+{
+    DUE("0 9 * * *", "Africa/Cairo", "2027-07-15T00:00:00Z", "2027-07-15T06:00:00Z",
+        "2027-07-16T06:00:00Z");
+    DUE("0 9 * * *", "Africa/Cairo", "2027-01-15T00:00:00Z", "2027-01-15T07:00:00Z");
+    /* 00:30 on the 30th is skipped: at the jump (22:00Z the day before). */
+    DUE("30 0 * * *", "Africa/Cairo", "2027-04-29T00:00:00Z", "2027-04-29T22:00:00Z",
+        "2027-04-30T21:30:00Z");
+    /* 23:30 on 28 October happens twice: the first (EEST) only. */
+    DUE("30 23 * * *", "Africa/Cairo", "2027-10-28T00:00:00Z", "2027-10-28T20:30:00Z",
+        "2027-10-29T21:30:00Z");
+    DUE("0 9 * * *", "Asia/Almaty", "2027-07-15T00:00:00Z", "2027-07-15T04:00:00Z");
+    DUE("0 9 * * *", "America/Asuncion", "2027-01-15T00:00:00Z", "2027-01-15T12:00:00Z");
+    DUE("0 9 * * *", "America/Nuuk", "2027-07-15T00:00:00Z", "2027-07-15T10:00:00Z");
+}
+
+/* 2040 is past the transitions the zone files list: the footer's rule.
+ * Berlin: 25 March 02:00 -> 03:00, 28 October 03:00 -> 02:00; New York:
+ * 11 March 02:00 -> 03:00, 4 November 02:00 -> 01:00. */
+static void cron_dst_2040(void)
+{
+    DUE("30 2 * * *", "Europe/Berlin", "2040-03-24T12:00:00Z", "2040-03-25T01:00:00Z",
+        "2040-03-26T00:30:00Z");
+    DUE("30 2 * * *", "Europe/Berlin", "2040-10-27T12:00:00Z", "2040-10-28T00:30:00Z",
+        "2040-10-29T01:30:00Z");
+    DUE("30 2 * * *", "America/New_York", "2040-03-10T12:00:00Z", "2040-03-11T07:00:00Z",
+        "2040-03-12T06:30:00Z");
+    DUE("30 1 * * *", "America/New_York", "2040-11-03T12:00:00Z", "2040-11-04T05:30:00Z",
+        "2040-11-05T06:30:00Z");
+}
+
 static void cron_zone_check_knows_iana_names(void)
 {
     static const char *const good[] = {"UTC", "Europe/Berlin", "America/New_York",
@@ -663,6 +697,8 @@ const unit_test cron_tests[] = {
     TEST(cron_dst_berlin_2027),
     TEST(cron_dst_new_york_2027),
     TEST(cron_dst_skipped_day),
+    TEST(cron_zones_changed_since_2022),
+    TEST(cron_dst_2040),
     TEST(cron_zone_check_knows_iana_names),
     TEST(cron_next_refuses_bad_input),
     TEST(cron_next_n_lists_upcoming),
