@@ -362,6 +362,8 @@ struct cron_zone {
     const tz_zone *tz;
 };
 
+_Static_assert(CRON_ZONE_MAX == TZ_NAME_MAX, "cron.h's bound on zone names is tz.h's");
+
 /* The zone named zone (NULL: "UTC") from tz.c's cache into *tz, or -1 with
  * the user's message: every name the tz database does not have as a zone
  * is "unknown"; a zone file that cannot be read is named as such. */

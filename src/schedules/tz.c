@@ -268,7 +268,8 @@ static void rule_changes(const tz_rule *r, int64_t y, change ch[2])
 }
 
 /* Changes can stray about a week from their year (a day near the year's
- * end, a time of 167 hours): two years around t's cover it. */
+ * end, a time of 167 hours): the changes of the two years before t's, its
+ * own and the next cover it. */
 int32_t tz_rule_offset(const tz_rule *r, int64_t t)
 {
     if (!r->has_dst)
@@ -457,14 +458,9 @@ void tz_free(tz_zone *z)
 
 /* ---- offsets and instants ---- */
 
-int32_t tz_offset(const tz_zone *z, int64_t t)
+/* The number of transitions of z at or before t. */
+static size_t transitions_until(const tz_zone *z, int64_t t)
 {
-    if (z->n == 0 || t >= z->times[z->n - 1]) {
-        if (z->has_rule)
-            return tz_rule_offset(&z->rule, t);
-        return z->n ? z->offs[z->n - 1] : z->off0;
-    }
-    /* The number of transitions at or before t. */
     size_t lo = 0, hi = z->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -473,7 +469,18 @@ int32_t tz_offset(const tz_zone *z, int64_t t)
         else
             hi = mid;
     }
-    return lo ? z->offs[lo - 1] : z->off0;
+    return lo;
+}
+
+int32_t tz_offset(const tz_zone *z, int64_t t)
+{
+    if (z->n == 0 || t >= z->times[z->n - 1]) {
+        if (z->has_rule)
+            return tz_rule_offset(&z->rule, t);
+        return z->n ? z->offs[z->n - 1] : z->off0;
+    }
+    size_t i = transitions_until(z, t);
+    return i ? z->offs[i - 1] : z->off0;
 }
 
 /* The first transition of z after t (it may leave the offset as it was),
@@ -482,15 +489,7 @@ static int64_t next_change(const tz_zone *z, int64_t t)
 {
     if (z->n == 0 || t >= z->times[z->n - 1])
         return z->has_rule ? rule_next(&z->rule, t) : INT64_MAX;
-    size_t lo = 0, hi = z->n - 1;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (z->times[mid] <= t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return z->times[lo];
+    return z->times[transitions_until(z, t)];
 }
 
 /*
