@@ -13,7 +13,7 @@
 set -euo pipefail
 
 build_pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libpq-dev libhiredis-dev
-            libssl-dev zlib1g-dev libcrypt-dev libjwt-dev libcurl4-openssl-dev)
+            libssl-dev zlib1g-dev libcrypt-dev libjwt-dev libcurl4-openssl-dev tzdata)
 service_pkgs=(postgresql redis-server redis-tools python3)
 lint_pkgs=(systemd)
 test_pkgs=(python3 python3-pytest python3-requests python3-jwt python3-bcrypt

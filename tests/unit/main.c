@@ -50,6 +50,8 @@ extern const unit_test engine_hooks_tests[];
 extern const unit_test render_budget_tests[];
 extern const unit_test budget_store_tests[];
 extern const unit_test sse_tests[];
+extern const unit_test cron_tests[];
+extern const unit_test tz_tests[];
 
 typedef struct {
     const char *name; /* the array's name, which filters match */
@@ -84,6 +86,8 @@ static const suite suites[] = {
     SUITE(render_budget_tests),
     SUITE(budget_store_tests),
     SUITE(sse_tests),
+    SUITE(cron_tests),
+    SUITE(tz_tests),
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))
