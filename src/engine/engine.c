@@ -926,6 +926,8 @@ static void restore_nodes(engine *e, run *r)
         if (rows[k].started_at[0] && clock_parse_rfc3339(rows[k].started_at, 0, &t) == 0)
             ns->started_ms = t;
         ns->attempts = (int)rows[k].attempts;
+        if (rows[k].status == EXEC_RUNNING)
+            ns->resumed = ns->attempts;
         if (rows[k].status != EXEC_SUCCEEDED) {
             if (ns->attempts >= r->d->nodes[i].max_attempts)
                 ns->attempts = r->d->nodes[i].max_attempts - 1; /* one more try */
@@ -1326,7 +1328,8 @@ static void fire(loop *lp, int64_t now)
             attempt(lp, r, it.node);
         } else if (k == TIMER_NODE) {
             node_kinds[r->d->nodes[it.node].kind].finish(lp, r, it.node, NULL, &o);
-            loop_node_done(lp, r, it.node, &o);
+            if (n->timer == TIMER_NONE) /* else finish set the timer again: still waiting */
+                loop_node_done(lp, r, it.node, &o);
         } else if (k == TIMER_TIMEOUT) {
             outcome_fail(&o, "TIMEOUT", true, "the node ran longer than its %lld ms timeout",
                          r->d->nodes[it.node].timeout_ms);

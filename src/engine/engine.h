@@ -185,4 +185,8 @@ typedef struct {
 } engine_stats;
 void engine_read_stats(engine *e, engine_stats *out);
 
+/* Whether user_id may execute workflow w: its owner, an editor, or an
+ * admin (workflow nodes, on save and when they run; kinds/workflow.c). */
+bool engine_may_execute(store *s, const char *user_id, const store_workflow *w);
+
 #endif

@@ -65,7 +65,10 @@ typedef struct {
     long long held;      /* the JSON size of the rendered config of the attempt in flight */
     long long out_bytes; /* the JSON size of output */
     long long stored;    /* the length of out_text */
-    long long wait_ms;   /* KIND_TIMER: the wait its start chose (delay: ms) */
+    long long wait_ms;   /* KIND_TIMER: the wait its start chose (delay: ms; workflow:
+                          * when the attempt's wait began, monotonic ms) */
+    char child[UUID_STR_LEN]; /* workflow: the child execution waited for */
+    int resumed;         /* the attempt a crash interrupted (restored running), 0: none */
     /* LLM spend (budget.c): the call whose reservation the node holds
      * (0: none), and how many calls it reserved for in this claim */
     long long budget_seq;

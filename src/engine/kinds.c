@@ -26,6 +26,8 @@ const node_kind node_kinds[] = {
      kind_llm_finish},
     {"delay", NULL, kind_delay_check, kind_delay_templates, KIND_TIMER, kind_delay_start,
      kind_delay_finish},
+    {"workflow", NULL, kind_workflow_check, kind_workflow_templates, KIND_TIMER,
+     kind_workflow_start, kind_workflow_finish},
 };
 
 const int node_kinds_count = (int)(sizeof(node_kinds) / sizeof(node_kinds[0]));

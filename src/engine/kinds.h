@@ -97,4 +97,9 @@ void kind_delay_templates(definition_ctx *c, const json_t *conf);
 node_step kind_delay_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o);
 void kind_delay_finish(loop *lp, run *r, int i, call *c, node_outcome *o);
 
+void kind_workflow_check(definition_ctx *c, const json_t *conf);
+void kind_workflow_templates(definition_ctx *c, const json_t *conf);
+node_step kind_workflow_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o);
+void kind_workflow_finish(loop *lp, run *r, int i, call *c, node_outcome *o);
+
 #endif

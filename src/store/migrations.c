@@ -463,6 +463,24 @@ static const db_sql m8[] = {
     {0},
 };
 
+/*
+ * 010: child executions (workflow nodes). A child names its parent, the
+ * root of its tree and its depth (0 at the root), and the parent's node
+ * and attempt that started it: one child per attempt (the unique index),
+ * so a parent resumed after a crash finds the child it started instead of
+ * starting another. Version 9 belongs to another change.
+ */
+static const db_sql m10[] = {
+    DB_BOTH("ALTER TABLE executions ADD COLUMN parent_execution_id TEXT;\n"
+            "ALTER TABLE executions ADD COLUMN root_execution_id TEXT;\n"
+            "ALTER TABLE executions ADD COLUMN depth {INT} NOT NULL DEFAULT 0;\n"
+            "ALTER TABLE executions ADD COLUMN parent_node_id TEXT;\n"
+            "ALTER TABLE executions ADD COLUMN parent_attempt {INT};\n"
+            "CREATE UNIQUE INDEX executions_child_idx ON executions "
+            "(parent_execution_id, parent_node_id, parent_attempt);\n"),
+    {0},
+};
+
 const store_migration store_migrations[] = {
     {1, "001_users", m1},
     {2, "002_auth", m2},
@@ -472,6 +490,7 @@ const store_migration store_migrations[] = {
     {6, "006_budgets", m6},
     {7, "007_credentials", m7},
     {8, "008_execution_events", m8},
+    {10, "010_agents", m10},
 };
 
 const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);

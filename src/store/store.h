@@ -182,6 +182,14 @@ typedef struct {
     long long max_concurrency;    /* settings.maxConcurrency when queued; 0: no limit */
     long long deadline_ms;        /* wall-clock ms it times out at; 0 until first claimed */
     long long claims;             /* times it has been claimed (> 1: resumed) */
+    /* A child execution (a workflow node's, migration 10): its parent, the
+     * root of its tree ("" both at the root), its depth (0 at the root),
+     * and the parent's node and attempt that started it ("" and 0). */
+    char parent_execution_id[UUID_STR_LEN];
+    char root_execution_id[UUID_STR_LEN];
+    long long depth;
+    char parent_node_id[65];
+    long long parent_attempt;
 } store_execution;
 
 /* One execution_nodes row: a node that started, finished or was skipped. */
@@ -552,6 +560,15 @@ aop_err store_execution_events_put(store *s, const store_exec_events *rows, int 
  * row. */
 aop_err store_execution_events(store *s, const char *id, long long after, int max,
                                store_exec_event **out, int *n, arena *a);
+/* The child execution that attempt of node node_id of execution parent
+ * started (store_execution's parent_* members); AOP_ERR_NOT_FOUND when it
+ * started none. */
+aop_err store_execution_child(store *s, const char *parent, const char *node_id,
+                              long long attempt, store_execution *out, arena *a);
+/* The ids (from a) of execution parent's children that are queued or
+ * running, at most max of them. */
+aop_err store_execution_children_active(store *s, const char *parent, int max, char ***ids,
+                                        int *n, arena *a);
 /* The status of execution id; AOP_ERR_NOT_FOUND when absent. */
 aop_err store_execution_status(store *s, const char *id, exec_status *status);
 /* The highest seq of execution id's events (1: only execution.queued). */

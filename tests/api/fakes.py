@@ -661,7 +661,7 @@ EXEC_STATUSES = ("queued", "running") + ENDED
 NODE_STATUSES = EXEC_STATUSES + ("pending", "skipped")
 EXEC_KEYS = {"id", "workflowId", "workflowVersion", "status", "trigger", "triggeredBy", "input", "output",
              "error", "startedAt", "finishedAt", "durationMs", "memoryBytes", "usage", "costUsd", "nodes",
-             "createdAt"}
+             "createdAt", "parentExecutionId", "rootExecutionId", "depth"}
 NODE_KEYS = {"nodeId", "type", "status", "attempts", "startedAt", "finishedAt", "durationMs", "usage", "costUsd",
              "model", "error", "output"}
 USAGE_KEYS = {"promptTokens", "completionTokens", "totalTokens"}
@@ -893,13 +893,14 @@ def _is_number(v):
 def check_node(n, where="node"):
     assert isinstance(n, dict) and set(n) == NODE_KEYS, "%s keys: %r" % (where, sorted(n) if isinstance(n, dict) else n)
     where = "%s %s" % (where, n["nodeId"])
-    assert n["type"] in ("transform", "condition", "http", "llm", "delay"), n
+    assert n["type"] in ("transform", "condition", "http", "llm", "delay", "workflow"), n
     assert n["status"] in NODE_STATUSES, n
     assert isinstance(n["attempts"], int) and n["attempts"] >= 0, n
     _check_usage(n["usage"], where)
     assert _is_number(n["costUsd"]) and n["costUsd"] >= 0, n
     if n["type"] != "llm":
         assert n["model"] is None, n
+    if n["type"] not in ("llm", "workflow"):  # a workflow node's are its child's
         assert n["usage"] == ZERO_USAGE and n["costUsd"] == 0, n
     for k in ("startedAt", "finishedAt"):
         if n[k] is not None:
@@ -934,8 +935,13 @@ def check_execution(e, listed=False):
     assert UUID7.match(e["id"]) and UUID7.match(e["workflowId"]), e
     assert isinstance(e["workflowVersion"], int) and e["workflowVersion"] >= 1, e
     assert e["status"] in EXEC_STATUSES, e
-    assert e["trigger"] == "api", e
     assert isinstance(e["triggeredBy"], str) and UUID7.match(e["triggeredBy"]), e
+    if e["trigger"] == "workflow":  # a child execution (workflow node)
+        assert UUID7.match(e["parentExecutionId"]) and UUID7.match(e["rootExecutionId"]), e
+        assert isinstance(e["depth"], int) and e["depth"] >= 1, e
+    else:
+        assert e["trigger"] == "api", e
+        assert e["parentExecutionId"] is None and e["rootExecutionId"] is None and e["depth"] == 0, e
     parse_ts(e["createdAt"])
     for k in ("startedAt", "finishedAt"):
         if e[k] is not None:

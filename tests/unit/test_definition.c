@@ -207,12 +207,12 @@ static void def_type_rules(void)
                       "node \"a\": type is required"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': 'email', 'config': {}}]}",
                       "definition.nodes[0].type",
-                      "node \"a\": unknown type \"email\": use transform, condition, http, llm "
-                      "or delay"));
+                      "node \"a\": unknown type \"email\": use transform, condition, http, llm, "
+                      "delay or workflow"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': 'HTTP', 'config': {}}]}",
                       "definition.nodes[0].type",
-                      "node \"a\": unknown type \"HTTP\": use transform, condition, http, llm "
-                      "or delay"));
+                      "node \"a\": unknown type \"HTTP\": use transform, condition, http, llm, "
+                      "delay or workflow"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': ['http'], 'config': {}}]}",
                       "definition.nodes[0].type", "node \"a\": type must be a string"));
 }
@@ -537,6 +537,31 @@ static void def_llm_message_count(void)
     json_decref(def);
 }
 
+static void def_workflow_config(void)
+{
+    const char *node = "{'nodes': [{'id': 'w', 'type': 'workflow', 'config': {%s}}]}";
+    char text[256];
+    snprintf(text, sizeof(text), node, "");
+    CHECK(one_problem(text, "definition.nodes[0].config.workflowId",
+                      "node \"w\": config.workflowId is required"));
+    snprintf(text, sizeof(text), node, "'workflowId': 'not-an-id'");
+    CHECK(one_problem(text, "definition.nodes[0].config.workflowId",
+                      "node \"w\": config.workflowId must be a workflow id"));
+    snprintf(text, sizeof(text), node, "'workflowId': '{{input.id}}'");
+    CHECK(one_problem(text, "definition.nodes[0].config.workflowId",
+                      "node \"w\": config.workflowId must be a workflow id"));
+    snprintf(text, sizeof(text), node,
+             "'workflowId': '0193a1b2-9d8e-7f6a-8b5c-4d3e2f1a0b9c', 'input': {'a': '{{input.x}}'}");
+    CHECK(valid(text));
+    snprintf(text, sizeof(text), node,
+             "'workflowId': '0193a1b2-9d8e-7f6a-8b5c-4d3e2f1a0b9c', 'input': '{{nodes.nope}}'");
+    json_t *d = NULL;
+    int n = 0;
+    d = validate_text(text, &n);
+    CHECK_INT(n, 1); /* a reference to no node */
+    json_decref(d);
+}
+
 static void def_delay_config(void)
 {
     /* ms may be a template: exactly one placeholder, its value checked when
@@ -806,7 +831,7 @@ static void def_reports_every_problem_at_once(void)
               "node \"a\": timeoutMs must be an integer from 1 to 3600000"));
     CHECK(has(d, "definition.nodes[1].id", "node \"a\": duplicate id"));
     CHECK(has(d, "definition.nodes[1].type",
-              "node \"a\": unknown type \"nope\": use transform, condition, http, llm or delay"));
+              "node \"a\": unknown type \"nope\": use transform, condition, http, llm, delay or workflow"));
     CHECK(has(d, "definition.nodes[2].id", "node 2: id is required"));
     CHECK(has(d, "definition.nodes[2].config.url",
               "node 2: config.url must start with http:// or https://"));
@@ -945,6 +970,7 @@ const unit_test definition_tests[] = {
     TEST(def_node_id_rules),
     TEST(def_duplicate_ids),
     TEST(def_type_rules),
+    TEST(def_workflow_config),
     TEST(def_name_rules),
     TEST(def_config_is_a_required_object),
     TEST(def_retry_and_timeout),

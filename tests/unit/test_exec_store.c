@@ -567,6 +567,60 @@ static void body_delete(fixture *f)
 
 BOTH(exec_delete_takes_nodes, body_delete)
 
+/* Child executions: the fields read back, one child per (parent, node,
+ * attempt), found by that key, and the parent's active ones listed. */
+static void body_children(fixture *f)
+{
+    store_execution root, kid, out;
+    CHECK_INT(setup(f), 0);
+    ex_make(f, &root, 1, 1, 0);
+    CHECK_INT(store_execution_insert(f->s, &root), AOP_OK);
+    CHECK_INT(store_execution_get(f->s, root.id, &out, &f->a), AOP_OK);
+    CHECK_STR(out.parent_execution_id, "");
+    CHECK_STR(out.root_execution_id, "");
+    CHECK_INT(out.depth, 0);
+    for (int n = 2; n <= 4; n++) {
+        ex_make(f, &kid, n, 1, 0);
+        str_copy(kid.trigger, sizeof(kid.trigger), "workflow");
+        str_copy(kid.parent_execution_id, sizeof(kid.parent_execution_id), root.id);
+        str_copy(kid.root_execution_id, sizeof(kid.root_execution_id), root.id);
+        kid.depth = 1;
+        str_copy(kid.parent_node_id, sizeof(kid.parent_node_id), "sub");
+        kid.parent_attempt = n - 1;
+        CHECK_INT(store_execution_insert(f->s, &kid), AOP_OK);
+    }
+    /* a second child of the same attempt is refused */
+    ex_make(f, &kid, 5, 1, 0);
+    str_copy(kid.parent_execution_id, sizeof(kid.parent_execution_id), root.id);
+    str_copy(kid.parent_node_id, sizeof(kid.parent_node_id), "sub");
+    kid.parent_attempt = 2;
+    CHECK_INT(store_execution_insert(f->s, &kid), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_child(f->s, root.id, "sub", 2, &out, &f->a), AOP_OK);
+    char want[UUID_STR_LEN];
+    ex_id(want, 3);
+    CHECK_STR(out.id, want);
+    CHECK_STR(out.trigger, "workflow");
+    CHECK_STR(out.parent_execution_id, root.id);
+    CHECK_STR(out.root_execution_id, root.id);
+    CHECK_INT(out.depth, 1);
+    CHECK_STR(out.parent_node_id, "sub");
+    CHECK_INT(out.parent_attempt, 2);
+    CHECK_INT(store_execution_child(f->s, root.id, "sub", 9, &out, &f->a), AOP_ERR_NOT_FOUND);
+    CHECK_INT(store_execution_child(f->s, root.id, "other", 1, &out, &f->a), AOP_ERR_NOT_FOUND);
+    char **ids = NULL;
+    int n = 0;
+    CHECK_INT(store_execution_children_active(f->s, root.id, 2, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 2); /* at most max */
+    CHECK_INT(store_execution_children_active(f->s, root.id, 10, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 3);
+    ex_id(want, 2);
+    CHECK_STR(ids[0], want);
+    CHECK_INT(store_execution_children_active(f->s, want, 10, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 0);
+}
+
+BOTH(exec_children, body_children)
+
 /* ---- the queue ---- */
 
 static void body_claim_order(fixture *f)
@@ -2513,6 +2567,8 @@ const unit_test exec_store_tests[] = {
     TEST(exec_finish_conflict_not_found_pg),
     TEST(exec_delete_takes_nodes),
     TEST(exec_delete_takes_nodes_pg),
+    TEST(exec_children),
+    TEST(exec_children_pg),
     TEST(exec_claim_order_and_max_concurrency),
     TEST(exec_claim_order_and_max_concurrency_pg),
     TEST(exec_claim_backlog_does_not_starve_others),

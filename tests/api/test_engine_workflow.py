@@ -1,0 +1,200 @@
+"""The workflow node kind: a child execution (docs/api.md, "More node types").
+
+- output: the node's output is the child's output; the child has trigger "workflow",
+  parentExecutionId, rootExecutionId and depth (null, null and 0 at the root).
+- WORKFLOW_MAX_DEPTH: self-recursion stops at the bound, the deepest node failing
+  DEPTH_EXCEEDED and each parent CHILD_FAILED with its child's error in details.
+- a failed child fails the node CHILD_FAILED; cancelling a parent cancels its running child.
+- permission: a workflow node naming a workflow its owner may not execute is refused on
+  save (400) and, when sharing changed since, at run (FORBIDDEN).
+- cost roll-up: a child's LLM usage and cost are its parent node's and execution's, and
+  the analytics summary counts each call once.
+- a parent killed (kill -9) while its child runs re-attaches to that child after a
+  restart instead of starting another.
+"""
+import uuid
+
+import pytest
+
+from authutil import admin_login, login, register
+from conftest import assert_error, shared_server
+from fakes import (H, cancel, chain, check_execution, cost_of, create_workflow, delay_node, engine_env,
+                   list_executions, llm_node, node_of, poll, run, share, start, transform, wait_ended)
+from fakes import fake_http, fake_llm, pricing_file  # noqa: F401 (fixtures used by name)
+
+MAX_DEPTH = 3
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory, fake_http, fake_llm, pricing_file):
+    yield from shared_server(tmp_path_factory, "engine-workflow",
+                             **engine_env(fake_llm, pricing_file, WORKFLOW_MAX_DEPTH=str(MAX_DEPTH),
+                                          WORKERS="1"))
+
+
+@pytest.fixture(scope="module")
+def user(srv):
+    return register(srv, name="Workflow user")
+
+
+def wf_node(nid, workflow_id, input=None, **extra):
+    conf = {"workflowId": workflow_id}
+    if input is not None:
+        conf["input"] = input
+    return dict({"id": nid, "type": "workflow", "config": conf}, **extra)
+
+
+def children(srv, acct, child_wid):
+    return list_executions(srv, acct, workflowId=child_wid)["data"]
+
+
+def test_child_output_and_fields(srv, user):
+    child = create_workflow(srv, user, [transform("echo", {"got": "{{input.v}}", "tag": "child"})])
+    parent = create_workflow(srv, user, [transform("prep", {"v": 41}),
+                                         wf_node("sub", child["id"], {"v": "{{nodes.prep.output.v}}"}),
+                                         transform("after", {"sub": "{{nodes.sub.output}}"})],
+                             chain("prep", "sub", "after"))
+    e = check_execution(run(srv, user, parent["id"]))
+    assert e["status"] == "succeeded", e
+    assert e["parentExecutionId"] is None and e["rootExecutionId"] is None and e["depth"] == 0, e
+    n = node_of(e, "sub")
+    assert n["type"] == "workflow" and n["status"] == "succeeded" and n["attempts"] == 1, n
+    assert n["output"] == {"echo": {"got": 41, "tag": "child"}}, n
+    assert e["output"] == {"after": {"sub": {"echo": {"got": 41, "tag": "child"}}}}, e["output"]
+    kids = children(srv, user, child["id"])
+    assert len(kids) == 1, kids
+    for k in kids:
+        check_execution(k, listed=True)
+    c = check_execution(srv.get("/api/executions/%s" % kids[0]["id"], headers=H(user)).json())
+    assert c["trigger"] == "workflow" and c["triggeredBy"] == user["user"]["id"], c
+    assert c["parentExecutionId"] == e["id"] and c["rootExecutionId"] == e["id"] and c["depth"] == 1, c
+    assert c["input"] == {"v": 41} and c["status"] == "succeeded", c
+    assert kids[0]["parentExecutionId"] == e["id"] and kids[0]["depth"] == 1
+
+
+def test_self_recursion_stops_at_the_depth_bound(srv, user):
+    w = create_workflow(srv, user, [transform("t", {"ok": True})])
+    body = {"definition": {"nodes": [wf_node("again", w["id"], {"d": "{{input.d}}"})], "edges": []}}
+    r = srv.request("PUT", "/api/workflows/%s" % w["id"], headers=H(user), json=body)
+    assert r.status_code == 200, r.text
+    e = check_execution(run(srv, user, w["id"], timeout=30))
+    assert e["status"] == "failed" and e["error"]["code"] == "CHILD_FAILED", e
+    runs = [check_execution(x, listed=True) for x in children(srv, user, w["id"])]
+    # depths 0..MAX_DEPTH each ran once; none deeper
+    assert sorted(x["depth"] for x in runs) == list(range(MAX_DEPTH + 1)), runs
+    deepest = [x for x in runs if x["depth"] == MAX_DEPTH][0]
+    assert deepest["error"]["code"] == "DEPTH_EXCEEDED" and deepest["error"]["nodeId"] == "again", deepest
+    assert all(x["rootExecutionId"] == e["id"] for x in runs if x["depth"] > 0), runs
+    n = node_of(e, "again")
+    assert n["error"]["code"] == "CHILD_FAILED", n
+    d = n["error"]["details"]
+    assert d["status"] == "failed" and d["error"]["code"] == "CHILD_FAILED", d
+    assert UUID_RE(d["executionId"]), d
+
+
+def UUID_RE(s):
+    try:
+        uuid.UUID(s)
+        return True
+    except ValueError:
+        return False
+
+
+def test_child_failure_fails_the_node(srv, user):
+    child = create_workflow(srv, user, [delay_node("d", "{{input.ms}}")])
+    parent = create_workflow(srv, user, [wf_node("sub", child["id"], {"ms": "not a number"})])
+    e = check_execution(run(srv, user, parent["id"]))
+    assert e["status"] == "failed" and e["error"] == {
+        "code": "CHILD_FAILED", "message": e["error"]["message"], "nodeId": "sub"}, e
+    n = node_of(e, "sub")
+    d = n["error"]["details"]
+    assert d["status"] == "failed" and d["error"]["code"] == "INVALID_CONFIG" and d["error"]["nodeId"] == "d", d
+
+
+def test_cancel_propagates_to_the_child(srv, user):
+    child = create_workflow(srv, user, [delay_node("wait", 20000)])
+    parent = create_workflow(srv, user, [wf_node("sub", child["id"])])
+    eid = start(srv, user, parent["id"])
+    kid = poll(srv, user, eid, lambda e: (node_of(e, "sub") or {}).get("status") == "running", 10,
+               "sub running") and None
+    kids = []
+    for _ in range(200):
+        kids = [k for k in children(srv, user, child["id"]) if k["status"] == "running"]
+        if kids:
+            break
+        import time
+        time.sleep(0.03)
+    assert kids, "the child never ran"
+    kid = kids[0]["id"]
+    e = cancel(srv, user, eid)
+    assert e["status"] == "cancelled", e
+    c = wait_ended(srv, user, kid, timeout=5)
+    assert c["status"] == "cancelled", c
+    assert c["error"]["code"] == "CANCELLED"
+
+
+def test_permission_on_save_and_at_run(srv, user):
+    other = register(srv, name="Other owner")
+    theirs = create_workflow(srv, other, [transform("t", {"x": 1})])
+    body = {"name": "wf-%s" % uuid.uuid4().hex[:8], "status": "active",
+            "definition": {"nodes": [wf_node("sub", theirs["id"])], "edges": []}}
+    r = srv.post("/api/workflows", headers=H(user), json=body)
+    assert_error(r, 400, "VALIDATION_ERROR")
+    fields = [d["field"] for d in r.json()["error"]["details"]]
+    assert "definition.nodes[0].config.workflowId" in fields, r.json()
+    # an unknown id is refused the same way
+    body["definition"]["nodes"][0]["config"]["workflowId"] = str(uuid.UUID(int=7))
+    assert_error(srv.post("/api/workflows", headers=H(user), json=body), 400, "VALIDATION_ERROR")
+    # shared as editor: allowed on save and at run; unshared since: FORBIDDEN at run
+    share(srv, other, theirs["id"], editors=[user["user"]["id"]])
+    parent = create_workflow(srv, user, [wf_node("sub", theirs["id"])])
+    e = run(srv, user, parent["id"])
+    assert e["status"] == "succeeded" and e["output"] == {"sub": {"t": {"x": 1}}}, e
+    share(srv, other, theirs["id"], editors=[])
+    e = run(srv, user, parent["id"])
+    assert e["status"] == "failed" and e["error"]["code"] == "FORBIDDEN" and e["error"]["nodeId"] == "sub", e
+
+
+def test_costs_roll_up_and_analytics_count_each_call_once(srv, user, fake_llm):
+    fake_llm.reset()
+    adm = admin_login(srv)
+    before = srv.get("/api/executions/analytics/summary", headers=H(adm)).json()
+    child = create_workflow(srv, user, [llm_node("ask", "test-model", "hello {{input.who}}")])
+    parent = create_workflow(srv, user, [wf_node("sub", child["id"], {"who": "you"}),
+                                         llm_node("own", "test-model", "and me")])
+    e = check_execution(run(srv, user, parent["id"]))
+    assert e["status"] == "succeeded", e
+    one = cost_of("test-model", 10, 5)
+    n = node_of(e, "sub")
+    assert n["usage"] == {"promptTokens": 10, "completionTokens": 5, "totalTokens": 15}, n
+    assert n["costUsd"] == pytest.approx(one), n
+    assert e["usage"]["totalTokens"] == 30 and e["costUsd"] == pytest.approx(2 * one), e
+    kid = children(srv, user, child["id"])[0]
+    assert kid["usage"]["totalTokens"] == 15 and kid["costUsd"] == pytest.approx(one), kid
+    after = srv.get("/api/executions/analytics/summary", headers=H(adm)).json()
+    assert after["totalExecutions"] - before["totalExecutions"] == 2, (before, after)
+    assert after["usage"]["totalTokens"] - before["usage"]["totalTokens"] == 30, (before, after)
+    assert after["costUsd"] - before["costUsd"] == pytest.approx(2 * one), (before, after)
+    calls = {m["model"]: m["calls"] for m in after["byModel"]}
+    was = {m["model"]: m["calls"] for m in before["byModel"]}
+    assert calls["test-model"] - was.get("test-model", 0) == 2, (before["byModel"], after["byModel"])
+
+
+def test_parent_reattaches_to_its_child_after_kill(aop_server, fake_llm, pricing_file):
+    env = engine_env(fake_llm, pricing_file, EXECUTION_LEASE_MS="2000")
+    s1 = aop_server(**env)
+    u = register(s1)
+    child = create_workflow(s1, u, [delay_node("wait", 2500), transform("t", {"done": True})],
+                            chain("wait", "t"))
+    parent = create_workflow(s1, u, [wf_node("sub", child["id"])])
+    eid = start(s1, u, parent["id"])
+    poll(s1, u, eid, lambda e: (node_of(e, "sub") or {}).get("status") == "running", 10, "sub running")
+    poll(s1, u, eid, lambda e: len(children(s1, u, child["id"])) == 1, 10, "the child queued")
+    s1.kill()
+    s2 = aop_server(**env)
+    u = login(s2, u["_email"])
+    e = check_execution(wait_ended(s2, u, eid, timeout=30))
+    assert e["status"] == "succeeded" and e["output"] == {"sub": {"t": {"done": True}}}, e
+    kids = children(s2, u, child["id"])
+    assert len(kids) == 1, "a second child started: %r" % kids
+    assert kids[0]["status"] == "succeeded" and kids[0]["parentExecutionId"] == eid
