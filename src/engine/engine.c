@@ -619,9 +619,26 @@ static void count_memory(engine *e, long long bytes)
         ;
 }
 
+void engine_node_park(run *r, int i)
+{
+    if (!r->ns[i].parked) {
+        r->ns[i].parked = true;
+        r->parked++;
+    }
+}
+
+static void unpark(run *r, node_state *n)
+{
+    if (n->parked) {
+        n->parked = false;
+        r->parked--;
+    }
+}
+
 static void stop_node(loop *lp, run *r, int i)
 {
     node_state *n = &r->ns[i];
+    unpark(r, n);
     if (n->heap_pos)
         heap_remove(lp, n->heap_pos);
     if (n->call) {
@@ -724,6 +741,7 @@ static void node_done(loop *lp, run *r, int i, node_outcome *o)
     if (n->heap_pos)
         heap_remove(lp, n->heap_pos);
     n->timer = TIMER_NONE;
+    unpark(r, n);
     if (kind->runs != KIND_INLINE)
         r->inflight--;
     n->prompt_tokens += o->prompt_tokens;
@@ -1023,6 +1041,13 @@ static int claim(loop *lp)
     long long most = e->cfg->worker_max_executions;
     int room = (int)(most > 0 && most < ENGINE_LOOP_MAX_RUNS ? most : ENGINE_LOOP_MAX_RUNS) -
                lp->nruns;
+    /* Runs that only wait for other executions hold no place: their
+     * children must be able to start, whatever WORKER_MAX_EXECUTIONS is.
+     * ENGINE_LOOP_MAX_RUNS still bounds the loop. */
+    for (run *r = lp->runs; room <= 0 && r; r = r->next)
+        room += r->parked > 0 && r->parked == r->inflight && !r->ending;
+    if (lp->nruns + room > ENGINE_LOOP_MAX_RUNS)
+        room = ENGINE_LOOP_MAX_RUNS - lp->nruns;
     if (room <= 0)
         return 0;
     if (room > CLAIM_BATCH)

@@ -69,6 +69,7 @@ typedef struct {
                           * when the attempt's wait began, monotonic ms) */
     char child[UUID_STR_LEN]; /* workflow: the child execution waited for */
     int resumed;         /* the attempt a crash interrupted (restored running), 0: none */
+    bool parked;         /* waiting for another execution (engine_node_park) */
     /* LLM spend (budget.c): the call whose reservation the node holds
      * (0: none), and how many calls it reserved for in this claim */
     long long budget_seq;
@@ -93,6 +94,7 @@ struct run {
     int nready;
     int unresolved;      /* nodes not yet succeeded, failed, skipped */
     int inflight;
+    int parked;          /* nodes of inflight waiting for another execution */
     int64_t started_ms;  /* wall clock of startedAt */
     long long memory_now;   /* what the run holds now: input, outputs, configs in flight */
     long long memory_bytes; /* the peak of memory_now */
@@ -200,6 +202,11 @@ void engine_after(loop *lp, run *r);
 /* Sets node i's own timer (TIMER_NODE) to fire wait_ms from now, or its
  * timeoutMs when that is shorter (then the attempt fails TIMEOUT). */
 void engine_node_timer(loop *lp, run *r, int i, long long wait_ms);
+/* Node i (in flight) waits for another execution (a workflow node's
+ * child): until its outcome, it does not count against
+ * WORKER_MAX_EXECUTIONS when nothing else of r is in flight, so that a
+ * loop full of parents still claims their children. */
+void engine_node_park(run *r, int i);
 void heap_push(loop *lp, run *r, int node, int64_t at);
 void heap_remove(loop *lp, size_t pos);
 void engine_count(long long *counter, long long by);

@@ -574,3 +574,49 @@ def test_cancel_and_delete_on_one_instance_end_streams_on_another(aop_server, se
     assert a.request("DELETE", "/api/executions/%s" % eid2, headers=H(adm)).status_code == 204
     s2.rest(timeout=10)
     assert s2.ended
+
+
+# ---------------------------------------------------------------- child executions
+
+def test_children_run_on_any_instance_and_wake_their_parents(aop_server, services):
+    """Parents and their children (workflow nodes) spread over instances: every parent
+    ends with its own child's output, one child each; a cancel sent to any instance
+    cancels a parent and the child another instance may be running."""
+    servers = cluster(aop_server, services)
+    user = register(servers[0])
+    child = delay_workflow(servers[0], user, 200, name="child")
+    parent = create_workflow(servers[1], user, [{"id": "sub", "type": "workflow",
+                                                 "config": {"workflowId": child["id"],
+                                                            "input": {"n": "{{input.n}}"}}}],
+                             name="parent")
+    ids = start_many(servers, user, parent["id"], 30)
+    for i, eid in enumerate(ids):
+        e = wait_ended(servers[(i + 2) % 3], user, eid, timeout=30)
+        assert e["status"] == "succeeded", e
+        assert e["output"] == {"sub": {"t": {"done": i}}}, e["output"]
+    kids = servers[0].get("/api/executions", headers=H(user),
+                          params={"workflowId": child["id"], "limit": 100}).json()["data"]
+    assert sorted(k["parentExecutionId"] for k in kids) == sorted(ids), kids
+    claimed = [metric(s, "aop_executions_total", event="claimed") or 0 for s in servers]
+    assert sum(1 for c in claimed if c > 0) >= 2, claimed
+
+    slow = delay_workflow(servers[0], user, 20000, name="slow child")
+    waiting = create_workflow(servers[0], user, [{"id": "sub", "type": "workflow",
+                                                  "config": {"workflowId": slow["id"]}}])
+    eid = start_many(servers, user, waiting["id"], 1)[0]
+    deadline = time.monotonic() + 10
+    kid = []
+    while not kid:
+        assert time.monotonic() < deadline, "the child never ran"
+        kid = [k for k in servers[1].get("/api/executions", headers=H(user),
+                                         params={"workflowId": slow["id"]}).json()["data"]
+               if k["status"] == "running"]
+        time.sleep(0.05)
+    r = servers[2].post("/api/executions/%s/cancel" % eid, headers=H(user))
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    k = wait_ended(servers[0], user, kid[0]["id"], timeout=5)
+    assert k["status"] == "cancelled", k
+    deadline = time.monotonic() + 5
+    while running_on(servers):
+        assert time.monotonic() < deadline, "a cancelled child still runs somewhere"
+        time.sleep(0.05)

@@ -9,6 +9,8 @@
   save (400) and, when sharing changed since, at run (FORBIDDEN).
 - cost roll-up: a child's LLM usage and cost are its parent node's and execution's, and
   the analytics summary counts each call once.
+- WORKERS=1 and WORKER_MAX_EXECUTIONS=1: nesting to WORKFLOW_MAX_DEPTH still finishes (a
+  parent waiting for its child holds no place).
 - a parent killed (kill -9) while its child runs re-attaches to that child after a
   restart instead of starting another.
 """
@@ -198,3 +200,15 @@ def test_parent_reattaches_to_its_child_after_kill(aop_server, fake_llm, pricing
     kids = children(s2, u, child["id"])
     assert len(kids) == 1, "a second child started: %r" % kids
     assert kids[0]["status"] == "succeeded" and kids[0]["parentExecutionId"] == eid
+
+
+def test_nesting_to_the_full_depth_with_one_worker_slot(aop_server, fake_llm, pricing_file):
+    s = aop_server(**engine_env(fake_llm, pricing_file, WORKERS="1", WORKER_MAX_EXECUTIONS="1",
+                                WORKFLOW_MAX_DEPTH="3"))
+    u = register(s)
+    w = create_workflow(s, u, [transform("leaf", {"deep": "{{input.n}}"})])
+    for n in range(3):  # three parents above the leaf: depths 0..3
+        w = create_workflow(s, u, [wf_node("sub", w["id"], {"n": n})])
+    e = check_execution(run(s, u, w["id"], timeout=20))
+    assert e["status"] == "succeeded", e
+    assert e["output"] == {"sub": {"sub": {"sub": {"leaf": {"deep": 0}}}}}, e["output"]

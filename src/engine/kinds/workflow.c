@@ -189,6 +189,7 @@ node_step kind_workflow_start(loop *lp, run *r, int i, json_t *conf, node_outcom
     str_copy(n->child, sizeof(n->child), child.id);
     n->wait_ms = engine_mono_ms();
     arm(lp, r, i);
+    engine_node_park(r, i);
     step = NODE_STARTED;
 out:
     arena_free(&a);
