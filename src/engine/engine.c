@@ -1364,10 +1364,47 @@ static void fire(loop *lp, int64_t now)
     }
 }
 
+/* Grows a list of ids of lp's requests (under lp->mu) and appends id. */
+static void request_id(char (**list)[UUID_STR_LEN], int *n, int *cap, const char *id)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *list = xrealloc(*list, (size_t)*cap * sizeof(**list));
+    }
+    str_copy((*list)[(*n)++], UUID_STR_LEN, id);
+}
+
+void engine_child_ended(loop *lp, const char *id)
+{
+    pthread_mutex_lock(&lp->mu);
+    request_id(&lp->woken, &lp->nwoken, &lp->woken_cap, id);
+    pthread_mutex_unlock(&lp->mu);
+    curl_multi_wakeup(lp->multi);
+}
+
+/* The parked nodes waiting for the executions woken[0..n) fire now. */
+static void wake_parents(loop *lp, char (*woken)[UUID_STR_LEN], int n)
+{
+    int64_t now = engine_mono_ms();
+    for (run *r = lp->runs; r; r = r->next) {
+        for (int i = 0; r->parked > 0 && i < r->d->n; i++) {
+            node_state *ns = &r->ns[i];
+            if (!ns->parked || ns->timer != TIMER_NODE || !ns->heap_pos)
+                continue;
+            for (int k = 0; k < n; k++)
+                if (!strcmp(ns->child, woken[k])) {
+                    heap_remove(lp, ns->heap_pos);
+                    heap_push(lp, r, i, now);
+                    break;
+                }
+        }
+    }
+}
+
 static void take_requests(loop *lp, bool *want_claim)
 {
-    char(*forget)[UUID_STR_LEN] = NULL;
-    int n = 0;
+    char(*forget)[UUID_STR_LEN] = NULL, (*woken)[UUID_STR_LEN] = NULL;
+    int n = 0, nwoken = 0;
     pthread_mutex_lock(&lp->mu);
     *want_claim = lp->want_claim;
     lp->want_claim = false;
@@ -1377,7 +1414,16 @@ static void take_requests(loop *lp, bool *want_claim)
         lp->forget = NULL;
         lp->nforget = lp->forget_cap = 0;
     }
+    if (lp->nwoken) {
+        woken = lp->woken;
+        nwoken = lp->nwoken;
+        lp->woken = NULL;
+        lp->nwoken = lp->woken_cap = 0;
+    }
     pthread_mutex_unlock(&lp->mu);
+    if (nwoken)
+        wake_parents(lp, woken, nwoken);
+    free(woken);
     for (int k = 0; k < n; k++)
         for (run *r = lp->runs; r; r = r->next)
             if (!strcmp(r->row.id, forget[k])) {
@@ -1477,11 +1523,7 @@ void engine_forget_local(engine *e, const char *execution_id)
     for (int k = 0; k < e->nloops; k++) {
         loop *lp = &e->loops[k];
         pthread_mutex_lock(&lp->mu);
-        if (lp->nforget == lp->forget_cap) {
-            lp->forget_cap = lp->forget_cap ? lp->forget_cap * 2 : 8;
-            lp->forget = xrealloc(lp->forget, (size_t)lp->forget_cap * sizeof(*lp->forget));
-        }
-        str_copy(lp->forget[lp->nforget++], UUID_STR_LEN, execution_id);
+        request_id(&lp->forget, &lp->nforget, &lp->forget_cap, execution_id);
         pthread_mutex_unlock(&lp->mu);
         curl_multi_wakeup(lp->multi);
     }
@@ -1609,6 +1651,7 @@ void engine_free(engine *e)
         curl_multi_cleanup(lp->multi);
         free(lp->heap);
         free(lp->forget);
+        free(lp->woken);
         pthread_mutex_destroy(&lp->mu);
     }
     for (int i = 0; i < e->ndags; i++)

@@ -139,6 +139,8 @@ struct loop {
     bool want_claim;
     char (*forget)[UUID_STR_LEN];
     int nforget, forget_cap;
+    char (*woken)[UUID_STR_LEN]; /* executions that ended whose parents wait here */
+    int nwoken, woken_cap;
     int64_t next_claim_ms;
     int64_t flush_retry_ms; /* a failed write is tried again from then on */
 };
@@ -207,6 +209,9 @@ void engine_node_timer(loop *lp, run *r, int i, long long wait_ms);
  * WORKER_MAX_EXECUTIONS when nothing else of r is in flight, so that a
  * loop full of parents still claims their children. */
 void engine_node_park(run *r, int i);
+/* Execution id ended (any thread): the nodes of lp's runs parked on it
+ * (node_state.child) look at it now instead of at their next timer. */
+void engine_child_ended(loop *lp, const char *id);
 void heap_push(loop *lp, run *r, int node, int64_t at);
 void heap_remove(loop *lp, size_t pos);
 void engine_count(long long *counter, long long by);

@@ -16,10 +16,13 @@
  * the child's workflow (its owner, an editor, or an admin), checked again
  * here since sharing may have changed since the save (FORBIDDEN).
  *
- * The parent waits on the loop's timers, holding no thread: the node's
- * timer reads the child's status, sooner at first and then every
- * POLL_MAX_MS, until it ended. The child's usage and cost become the
- * node's, so the parent's execution counts them too.
+ * The parent waits on the loop's timers, holding no thread and no place
+ * of WORKER_MAX_EXECUTIONS (engine_node_park). The child's end wakes it
+ * through the engine's waiters (engine_wait), which hear of ends on any
+ * instance (events.c); since that news comes at most once, the node's
+ * timer also reads the child's status, after POLL_MIN_MS and then at
+ * least every POLL_MAX_MS. The child's usage and cost become the node's,
+ * so the parent's execution counts them too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +35,8 @@
 #include "engine/definition_int.h"
 #include "engine/engine_int.h"
 
-#define POLL_MIN_MS 10
-#define POLL_MAX_MS 250
+#define POLL_MIN_MS 50
+#define POLL_MAX_MS 1000
 
 void kind_workflow_check(definition_ctx *c, const json_t *conf)
 {
@@ -72,7 +75,7 @@ static void arm(loop *lp, run *r, int i)
 {
     node_state *n = &r->ns[i];
     int64_t now = engine_mono_ms(), since = now - n->wait_ms;
-    long long poll = since / 4, limit = r->d->nodes[i].timeout_ms;
+    long long poll = since / 2, limit = r->d->nodes[i].timeout_ms;
     poll = poll < POLL_MIN_MS ? POLL_MIN_MS : poll > POLL_MAX_MS ? POLL_MAX_MS : poll;
     if (limit && since + poll >= limit) {
         n->timer = TIMER_TIMEOUT;
@@ -155,6 +158,20 @@ static int start_child(loop *lp, run *r, int i, const char *wf, const json_t *in
     return 0;
 }
 
+struct wake {
+    loop *lp;
+    char child[UUID_STR_LEN];
+};
+
+/* The engine's waiter of a child (any thread): its end wakes the loop. */
+static void child_ended(void *ctx, bool ended)
+{
+    struct wake *w = ctx;
+    if (ended)
+        engine_child_ended(w->lp, w->child);
+    free(w);
+}
+
 node_step kind_workflow_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o)
 {
     engine *e = lp->e;
@@ -190,6 +207,14 @@ node_step kind_workflow_start(loop *lp, run *r, int i, json_t *conf, node_outcom
     n->wait_ms = engine_mono_ms();
     arm(lp, r, i);
     engine_node_park(r, i);
+    struct wake *w = xmalloc(sizeof(*w));
+    w->lp = lp;
+    str_copy(w->child, sizeof(w->child), child.id);
+    long long left = r->row.deadline_ms - clock_now_ms();
+    if (engine_wait(e, child.id, left > 0 ? left + POLL_MAX_MS : POLL_MAX_MS, child_ended, w) != 0)
+        free(w); /* stopping: the timer looks */
+    else if (child.status != EXEC_QUEUED && child.status != EXEC_RUNNING)
+        engine_child_ended(lp, child.id); /* re-attached to one that ended */
     step = NODE_STARTED;
 out:
     arena_free(&a);
