@@ -65,6 +65,12 @@ void engine_hook_changed(engine *e, const char *workflow_id, const char *executi
         e->hooks.changed(e->hooks.ctx, workflow_id, execution_id);
 }
 
+static void hook_cancel(engine *e, const char *execution_id)
+{
+    if (e->hooks.cancel)
+        e->hooks.cancel(e->hooks.ctx, execution_id);
+}
+
 void engine_hook_pruned(engine *e)
 {
     if (e->hooks.pruned)
@@ -672,6 +678,8 @@ static void end_run(run *r, exec_status status, char *error)
         }
         if (n->status != EXEC_RUNNING)
             continue;
+        if (n->parked && n->child[0] && status != EXEC_TIMED_OUT) /* its own deadline ends it */
+            hook_cancel(r->lp->e, n->child);
         stop_node(r->lp, r, i);
         n->status = cut;
         n->finished_ms = now;
@@ -741,6 +749,8 @@ static void node_done(loop *lp, run *r, int i, node_outcome *o)
     if (n->heap_pos)
         heap_remove(lp, n->heap_pos);
     n->timer = TIMER_NONE;
+    if (n->parked && n->child[0]) /* the wait ended before the child did (TIMEOUT) */
+        hook_cancel(lp->e, n->child);
     unpark(r, n);
     if (kind->runs != KIND_INLINE)
         r->inflight--;

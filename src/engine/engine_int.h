@@ -67,7 +67,8 @@ typedef struct {
     long long stored;    /* the length of out_text */
     long long wait_ms;   /* KIND_TIMER: the wait its start chose (delay: ms; workflow:
                           * when the attempt's wait began, monotonic ms) */
-    char child[UUID_STR_LEN]; /* workflow: the child execution waited for */
+    char child[UUID_STR_LEN]; /* workflow: the child execution waited for ("" once it
+                               * ended) */
     int resumed;         /* the attempt a crash interrupted (restored running), 0: none */
     bool parked;         /* waiting for another execution (engine_node_park) */
     /* LLM spend (budget.c): the call whose reservation the node holds

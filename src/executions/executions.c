@@ -359,6 +359,19 @@ static void hook_pruned(void *app)
     executions_pruned(app);
 }
 
+static aop_err cancel_tree(const app_ctx *app, store_execution *row, int depth, arena *a);
+
+/* A child its parent no longer waits for: cancelled with its own children. */
+static void hook_cancel(void *app, const char *id)
+{
+    arena a = {0};
+    store_execution row;
+    if (store_execution_get(((const app_ctx *)app)->store, id, &row, &a) == AOP_OK && !ended(row.status) &&
+        cancel_tree(app, &row, 0, &a) != AOP_OK)
+        log_warn("cannot cancel a child execution", LF_S("executionId", id));
+    arena_free(&a);
+}
+
 engine_hooks executions_hooks(const app_ctx *app)
 {
     return (engine_hooks){.ctx = (void *)app,
@@ -366,7 +379,8 @@ engine_hooks executions_hooks(const app_ctx *app)
                           .changed = hook_changed,
                           .pruned = hook_pruned,
                           .events = hook_events,
-                          .events_elsewhere = hook_elsewhere};
+                          .events_elsewhere = hook_elsewhere,
+                          .cancel = hook_cancel};
 }
 
 typedef struct {

@@ -212,3 +212,37 @@ def test_nesting_to_the_full_depth_with_one_worker_slot(aop_server, fake_llm, pr
     e = check_execution(run(s, u, w["id"], timeout=20))
     assert e["status"] == "succeeded", e
     assert e["output"] == {"sub": {"sub": {"sub": {"leaf": {"deep": 0}}}}}, e["output"]
+
+
+def test_a_child_its_parent_stops_waiting_for_is_cancelled(srv, user):
+    """The workflow node times out: its child is cancelled, not left running; a sibling's
+    failure ends the parent: the child of a node still waiting is cancelled too."""
+    slow = create_workflow(srv, user, [delay_node("wait", 20000)])
+    parent = create_workflow(srv, user, [wf_node("sub", slow["id"], timeoutMs=300)])
+    e = check_execution(run(srv, user, parent["id"]))
+    assert e["status"] == "failed" and e["error"]["code"] == "TIMEOUT" and e["error"]["nodeId"] == "sub", e
+    kids = children(srv, user, slow["id"])
+    assert len(kids) == 1, kids
+    k = wait_ended(srv, user, kids[0]["id"], timeout=5)
+    assert k["status"] == "cancelled", k
+
+    other = create_workflow(srv, user, [delay_node("wait", 20000)])
+    parent = create_workflow(srv, user, [wf_node("sub", other["id"]), delay_node("pause", 300),
+                                         delay_node("boom", "{{input.bad}}")], chain("pause", "boom"))
+    e = check_execution(run(srv, user, parent["id"], input={"bad": "x"}))
+    assert e["status"] == "failed" and e["error"]["nodeId"] == "boom", e
+    assert node_of(e, "sub")["status"] == "cancelled", e
+    kids = poll_children(srv, user, other["id"])
+    k = wait_ended(srv, user, kids[0]["id"], timeout=5)
+    assert k["status"] == "cancelled", k
+
+
+def poll_children(srv, acct, wid, timeout=5.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        kids = children(srv, acct, wid)
+        if kids or time.monotonic() > deadline:
+            assert kids, "no child of workflow %s" % wid
+            return kids
+        time.sleep(0.03)

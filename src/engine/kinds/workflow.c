@@ -235,12 +235,14 @@ void kind_workflow_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
     }
     if (rc == AOP_ERR_NOT_FOUND) {
         outcome_fail(o, "CHILD_FAILED", false, "child execution %s was deleted", n->child);
+        n->child[0] = '\0';
         goto out;
     }
     if (rc != AOP_OK) {
         arm(lp, r, i); /* the store did not answer: look again */
         goto out;
     }
+    n->child[0] = '\0'; /* it ended: nothing to cancel */
     o->prompt_tokens = x.prompt_tokens;
     o->completion_tokens = x.completion_tokens;
     o->cost_usd = x.cost_usd;
