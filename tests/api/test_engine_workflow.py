@@ -246,3 +246,15 @@ def poll_children(srv, acct, wid, timeout=5.0):
             assert kids, "no child of workflow %s" % wid
             return kids
         time.sleep(0.03)
+
+
+def test_children_inherit_the_roots_deadline(srv, user):
+    """The child's own settings.timeoutMs (60 s) would let its 3 s delay finish; the
+    root's 500 ms deadline ends it first: timed out, as its parent."""
+    child = create_workflow(srv, user, [delay_node("wait", 3000)], settings={"timeoutMs": 60000})
+    parent = create_workflow(srv, user, [wf_node("sub", child["id"])], settings={"timeoutMs": 500})
+    e = check_execution(run(srv, user, parent["id"]))
+    assert e["status"] == "timed_out" and e["error"]["code"] == "EXECUTION_TIMEOUT", e
+    kid = wait_ended(srv, user, poll_children(srv, user, child["id"])[0]["id"], timeout=5)
+    assert kid["status"] == "timed_out" and kid["error"]["code"] == "EXECUTION_TIMEOUT", kid
+    assert node_of(kid, "wait")["status"] == "timed_out", kid
