@@ -292,6 +292,12 @@ static const db_sql q_status = DB_BOTH("SELECT status FROM executions WHERE id =
 static const db_sql q_child = DB_BOTH(
     "SELECT " EXEC_COLUMNS ", output FROM executions WHERE parent_execution_id = $1 "
     "AND parent_node_id = $2 AND parent_attempt = $3");
+static const db_sql q_agent_step_add = DB_BOTH(
+    "INSERT INTO agent_steps (execution_id, node_id, seq, kind, call_id, data, prompt_tokens, "
+    "completion_tokens, cost_usd, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+static const db_sql q_agent_steps = DB_BOTH(
+    "SELECT seq, kind, call_id, data, prompt_tokens, completion_tokens, cost_usd, created_at "
+    "FROM agent_steps WHERE execution_id = $1 AND node_id = $2 ORDER BY seq LIMIT $3");
 static const db_sql q_children_active = DB_BOTH(
     "SELECT id FROM executions WHERE parent_execution_id = $1 "
     "AND status IN ('queued', 'running') ORDER BY id LIMIT $2");
@@ -608,6 +614,34 @@ aop_err store_execution_children_active(store *s, const char *parent, int max, c
         for (int k = 0; k < *n; k++)
             (*ids)[k] = c[k].id;
     }
+    return db_op_end(&o, rc);
+}
+
+#define A(kind, member) DB_COL(kind, store_agent_step, member)
+static const db_col agent_step_cols[] = {
+    A(DB_INT, seq), A(DB_COPY, kind), A(DB_DUP_OR_NULL, call_id), A(DB_DUP, data),
+    A(DB_INT, prompt_tokens), A(DB_INT, completion_tokens), A(DB_DOUBLE, cost_usd),
+    A(DB_COPY, created_at),
+};
+static const db_row agent_step_row = DB_ROW(agent_step_cols, store_agent_step);
+
+aop_err store_agent_step_add(store *s, const char *id, const char *node_id,
+                             const store_agent_step *st)
+{
+    db_op o = db_op_start(s, "agent_step_add");
+    return db_op_end(&o, db_exec(&o, &q_agent_step_add, NULL, "ttittt" "iidt", id, node_id,
+                                 st->seq, st->kind, st->call_id, st->data, st->prompt_tokens,
+                                 st->completion_tokens, st->cost_usd, st->created_at));
+}
+
+aop_err store_agent_steps(store *s, const char *id, const char *node_id, int max,
+                          store_agent_step **out, int *n, arena *a)
+{
+    db_op o = db_op_start(s, "agent_steps");
+    void *items = NULL;
+    aop_err rc = db_rows(&o, &q_agent_steps, &agent_step_row, max, &items, n, a, "tti", id,
+                         node_id, (long long)max);
+    *out = items;
     return db_op_end(&o, rc);
 }
 

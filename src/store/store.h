@@ -569,6 +569,27 @@ aop_err store_execution_child(store *s, const char *parent, const char *node_id,
  * running, at most max of them. */
 aop_err store_execution_children_active(store *s, const char *parent, int max, char ***ids,
                                         int *n, arena *a);
+/* One agent_steps row (migration 10): step seq (from 1) of an agent node's
+ * loop; kind "model" (data: the model's message) or "tool" (data: the
+ * result sent back for call_id). */
+typedef struct {
+    long long seq;
+    char kind[8];
+    char *call_id;                /* NULL unless a tool result */
+    char *data;                   /* JSON text */
+    long long prompt_tokens, completion_tokens;
+    double cost_usd;
+    char created_at[25];
+} store_agent_step;
+
+/* Adds step st of node node_id of execution id; AOP_ERR_CONFLICT when that
+ * seq is there already (another claim of the run wrote it first). */
+aop_err store_agent_step_add(store *s, const char *id, const char *node_id,
+                             const store_agent_step *st);
+/* The steps of node node_id of execution id in seq order, at most max of
+ * them (texts from a). */
+aop_err store_agent_steps(store *s, const char *id, const char *node_id, int max,
+                          store_agent_step **out, int *n, arena *a);
 /* The status of execution id; AOP_ERR_NOT_FOUND when absent. */
 aop_err store_execution_status(store *s, const char *id, exec_status *status);
 /* The highest seq of execution id's events (1: only execution.queued). */

@@ -621,6 +621,47 @@ static void body_children(fixture *f)
 
 BOTH(exec_children, body_children)
 
+/* Agent steps: added in order, read back in order and in full, one row per
+ * seq, gone with their execution. */
+static void body_agent_steps(fixture *f)
+{
+    char id[UUID_STR_LEN];
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
+    ex_id(id, 1);
+    store_agent_step st = {.seq = 1, .kind = "model", .data = "{\"role\":\"assistant\"}",
+                           .prompt_tokens = 10, .completion_tokens = 5, .cost_usd = 0.25,
+                           .created_at = "2026-12-06T10:00:00.000Z"};
+    CHECK_INT(store_agent_step_add(f->s, id, "ag", &st), AOP_OK);
+    store_agent_step tool = {.seq = 2, .kind = "tool", .call_id = "call_1", .data = "\"ok\"",
+                             .created_at = "2026-12-06T10:00:01.000Z"};
+    CHECK_INT(store_agent_step_add(f->s, id, "ag", &tool), AOP_OK);
+    CHECK_INT(store_agent_step_add(f->s, id, "ag", &tool), AOP_ERR_CONFLICT);
+    CHECK_INT(store_agent_step_add(f->s, id, "other", &tool), AOP_OK);
+    store_agent_step *rows = NULL;
+    int n = 0;
+    CHECK_INT(store_agent_steps(f->s, id, "ag", 100, &rows, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 2);
+    if (n == 2) {
+        CHECK_INT(rows[0].seq, 1);
+        CHECK_STR(rows[0].kind, "model");
+        CHECK(rows[0].call_id == NULL);
+        CHECK_STR(rows[0].data, "{\"role\":\"assistant\"}");
+        CHECK_INT(rows[0].prompt_tokens, 10);
+        CHECK_INT(rows[0].completion_tokens, 5);
+        CHECK(rows[0].cost_usd == 0.25);
+        CHECK_STR(rows[1].kind, "tool");
+        CHECK_STR(rows[1].call_id, "call_1");
+        CHECK_STR(rows[1].created_at, "2026-12-06T10:00:01.000Z");
+    }
+    CHECK_INT(store_agent_steps(f->s, id, "ag", 1, &rows, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(store_execution_delete(f->s, id), AOP_OK);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM agent_steps"), 0);
+}
+
+BOTH(exec_agent_steps, body_agent_steps)
+
 /* ---- the queue ---- */
 
 static void body_claim_order(fixture *f)
@@ -2569,6 +2610,8 @@ const unit_test exec_store_tests[] = {
     TEST(exec_delete_takes_nodes_pg),
     TEST(exec_children),
     TEST(exec_children_pg),
+    TEST(exec_agent_steps),
+    TEST(exec_agent_steps_pg),
     TEST(exec_claim_order_and_max_concurrency),
     TEST(exec_claim_order_and_max_concurrency_pg),
     TEST(exec_claim_backlog_does_not_starve_others),
