@@ -363,13 +363,17 @@ class FakeLLM(_FakeServer):
         return self.url + "/v1"
 
     def script(self, model, content=None, prompt_tokens=None, completion_tokens=None, finish_reason=None,
-               delay=None, chunks=None, chunk_delay=None):
+               delay=None, chunks=None, chunk_delay=None, gate=None):
         """What answers to model look like (unset parts keep the defaults); delay: seconds
-        to wait before answering; chunks, chunk_delay: how a streamed answer comes."""
+        to wait before answering; chunks, chunk_delay: how a streamed answer comes; gate:
+        a threading.Event a streamed answer waits for (30 s at most) before its first
+        chunk, so that a test can watch the stream before any delta is sent (deltas are
+        live only)."""
         with self._lock:
             self.scripts[model] = {"content": content, "prompt_tokens": prompt_tokens,
                                    "completion_tokens": completion_tokens, "finish_reason": finish_reason,
-                                   "delay": delay, "chunks": chunks, "chunk_delay": chunk_delay}
+                                   "delay": delay, "chunks": chunks, "chunk_delay": chunk_delay,
+                                   "gate": gate}
 
     def aborted(self, model=None):
         """The requests (optionally for one model) whose client closed the connection
@@ -416,6 +420,8 @@ class FakeLLM(_FakeServer):
         h.send_header("Content-Type", "text/event-stream")
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
+        if script.get("gate"):
+            script["gate"].wait(30)
         event(chunk({"role": "assistant"}))
         for piece in chunks:
             if script.get("chunk_delay"):
