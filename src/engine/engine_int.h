@@ -314,7 +314,7 @@ int engine_credential(loop *lp, run *r, const json_t *conf, struct credentials_u
  * (engine_delta), and the finish reads the same answer a call without
  * streaming gets.
  */
-void llm_stream_start(call *c);
+void llm_stream_start(call *c, bool anthropic);
 /* The streamed answer as a non-streaming call's JSON (new): NULL with
  * *streamed false when c did not stream (or was answered with an error
  * status), NULL with *streamed true when the stream could not be read. */

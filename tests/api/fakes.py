@@ -539,18 +539,24 @@ class FakeAnthropic(_FakeServer):
     Answers {"id", "type": "message", "role": "assistant", "model": <request model>,
     "content": [{"type": "text", "text": C}], "stop_reason": "end_turn",
     "stop_sequence": null, "usage": {"input_tokens": 12, "output_tokens": 7}}
-    where C is "echo: " + the last user message. Models: fail-<n> answers that
-    status; overloaded-<k> answers 529 to its first k calls; echo-key-401 answers
-    401 with the x-api-key it received in the message.
+    where C is "echo: " + the last user message. With "stream": true (a boolean)
+    the same answer comes as the Messages API's event stream: message_start (usage
+    input_tokens 12, output_tokens 1), content_block_start, a ping, C in
+    content_block_delta text deltas of 3 characters, content_block_stop,
+    message_delta (stop_reason end_turn, output_tokens 7), message_stop; it waits for
+    stream_gate (a threading.Event, when set to one) before its first delta. Models:
+    fail-<n> answers that status; overloaded-<k> answers 529 to its first k calls;
+    echo-key-401 answers 401 with the x-api-key it received in the message.
     """
     name = "fake-anthropic"
     PATH = "/v1/messages"
-    ALLOWED = {"model", "max_tokens", "messages", "system", "temperature"}
+    ALLOWED = {"model", "max_tokens", "messages", "system", "temperature", "stream"}
 
     def __init__(self, key):
         super().__init__()
         self.key = key
         self._calls = {}
+        self.stream_gate = None
 
     @property
     def base_url(self):
@@ -590,7 +596,36 @@ class FakeAnthropic(_FakeServer):
         t = b.get("temperature")
         if "temperature" in b and (not isinstance(t, (int, float)) or isinstance(t, bool)):
             return "temperature: a number"
+        if "stream" in b and not isinstance(b["stream"], bool):
+            return "stream: a boolean"
         return None
+
+    def _stream(self, h, model, text):
+        def event(etype, obj):
+            data = b"event: %s\ndata: %s\n\n" % (etype.encode(), json.dumps(dict(obj, type=etype)).encode())
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            h.wfile.flush()
+
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        event("message_start", {"message": {
+            "id": "msg_%s" % uuid.uuid4().hex[:20], "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": 1}}})
+        event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        event("ping", {})
+        if self.stream_gate is not None:
+            self.stream_gate.wait(30)
+        for i in range(0, len(text), 3):
+            event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text[i:i + 3]}})
+        event("content_block_stop", {"index": 0})
+        event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                "usage": {"output_tokens": 7}})
+        event("message_stop", {})
+        h.wfile.write(b"0\r\n\r\n")
+        h.wfile.flush()
 
     def _respond(self, h, req):
         if req.path != self.PATH or req.method != "POST":
@@ -612,6 +647,8 @@ class FakeAnthropic(_FakeServer):
         if model.startswith("overloaded-") and model[11:].isdigit() and n <= int(model[11:]):
             return self._error(h, 529, "overloaded_error", "Overloaded")
         users = [m["content"] for m in req.json["messages"] if m["role"] == "user"]
+        if req.json.get("stream"):
+            return self._stream(h, model, "echo: " + (users[-1] if users else ""))
         return h.send(200, {"id": "msg_%s" % uuid.uuid4().hex[:20], "type": "message", "role": "assistant",
                             "model": model, "content": [{"type": "text", "text": "echo: " + (users[-1] if users else "")}],
                             "stop_reason": "end_turn", "stop_sequence": None,
