@@ -90,9 +90,11 @@ def test_stream_without_usage_and_a_failed_attempt(srv, owner, fake_llm):
     assert e["status"] == "succeeded" and node_of(e, "l")["output"]["content"] == "ab"
     assert node_of(e, "l")["usage"]["totalTokens"] == 0
     # an error status is not a stream: the node fails (and retries) as before
+    gate = threading.Event()
+    fake_llm.script("flaky-1", gate=gate)  # the second attempt streams once the test watches
     w = create_workflow(srv, owner, [llm_node("l", "flaky-1", "hi", stream=True, retry=retry(2))])
     eid = start(srv, owner, w["id"])
-    evs = SSE(srv, EV % eid, H(owner)).rest(timeout=20)
+    evs = watched(srv, owner, eid, gate)
     assert [x["event"] for x in evs if x["event"].startswith("node.")] == [
         "node.started", "node.retrying", "node.started", "node.finished"]
     deltas = [x["data"] for x in evs if x["event"] == "llm.delta"]
