@@ -420,7 +420,8 @@ static aop_err finish(fixture *f, int n, exec_status status)
 static void exec_status_names_both_ways(void)
 {
     static const char *const names[] = {"queued", "running", "succeeded", "failed",
-                                        "cancelled", "timed_out", "pending", "skipped"};
+                                        "cancelled", "timed_out", "waiting", "pending",
+                                        "skipped"};
     for (int i = 0; i < EXEC_STATUS_COUNT; i++) {
         CHECK_STR(exec_status_name((exec_status)i), names[i]);
         CHECK_INT(exec_status_of(names[i]), i);

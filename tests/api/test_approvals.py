@@ -1,0 +1,184 @@
+"""The approval node: an execution that reaches one waits (status "waiting", no worker,
+no maxConcurrency slot) until a decision, its timeout or a cancel; it survives a restart.
+Runs on both backends (scripts/test.sh pg runs it on PostgreSQL + Redis)."""
+import threading
+import uuid
+
+import pytest
+
+from authutil import login, register
+from conftest import assert_error, shared_server
+from fakes import (H, cancel, create_workflow, edge, engine_env, get_execution, node_of, poll,
+                   share, start, transform, wait_ended, check_execution, at_once)
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    yield from shared_server(tmp_path_factory, "approvals", **engine_env())
+
+
+def approval(nid="a", **config):
+    return {"id": nid, "type": "approval", "config": config}
+
+
+def branching(srv, acct, settings=None, **config):
+    """a: approval -> yes (when true) | no (when false)."""
+    nodes = [approval("a", message="Ship {{input.what}}?", **config),
+             transform("yes", {"ok": True}), transform("no", {"ok": False})]
+    return create_workflow(srv, acct, nodes, [edge("a", "yes", True), edge("a", "no", False)],
+                           settings=settings)
+
+
+def waiting(srv, acct, eid, timeout=10):
+    return poll(srv, acct, eid, lambda e: e["status"] == "waiting", timeout, "waiting")
+
+
+def approvals_of(srv, acct, **params):
+    r = srv.get("/api/approvals", headers=H(acct), params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def decide(srv, acct, eid, decision, nid="a", comment=None):
+    body = {"decision": decision}
+    if comment is not None:
+        body["comment"] = comment
+    return srv.post("/api/executions/%s/approvals/%s" % (eid, nid), json=body, headers=H(acct))
+
+
+@pytest.mark.parametrize("decision,taken,skipped", [("approve", "yes", "no"), ("reject", "no", "yes")])
+def test_decision_takes_its_branch(srv, decision, taken, skipped):
+    user = register(srv)
+    w = branching(srv, user)
+    eid = start(srv, user, w["id"], input={"what": "v2"})
+    e = check_execution(waiting(srv, user, eid))
+    assert node_of(e, "a")["status"] == "waiting"
+    listed = approvals_of(srv, user)
+    mine = [x for x in listed["data"] if x["executionId"] == eid]
+    assert mine and mine[0]["nodeId"] == "a" and mine[0]["message"] == "Ship v2?", listed
+    assert mine[0]["workflowId"] == w["id"] and mine[0]["workflowName"] == w["name"]
+    r = decide(srv, user, eid, decision, comment="looks fine")
+    assert r.status_code == 200, r.text
+    e = check_execution(wait_ended(srv, user, eid))
+    assert e["status"] == "succeeded", e
+    out = node_of(e, "a")["output"]
+    assert out["decision"] == decision and out["comment"] == "looks fine", out
+    assert out["decidedBy"] == user["user"]["id"] and out["decidedAt"], out
+    assert node_of(e, taken)["status"] == "succeeded"
+    assert node_of(e, skipped)["status"] == "skipped"
+    assert eid not in [x["executionId"] for x in approvals_of(srv, user)["data"]]
+    assert_error(decide(srv, user, eid, "approve"), 409, "CONFLICT")
+
+
+def test_two_deciders_at_once_one_wins(srv):
+    user = register(srv)
+    w = branching(srv, user)
+    eid = start(srv, user, w["id"], input={"what": "x"})
+    waiting(srv, user, eid)
+    answers = at_once([srv], 8, lambda s, sv, i: s.post(
+        sv.url + "/api/executions/%s/approvals/a" % eid,
+        json={"decision": "approve" if i % 2 else "reject"}, headers=H(user)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200] + [409] * 7, codes
+    for r in answers:
+        if r.status_code == 409:
+            assert r.json()["error"]["code"] == "CONFLICT"
+    e = wait_ended(srv, user, eid)
+    won = [r for r in answers if r.status_code == 200][0].request.body
+    assert node_of(e, "a")["output"]["decision"] in won.decode(), (won, e)
+
+
+def test_timeout_fails_the_node(srv):
+    user = register(srv)
+    w = branching(srv, user, timeoutMs=500)
+    eid = start(srv, user, w["id"], input={"what": "x"})
+    e = check_execution(wait_ended(srv, user, eid, timeout=15))
+    assert e["status"] == "failed", e
+    assert e["error"]["code"] == "APPROVAL_TIMEOUT" and e["error"]["nodeId"] == "a", e["error"]
+    assert node_of(e, "yes")["status"] == "skipped" and node_of(e, "no")["status"] == "skipped"
+    assert_error(decide(srv, user, eid, "approve"), 409, "CONFLICT")
+
+
+def test_timeout_rejects(srv):
+    user = register(srv)
+    w = branching(srv, user, timeoutMs=500, onTimeout="reject")
+    eid = start(srv, user, w["id"], input={"what": "x"})
+    e = check_execution(wait_ended(srv, user, eid, timeout=15))
+    assert e["status"] == "succeeded", e
+    out = node_of(e, "a")["output"]
+    assert out["decision"] == "timeout" and out["decidedBy"] is None, out
+    assert node_of(e, "no")["status"] == "succeeded" and node_of(e, "yes")["status"] == "skipped"
+
+
+def test_waiting_holds_no_concurrency_slot(srv):
+    user = register(srv)
+    w = branching(srv, user, settings={"maxConcurrency": 1})
+    first = start(srv, user, w["id"], input={"what": "1"})
+    waiting(srv, user, first)
+    second = start(srv, user, w["id"], input={"what": "2"})
+    waiting(srv, user, second)   # it ran up to its approval while the first waits
+    assert get_execution(srv, user, first)["status"] == "waiting"
+    assert decide(srv, user, second, "approve").status_code == 200
+    assert wait_ended(srv, user, second)["status"] == "succeeded"
+    assert decide(srv, user, first, "reject").status_code == 200
+    assert wait_ended(srv, user, first)["status"] == "succeeded"
+
+
+def test_cancel_while_waiting(srv):
+    user = register(srv)
+    w = branching(srv, user)
+    eid = start(srv, user, w["id"], input={"what": "x"})
+    waiting(srv, user, eid)
+    e = cancel(srv, user, eid)
+    assert e["status"] == "cancelled", e
+    assert node_of(e, "a")["status"] == "cancelled", e
+    assert_error(decide(srv, user, eid, "approve"), 409, "CONFLICT")
+    assert get_execution(srv, user, eid)["status"] == "cancelled"
+
+
+def test_access_and_validation(srv):
+    owner, other = register(srv), register(srv)
+    w = branching(srv, owner)
+    eid = start(srv, owner, w["id"], input={"what": "x"})
+    waiting(srv, owner, eid)
+    assert_error(decide(srv, other, eid, "approve"), 404, "NOT_FOUND")
+    assert eid not in [x["executionId"] for x in approvals_of(srv, other)["data"]]
+    share(srv, owner, w["id"], viewers=[other["user"]["id"]])
+    assert_error(decide(srv, other, eid, "approve"), 403, "FORBIDDEN")
+    r = decide(srv, owner, eid, "maybe")
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert r.json()["error"]["details"][0]["field"] == "decision"
+    assert_error(decide(srv, owner, eid, "approve", comment="x" * 2001), 400, "VALIDATION_ERROR")
+    assert_error(decide(srv, owner, eid, "approve", nid="nope"), 404, "NOT_FOUND")
+    share(srv, owner, w["id"], editors=[other["user"]["id"]])
+    assert eid in [x["executionId"] for x in approvals_of(srv, other)["data"]]
+    assert decide(srv, other, eid, "approve", comment="x" * 2000).status_code == 200
+    assert wait_ended(srv, owner, eid)["status"] == "succeeded"
+
+
+def test_bad_config_is_refused(srv):
+    user = register(srv)
+    for config in ({"onTimeout": "ignore"}, {"timeoutMs": 0}, {"timeoutMs": 2592000001}):
+        r = srv.post("/api/workflows", headers=H(user), json={
+            "name": "bad", "definition": {"nodes": [approval("a", **config)], "edges": []}})
+        assert_error(r, 400, "VALIDATION_ERROR")
+
+
+def test_restart_while_waiting(aop_server):
+    env = engine_env(EXECUTION_LEASE_MS="2000")
+    s1 = aop_server(**env)
+    user = register(s1)
+    w = branching(s1, user)
+    eid = start(s1, user, w["id"], input={"what": "x"})
+    waiting(s1, user, eid)
+    s1.kill()
+    s2 = aop_server(**env)
+    user = login(s2, user["_email"])
+    import time
+    time.sleep(3)   # past the lease: a waiting execution is not taken back as lapsed
+    e = get_execution(s2, user, eid)
+    assert e["status"] == "waiting" and node_of(e, "a")["status"] == "waiting", e
+    assert decide(s2, user, eid, "approve").status_code == 200
+    e = check_execution(wait_ended(s2, user, eid))
+    assert e["status"] == "succeeded" and node_of(e, "yes")["status"] == "succeeded", e
+    assert node_of(e, "a")["attempts"] == 1, e
