@@ -1,15 +1,17 @@
 """The approval node: an execution that reaches one waits (status "waiting", no worker,
 no maxConcurrency slot) until a decision, its timeout or a cancel; it survives a restart.
 Runs on both backends (scripts/test.sh pg runs it on PostgreSQL + Redis)."""
-import threading
+import json
+import time
 import uuid
 
 import pytest
 
-from authutil import login, register
+from authutil import db_rows, login, register
 from conftest import assert_error, shared_server
 from fakes import (H, cancel, create_workflow, edge, engine_env, get_execution, node_of, poll,
                    share, start, transform, wait_ended, check_execution, at_once)
+from sseclient import SSE
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +176,6 @@ def test_restart_while_waiting(aop_server):
     s1.kill()
     s2 = aop_server(**env)
     user = login(s2, user["_email"])
-    import time
     time.sleep(3)   # past the lease: a waiting execution is not taken back as lapsed
     e = get_execution(s2, user, eid)
     assert e["status"] == "waiting" and node_of(e, "a")["status"] == "waiting", e
@@ -182,3 +183,83 @@ def test_restart_while_waiting(aop_server):
     e = check_execution(wait_ended(s2, user, eid))
     assert e["status"] == "succeeded" and node_of(e, "yes")["status"] == "succeeded", e
     assert node_of(e, "a")["attempts"] == 1, e
+
+
+def test_events_and_audit(srv):
+    user = register(srv)
+    w = branching(srv, user)
+    eid = start(srv, user, w["id"], input={"what": "x"})
+    waiting(srv, user, eid)
+    s = SSE(srv, "/api/executions/%s/events" % eid, H(user))
+    seen = [s.next() for _ in range(4)]
+    assert [(e["event"], e["data"].get("nodeId")) for e in seen] == [
+        ("execution.queued", None), ("execution.started", None), ("node.started", "a"),
+        ("node.waiting", "a")], seen
+    rid = "approval-%s" % uuid.uuid4().hex[:12]
+    r = srv.post("/api/executions/%s/approvals/a" % eid, json={"decision": "reject"},
+                 headers=dict(H(user), **{"X-Request-Id": rid}))
+    assert r.status_code == 200, r.text
+    rest = s.rest()
+    kinds = [(e["event"], e["data"].get("nodeId"), e["data"].get("status")) for e in rest]
+    assert kinds[0] == ("node.finished", "a", "succeeded"), kinds
+    assert ("node.started", "a", None) not in kinds, "the waiting attempt does not start again"
+    assert kinds[-1] == ("execution.finished", None, "succeeded"), kinds
+    seqs = [e["data"]["seq"] for e in seen + rest]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs
+    rows = []
+    for _ in range(60):
+        rows = [x for x in db_rows(srv, "SELECT * FROM audit_events WHERE request_id = ?", (rid,))
+                if x["action"] == "approval.decide"]
+        if rows:
+            break
+        time.sleep(0.05)
+    assert len(rows) == 1 and rows[0]["actor_id"] == user["user"]["id"], rows
+    assert rows[0]["subject_id"] == eid
+    assert json.loads(rows[0]["detail"]) == {"nodeId": "a", "decision": "reject"}
+
+
+def test_execution_timeout_is_paused_while_waiting(srv):
+    """settings.timeoutMs 1500: waiting 2.5 s does not time the execution out."""
+    user = register(srv)
+    w = branching(srv, user, settings={"timeoutMs": 1500})
+    eid = start(srv, user, w["id"], input={"what": "x"})
+    waiting(srv, user, eid)
+    time.sleep(2.5)
+    assert get_execution(srv, user, eid)["status"] == "waiting"
+    assert decide(srv, user, eid, "approve").status_code == 200
+    assert wait_ended(srv, user, eid)["status"] == "succeeded"
+
+
+def test_list_filter_and_pagination(srv):
+    user = register(srv)
+    w = branching(srv, user)
+    ids = [start(srv, user, w["id"], input={"what": str(i)}) for i in range(3)]
+    for eid in ids:
+        waiting(srv, user, eid)
+    mine = [x for x in approvals_of(srv, user, limit=100)["data"] if x["workflowId"] == w["id"]]
+    assert sorted(x["executionId"] for x in mine) == sorted(ids)
+    for x in mine:
+        assert x["expiresAt"] > x["createdAt"], x
+    page = approvals_of(srv, user, limit=1, page=2)
+    assert len(page["data"]) == 1 and page["pagination"]["limit"] == 1
+    assert_error(srv.get("/api/approvals", headers=H(user), params={"limit": 101}), 400, "VALIDATION_ERROR")
+    assert get_execution(srv, user, ids[0])["status"] == "waiting"
+    listed = srv.get("/api/executions", headers=H(user), params={"status": "waiting", "workflowId": w["id"]})
+    assert listed.status_code == 200 and listed.json()["pagination"]["total"] == 3, listed.text
+    for eid in ids:
+        cancel(srv, user, eid)
+
+
+def test_quota_counts_waiting_executions(aop_server):
+    srv = aop_server(**engine_env(QUOTA_ACTIVE_EXECUTIONS="2"))
+    user = register(srv)
+    w = branching(srv, user)
+    held = [start(srv, user, w["id"], input={"what": str(i)}) for i in range(2)]
+    for eid in held:
+        waiting(srv, user, eid)
+    r = srv.post("/api/workflows/%s/execute" % w["id"], json={"input": {"what": "3"}}, headers=H(user))
+    assert_error(r, 429, "QUOTA_EXCEEDED")
+    assert decide(srv, user, held[0], "approve").status_code == 200
+    wait_ended(srv, user, held[0])
+    r = srv.post("/api/workflows/%s/execute" % w["id"], json={"input": {"what": "4"}}, headers=H(user))
+    assert r.status_code == 202, r.text
