@@ -1321,6 +1321,7 @@ static void written(loop *lp, run *r)
         budget_abandon(lp->e, r);
         drop_run(lp, r);
         engine_hook_changed(lp->e, wf, id);
+        waits_notify(lp->e, id, false); /* a wait: true answers 202 "waiting" now */
         if (limited)
             engine_wake(lp->e);
         return;

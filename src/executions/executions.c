@@ -204,10 +204,12 @@ aop_err executions_wait(const app_ctx *app, const char *id, long long timeout_ms
 {
     if (engine_wait(app->engine, id, timeout_ms, fn, ctx) != 0)
         return AOP_ERR_UNAVAILABLE;
-    /* It may have ended before the wait was registered. */
+    /* It may have ended (or begun to wait for an approval) before the wait
+     * was registered. */
     store_execution now;
     arena a = {0};
-    if (store_execution_get(app->store, id, &now, &a) != AOP_OK || ended(now.status))
+    if (store_execution_get(app->store, id, &now, &a) != AOP_OK || ended(now.status) ||
+        now.status == EXEC_WAITING)
         engine_notify(app->engine, id);
     arena_free(&a);
     return AOP_OK;

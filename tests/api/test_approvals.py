@@ -263,3 +263,16 @@ def test_quota_counts_waiting_executions(aop_server):
     wait_ended(srv, user, held[0])
     r = srv.post("/api/workflows/%s/execute" % w["id"], json={"input": {"what": "4"}}, headers=H(user))
     assert r.status_code == 202, r.text
+
+
+def test_a_synchronous_execute_answers_when_it_begins_to_wait(srv):
+    """wait: true does not hold the connection for a human: 202 "waiting" at once."""
+    user = register(srv)
+    w = branching(srv, user)
+    r = srv.post("/api/workflows/%s/execute" % w["id"], json={"input": {"what": "x"}, "wait": True},
+                 headers=H(user), timeout=10)
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert body["status"] == "waiting", body
+    assert decide(srv, user, body["executionId"], "approve").status_code == 200
+    assert wait_ended(srv, user, body["executionId"])["status"] == "succeeded"
