@@ -221,7 +221,16 @@ void approvals_expire(engine *e)
         if (one == AOP_OK) { /* ours: another instance's decision answers CONFLICT */
             queued++;
             engine_hook_changed(e, NULL, due[k].execution_id);
-        } else if (one != AOP_ERR_CONFLICT) {
+        } else if (one == AOP_ERR_CONFLICT) {
+            /* Decided elsewhere, running again (it is due again once it
+             * parks), or ended without it: then it is closed for good. */
+            char at[25];
+            bool closed = false;
+            clock_format_rfc3339(now, at);
+            if (store_approval_close(e->st, due[k].execution_id, due[k].node_id, at, &closed) !=
+                AOP_OK)
+                log_warn("cannot close the approval of an ended execution");
+        } else {
             log_warn("cannot time an approval out", LF_S("error", err_code(one)));
         }
     }

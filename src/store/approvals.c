@@ -34,6 +34,12 @@ static const db_sql q_decide = DB_BOTH(
 static const db_sql q_requeue = DB_BOTH(
     "UPDATE executions SET status = 'queued', deadline_ms = $3 + (SELECT left_ms FROM "
     "approvals WHERE execution_id = $1 AND node_id = $2) WHERE id = $1 AND status = 'waiting'");
+/* An undecided row whose execution ended otherwise (cancelled, or failed
+ * on another branch) is closed, so that it is not found due again. */
+static const db_sql q_close = DB_BOTH(
+    "UPDATE approvals SET decision = 'timeout', decided_at = $3 WHERE execution_id = $1 "
+    "AND node_id = $2 AND decision IS NULL AND NOT EXISTS (SELECT 1 FROM executions x "
+    "WHERE x.id = $1 AND x.status IN ('queued', 'running', 'waiting'))");
 static const db_sql q_due = DB_BOTH(
     "SELECT a.execution_id, a.node_id FROM approvals a WHERE a.decision IS NULL "
     "AND a.expires_at <= $1 ORDER BY a.expires_at LIMIT $2");
@@ -100,6 +106,16 @@ aop_err store_approval_decide(store *s, const char *execution_id, const char *no
         rc = AOP_ERR_CONFLICT;
     if (rc == AOP_OK)
         rc = db_exec(&o, &q_requeue, NULL, "tti", execution_id, node_id, now_ms);
+    return db_op_end(&o, rc);
+}
+
+aop_err store_approval_close(store *s, const char *execution_id, const char *node_id,
+                             const char *at, bool *closed)
+{
+    db_op o = db_op_start(s, "approval_close");
+    long long n = 0;
+    aop_err rc = db_exec(&o, &q_close, &n, "ttt", execution_id, node_id, at);
+    *closed = rc == AOP_OK && n > 0;
     return db_op_end(&o, rc);
 }
 

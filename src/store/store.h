@@ -764,6 +764,11 @@ aop_err store_approval_get(store *s, const char *execution_id, const char *node_
 aop_err store_approval_decide(store *s, const char *execution_id, const char *node_id,
                               const char *decision, const char *comment, const char *by,
                               const char *at, long long now_ms);
+/* Closes (decision "timeout", no requeue) the undecided row of an
+ * execution that ended without it; *closed says whether it did. A row of
+ * a queued or running execution is left: it may wait again. */
+aop_err store_approval_close(store *s, const char *execution_id, const char *node_id,
+                             const char *at, bool *closed);
 /* At most max undecided rows whose expires_at is not after now_ms (ids
  * only), the oldest due first. */
 aop_err store_approval_due(store *s, long long now_ms, int max, store_approval **out, int *n,

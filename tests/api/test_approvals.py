@@ -276,3 +276,24 @@ def test_a_synchronous_execute_answers_when_it_begins_to_wait(srv):
     assert body["status"] == "waiting", body
     assert decide(srv, user, body["executionId"], "approve").status_code == 200
     assert wait_ended(srv, user, body["executionId"])["status"] == "succeeded"
+
+
+def test_the_timeout_of_a_cancelled_execution_is_closed_not_run(srv):
+    """Cancelled while waiting: its due timeout runs nothing, and its row leaves the due
+    index (else every instance would find it due again every 250 ms)."""
+    user = register(srv)
+    w = branching(srv, user, timeoutMs=400)
+    eid = start(srv, user, w["id"], input={"what": "x"})
+    waiting(srv, user, eid)
+    before = cancel(srv, user, eid)
+    rows = []
+    for _ in range(100):
+        rows = db_rows(srv, "SELECT decision FROM approvals WHERE execution_id = ?", (eid,))
+        if rows and rows[0]["decision"]:
+            break
+        time.sleep(0.05)
+    assert rows == [{"decision": "timeout"}], rows
+    after = get_execution(srv, user, eid)
+    assert after["status"] == "cancelled" and after["finishedAt"] == before["finishedAt"], after
+    assert node_of(after, "a")["status"] == "cancelled" and node_of(after, "no")["status"] == "skipped"
+    assert_error(decide(srv, user, eid, "reject"), 409, "CONFLICT")
