@@ -605,6 +605,13 @@ static void body_approvals(fixture *f)
     CHECK_INT(store_execution_get(f->s, id, &e, &f->a), AOP_OK);
     CHECK_INT(e.status, EXEC_WAITING);
     CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE lease_owner IS NULL"), 1);
+    /* The status CHECKs take waiting (SQLite's rewritten by migration 011)
+     * and still refuse what is not a status. */
+    CHECK(sql_run(f, "UPDATE executions SET status = 'bogus'") != 0);
+    CHECK(sql_run(f, "UPDATE execution_nodes SET status = 'bogus'") == 0); /* no rows */
+    CHECK_INT(node_add(f, 1, "gate", EXEC_WAITING, 1, NULL, 0, 0), AOP_OK);
+    CHECK(sql_run(f, "UPDATE execution_nodes SET status = 'bogus'") != 0);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM execution_nodes WHERE status = 'waiting'"), 1);
     /* Its row; a second put keeps the first. */
     store_approval put = {.node_id = "gate", .message = "Ship?", .on_timeout = "reject",
                           .created_at = "2026-06-01T00:00:00.000Z",
