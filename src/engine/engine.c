@@ -654,6 +654,13 @@ static void end_run(run *r, exec_status status, char *error)
     int64_t now = clock_now_ms();
     for (int i = 0; i < r->d->n; i++) {
         node_state *n = &r->ns[i];
+        if (n->status == EXEC_PENDING && n->resumed_wait) { /* it waited, and stops so */
+            n->status = cut;
+            n->finished_ms = now;
+            n->dirty = true;
+            event_node_finished(r, i);
+            continue;
+        }
         if (n->status == EXEC_PENDING) { /* never reached; a restored one had succeeded */
             n->status = n->restored ? EXEC_SUCCEEDED : EXEC_SKIPPED;
             n->dirty = !n->restored;

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from authutil import db_rows, login, register
-from conftest import assert_error, shared_server
+from conftest import assert_error, free_port, shared_server
 from fakes import (H, cancel, create_workflow, edge, engine_env, get_execution, node_of, poll,
                    share, start, transform, wait_ended, check_execution, at_once)
 from sseclient import SSE
@@ -297,3 +297,41 @@ def test_the_timeout_of_a_cancelled_execution_is_closed_not_run(srv):
     assert after["status"] == "cancelled" and after["finishedAt"] == before["finishedAt"], after
     assert node_of(after, "a")["status"] == "cancelled" and node_of(after, "no")["status"] == "skipped"
     assert_error(decide(srv, user, eid, "reject"), 409, "CONFLICT")
+
+
+def test_parallel_approvals_and_a_failure_after_one_of_them(srv):
+    """a1 and a2 wait side by side; a1 approved, the node after it fails: the execution
+    fails and a2, which had begun to wait, ends cancelled (not skipped), with one
+    node.started, one node.waiting and one node.finished."""
+    user = register(srv)
+    nodes = [approval("a1"), approval("a2"),
+             {"id": "f", "type": "http", "config": {"url": "http://127.0.0.1:%d/" % free_port()}}]
+    w = create_workflow(srv, user, nodes, [edge("a1", "f", True)])
+    eid = start(srv, user, w["id"])
+    e = waiting(srv, user, eid)
+    assert node_of(e, "a1")["status"] == "waiting" and node_of(e, "a2")["status"] == "waiting", e
+    assert sorted(x["nodeId"] for x in approvals_of(srv, user)["data"] if x["executionId"] == eid) == ["a1", "a2"]
+    assert decide(srv, user, eid, "approve", nid="a1").status_code == 200
+    e = check_execution(wait_ended(srv, user, eid))
+    assert e["status"] == "failed" and e["error"]["nodeId"] == "f", e
+    assert node_of(e, "a2")["status"] == "cancelled", e
+    evs = SSE(srv, "/api/executions/%s/events" % eid, H(user)).rest()
+    a2 = [x["event"] for x in evs if x["data"].get("nodeId") == "a2"]
+    assert a2 == ["node.started", "node.waiting", "node.finished"], a2
+    assert_error(decide(srv, user, eid, "approve", nid="a2"), 409, "CONFLICT")
+
+
+def test_a_timeout_that_fails_the_execution_stops_the_other_waiting_approval(srv):
+    """a1 times out (fail) while a2 still waits: when the execution resumes, a1 fails it
+    before a2 is looked at again; a2, which had begun to wait, ends cancelled, not
+    skipped."""
+    user = register(srv)
+    w = create_workflow(srv, user, [approval("a2"), approval("a1", timeoutMs=300)], [])
+    eid = start(srv, user, w["id"])
+    e = check_execution(wait_ended(srv, user, eid))
+    assert e["status"] == "failed" and e["error"]["code"] == "APPROVAL_TIMEOUT", e
+    assert e["error"]["nodeId"] == "a1", e
+    assert node_of(e, "a2")["status"] == "cancelled", e
+    evs = SSE(srv, "/api/executions/%s/events" % eid, H(user)).rest()
+    a2 = [(x["event"], x["data"].get("status")) for x in evs if x["data"].get("nodeId") == "a2"]
+    assert a2 == [("node.started", None), ("node.waiting", None), ("node.finished", "cancelled")], a2
