@@ -700,7 +700,7 @@ def engine_env(llm=None, pricing=None, allow_private=True, **overrides):
 # ============================================================== execution helpers
 
 ENDED = ("succeeded", "failed", "cancelled", "timed_out")
-EXEC_STATUSES = ("queued", "running") + ENDED
+EXEC_STATUSES = ("queued", "running", "waiting") + ENDED
 NODE_STATUSES = EXEC_STATUSES + ("pending", "skipped")
 EXEC_KEYS = {"id", "workflowId", "workflowVersion", "status", "trigger", "triggeredBy", "input", "output",
              "error", "startedAt", "finishedAt", "durationMs", "memoryBytes", "usage", "costUsd", "nodes",
@@ -936,7 +936,7 @@ def _is_number(v):
 def check_node(n, where="node"):
     assert isinstance(n, dict) and set(n) == NODE_KEYS, "%s keys: %r" % (where, sorted(n) if isinstance(n, dict) else n)
     where = "%s %s" % (where, n["nodeId"])
-    assert n["type"] in ("transform", "condition", "http", "llm", "delay"), n
+    assert n["type"] in ("transform", "condition", "http", "llm", "delay", "approval"), n
     assert n["status"] in NODE_STATUSES, n
     assert isinstance(n["attempts"], int) and n["attempts"] >= 0, n
     _check_usage(n["usage"], where)
