@@ -4,6 +4,7 @@ asked to (stream: true with stream_options.include_usage): llm.delta events in
 order and coalesced, the stored output and usage equal to a run without streaming,
 no deltas on replay, and a failed attempt's text never mixed into the next."""
 import threading
+import time
 
 import pytest
 
@@ -31,6 +32,7 @@ def watched(srv, owner, eid, gate):
     before gate lets the provider send its first chunk."""
     s = SSE(srv, EV % eid, H(owner))
     evs = s.until("node.started", timeout=20)
+    time.sleep(0.5)  # a stream that replayed node.started from the store turns live right after
     gate.set()
     return evs + s.rest(timeout=20)
 
