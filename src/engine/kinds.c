@@ -28,6 +28,8 @@ const node_kind node_kinds[] = {
      kind_delay_finish},
     {"workflow", NULL, kind_workflow_check, kind_workflow_templates, KIND_TIMER,
      kind_workflow_start, kind_workflow_finish},
+    {"approval", kind_approval_branch, kind_approval_check, kind_approval_templates,
+     KIND_INLINE, kind_approval_start, NULL},
 };
 
 const int node_kinds_count = (int)(sizeof(node_kinds) / sizeof(node_kinds[0]));

@@ -464,11 +464,63 @@ static const db_sql m8[] = {
 };
 
 /*
- * 010: child executions (workflow nodes). A child names its parent, the
+ * 011: approvals (docs/api.md, "More node types"). An execution at an
+ * approval node is "waiting", and so is the node: both CHECKs take the new
+ * status (PostgreSQL replaces the constraints; SQLite, which cannot alter
+ * a CHECK, has the tables' text rewritten in its schema, as its ALTER
+ * TABLE documentation gives for a change that leaves every stored row
+ * valid, and reloads it). Pruning passes over waiting executions
+ * (executions_ended_idx again, its condition as the queries write it).
+ * One approvals row per waiting node, decided by one conditional UPDATE
+ * (decision IS NULL), so the first decision wins; expires_at (wall-clock
+ * ms) is when its timeout fires, found through approvals_due_idx by any
+ * instance; left_ms is what was left of the execution's settings.timeoutMs
+ * when it began to wait (that clock is paused until it runs again).
+ */
+static const db_sql m11[] = {
+    DB_PAIR("PRAGMA writable_schema=ON;\n"
+            "UPDATE sqlite_master SET sql = replace(sql, '''timed_out'')', "
+            "'''timed_out'',''waiting'')') WHERE type = 'table' AND name = 'executions';\n"
+            "UPDATE sqlite_master SET sql = replace(sql, '''pending'',', "
+            "'''pending'',''waiting'',') WHERE type = 'table' AND name = 'execution_nodes';\n"
+            "PRAGMA writable_schema=RESET;\n",
+            "ALTER TABLE executions DROP CONSTRAINT executions_status_check;\n"
+            "ALTER TABLE executions ADD CONSTRAINT executions_status_check CHECK (status IN "
+            "('queued','running','succeeded','failed','cancelled','timed_out','waiting'));\n"
+            "ALTER TABLE execution_nodes DROP CONSTRAINT execution_nodes_status_check;\n"
+            "ALTER TABLE execution_nodes ADD CONSTRAINT execution_nodes_status_check CHECK "
+            "(status IN ('queued','running','succeeded','failed','cancelled','timed_out',"
+            "'pending','waiting','skipped'));\n"),
+    DB_BOTH("DROP INDEX executions_ended_idx;\n"
+            "CREATE INDEX executions_ended_idx ON executions (created_at, id, status) WHERE "
+            "status NOT IN ('queued', 'running', 'waiting');\n"
+            "CREATE TABLE approvals (\n"
+            "  execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
+            "  node_id TEXT NOT NULL,\n"
+            "  workflow_id TEXT NOT NULL,\n"
+            "  message TEXT,\n"
+            "  on_timeout TEXT NOT NULL CHECK (on_timeout IN ('fail','reject')),\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  expires_at {INT} NOT NULL,\n"
+            "  left_ms {INT} NOT NULL,\n"
+            "  decision TEXT CHECK (decision IN ('approve','reject','timeout')),\n"
+            "  comment TEXT,\n"
+            "  decided_by TEXT,\n"
+            "  decided_at TEXT,\n"
+            "  PRIMARY KEY (execution_id, node_id)\n"
+            ");\n"
+            "CREATE INDEX approvals_due_idx ON approvals (expires_at) WHERE decision IS NULL;\n"
+            "CREATE INDEX approvals_open_idx ON approvals (workflow_id, created_at) "
+            "WHERE decision IS NULL;\n"),
+    {0},
+};
+
+/*
+ * 013: child executions (workflow nodes). A child names its parent, the
  * root of its tree and its depth (0 at the root), and the parent's node
  * and attempt that started it: one child per attempt (the unique index),
  * so a parent resumed after a crash finds the child it started instead of
- * starting another. Version 9 belongs to another change.
+ * starting another. Versions 9 and 12 belong to other changes.
  *
  * agent_steps: what an agent node's loop finished, one row each (a model
  * answer, a tool call's result), committed as it finishes, in order (seq
@@ -477,7 +529,7 @@ static const db_sql m8[] = {
  * apply to model calls, not to the loop, so rows are not per attempt.
  * They go with their execution.
  */
-static const db_sql m10[] = {
+static const db_sql m13[] = {
     DB_BOTH("ALTER TABLE executions ADD COLUMN parent_execution_id TEXT;\n"
             "ALTER TABLE executions ADD COLUMN root_execution_id TEXT;\n"
             "ALTER TABLE executions ADD COLUMN depth {INT} NOT NULL DEFAULT 0;\n"
@@ -510,7 +562,8 @@ const store_migration store_migrations[] = {
     {6, "006_budgets", m6},
     {7, "007_credentials", m7},
     {8, "008_execution_events", m8},
-    {10, "010_agents", m10},
+    {11, "011_approvals", m11},
+    {13, "013_agents", m13},
 };
 
 const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);
