@@ -258,3 +258,44 @@ def test_children_inherit_the_roots_deadline(srv, user):
     kid = wait_ended(srv, user, poll_children(srv, user, child["id"])[0]["id"], timeout=5)
     assert kid["status"] == "timed_out" and kid["error"]["code"] == "EXECUTION_TIMEOUT", kid
     assert node_of(kid, "wait")["status"] == "timed_out", kid
+
+
+def test_a_child_waiting_for_an_approval_keeps_its_parent_waiting(srv, user):
+    """A child at an approval node is waiting, not ended: its parent waits on (past a few
+    of its polls) and ends with the child's output once the child is approved; cancelling
+    another parent cancels its waiting child too."""
+    import time
+    child = create_workflow(srv, user, [{"id": "gate", "type": "approval", "config": {}},
+                                        transform("after", {"ok": True})], chain("gate", "after"))
+    parent = create_workflow(srv, user, [wf_node("sub", child["id"])])
+    eid = start(srv, user, parent["id"])
+    kid = None
+    for _ in range(300):
+        kids = [k for k in children(srv, user, child["id"]) if k["status"] == "waiting"
+                and k["parentExecutionId"] == eid]
+        if kids:
+            kid = kids[0]["id"]
+            break
+        time.sleep(0.03)
+    assert kid, "the child never waited"
+    time.sleep(2.5)  # more than two of the parent's looks at its child
+    e = srv.get("/api/executions/%s" % eid, headers=H(user)).json()
+    assert e["status"] == "running" and node_of(e, "sub")["status"] == "running", e
+    r = srv.post("/api/executions/%s/approvals/gate" % kid, json={"decision": "approve"}, headers=H(user))
+    assert r.status_code == 200, r.text
+    e = check_execution(wait_ended(srv, user, eid, timeout=10))
+    assert e["status"] == "succeeded" and e["output"] == {"sub": {"after": {"ok": True}}}, e
+
+    eid = start(srv, user, parent["id"])
+    kid = None
+    for _ in range(300):
+        kids = [k for k in children(srv, user, child["id"]) if k["status"] == "waiting"
+                and k["parentExecutionId"] == eid]
+        if kids:
+            kid = kids[0]["id"]
+            break
+        time.sleep(0.03)
+    assert kid, "the child never waited"
+    assert cancel(srv, user, eid)["status"] == "cancelled"
+    c = wait_ended(srv, user, kid, timeout=5)
+    assert c["status"] == "cancelled", c

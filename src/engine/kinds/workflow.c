@@ -158,6 +158,12 @@ static int start_child(loop *lp, run *r, int i, const char *wf, const json_t *in
     return 0;
 }
 
+/* Whether a child in status st has yet to end (waiting: at an approval). */
+static bool child_active(exec_status st)
+{
+    return st == EXEC_QUEUED || st == EXEC_RUNNING || st == EXEC_WAITING;
+}
+
 struct wake {
     loop *lp;
     char child[UUID_STR_LEN];
@@ -213,7 +219,7 @@ node_step kind_workflow_start(loop *lp, run *r, int i, json_t *conf, node_outcom
     long long left = r->row.deadline_ms - clock_now_ms();
     if (engine_wait(e, child.id, left > 0 ? left + POLL_MAX_MS : POLL_MAX_MS, child_ended, w) != 0)
         free(w); /* stopping: the timer looks */
-    else if (child.status != EXEC_QUEUED && child.status != EXEC_RUNNING)
+    else if (!child_active(child.status))
         engine_child_ended(lp, child.id); /* re-attached to one that ended */
     step = NODE_STARTED;
 out:
@@ -229,7 +235,7 @@ void kind_workflow_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
     arena a = {0};
     store_execution x;
     aop_err rc = store_execution_get(lp->e->st, n->child, &x, &a);
-    if (rc == AOP_OK && (x.status == EXEC_QUEUED || x.status == EXEC_RUNNING)) {
+    if (rc == AOP_OK && child_active(x.status)) {
         arm(lp, r, i); /* not yet */
         goto out;
     }
