@@ -380,6 +380,17 @@ static void event_node_started(run *r, int i, const char *kind)
     run_event(r, "node.started", take(&b));
 }
 
+void engine_node_event(run *r, int i, const char *type, char *members)
+{
+    buf b;
+    buf_init(&b, 0);
+    node_id_member(&b, r, i);
+    buf_puts(&b, ",");
+    buf_puts(&b, members);
+    free(members);
+    run_event(r, type, take(&b));
+}
+
 static void event_node_waiting(run *r, int i)
 {
     buf b;
@@ -633,6 +644,20 @@ static void count_memory(engine *e, long long bytes)
         ;
 }
 
+int engine_node_hold(loop *lp, run *r, int i, long long bytes, node_outcome *o)
+{
+    bool memory;
+    size_t left = room(lp->e, r, &memory);
+    node_state *n = &r->ns[i];
+    if (bytes > (long long)left || n->held + bytes > lp->e->cfg->node_output_max_bytes) {
+        refuse(lp->e, o, bytes > (long long)left && memory, "the agent's transcript");
+        return -1;
+    }
+    n->held += bytes;
+    hold(r, bytes);
+    return 0;
+}
+
 void engine_node_park(run *r, int i)
 {
     if (!r->ns[i].parked) {
@@ -652,6 +677,8 @@ static void unpark(run *r, node_state *n)
 static void stop_node(loop *lp, run *r, int i)
 {
     node_state *n = &r->ns[i];
+    if (n->agent)
+        kind_agent_stop(lp, r, i);
     unpark(r, n);
     if (n->heap_pos)
         heap_remove(lp, n->heap_pos);
@@ -837,7 +864,7 @@ static json_t *render_config(engine *e, run *r, int i, node_outcome *o)
 {
     bool memory;
     render_budget b = {.max = room(e, r, &memory)};
-    render_scope sc = {r->input, output_of, r};
+    render_scope sc = {r->input, output_of, r, NULL};
     char err[256];
     json_t *c = render_value(r->d->nodes[i].config, &sc, &b, err, sizeof(err));
     if (c) {
@@ -849,6 +876,24 @@ static json_t *render_config(engine *e, run *r, int i, node_outcome *o)
         outcome_fail(o, "TEMPLATE_ERROR", false, "%s", err);
     }
     return c;
+}
+
+json_t *engine_render_args(loop *lp, run *r, int i, const json_t *v, const json_t *args,
+                           node_outcome *o)
+{
+    bool memory;
+    render_budget b = {.max = room(lp->e, r, &memory)};
+    json_t *none = args ? NULL : json_null();
+    render_scope sc = {r->input, output_of, r, args ? args : none};
+    char err[256];
+    json_t *out = render_value(v, &sc, &b, err, sizeof(err));
+    json_decref(none);
+    (void)i;
+    if (!out && b.over)
+        refuse(lp->e, o, memory, "the tool's rendered request");
+    else if (!out)
+        outcome_fail(o, "TEMPLATE_ERROR", false, "%s", err);
+    return out;
 }
 
 static void attempt(loop *lp, run *r, int i)

@@ -76,6 +76,7 @@ typedef struct {
     json_t *wait_conf;
     bool resumed_wait;
     bool parked;         /* waiting for another execution (engine_node_park) */
+    struct agent *agent; /* agent: the loop of the attempt in flight (kinds/agent.c) */
     /* LLM spend (budget.c): the call whose reservation the node holds
      * (0: none), and how many calls it reserved for in this claim */
     long long budget_seq;
@@ -264,6 +265,14 @@ void *call_data(const call *c);
 typedef bool (*call_stream_fn)(run *r, int node, long status, const char *p, size_t len,
                                void *state);
 void call_stream(call *c, call_stream_fn fn, void *state, void (*state_free)(void *));
+/* A transfer that is one of several of its node's attempt (an agent's
+ * model and tool calls): when it ends, fn gets it (o failed, its output
+ * and details unset, when the transfer itself failed) instead of the
+ * kind's finish and the node's outcome; fn decides what the node does
+ * next, and the call is freed after it. It is not the node's `call`: the
+ * kind keeps and drops it. */
+typedef void (*call_done_fn)(loop *lp, run *r, int node, call *c, node_outcome *o);
+void call_on_done(call *c, call_done_fn fn);
 /* The state given to call_stream (borrowed), NULL when there is none. */
 void *call_stream_state(const call *c);
 /* Starts the transfer: 0, or -1 with o failed and c freed. */
@@ -342,6 +351,51 @@ void llm_stream_start(call *c, bool anthropic);
  * *streamed false when c did not stream (or was answered with an error
  * status), NULL with *streamed true when the stream could not be read. */
 json_t *llm_stream_answer(call *c, bool *streamed);
+
+/* kinds/agent.c: drops what node i's loop has in flight and frees it
+ * (a cancel, the run's end). */
+void kind_agent_stop(loop *lp, run *r, int i);
+
+/* engine.c, for agents: node i's durable event of type (agent.step, ...)
+ * with members (malloc'd, taken: JSON members after nodeId, without a
+ * leading comma), written by the next flush. */
+void engine_node_event(run *r, int i, const char *type, char *members);
+/* Node i holds bytes more of r's memory (EXECUTION_MEMORY_MAX_BYTES) until
+ * its outcome: 0, or -1 with o failed MEMORY_LIMIT (or OUTPUT_TOO_LARGE
+ * past NODE_OUTPUT_MAX_BYTES) and nothing held. */
+int engine_node_hold(loop *lp, run *r, int i, long long bytes, node_outcome *o);
+/* v (borrowed) rendered for node i with args for {{args...}} (new), or
+ * NULL with o failed (TEMPLATE_ERROR, or a memory limit). */
+json_t *engine_render_args(loop *lp, run *r, int i, const json_t *v, const json_t *args,
+                           node_outcome *o);
+
+/* kinds/llm.c, for agents: a model call of node i to the provider conf
+ * names (model, credentialId), its body made by body_fn (NULL: the llm
+ * kind's, from conf.messages) once the budgets hold the call's worst case;
+ * built, not started, or NULL with o failed. */
+typedef char *(*llm_body_fn)(loop *lp, run *r, int i, const char *model, const json_t *conf,
+                             bool anthropic, void *ctx, node_outcome *o);
+call *kind_llm_call(loop *lp, run *r, int i, const json_t *conf, long long timeout_ms,
+                    llm_body_fn body_fn, void *ctx, node_outcome *o);
+/* A finished model call's answer (new): NULL with o failed LLM_ERROR when
+ * the provider answered an error status, NULL with o untouched when the
+ * body is not JSON. */
+json_t *kind_llm_response(call *c, node_outcome *o);
+/* Whether the call went to the Messages API. */
+bool kind_llm_anthropic(const call *c);
+/* The call's tokens and cost into o (its model the one that answered,
+ * else the one asked for, priced by the one asked for first); returns the
+ * model named. */
+const char *kind_llm_spend(loop *lp, const call *c, const char *answered, long long pt,
+                           long long ct, node_outcome *o);
+
+/* kinds/http.c, for agent tools: the request of an http config (as the
+ * http kind's, its timeoutMs cut to max_ms when max_ms > 0), built and not
+ * started, or NULL with o failed; and a finished one's output {status,
+ * headers, body} (new). */
+call *kind_http_call(loop *lp, run *r, int i, const json_t *conf, long long max_ms,
+                     node_outcome *o);
+json_t *kind_http_output(const call *c);
 
 /* kinds/approval.c: node i's approvals row, from the config it waits
  * with (borrowed: out points into r and conf). */

@@ -30,6 +30,8 @@ const node_kind node_kinds[] = {
      kind_workflow_start, kind_workflow_finish},
     {"approval", kind_approval_branch, kind_approval_check, kind_approval_templates,
      KIND_INLINE, kind_approval_start, NULL},
+    {"agent", NULL, kind_agent_check, kind_agent_templates, KIND_CALL, kind_agent_start,
+     kind_agent_finish},
 };
 
 const int node_kinds_count = (int)(sizeof(node_kinds) / sizeof(node_kinds[0]));

@@ -10,6 +10,8 @@ lock, so a test can assert on what the AOP server actually sent.
   FakeLLM       an OpenAI-compatible POST /v1/chat/completions with failure modes
                 chosen by model name (fail-500, fail-429, fail-400, malformed,
                 no-choices, no-usage, slow, flaky-<k>)
+  FakeAgentLLM  OpenAI-compatible tool calling (POST /v1/chat/completions), scripted turn
+                by turn for agent nodes
   FakeAnthropic the Anthropic Messages API (POST /v1/messages), checking every field
   write_pricing a pricing file where test-model costs 1 USD per prompt token and
                 2 USD per completion token (cheap-model 0.5 and 0.5)
@@ -524,6 +526,140 @@ class FakeLLM(_FakeServer):
         return h.send(200, resp)
 
 
+# ============================================================== FakeAgentLLM
+
+class FakeAgentLLM(_FakeServer):
+    """OpenAI-compatible chat completions with tool calling at POST /v1/chat/completions,
+    for agent nodes. A model's script is a list of turns; a request is answered by the turn
+    whose index is the number of assistant messages it carries (so each conversation
+    follows its own script, however many run at once, and a repeated request gets the same
+    turn). A turn past the script answers "done".
+
+    Turns: {"content": text} (an answer, finish_reason "stop"); {"tools": [(name,
+    arguments)], "content"?: text} (tool calls with ids "call_<turn>_<k>", finish_reason
+    "tool_calls"; arguments a dict sent as its JSON text, or a str sent as it is);
+    "fail": status and "times": n (the first n requests at this turn answer that status,
+    then the turn goes on as written); "delay": seconds before answering. Usage: the
+    script's prompt_tokens and completion_tokens per answer (default 10 and 5).
+
+    Checks (else 400): a bearer key, model, messages of roles system, user, assistant and
+    tool; an assistant's tool_calls of type function with string arguments, each answered
+    by a tool message (tool_call_id, string content) right after it, in any order; tools of
+    type function with a name, a description and object parameters.
+    """
+    name = "fake-agent-llm"
+    PATH = "/v1/chat/completions"
+
+    def __init__(self, key=LLM_KEY):
+        super().__init__()
+        self.default_key = key
+        self.reset()
+
+    def reset(self):
+        with self._lock:
+            self.scripts = {}
+            self._failed = {}
+            self._requests.clear()
+
+    @property
+    def base_url(self):
+        return self.url + "/v1"
+
+    def script(self, model, turns, prompt_tokens=10, completion_tokens=5):
+        with self._lock:
+            self.scripts[model] = {"turns": list(turns), "pt": prompt_tokens, "ct": completion_tokens}
+
+    def calls(self, model=None):
+        out = self.requests(path=self.PATH)
+        return [r for r in out if model is None or (isinstance(r.json, dict) and r.json.get("model") == model)]
+
+    @staticmethod
+    def _error(h, status, message):
+        return h.send(status, {"error": {"message": message, "type": "invalid_request_error"}})
+
+    @staticmethod
+    def _problem(body):
+        msgs = body.get("messages")
+        if not isinstance(body.get("model"), str) or not isinstance(msgs, list) or not msgs:
+            return "model and messages are required"
+        open_ids = None
+        for m in msgs:
+            role = m.get("role") if isinstance(m, dict) else None
+            if role not in ("system", "user", "assistant", "tool"):
+                return "bad role %r" % (role,)
+            if role == "tool":
+                if open_ids is None or m.get("tool_call_id") not in open_ids:
+                    return "a tool message answers no open tool call: %r" % (m,)
+                if not isinstance(m.get("content"), str):
+                    return "a tool message needs a string content"
+                open_ids.discard(m["tool_call_id"])
+                continue
+            if open_ids:
+                return "tool calls %r were not answered" % (sorted(open_ids),)
+            open_ids = None
+            if role == "assistant" and m.get("tool_calls"):
+                if not (m.get("content") is None or isinstance(m.get("content"), str)):
+                    return "an assistant's content must be a string or null"
+                open_ids = set()
+                for tc in m["tool_calls"]:
+                    fn = tc.get("function") or {}
+                    if tc.get("type") != "function" or not isinstance(fn.get("arguments"), str) \
+                            or not isinstance(fn.get("name"), str) or not isinstance(tc.get("id"), str):
+                        return "bad tool call %r" % (tc,)
+                    open_ids.add(tc["id"])
+            elif not isinstance(m.get("content"), str):
+                return "a %s message needs a string content" % role
+        if open_ids:
+            return "the last tool calls were not answered"
+        for t in body.get("tools") or []:
+            fn = t.get("function") or {}
+            if t.get("type") != "function" or not isinstance(fn.get("name"), str) \
+                    or not isinstance(fn.get("description"), str) or (fn.get("parameters") or {}).get("type") != "object":
+                return "bad tool %r" % (t,)
+        return None
+
+    def _respond(self, h, req):
+        if req.path != self.PATH or req.method != "POST":
+            return self._error(h, 404, "not found")
+        if req.headers.get("authorization") != "Bearer %s" % self.default_key:
+            return self._error(h, 401, "Incorrect API key provided")
+        body = req.json
+        problem = self._problem(body) if isinstance(body, dict) else "body must be a JSON object"
+        if problem:
+            return self._error(h, 400, problem)
+        model = body["model"]
+        turn_no = sum(1 for m in body["messages"] if m.get("role") == "assistant")
+        with self._lock:
+            script = self.scripts.get(model) or {"turns": [], "pt": 10, "ct": 5}
+            turns = script["turns"]
+            turn = dict(turns[turn_no]) if turn_no < len(turns) else {"content": "done"}
+            if turn.get("fail"):
+                key = (model, turn_no)
+                self._failed[key] = self._failed.get(key, 0) + 1
+                failing = self._failed[key] <= turn.get("times", 1 << 30)
+            else:
+                failing = False
+        if turn.get("delay"):
+            time.sleep(turn["delay"])
+        if failing:
+            return h.send(turn["fail"], {"error": {"message": "scripted failure", "type": "server_error"}})
+        msg = {"role": "assistant", "content": turn.get("content")}
+        finish = "stop"
+        if turn.get("tools"):
+            msg["tool_calls"] = [{"id": "call_%d_%d" % (turn_no, k), "type": "function",
+                                  "function": {"name": name,
+                                               "arguments": args if isinstance(args, str) else json.dumps(args)}}
+                                 for k, (name, args) in enumerate(turn["tools"])]
+            finish = "tool_calls"
+        elif msg["content"] is None:
+            msg["content"] = "done"
+        pt, ct = script["pt"], script["ct"]
+        return h.send(200, {"id": "chatcmpl-%s" % uuid.uuid4().hex[:24], "object": "chat.completion",
+                            "created": int(time.time()), "model": model,
+                            "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
+                            "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}})
+
+
 # ============================================================== FakeAnthropic
 
 class FakeAnthropic(_FakeServer):
@@ -937,14 +1073,14 @@ def check_node(n, where="node"):
     assert isinstance(n, dict) and set(n) == NODE_KEYS, "%s keys: %r" % (where, sorted(n) if isinstance(n, dict) else n)
     where = "%s %s" % (where, n["nodeId"])
     assert n["type"] in ("transform", "condition", "http", "llm", "delay", "workflow",
-                         "approval"), n
+                         "approval", "agent"), n
     assert n["status"] in NODE_STATUSES, n
     assert isinstance(n["attempts"], int) and n["attempts"] >= 0, n
     _check_usage(n["usage"], where)
     assert _is_number(n["costUsd"]) and n["costUsd"] >= 0, n
-    if n["type"] != "llm":
+    if n["type"] not in ("llm", "agent"):
         assert n["model"] is None, n
-    if n["type"] not in ("llm", "workflow"):  # a workflow node's are its child's
+    if n["type"] not in ("llm", "workflow", "agent"):  # a workflow node's are its child's
         assert n["usage"] == ZERO_USAGE and n["costUsd"] == 0, n
     for k in ("startedAt", "finishedAt"):
         if n[k] is not None:

@@ -208,11 +208,11 @@ static void def_type_rules(void)
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': 'email', 'config': {}}]}",
                       "definition.nodes[0].type",
                       "node \"a\": unknown type \"email\": use transform, condition, http, llm, "
-                      "delay, workflow or approval"));
+                      "delay, workflow, approval or agent"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': 'HTTP', 'config': {}}]}",
                       "definition.nodes[0].type",
                       "node \"a\": unknown type \"HTTP\": use transform, condition, http, llm, "
-                      "delay, workflow or approval"));
+                      "delay, workflow, approval or agent"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': ['http'], 'config': {}}]}",
                       "definition.nodes[0].type", "node \"a\": type must be a string"));
 }
@@ -867,7 +867,7 @@ static void def_reports_every_problem_at_once(void)
     CHECK(has(d, "definition.nodes[1].id", "node \"a\": duplicate id"));
     CHECK(has(d, "definition.nodes[1].type",
               "node \"a\": unknown type \"nope\": use transform, condition, http, llm, delay, "
-              "workflow or approval"));
+              "workflow, approval or agent"));
     CHECK(has(d, "definition.nodes[2].id", "node 2: id is required"));
     CHECK(has(d, "definition.nodes[2].config.url",
               "node 2: config.url must start with http:// or https://"));

@@ -1,0 +1,300 @@
+"""The agent node kind: a bounded tool-calling loop (docs/api.md, "More node types").
+
+Driven by FakeAgentLLM (a scripted OpenAI-compatible provider with tool calling) and
+FakeHttp (the tools' API):
+- a tool call then an answer: output, transcript, usage, the request the tool got, events;
+- the tool calls of a step run in parallel;
+- bad calls (an unknown tool, arguments that are not JSON, arguments against the schema)
+  are answered to the model as error results and counted;
+- limits: maxSteps, maxToolCalls, maxCostUsd (a priced model) fail AGENT_LIMIT naming
+  the limit, the partial transcript kept; the node's timeoutMs bounds the loop;
+- a provider error mid-loop is retried (node retry) without repeating a finished step,
+  and a retry never refills a limit;
+- a tool's result is cut at 65536 bytes;
+- kill -9 during the second tool call: after the restart the first is not run again;
+- the config is checked on save.
+"""
+import json
+import time
+
+import pytest
+
+from authutil import login, register
+from conftest import assert_error, shared_server
+from fakes import (FakeAgentLLM, H, check_execution, cost_of, create_workflow, engine_env, node_of, poll,
+                   retry, run, start, wait_ended)
+from fakes import fake_http, pricing_file  # noqa: F401 (fixtures used by name)
+from sseclient import SSE
+
+
+@pytest.fixture(scope="module")
+def agent_llm():
+    f = FakeAgentLLM().start()
+    yield f
+    f.stop()
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory, agent_llm, pricing_file):
+    yield from shared_server(tmp_path_factory, "engine-agent", **engine_env(agent_llm, pricing_file))
+
+
+@pytest.fixture(scope="module")
+def user(srv):
+    return register(srv, name="Agent user")
+
+
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def http_tool(name, url, parameters=None, **http):
+    return {"name": name, "description": "calls %s" % url, "parameters": parameters or WEATHER,
+            "http": dict({"url": url}, **http)}
+
+
+def agent_node(nid, model, tools, prompt="What is the weather in Paris?", **config):
+    conf = dict({"model": model, "messages": [{"role": "system", "content": "You are terse."},
+                                              {"role": "user", "content": prompt}],
+                 "tools": tools}, **config)
+    extra = {k: conf.pop(k) for k in ("retry", "timeoutMs") if k in conf}
+    return dict({"id": nid, "type": "agent", "config": conf}, **extra)
+
+
+def events_of(srv, acct, eid):
+    return SSE(srv, "/api/executions/%s/events" % eid, H(acct)).rest(timeout=10)
+
+
+def tool_messages(req):
+    return [m for m in req.json["messages"] if m["role"] == "tool"]
+
+
+def test_a_tool_call_then_an_answer(srv, user, agent_llm, fake_http):
+    model = "agent-weather"
+    agent_llm.script(model, [{"tools": [("get_weather", {"city": "Paris"})]},
+                             {"content": "Sunny in Paris."}])
+    tool = http_tool("get_weather", fake_http.url + "/json?city={{args.city}}&who={{input.who}}",
+                     method="POST", body={"asked": "{{args.city}}"})
+    w = create_workflow(srv, user, [agent_node("ag", model, [tool])])
+    e = check_execution(run(srv, user, w["id"], input={"who": "me"}))
+    assert e["status"] == "succeeded", e
+    n = node_of(e, "ag")
+    out = n["output"]
+    assert out["content"] == "Sunny in Paris." and out["finishReason"] == "stop", out
+    assert out["steps"] == 2 and out["toolCalls"] == 1, out
+    assert out["usage"] == {"promptTokens": 20, "completionTokens": 10, "totalTokens": 30}, out
+    assert n["usage"] == out["usage"] and e["usage"] == out["usage"], (n, e["usage"])
+    assert n["model"] == model and n["attempts"] == 1, n
+    roles = [m["role"] for m in out["transcript"]]
+    assert roles == ["system", "user", "assistant", "tool", "assistant"], out["transcript"]
+    call = out["transcript"][2]["toolCalls"][0]
+    assert call["name"] == "get_weather" and json.loads(call["arguments"]) == {"city": "Paris"}, call
+    result = out["transcript"][3]
+    assert result["toolCallId"] == call["id"] and result["name"] == "get_weather", result
+    got = json.loads(result["content"])
+    assert got["status"] == 200 and got["body"]["query"] == {"city": "Paris", "who": "me"}, got
+    assert got["body"]["echo"] == {"asked": "Paris"} and got["body"]["method"] == "POST", got
+    # the model's second request carried the tool's result for its call
+    second = agent_llm.calls(model)[-1]
+    sent = tool_messages(second)
+    assert len(sent) == 1 and sent[0]["tool_call_id"] == call["id"], second.json
+    assert json.loads(sent[0]["content"])["status"] == 200
+    assert [t["function"]["name"] for t in second.json["tools"]] == ["get_weather"], second.json
+    evs = events_of(srv, user, e["id"])
+    agent = [(x["event"], x["data"].get("step")) for x in evs if x["event"].startswith("agent.")]
+    assert agent == [("agent.step", 1), ("agent.tool_call", 1), ("agent.tool_result", 1),
+                     ("agent.step", 2)], agent
+    step1 = [x["data"] for x in evs if x["event"] == "agent.step"][0]
+    assert step1["nodeId"] == "ag" and step1["toolCalls"] == 1 and step1["finishReason"] == "tool_calls", step1
+    tc = [x["data"] for x in evs if x["event"] == "agent.tool_call"][0]
+    assert tc["name"] == "get_weather" and json.loads(tc["arguments"]) == {"city": "Paris"}, tc
+    seqs = [x["data"]["seq"] for x in evs if "seq" in x["data"]]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs
+
+
+def test_the_tool_calls_of_a_step_run_in_parallel(srv, user, agent_llm, fake_http):
+    model = "agent-parallel"
+    agent_llm.script(model, [{"tools": [("slow", {"city": "a"}), ("slow", {"city": "b"}),
+                                        ("slow", {"city": "c"})]}, {"content": "ok"}])
+    w = create_workflow(srv, user, [agent_node("ag", model, [http_tool("slow", fake_http.url + "/delay/700")])])
+    t0 = time.monotonic()
+    e = check_execution(run(srv, user, w["id"]))
+    took = time.monotonic() - t0
+    assert e["status"] == "succeeded" and node_of(e, "ag")["output"]["toolCalls"] == 3, e
+    assert took < 1.9, "three 0.7 s tool calls took %.2f s: not in parallel" % took
+    tools = [m for m in node_of(e, "ag")["output"]["transcript"] if m["role"] == "tool"]
+    assert [m["toolCallId"] for m in tools] == ["call_0_0", "call_0_1", "call_0_2"], tools
+
+
+def test_bad_calls_are_answered_to_the_model_as_errors(srv, user, agent_llm, fake_http):
+    model = "agent-bad-calls"
+    agent_llm.script(model, [{"tools": [("nope", {"city": "x"}), ("get_weather", "{not json"),
+                                        ("get_weather", {"town": "Paris"}), ("get_weather", {"city": 7})]},
+                             {"content": "sorry"}])
+    fake_http.clear_requests()
+    w = create_workflow(srv, user, [agent_node("ag", model, [http_tool("get_weather", fake_http.url + "/json")])])
+    e = check_execution(run(srv, user, w["id"]))
+    assert e["status"] == "succeeded", e
+    out = node_of(e, "ag")["output"]
+    assert out["toolCalls"] == 4 and out["steps"] == 2 and out["content"] == "sorry", out
+    sent = tool_messages(agent_llm.calls(model)[-1])
+    errors = [json.loads(m["content"])["error"] for m in sent]
+    assert len(errors) == 4, sent
+    assert "unknown tool" in errors[0] and "nope" in errors[0], errors
+    assert "not a JSON object" in errors[1], errors
+    assert "city" in errors[2] and "required" in errors[2], errors
+    assert "city" in errors[3] and "string" in errors[3], errors
+    assert fake_http.requests(path="/json") == [], "a bad call reached the tool"
+
+
+def test_max_steps(srv, user, agent_llm, fake_http):
+    model = "agent-loops"
+    agent_llm.script(model, [{"tools": [("get_weather", {"city": "P%d" % k})]} for k in range(10)])
+    w = create_workflow(srv, user, [agent_node("ag", model, [http_tool("get_weather", fake_http.url + "/json")],
+                                               maxSteps=3)])
+    e = check_execution(run(srv, user, w["id"]))
+    assert e["status"] == "failed" and e["error"]["code"] == "AGENT_LIMIT", e
+    n = node_of(e, "ag")
+    assert n["error"]["details"] == {"limit": "maxSteps", "max": 3}, n["error"]
+    assert n["output"]["steps"] == 3 and n["output"]["toolCalls"] == 3, n["output"]
+    assert [m["role"] for m in n["output"]["transcript"]].count("tool") == 3, n["output"]
+    assert n["usage"]["totalTokens"] == 45 and n["attempts"] == 1, n
+    assert len(agent_llm.calls(model)) == 3
+
+
+def test_max_tool_calls(srv, user, agent_llm, fake_http):
+    model = "agent-greedy"
+    agent_llm.script(model, [{"tools": [("get_weather", {"city": "a"})]},
+                             {"tools": [("get_weather", {"city": "b"}), ("get_weather", {"city": "c"})]}])
+    fake_http.clear_requests()
+    w = create_workflow(srv, user, [agent_node("ag", model, [http_tool("get_weather", fake_http.url + "/json")],
+                                               maxToolCalls=2)])
+    e = check_execution(run(srv, user, w["id"]))
+    n = node_of(e, "ag")
+    assert e["status"] == "failed" and n["error"]["code"] == "AGENT_LIMIT", e
+    assert n["error"]["details"] == {"limit": "maxToolCalls", "max": 2}, n["error"]
+    assert n["output"]["toolCalls"] == 3 and n["output"]["steps"] == 2, n["output"]
+    assert len(fake_http.requests(path="/json")) == 1, "a call of the step past the limit ran"
+
+
+def test_max_cost_usd_with_a_priced_model(srv, user, agent_llm, fake_http):
+    agent_llm.script("test-model", [{"tools": [("get_weather", {"city": "x%d" % k})]} for k in range(5)])
+    one = cost_of("test-model", 10, 5)
+    w = create_workflow(srv, user, [agent_node("ag", "test-model",
+                                               [http_tool("get_weather", fake_http.url + "/json")],
+                                               maxCostUsd=one * 1.5)])
+    e = check_execution(run(srv, user, w["id"]))
+    n = node_of(e, "ag")
+    assert e["status"] == "failed" and n["error"]["code"] == "AGENT_LIMIT", e
+    assert n["error"]["details"]["limit"] == "maxCostUsd", n["error"]
+    assert n["output"]["steps"] == 2, n["output"]
+    assert n["costUsd"] == pytest.approx(2 * one) and e["costUsd"] == pytest.approx(2 * one), (n, e)
+
+
+def test_a_provider_error_mid_loop_is_retried_without_repeating_a_step(srv, user, agent_llm, fake_http):
+    model = "agent-flaky"
+    agent_llm.script(model, [{"tools": [("count", {"city": "x"})]},
+                             {"fail": 500, "times": 1, "content": "recovered"}])
+    w = create_workflow(srv, user, [agent_node("ag", model, [http_tool("count", fake_http.url + "/count/flaky-agent")],
+                                               retry=retry(3, 50))])
+    e = check_execution(run(srv, user, w["id"]))
+    assert e["status"] == "succeeded", e
+    n = node_of(e, "ag")
+    assert n["attempts"] == 2 and n["output"]["content"] == "recovered", n
+    assert n["output"]["steps"] == 2 and n["output"]["toolCalls"] == 1, n["output"]
+    assert fake_http.hits("flaky-agent") == 1, "the finished tool call ran again"
+    assert n["usage"]["totalTokens"] == 30, n
+    assert len(agent_llm.calls(model)) == 3  # answer, failure, answer
+    evs = [x["event"] for x in events_of(srv, user, e["id"])]
+    assert evs.count("node.retrying") == 1 and evs.count("agent.step") == 2, evs
+
+
+def test_a_retry_never_refills_a_limit(srv, user, agent_llm, fake_http):
+    model = "agent-refill"
+    agent_llm.script(model, [{"tools": [("get_weather", {"city": "a"})]},
+                             {"fail": 503, "times": 1, "tools": [("get_weather", {"city": "b"})]},
+                             {"content": "never"}])
+    w = create_workflow(srv, user, [agent_node("ag", model, [http_tool("get_weather", fake_http.url + "/json")],
+                                               maxSteps=2, retry=retry(3, 50))])
+    e = check_execution(run(srv, user, w["id"]))
+    n = node_of(e, "ag")
+    assert e["status"] == "failed" and n["error"]["details"] == {"limit": "maxSteps", "max": 2}, n
+    assert n["attempts"] == 2 and n["output"]["steps"] == 2, n
+
+
+def test_a_tool_result_is_cut_at_64_kib(srv, user, agent_llm, fake_http):
+    model = "agent-big"
+    agent_llm.script(model, [{"tools": [("big", {"city": "x"})]}, {"content": "read it"}])
+    w = create_workflow(srv, user, [agent_node("ag", model, [http_tool("big", fake_http.url + "/big/100000")])])
+    e = check_execution(run(srv, user, w["id"]))
+    assert e["status"] == "succeeded", e
+    sent = tool_messages(agent_llm.calls(model)[-1])[0]["content"]
+    assert len(sent.encode()) == 65536 and sent.startswith('{"status":200'), len(sent)
+
+
+def test_the_node_timeout_bounds_the_loop(srv, user, agent_llm, fake_http):
+    model = "agent-slow-tool"
+    agent_llm.script(model, [{"tools": [("slow", {"city": "x"})]}, {"content": "late"}])
+    w = create_workflow(srv, user, [agent_node("ag", model, [http_tool("slow", fake_http.url + "/delay/3000")],
+                                               timeoutMs=700, retry=retry(3, 10))])
+    t0 = time.monotonic()
+    e = check_execution(run(srv, user, w["id"]))
+    assert time.monotonic() - t0 < 2.5
+    n = node_of(e, "ag")
+    assert e["status"] == "failed" and n["error"]["code"] == "TIMEOUT" and n["attempts"] == 1, n
+    assert n["output"]["steps"] == 1, n["output"]
+
+
+def test_the_config_is_checked_on_save(srv, user, fake_http):
+    good = http_tool("t", fake_http.url + "/json")
+    cases = [
+        ({"tools": [dict(good, parameters={"type": "object", "properties": {"a": {"$ref": "#/x"}}})]},
+         "definition.nodes[0].config.tools[0].parameters"),
+        ({"tools": [dict(good, name="bad name")]}, "definition.nodes[0].config.tools[0].name"),
+        ({"tools": [good, good]}, "definition.nodes[0].config.tools[1].name"),
+        ({"tools": [{k: v for k, v in good.items() if k != "http"}]}, "definition.nodes[0].config.tools[0].http"),
+        ({"tools": [good], "maxSteps": 51}, "definition.nodes[0].config.maxSteps"),
+        ({"tools": [good], "maxToolCalls": 0}, "definition.nodes[0].config.maxToolCalls"),
+        ({"tools": [good], "maxCostUsd": 0}, "definition.nodes[0].config.maxCostUsd"),
+    ]
+    for conf, field in cases:
+        node = agent_node("ag", "m", **conf)
+        r = srv.post("/api/workflows", json={"name": "bad agent", "definition": {"nodes": [node], "edges": []}},
+                     headers=H(user))
+        assert_error(r, 400, "VALIDATION_ERROR")
+        assert field in [d["field"] for d in r.json()["error"]["details"]], (field, r.json())
+    # {{args...}} belongs to an agent tool's request only
+    bad = {"id": "t", "type": "transform", "config": {"output": {"x": "{{args.city}}"}}}
+    r = srv.post("/api/workflows", json={"name": "args", "definition": {"nodes": [bad], "edges": []}},
+                 headers=H(user))
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert "args" in r.text
+
+
+def test_kill_during_the_second_tool_call_runs_only_the_unfinished_one(aop_server, agent_llm, fake_http,
+                                                                      pricing_file):
+    env = engine_env(agent_llm, pricing_file, EXECUTION_LEASE_MS="2000")
+    s1 = aop_server(**env)
+    u = register(s1)
+    model = "agent-crash"
+    agent_llm.script(model, [{"tools": [("fast", {"city": "a"}), ("slow", {"city": "b"})]}, {"content": "done"}])
+    fake_http.clear_requests()
+    w = create_workflow(s1, u, [agent_node("ag", model, [http_tool("fast", fake_http.url + "/count/crash-fast"),
+                                                         http_tool("slow", fake_http.url + "/delay/2500")])])
+    eid = start(s1, u, w["id"])
+    deadline = time.monotonic() + 10
+    while not (fake_http.hits("crash-fast") == 1 and fake_http.requests(path="/delay/2500")):
+        assert time.monotonic() < deadline, "the tools never ran"
+        time.sleep(0.02)
+    time.sleep(0.3)  # the first result is committed while the second is still in flight
+    s1.kill()
+    s2 = aop_server(**env)
+    u = login(s2, u["_email"])
+    e = check_execution(wait_ended(s2, u, eid, timeout=30))
+    assert e["status"] == "succeeded", e
+    out = node_of(e, "ag")["output"]
+    assert out["content"] == "done" and out["steps"] == 2 and out["toolCalls"] == 2, out
+    assert fake_http.hits("crash-fast") == 1, "the finished tool call ran again"
+    assert len(fake_http.requests(path="/delay/2500")) == 2, "the unfinished one did not run again"
+    assert len(agent_llm.calls(model)) == 2, "a committed model answer was asked again"
+    tools = [m for m in out["transcript"] if m["role"] == "tool"]
+    assert [m["name"] for m in tools] == ["fast", "slow"], tools
