@@ -683,16 +683,29 @@ class FakeAnthropic(_FakeServer):
     stream_gate (a threading.Event, when set to one) before its first delta. Models:
     fail-<n> answers that status; overloaded-<k> answers 529 to its first k calls;
     echo-key-401 answers 401 with the x-api-key it received in the message.
+
+    Tool use (agents): tools [{name, description, input_schema (type object)}]; an
+    assistant's content may be blocks (text, tool_use {id, name, input object}), and the
+    user turn after it must then be tool_result blocks {tool_use_id, content string}
+    answering every one of them. A model given turns by script_tools(model, turns) answers
+    as FakeAgentLLM does (turn: the number of assistant messages; {"tools": [(name,
+    input)]} answers tool_use blocks with ids "toolu_<turn>_<k>", stop_reason
+    "tool_use"; {"content": text} an end_turn answer); usage 12 and 7.
     """
     name = "fake-anthropic"
     PATH = "/v1/messages"
-    ALLOWED = {"model", "max_tokens", "messages", "system", "temperature", "stream"}
+    ALLOWED = {"model", "max_tokens", "messages", "system", "temperature", "stream", "tools"}
 
     def __init__(self, key):
         super().__init__()
         self.key = key
         self._calls = {}
         self.stream_gate = None
+        self.tool_scripts = {}
+
+    def script_tools(self, model, turns):
+        with self._lock:
+            self.tool_scripts[model] = list(turns)
 
     @property
     def base_url(self):
@@ -723,10 +736,29 @@ class FakeAnthropic(_FakeServer):
         msgs = b.get("messages")
         if not isinstance(msgs, list) or not msgs:
             return "messages: a non-empty list"
+        open_ids = set()
         for m in msgs:
             if (not isinstance(m, dict) or set(m) != {"role", "content"} or m["role"] not in ("user", "assistant")
-                    or not isinstance(m["content"], str)):
-                return "messages: each {role: user|assistant, content: string}"
+                    or not isinstance(m["content"], (str, list))):
+                return "messages: each {role: user|assistant, content: string or blocks}"
+            blocks = m["content"] if isinstance(m["content"], list) else []
+            if open_ids:
+                answered = {blk.get("tool_use_id") for blk in blocks if blk.get("type") == "tool_result"}
+                if m["role"] != "user" or answered != open_ids or any(
+                        not isinstance(blk.get("content"), str) for blk in blocks):
+                    return "messages: the tool_use blocks %r need their tool_result blocks next" % sorted(open_ids)
+            open_ids = set()
+            for blk in blocks:
+                if blk.get("type") == "tool_use":
+                    if m["role"] != "assistant" or not isinstance(blk.get("input"), dict) \
+                            or not isinstance(blk.get("id"), str) or not isinstance(blk.get("name"), str):
+                        return "messages: a bad tool_use block %r" % (blk,)
+                    open_ids.add(blk["id"])
+                elif blk.get("type") not in ("text", "tool_result"):
+                    return "messages: an unknown block %r" % (blk,)
+        for t in req.json.get("tools") or []:
+            if set(t) != {"name", "description", "input_schema"} or t["input_schema"].get("type") != "object":
+                return "tools: each {name, description, input_schema}"
         if "system" in b and not isinstance(b["system"], str):
             return "system: a string"
         t = b.get("temperature")
@@ -782,6 +814,18 @@ class FakeAnthropic(_FakeServer):
             return self._error(h, int(model[5:]), "api_error", "scripted failure")
         if model.startswith("overloaded-") and model[11:].isdigit() and n <= int(model[11:]):
             return self._error(h, 529, "overloaded_error", "Overloaded")
+        with self._lock:
+            turns = self.tool_scripts.get(model)
+        if turns is not None:
+            k = sum(1 for m in req.json["messages"] if m["role"] == "assistant")
+            turn = turns[k] if k < len(turns) else {"content": "done"}
+            content = [{"type": "text", "text": turn["content"]}] if turn.get("content") else []
+            content += [{"type": "tool_use", "id": "toolu_%d_%d" % (k, j), "name": name, "input": args}
+                        for j, (name, args) in enumerate(turn.get("tools") or [])]
+            return h.send(200, {"id": "msg_%s" % uuid.uuid4().hex[:20], "type": "message", "role": "assistant",
+                                "model": model, "content": content,
+                                "stop_reason": "tool_use" if turn.get("tools") else "end_turn",
+                                "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 7}})
         users = [m["content"] for m in req.json["messages"] if m["role"] == "user"]
         if req.json.get("stream"):
             return self._stream(h, model, "echo: " + (users[-1] if users else ""))

@@ -12,7 +12,8 @@ FakeHttp (the tools' API):
   and a retry never refills a limit;
 - a tool's result is cut at 65536 bytes;
 - kill -9 during the second tool call: after the restart the first is not run again;
-- the config is checked on save.
+- the config is checked on save;
+- with an anthropic credential the loop speaks the Messages API's tool_use.
 """
 import json
 import time
@@ -21,7 +22,7 @@ import pytest
 
 from authutil import login, register
 from conftest import assert_error, shared_server
-from fakes import (FakeAgentLLM, H, check_execution, cost_of, create_workflow, engine_env, node_of, poll,
+from fakes import (FakeAgentLLM, FakeAnthropic, H, check_execution, cost_of, create_workflow, engine_env, node_of, poll,
                    retry, run, start, wait_ended)
 from fakes import fake_http, pricing_file  # noqa: F401 (fixtures used by name)
 from sseclient import SSE
@@ -298,3 +299,38 @@ def test_kill_during_the_second_tool_call_runs_only_the_unfinished_one(aop_serve
     assert len(agent_llm.calls(model)) == 2, "a committed model answer was asked again"
     tools = [m for m in out["transcript"] if m["role"] == "tool"]
     assert [m["name"] for m in tools] == ["fast", "slow"], tools
+
+
+ANTHROPIC_KEY = "sk-ant-agent-0123456789"
+
+
+def test_anthropic_tool_use(srv, user, fake_http):
+    with FakeAnthropic(key=ANTHROPIC_KEY) as claude:
+        model = "claude-agent"
+        claude.script_tools(model, [{"content": "Let me look.", "tools": [("get_weather", {"city": "Oslo"}),
+                                                                          ("get_weather", {"city": "Rome"})]},
+                                    {"content": "Cold in Oslo, warm in Rome."}])
+        r = srv.post("/api/credentials", json={"name": "claude-agent", "type": "anthropic",
+                                               "data": {"apiKey": ANTHROPIC_KEY}, "baseUrl": claude.base_url},
+                     headers=H(user))
+        assert r.status_code == 201, r.text
+        w = create_workflow(srv, user, [agent_node("ag", model, [http_tool("get_weather", fake_http.url + "/json?c={{args.city}}")],
+                                                   credentialId=r.json()["id"], maxTokens=300)])
+        e = check_execution(run(srv, user, w["id"]))
+        assert e["status"] == "succeeded", e
+        out = node_of(e, "ag")["output"]
+        assert out["content"] == "Cold in Oslo, warm in Rome." and out["finishReason"] == "end_turn", out
+        assert out["steps"] == 2 and out["toolCalls"] == 2, out
+        assert out["usage"] == {"promptTokens": 24, "completionTokens": 14, "totalTokens": 38}, out
+        first, second = claude.calls(model)
+        assert first.json["system"] == "You are terse." and first.json["max_tokens"] == 300, first.json
+        assert first.json["tools"][0] == {"name": "get_weather", "description": "calls %s" % (fake_http.url + "/json?c={{args.city}}"),
+                                          "input_schema": WEATHER}, first.json["tools"]
+        turns = second.json["messages"]
+        assert [t["role"] for t in turns] == ["user", "assistant", "user"], turns
+        uses = [b for b in turns[1]["content"] if b["type"] == "tool_use"]
+        assert [(b["id"], b["input"]) for b in uses] == [("toolu_0_0", {"city": "Oslo"}),
+                                                         ("toolu_0_1", {"city": "Rome"})], turns[1]
+        results = turns[2]["content"]
+        assert [b["tool_use_id"] for b in results] == ["toolu_0_0", "toolu_0_1"], results
+        assert json.loads(results[1]["content"])["body"]["query"] == {"c": "Rome"}, results

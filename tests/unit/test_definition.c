@@ -537,6 +537,47 @@ static void def_llm_message_count(void)
     json_decref(def);
 }
 
+/* An agent: an llm node's config plus tools; {{args...}} in a tool's http
+ * request only. */
+static void def_agent_config(void)
+{
+    const char *node =
+        "{'nodes': [{'id': 'a', 'type': 'agent', 'config': {'model': 'm', "
+        "'messages': [{'role': 'user', 'content': 'hi'}], %s}}]}";
+    const char *tool = "{'name': 'get', 'description': 'd', 'parameters': {'type': 'object', "
+                       "'properties': {'q': {'type': 'string'}}}, 'http': {'url': "
+                       "'http://x/{{args.q}}?k={{input.k}}'%s}}";
+    char t[256], text[1024];
+    snprintf(t, sizeof(t), tool, "");
+    snprintf(text, sizeof(text), node, "'tools': [] , 'maxSteps': 50, 'maxCostUsd': 0.5");
+    CHECK(valid(text));
+    char both[600];
+    snprintf(both, sizeof(both), "'tools': [%s], 'maxToolCalls': 200", t);
+    snprintf(text, sizeof(text), node, both);
+    CHECK(valid(text));
+    snprintf(text, sizeof(text), node, "'tools': 'x'");
+    CHECK(one_problem(text, "definition.nodes[0].config.tools",
+                      "node \"a\": config.tools must be an array of at most 32 tools"));
+    snprintf(text, sizeof(text), node, "'tools': [], 'maxSteps': 0");
+    CHECK(one_problem(text, "definition.nodes[0].config.maxSteps",
+                      "node \"a\": config.maxSteps must be an integer from 1 to 50"));
+    snprintf(t, sizeof(t), tool, ", 'method': 'FETCH'");
+    snprintf(both, sizeof(both), "'tools': [%s]", t);
+    snprintf(text, sizeof(text), node, both);
+    int n = 0;
+    json_t *d = validate_text(text, &n);
+    CHECK(n == 1 && has(d, "definition.nodes[0].config.tools[0].http.method",
+                        "node \"a\": config.tools[0].http.method must be one of GET, HEAD, POST, PUT, "
+                        "PATCH, DELETE, OPTIONS"));
+    json_decref(d);
+    /* args outside a tool's request */
+    CHECK(one_problem("{'nodes': [{'id': 't', 'type': 'transform', 'config': {'output': "
+                      "'{{args.x}}'}}]}",
+                      "definition.nodes[0].config.output",
+                      "node \"t\": invalid template: {{args...}} is only for an "
+                      "agent tool's http"));
+}
+
 static void def_workflow_config(void)
 {
     const char *node = "{'nodes': [{'id': 'w', 'type': 'workflow', 'config': {%s}}]}";
@@ -1007,6 +1048,7 @@ const unit_test definition_tests[] = {
     TEST(def_duplicate_ids),
     TEST(def_type_rules),
     TEST(def_workflow_config),
+    TEST(def_agent_config),
     TEST(def_name_rules),
     TEST(def_config_is_a_required_object),
     TEST(def_retry_and_timeout),

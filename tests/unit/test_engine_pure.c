@@ -170,6 +170,33 @@ static void render_node_outputs(void)
     CHECK(ok);
 }
 
+/* {{args...}}: an agent tool's arguments. A scope without them leaves a
+ * string holding one as it is (the rest of it too), to render later. */
+static void render_args_deferred_then_filled(void)
+{
+    json_t *in = parse("{'k': 'key'}");
+    json_t *args = parse("{'city': 'Oslo', 'n': 3}");
+    json_t *t = parse("{'url': 'http://x/{{args.city}}?k={{input.k}}', 'n': '{{args.n}}',"
+                      " 'plain': '{{input.k}}'}");
+    render_scope none = {in, NULL, NULL, NULL};
+    render_scope with = {in, NULL, NULL, args};
+    char err[128];
+    json_t *later = render_value(t, &none, ROOMY, err, sizeof(err));
+    json_t *want_later = parse("{'url': 'http://x/{{args.city}}?k={{input.k}}', 'n': '{{args.n}}',"
+                               " 'plain': 'key'}");
+    CHECK(later && json_equal(later, want_later));
+    json_t *now = later ? render_value(later, &with, ROOMY, err, sizeof(err)) : NULL;
+    json_t *want_now = parse("{'url': 'http://x/Oslo?k=key', 'n': 3, 'plain': 'key'}");
+    CHECK(now && json_equal(now, want_now));
+    json_decref(now);
+    json_decref(want_now);
+    json_decref(later);
+    json_decref(want_later);
+    json_decref(t);
+    json_decref(args);
+    json_decref(in);
+}
+
 static void render_text_of_each_type(void)
 {
     const char *in = "{'s': 'hi', 'n': 42, 'r': 1.5, 'neg': -3, 't': true, 'f': false,"
@@ -941,6 +968,7 @@ const unit_test engine_pure_tests[] = {
     TEST(render_whole_null_and_missing_paths),
     TEST(render_array_index_paths),
     TEST(render_node_outputs),
+    TEST(render_args_deferred_then_filled),
     TEST(render_text_of_each_type),
     TEST(render_text_keeps_insertion_order),
     TEST(render_text_raw_utf8_and_nul),
