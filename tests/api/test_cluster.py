@@ -693,3 +693,43 @@ def poll_status(srv, user, eid, status, timeout=15):
             return e
         time.sleep(0.05)
     raise AssertionError("%s never %s: %r" % (eid, status, e))
+
+
+# ---------------------------------------------------------------- agents
+
+def test_agents_on_any_instance_run_each_tool_call_once(aop_server, services, fake_http):
+    """Agents spread over three instances (one of them stopped with kill -9 while its
+    agents wait for their tools, so others take them over after its lease): each ends
+    with its answer, each of its tool calls reached the tool once, and its steps are
+    stored once each."""
+    from fakes import FakeAgentLLM
+    with FakeAgentLLM() as llm:
+        servers = cluster(aop_server, services, LLM_BASE_URL=llm.base_url, LLM_API_KEY=llm.default_key,
+                          EXECUTION_LEASE_MS="2000")
+        user = register(servers[0])
+        llm.script("cl-agent", [{"tools": [("count", {"q": "a"}), ("slow", {"q": "b"})]}, {"content": "ok"}])
+        tools = [{"name": "count", "description": "counts", "parameters": {"type": "object"},
+                  "http": {"url": fake_http.url + "/count/cl-agent-{{input.n}}"}},
+                 {"name": "slow", "description": "waits", "parameters": {"type": "object"},
+                  "http": {"url": fake_http.url + "/delay/1500"}}]
+        w = create_workflow(servers[0], user, [{"id": "ag", "type": "agent", "config": {
+            "model": "cl-agent", "messages": [{"role": "user", "content": "go {{input.n}}"}], "tools": tools}}])
+        ids = start_many(servers, user, w["id"], 12)
+        time.sleep(0.8)  # every agent is waiting for its slow tool
+        servers[2].kill()
+        for i, eid in enumerate(ids):
+            e = wait_ended(servers[i % 2], user, eid, timeout=40)
+            assert e["status"] == "succeeded", e
+            out = [n for n in e["nodes"] if n["nodeId"] == "ag"][0]["output"]
+            assert out["content"] == "ok" and out["steps"] == 2 and out["toolCalls"] == 2, out
+            assert fake_http.hits("cl-agent-%d" % i) == 1, "tool call of %s ran %d times" % (
+                eid, fake_http.hits("cl-agent-%d" % i))
+        con = pg_connect(servers[0].env["DATABASE_URL"])
+        try:
+            with con.cursor() as cur:
+                cur.execute("SELECT execution_id, COUNT(*), COUNT(DISTINCT seq) FROM agent_steps "
+                            "WHERE execution_id = ANY(%s) GROUP BY execution_id", (list(ids),))
+                rows = cur.fetchall()
+        finally:
+            con.close()
+        assert len(rows) == 12 and all(r[1] == 4 and r[2] == 4 for r in rows), rows
