@@ -71,6 +71,11 @@ static void hook_cancel(engine *e, const char *execution_id)
         e->hooks.cancel(e->hooks.ctx, execution_id);
 }
 
+void engine_cancel_child(engine *e, const char *id)
+{
+    hook_cancel(e, id);
+}
+
 void engine_hook_pruned(engine *e)
 {
     if (e->hooks.pruned)
@@ -674,6 +679,11 @@ static void unpark(run *r, node_state *n)
     }
 }
 
+void engine_node_unpark(run *r, int i)
+{
+    unpark(r, &r->ns[i]);
+}
+
 static void stop_node(loop *lp, run *r, int i)
 {
     node_state *n = &r->ns[i];
@@ -722,6 +732,8 @@ static void end_run(run *r, exec_status status, char *error)
             continue;
         if (n->parked && n->child[0] && status != EXEC_TIMED_OUT) /* its own deadline ends it */
             hook_cancel(r->lp->e, n->child);
+        if (n->agent && status != EXEC_TIMED_OUT)
+            kind_agent_cancel(r->lp, r, i);
         stop_node(r->lp, r, i);
         if (n->status == EXEC_RUNNING)
             r->inflight--;
@@ -794,7 +806,7 @@ static void node_done(loop *lp, run *r, int i, node_outcome *o)
     if (n->heap_pos)
         heap_remove(lp, n->heap_pos);
     n->timer = TIMER_NONE;
-    if (n->parked && n->child[0]) /* the wait ended before the child did (TIMEOUT) */
+    if (n->parked && n->child[0] && !n->agent) /* the wait ended before the child did */
         hook_cancel(lp->e, n->child);
     unpark(r, n);
     if (kind->runs != KIND_INLINE)
@@ -1477,7 +1489,7 @@ static void fire(loop *lp, int64_t now)
             attempt(lp, r, it.node);
         } else if (k == TIMER_NODE) {
             node_kinds[r->d->nodes[it.node].kind].finish(lp, r, it.node, NULL, &o);
-            if (n->timer == TIMER_NONE) /* else finish set the timer again: still waiting */
+            if (n->timer == TIMER_NONE && !o.pending) /* else still waiting */
                 loop_node_done(lp, r, it.node, &o);
         } else if (k == TIMER_TIMEOUT) {
             outcome_fail(&o, "TIMEOUT", true, "the node ran longer than its %lld ms timeout",

@@ -38,6 +38,8 @@ struct node_outcome {
     double cost_usd;
     char model[201];     /* llm: the model used */
     json_t *details;     /* owned; on failure, the error's details (BUDGET_EXCEEDED) */
+    bool pending;        /* a KIND_TIMER finish: no outcome, the kind's work goes on or
+                          * it delivered the outcome itself (an agent) */
 };
 
 /* What a node's heap entry stands for: the node's own timer (a KIND_TIMER
@@ -218,6 +220,8 @@ void engine_node_timer(loop *lp, run *r, int i, long long wait_ms);
  * WORKER_MAX_EXECUTIONS when nothing else of r is in flight, so that a
  * loop full of parents still claims their children. */
 void engine_node_park(run *r, int i);
+/* Node i waits for no other execution any more (it still runs). */
+void engine_node_unpark(run *r, int i);
 /* Execution id ended (any thread): the nodes of lp's runs parked on it
  * (node_state.child) look at it now instead of at their next timer. */
 void engine_child_ended(loop *lp, const char *id);
@@ -355,6 +359,9 @@ json_t *llm_stream_answer(call *c, bool *streamed);
 /* kinds/agent.c: drops what node i's loop has in flight and frees it
  * (a cancel, the run's end). */
 void kind_agent_stop(loop *lp, run *r, int i);
+/* kinds/agent.c: the children node i's workflow tools wait for are
+ * cancelled (its execution ends). */
+void kind_agent_cancel(loop *lp, run *r, int i);
 
 /* engine.c, for agents: node i's durable event of type (agent.step, ...)
  * with members (malloc'd, taken: JSON members after nodeId, without a
@@ -396,6 +403,21 @@ const char *kind_llm_spend(loop *lp, const call *c, const char *answered, long l
 call *kind_http_call(loop *lp, run *r, int i, const json_t *conf, long long max_ms,
                      node_outcome *o);
 json_t *kind_http_output(const call *c);
+
+/* kinds/workflow.c, for workflow nodes and agents' workflow tools: starts
+ * a child execution of node i keyed by (r, node i, key) (a workflow node:
+ * its attempt; an agent: a negative number per tool call): 0 with *child
+ * its row, or -1 with o failed (FORBIDDEN, UNAVAILABLE); texts from a.
+ * engine_child_watch: child's end wakes node i (engine_child_ended), on
+ * any instance. engine_child_active: whether a child in status st has yet
+ * to end (waiting: at an approval). */
+int engine_child_start(loop *lp, run *r, int i, long long key, const char *wf,
+                       const json_t *input, store_execution *child, arena *a, node_outcome *o);
+void engine_child_watch(loop *lp, run *r, const store_execution *child);
+bool engine_child_active(exec_status st);
+/* engine.c: asks for execution id's cancel (a child a node stops waiting
+ * for). */
+void engine_cancel_child(engine *e, const char *id);
 
 /* kinds/approval.c: node i's approvals row, from the config it waits
  * with (borrowed: out points into r and conf). */

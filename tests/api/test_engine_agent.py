@@ -334,3 +334,102 @@ def test_anthropic_tool_use(srv, user, fake_http):
         results = turns[2]["content"]
         assert [b["tool_use_id"] for b in results] == ["toolu_0_0", "toolu_0_1"], results
         assert json.loads(results[1]["content"])["body"]["query"] == {"c": "Rome"}, results
+
+
+# ---------------------------------------------------------------- workflow tools
+
+LOOKUP = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+
+
+def wf_tool(name, workflow_id):
+    return {"name": name, "description": "runs a workflow", "parameters": LOOKUP, "workflowId": workflow_id}
+
+
+def test_a_workflow_tool_runs_a_child_and_its_spend_counts_once(srv, user, agent_llm):
+    from authutil import admin_login
+    agent_llm.script("cheap-model", [{"content": "child says hi"}])
+    agent_llm.script("agent-wf", [{"tools": [("lookup", {"q": "x"})]}, {"content": "ok"}])
+    child = create_workflow(srv, user, [{"id": "ask", "type": "llm", "config": {
+        "model": "cheap-model", "messages": [{"role": "user", "content": "about {{input.q}}"}]}}])
+    w = create_workflow(srv, user, [agent_node("ag", "agent-wf", [wf_tool("lookup", child["id"])])])
+    adm = admin_login(srv)
+    before = srv.get("/api/executions/analytics/summary", headers=H(adm)).json()
+    e = check_execution(run(srv, user, w["id"]))
+    assert e["status"] == "succeeded", e
+    n = node_of(e, "ag")
+    out = n["output"]
+    assert out["content"] == "ok" and out["toolCalls"] == 1, out
+    result = [m for m in out["transcript"] if m["role"] == "tool"][0]
+    got = json.loads(result["content"])
+    assert got["ask"]["content"] == "child says hi", got
+    kids = srv.get("/api/executions", headers=H(user), params={"workflowId": child["id"]}).json()["data"]
+    assert len(kids) == 1, kids
+    kid = srv.get("/api/executions/%s" % kids[0]["id"], headers=H(user)).json()
+    assert kid["parentExecutionId"] == e["id"] and kid["depth"] == 1 and kid["trigger"] == "workflow", kid
+    assert kid["input"] == {"q": "x"}, kid
+    child_cost = cost_of("cheap-model", 10, 5)
+    assert n["usage"] == {"promptTokens": 30, "completionTokens": 15, "totalTokens": 45}, n
+    assert n["costUsd"] == pytest.approx(child_cost) and e["costUsd"] == pytest.approx(child_cost), (n, e)
+    after = srv.get("/api/executions/analytics/summary", headers=H(adm)).json()
+    assert after["usage"]["totalTokens"] - before["usage"]["totalTokens"] == 45, (before, after)
+    assert after["costUsd"] - before["costUsd"] == pytest.approx(child_cost), (before, after)
+
+
+def test_a_failed_child_is_an_error_result_and_permission_is_checked(srv, user, agent_llm):
+    from fakes import delay_node
+    agent_llm.script("agent-wf-fail", [{"tools": [("lookup", {"q": "not a number"})]}, {"content": "it failed"}])
+    child = create_workflow(srv, user, [delay_node("d", "{{input.q}}")])
+    w = create_workflow(srv, user, [agent_node("ag", "agent-wf-fail", [wf_tool("lookup", child["id"])])])
+    e = check_execution(run(srv, user, w["id"]))
+    assert e["status"] == "succeeded", e
+    result = [m for m in node_of(e, "ag")["output"]["transcript"] if m["role"] == "tool"][0]
+    got = json.loads(result["content"])
+    assert got["status"] == "failed" and got["error"]["code"] == "INVALID_CONFIG", got
+    # a tool naming a workflow the owner may not execute is refused on save
+    other = register(srv, name="Someone else")
+    theirs = create_workflow(srv, other, [{"id": "t", "type": "transform", "config": {"output": 1}}])
+    r = srv.post("/api/workflows", json={"name": "x", "definition": {"nodes": [
+        agent_node("ag", "m", [wf_tool("lookup", theirs["id"])])], "edges": []}}, headers=H(user))
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert "definition.nodes[0].config.tools[0].workflowId" in [d["field"] for d in r.json()["error"]["details"]]
+
+
+def test_cancelling_the_agent_cancels_its_workflow_tools_child(srv, user, agent_llm):
+    from fakes import cancel, delay_node
+    agent_llm.script("agent-wf-slow", [{"tools": [("lookup", {"q": "x"})]}, {"content": "never"}])
+    child = create_workflow(srv, user, [delay_node("d", 20000)])
+    w = create_workflow(srv, user, [agent_node("ag", "agent-wf-slow", [wf_tool("lookup", child["id"])])])
+    eid = start(srv, user, w["id"])
+    kids = []
+    deadline = time.monotonic() + 10
+    while not kids:
+        assert time.monotonic() < deadline, "the child never ran"
+        kids = [k for k in srv.get("/api/executions", headers=H(user),
+                                   params={"workflowId": child["id"]}).json()["data"] if k["status"] == "running"]
+        time.sleep(0.03)
+    assert cancel(srv, user, eid)["status"] == "cancelled"
+    k = wait_ended(srv, user, kids[0]["id"], timeout=5)
+    assert k["status"] == "cancelled", k
+
+
+def test_an_agent_killed_while_its_child_runs_reattaches_to_it(aop_server, agent_llm, pricing_file):
+    from fakes import delay_node, transform, chain
+    env = engine_env(agent_llm, pricing_file, EXECUTION_LEASE_MS="2000")
+    s1 = aop_server(**env)
+    u = register(s1)
+    agent_llm.script("agent-wf-crash", [{"tools": [("lookup", {"q": "x"})]}, {"content": "back"}])
+    child = create_workflow(s1, u, [delay_node("wait", 2500), transform("t", {"done": True})], chain("wait", "t"))
+    w = create_workflow(s1, u, [agent_node("ag", "agent-wf-crash", [wf_tool("lookup", child["id"])])])
+    eid = start(s1, u, w["id"])
+    poll(s1, u, eid, lambda e: len(s1.get("/api/executions", headers=H(u),
+                                          params={"workflowId": child["id"]}).json()["data"]) == 1,
+         10, "the child queued")
+    s1.kill()
+    s2 = aop_server(**env)
+    u = login(s2, u["_email"])
+    e = check_execution(wait_ended(s2, u, eid, timeout=30))
+    assert e["status"] == "succeeded" and node_of(e, "ag")["output"]["content"] == "back", e
+    kids = s2.get("/api/executions", headers=H(u), params={"workflowId": child["id"]}).json()["data"]
+    assert len(kids) == 1 and kids[0]["status"] == "succeeded", "a second child started: %r" % kids
+    result = [m for m in node_of(e, "ag")["output"]["transcript"] if m["role"] == "tool"][0]
+    assert json.loads(result["content"]) == {"t": {"done": True}}, result

@@ -10,9 +10,14 @@
  * maxTokens, credentialId, stream; llm.c checks them), plus tools
  * (required, at most TOOLS_MAX): {name (1..64 of A-Z a-z 0-9 _ -, unique),
  * description (a string, at most 4096 characters), parameters (a JSON
- * Schema object of jschema.h's subset, "type": "object"), http: {method?,
- * url, headers?, body?, timeoutMs?, credentialId?} (as an http node's
- * config)}; maxSteps 1..50 (default 8), maxToolCalls 1..TOOL_CALLS_MAX
+ * Schema object of jschema.h's subset, "type": "object"), and either http:
+ * {method?, url, headers?, body?, timeoutMs?, credentialId?} (as an http
+ * node's config) or workflowId (a workflow id: the tool runs that
+ * workflow as a child execution with the arguments as its input, through
+ * the workflow kind's child path: its owner's right to execute it is
+ * checked on save and at run, WORKFLOW_MAX_DEPTH applies, a crash
+ * re-attaches to the child, the child's usage and cost are the tool's)};
+ * maxSteps 1..50 (default 8), maxToolCalls 1..TOOL_CALLS_MAX
  * (default 20), maxCostUsd a number above 0. Templates: those of an llm
  * node, and a tool's url, header values and body, where {{args.<path>}}
  * (the model's arguments) may be used too; those strings are rendered
@@ -47,6 +52,7 @@
 
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/ids.h"
 #include "core/json.h"
 #include "core/mem.h"
 #include "core/str.h"
@@ -65,6 +71,8 @@
 #define RESULT_MAX 65536      /* bytes of a tool result sent back */
 #define EVENT_TEXT_MAX 2048   /* bytes of a call's arguments in its agent.tool_call event */
 #define CALL_ID_MAX 128       /* bytes of a provider's tool call id kept */
+#define POLL_MIN_MS 50        /* a workflow tool's child is looked at after this, */
+#define POLL_MAX_MS 1000      /* then at least this often */
 
 /* ---- config ---- */
 
@@ -116,8 +124,19 @@ static void check_tool(definition_ctx *c, const json_t *tool, const json_t *tool
     definition_string(c, tool, "description", true, 0, TOOL_DESCRIPTION_MAX);
     check_parameters(c, tool);
     const json_t *http = json_object_get(tool, "http");
+    const json_t *wf = json_object_get(tool, "workflowId");
+    if (wf && http) {
+        definition_bad(c, NULL, "must have http or workflowId, not both");
+        return;
+    }
+    if (wf) {
+        const json_t *id = definition_string(c, tool, "workflowId", true, 1, UUID_STR_LEN - 1);
+        if (id && !ids_uuid_ok(json_string_value(id)))
+            definition_bad(c, "workflowId", "must be a workflow id");
+        return;
+    }
     if (!http) {
-        definition_bad(c, "http", "is required");
+        definition_bad(c, "http", "is required (or workflowId)");
         return;
     }
     if (!json_is_object(http)) {
@@ -184,6 +203,7 @@ typedef struct {
     call *c;                /* the request in flight */
     bool done;              /* its result is committed */
     json_t *result;         /* its tool message, until it joins the transcript */
+    char child[UUID_STR_LEN]; /* a workflow tool's child, until it ends */
 } tool_call;
 
 struct agent {
@@ -202,6 +222,9 @@ struct agent {
     int ncalls, running;
     call *model_call;       /* in flight */
     int64_t deadline;       /* monotonic ms; 0: none */
+    long long answer_seq;   /* the row of the answer whose calls run */
+    int children;           /* workflow tools' children waited for */
+    int64_t waiting_since;  /* monotonic ms, when the first of them began */
 };
 
 static void calls_clear(struct agent *ag)
@@ -239,6 +262,14 @@ void kind_agent_stop(loop *lp, run *r, int i)
     (void)lp;
     agent_free(n->agent);
     n->agent = NULL;
+}
+
+void kind_agent_cancel(loop *lp, run *r, int i)
+{
+    struct agent *ag = r->ns[i].agent;
+    for (int k = 0; ag && k < ag->ncalls; k++)
+        if (ag->calls[k].child[0])
+            engine_cancel_child(lp->e, ag->calls[k].child);
 }
 
 static long long conf_int(const json_t *conf, const char *key, long long def)
@@ -285,6 +316,8 @@ static void finish_with(struct agent *ag, node_outcome *o)
     if (n->heap_pos)
         heap_remove(lp, n->heap_pos);
     n->timer = TIMER_NONE;
+    kind_agent_cancel(lp, r, i); /* children it no longer waits for */
+    n->child[0] = '\0';
     n->agent = NULL;
     agent_free(ag);
     loop_node_done(lp, r, i, o);
@@ -770,6 +803,7 @@ static void model_done(loop *lp, run *r, int i, call *c, node_outcome *o)
         json_decref(finish);
         return;
     }
+    ag->answer_seq = ag->seq;
     if (take_answer(ag, msg, finish) != 0)
         return;
     event_step(ag, pt, ct, spend.cost_usd);
@@ -790,6 +824,9 @@ static json_t *result_message(const tool_call *t, char *text)
 }
 
 static char *error_result(const char *fmt, const char *a, const char *b)
+    __attribute__((format(printf, 1, 0)));
+
+static char *error_result(const char *fmt, const char *a, const char *b)
 {
     char why[600];
     snprintf(why, sizeof(why), fmt, a, b);
@@ -801,12 +838,19 @@ static char *error_result(const char *fmt, const char *a, const char *b)
 
 static void tools_done(struct agent *ag);
 
-/* Tool call k has its result text (taken): committed, then announced. */
-static int result_of(struct agent *ag, int k, char *text)
+/* Tool call k has its result text (taken), and cost what its child spent:
+ * committed, then announced. */
+static int result_spent(struct agent *ag, int k, char *text, long long pt, long long ct,
+                        double cost)
 {
     tool_call *t = &ag->calls[k];
     json_t *msg = result_message(t, text);
-    int rc = commit(ag, "tool", t->id, msg, 0, 0, 0);
+    int rc = commit(ag, "tool", t->id, msg, pt, ct, cost);
+    if (rc == 0) {
+        ag->pt += pt;
+        ag->ct += ct;
+        ag->cost += cost;
+    }
     if (rc != 0) {
         json_decref(msg);
         return rc;
@@ -817,6 +861,130 @@ static int result_of(struct agent *ag, int k, char *text)
     event_call(ag, "agent.tool_result", t, json_pack("{s:I}", "bytes", (json_int_t)bytes));
     return 0;
 }
+
+static int result_of(struct agent *ag, int k, char *text)
+{
+    return result_spent(ag, k, text, 0, 0, 0);
+}
+
+/* ---- workflow tools ---- */
+
+/* Node i's timer while children run: the next look at them, or the
+ * loop's deadline when nearer; without children, the deadline alone. */
+static void arm(struct agent *ag)
+{
+    run *r = ag->r;
+    node_state *n = &r->ns[ag->node];
+    if (n->heap_pos)
+        heap_remove(ag->lp, n->heap_pos);
+    n->timer = TIMER_NONE;
+    n->child[0] = '\0';
+    int64_t now = engine_mono_ms(), at = ag->deadline;
+    if (ag->children > 0) {
+        for (int k = 0; k < ag->ncalls && !n->child[0]; k++)
+            if (ag->calls[k].child[0])
+                str_copy(n->child, sizeof(n->child), ag->calls[k].child); /* wakes it */
+        long long poll = (now - ag->waiting_since) / 2;
+        poll = poll < POLL_MIN_MS ? POLL_MIN_MS : poll > POLL_MAX_MS ? POLL_MAX_MS : poll;
+        if (!at || now + poll < at)
+            at = now + poll;
+        engine_node_park(r, ag->node);
+    } else {
+        engine_node_unpark(r, ag->node);
+    }
+    if (at) {
+        n->timer = TIMER_NODE;
+        heap_push(ag->lp, r, ag->node, at);
+    }
+}
+
+/* Starts (or, after a crash, finds) the child of workflow tool call k
+ * with args (borrowed): 0, or -1 with why (an error result for the model). */
+static int start_child(struct agent *ag, int k, const char *wf, const json_t *args, char *why,
+                       size_t whylen)
+{
+    loop *lp = ag->lp;
+    run *r = ag->r;
+    const char *node_id = r->d->nodes[ag->node].id;
+    long long key = -(ag->answer_seq * (TOOL_CALLS_MAX + 1) + k + 1);
+    arena a = {0};
+    store_execution child;
+    node_outcome o = {0};
+    aop_err rc = store_execution_child(lp->e->st, r->row.id, node_id, key, &child, &a);
+    int ret = -1;
+    if (rc == AOP_ERR_NOT_FOUND && r->row.depth >= lp->e->cfg->workflow_max_depth) {
+        snprintf(why, whylen, "DEPTH_EXCEEDED: the execution is at depth %lld, "
+                 "WORKFLOW_MAX_DEPTH: it may not start a child execution", r->row.depth);
+        goto out;
+    }
+    if (rc == AOP_ERR_NOT_FOUND &&
+        engine_child_start(lp, r, ag->node, key, wf, args, &child, &a, &o) != 0) {
+        snprintf(why, whylen, "%s: %s", o.code, o.message);
+        goto out;
+    }
+    if (rc != AOP_OK && rc != AOP_ERR_NOT_FOUND) {
+        snprintf(why, whylen, "UNAVAILABLE: the child execution cannot be read");
+        goto out;
+    }
+    str_copy(ag->calls[k].child, sizeof(ag->calls[k].child), child.id);
+    if (ag->children++ == 0)
+        ag->waiting_since = engine_mono_ms();
+    ag->running++;
+    engine_child_watch(lp, r, &child);
+    ret = 0;
+out:
+    json_decref(o.details);
+    arena_free(&a);
+    return ret;
+}
+
+/* The result of call k's child that ended as x: its output, or its end. */
+static char *child_result(const store_execution *x)
+{
+    if (x->status == EXEC_SUCCEEDED)
+        return xstrdup(x->output ? x->output : "null");
+    json_t *err = x->error ? json_loads(x->error, 0, NULL) : NULL;
+    json_t *v = json_pack("{s:s, s:s, s:o}", "executionId", x->id, "status",
+                          exec_status_name(x->status), "error", err ? err : json_null());
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    return text ? text : xstrdup("{\"error\":\"the child execution ended\"}");
+}
+
+/* Looks at the children still waited for: 0, or -1 (the node ended). */
+static int look_at_children(struct agent *ag)
+{
+    for (int k = 0; k < ag->ncalls; k++) {
+        tool_call *t = &ag->calls[k];
+        if (!t->child[0])
+            continue;
+        arena a = {0};
+        store_execution x;
+        aop_err rc = store_execution_get(ag->lp->e->st, t->child, &x, &a);
+        if (rc != AOP_OK && rc != AOP_ERR_NOT_FOUND) {
+            arena_free(&a);
+            continue; /* the store did not answer: look again */
+        }
+        if (rc == AOP_OK && engine_child_active(x.status)) {
+            arena_free(&a);
+            continue;
+        }
+        char *text = rc == AOP_OK ? child_result(&x)
+                                  : error_result("the child execution %s was deleted%s",
+                                                 t->child, "");
+        long long pt = rc == AOP_OK ? x.prompt_tokens : 0, ct = rc == AOP_OK ? x.completion_tokens : 0;
+        double cost = rc == AOP_OK ? x.cost_usd : 0;
+        arena_free(&a);
+        t->child[0] = '\0';
+        ag->children--;
+        ag->running--;
+        if (result_spent(ag, k, text, pt, ct, cost) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void tools_done(struct agent *ag);
 
 static void tool_done(loop *lp, run *r, int i, call *c, node_outcome *o)
 {
@@ -867,6 +1035,16 @@ static int start_tool(struct agent *ag, int k)
         return result_of(ag, k, error_result("the arguments do not match the tool's "
                                              "parameters: %s%s", why, ""));
     }
+    const char *wf = json_string_value(json_object_get(tool, "workflowId"));
+    if (wf) {
+        char no[600];
+        int rc = start_child(ag, k, wf, args, no, sizeof(no));
+        json_decref(args);
+        if (rc != 0)
+            return result_of(ag, k, error_result("%s%s", no, ""));
+        arm(ag);
+        return 0;
+    }
     node_outcome o = {0};
     json_t *http = engine_render_args(ag->lp, ag->r, ag->node, json_object_get(tool, "http"),
                                       args, &o);
@@ -891,6 +1069,7 @@ static int start_tool(struct agent *ag, int k)
  * the order the model asked for them, and the next step begins. */
 static void tools_done(struct agent *ag)
 {
+    arm(ag); /* no child left: the deadline alone */
     if (flush_results(ag) == 0)
         call_model(ag);
 }
@@ -953,10 +1132,11 @@ static int replay(struct agent *ag, node_outcome *o)
     for (int k = 0; k < n; k++) {
         json_t *data = json_loads(rows[k].data, JSON_DECODE_ANY, NULL);
         ag->seq = rows[k].seq;
+        ag->pt += rows[k].prompt_tokens; /* a workflow tool's are its child's */
+        ag->ct += rows[k].completion_tokens;
+        ag->cost += rows[k].cost_usd;
         if (!strcmp(rows[k].kind, "model")) {
-            ag->pt += rows[k].prompt_tokens;
-            ag->ct += rows[k].completion_tokens;
-            ag->cost += rows[k].cost_usd;
+            ag->answer_seq = rows[k].seq;
             json_t *msg = json_incref(json_object_get(data, "message"));
             json_t *finish = json_incref(json_object_get(data, "finishReason"));
             json_decref(data);
@@ -1033,15 +1213,28 @@ node_step kind_agent_start(loop *lp, run *r, int i, json_t *conf, node_outcome *
     return NODE_STARTED;
 }
 
-/* The node's timer: the loop's timeoutMs passed. */
+/* The node's timer: a look at the children of workflow tools, or the
+ * loop's timeoutMs passed. */
 void kind_agent_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
 {
-    (void)lp, (void)c;
+    (void)c;
     struct agent *ag = r->ns[i].agent;
+    if (ag && !(ag->deadline && engine_mono_ms() >= ag->deadline)) {
+        o->pending = true; /* the loop goes on, or ended itself */
+        if (look_at_children(ag) != 0)
+            return;
+        if (ag->running == 0)
+            tools_done(ag);
+        else
+            arm(ag);
+        return;
+    }
     outcome_fail(o, "TIMEOUT", false, "the agent ran longer than its %lld ms timeout",
                  r->d->nodes[i].timeout_ms);
     if (!ag)
         return;
+    kind_agent_cancel(lp, r, i);
+    r->ns[i].child[0] = '\0';
     engine_budget_settle(r, i, 0);
     spend_into(ag, &r->ns[i], o);
     o->output = output_of(ag);

@@ -100,10 +100,8 @@ static aop_err insert_tx(store *s, void *row)
     return store_execution_insert(s, row);
 }
 
-/* Starts node i's child for its attempt: 0 with *child its row, or -1
- * with o failed. */
-static int start_child(loop *lp, run *r, int i, const char *wf, const json_t *input,
-                       store_execution *child, arena *a, node_outcome *o)
+int engine_child_start(loop *lp, run *r, int i, long long key, const char *wf,
+                       const json_t *input, store_execution *child, arena *a, node_outcome *o)
 {
     engine *e = lp->e;
     store_workflow w;
@@ -143,10 +141,10 @@ static int start_child(loop *lp, run *r, int i, const char *wf, const json_t *in
              r->row.root_execution_id[0] ? r->row.root_execution_id : r->row.id);
     x->depth = r->row.depth + 1;
     str_copy(x->parent_node_id, sizeof(x->parent_node_id), r->d->nodes[i].id);
-    x->parent_attempt = r->ns[i].attempts;
+    x->parent_attempt = key;
     rc = store_tx(e->st, insert_tx, x);
     if (rc == AOP_ERR_CONFLICT) /* another claim of this run was first */
-        rc = store_execution_child(e->st, r->row.id, r->d->nodes[i].id, r->ns[i].attempts, x, a);
+        rc = store_execution_child(e->st, r->row.id, r->d->nodes[i].id, key, x, a);
     if (rc != AOP_OK) {
         outcome_fail(o, "UNAVAILABLE", true, "the child execution cannot be queued (%s)",
                      err_code(rc));
@@ -158,8 +156,7 @@ static int start_child(loop *lp, run *r, int i, const char *wf, const json_t *in
     return 0;
 }
 
-/* Whether a child in status st has yet to end (waiting: at an approval). */
-static bool child_active(exec_status st)
+bool engine_child_active(exec_status st)
 {
     return st == EXEC_QUEUED || st == EXEC_RUNNING || st == EXEC_WAITING;
 }
@@ -176,6 +173,19 @@ static void child_ended(void *ctx, bool ended)
     if (ended)
         engine_child_ended(w->lp, w->child);
     free(w);
+}
+
+void engine_child_watch(loop *lp, run *r, const store_execution *child)
+{
+    struct wake *w = xmalloc(sizeof(*w));
+    w->lp = lp;
+    str_copy(w->child, sizeof(w->child), child->id);
+    long long left = r->row.deadline_ms - clock_now_ms();
+    if (engine_wait(lp->e, child->id, left > 0 ? left + POLL_MAX_MS : POLL_MAX_MS, child_ended,
+                    w) != 0)
+        free(w); /* stopping: the timer looks */
+    else if (!engine_child_active(child->status))
+        engine_child_ended(lp, child->id); /* re-attached to one that ended */
 }
 
 node_step kind_workflow_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o)
@@ -201,8 +211,9 @@ node_step kind_workflow_start(loop *lp, run *r, int i, json_t *conf, node_outcom
                          r->row.depth, e->cfg->workflow_max_depth);
             goto out;
         }
-        if (start_child(lp, r, i, json_string_value(json_object_get(conf, "workflowId")),
-                        json_object_get(conf, "input"), &child, &a, o) != 0)
+        if (engine_child_start(lp, r, i, n->attempts,
+                               json_string_value(json_object_get(conf, "workflowId")),
+                               json_object_get(conf, "input"), &child, &a, o) != 0)
             goto out;
     } else if (rc != AOP_OK) {
         outcome_fail(o, "UNAVAILABLE", true, "the child execution cannot be read (%s)",
@@ -213,14 +224,7 @@ node_step kind_workflow_start(loop *lp, run *r, int i, json_t *conf, node_outcom
     n->wait_ms = engine_mono_ms();
     arm(lp, r, i);
     engine_node_park(r, i);
-    struct wake *w = xmalloc(sizeof(*w));
-    w->lp = lp;
-    str_copy(w->child, sizeof(w->child), child.id);
-    long long left = r->row.deadline_ms - clock_now_ms();
-    if (engine_wait(e, child.id, left > 0 ? left + POLL_MAX_MS : POLL_MAX_MS, child_ended, w) != 0)
-        free(w); /* stopping: the timer looks */
-    else if (!child_active(child.status))
-        engine_child_ended(lp, child.id); /* re-attached to one that ended */
+    engine_child_watch(lp, r, &child);
     step = NODE_STARTED;
 out:
     arena_free(&a);
@@ -235,7 +239,7 @@ void kind_workflow_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
     arena a = {0};
     store_execution x;
     aop_err rc = store_execution_get(lp->e->st, n->child, &x, &a);
-    if (rc == AOP_OK && child_active(x.status)) {
+    if (rc == AOP_OK && engine_child_active(x.status)) {
         arm(lp, r, i); /* not yet */
         goto out;
     }
