@@ -540,7 +540,10 @@ class FakeAgentLLM(_FakeServer):
     "tool_calls"; arguments a dict sent as its JSON text, or a str sent as it is);
     "fail": status and "times": n (the first n requests at this turn answer that status,
     then the turn goes on as written); "delay": seconds before answering. Usage: the
-    script's prompt_tokens and completion_tokens per answer (default 10 and 5).
+    script's prompt_tokens and completion_tokens per answer (default 10 and 5). A request
+    with "stream": true (and stream_options.include_usage) is answered as chunks: the
+    content in pieces of 3 characters, each tool call's id and name, then its arguments in
+    two fragments, the finish reason, the usage, "[DONE]".
 
     Checks (else 400): a bearer key, model, messages of roles system, user, assistant and
     tool; an assistant's tool_calls of type function with string arguments, each answered
@@ -618,6 +621,41 @@ class FakeAgentLLM(_FakeServer):
                 return "bad tool %r" % (t,)
         return None
 
+    @staticmethod
+    def _stream(h, model, msg, finish, pt, ct):
+        def event(obj):
+            data = b"data: " + (obj if isinstance(obj, bytes) else json.dumps(obj).encode()) + b"\n\n"
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            h.wfile.flush()
+
+        def chunk(delta, fin=None, usage=None):
+            c = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "model": model,
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": fin}] if usage is None else []}
+            if usage:
+                c["usage"] = usage
+            return c
+
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        event(chunk({"role": "assistant"}))
+        text = msg.get("content") or ""
+        for i in range(0, len(text), 3):
+            event(chunk({"content": text[i:i + 3]}))
+        for k, tc in enumerate(msg.get("tool_calls") or []):
+            args = tc["function"]["arguments"]
+            event(chunk({"tool_calls": [{"index": k, "id": tc["id"], "type": "function",
+                                         "function": {"name": tc["function"]["name"], "arguments": ""}}]}))
+            half = len(args) // 2
+            for part in (args[:half], args[half:]):
+                event(chunk({"tool_calls": [{"index": k, "function": {"arguments": part}}]}))
+        event(chunk({}, finish))
+        event(chunk(None, usage={"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}))
+        event(b"[DONE]")
+        h.wfile.write(b"0\r\n\r\n")
+        h.wfile.flush()
+
     def _respond(self, h, req):
         if req.path != self.PATH or req.method != "POST":
             return self._error(h, 404, "not found")
@@ -654,6 +692,10 @@ class FakeAgentLLM(_FakeServer):
         elif msg["content"] is None:
             msg["content"] = "done"
         pt, ct = script["pt"], script["ct"]
+        if body.get("stream") is True:
+            if body.get("stream_options") != {"include_usage": True}:
+                return self._error(h, 400, "stream_options.include_usage must be true")
+            return self._stream(h, model, msg, finish, pt, ct)
         return h.send(200, {"id": "chatcmpl-%s" % uuid.uuid4().hex[:24], "object": "chat.completion",
                             "created": int(time.time()), "model": model,
                             "choices": [{"index": 0, "message": msg, "finish_reason": finish}],

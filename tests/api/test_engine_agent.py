@@ -433,3 +433,29 @@ def test_an_agent_killed_while_its_child_runs_reattaches_to_it(aop_server, agent
     assert len(kids) == 1 and kids[0]["status"] == "succeeded", "a second child started: %r" % kids
     result = [m for m in node_of(e, "ag")["output"]["transcript"] if m["role"] == "tool"][0]
     assert json.loads(result["content"]) == {"t": {"done": True}}, result
+
+
+def test_stream_sends_llm_delta_and_keeps_the_same_output(srv, user, agent_llm, fake_http):
+    """stream: true: every model call streams, its text goes out as llm.delta, and the
+    tool calls read from the stream run as they would without it."""
+    turns = [{"content": "Checking.", "tools": [("get_weather", {"city": "Lima"})], "delay": 0.6},
+             {"content": "Warm in Lima."}]
+    agent_llm.script("agent-stream", turns)
+    agent_llm.script("agent-nostream", turns)
+    tool = http_tool("get_weather", fake_http.url + "/json?city={{args.city}}")
+    streamed = create_workflow(srv, user, [agent_node("ag", "agent-stream", [tool], stream=True)])
+    eid = start(srv, user, streamed["id"])
+    sse = SSE(srv, "/api/executions/%s/events" % eid, H(user))
+    evs = sse.rest(timeout=15)
+    e = check_execution(wait_ended(srv, user, eid))
+    assert e["status"] == "succeeded", e
+    text = "".join(x["data"]["text"] for x in evs if x["event"] == "llm.delta")
+    assert text == "Checking.Warm in Lima.", evs
+    assert all(c.json.get("stream") is True for c in agent_llm.calls("agent-stream"))
+    plain = create_workflow(srv, user, [agent_node("ag", "agent-nostream", [tool])])
+    p = check_execution(run(srv, user, plain["id"]))
+    a, b = node_of(e, "ag")["output"], node_of(p, "ag")["output"]
+    assert json.loads(a["transcript"][3]["content"])["body"]["query"] == {"city": "Lima"}, a
+    for k in ("content", "steps", "toolCalls", "finishReason", "usage"):
+        assert a[k] == b[k], (k, a, b)
+    assert [m["role"] for m in a["transcript"]] == [m["role"] for m in b["transcript"]]

@@ -586,6 +586,7 @@ static char *step_body(loop *lp, run *r, int i, const char *model, const json_t 
     const json_t *t = json_object_get(conf, "temperature");
     if (json_is_number(t))
         json_object_set(req, "temperature", (json_t *)t);
+    bool stream = json_is_true(json_object_get(conf, "stream"));
     if (anthropic) {
         long long limit = max_tokens > 0 ? max_tokens : lp->e->cfg->llm_default_max_tokens;
         json_object_set_new(req, "max_tokens", json_integer(limit));
@@ -594,6 +595,10 @@ static char *step_body(loop *lp, run *r, int i, const char *model, const json_t 
     } else if (max_tokens > 0) {
         json_object_set_new(req, "max_tokens", json_integer(max_tokens));
     }
+    if (stream) /* llm.c has the answer streamed to llm.delta */
+        json_object_set_new(req, "stream", json_true());
+    if (stream && !anthropic)
+        json_object_set_new(req, "stream_options", json_pack("{s:b}", "include_usage", 1));
     buf_free(&system);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);

@@ -243,7 +243,7 @@ static int build_with(call *c, loop *lp, run *r, int i, const json_t *conf,
     char *body = body_fn(lp, r, i, model, conf, anthropic, ctx, o);
     if (!body)
         return -1;
-    bool stream = body_fn == request_body && json_is_true(json_object_get(conf, "stream"));
+    bool stream = json_is_true(json_object_get(conf, "stream"));
     call_header(c, "Content-Type", "application/json");
     call_header(c, "Accept", stream ? "text/event-stream" : "application/json");
     if (stream)
