@@ -24,14 +24,7 @@ import threading
 import time
 import urllib.request
 
-
-def call(base, token, method, path, body=None):
-    req = urllib.request.Request(base + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": "Bearer " + token,
-                                          "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        return json.loads(r.read() or b"null")
+from events_bench import call
 
 
 def agent_workflow(base, token, fake, model, tool_ms, max_steps):

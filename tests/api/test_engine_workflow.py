@@ -260,6 +260,16 @@ def test_children_inherit_the_roots_deadline(srv, user):
     assert node_of(kid, "wait")["status"] == "timed_out", kid
 
 
+def waiting_child(srv, acct, child_wid, parent_id, timeout=10.0):
+    """The id of parent_id's child once it waits (at an approval)."""
+    kids = []
+    e = poll(srv, acct, parent_id, lambda _: kids.extend(
+        k for k in children(srv, acct, child_wid) if k["status"] == "waiting"
+        and k["parentExecutionId"] == parent_id) or kids, timeout, "the child waiting")
+    assert e and kids, "the child never waited"
+    return kids[0]["id"]
+
+
 def test_a_child_waiting_for_an_approval_keeps_its_parent_waiting(srv, user):
     """A child at an approval node is waiting, not ended: its parent waits on (past a few
     of its polls) and ends with the child's output once the child is approved; cancelling
@@ -269,15 +279,7 @@ def test_a_child_waiting_for_an_approval_keeps_its_parent_waiting(srv, user):
                                         transform("after", {"ok": True})], chain("gate", "after"))
     parent = create_workflow(srv, user, [wf_node("sub", child["id"])])
     eid = start(srv, user, parent["id"])
-    kid = None
-    for _ in range(300):
-        kids = [k for k in children(srv, user, child["id"]) if k["status"] == "waiting"
-                and k["parentExecutionId"] == eid]
-        if kids:
-            kid = kids[0]["id"]
-            break
-        time.sleep(0.03)
-    assert kid, "the child never waited"
+    kid = waiting_child(srv, user, child["id"], eid)
     time.sleep(2.5)  # more than two of the parent's looks at its child
     e = srv.get("/api/executions/%s" % eid, headers=H(user)).json()
     assert e["status"] == "running" and node_of(e, "sub")["status"] == "running", e
@@ -287,15 +289,7 @@ def test_a_child_waiting_for_an_approval_keeps_its_parent_waiting(srv, user):
     assert e["status"] == "succeeded" and e["output"] == {"sub": {"after": {"ok": True}}}, e
 
     eid = start(srv, user, parent["id"])
-    kid = None
-    for _ in range(300):
-        kids = [k for k in children(srv, user, child["id"]) if k["status"] == "waiting"
-                and k["parentExecutionId"] == eid]
-        if kids:
-            kid = kids[0]["id"]
-            break
-        time.sleep(0.03)
-    assert kid, "the child never waited"
+    kid = waiting_child(srv, user, child["id"], eid)
     assert cancel(srv, user, eid)["status"] == "cancelled"
     c = wait_ended(srv, user, kid, timeout=5)
     assert c["status"] == "cancelled", c

@@ -209,6 +209,19 @@ static void sse_parse_anthropic_split_at_every_byte(void)
 /* Streamed tool calls (an agent's model call), OpenAI's in fragments and
  * Anthropic's tool_use blocks, come out as the non-streaming answers carry
  * them. */
+/* Whether p's result is want (as compact JSON, in order); prints it if not. */
+static int result_is(sse_chat *p, const char *want)
+{
+    json_t *v = sse_chat_result(p, NULL, NULL);
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    int ok = text && !strcmp(text, want);
+    if (!ok)
+        printf("  got %s\n", text ? text : "(null)");
+    free(text);
+    json_decref(v);
+    return ok;
+}
+
 static void sse_parse_tool_calls(void)
 {
     static const char OPENAI[] =
@@ -226,21 +239,12 @@ static void sse_parse_tool_calls(void)
     sse_chat p;
     sse_chat_init(&p, 1024);
     CHECK_INT(sse_chat_feed(&p, OPENAI, sizeof(OPENAI) - 1, NULL, NULL), 0);
-    json_t *v = sse_chat_result(&p, NULL, NULL);
-    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    {
-        static const char want[] =
+    CHECK(result_is(&p,
               "{\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
               "\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":"
               "{\"name\":\"get\",\"arguments\":\"{\\\"q\\\":1}\"}},{\"id\":\"c2\",\"type\":"
               "\"function\",\"function\":{\"name\":\"put\",\"arguments\":\"{}\"}}]},"
-              "\"finish_reason\":\"tool_calls\"}]}";
-        if (!text || strcmp(text, want))
-            printf("  got %s\n", text ? text : "(null)");
-        CHECK(text && !strcmp(text, want));
-    }
-    free(text);
-    json_decref(v);
+              "\"finish_reason\":\"tool_calls\"}]}"));
     sse_chat_free(&p);
     static const char ANT[] =
         "data: {\"type\":\"message_start\",\"message\":{\"model\":\"c\",\"usage\":"
@@ -261,19 +265,10 @@ static void sse_parse_tool_calls(void)
     sse_chat_init(&p, 1024);
     p.anthropic = true;
     CHECK_INT(sse_chat_feed(&p, ANT, sizeof(ANT) - 1, NULL, NULL), 0);
-    v = sse_chat_result(&p, NULL, NULL);
-    text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    {
-        static const char want[] =
+    CHECK(result_is(&p,
               "{\"model\":\"c\",\"content\":[{\"type\":\"text\",\"text\":\"ok\"},{\"type\":"
               "\"tool_use\",\"id\":\"t1\",\"name\":\"get\",\"input\":{\"q\":2}}],\"stop_reason\":"
-              "\"tool_use\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}";
-        if (!text || strcmp(text, want))
-            printf("  got %s\n", text ? text : "(null)");
-        CHECK(text && !strcmp(text, want));
-    }
-    free(text);
-    json_decref(v);
+              "\"tool_use\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}"));
     sse_chat_free(&p);
     /* the arguments count in the content bound */
     sse_chat_init(&p, 8);

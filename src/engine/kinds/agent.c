@@ -380,6 +380,19 @@ static int add_message(struct agent *ag, json_t *msg)
 
 /* ---- events ---- */
 
+/* Node event type with the members of m (taken). */
+static void event_of(struct agent *ag, const char *type, json_t *m)
+{
+    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    if (!text)
+        return;
+    size_t len = strlen(text); /* the members, without the object's braces */
+    memmove(text, text + 1, len - 2);
+    text[len - 2] = '\0';
+    engine_node_event(ag->r, ag->node, type, text);
+}
+
 static void event_step(struct agent *ag, long long pt, long long ct, double cost)
 {
     json_t *m = json_pack("{s:i, s:O, s:i, s:{s:I, s:I, s:I}, s:f}", "step", ag->steps,
@@ -387,15 +400,7 @@ static void event_step(struct agent *ag, long long pt, long long ct, double cost
                           ag->ncalls, "usage", "promptTokens", (json_int_t)pt,
                           "completionTokens", (json_int_t)ct, "totalTokens",
                           (json_int_t)(pt + ct), "costUsd", cost);
-    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
-    json_decref(m);
-    if (!text)
-        return;
-    /* the members without the object's braces */
-    size_t len = strlen(text);
-    memmove(text, text + 1, len - 2);
-    text[len - 2] = '\0';
-    engine_node_event(ag->r, ag->node, "agent.step", text);
+    event_of(ag, "agent.step", m);
 }
 
 static void event_call(struct agent *ag, const char *type, const tool_call *tc, json_t *extra)
@@ -405,14 +410,7 @@ static void event_call(struct agent *ag, const char *type, const tool_call *tc, 
     if (m && extra)
         json_object_update(m, extra);
     json_decref(extra);
-    char *text = m ? json_dumps(m, JSON_COMPACT) : NULL;
-    json_decref(m);
-    if (!text)
-        return;
-    size_t len = strlen(text);
-    memmove(text, text + 1, len - 2);
-    text[len - 2] = '\0';
-    engine_node_event(ag->r, ag->node, type, text);
+    event_of(ag, type, m);
 }
 
 /* ---- the model ---- */
@@ -458,16 +456,21 @@ static json_t *openai_messages(const json_t *transcript)
     return out;
 }
 
-static json_t *openai_tools(const json_t *tools)
+/* The tools as the provider takes them: OpenAI's functions, or the
+ * Messages API's {name, description, input_schema}. */
+static json_t *provider_tools(const json_t *tools, bool anthropic)
 {
     json_t *out = json_array();
     size_t k;
     const json_t *t;
     json_array_foreach(tools, k, t) {
-        json_array_append_new(out, json_pack("{s:s, s:{s:O, s:O, s:O}}", "type", "function",
-                                             "function", "name", json_object_get(t, "name"),
-                                             "description", json_object_get(t, "description"),
-                                             "parameters", json_object_get(t, "parameters")));
+        json_t *fn = json_pack("{s:O, s:O, s:O}", "name", json_object_get(t, "name"),
+                               "description", json_object_get(t, "description"),
+                               anthropic ? "input_schema" : "parameters",
+                               json_object_get(t, "parameters"));
+        json_array_append_new(out, anthropic ? fn
+                                             : json_pack("{s:s, s:o}", "type", "function",
+                                                         "function", fn));
     }
     return out;
 }
@@ -537,19 +540,6 @@ static json_t *anthropic_turns(const json_t *transcript, buf *system)
     return out;
 }
 
-static json_t *anthropic_tools(const json_t *tools)
-{
-    json_t *out = json_array();
-    size_t k;
-    const json_t *t;
-    json_array_foreach(tools, k, t) {
-        json_array_append_new(out, json_pack("{s:O, s:O, s:O}", "name", json_object_get(t, "name"),
-                                             "description", json_object_get(t, "description"),
-                                             "input_schema", json_object_get(t, "parameters")));
-    }
-    return out;
-}
-
 /* The body of the next model call (llm_body_fn): the transcript and the
  * tools, once the budgets hold the call's worst case. */
 static char *step_body(loop *lp, run *r, int i, const char *model, const json_t *conf,
@@ -564,12 +554,12 @@ static char *step_body(loop *lp, run *r, int i, const char *model, const json_t 
         json_t *turns = anthropic_turns(ag->transcript, &system);
         req = json_pack("{s:s, s:o}", "model", model, "messages", turns);
         if (req && json_array_size(tools))
-            json_object_set_new(req, "tools", anthropic_tools(tools));
+            json_object_set_new(req, "tools", provider_tools(tools, true));
     } else {
         req = json_pack("{s:s, s:o}", "model", model, "messages",
                         openai_messages(ag->transcript));
         if (req && json_array_size(tools))
-            json_object_set_new(req, "tools", openai_tools(tools));
+            json_object_set_new(req, "tools", provider_tools(tools, false));
     }
     char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
     size_t bytes = text ? strlen(text) : 0;
