@@ -1160,13 +1160,11 @@ static int claim(loop *lp)
     arena a = {0};
     store_execution *rows = NULL;
     int n = 0;
-    int64_t now = clock_now_ms();
-    char at[25], after[UUID_STR_LEN];
-    clock_format_rfc3339(now, at);
+    char after[UUID_STR_LEN];
     pthread_mutex_lock(&e->turn_mu);
     str_copy(after, sizeof(after), e->turn);
     pthread_mutex_unlock(&e->turn_mu);
-    aop_err rc = store_execution_claim(e->st, e->owner, now, at, now + e->cfg->execution_lease_ms,
+    aop_err rc = store_execution_claim(e->st, e->owner, clock_now_ms, e->cfg->execution_lease_ms,
                                        room, after, &rows, &n, &a);
     if (rc != AOP_OK) {
         log_warn("cannot claim executions", LF_S("error", err_code(rc)));

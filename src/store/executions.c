@@ -16,6 +16,7 @@
  */
 #include "store/db.h"
 #include "core/buf.h"
+#include "core/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -690,13 +691,25 @@ aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, ex
 
 /* What a claim asks for. */
 typedef struct {
-    const char *owner, *now, *after;
+    const char *owner, *after;
+    store_clock clock;
+    long long lease_ms;
+    char now[25];          /* read by claim_now */
     long long now_ms, lease_until_ms;
     int limit, n;          /* rows claimed so far, in out */
     store_execution *out;  /* room for limit */
     const char *ids;       /* PostgreSQL: the picked rows to take, a text[] */
     arena *a;
 } claim_req;
+
+/* Reads the claim's clock: right before the statement that takes rows,
+ * after the lock that orders it (see store_execution_claim). */
+static void claim_now(claim_req *r)
+{
+    r->now_ms = r->clock();
+    clock_format_rfc3339(r->now_ms, r->now);
+    r->lease_until_ms = r->now_ms + r->lease_ms;
+}
 
 /* Runs one claim statement for up to limit - n rows (of r->ids on
  * PostgreSQL, r->after on SQLite), appending them to out. */
@@ -711,9 +724,12 @@ static aop_err claim_rows(db_op *o, const db_sql *sql, claim_req *r)
     return rc;
 }
 
-static aop_err claim_limited(db_op *o, void *r)
+/* Under the claim lock (PostgreSQL) or the write lock (SQLite). */
+static aop_err claim_locked(db_op *o, void *p)
 {
-    return claim_rows(o, &q_claim_limited, r);
+    claim_req *r = p;
+    claim_now(r);
+    return claim_rows(o, o->s->v->dialect == DB_PG ? &q_claim_limited : &store_exec_claim_sql, r);
 }
 
 /* What store_exec_pick_sql picked. */
@@ -745,11 +761,12 @@ static aop_err claim_round(db_op *o, claim_req *r, bool *more)
     if (strcmp(p.limited, "{}") != 0) {
         int before = r->n;
         r->ids = p.limited;
-        if ((rc = db_tx(o, &q_claim_lock, claim_limited, r)) != AOP_OK)
+        if ((rc = db_tx(o, &q_claim_lock, claim_locked, r)) != AOP_OK)
             r->n = before; /* rolled back */
     }
     if (rc == AOP_OK && r->n < r->limit && strcmp(p.unlimited, "{}") != 0) {
         r->ids = p.unlimited;
+        claim_now(r);
         rc = claim_rows(o, &q_claim_picked, r);
     }
     *more = p.n == room + CLAIM_SLACK_N;
@@ -823,17 +840,21 @@ static store_execution *in_rounds(store_execution *out, int n, const char *after
 }
 
 /* RETURNING hands the rows back in no promised order, hence the sort. */
-aop_err store_execution_claim(store *s, const char *owner, long long now_ms, const char *now,
-                              long long lease_until_ms, int limit, const char *after,
-                              store_execution **out, int *n, arena *a)
+aop_err store_execution_claim(store *s, const char *owner, store_clock now, long long lease_ms,
+                              int limit, const char *after, store_execution **out, int *n,
+                              arena *a)
 {
     db_op o = db_op_start(s, "execution_claim");
-    claim_req r = {.owner = owner, .now = now, .after = after ? after : "", .now_ms = now_ms,
-                   .lease_until_ms = lease_until_ms, .limit = limit, .a = a};
+    claim_req r = {.owner = owner, .after = after ? after : "", .clock = now,
+                   .lease_ms = lease_ms, .limit = limit, .a = a};
     aop_err rc = AOP_OK;
     if (limit > 0) {
         r.out = arena_alloc(a, sizeof(store_execution) * (size_t)limit);
-        rc = s->v->dialect == DB_PG ? claim_pg(&o, &r) : claim_rows(&o, &store_exec_claim_sql, &r);
+        if (s->v->dialect == DB_PG) {
+            rc = claim_pg(&o, &r);
+        } else if ((rc = db_tx(&o, NULL, claim_locked, &r)) != AOP_OK) {
+            r.n = 0; /* rolled back */
+        }
     }
     if (rc == AOP_OK && r.n > 1)
         r.out = in_rounds(r.out, r.n, r.after, a);

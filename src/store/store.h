@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 #include "core/ids.h"
@@ -488,12 +489,18 @@ aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, i
 /* One page; list rows carry their input but no output (NULL). */
 aop_err store_execution_list(store *s, const store_exec_query *q, store_execution **out, int *n,
                              long long *total, arena *a);
+/* A wall clock in ms since the epoch (clock_now_ms, or a test's). */
+typedef int64_t (*store_clock)(void);
+
 /*
  * Claims up to limit queued executions for owner, never inside a caller's
- * transaction: status running, lease_owner owner, lease_until
- * lease_until_ms, claims + 1, started_at = now when empty (but never
- * before created_at: a row committed after the caller read its clock is
- * younger), deadline_ms = now_ms + timeout_ms when 0.
+ * transaction: status running, lease_owner owner, lease_until now +
+ * lease_ms, claims + 1, started_at = now when empty (but never before
+ * created_at: a row committed after the clock was read is younger),
+ * deadline_ms = now + timeout_ms when 0. now() is read once the claim holds
+ * what orders it after the ends of other executions (SQLite's write lock;
+ * PostgreSQL's claim lock, for workflows with a limit): an execution that
+ * starts in the room another one's end made never starts before that end.
  * Which: round-robin across the users who triggered them (triggered_by),
  * each user's oldest first, the users in byte order of their ids starting
  * after `after` (the last user the caller served, "" or NULL: from the
@@ -504,12 +511,12 @@ aop_err store_execution_list(store *s, const store_exec_query *q, store_executio
  * executions of workflows at their limit are passed over.
  * *out: the claimed rows in that round-robin order among themselves (the
  * caller's next `after` is the user of the last). SQLite claims in one
- * statement; PostgreSQL picks without locks, then takes the rows of
+ * statement in its own transaction; PostgreSQL picks without locks, then takes the rows of
  * limited workflows under a lock and the others by SKIP LOCKED alone.
  */
-aop_err store_execution_claim(store *s, const char *owner, long long now_ms, const char *now,
-                              long long lease_until_ms, int limit, const char *after,
-                              store_execution **out, int *n, arena *a);
+aop_err store_execution_claim(store *s, const char *owner, store_clock now, long long lease_ms,
+                              int limit, const char *after, store_execution **out, int *n,
+                              arena *a);
 /* lease_until of every running execution of owner; *n rows. */
 aop_err store_execution_renew(store *s, const char *owner, long long lease_until_ms, long long *n);
 /* Running executions whose lease_until < before_ms go back to queued
