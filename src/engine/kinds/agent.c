@@ -988,6 +988,8 @@ static void tool_done(loop *lp, run *r, int i, call *c, node_outcome *o)
     int k = 0;
     while (k < ag->ncalls && ag->calls[k].c != c)
         k++;
+    if (k == ag->ncalls) /* not one of this step's: cannot happen, calls_clear drops them */
+        return;
     ag->calls[k].c = NULL;
     ag->running--;
     char *text;
