@@ -459,3 +459,45 @@ def test_stream_sends_llm_delta_and_keeps_the_same_output(srv, user, agent_llm, 
     for k in ("content", "steps", "toolCalls", "finishReason", "usage"):
         assert a[k] == b[k], (k, a, b)
     assert [m["role"] for m in a["transcript"]] == [m["role"] for m in b["transcript"]]
+
+
+# ---------------------------------------------------------------- bounds
+
+def test_bounds_of_the_config_and_of_an_event(srv, user, agent_llm, fake_http):
+    """32 tools are taken and 33 refused; an http tool's credential is checked on save as
+    an http node's is; a call's arguments in agent.tool_call are cut at 2048 bytes."""
+    tools = [http_tool("t%d" % k, fake_http.url + "/json") for k in range(33)]
+    body = {"name": "many", "definition": {"nodes": [agent_node("ag", "m", tools[:32])], "edges": []}}
+    assert srv.post("/api/workflows", json=body, headers=H(user)).status_code == 201
+    body["definition"]["nodes"] = [agent_node("ag", "m", tools)]
+    r = srv.post("/api/workflows", json=body, headers=H(user))
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert "definition.nodes[0].config.tools" in [d["field"] for d in r.json()["error"]["details"]]
+    cred = http_tool("c", fake_http.url + "/json", credentialId="0190b2a4-0000-7000-8000-000000000000")
+    body["definition"]["nodes"] = [agent_node("ag", "m", [cred])]
+    r = srv.post("/api/workflows", json=body, headers=H(user))
+    assert_error(r, 400, "VALIDATION_ERROR")
+    assert "definition.nodes[0].config.tools[0].http.credentialId" in [
+        d["field"] for d in r.json()["error"]["details"]], r.json()
+
+    long_city = "x" * 3000
+    agent_llm.script("agent-long-args", [{"tools": [("get_weather", {"city": long_city})]}, {"content": "ok"}])
+    w = create_workflow(srv, user, [agent_node("ag", "agent-long-args", [http_tool("get_weather", fake_http.url + "/json")])])
+    e = check_execution(run(srv, user, w["id"]))
+    assert e["status"] == "succeeded", e
+    call = [x["data"] for x in events_of(srv, user, e["id"]) if x["event"] == "agent.tool_call"][0]
+    assert len(call["arguments"].encode()) == 2048 and call["arguments"].startswith('{"city": "xxx'), call
+    assert json.loads(node_of(e, "ag")["output"]["transcript"][2]["toolCalls"][0]["arguments"])["city"] == long_city
+
+
+def test_the_transcript_is_held_within_the_memory_limits(aop_server, agent_llm, fake_http, pricing_file):
+    """NODE_OUTPUT_MAX_BYTES 20000: a transcript that would pass it with a 64 KiB tool
+    result fails the node OUTPUT_TOO_LARGE instead of growing."""
+    s = aop_server(**engine_env(agent_llm, pricing_file, NODE_OUTPUT_MAX_BYTES="20000"))
+    u = register(s)
+    agent_llm.script("agent-memory", [{"tools": [("big", {"city": "x"})]}, {"content": "never"}])
+    w = create_workflow(s, u, [agent_node("ag", "agent-memory", [http_tool("big", fake_http.url + "/big/100000")])])
+    e = check_execution(run(s, u, w["id"]))
+    n = node_of(e, "ag")
+    assert e["status"] == "failed" and n["error"]["code"] == "OUTPUT_TOO_LARGE", n
+    assert len(agent_llm.calls("agent-memory")) == 1, "the model was called with a transcript past the limit"
