@@ -501,3 +501,21 @@ def test_the_transcript_is_held_within_the_memory_limits(aop_server, agent_llm, 
     n = node_of(e, "ag")
     assert e["status"] == "failed" and n["error"]["code"] == "OUTPUT_TOO_LARGE", n
     assert len(agent_llm.calls("agent-memory")) == 1, "the model was called with a transcript past the limit"
+
+
+def test_an_agent_calling_itself_stops_at_the_depth_bound(srv, user, agent_llm):
+    """An agent whose workflow tool runs its own workflow: each level calls the tool once;
+    at WORKFLOW_MAX_DEPTH (8) the call is answered DEPTH_EXCEEDED and every level ends."""
+    agent_llm.script("agent-recurse", [{"tools": [("lookup", {"q": "deeper"})]}, {"content": "done"}])
+    w = create_workflow(srv, user, [{"id": "t", "type": "transform", "config": {"output": 1}}])
+    body = {"definition": {"nodes": [agent_node("ag", "agent-recurse", [wf_tool("lookup", w["id"])])], "edges": []}}
+    r = srv.request("PUT", "/api/workflows/%s" % w["id"], headers=H(user), json=body)
+    assert r.status_code == 200, r.text
+    e = check_execution(run(srv, user, w["id"], timeout=60))
+    assert e["status"] == "succeeded", e
+    runs = srv.get("/api/executions", headers=H(user), params={"workflowId": w["id"], "limit": 100}).json()["data"]
+    assert sorted(x["depth"] for x in runs) == list(range(9)), runs
+    deepest = [x for x in runs if x["depth"] == 8][0]
+    d = srv.get("/api/executions/%s" % deepest["id"], headers=H(user)).json()
+    result = [m for m in node_of(d, "ag")["output"]["transcript"] if m["role"] == "tool"][0]
+    assert "DEPTH_EXCEEDED" in json.loads(result["content"])["error"], result
