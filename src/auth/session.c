@@ -21,7 +21,8 @@
 
 static void mirror_key(char *out, size_t n, char kind, const char *id)
 {
-    snprintf(out, n, "rv:%c:%s", kind, id);
+    const char k[2] = {kind, '\0'};
+    STR_CAT(out, n, "rv:", k, ":", id);
 }
 
 /* Marks id revoked in the cache until ttl_ms from now (bounded). */

@@ -664,6 +664,21 @@ static enum MHD_Result feed_forwarded(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
+static void ipv4_text(const struct in_addr *a, char out[INET_ADDRSTRLEN])
+{
+    const unsigned char *b = (const unsigned char *)&a->s_addr; /* network order */
+    char *o = out;
+    for (int i = 0; i < 4; i++) {
+        char d[STR_LL_MAX];
+        size_t n = str_from_ll(d, b[i]);
+        if (i)
+            *o++ = '.';
+        memcpy(o, d, n);
+        o += n;
+    }
+    *o = '\0';
+}
+
 /* The client's address: behind TRUST_PROXY hops, from every
  * X-Forwarded-For line of the request (forwarded.h); else, or when that
  * names none, the socket's. */
@@ -683,9 +698,8 @@ static void client_ip(http_req *req)
     if (!ci || !ci->client_addr)
         return;
     const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, req->ip,
-                  sizeof(req->ip));
+    if (sa->sa_family == AF_INET) /* dotted quad by hand: inet_ntop formats with sprintf */
+        ipv4_text(&((const struct sockaddr_in *)(const void *)sa)->sin_addr, req->ip);
     else if (sa->sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, req->ip,
                   sizeof(req->ip));

@@ -1,6 +1,7 @@
 /* The cache port's wrapper: checks arguments, counts outcomes, renders metrics. */
 #include "infra/cache.h"
 #include "core/mem.h"
+#include "core/str.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -78,7 +79,7 @@ static aop_err get_each(cache *c, cache_read *r, int n, char link)
         r[i].val = NULL;
         r[i].len = 0;
         if (rest > CACHE_LINK_MAX ||
-            (size_t)snprintf(linked, sizeof(linked), "%s@%s", r[i].key, v + 1) >= sizeof(linked)) {
+            STR_CAT(linked, sizeof(linked), r[i].key, "@", v + 1) >= sizeof(linked)) {
             r[i].rc = AOP_ERR_NOT_FOUND; /* not a link this port made */
         } else {
             memcpy(r[i].at, v + 1, rest + 1);

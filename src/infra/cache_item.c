@@ -1,6 +1,7 @@
 #include "infra/cache_item.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 
 void cache_item_read(cache_read *r, cache_slot *slot, const char *ns, const char *id)
 {
-    snprintf(slot->key, sizeof(slot->key), "%s:%s", ns, id);
+    STR_CAT(slot->key, sizeof(slot->key), ns, ":", id);
     r->key = slot->key;
 }
 
