@@ -705,10 +705,50 @@ static void client_ip(http_req *req)
                   sizeof(req->ip));
 }
 
+/*
+ * One finished request record kept per thread for its next request. The
+ * record is over 1 KiB, a size for which malloc consolidates its fast bins
+ * first, at every request (about 3,000 instructions of ~75,000 for
+ * /health). A thread's spare is freed when the thread ends (the key's
+ * destructor); the thread that stops the server frees its own.
+ */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+
+static void spare_init(void)
+{
+    if (pthread_key_create(&spare_key, free) != 0)
+        abort(); /* only when the process has no keys left: at start */
+}
+
+static http_req *req_alloc(void)
+{
+    pthread_once(&spare_once, spare_init);
+    http_req *req = pthread_getspecific(spare_key);
+    if (!req)
+        return xcalloc(1, sizeof(*req));
+    pthread_setspecific(spare_key, NULL);
+    memset(req, 0, sizeof(*req));
+    return req;
+}
+
+static void req_release(http_req *req)
+{
+    if (pthread_getspecific(spare_key) || pthread_setspecific(spare_key, req) != 0)
+        free(req);
+}
+
+static void spare_free(void)
+{
+    pthread_once(&spare_once, spare_init);
+    free(pthread_getspecific(spare_key));
+    pthread_setspecific(spare_key, NULL);
+}
+
 static http_req *req_new(http_server *srv, struct MHD_Connection *conn, const char *url,
                          const char *method)
 {
-    http_req *req = xcalloc(1, sizeof(*req));
+    http_req *req = req_alloc();
     req->srv = srv;
     req->conn = conn;
     req->start_ns = clock_mono_ns();
@@ -733,7 +773,7 @@ static void req_free(http_req *req)
     buf_free(&req->body);
     free(req->reply);
     arena_free(&req->arena);
-    free(req);
+    req_release(req);
 }
 
 /* Takes a chunk of the body; past the limit, keeps reading but drops it, so
@@ -970,4 +1010,5 @@ void http_server_stop(http_server *s, long long timeout_ms)
     }
     MHD_stop_daemon(s->d);
     server_free(s);
+    spare_free();
 }
