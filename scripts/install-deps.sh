@@ -18,7 +18,7 @@ service_pkgs=(postgresql redis-server redis-tools python3)
 lint_pkgs=(systemd)
 test_pkgs=(python3 python3-pytest python3-requests python3-jwt python3-bcrypt
            python3-psycopg2 python3-redis python3-jsonschema "${service_pkgs[@]}" "${lint_pkgs[@]}")
-bench_pkgs=(wrk curl nginx-light python3 python3-requests "${service_pkgs[@]}")
+bench_pkgs=(wrk curl nginx-light python3 python3-requests valgrind "${service_pkgs[@]}")
 tsan_pkgs=(libtsan2 "${test_pkgs[@]}")
 fuzz_pkgs=(clang libclang-rt-14-dev)
 container_pkgs=(podman runc debootstrap curl python3)
