@@ -42,8 +42,13 @@ TEST_CFLAGS = $(BASE_CFLAGS) -O1 -g -Werror $(SAN) $(CFLAGS)
 TSAN_CFLAGS = $(BASE_CFLAGS) -O1 -g -Werror -fsanitize=thread -fno-omit-frame-pointer $(CFLAGS)
 
 # Files built into the binary at build time: docs/openapi.json (GET /openapi.json)
-# becomes a C array (scripts/embed.sh) compiled with the rest.
-GEN_SRC := build/gen/openapi_json.c
+# becomes a C array (scripts/embed.sh) compiled with the rest, and so do the
+# console's files (GET /console/..., src/api/console.c): its pages, scripts
+# and styles, and the vendored libraries in console/vendor/ (their MANIFEST
+# and licences stay out).
+GEN_SRC := build/gen/openapi_json.c build/gen/console_files.c
+CONSOLE_FILES := $(sort $(wildcard console/*.html console/*.js console/*.css console/*.svg \
+                   console/vendor/*.mjs console/vendor/*.css))
 
 LIB_SRC := $(shell find src -name '*.c' ! -name main.c | sort) $(GEN_SRC)
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
@@ -84,6 +89,11 @@ build/tsan/tests/tsan/options.o: AOP_CPPFLAGS += -DTSAN_SUPPRESSIONS='"$(CURDIR)
 build/gen/openapi_json.c: docs/openapi.json scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh aop_openapi_json $< >$@.tmp && mv $@.tmp $@
+
+# The folders too, so that a file added or removed rebuilds the table.
+build/gen/console_files.c: $(CONSOLE_FILES) console console/vendor scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh --files aop_console_files console $(CONSOLE_FILES) >$@.tmp && mv $@.tmp $@
 
 build/aop: $(REL_OBJ) build/rel/src/main.o
 	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)

@@ -47,8 +47,10 @@ for row in "${files[@]}"; do
   read -r spec path name <<<"$row"
   pkg=${unpacked[$spec]}
   # The browser has no package resolution: bare imports of another vendored
-  # package become relative ones (hooks imports "preact").
+  # package become relative ones (hooks imports "preact"). Source maps are
+  # not vendored, so their comments go too (a debugger would ask for them).
   sed -e 's/from"preact"/from".\/preact.mjs"/g' -e "s/from 'preact'/from '.\/preact.mjs'/g" \
+    -e '/^\/\/# sourceMappingURL=/d' \
     "$pkg/$path" >"$out/$name"
   if grep -Eq "from ?['\"][a-z@][a-z0-9@/._-]*['\"]" "$out/$name"; then
     echo "vendor-console: $name still imports a bare module name" >&2
