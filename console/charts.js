@@ -4,7 +4,7 @@ import { useEffect, useRef } from './vendor/preact-hooks.mjs';
 import uPlot from './vendor/uplot.mjs';
 import { html } from './ui.js';
 
-export function BarChart({ title, labels, values, unit = '', width = 560, height = 220 }) {
+export function BarChart({ title, labels, values, unit = '', width = 520, height = 220 }) {
   const box = useRef(null);
   useEffect(() => {
     if (!labels.length) return undefined;
@@ -23,7 +23,10 @@ export function BarChart({ title, labels, values, unit = '', width = 560, height
     const plot = new uPlot(opts, [xs, values], box.current);
     return () => plot.destroy();
   }, [title, labels.join('\u0000'), values.join(','), width, height]);
+  // The figures as text too, for screen readers and for copying.
   return html`<figure class="chart" data-chart=${title}>
     ${labels.length ? html`<div ref=${box} />` : html`<figcaption>${title}: nothing yet</figcaption>`}
+    ${labels.length > 0 && html`<details><summary>Data</summary><table class="chart-data">
+      ${labels.map((l, i) => html`<tr key=${i}><td>${l}</td><td>${unit}${values[i]}</td></tr>`)}</table></details>`}
   </figure>`;
 }

@@ -65,7 +65,7 @@ function apply(exec, type, d) {
     case 'execution.started': return { ...exec, status: 'running', startedAt: exec.startedAt || d.ts };
     case 'execution.finished': return { ...exec, status: d.status, durationMs: d.durationMs, finishedAt: d.ts };
     case 'node.started':
-      Object.assign(node, { status: 'running', attempts: d.attempt, startedAt: node.startedAt || d.ts, finishedAt: null });
+      Object.assign(node, { status: 'running', attempts: d.attempt, startedAt: node.startedAt || d.ts, finishedAt: null, durationMs: null });
       break;
     case 'node.waiting':
       node.status = 'waiting';

@@ -19,11 +19,13 @@ export function Gantt({ nodes, now }) {
       const y = i * ROW + 4;
       const x = n.startedAt ? LABEL + (Date.parse(n.startedAt) - t0) * scale : LABEL;
       const w = n.startedAt ? Math.max(2, (end(n) - Date.parse(n.startedAt)) * scale) : 0;
-      const dur = n.startedAt ? end(n) - Date.parse(n.startedAt) : null;
+      const dur = n.durationMs !== null && n.durationMs !== undefined ? n.durationMs
+        : n.startedAt ? end(n) - Date.parse(n.startedAt) : null;
+      const label = n.status + (dur !== null ? ` ${dur} ms` : '');
       return html`<g class=${'bar s-' + n.status} data-node=${n.nodeId} data-status=${n.status} key=${n.nodeId}>
         <text x="4" y=${y + 16}>${n.nodeId.slice(0, 22)}</text>
         ${w > 0 && html`<rect x=${x} y=${y + 3} width=${w} height=${ROW - 8} rx="3" />`}
-        <text x=${x + w + 6} y=${y + 16} class="bar-label">${n.status}${dur !== null ? ' ' + dur + ' ms' : ''}</text>
+        <text x=${x + w + 6} y=${y + 16} class="bar-label">${label}</text>
       </g>`;
     })}
   </svg>`;

@@ -22,7 +22,7 @@ int router_match(const char *pattern, const char *path, router_param *params, in
         u++;
         size_t pl = seg_len(p), ul = seg_len(u);
         if (p[0] == '*' && p[1] == '\0') {
-            if (!*u || n >= ROUTER_MAX_PARAMS)
+            if (n >= ROUTER_MAX_PARAMS)
                 return 0;
             params[n].name = p;
             params[n].name_len = 1;

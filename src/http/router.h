@@ -3,9 +3,9 @@
  *
  * Patterns are literal segments and ":name" parameters, e.g.
  * "/api/workflows/:id/versions/:version". A parameter matches one non-empty
- * segment. A last segment "*" matches the rest of the path, one or more
- * characters across any number of segments, as the parameter "*" (the
- * console's addresses). No other wildcards, no trailing-slash leniency:
+ * segment. A last segment "*" matches the rest of the path, any number of
+ * characters (none too) across any number of segments, as the parameter "*"
+ * (the console's addresses). No other wildcards, no trailing-slash leniency:
  * "/health/" is not "/health".
  */
 #ifndef AOP_HTTP_ROUTER_H

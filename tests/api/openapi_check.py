@@ -46,13 +46,14 @@ _checked = [0]
 
 
 def _template_regex(template):
-    """A final {path} spans segments, as the router's final "*" does (the
-    console's /console/{path}); other parameters are one segment."""
+    """A final {path} spans any number of segments, none too, as the router's
+    final "*" does (the console's /console/{path}); other parameters are one
+    segment."""
     parts = []
     segs = template.strip("/").split("/")
     for i, seg in enumerate(segs):
         if seg == "{path}" and i == len(segs) - 1:
-            parts.append(".+")
+            parts.append(".*")
         else:
             parts.append("[^/]+" if seg.startswith("{") else re.escape(seg))
     return re.compile("^/" + "/".join(parts) + "$" if parts != [""] else "^/$")
