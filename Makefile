@@ -2,7 +2,9 @@
 #   make run    install missing build dependencies, build build/aop, serve on 127.0.0.1:3000
 #   make run-cluster  PostgreSQL + Redis in ./var/cluster and three instances (3001-3003)
 #   make test   install what the tests need, build with ASan+UBSan, run unit and API tests
-#               (API tests on SQLite and on PostgreSQL + Redis)
+#               (API tests on SQLite and on PostgreSQL + Redis) and, beside them, the
+#               console's browser tests (tests/console/, headless Chromium)
+#   make screenshot   the console's screenshot for the README (docs/console.png)
 #   make tsan   build with ThreadSanitizer, run the unit tests and the engine's API tests
 #   make fuzz   build the libFuzzer targets (clang), run each FUZZ_SECONDS from its seeds
 #   make bench  build optimised and measure (results in docs/benchmarks.md)
@@ -66,7 +68,7 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/aop
 
-.PHONY: all run run-cluster test unit api tsan tsan-unit tsan-api bench fuzz ci-builds clean \
+.PHONY: all run run-cluster test unit api console screenshot tsan tsan-unit tsan-api bench fuzz ci-builds clean \
         install uninstall man lint test-container
 all: build/aop build/aop.1
 
@@ -164,8 +166,23 @@ api: build/test/aop
 	AOP_BIN=$(CURDIR)/build/test/aop $(PYTHON) -m pytest -q -rs -p no:cacheprovider \
 	  $(if $(K),-k '$(K)') $(API_TESTS)
 
+# The web console in headless Chromium (tests/console/): they load
+# tests/api/conftest.py as a plugin for its server fixtures and the OpenAPI
+# check of every response. K works as for `make api`.
+console: build/test/aop
+	AOP_BIN=$(CURDIR)/build/test/aop PYTHONPATH=$(CURDIR)/tests/api $(PYTHON) -m pytest -q -rs \
+	  -p conftest -p no:cacheprovider $(if $(K),-k '$(K)') tests/console
+
+# The README's picture of the console, taken by the browser test of the
+# execution timeline.
+screenshot:
+	@scripts/install-deps.sh test
+	$(MAKE) --no-print-directory build/test/aop
+	AOP_SCREENSHOT=$(CURDIR)/docs/console.png $(MAKE) --no-print-directory console K=timeline
+
 # Unit tests, then the API tests on SQLite and on PostgreSQL + Redis (servers
-# of their own, started and stopped by scripts/test.sh).
+# of their own, started and stopped by scripts/test.sh), the browser tests
+# beside them.
 test:
 	@scripts/install-deps.sh test
 	$(MAKE) --no-print-directory build/test/aop build/test/unit

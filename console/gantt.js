@@ -4,7 +4,8 @@ import { html } from './ui.js';
 
 const ROW = 26;
 const LABEL = 160;
-const WIDTH = 760;
+const WIDTH = 1100;
+const RIGHT = 160; // room for the label after the last bar
 
 export function Gantt({ nodes, now }) {
   const started = nodes.filter((n) => n.startedAt);
@@ -12,7 +13,7 @@ export function Gantt({ nodes, now }) {
   const t0 = Math.min(...started.map((n) => Date.parse(n.startedAt)));
   const end = (n) => (n.finishedAt ? Date.parse(n.finishedAt) : now);
   const t1 = Math.max(t0 + 1, ...started.map(end));
-  const scale = (WIDTH - LABEL - 70) / (t1 - t0);
+  const scale = (WIDTH - LABEL - RIGHT) / (t1 - t0);
   return html`<svg class="gantt" role="img" aria-label="node timeline"
       width=${WIDTH} height=${nodes.length * ROW + 8} viewBox=${`0 0 ${WIDTH} ${nodes.length * ROW + 8}`}>
     ${nodes.map((n, i) => {

@@ -87,6 +87,16 @@ class Browser:
         self.find("#signin button[type=submit]").click()
         self.wait(lambda: email in self.find("#who").text, what="signed in as " + email)
 
+    def as_user(self, email, password):
+        """Makes sure the browser is signed in as email (the tests run alone too)."""
+        self.open("/console/workflows")
+        self.wait(lambda: self.finds("#signin") or self.finds("#who"), what="the page")
+        if self.finds("#who") and email in self.find("#who").text:
+            return
+        if self.finds("#who"):
+            self.sign_out()
+        self.sign_in(email, password)
+
     def sign_out(self):
         self.find("#signout").click()
         self.wait_css("#signin")

@@ -96,6 +96,10 @@ def clean_browser(world, request):
     assert not others, "requests to another origin: %r" % others
 
 
+def alice(world):
+    world["browser"].as_user(world["alice"]["_email"], DEFAULT_PASSWORD)
+
+
 def test_sign_in(world):
     b = world["browser"]
     a = world["alice"]
@@ -125,6 +129,7 @@ def test_sign_in(world):
 
 def test_only_ones_own_workflows_are_listed_and_searchable(world):
     b = world["browser"]
+    alice(world)
     b.open("/console/workflows")
     b.wait(lambda: len(b.finds("#workflows tbody tr")) == 4, what="alice's four workflows")
     names = {r.find_element("css selector", "td a").text for r in b.finds("#workflows tbody tr")}
@@ -137,6 +142,7 @@ def test_only_ones_own_workflows_are_listed_and_searchable(world):
 
 def test_the_definition_is_drawn_as_a_graph(world):
     b = world["browser"]
+    alice(world)
     wf = world["summarise"]
     b.open("/console/workflows/" + wf["id"])  # a deep link loads directly
     b.wait_css("svg.graph")
@@ -151,6 +157,7 @@ def test_the_definition_is_drawn_as_a_graph(world):
 
 def test_a_new_execution_appears_and_turns_succeeded_without_a_reload(world):
     b, srv, a = world["browser"], world["srv"], world["alice"]
+    alice(world)
     b.open("/console/executions")
     b.wait_css("#executions")
     time.sleep(0.5)  # the page's event stream is open
@@ -171,6 +178,7 @@ def test_a_new_execution_appears_and_turns_succeeded_without_a_reload(world):
 
 def test_the_timeline_follows_a_running_execution(world):
     b, srv, a = world["browser"], world["srv"], world["alice"]
+    alice(world)
     eid = start(srv, a, world["slow"]["id"])
     b.open("/console/executions/" + eid)
     b.wait_css("svg.gantt")
@@ -198,6 +206,7 @@ def test_the_timeline_follows_a_running_execution(world):
 
 def test_approve_from_the_page(world):
     b, srv, a = world["browser"], world["srv"], world["alice"]
+    alice(world)
     eid = start(srv, a, world["approve"]["id"])
     poll(srv, a, eid, lambda e: e["status"] == "waiting", what="waiting")
     b.open("/console/approvals")
@@ -214,12 +223,14 @@ def test_approve_from_the_page(world):
 
 def test_a_non_admin_is_told_costs_are_for_admins(world):
     b = world["browser"]
+    alice(world)
     b.open("/console/costs")
     assert "only an admin" in b.wait_css("#costs-admin-only").text
 
 
 def test_credentials_never_show_their_secret(world):
     b, srv, a = world["browser"], world["srv"], world["alice"]
+    alice(world)
     b.open("/console/credentials")
     form = b.wait_css("#new-credential")
     form.find_element("css selector", "input[name=name]").send_keys("ticket system")
@@ -251,6 +262,7 @@ def test_credentials_never_show_their_secret(world):
 
 def test_api_keys_of_the_signed_in_user(world):
     b, srv, a = world["browser"], world["srv"], world["alice"]
+    alice(world)
     b.open("/console/keys")
     b.wait_css("form.card input[required]").send_keys("deploy bot")
     b.find("form.card button[type=submit]").click()
@@ -264,6 +276,7 @@ def test_api_keys_of_the_signed_in_user(world):
 
 def test_charts_render_for_an_admin(world):
     b = world["browser"]
+    alice(world)
     b.sign_out()
     assert b.js("return sessionStorage.length") == 0
     b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
