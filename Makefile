@@ -68,7 +68,7 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/aop
 
-.PHONY: all run run-cluster test unit api console screenshot tsan tsan-unit tsan-api bench fuzz ci-builds clean \
+.PHONY: all run run-cluster test unit api console-test screenshot tsan tsan-unit tsan-api bench fuzz ci-builds clean \
         install uninstall man lint test-container
 all: build/aop build/aop.1
 
@@ -128,7 +128,7 @@ install: build/aop build/aop.1
 	sed 's|/usr/local/bin/aop|$(BINDIR)/aop|g' contrib/aop.service >$(DESTDIR)$(UNITDIR)/aop.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/aop.service
 	install -m 0644 docs/install.md docs/configuration.md docs/operations.md docs/api.md \
-	  docs/openapi.json $(DESTDIR)$(DOCDIR)/
+	  docs/console.md docs/openapi.json $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/aop $(DESTDIR)$(MANDIR)/man1/aop.1 $(DESTDIR)$(UNITDIR)/aop.service
@@ -169,7 +169,7 @@ api: build/test/aop
 # The web console in headless Chromium (tests/console/): they load
 # tests/api/conftest.py as a plugin for its server fixtures and the OpenAPI
 # check of every response. K works as for `make api`.
-console: build/test/aop
+console-test: build/test/aop
 	AOP_BIN=$(CURDIR)/build/test/aop PYTHONPATH=$(CURDIR)/tests/api $(PYTHON) -m pytest -q -rs \
 	  -p conftest -p no:cacheprovider $(if $(K),-k '$(K)') tests/console
 
@@ -178,7 +178,7 @@ console: build/test/aop
 screenshot:
 	@scripts/install-deps.sh test
 	$(MAKE) --no-print-directory build/test/aop
-	AOP_SCREENSHOT=$(CURDIR)/docs/console.png $(MAKE) --no-print-directory console K=timeline
+	AOP_SCREENSHOT=$(CURDIR)/docs/console.png $(MAKE) --no-print-directory console-test K=timeline
 
 # Unit tests, then the API tests on SQLite and on PostgreSQL + Redis (servers
 # of their own, started and stopped by scripts/test.sh), the browser tests

@@ -80,7 +80,7 @@ if [ ${#parts[@]} -gt 1 ] && [[ " ${parts[*]} " == *" console "* ]]; then
   for p in "${parts[@]}"; do [ "$p" = console ] || rest+=("$p"); done
   parts=("${rest[@]}")
   console_log=$(mktemp "${TMPDIR:-/tmp}/aop-test-console.XXXXXX")
-  make --no-print-directory console >"$console_log" 2>&1 &
+  make --no-print-directory console-test >"$console_log" 2>&1 &
   console_pid=$!
 fi
 
@@ -121,7 +121,7 @@ for p in "${parts[@]}"; do
     tsan-sqlite) AOP_TEST_BACKEND=sqlite make --no-print-directory tsan-api ;;
     tsan-pg) AOP_TEST_BACKEND=pg make --no-print-directory tsan-api ;;
     lint) lint ;;
-    console) make --no-print-directory console ;;
+    console) make --no-print-directory console-test ;;
     *) echo "unknown part: $p (lint, unit, sqlite, pg, console, tsan, tsan-unit, tsan-sqlite, tsan-pg)" >&2
        exit 2 ;;
   esac
