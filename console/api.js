@@ -9,6 +9,7 @@ const SSE_EVENT_MAX = 1 << 20;
 
 let access = null;
 let accessExpires = 0;
+let accessMargin = 60000; // refresh this long before expiry
 let user = null;
 let refreshing = null;
 const listeners = new Set();
@@ -28,8 +29,10 @@ export const onAuthChange = (fn) => { listeners.add(fn); return () => listeners.
 const announce = () => listeners.forEach((fn) => fn(user));
 
 function keep(tokens) {
+  const ttl = (tokens.expiresIn || 900) * 1000;
   access = tokens.accessToken;
-  accessExpires = Date.now() + (tokens.expiresIn || 900) * 1000;
+  accessExpires = Date.now() + ttl;
+  accessMargin = Math.min(60000, ttl / 4);
   sessionStorage.setItem(REFRESH_KEY, tokens.refreshToken);
 }
 
@@ -76,9 +79,10 @@ function refresh() {
   return refreshing;
 }
 
-// A valid access token, refreshed a minute before it runs out.
+// A valid access token, refreshed a minute (a quarter of a short lifetime)
+// before it runs out.
 async function token() {
-  if (!access || Date.now() > accessExpires - 60000) await refresh();
+  if (!access || Date.now() > accessExpires - accessMargin) await refresh();
   return access;
 }
 

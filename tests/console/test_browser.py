@@ -294,3 +294,33 @@ def test_charts_render_for_an_admin(world):
     shot = os.environ.get("AOP_SCREENSHOT")
     if shot:
         b.screenshot(shot.replace(".png", "-costs.png"))
+
+
+def test_short_lived_access_tokens_are_refreshed_without_a_reload(world, tmp_path):
+    """A server whose access tokens live 4 s: the page keeps working past
+    several of them, refreshing ahead of expiry (no 401 is ever answered), and
+    stays signed in."""
+    m = make_manager(tmp_path)
+    srv = m.server(**engine_env(ACCESS_TOKEN_TTL="4"))
+    b = Browser("http://127.0.0.1:%d" % srv.port)
+    try:
+        u = make_user(srv, email="carol-%d@example.com" % srv.port, name="Carol")
+        create_workflow(srv, u, name="Carol's", nodes=[transform("t", {"a": 1})])
+        b.sign_in(u["_email"], DEFAULT_PASSWORD)
+        b.wait(lambda: b.finds("#workflows tbody tr"), what="the list")
+        b.mark()
+        first = b.js("return sessionStorage.getItem('aop.refresh')")
+        for page in ("Executions", "Workflows", "Approvals", "Workflows"):
+            time.sleep(2.5)
+            b.d.find_element("link text", page).click()
+            b.wait(lambda: b.finds("main h1") and b.find("main h1").text == page, what=page)
+            assert not b.finds(".error"), b.text()
+        b.wait(lambda: b.finds("#workflows tbody tr"), what="the list again")
+        assert b.marked(), "the page was loaded again"
+        assert b.js("return sessionStorage.getItem('aop.refresh')") != first
+        logged = b.console_log()
+        assert not logged, logged
+        assert all(u.startswith(b.base + "/") for u in b.requests())
+    finally:
+        b.quit()
+        m.finalize()
