@@ -13,6 +13,9 @@ export function Executions() {
   const [status, setStatus] = useState('');
   const [page, setPage] = useState(1);
   const list = useLoad(() => api('/api/executions' + query({ workflowId, status, page, limit: 25 })), [workflowId, status, page]);
+  // Names for the workflow column (the newest 100 the user may read; others show their id).
+  const names = useLoad(() => api('/api/workflows' + query({ limit: 100, sort: '-updatedAt' }))
+    .then((r) => Object.fromEntries(r.data.map((w) => [w.id, w.name]))), []);
   const [live, setLive] = useState({}); // id -> status from the stream, newer than the list
   const reload = useRef(list.reload);
   reload.current = list.reload;
@@ -47,7 +50,7 @@ export function Executions() {
       <thead><tr><th>Execution</th><th>Workflow</th><th>Status</th><th>Trigger</th><th>Created</th><th>Duration</th><th>Cost</th></tr></thead>
       <tbody>${list.data.data.map((e) => html`<tr key=${e.id} data-id=${e.id}>
         <td><a href=${'/console/executions/' + e.id}>${e.id.slice(-12)}</a></td>
-        <td><a href=${'/console/workflows/' + e.workflowId}>${e.workflowId.slice(-12)}</a> v${e.workflowVersion}</td>
+        <td><a href=${'/console/workflows/' + e.workflowId}>${(names.data && names.data[e.workflowId]) || e.workflowId.slice(-12)}</a> v${e.workflowVersion}</td>
         <td><${Status} status=${live[e.id] || e.status} /></td><td>${e.trigger}</td>
         <td>${when(e.createdAt)}</td><td>${ms(e.durationMs)}</td><td>${usd(e.costUsd)}</td></tr>`)}</tbody>
     </table>

@@ -5,6 +5,7 @@ size budget of the whole console (docs/console.md)."""
 import gzip
 import pathlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -124,3 +125,14 @@ def test_the_whole_console_fits_its_gzip_budget(srv):
         total += len(raw)
     print("console: %d files, %d bytes gzipped" % (len(FILES), total))
     assert total < BUDGET_GZIP, total
+
+
+def test_first_requests_at_once_all_get_the_same_page(aop_server):
+    """The page is made once, on first use, whatever number of threads ask
+    for it together (HTTP_THREADS=4)."""
+    srv = aop_server(HTTP_THREADS="4")
+    with ThreadPoolExecutor(8) as pool:
+        pages = list(pool.map(lambda i: srv.get("/console/p%d" % i), range(8)))
+    assert {p.status_code for p in pages} == {200}
+    assert len({p.text for p in pages}) == 1 and len({p.headers["ETag"] for p in pages}) == 1
+    assert srv.get(re.search(r'src="([^"]+app\.js)"', pages[0].text).group(1)).status_code == 200

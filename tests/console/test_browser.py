@@ -165,6 +165,7 @@ def test_a_new_execution_appears_and_turns_succeeded_without_a_reload(world):
     eid = start(srv, a, world["slow"]["id"])
     row = '#executions tr[data-id="%s"]' % eid
     b.wait(lambda: b.finds(row), what="the new execution in the list")
+    assert "Nightly report v1" in b.find(row).text
     seen = set()
 
     def status():
