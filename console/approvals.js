@@ -20,8 +20,8 @@ function Approval({ a, onDone }) {
     }
   };
   return html`<li class="approval" data-execution=${a.executionId} data-node=${a.nodeId}>
-    <div><a href=${'/console/workflows/' + a.workflowId}>${a.workflowName}</a>, node <strong>${a.nodeId}</strong>
-      of <a href=${'/console/executions/' + a.executionId}>execution ${a.executionId.slice(-12)}</a></div>
+    <div><a href=${'/console/workflows/' + a.workflowId}>${a.workflowName}</a>, node <strong>${a.nodeId}</strong>${' of '}
+      <a href=${'/console/executions/' + a.executionId}>execution ${a.executionId.slice(-12)}</a></div>
     ${a.message && html`<blockquote>${a.message}</blockquote>`}
     <div class="muted">waiting since ${when(a.createdAt)}, until ${when(a.expiresAt)}</div>
     <input type="text" maxlength="2000" placeholder="Comment (optional)" value=${comment}
