@@ -12,8 +12,8 @@ int router_match(const char *pattern, const char *path, router_param *params, in
                  arena *a)
 {
     const char *p = pattern, *u = path;
-    const char *rest = NULL; /* what a final "*" matched */
-    int n = 0;
+    const char *rest = NULL; /* what a final "*" matched, params[star] */
+    int n = 0, star = -1;
     *nparams = 0;
     while (*p && *u) {
         if (*p != '/' || *u != '/')
@@ -27,7 +27,7 @@ int router_match(const char *pattern, const char *path, router_param *params, in
             params[n].name = p;
             params[n].name_len = 1;
             rest = u;
-            n++;
+            star = n++;
             p++;
             u += strlen(u);
             break;
@@ -48,9 +48,8 @@ int router_match(const char *pattern, const char *path, router_param *params, in
     if (*p || *u)
         return 0;
     for (int i = 0; i < n; i++)
-        params[i].value = params[i].name[0] == '*'
-                              ? arena_strdup(a, rest)
-                              : arena_strndup(a, params[i].value, seg_len(params[i].value));
+        params[i].value = i == star ? arena_strdup(a, rest)
+                                    : arena_strndup(a, params[i].value, seg_len(params[i].value));
     *nparams = n;
     return 1;
 }
