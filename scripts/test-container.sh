@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test-container: builds the Dockerfile's image with podman and runs it
 # as an operator would: start it on a fresh volume, wait for its HEALTHCHECK,
-# register, create and execute a workflow, stop it (SIGTERM: exit 0), start a
+# register, create and execute a workflow, load the web console, stop it
+# (SIGTERM: exit 0), start a
 # new container on the same volume and find the account, the workflow and the
 # execution still there. Minutes long (a base image, apt, a build), so not
 # part of `make test`.
@@ -126,6 +127,11 @@ exec_id=$(field "$run" id)
 [ "$(field "$run" status)" = succeeded ] || fail "execution: $run"
 [ "$(field "$run" output.greet.text)" = "Hello Ada" ] || fail "execution output: $run"
 step "registered, ran workflow $wf_id: execution $exec_id succeeded"
+page=$(curl -fsS "$url/console/workflows") || fail "no console at /console/workflows"
+grep -q '<div id="app">' <<<"$page" || fail "the console's page: $page"
+app=$(grep -o '/console/assets/[0-9a-f]*/app.js' <<<"$page") || fail "the page names no app.js"
+curl -fsS -o /dev/null "$url$app" || fail "the console's $app"
+step "the web console is served (its page and $app)"
 stop
 
 step "second start on the same volume"
