@@ -3,8 +3,8 @@
 # as an operator would: start it on a fresh volume, wait for its HEALTHCHECK,
 # register, create and execute a workflow, load the web console, stop it
 # (SIGTERM: exit 0), start a new container on the same volume and find the
-# account, the workflow and the execution still there. Minutes long (a base image, apt, a build), so not
-# part of `make test`.
+# account, the workflow and the execution still there. Minutes long (a base
+# image, apt, a build), so not part of `make test`.
 #
 # No image registry is needed: unless BASE names an image, the base is
 # localhost/debian:12-base, made once with debootstrap from the Debian mirror
