@@ -74,13 +74,14 @@ step "built in $((SECONDS - t0)) s; image size $("${PODMAN[@]}" image inspect --
 secret() { head -c 32 /dev/urandom | base64 | tr -d '\n'; }
 JWT_A=$(secret)
 JWT_R=$(secret)
+CRED_KEY=$(secret) # production requires it (base64 of 32 bytes)
 
 start() {
   # Without systemd podman cannot time the periodic checks and says so on
   # stderr (kept in podman.log): the test runs the check itself below.
   "${PODMAN[@]}" run -d --name "$name" "${LIMITS[@]}" -v "$volume:/var/lib/aop" \
     -e HOST=127.0.0.1 -e PORT="$port" -e JWT_ACCESS_SECRET="$JWT_A" -e JWT_REFRESH_SECRET="$JWT_R" \
-    "$IMAGE" >/dev/null 2>>"$work/podman.log" || { cat "$work/podman.log" >&2; fail "podman run"; }
+    -e CREDENTIALS_KEY="$CRED_KEY" "$IMAGE" >/dev/null 2>>"$work/podman.log" || { cat "$work/podman.log" >&2; fail "podman run"; }
   for _ in $(seq 1 100); do
     curl -fsS "$url/health" >/dev/null 2>&1 && break
     sleep 0.2
