@@ -78,6 +78,8 @@ struct http_req {
     http_stream *stream; /* http_reply_stream: the body comes from it */
     char *reply;      /* malloc'd; handed to libmicrohttpd */
     size_t reply_len;
+    const char *csp;           /* http_set_policy, else the API's */
+    const char *cache_control; /* http_set_policy, else no-store */
     int nheaders;
     const char *hname[MAX_REPLY_HEADERS];
     const char *hvalue[MAX_REPLY_HEADERS];
@@ -125,6 +127,12 @@ void http_set_header(http_req *req, const char *name, const char *value)
     req->hname[req->nheaders] = arena_strdup(&req->arena, name);
     req->hvalue[req->nheaders] = arena_strdup(&req->arena, value);
     req->nheaders++;
+}
+
+void http_set_policy(http_req *req, const char *csp, const char *cache_control)
+{
+    req->csp = csp;
+    req->cache_control = cache_control;
 }
 
 void http_reply_bytes(http_req *req, int status, const char *content_type, const char *data,
@@ -564,10 +572,11 @@ static void add_common_headers(http_req *req, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Content-Security-Policy",
-                            "default-src 'none'; frame-ancestors 'none'");
+                            req->csp ? req->csp : "default-src 'none'; frame-ancestors 'none'");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     MHD_add_response_header(resp, "Cross-Origin-Resource-Policy", "same-origin");
-    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "Cache-Control",
+                            req->cache_control ? req->cache_control : "no-store");
     if (cfg->app_env == APP_ENV_PRODUCTION)
         MHD_add_response_header(resp, "Strict-Transport-Security",
                                 "max-age=31536000; includeSubDomains");
