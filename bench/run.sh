@@ -8,6 +8,9 @@
 #                                         auth, workflows, executions, events, agents,
 #                                         cluster);
 #                                         default all
+#   BENCH_ONLY=per-request bench/run.sh   (only when named) instructions and Redis round trips
+#                                         per request, counted; PER_REQUEST_BASE=other/aop
+#                                         puts another build beside this one
 #   BENCH_ONLY=soak bench/run.sh          the soak (only when named): SOAK_SECONDS (600) of
 #                                         mixed traffic on SOAK_CONNECTIONS (64), memory and
 #                                         file descriptors read at SOAK_MARK_SECONDS (120)
@@ -382,6 +385,28 @@ fi
 if want cluster; then
   stop_aop
   AOP_BIN=$BIN bench/cluster.sh || echo "FAILED: cluster"
+fi
+
+# ---- per request, counted ----
+# Only when named (BENCH_ONLY=per-request): instructions per request under
+# callgrind, and Redis round trips per request on PostgreSQL + Redis
+# (bench/per_request.py), for $BIN and, when PER_REQUEST_BASE names another
+# build (an earlier commit's build/aop), for that one beside it.
+if named per-request; then
+  stop_aop
+  bins=("$BIN")
+  [ -n "${PER_REQUEST_BASE:-}" ] && bins=("$PER_REQUEST_BASE" "$BIN")
+  echo
+  echo "instructions per request (callgrind; 1 HTTP thread, SQLite, warm):"
+  /usr/bin/python3 bench/per_request.py instructions "${bins[@]}" || echo "FAILED: instructions"
+  chmod 711 "$work" # PostgreSQL runs as the postgres user when this runs as root
+  svc="$work/per-request-svc"
+  while IFS='=' read -r k v; do export "$k=$v"; done < <(scripts/services.sh start "$svc" all)
+  echo
+  echo "Redis per request (PostgreSQL + Redis, one connection):"
+  /usr/bin/python3 bench/per_request.py trips "$AOP_PG_URL" "$AOP_REDIS_URL" "$svc/redis.pid" \
+    "${bins[@]}" || echo "FAILED: trips"
+  scripts/services.sh stop "$svc" >/dev/null 2>&1 || true
 fi
 
 # ---- soak ----

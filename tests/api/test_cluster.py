@@ -16,7 +16,9 @@ test gets a fresh database and Redis database number there.
 - one LLM budget across instances: twenty concurrent executions never pass it;
 - credentials: one key for all, concurrent changes of a credential's data;
 - approvals: three deciders at once on three instances (one wins), continued by any
-  instance; an approval timeout fires once across three instances.
+  instance; an approval timeout fires once across three instances;
+- the console: every instance names the same asset version, so a page from one
+  loads its files from any other.
 """
 import os
 import pathlib
@@ -110,6 +112,19 @@ def test_rate_limit_is_one_budget_across_instances(aop_server, services):
     # the budget holds on every instance, not only the one that counted last
     for s in (a, b, c):
         assert_error(s.get("/api/auth/me"), 429, "RATE_LIMITED")
+
+
+def test_the_console_loads_its_files_from_any_instance(aop_server, services):
+    servers = cluster(aop_server, services, n=2)
+    pages = [s.get("/console/workflows") for s in servers]
+    assert pages[0].text == pages[1].text and pages[0].headers["ETag"] == pages[1].headers["ETag"]
+    files = re.findall(r'(?:src|href)="(/console/assets/[^"]+)"', pages[0].text)
+    assert len(files) >= 3, pages[0].text
+    for f in files:
+        a, b = (s.get(f) for s in servers)
+        assert a.status_code == b.status_code == 200, f
+        assert a.headers["Cache-Control"] == b.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert a.content == b.content and a.headers["ETag"] == b.headers["ETag"], f
 
 
 def test_read_after_write_is_coherent_across_instances(aop_server, services):
