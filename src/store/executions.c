@@ -26,8 +26,9 @@
 #define EXEC_COLUMNS                                                                         \
     "id, workflow_id, workflow_version, status, trigger, triggered_by, created_at, "         \
     "started_at, finished_at, duration_ms, memory_bytes, prompt_tokens, completion_tokens, " \
-    "total_tokens, cost_usd, timeout_ms, max_concurrency, deadline_ms, claims, error, input"
-#define EXEC_NCOLUMNS 21
+    "total_tokens, cost_usd, timeout_ms, max_concurrency, deadline_ms, claims, "           \
+    "parent_execution_id, root_execution_id, depth, parent_node_id, parent_attempt, error, input"
+#define EXEC_NCOLUMNS 26
 
 /* Bound integer $n that is NULL when negative. */
 #define NULL_IF_NEG(n) "CASE WHEN " n " < 0 THEN NULL ELSE " n " END"
@@ -58,7 +59,8 @@
 
 static const db_sql q_insert = DB_BOTH(
     "INSERT INTO executions (" EXEC_COLUMNS ", output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-    "$9, " NULL_IF_NEG("$10") ", $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)");
+    "$9, " NULL_IF_NEG("$10") ", $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, "
+    "$23, $24, $25, $26, $27)");
 static const db_sql q_get = DB_BOTH(
     "SELECT " EXEC_COLUMNS ", output FROM executions WHERE id = $1");
 static const db_sql q_exists = DB_BOTH("SELECT COUNT(*) FROM executions WHERE id = $1");
@@ -289,6 +291,18 @@ static const db_sql q_events = DB_BOTH(
     "UNION ALL SELECT seq, last_seq, ts, data FROM execution_events "
     "WHERE execution_id = $1 AND last_seq > $2 ORDER BY 1 LIMIT $3");
 static const db_sql q_status = DB_BOTH("SELECT status FROM executions WHERE id = $1");
+static const db_sql q_child = DB_BOTH(
+    "SELECT " EXEC_COLUMNS ", output FROM executions WHERE parent_execution_id = $1 "
+    "AND parent_node_id = $2 AND parent_attempt = $3");
+static const db_sql q_agent_step_add = DB_BOTH(
+    "INSERT INTO agent_steps (execution_id, node_id, seq, kind, call_id, data, prompt_tokens, "
+    "completion_tokens, cost_usd, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+static const db_sql q_agent_steps = DB_BOTH(
+    "SELECT seq, kind, call_id, data, prompt_tokens, completion_tokens, cost_usd, created_at "
+    "FROM agent_steps WHERE execution_id = $1 AND node_id = $2 ORDER BY seq LIMIT $3");
+static const db_sql q_children_active = DB_BOTH(
+    "SELECT id FROM executions WHERE parent_execution_id = $1 "
+    "AND status IN (" EXEC_ACTIVE ") ORDER BY id LIMIT $2");
 static const db_sql q_events_last = DB_BOTH(
     "SELECT COALESCE(MAX(last_seq), 1) FROM execution_events WHERE execution_id = $1");
 
@@ -296,16 +310,25 @@ static const db_sql q_events_last = DB_BOTH(
  * ($1, $2). Durations count executions that started and finished; the
  * nearest-rank p-th percentile of n of them is the ceil(p * n / 100)-th
  * smallest, computed in integers. */
-#define TOTALS_SELECT                                                                        \
+#define TOTALS_COUNTS                                                                        \
     "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'queued'), "                           \
     "COUNT(*) FILTER (WHERE status = 'running'), "                                           \
     "COUNT(*) FILTER (WHERE status = 'succeeded'), "                                         \
     "COUNT(*) FILTER (WHERE status = 'failed'), "                                            \
     "COUNT(*) FILTER (WHERE status = 'cancelled'), "                                         \
     "COUNT(*) FILTER (WHERE status = 'timed_out'), "                                         \
-    "COUNT(*) FILTER (WHERE status = 'waiting'), COALESCE(SUM(prompt_tokens), 0), "        \
+    "COUNT(*) FILTER (WHERE status = 'waiting'), "
+#define TOTALS_SELECT                                                                        \
+    TOTALS_COUNTS "COALESCE(SUM(prompt_tokens), 0), "                                         \
     "COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0), "                  \
     "COALESCE(SUM(cost_usd), 0), MAX(started_at) FROM executions WHERE "
+/* Over every workflow, a child execution's spend is already its parent's
+ * (workflow nodes roll it up): only roots' spend is summed, so that each
+ * LLM call counts once. */
+#define ROOT(col) "COALESCE(SUM(" col ") FILTER (WHERE parent_execution_id IS NULL), 0)"
+#define ROOT_TOTALS_SELECT                                                                   \
+    TOTALS_COUNTS ROOT("prompt_tokens") ", " ROOT("completion_tokens") ", "                  \
+    ROOT("total_tokens") ", " ROOT("cost_usd") ", MAX(started_at) FROM executions WHERE "
 #define DURATIONS_SELECT                                                                     \
     "SELECT CAST(COALESCE(AVG(duration_ms), 0) AS DOUBLE PRECISION), "                       \
     "COALESCE(MAX(duration_ms), 0), "                                                        \
@@ -319,7 +342,7 @@ static const db_sql q_events_last = DB_BOTH(
 
 static const db_sql q_wf_totals = DB_BOTH(TOTALS_SELECT OF_WORKFLOW);
 static const db_sql q_wf_durations = DB_BOTH(DURATIONS_SELECT OF_WORKFLOW RAN ") d");
-static const db_sql q_range_totals = DB_BOTH(TOTALS_SELECT IN_RANGE);
+static const db_sql q_range_totals = DB_BOTH(ROOT_TOTALS_SELECT IN_RANGE);
 static const db_sql q_range_durations = DB_BOTH(DURATIONS_SELECT IN_RANGE RAN ") d");
 
 /* Names sort in byte order on both. */
@@ -343,7 +366,7 @@ static const db_sql q_summary_models = DB_PAIR(SUMMARY_MODELS("n.model"),
 static const db_sql q_summary_days = DB_BOTH(
     "SELECT day, runs, failures, cost FROM (SELECT substr(created_at, 1, 10) AS day, "
     "COUNT(*) AS runs, COUNT(*) FILTER (WHERE status IN ('failed', 'timed_out')) AS failures, "
-    "COALESCE(SUM(cost_usd), 0) AS cost FROM executions WHERE " IN_RANGE
+    ROOT("cost_usd") " AS cost FROM executions WHERE " IN_RANGE
     " GROUP BY day ORDER BY day DESC LIMIT $3) d ORDER BY day");
 static const db_sql q_summary_top = DB_BOTH(
     "SELECT t.workflow_id, COALESCE(w.name, ''), t.runs, t.cost FROM (SELECT workflow_id, "
@@ -379,7 +402,8 @@ static const db_col exec_cols[] = {
     E(DB_INT, memory_bytes), E(DB_INT, prompt_tokens), E(DB_INT, completion_tokens),
     E(DB_INT, total_tokens), E(DB_DOUBLE, cost_usd), E(DB_INT, timeout_ms),
     E(DB_INT, max_concurrency), E(DB_INT, deadline_ms), E(DB_INT, claims),
-    E(DB_DUP_OR_NULL, error), E(DB_DUP, input), E(DB_DUP_OR_NULL, output),
+    E(DB_COPY, parent_execution_id), E(DB_COPY, root_execution_id), E(DB_INT, depth),
+    E(DB_COPY, parent_node_id), E(DB_INT, parent_attempt), E(DB_DUP_OR_NULL, error), E(DB_DUP, input), E(DB_DUP_OR_NULL, output),
 };
 static const db_row exec_row = DB_ROW(exec_cols, store_execution),
                     exec_list_row = {exec_cols, EXEC_NCOLUMNS, sizeof(store_execution)};
@@ -412,12 +436,14 @@ static const db_row event_row = DB_ROW(event_cols, event_rows);
 /* triggered_by is '' when there is no user, never NULL (see migration 5). */
 static aop_err insert(db_op *o, const store_execution *e)
 {
-    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "ttt", e->id, e->workflow_id,
-                   e->workflow_version, exec_status_name(e->status), e->trigger, e->triggered_by,
-                   e->created_at, db_opt(e->started_at), db_opt(e->finished_at), e->duration_ms,
-                   e->memory_bytes, e->prompt_tokens, e->completion_tokens, e->total_tokens,
-                   e->cost_usd, e->timeout_ms, e->max_concurrency, e->deadline_ms, e->claims,
-                   e->error, e->input, e->output);
+    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "ttiti" "ttt", e->id,
+                   e->workflow_id, e->workflow_version, exec_status_name(e->status), e->trigger,
+                   e->triggered_by, e->created_at, db_opt(e->started_at),
+                   db_opt(e->finished_at), e->duration_ms, e->memory_bytes, e->prompt_tokens,
+                   e->completion_tokens, e->total_tokens, e->cost_usd, e->timeout_ms,
+                   e->max_concurrency, e->deadline_ms, e->claims, db_opt(e->parent_execution_id),
+                   db_opt(e->root_execution_id), e->depth, db_opt(e->parent_node_id),
+                   e->parent_attempt, e->error, e->input, e->output);
 }
 
 aop_err store_execution_insert(store *s, const store_execution *e)
@@ -560,6 +586,65 @@ aop_err store_execution_events(store *s, const char *id, long long after, int ma
         *out = arena_alloc(a, sizeof(store_exec_event) * (size_t)max);
         *n = split_rows(items, nrows, after, max, *out);
     }
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_child(store *s, const char *parent, const char *node_id,
+                              long long attempt, store_execution *out, arena *a)
+{
+    db_op o = db_op_start(s, "execution_child");
+    return db_op_end(&o, db_get(&o, &q_child, &exec_row, out, a, "tti", parent, node_id,
+                                attempt));
+}
+
+typedef struct {
+    char *id;
+} child_id;
+
+aop_err store_execution_children_active(store *s, const char *parent, int max, char ***ids,
+                                        int *n, arena *a)
+{
+    static const db_col cols[] = {DB_COL(DB_DUP, child_id, id)};
+    static const db_row row = DB_ROW(cols, child_id);
+    db_op o = db_op_start(s, "execution_children");
+    void *items = NULL;
+    *ids = NULL;
+    aop_err rc = db_rows(&o, &q_children_active, &row, max, &items, n, a, "ti", parent,
+                         (long long)max);
+    if (rc == AOP_OK && *n > 0) {
+        child_id *c = items;
+        *ids = arena_alloc(a, sizeof(char *) * (size_t)*n);
+        for (int k = 0; k < *n; k++)
+            (*ids)[k] = c[k].id;
+    }
+    return db_op_end(&o, rc);
+}
+
+#define A(kind, member) DB_COL(kind, store_agent_step, member)
+static const db_col agent_step_cols[] = {
+    A(DB_INT, seq), A(DB_COPY, kind), A(DB_DUP_OR_NULL, call_id), A(DB_DUP, data),
+    A(DB_INT, prompt_tokens), A(DB_INT, completion_tokens), A(DB_DOUBLE, cost_usd),
+    A(DB_COPY, created_at),
+};
+static const db_row agent_step_row = DB_ROW(agent_step_cols, store_agent_step);
+
+aop_err store_agent_step_add(store *s, const char *id, const char *node_id,
+                             const store_agent_step *st)
+{
+    db_op o = db_op_start(s, "agent_step_add");
+    return db_op_end(&o, db_exec(&o, &q_agent_step_add, NULL, "ttittt" "iidt", id, node_id,
+                                 st->seq, st->kind, st->call_id, st->data, st->prompt_tokens,
+                                 st->completion_tokens, st->cost_usd, st->created_at));
+}
+
+aop_err store_agent_steps(store *s, const char *id, const char *node_id, int max,
+                          store_agent_step **out, int *n, arena *a)
+{
+    db_op o = db_op_start(s, "agent_steps");
+    void *items = NULL;
+    aop_err rc = db_rows(&o, &q_agent_steps, &agent_step_row, max, &items, n, a, "tti", id,
+                         node_id, (long long)max);
+    *out = items;
     return db_op_end(&o, rc);
 }
 

@@ -594,6 +594,52 @@ def test_cancel_and_delete_on_one_instance_end_streams_on_another(aop_server, se
     assert s2.ended
 
 
+# ---------------------------------------------------------------- child executions
+
+def test_children_run_on_any_instance_and_wake_their_parents(aop_server, services):
+    """Parents and their children (workflow nodes) spread over instances: every parent
+    ends with its own child's output, one child each; a cancel sent to any instance
+    cancels a parent and the child another instance may be running."""
+    servers = cluster(aop_server, services)
+    user = register(servers[0])
+    child = delay_workflow(servers[0], user, 200, name="child")
+    parent = create_workflow(servers[1], user, [{"id": "sub", "type": "workflow",
+                                                 "config": {"workflowId": child["id"],
+                                                            "input": {"n": "{{input.n}}"}}}],
+                             name="parent")
+    ids = start_many(servers, user, parent["id"], 30)
+    for i, eid in enumerate(ids):
+        e = wait_ended(servers[(i + 2) % 3], user, eid, timeout=30)
+        assert e["status"] == "succeeded", e
+        assert e["output"] == {"sub": {"t": {"done": i}}}, e["output"]
+    kids = servers[0].get("/api/executions", headers=H(user),
+                          params={"workflowId": child["id"], "limit": 100}).json()["data"]
+    assert sorted(k["parentExecutionId"] for k in kids) == sorted(ids), kids
+    claimed = [metric(s, "aop_executions_total", event="claimed") or 0 for s in servers]
+    assert sum(1 for c in claimed if c > 0) >= 2, claimed
+
+    slow = delay_workflow(servers[0], user, 20000, name="slow child")
+    waiting = create_workflow(servers[0], user, [{"id": "sub", "type": "workflow",
+                                                  "config": {"workflowId": slow["id"]}}])
+    eid = start_many(servers, user, waiting["id"], 1)[0]
+    deadline = time.monotonic() + 10
+    kid = []
+    while not kid:
+        assert time.monotonic() < deadline, "the child never ran"
+        kid = [k for k in servers[1].get("/api/executions", headers=H(user),
+                                         params={"workflowId": slow["id"]}).json()["data"]
+               if k["status"] == "running"]
+        time.sleep(0.05)
+    r = servers[2].post("/api/executions/%s/cancel" % eid, headers=H(user))
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    k = wait_ended(servers[0], user, kid[0]["id"], timeout=5)
+    assert k["status"] == "cancelled", k
+    deadline = time.monotonic() + 5
+    while running_on(servers):
+        assert time.monotonic() < deadline, "a cancelled child still runs somewhere"
+        time.sleep(0.05)
+
+
 # ---------------------------------------------------------------- approvals
 
 def approval_workflow(srv, user, **config):
@@ -662,3 +708,43 @@ def poll_status(srv, user, eid, status, timeout=15):
             return e
         time.sleep(0.05)
     raise AssertionError("%s never %s: %r" % (eid, status, e))
+
+
+# ---------------------------------------------------------------- agents
+
+def test_agents_on_any_instance_run_each_tool_call_once(aop_server, services, fake_http):
+    """Agents spread over three instances (one of them stopped with kill -9 while its
+    agents wait for their tools, so others take them over after its lease): each ends
+    with its answer, each of its tool calls reached the tool once, and its steps are
+    stored once each."""
+    from fakes import FakeAgentLLM
+    with FakeAgentLLM() as llm:
+        servers = cluster(aop_server, services, LLM_BASE_URL=llm.base_url, LLM_API_KEY=llm.default_key,
+                          EXECUTION_LEASE_MS="2000")
+        user = register(servers[0])
+        llm.script("cl-agent", [{"tools": [("count", {"q": "a"}), ("slow", {"q": "b"})]}, {"content": "ok"}])
+        tools = [{"name": "count", "description": "counts", "parameters": {"type": "object"},
+                  "http": {"url": fake_http.url + "/count/cl-agent-{{input.n}}"}},
+                 {"name": "slow", "description": "waits", "parameters": {"type": "object"},
+                  "http": {"url": fake_http.url + "/delay/1500"}}]
+        w = create_workflow(servers[0], user, [{"id": "ag", "type": "agent", "config": {
+            "model": "cl-agent", "messages": [{"role": "user", "content": "go {{input.n}}"}], "tools": tools}}])
+        ids = start_many(servers, user, w["id"], 12)
+        time.sleep(0.8)  # every agent is waiting for its slow tool
+        servers[2].kill()
+        for i, eid in enumerate(ids):
+            e = wait_ended(servers[i % 2], user, eid, timeout=40)
+            assert e["status"] == "succeeded", e
+            out = [n for n in e["nodes"] if n["nodeId"] == "ag"][0]["output"]
+            assert out["content"] == "ok" and out["steps"] == 2 and out["toolCalls"] == 2, out
+            assert fake_http.hits("cl-agent-%d" % i) == 1, "tool call of %s ran %d times" % (
+                eid, fake_http.hits("cl-agent-%d" % i))
+        con = pg_connect(servers[0].env["DATABASE_URL"])
+        try:
+            with con.cursor() as cur:
+                cur.execute("SELECT execution_id, COUNT(*), COUNT(DISTINCT seq) FROM agent_steps "
+                            "WHERE execution_id = ANY(%s) GROUP BY execution_id", (list(ids),))
+                rows = cur.fetchall()
+        finally:
+            con.close()
+        assert len(rows) == 12 and all(r[1] == 4 and r[2] == 4 for r in rows), rows

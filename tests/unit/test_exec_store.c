@@ -574,6 +574,105 @@ static void body_delete(fixture *f)
 
 BOTH(exec_delete_takes_nodes, body_delete)
 
+/* Child executions: the fields read back, one child per (parent, node,
+ * attempt), found by that key, and the parent's active ones listed. */
+static void body_children(fixture *f)
+{
+    store_execution root, kid, out;
+    CHECK_INT(setup(f), 0);
+    ex_make(f, &root, 1, 1, 0);
+    CHECK_INT(store_execution_insert(f->s, &root), AOP_OK);
+    CHECK_INT(store_execution_get(f->s, root.id, &out, &f->a), AOP_OK);
+    CHECK_STR(out.parent_execution_id, "");
+    CHECK_STR(out.root_execution_id, "");
+    CHECK_INT(out.depth, 0);
+    for (int n = 2; n <= 4; n++) {
+        ex_make(f, &kid, n, 1, 0);
+        str_copy(kid.trigger, sizeof(kid.trigger), "workflow");
+        str_copy(kid.parent_execution_id, sizeof(kid.parent_execution_id), root.id);
+        str_copy(kid.root_execution_id, sizeof(kid.root_execution_id), root.id);
+        kid.depth = 1;
+        str_copy(kid.parent_node_id, sizeof(kid.parent_node_id), "sub");
+        kid.parent_attempt = n - 1;
+        CHECK_INT(store_execution_insert(f->s, &kid), AOP_OK);
+    }
+    /* a second child of the same attempt is refused */
+    ex_make(f, &kid, 5, 1, 0);
+    str_copy(kid.parent_execution_id, sizeof(kid.parent_execution_id), root.id);
+    str_copy(kid.parent_node_id, sizeof(kid.parent_node_id), "sub");
+    kid.parent_attempt = 2;
+    CHECK_INT(store_execution_insert(f->s, &kid), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_child(f->s, root.id, "sub", 2, &out, &f->a), AOP_OK);
+    char want[UUID_STR_LEN];
+    ex_id(want, 3);
+    CHECK_STR(out.id, want);
+    CHECK_STR(out.trigger, "workflow");
+    CHECK_STR(out.parent_execution_id, root.id);
+    CHECK_STR(out.root_execution_id, root.id);
+    CHECK_INT(out.depth, 1);
+    CHECK_STR(out.parent_node_id, "sub");
+    CHECK_INT(out.parent_attempt, 2);
+    CHECK_INT(store_execution_child(f->s, root.id, "sub", 9, &out, &f->a), AOP_ERR_NOT_FOUND);
+    CHECK_INT(store_execution_child(f->s, root.id, "other", 1, &out, &f->a), AOP_ERR_NOT_FOUND);
+    char **ids = NULL;
+    int n = 0;
+    CHECK_INT(store_execution_children_active(f->s, root.id, 2, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 2); /* at most max */
+    CHECK_INT(store_execution_children_active(f->s, root.id, 10, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 3);
+    /* a child waiting for an approval is active too (a cancel reaches it) */
+    CHECK_INT(sql_run(f, "UPDATE executions SET status = 'waiting' WHERE depth = 1"), 0);
+    CHECK_INT(store_execution_children_active(f->s, root.id, 10, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 3);
+    ex_id(want, 2);
+    CHECK_STR(ids[0], want);
+    CHECK_INT(store_execution_children_active(f->s, want, 10, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 0);
+}
+
+BOTH(exec_children, body_children)
+
+/* Agent steps: added in order, read back in order and in full, one row per
+ * seq, gone with their execution. */
+static void body_agent_steps(fixture *f)
+{
+    char id[UUID_STR_LEN];
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
+    ex_id(id, 1);
+    store_agent_step st = {.seq = 1, .kind = "model", .data = "{\"role\":\"assistant\"}",
+                           .prompt_tokens = 10, .completion_tokens = 5, .cost_usd = 0.25,
+                           .created_at = "2026-12-06T10:00:00.000Z"};
+    CHECK_INT(store_agent_step_add(f->s, id, "ag", &st), AOP_OK);
+    store_agent_step tool = {.seq = 2, .kind = "tool", .call_id = "call_1", .data = "\"ok\"",
+                             .created_at = "2026-12-06T10:00:01.000Z"};
+    CHECK_INT(store_agent_step_add(f->s, id, "ag", &tool), AOP_OK);
+    CHECK_INT(store_agent_step_add(f->s, id, "ag", &tool), AOP_ERR_CONFLICT);
+    CHECK_INT(store_agent_step_add(f->s, id, "other", &tool), AOP_OK);
+    store_agent_step *rows = NULL;
+    int n = 0;
+    CHECK_INT(store_agent_steps(f->s, id, "ag", 100, &rows, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 2);
+    if (n == 2) {
+        CHECK_INT(rows[0].seq, 1);
+        CHECK_STR(rows[0].kind, "model");
+        CHECK(rows[0].call_id == NULL);
+        CHECK_STR(rows[0].data, "{\"role\":\"assistant\"}");
+        CHECK_INT(rows[0].prompt_tokens, 10);
+        CHECK_INT(rows[0].completion_tokens, 5);
+        CHECK(rows[0].cost_usd == 0.25);
+        CHECK_STR(rows[1].kind, "tool");
+        CHECK_STR(rows[1].call_id, "call_1");
+        CHECK_STR(rows[1].created_at, "2026-12-06T10:00:01.000Z");
+    }
+    CHECK_INT(store_agent_steps(f->s, id, "ag", 1, &rows, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(store_execution_delete(f->s, id), AOP_OK);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM agent_steps"), 0);
+}
+
+BOTH(exec_agent_steps, body_agent_steps)
+
 /* ---- approvals ---- */
 
 static aop_err approve_tx(store *s, void *id)
@@ -2615,6 +2714,11 @@ const unit_test exec_store_tests[] = {
     TEST(exec_finish_conflict_not_found_pg),
     TEST(exec_delete_takes_nodes),
     TEST(exec_delete_takes_nodes_pg),
+    TEST(exec_children),
+    TEST(exec_children_pg),
+    TEST(exec_agent_steps),
+    TEST(exec_agent_steps_pg),
+
     TEST(exec_approvals_first_decision_wins),
     TEST(exec_approvals_first_decision_wins_pg),
     TEST(exec_claim_order_and_max_concurrency),
