@@ -157,17 +157,18 @@ static json_t *render_text(const char *s, size_t len, const render_scope *sc,
 }
 
 /* Whether s[0..len) holds an {{args...}} placeholder (a malformed string
- * holds none: its render reports it). */
+ * holds none, wherever the fault: its render reports it). */
 static bool has_args(const char *s, size_t len)
 {
     size_t pos = 0;
     template_ref ref;
+    bool found = false;
+    int rc;
     if (!memmem(s, len, "args", 4))
         return false;
-    while (template_next(s, len, &pos, &ref, NULL, 0) == 1)
-        if (ref.root == TEMPLATE_ARGS)
-            return true;
-    return false;
+    while ((rc = template_next(s, len, &pos, &ref, NULL, 0)) == 1)
+        found = found || ref.root == TEMPLATE_ARGS;
+    return found && rc == 0;
 }
 
 json_t *render_string(const char *s, size_t len, const render_scope *sc, render_budget *b,
@@ -184,8 +185,9 @@ json_t *render_string(const char *s, size_t len, const render_scope *sc, render_
             return NULL;
         }
         json_t *copy = json_stringn(s, len);
-        if (!copy)
-            fail(RENDER_NOMEM, b, NULL, err, errlen);
+        if (!copy) /* as render_text says it */
+            err_set(err, errlen, json_utf8_valid(s, len) ? "out of memory"
+                                                         : "string is not valid UTF-8");
         return copy;
     }
     if (!template_is_whole(s, len, &ref))

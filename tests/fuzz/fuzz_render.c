@@ -40,6 +40,12 @@ static void check_whole(const char *tmpl, size_t len, const render_scope *sc, co
     template_ref ref;
     if (!template_is_whole(tmpl, len, &ref))
         return;
+    if (ref.root == TEMPLATE_ARGS && !sc->args) { /* kept as it is for the tool call */
+        if (!json_is_string(got) || json_string_length(got) != len ||
+            memcmp(json_string_value(got), tmpl, len) != 0)
+            __builtin_trap();
+        return;
+    }
     const json_t *want = render_lookup(&ref, sc);
     if (want ? !json_equal(got, want) : !json_is_null(got))
         __builtin_trap();
@@ -71,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!node || !tmpl)
         goto out;
     memcpy(tmpl, s, tlen);
-    render_scope sc = {input, fixed_output, node};
+    render_scope sc = {input, fixed_output, node, NULL};
     /* Budgets are fuzz_render_budget's; this one is never reached. */
     render_budget roomy = {.max = SIZE_MAX / 2};
     json_t *got = render_string(tmpl, tlen, &sc, &roomy, err, sizeof(err));

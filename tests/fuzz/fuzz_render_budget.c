@@ -188,7 +188,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Per rendered value: its struct, buckets, a key; per level of a
      * measured value: the encoder's loop check. */
     size_t allowance = 512 * values + tlen + 128 * (deepest + DOUBLINGS + 8) + 8192;
-    render_scope sc = {input, output_of, outputs};
+    render_scope sc = {input, output_of, outputs, NULL};
     render_both(NULL, tmpl, tlen, &sc, max, allowance);
     if (tv)
         render_both(tv, NULL, 0, &sc, max, allowance);
