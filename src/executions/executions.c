@@ -70,6 +70,10 @@ static json_t *execution_json(const store_execution *e, const store_exec_node *n
         ended && e->duration_ms >= 0 ? json_integer(e->duration_ms) : json_null(), "memoryBytes",
         (json_int_t)e->memory_bytes, "usage", usage_json(e->prompt_tokens, e->completion_tokens),
         "costUsd", e->cost_usd, "createdAt", e->created_at);
+    if (o && e->trigger_id[0])
+        json_object_set_new(o, "triggerId", json_string(e->trigger_id));
+    if (o && e->scheduled_for[0])
+        json_object_set_new(o, "scheduledFor", json_string(e->scheduled_for));
     if (!o || !full) {
         json_object_del(o, "input"); /* packed above only to keep the key order */
         return o;

@@ -463,6 +463,76 @@ static const db_sql m8[] = {
     {0},
 };
 
+/*
+ * 009: triggers (docs/api.md, "Triggers"). Executions say what started them
+ * (trigger_id: the schedule or webhook; scheduled_for: a schedule's due
+ * time). A schedule_runs row is written in the transaction that queues the
+ * execution of a due time, and its key is the due time itself, so a due
+ * time runs at most once whatever the number of instances or restarts.
+ * schedules.pending_for is the one start buffer_one keeps. A webhook holds
+ * its secret sealed by the credentials vault (secret, key_id), and during a
+ * rotation's grace also the one before (old_secret, old_key_id, until
+ * old_until_ms). webhook_keys keeps an Idempotency-Key's answer until
+ * expires_ms; execution_id NULL while the first request is being handled.
+ */
+static const db_sql m9[] = {
+    DB_BOTH("ALTER TABLE executions ADD COLUMN trigger_id TEXT;\n"
+            "ALTER TABLE executions ADD COLUMN scheduled_for TEXT;\n"
+            "CREATE INDEX executions_trigger_idx ON executions (trigger, created_at, id);\n"
+            "CREATE INDEX executions_trigger_id_idx ON executions (trigger_id, status) "
+            "WHERE trigger_id IS NOT NULL;\n"
+            "CREATE TABLE schedules (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
+            "  cron TEXT NOT NULL,\n"
+            "  timezone TEXT NOT NULL,\n"
+            "  input {JSON} NOT NULL DEFAULT '{}',\n"
+            "  overlap TEXT NOT NULL CHECK (overlap IN ('skip','allow','buffer_one')),\n"
+            "  enabled BOOLEAN NOT NULL,\n"
+            "  last_run_at TEXT,\n"
+            "  pending_for TEXT,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  created_by TEXT NOT NULL,\n"
+            "  updated_at TEXT NOT NULL\n"
+            ");\n"
+            "CREATE INDEX schedules_workflow_idx ON schedules (workflow_id, created_at, id);\n"
+            "CREATE INDEX schedules_enabled_idx ON schedules (enabled, id);\n"
+            "CREATE TABLE schedule_runs (\n"
+            "  schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,\n"
+            "  scheduled_for TEXT NOT NULL,\n"
+            "  execution_id TEXT,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  PRIMARY KEY (schedule_id, scheduled_for)\n"
+            ");\n"
+            "CREATE INDEX schedule_runs_created_idx ON schedule_runs (created_at);\n"
+            "CREATE TABLE webhooks (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
+            "  name TEXT NOT NULL,\n"
+            "  auth TEXT NOT NULL CHECK (auth IN ('none','token','hmac')),\n"
+            "  response TEXT NOT NULL CHECK (response IN ('async','sync')),\n"
+            "  secret TEXT NOT NULL,\n"
+            "  key_id TEXT NOT NULL,\n"
+            "  old_secret TEXT,\n"
+            "  old_key_id TEXT,\n"
+            "  old_until_ms {INT} NOT NULL DEFAULT 0,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  created_by TEXT NOT NULL,\n"
+            "  last_called_at TEXT\n"
+            ");\n"
+            "CREATE INDEX webhooks_workflow_idx ON webhooks (workflow_id, created_at, id);\n"
+            "CREATE TABLE webhook_keys (\n"
+            "  webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,\n"
+            "  idem_key TEXT NOT NULL,\n"
+            "  execution_id TEXT,\n"
+            "  status_code {INT} NOT NULL DEFAULT 0,\n"
+            "  expires_ms {INT} NOT NULL,\n"
+            "  PRIMARY KEY (webhook_id, idem_key)\n"
+            ");\n"
+            "CREATE INDEX webhook_keys_expires_idx ON webhook_keys (expires_ms);\n"),
+    {0},
+};
+
 const store_migration store_migrations[] = {
     {1, "001_users", m1},
     {2, "002_auth", m2},
@@ -472,6 +542,7 @@ const store_migration store_migrations[] = {
     {6, "006_budgets", m6},
     {7, "007_credentials", m7},
     {8, "008_execution_events", m8},
+    {9, "009_triggers", m9},
 };
 
 const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -166,8 +166,10 @@ typedef struct {
     char workflow_id[UUID_STR_LEN];
     long long workflow_version;
     exec_status status;
-    char trigger[16];             /* "api" */
+    char trigger[16];             /* "api", "schedule", "webhook" */
     char triggered_by[UUID_STR_LEN];
+    char trigger_id[UUID_STR_LEN]; /* the schedule's or webhook's id; "" for none */
+    char scheduled_for[25];       /* a schedule's due time; "" for none */
     char *input;                  /* JSON */
     char *output;                 /* JSON or NULL */
     char *error;                  /* JSON {code, message, nodeId} or NULL */
@@ -229,6 +231,7 @@ typedef struct {
     const char *workflow_id; /* filters, NULL when absent */
     int status;              /* exec_status or -1 */
     const char *from, *to;   /* created_at >= from, < to (RFC 3339 ms), or NULL */
+    const char *trigger;     /* api, schedule, webhook, or NULL */
     store_exec_sort sort;
     bool desc;
     long long offset, limit;
