@@ -70,6 +70,20 @@ const http_route http_routes[] = {
     ROUTE("DELETE", "/api/executions/:id", api_executions_delete, ACCESS_AUTH, ROLE_ADMIN,
           BUCKET_GENERAL),
 
+    /* read or write on the schedule's workflow: the service answers 404 or 403 */
+    ROUTE("POST", "/api/workflows/:id/schedules", api_schedules_create, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("GET", "/api/workflows/:id/schedules", api_schedules_list, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("GET", "/api/schedules/:id", api_schedules_get, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("PATCH", "/api/schedules/:id", api_schedules_patch, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("DELETE", "/api/schedules/:id", api_schedules_delete, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("POST", "/api/schedules/:id/trigger", api_schedules_trigger, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+
     ROUTE("GET", "/api/budgets", api_budgets_list, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
     ROUTE("POST", "/api/budgets", api_budgets_create, ACCESS_AUTH, ROLE_ADMIN, BUCKET_GENERAL),
     ROUTE("GET", "/api/budgets/:id", api_budgets_get, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),

@@ -703,6 +703,50 @@ aop_err store_credential_canary_get(store *s, char **secret, arena *a);
 aop_err store_credential_canary_put(store *s, const char *secret, const char *key_id,
                                     const char *now, bool replace);
 
+/* One schedules row (docs/api.md, "Triggers"). "" timestamps are NULL. */
+typedef struct {
+    char id[UUID_STR_LEN];
+    char workflow_id[UUID_STR_LEN];
+    char cron[257];               /* CRON_TEXT_MAX bytes at most */
+    char timezone[65];            /* CRON_ZONE_MAX bytes at most */
+    char *input;                  /* JSON object */
+    char overlap[16];             /* skip | allow | buffer_one */
+    bool enabled;
+    char last_run_at[25];         /* scheduledFor of the latest run */
+    char pending_for[25];         /* buffer_one: the due time held back */
+    char created_at[25];
+    char created_by[UUID_STR_LEN];
+    char updated_at[25];
+} store_schedule;
+
+aop_err store_schedule_insert(store *s, const store_schedule *sc);
+aop_err store_schedule_get(store *s, const char *id, store_schedule *out, arena *a);
+/* A workflow's schedules, oldest first. */
+aop_err store_schedule_list(store *s, const char *workflow_id, long long offset, long long limit,
+                            store_schedule **out, int *n, long long *total, arena *a);
+/* Writes cron, timezone, input, overlap, enabled (disabling drops a
+ * pending start) and updated_at of sc->id. AOP_ERR_NOT_FOUND. */
+aop_err store_schedule_update(store *s, const store_schedule *sc);
+/* With its runs. AOP_ERR_NOT_FOUND. */
+aop_err store_schedule_delete(store *s, const char *id);
+/* Up to max enabled schedules with ids after `after` ("" from the first),
+ * in id order. */
+aop_err store_schedule_enabled(store *s, const char *after, int max, store_schedule **out, int *n,
+                               arena *a);
+/* Inside the transaction that queues its execution: records the run of
+ * due time scheduled_for of schedule id; *won false (nothing written) when
+ * it is recorded already, by this or any other process. */
+aop_err store_schedule_run_claim(store *s, const char *id, const char *scheduled_for,
+                                 const char *execution_id, const char *now, bool *won);
+/* *n: executions of schedule id that are queued, running or waiting. */
+aop_err store_schedule_active(store *s, const char *id, long long *n);
+/* last_run_at becomes the later of itself and last_run_at (NULL: left as
+ * it is), pending_for becomes pending_for ("" or NULL: none). */
+aop_err store_schedule_mark(store *s, const char *id, const char *last_run_at,
+                            const char *pending_for);
+/* Deletes run records created before `before`; *n how many. */
+aop_err store_schedule_runs_prune(store *s, const char *before, long long *n);
+
 #define STORE_EVENT_MAX 7900 /* bytes of one published payload */
 
 /* True when several processes may share the database (publish/listen). */
