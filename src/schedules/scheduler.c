@@ -115,9 +115,9 @@ static void drop(scheduler *s, int k)
 
 /* ---- due times ---- */
 
-/* The first due time of e to wait for at now, given the latest run last
- * (ms, or -1): the latest due time under SCHEDULES_LATE_MS ago that has
- * not run, else the next one. */
+/* The first due time of e to wait for at now, given the latest run or
+ * change of the schedule, last (ms, or -1): the latest due time under
+ * SCHEDULES_LATE_MS ago and after last, else the next one. */
 static int64_t first_due(const entry *e, int64_t now, int64_t last)
 {
     int64_t t = 0, late = -1, from = now - SCHEDULES_LATE_MS;
@@ -172,9 +172,13 @@ static void upsert(scheduler *s, const store_schedule *sc, int64_t now)
     e->expr = c;
     e->zone = z;
     e->pending = sc->pending_for[0] != '\0';
-    int64_t last = -1;
+    /* no due time from before the schedule's latest change or run */
+    int64_t last = -1, changed = -1;
     if (sc->last_run_at[0])
         clock_parse_rfc3339(sc->last_run_at, 0, &last);
+    if (sc->updated_at[0] && clock_parse_rfc3339(sc->updated_at, 0, &changed) == 0 &&
+        changed > last)
+        last = changed;
     e->next_ms = first_due(e, now, last);
     fix(s, e->pos);
 }

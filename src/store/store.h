@@ -747,6 +747,49 @@ aop_err store_schedule_mark(store *s, const char *id, const char *last_run_at,
 /* Deletes run records created before `before`; *n how many. */
 aop_err store_schedule_runs_prune(store *s, const char *before, long long *n);
 
+/* One webhooks row. secret and old_secret are sealed by the vault (bound
+ * to the webhook's id); old_secret NULL, old_until_ms 0 when none. */
+typedef struct {
+    char id[UUID_STR_LEN];
+    char workflow_id[UUID_STR_LEN];
+    char *name;
+    char auth[8];                 /* none | token | hmac */
+    char response[8];             /* async | sync */
+    char *secret;
+    char key_id[24];
+    char *old_secret;
+    char old_key_id[24];
+    long long old_until_ms;
+    char created_at[25];
+    char created_by[UUID_STR_LEN];
+    char last_called_at[25];
+} store_webhook;
+
+aop_err store_webhook_insert(store *s, const store_webhook *w);
+/* One lookup by primary key. AOP_ERR_NOT_FOUND. */
+aop_err store_webhook_get(store *s, const char *id, store_webhook *out, arena *a);
+aop_err store_webhook_list(store *s, const char *workflow_id, long long offset, long long limit,
+                           store_webhook **out, int *n, long long *total, arena *a);
+aop_err store_webhook_delete(store *s, const char *id);
+/* The secret becomes secret (sealed, under key_id); the one it had, was,
+ * stays good until old_until_ms. AOP_ERR_CONFLICT when the secret is no
+ * longer was (another rotation came first). */
+aop_err store_webhook_rotate(store *s, const char *id, const char *was, const char *secret,
+                             const char *key_id, long long old_until_ms);
+aop_err store_webhook_touch(store *s, const char *id, const char *at);
+/* Inside the transaction that queues the call's execution: keeps key's
+ * answer (execution_id, status_code) until expires_ms, *won true; or,
+ * when the key has an unexpired answer already, *won false and that answer
+ * in first_id and *first_status (a concurrent first call is waited for). */
+aop_err store_webhook_key_claim(store *s, const char *webhook_id, const char *key,
+                                const char *execution_id, long long status_code,
+                                long long now_ms, long long expires_ms, bool *won,
+                                char first_id[UUID_STR_LEN], long long *first_status);
+/* The status code the first call answered in the end (a sync call's 200). */
+aop_err store_webhook_key_status(store *s, const char *webhook_id, const char *key,
+                                 long long status_code);
+aop_err store_webhook_keys_prune(store *s, long long now_ms, long long *n);
+
 #define STORE_EVENT_MAX 7900 /* bytes of one published payload */
 
 /* True when several processes may share the database (publish/listen). */
