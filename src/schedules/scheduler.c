@@ -50,6 +50,7 @@ struct scheduler {
     entry *ents;
     int *heap;
     int n, cap;
+    int npending; /* entries with pending set */
     char (*dirty)[UUID_STR_LEN];
     int ndirty;
     bool reload; /* read every schedule again */
@@ -98,9 +99,16 @@ static int find(const scheduler *s, const char *id)
     return -1;
 }
 
+static void set_pending(scheduler *s, entry *e, bool pending)
+{
+    s->npending += (int)pending - (int)e->pending;
+    e->pending = pending;
+}
+
 /* Removes entry k: the last entry takes its index. */
 static void drop(scheduler *s, int k)
 {
+    set_pending(s, &s->ents[k], false);
     cron_zone_close(s->ents[k].zone);
     int pos = s->ents[k].pos, last = s->n - 1;
     swap(s, pos, last); /* heap slot of k goes to the end */
@@ -171,7 +179,7 @@ static void upsert(scheduler *s, const store_schedule *sc, int64_t now)
     entry *e = &s->ents[k];
     e->expr = c;
     e->zone = z;
-    e->pending = sc->pending_for[0] != '\0';
+    set_pending(s, e, sc->pending_for[0] != '\0');
     /* no due time from before the schedule's latest change or run */
     int64_t last = -1, changed = -1;
     if (sc->last_run_at[0])
@@ -188,6 +196,7 @@ static void clear(scheduler *s)
     for (int i = 0; i < s->n; i++)
         cron_zone_close(s->ents[i].zone);
     s->n = 0;
+    s->npending = 0;
 }
 
 /* Reads every enabled schedule (the thread, s->mu not held). */
@@ -280,13 +289,14 @@ static void run_due(scheduler *s, int64_t now)
     pthread_mutex_lock(&s->mu);
     int k = out == SCHEDULES_PENDING ? find(s, id) : -1;
     if (k >= 0)
-        s->ents[k].pending = true;
+        set_pending(s, &s->ents[k], true);
 }
 
-/* buffer_one starts held back: each one that may go now goes. */
+/* buffer_one starts held back: each one that may go now goes (a pass over
+ * the entries only while some start is held). */
 static void run_pending(scheduler *s)
 {
-    for (int i = 0; i < s->n; i++) {
+    for (int i = 0; i < s->n && s->npending > 0; i++) {
         if (!s->ents[i].pending)
             continue;
         char id[UUID_STR_LEN];
@@ -298,16 +308,8 @@ static void run_pending(scheduler *s)
         pthread_mutex_lock(&s->mu);
         int k = find(s, id);
         if (k >= 0)
-            s->ents[k].pending = still;
+            set_pending(s, &s->ents[k], still);
     }
-}
-
-static bool any_pending(const scheduler *s)
-{
-    for (int i = 0; i < s->n; i++)
-        if (s->ents[i].pending)
-            return true;
-    return false;
 }
 
 static void wait_until(scheduler *s, int64_t until_ms)
@@ -347,7 +349,7 @@ static void *thread_main(void *arg)
             run_due(s, now);
             continue;
         }
-        bool pend = any_pending(s);
+        bool pend = s->npending > 0;
         if (pend && now >= pending_at) {
             pending_at = now + SCHEDULER_PENDING_MS;
             run_pending(s);

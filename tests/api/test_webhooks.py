@@ -194,3 +194,25 @@ def test_rate_limit_is_per_webhook(aop_server):
     codes = [call(s, a).status_code for _ in range(4)]
     assert codes == [202, 202, 202, 429], codes
     assert call(s, b).status_code == 202
+
+
+def test_quota_is_charged_to_the_creator(aop_server):
+    s = aop_server(**engine_env(QUOTA_ACTIVE_EXECUTIONS="1"))
+    alice = register(s, name="Alice")
+    slow = create_workflow(s, alice, [transform("a", {}), delay_node("d", 3000)], chain("a", "d"))
+    w = hook(s, alice, slow["id"], auth="none")
+    assert call(s, w).status_code == 202
+    r = call(s, w, headers={"Idempotency-Key": "q"})
+    assert_error(r, 429, "QUOTA_EXCEEDED")
+    assert r.headers.get("Retry-After")
+    # the refused key was not kept: once there is room it starts
+    assert_error(s.post("/api/workflows/%s/execute" % slow["id"], json={}, headers=H(alice)), 429,
+                 "QUOTA_EXCEEDED")
+    assert len(hook_runs(s, alice, w["id"])) == 1
+
+
+def test_idempotency_key_at_its_bound(srv, alice, wf):
+    w = hook(srv, alice, wf["id"], auth="none")
+    key = "k" * 255
+    a, b = call(srv, w, headers={"Idempotency-Key": key}), call(srv, w, headers={"Idempotency-Key": key})
+    assert a.status_code == b.status_code == 202 and a.json()["executionId"] == b.json()["executionId"]
