@@ -9,23 +9,8 @@
 
 #include <string.h>
 
-static void reply_err(http_req *req, aop_err rc, const char *what)
-{
-    if (rc == AOP_ERR_NOT_FOUND)
-        http_reply_error(req, rc, !strcmp(what, "workflow") ? "No such workflow"
-                                                            : "No such schedule", NULL);
-    else
-        api_reply_err(req, rc, NULL);
-}
-
-static void reply_result(http_req *req, aop_err rc, const char *what, int status,
-                         const char *json, size_t len)
-{
-    if (rc != AOP_OK)
-        reply_err(req, rc, what);
-    else
-        http_reply_bytes(req, status, "application/json", json, len);
-}
+#define NO_WORKFLOW "No such workflow"
+#define NO_SCHEDULE "No such schedule"
 
 /* The body of a create (cron required) or of a change into in; 0 after
  * answering 400. */
@@ -75,7 +60,7 @@ void api_schedules_create(http_req *req)
     size_t len = 0;
     aop_err rc = schedules_create(http_app(req), &c, http_param(req, "id"), &in, &json, &len,
                                   http_arena(req));
-    reply_result(req, rc, "workflow", 201, json, len);
+    api_reply_result(req, rc, 201, json, len, NO_WORKFLOW);
 }
 
 void api_schedules_list(http_req *req)
@@ -88,7 +73,7 @@ void api_schedules_list(http_req *req)
     size_t len = 0;
     aop_err rc = schedules_list(http_app(req), &c, http_param(req, "id"), pg.page, pg.limit,
                                 &json, &len, http_arena(req));
-    reply_result(req, rc, "workflow", 200, json, len);
+    api_reply_result(req, rc, 200, json, len, NO_WORKFLOW);
 }
 
 void api_schedules_get(http_req *req)
@@ -98,7 +83,7 @@ void api_schedules_get(http_req *req)
     size_t len = 0;
     aop_err rc = schedules_get(http_app(req), &c, http_param(req, "id"), &json, &len,
                                http_arena(req));
-    reply_result(req, rc, "schedule", 200, json, len);
+    api_reply_result(req, rc, 200, json, len, NO_SCHEDULE);
 }
 
 void api_schedules_patch(http_req *req)
@@ -111,7 +96,7 @@ void api_schedules_patch(http_req *req)
     size_t len = 0;
     aop_err rc = schedules_update(http_app(req), &c, http_param(req, "id"), &in, &json, &len,
                                   http_arena(req));
-    reply_result(req, rc, "schedule", 200, json, len);
+    api_reply_result(req, rc, 200, json, len, NO_SCHEDULE);
 }
 
 void api_schedules_delete(http_req *req)
@@ -119,7 +104,7 @@ void api_schedules_delete(http_req *req)
     wf_caller c = api_wf_caller(req);
     aop_err rc = schedules_delete(http_app(req), &c, http_param(req, "id"));
     if (rc != AOP_OK)
-        reply_err(req, rc, "schedule");
+        api_reply_result(req, rc, 0, NULL, 0, NO_SCHEDULE);
     else
         http_reply_empty(req, 204);
 }
@@ -131,7 +116,7 @@ void api_schedules_trigger(http_req *req)
     aop_err rc = schedules_trigger(http_app(req), &c, http_param(req, "id"), &row,
                                    http_arena(req));
     if (rc != AOP_OK)
-        reply_err(req, rc, "schedule");
+        api_reply_result(req, rc, 0, NULL, 0, NO_SCHEDULE);
     else
         api_reply_status(req, row.id, row.status);
 }

@@ -19,23 +19,8 @@
 #include <ctype.h>
 #include <string.h>
 
-static void reply_err(http_req *req, aop_err rc, const char *what)
-{
-    if (rc == AOP_ERR_NOT_FOUND)
-        http_reply_error(req, rc, !strcmp(what, "workflow") ? "No such workflow"
-                                                            : "No such webhook", NULL);
-    else
-        api_reply_err(req, rc, NULL);
-}
-
-static void reply_result(http_req *req, aop_err rc, const char *what, int status,
-                         const char *json, size_t len)
-{
-    if (rc != AOP_OK)
-        reply_err(req, rc, what);
-    else
-        http_reply_bytes(req, status, "application/json", json, len);
-}
+#define NO_WORKFLOW "No such workflow"
+#define NO_WEBHOOK "No such webhook"
 
 void api_webhooks_create(http_req *req)
 {
@@ -57,7 +42,7 @@ void api_webhooks_create(http_req *req)
     size_t len = 0;
     aop_err rc = webhooks_create(http_app(req), &c, http_param(req, "id"), name, auth, response,
                                  &json, &len, http_arena(req));
-    reply_result(req, rc, "workflow", 201, json, len);
+    api_reply_result(req, rc, 201, json, len, NO_WORKFLOW);
 }
 
 void api_webhooks_list(http_req *req)
@@ -70,7 +55,7 @@ void api_webhooks_list(http_req *req)
     size_t len = 0;
     aop_err rc = webhooks_list(http_app(req), &c, http_param(req, "id"), pg.page, pg.limit, &json,
                                &len, http_arena(req));
-    reply_result(req, rc, "workflow", 200, json, len);
+    api_reply_result(req, rc, 200, json, len, NO_WORKFLOW);
 }
 
 void api_webhooks_delete(http_req *req)
@@ -78,7 +63,7 @@ void api_webhooks_delete(http_req *req)
     wf_caller c = api_wf_caller(req);
     aop_err rc = webhooks_delete(http_app(req), &c, http_param(req, "id"));
     if (rc != AOP_OK)
-        reply_err(req, rc, "webhook");
+        api_reply_result(req, rc, 0, NULL, 0, NO_WEBHOOK);
     else
         http_reply_empty(req, 204);
 }
@@ -90,7 +75,7 @@ void api_webhooks_rotate(http_req *req)
     size_t len = 0;
     aop_err rc = webhooks_rotate(http_app(req), &c, http_param(req, "id"), &json, &len,
                                  http_arena(req));
-    reply_result(req, rc, "webhook", 200, json, len);
+    api_reply_result(req, rc, 200, json, len, NO_WEBHOOK);
 }
 
 /* ---- calls ---- */
@@ -219,7 +204,7 @@ void api_hooks_call(http_req *req)
         return;
     }
     if (rc != AOP_OK) {
-        reply_err(req, rc, "webhook");
+        api_reply_result(req, rc, 0, NULL, 0, NO_WEBHOOK);
         return;
     }
     x->key = http_header(req, "Idempotency-Key");
@@ -240,7 +225,7 @@ void api_hooks_call(http_req *req)
     rc = webhooks_prepare(app, &x->w, input, &row, http_arena(req));
     json_decref(input);
     if (rc != AOP_OK) {
-        reply_err(req, rc, "workflow");
+        api_reply_result(req, rc, 0, NULL, 0, NO_WORKFLOW);
         return;
     }
     str_copy(x->id, sizeof(x->id), row.id);

@@ -167,6 +167,29 @@ aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *w
     return AOP_OK;
 }
 
+aop_err executions_prepare_trigger(const app_ctx *app, const char *user_id,
+                                   const char *workflow_id, const json_t *input,
+                                   const char *trigger, const char *trigger_id,
+                                   store_execution *out, arena *a)
+{
+    wf_caller c = {.id = user_id, .admin = true};
+    wf_view v;
+    aop_err rc = workflows_view(app, &c, workflow_id, &v, a);
+    if (rc != AOP_OK)
+        return rc;
+    json_t *wf = json_loadb(v.json, v.len, 0, NULL);
+    const char *status = json_string_value(json_object_get(wf, "status"));
+    bool active = status && !strcmp(status, "active");
+    json_decref(wf);
+    if (!active)
+        return AOP_ERR_WORKFLOW_INACTIVE;
+    if ((rc = executions_prepare(app, &c, workflow_id, input, out, a)) != AOP_OK)
+        return rc;
+    str_copy(out->trigger, sizeof(out->trigger), trigger);
+    str_copy(out->trigger_id, sizeof(out->trigger_id), trigger_id);
+    return AOP_OK;
+}
+
 typedef struct {
     const store_execution *row;
     long long quota;

@@ -68,16 +68,6 @@ static json_t *schedule_json(const store_schedule *sc, bool with_upcoming)
 
 /* ---- access ---- */
 
-static aop_err may_reach(const app_ctx *app, const wf_caller *c, const char *workflow_id,
-                         bool write, arena *a)
-{
-    wf_view v;
-    aop_err rc = workflows_view(app, c, workflow_id, &v, a);
-    if (rc != AOP_OK)
-        return rc;
-    return write && v.access != WF_ACCESS_WRITE ? AOP_ERR_FORBIDDEN : AOP_OK;
-}
-
 /* Schedule id into *sc when c may reach its workflow. */
 static aop_err load(const app_ctx *app, const wf_caller *c, const char *id, bool write,
                     store_schedule *sc, arena *a)
@@ -85,7 +75,7 @@ static aop_err load(const app_ctx *app, const wf_caller *c, const char *id, bool
     if (!ids_uuid_ok(id))
         return AOP_ERR_NOT_FOUND;
     aop_err rc = store_schedule_get(app->store, id, sc, a);
-    return rc == AOP_OK ? may_reach(app, c, sc->workflow_id, write, a) : rc;
+    return rc == AOP_OK ? workflows_reach(app, c, sc->workflow_id, write, a) : rc;
 }
 
 /* Every instance's scheduler learns of the change to schedule id. */
@@ -118,7 +108,7 @@ static void apply(store_schedule *sc, const schedule_input *in, arena *a)
 aop_err schedules_create(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                          const schedule_input *in, char **json, size_t *len, arena *a)
 {
-    aop_err rc = may_reach(app, c, workflow_id, true, a);
+    aop_err rc = workflows_reach(app, c, workflow_id, true, a);
     if (rc != AOP_OK)
         return rc;
     store_schedule sc = {.enabled = true, .input = "{}"};
@@ -139,7 +129,7 @@ aop_err schedules_create(const app_ctx *app, const wf_caller *c, const char *wor
 aop_err schedules_list(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                        long long page, long long limit, char **json, size_t *len, arena *a)
 {
-    aop_err rc = may_reach(app, c, workflow_id, false, a);
+    aop_err rc = workflows_reach(app, c, workflow_id, false, a);
     if (rc != AOP_OK)
         return rc;
     store_schedule *rows = NULL;
@@ -265,36 +255,21 @@ static aop_err fire_tx(store *s, void *p)
     return rc;
 }
 
-/* The execution of sc at due (NULL row, AOP_OK, when its workflow is not
- * active or gone: the due time is then recorded and skipped). */
+/* The execution of sc at due; *run false (AOP_OK) when its workflow is not
+ * active or gone: the due time is then recorded and skipped. */
 static aop_err prepare(const app_ctx *app, const store_schedule *sc, const char *due,
                        store_execution *row, bool *run, arena *a)
 {
-    /* the creator's start, whatever access the creator has now: the
-     * schedule was made by someone allowed to run the workflow */
-    wf_caller c = {.id = sc->created_by, .admin = true};
-    wf_view v;
-    *run = false;
-    aop_err rc = workflows_view(app, &c, sc->workflow_id, &v, a);
-    if (rc == AOP_ERR_NOT_FOUND)
-        return AOP_OK;
-    if (rc != AOP_OK)
-        return rc;
-    json_t *wf = json_loadb(v.json, v.len, 0, NULL);
-    bool active = !strcmp(json_string_value(json_object_get(wf, "status")) ?: "", "active");
-    json_decref(wf);
-    if (!active)
-        return AOP_OK;
     json_t *input = json_loads(sc->input, 0, NULL);
-    rc = executions_prepare(app, &c, sc->workflow_id, input, row, a);
+    aop_err rc = executions_prepare_trigger(app, sc->created_by, sc->workflow_id, input,
+                                            "schedule", sc->id, row, a);
     json_decref(input);
-    if (rc != AOP_OK)
-        return rc;
-    str_copy(row->trigger, sizeof(row->trigger), "schedule");
-    str_copy(row->trigger_id, sizeof(row->trigger_id), sc->id);
-    str_copy(row->scheduled_for, sizeof(row->scheduled_for), due);
-    *run = true;
-    return AOP_OK;
+    *run = rc == AOP_OK;
+    if (rc == AOP_ERR_NOT_FOUND || rc == AOP_ERR_WORKFLOW_INACTIVE)
+        return AOP_OK;
+    if (rc == AOP_OK)
+        str_copy(row->scheduled_for, sizeof(row->scheduled_for), due);
+    return rc;
 }
 
 static aop_err fire(const app_ctx *app, const char *id, const char *due, bool pending,

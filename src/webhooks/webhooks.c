@@ -68,23 +68,13 @@ static json_t *webhook_json(const store_webhook *w, const char *secret)
 
 /* ---- access ---- */
 
-static aop_err may_reach(const app_ctx *app, const wf_caller *c, const char *workflow_id,
-                         bool write, arena *a)
-{
-    wf_view v;
-    aop_err rc = workflows_view(app, c, workflow_id, &v, a);
-    if (rc != AOP_OK)
-        return rc;
-    return write && v.access != WF_ACCESS_WRITE ? AOP_ERR_FORBIDDEN : AOP_OK;
-}
-
 static aop_err load(const app_ctx *app, const wf_caller *c, const char *id, store_webhook *w,
                     arena *a)
 {
     if (!ids_uuid_ok(id))
         return AOP_ERR_NOT_FOUND;
     aop_err rc = store_webhook_get(app->store, id, w, a);
-    return rc == AOP_OK ? may_reach(app, c, w->workflow_id, true, a) : rc;
+    return rc == AOP_OK ? workflows_reach(app, c, w->workflow_id, true, a) : rc;
 }
 
 /* A new secret in plain (SECRET_HEX + 1 bytes) and sealed for webhook id
@@ -107,7 +97,7 @@ aop_err webhooks_create(const app_ctx *app, const wf_caller *c, const char *work
                         const char *name, const char *auth, const char *response, char **json,
                         size_t *len, arena *a)
 {
-    aop_err rc = may_reach(app, c, workflow_id, true, a);
+    aop_err rc = workflows_reach(app, c, workflow_id, true, a);
     if (rc != AOP_OK)
         return rc;
     store_webhook w = {.name = (char *)(name ? name : "")};
@@ -131,7 +121,7 @@ aop_err webhooks_create(const app_ctx *app, const wf_caller *c, const char *work
 aop_err webhooks_list(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                       long long page, long long limit, char **json, size_t *len, arena *a)
 {
-    aop_err rc = may_reach(app, c, workflow_id, false, a);
+    aop_err rc = workflows_reach(app, c, workflow_id, false, a);
     if (rc != AOP_OK)
         return rc;
     store_webhook *rows = NULL;
@@ -312,23 +302,10 @@ aop_err webhooks_check(const app_ctx *app, const char *id, const webhook_auth *i
 aop_err webhooks_prepare(const app_ctx *app, const store_webhook *w, const json_t *input,
                          store_execution *row, arena *a)
 {
-    /* the creator's start: the webhook was made by someone allowed to run
-     * the workflow */
-    wf_caller c = {.id = w->created_by, .admin = true};
-    wf_view v;
-    aop_err rc = workflows_view(app, &c, w->workflow_id, &v, a);
+    aop_err rc = executions_prepare_trigger(app, w->created_by, w->workflow_id, input, "webhook",
+                                            w->id, row, a);
     if (rc != AOP_OK)
         return rc;
-    json_t *wf = json_loadb(v.json, v.len, 0, NULL);
-    const char *status = json_string_value(json_object_get(wf, "status"));
-    bool active = status && !strcmp(status, "active");
-    json_decref(wf);
-    if (!active)
-        return AOP_ERR_WORKFLOW_INACTIVE;
-    if ((rc = executions_prepare(app, &c, w->workflow_id, input, row, a)) != AOP_OK)
-        return rc;
-    str_copy(row->trigger, sizeof(row->trigger), "webhook");
-    str_copy(row->trigger_id, sizeof(row->trigger_id), w->id);
     int64_t last = 0, now = clock_now_ms();
     if (!w->last_called_at[0] || clock_parse_rfc3339(w->last_called_at, 0, &last) != 0 ||
         now - last >= WEBHOOKS_TOUCH_MS)
