@@ -342,6 +342,9 @@ static void *thread_main(void *arg)
             clock_format_rfc3339(now - SCHEDULES_RUNS_KEEP_MS, before);
             pthread_mutex_unlock(&s->mu);
             store_schedule_runs_prune(s->app->store, before, &n);
+            /* and expired webhook Idempotency-Key answers: the hourly
+             * housekeeping of triggers is this thread's */
+            store_webhook_keys_prune(s->app->store, now, &n);
             pthread_mutex_lock(&s->mu);
             continue;
         }

@@ -16,6 +16,9 @@
  *
  * Missed due times are not run later, except the latest one when it is
  * less than SCHEDULES_LATE_MS late (at start, or after a stall).
+ *
+ * Once an hour the thread also deletes old run records and expired
+ * webhook Idempotency-Key answers.
  */
 #ifndef AOP_SCHEDULES_SCHEDULER_H
 #define AOP_SCHEDULES_SCHEDULER_H

@@ -789,6 +789,16 @@ aop_err store_webhook_key_claim(store *s, const char *webhook_id, const char *ke
 aop_err store_webhook_key_status(store *s, const char *webhook_id, const char *key,
                                  long long status_code);
 aop_err store_webhook_keys_prune(store *s, long long now_ms, long long *n);
+/* Up to max webhooks, ids after `after` in order, with a secret (current,
+ * or one in its grace) sealed under another key than key_id. */
+aop_err store_webhook_stale(store *s, const char *key_id, const char *after, int max,
+                            store_webhook **out, int *n, arena *a);
+/* Replaces the sealed secret was (and old_was, NULL for none) by secret
+ * (and old_secret) under key_id; *done false when either changed meanwhile
+ * (a rotation of the webhook's secret came first). */
+aop_err store_webhook_reseal(store *s, const char *id, const char *was, const char *secret,
+                             const char *old_was, const char *old_secret, const char *key_id,
+                             bool *done);
 
 #define STORE_EVENT_MAX 7900 /* bytes of one published payload */
 

@@ -43,6 +43,16 @@ static const db_sql q_key_expired = DB_BOTH(
     "DELETE FROM webhook_keys WHERE webhook_id = $1 AND idem_key = $2 AND expires_ms <= $3");
 static const db_sql q_key_status = DB_BOTH(
     "UPDATE webhook_keys SET status_code = $3 WHERE webhook_id = $1 AND idem_key = $2");
+/* Webhooks with a secret (or one in its grace) sealed under another key
+ * than $1, after id $2. */
+static const db_sql q_stale = DB_BOTH(
+    "SELECT " HOOK_COLUMNS " FROM webhooks WHERE (key_id <> $1 OR (old_secret IS NOT NULL "
+    "AND old_key_id <> $1)) AND id > $2 ORDER BY id LIMIT $3");
+/* Both sealed values at once, unless either changed meanwhile. */
+static const db_sql q_reseal = DB_BOTH(
+    "UPDATE webhooks SET secret = $3, old_secret = $5, key_id = $6, "
+    "old_key_id = CASE WHEN CAST($5 AS TEXT) IS NULL THEN old_key_id ELSE $6 END "
+    "WHERE id = $1 AND secret = $2 AND old_secret IS NOT DISTINCT FROM $4");
 static const db_sql q_keys_prune = DB_BOTH("DELETE FROM webhook_keys WHERE expires_ms <= $1");
 
 #define W(kind, member) DB_COL(kind, store_webhook, member)
@@ -150,4 +160,27 @@ aop_err store_webhook_keys_prune(store *s, long long now_ms, long long *n)
 {
     db_op o = db_op_start(s, "webhook_keys_prune");
     return db_op_end(&o, db_exec(&o, &q_keys_prune, n, "i", now_ms));
+}
+
+aop_err store_webhook_stale(store *s, const char *key_id, const char *after, int max,
+                            store_webhook **out, int *n, arena *a)
+{
+    db_op o = db_op_start(s, "webhook_stale");
+    void *items = NULL;
+    aop_err rc = db_rows(&o, &q_stale, &hook_row, max, &items, n, a, "tti", key_id, after,
+                         (long long)max);
+    *out = items;
+    return db_op_end(&o, rc);
+}
+
+aop_err store_webhook_reseal(store *s, const char *id, const char *was, const char *secret,
+                             const char *old_was, const char *old_secret, const char *key_id,
+                             bool *done)
+{
+    db_op o = db_op_start(s, "webhook_reseal");
+    long long changed = 0;
+    aop_err rc = db_exec(&o, &q_reseal, &changed, "tttttt", id, was, secret, old_was,
+                         old_secret, key_id);
+    *done = rc == AOP_OK && changed > 0;
+    return db_op_end(&o, rc);
 }

@@ -178,7 +178,7 @@ static bool with_secret(const app_ctx *app, const char *id, const char *sealed,
     if (!plain)
         return false;
     bool ok = fn(plain, ctx);
-    vault_plain_free(plain, n);
+    vault_plain_free(plain, n + 1);
     return ok;
 }
 
