@@ -60,6 +60,10 @@ void api_schedules_create(http_req *req)
     size_t len = 0;
     aop_err rc = schedules_create(http_app(req), &c, http_param(req, "id"), &in, &json, &len,
                                   http_arena(req));
+    if (rc == AOP_ERR_VALIDATION) {
+        http_reply_error(req, rc, "The workflow has the most schedules (100) already", NULL);
+        return;
+    }
     api_reply_result(req, rc, 201, json, len, NO_WORKFLOW);
 }
 

@@ -42,6 +42,10 @@ void api_webhooks_create(http_req *req)
     size_t len = 0;
     aop_err rc = webhooks_create(http_app(req), &c, http_param(req, "id"), name, auth, response,
                                  &json, &len, http_arena(req));
+    if (rc == AOP_ERR_VALIDATION) {
+        http_reply_error(req, rc, "The workflow has the most webhooks (100) already", NULL);
+        return;
+    }
     api_reply_result(req, rc, 201, json, len, NO_WORKFLOW);
 }
 

@@ -105,6 +105,17 @@ static void apply(store_schedule *sc, const schedule_input *in, arena *a)
     }
 }
 
+/* The count and the insert in one transaction (store_schedule_count). */
+static aop_err insert_tx(store *s, void *p)
+{
+    const store_schedule *sc = p;
+    long long n = 0;
+    aop_err rc = store_schedule_count(s, sc->workflow_id, &n);
+    if (rc == AOP_OK && n >= SCHEDULES_PER_WORKFLOW_MAX)
+        rc = AOP_ERR_VALIDATION;
+    return rc == AOP_OK ? store_schedule_insert(s, sc) : rc;
+}
+
 aop_err schedules_create(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                          const schedule_input *in, char **json, size_t *len, arena *a)
 {
@@ -120,7 +131,7 @@ aop_err schedules_create(const app_ctx *app, const wf_caller *c, const char *wor
     clock_format_rfc3339(clock_now_ms(), sc.created_at);
     str_copy(sc.updated_at, sizeof(sc.updated_at), sc.created_at);
     str_copy(sc.created_by, sizeof(sc.created_by), c->id);
-    if ((rc = store_schedule_insert(app->store, &sc)) != AOP_OK)
+    if ((rc = store_tx(app->store, insert_tx, &sc)) != AOP_OK)
         return rc;
     changed(app, sc.id);
     return json_dump_arena(schedule_json(&sc, false), json, len, a);

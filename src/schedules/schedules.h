@@ -22,6 +22,8 @@
 #include "app.h"
 #include "workflows/workflows.h"
 
+/* A workflow's schedules at most; another create answers AOP_ERR_VALIDATION. */
+#define SCHEDULES_PER_WORKFLOW_MAX 100
 /* How many due times GET /api/schedules/:id shows as `upcoming`. */
 #define SCHEDULES_UPCOMING 5
 /* A due time is still run when found up to this late (docs/api.md). */
@@ -41,6 +43,7 @@ typedef struct {
 
 bool schedules_overlap_ok(const char *s);
 
+/* AOP_ERR_VALIDATION when the workflow has SCHEDULES_PER_WORKFLOW_MAX. */
 aop_err schedules_create(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                          const schedule_input *in, char **json, size_t *len, arena *a);
 /* A page of the workflow's schedules (the list response). */

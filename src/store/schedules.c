@@ -26,6 +26,10 @@ static const db_sql q_page = DB_BOTH(
 static const db_sql q_update = DB_BOTH(
     "UPDATE schedules SET cron = $1, timezone = $2, input = $3, overlap = $4, enabled = $5, "
     "pending_for = CASE WHEN $5 THEN pending_for ELSE NULL END, updated_at = $6 WHERE id = $7");
+/* On PostgreSQL the workflow's row is locked until the transaction ends, so
+ * the count and the insert that follows of concurrent creations take turns. */
+static const db_sql q_lock_workflow = DB_PAIR(
+    NULL, "SELECT 1 FROM workflows WHERE id = $1 FOR NO KEY UPDATE");
 static const db_sql q_delete = DB_BOTH("DELETE FROM schedules WHERE id = $1");
 static const db_sql q_enabled = DB_BOTH(
     "SELECT " SCHEDULE_COLUMNS " FROM schedules WHERE enabled = TRUE AND id > $1 "
@@ -140,4 +144,14 @@ aop_err store_schedule_runs_prune(store *s, const char *before, long long *n)
 {
     db_op o = db_op_start(s, "schedule_runs_prune");
     return db_op_end(&o, db_exec(&o, &q_runs_prune, n, "t", before));
+}
+
+aop_err store_schedule_count(store *s, const char *workflow_id, long long *n)
+{
+    db_op o = db_op_start(s, "schedule_count");
+    *n = 0;
+    aop_err rc = db_exec(&o, &q_lock_workflow, NULL, "t", workflow_id);
+    if (rc == AOP_OK)
+        rc = db_query_int(&o, &q_count, n, "t", workflow_id);
+    return db_op_end(&o, rc);
 }

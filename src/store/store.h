@@ -724,6 +724,10 @@ aop_err store_schedule_get(store *s, const char *id, store_schedule *out, arena 
 /* A workflow's schedules, oldest first. */
 aop_err store_schedule_list(store *s, const char *workflow_id, long long offset, long long limit,
                             store_schedule **out, int *n, long long *total, arena *a);
+/* Inside the transaction that then inserts one: the workflow's schedules
+ * (on PostgreSQL after locking the workflow's row, so that the count holds
+ * across processes). */
+aop_err store_schedule_count(store *s, const char *workflow_id, long long *n);
 /* Writes cron, timezone, input, overlap, enabled (disabling drops a
  * pending start) and updated_at of sc->id. AOP_ERR_NOT_FOUND. */
 aop_err store_schedule_update(store *s, const store_schedule *sc);
@@ -771,6 +775,8 @@ aop_err store_webhook_get(store *s, const char *id, store_webhook *out, arena *a
 aop_err store_webhook_list(store *s, const char *workflow_id, long long offset, long long limit,
                            store_webhook **out, int *n, long long *total, arena *a);
 aop_err store_webhook_delete(store *s, const char *id);
+/* As store_schedule_count, for webhooks. */
+aop_err store_webhook_count(store *s, const char *workflow_id, long long *n);
 /* The secret becomes secret (sealed, under key_id); the one it had, was,
  * stays good until old_until_ms. AOP_ERR_CONFLICT when the secret is no
  * longer was (another rotation came first). */

@@ -24,6 +24,10 @@ static const db_sql q_count = DB_BOTH("SELECT COUNT(*) FROM webhooks WHERE workf
 static const db_sql q_page = DB_BOTH(
     "SELECT " HOOK_COLUMNS " FROM webhooks WHERE workflow_id = $1 "
     "ORDER BY created_at, id LIMIT $2 OFFSET $3");
+/* On PostgreSQL the workflow's row is locked until the transaction ends, so
+ * the count and the insert that follows of concurrent creations take turns. */
+static const db_sql q_lock_workflow = DB_PAIR(
+    NULL, "SELECT 1 FROM workflows WHERE id = $1 FOR NO KEY UPDATE");
 static const db_sql q_delete = DB_BOTH("DELETE FROM webhooks WHERE id = $1");
 /* The secret it had ($4, sealed) stays good until $6; a rotation that
  * lost a race to another (the secret changed meanwhile) writes nothing. */
@@ -182,5 +186,15 @@ aop_err store_webhook_reseal(store *s, const char *id, const char *was, const ch
     aop_err rc = db_exec(&o, &q_reseal, &changed, "tttttt", id, was, secret, old_was,
                          old_secret, key_id);
     *done = rc == AOP_OK && changed > 0;
+    return db_op_end(&o, rc);
+}
+
+aop_err store_webhook_count(store *s, const char *workflow_id, long long *n)
+{
+    db_op o = db_op_start(s, "webhook_count");
+    *n = 0;
+    aop_err rc = db_exec(&o, &q_lock_workflow, NULL, "t", workflow_id);
+    if (rc == AOP_OK)
+        rc = db_query_int(&o, &q_count, n, "t", workflow_id);
     return db_op_end(&o, rc);
 }

@@ -93,6 +93,17 @@ static aop_err new_secret(const app_ctx *app, const char *id, char plain[SECRET_
 
 /* ---- management ---- */
 
+/* The count and the insert in one transaction (store_webhook_count). */
+static aop_err insert_tx(store *s, void *p)
+{
+    const store_webhook *w = p;
+    long long n = 0;
+    aop_err rc = store_webhook_count(s, w->workflow_id, &n);
+    if (rc == AOP_OK && n >= WEBHOOKS_PER_WORKFLOW_MAX)
+        rc = AOP_ERR_VALIDATION;
+    return rc == AOP_OK ? store_webhook_insert(s, w) : rc;
+}
+
 aop_err webhooks_create(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                         const char *name, const char *auth, const char *response, char **json,
                         size_t *len, arena *a)
@@ -111,7 +122,7 @@ aop_err webhooks_create(const app_ctx *app, const wf_caller *c, const char *work
     str_copy(w.key_id, sizeof(w.key_id), vault_kid(app->vault));
     clock_format_rfc3339(clock_now_ms(), w.created_at);
     str_copy(w.created_by, sizeof(w.created_by), c->id);
-    rc = store_webhook_insert(app->store, &w);
+    rc = store_tx(app->store, insert_tx, &w);
     if (rc == AOP_OK)
         rc = json_dump_arena(webhook_json(&w, plain), json, len, a);
     OPENSSL_cleanse(plain, sizeof(plain));

@@ -25,6 +25,8 @@
 #include "app.h"
 #include "workflows/workflows.h"
 
+/* A workflow's webhooks at most; another create answers AOP_ERR_VALIDATION. */
+#define WEBHOOKS_PER_WORKFLOW_MAX 100
 /* An hmac call's X-AOP-Timestamp is at most this far from now. */
 #define WEBHOOKS_WINDOW_S 300
 /* An Idempotency-Key's answer is kept this long. */
@@ -40,7 +42,8 @@ bool webhooks_auth_ok(const char *s);
 bool webhooks_response_ok(const char *s);
 
 /* auth and response NULL: the defaults (hmac, async). *json: the webhook
- * with its secret. */
+ * with its secret. AOP_ERR_VALIDATION when the workflow has
+ * WEBHOOKS_PER_WORKFLOW_MAX. */
 aop_err webhooks_create(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                         const char *name, const char *auth, const char *response, char **json,
                         size_t *len, arena *a);

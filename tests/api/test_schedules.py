@@ -171,3 +171,13 @@ def test_restart_runs_no_due_time_twice(aop_server):
     time.sleep(2.5)
     due = [e["scheduledFor"] for e in schedule_runs(s2, alice, s["id"])]
     assert len(due) >= 3 and len(set(due)) == len(due), due
+
+
+def test_a_workflow_holds_at_most_100_schedules(srv, alice):
+    w = create_workflow(srv, alice, [transform("t", {})])
+    for _ in range(100):
+        create(srv, alice, w["id"], cron="@hourly", enabled=False)
+    r = srv.post("/api/workflows/%s/schedules" % w["id"], json={"cron": "@hourly"}, headers=H(alice))
+    assert_error(r, 400, "VALIDATION_ERROR")
+    r = srv.get("/api/workflows/%s/schedules" % w["id"], headers=H(alice), params={"limit": 100})
+    assert r.json()["pagination"]["total"] == 100

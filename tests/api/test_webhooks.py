@@ -216,3 +216,11 @@ def test_idempotency_key_at_its_bound(srv, alice, wf):
     key = "k" * 255
     a, b = call(srv, w, headers={"Idempotency-Key": key}), call(srv, w, headers={"Idempotency-Key": key})
     assert a.status_code == b.status_code == 202 and a.json()["executionId"] == b.json()["executionId"]
+
+
+def test_a_workflow_holds_at_most_100_webhooks(srv, alice):
+    w = create_workflow(srv, alice, [transform("t", {})])
+    for _ in range(100):
+        hook(srv, alice, w["id"], auth="none")
+    r = srv.post("/api/workflows/%s/webhooks" % w["id"], json={}, headers=H(alice))
+    assert_error(r, 400, "VALIDATION_ERROR")
