@@ -204,13 +204,48 @@ typedef struct {
     const unsigned char *sig; /* SHA256 bytes sent */
 } hmac_ctx;
 
-/* HMAC, fetched once for the process. */
+/* HMAC-SHA256, fetched once for the process; each thread keeps a context
+ * with the digest set, so a call only sets its key. */
 static EVP_MAC *hmac_alg;
+static pthread_key_t hmac_key; /* the thread's EVP_MAC_CTX, freed as it exits */
 static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void hmac_ctx_free(void *h)
+{
+    EVP_MAC_CTX_free(h);
+}
 
 static void hmac_fetch(void)
 {
     hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (pthread_key_create(&hmac_key, hmac_ctx_free) != 0) {
+        EVP_MAC_free(hmac_alg);
+        hmac_alg = NULL;
+    }
+}
+
+static EVP_MAC_CTX *thread_hmac(void)
+{
+    pthread_once(&hmac_once, hmac_fetch);
+    if (!hmac_alg)
+        return NULL;
+    EVP_MAC_CTX *h = pthread_getspecific(hmac_key);
+    if (h)
+        return h;
+    h = EVP_MAC_CTX_new(hmac_alg);
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    if (h && EVP_MAC_CTX_set_params(h, params) != 1) {
+        EVP_MAC_CTX_free(h);
+        h = NULL;
+    }
+    if (h && pthread_setspecific(hmac_key, h) != 0) {
+        EVP_MAC_CTX_free(h);
+        h = NULL;
+    }
+    return h;
 }
 
 static bool hmac_matches(const char *plain, const void *p)
@@ -218,19 +253,15 @@ static bool hmac_matches(const char *plain, const void *p)
     const hmac_ctx *x = p;
     unsigned char mac[EVP_MAX_MD_SIZE];
     size_t maclen = 0;
-    pthread_once(&hmac_once, hmac_fetch);
-    EVP_MAC_CTX *h = hmac_alg ? EVP_MAC_CTX_new(hmac_alg) : NULL;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end(),
-    };
-    bool ok = h && EVP_MAC_init(h, (const unsigned char *)plain, strlen(plain), params) == 1 &&
+    EVP_MAC_CTX *h = thread_hmac();
+    bool ok = h && EVP_MAC_init(h, (const unsigned char *)plain, strlen(plain), NULL) == 1 &&
               EVP_MAC_update(h, (const unsigned char *)x->ts, strlen(x->ts)) == 1 &&
               EVP_MAC_update(h, (const unsigned char *)".", 1) == 1 &&
               EVP_MAC_update(h, (const unsigned char *)x->in->body, x->in->body_len) == 1 &&
               EVP_MAC_final(h, mac, &maclen, sizeof(mac)) == 1 && maclen == 32;
-    EVP_MAC_CTX_free(h);
-    return ok && CRYPTO_memcmp(mac, x->sig, 32) == 0;
+    bool match = ok && CRYPTO_memcmp(mac, x->sig, 32) == 0;
+    OPENSSL_cleanse(mac, sizeof(mac));
+    return match;
 }
 
 static int hexval(int c)
