@@ -53,6 +53,8 @@ struct scheduler {
     int npending; /* entries with pending set */
     char (*dirty)[UUID_STR_LEN];
     int ndirty;
+    char batch[SCHEDULES_BATCH_MAX][UUID_STR_LEN]; /* run_due's, the thread's alone */
+    schedules_outcome outcomes[SCHEDULES_BATCH_MAX];
     bool reload; /* read every schedule again */
 };
 
@@ -264,32 +266,39 @@ static void apply_changes(scheduler *s)
     }
 }
 
-/* Runs the earliest entry's due time (s->mu held; released around it). */
+/* Runs the due time of the earliest entry, with every other entry due at
+ * that same instant (up to SCHEDULES_BATCH_MAX), in one transaction
+ * (s->mu held; released around it). */
 static void run_due(scheduler *s, int64_t now)
 {
     entry *e = &s->ents[s->heap[0]];
-    char id[UUID_STR_LEN];
     int64_t due = e->next_ms;
-    str_copy(id, sizeof(id), e->id);
     /* stalled past the allowance: the latest due time, or the next */
     if (due < now - SCHEDULES_LATE_MS) {
         e->next_ms = first_due(e, now, due);
         fix(s, e->pos);
         return;
     }
-    int64_t next = 0;
-    e->next_ms = cron_zone_next(&e->expr, e->zone, due, &next) == 0 ? next : INT64_MAX;
-    fix(s, e->pos);
+    int n = 0;
+    while (n < SCHEDULES_BATCH_MAX && s->n && s->ents[s->heap[0]].next_ms == due) {
+        e = &s->ents[s->heap[0]];
+        str_copy(s->batch[n++], UUID_STR_LEN, e->id);
+        int64_t next = 0;
+        e->next_ms = cron_zone_next(&e->expr, e->zone, due, &next) == 0 ? next : INT64_MAX;
+        fix(s, e->pos);
+    }
     pthread_mutex_unlock(&s->mu);
-    schedules_outcome out = SCHEDULES_SKIPPED;
-    aop_err rc = schedules_fire(s->app, id, due, &out);
+    aop_err rc = schedules_fire(s->app, (const char (*)[UUID_STR_LEN])s->batch, n, due,
+                                s->outcomes);
     if (rc != AOP_OK)
-        log_warn("a schedule's due time did not start", LF_S("scheduleId", id),
+        log_warn("due times of schedules did not start", LF_I("schedules", n),
                  LF_S("error", err_code(rc)));
     pthread_mutex_lock(&s->mu);
-    int k = out == SCHEDULES_PENDING ? find(s, id) : -1;
-    if (k >= 0)
-        set_pending(s, &s->ents[k], true);
+    for (int i = 0; i < n; i++) {
+        int k = s->outcomes[i] == SCHEDULES_PENDING ? find(s, s->batch[i]) : -1;
+        if (k >= 0)
+            set_pending(s, &s->ents[k], true);
+    }
 }
 
 /* buffer_one starts held back: each one that may go now goes (a pass over

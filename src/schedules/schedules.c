@@ -11,6 +11,7 @@
 #include "core/ids.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/mem.h"
 #include "core/str.h"
 #include "engine/engine.h"
 #include "executions/executions.h"
@@ -318,12 +319,83 @@ static aop_err fire(const app_ctx *app, const char *id, const char *due, bool pe
     return rc;
 }
 
-aop_err schedules_fire(const app_ctx *app, const char *id, int64_t due_ms,
-                       schedules_outcome *out)
+/* One schedule of a batch: its row, its execution, what happened. */
+typedef struct {
+    store_schedule sc;
+    store_execution row;
+    fire_ctx x;
+    int index; /* in the caller's arrays */
+} batch_item;
+
+typedef struct {
+    batch_item *items;
+    int n;
+} batch;
+
+static aop_err batch_tx(store *s, void *p)
+{
+    batch *b = p;
+    aop_err rc = AOP_OK;
+    for (int i = 0; rc == AOP_OK && i < b->n; i++)
+        rc = fire_tx(s, &b->items[i].x);
+    return rc;
+}
+
+/* Creators' order first (the quota's locks, store_execution_enqueue),
+ * then ids (the run records' locks): every process takes them in turn. */
+static int by_creator(const void *pa, const void *pb)
+{
+    const batch_item *x = pa, *y = pb;
+    int c = strcmp(x->sc.created_by, y->sc.created_by);
+    return c ? c : strcmp(x->sc.id, y->sc.id);
+}
+
+aop_err schedules_fire(const app_ctx *app, const char (*ids)[UUID_STR_LEN], int n,
+                       int64_t due_ms, schedules_outcome *out)
 {
     char due[25];
     clock_format_rfc3339(due_ms, due);
-    return fire(app, id, due, false, out);
+    arena a = {0};
+    batch b = {xcalloc((size_t)(n > 0 ? n : 1), sizeof(batch_item)), 0};
+    aop_err rc = AOP_OK;
+    for (int i = 0; i < n; i++) {
+        out[i] = SCHEDULES_GONE;
+        batch_item *it = &b.items[b.n];
+        aop_err got = store_schedule_get(app->store, ids[i], &it->sc, &a);
+        if (got == AOP_ERR_NOT_FOUND || (got == AOP_OK && !it->sc.enabled))
+            continue;
+        bool run = false;
+        if (got == AOP_OK)
+            got = prepare(app, &it->sc, due, &it->row, &run, &a);
+        if (got != AOP_OK) {
+            rc = got;
+            continue;
+        }
+        it->index = i;
+        b.n++;
+        it->x = (fire_ctx){app, NULL, run ? &it->row : NULL, NULL, false, SCHEDULES_SKIPPED};
+    }
+    qsort(b.items, (size_t)b.n, sizeof(*b.items), by_creator);
+    for (int i = 0; i < b.n; i++) { /* pointers into the items, once sorted */
+        b.items[i].x.sc = &b.items[i].sc;
+        if (b.items[i].x.row)
+            b.items[i].x.row = &b.items[i].row;
+        b.items[i].x.due = due;
+    }
+    aop_err tx = b.n ? store_tx(app->store, batch_tx, &b) : AOP_OK;
+    for (int i = 0; i < b.n; i++) {
+        batch_item *it = &b.items[i];
+        out[it->index] = tx == AOP_OK ? it->x.out : SCHEDULES_SKIPPED;
+        if (tx == AOP_OK && it->x.out == SCHEDULES_STARTED) {
+            engine_queued_event(app->engine, &it->row);
+            engine_events_committed(app->engine, it->row.id, 1, 1);
+        }
+    }
+    if (tx == AOP_OK && b.n)
+        engine_queued(app->engine);
+    free(b.items);
+    arena_free(&a);
+    return tx != AOP_OK ? tx : rc;
 }
 
 aop_err schedules_fire_pending(const app_ctx *app, const char *id, bool *still)

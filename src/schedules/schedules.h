@@ -69,10 +69,13 @@ typedef enum {
     SCHEDULES_GONE,     /* the schedule is deleted or disabled */
 } schedules_outcome;
 
-/* Runs due time due_ms of schedule id at most once across processes: its
- * run record and its execution are one transaction. */
-aop_err schedules_fire(const app_ctx *app, const char *id, int64_t due_ms,
-                       schedules_outcome *out);
+/* Runs due time due_ms of schedules ids[0..n) (at most SCHEDULES_BATCH_MAX)
+ * at most once across processes: their run records and their executions
+ * are one transaction; out[i] says what schedule i did. On an error
+ * (returned) nothing of the transaction is written. */
+#define SCHEDULES_BATCH_MAX 256
+aop_err schedules_fire(const app_ctx *app, const char (*ids)[UUID_STR_LEN], int n,
+                       int64_t due_ms, schedules_outcome *out);
 /* buffer_one: starts the held due time of schedule id once no run of it is
  * active; *still true while it has to wait on. */
 aop_err schedules_fire_pending(const app_ctx *app, const char *id, bool *still);
