@@ -183,7 +183,7 @@ test-container:
 #   make tsan-unit T=engine_     make tsan-api K=cancel     (one part, no servers)
 TSAN_API_TESTS ?= $(sort $(wildcard tests/api/test_engine_*.py)) tests/api/test_executions.py \
                   tests/api/test_cluster.py tests/api/test_shutdown.py tests/api/test_budgets.py \
-                  tests/api/test_credentials.py \
+                  tests/api/test_credentials.py tests/api/test_approvals.py \
                   $(sort $(wildcard tests/api/test_events*.py))
 
 tsan:

@@ -52,6 +52,8 @@ void api_events(http_req *req);
 void api_executions_list(http_req *req);
 void api_executions_get(http_req *req);
 void api_executions_cancel(http_req *req);
+void api_approvals_decide(http_req *req);
+void api_approvals_list(http_req *req);
 void api_executions_delete(http_req *req);
 void api_executions_stats(http_req *req);
 void api_executions_summary(http_req *req);

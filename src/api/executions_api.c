@@ -184,7 +184,7 @@ void api_executions_list(http_req *req)
         if (q.status < 0 || q.status >= EXEC_RUN_STATUSES)
             api_problem(details, "status",
                         "must be one of queued, running, succeeded, failed, cancelled, "
-                        "timed_out");
+                        "timed_out, waiting");
     }
     read_range(req, from, to, &q.from, &q.to, details);
     q.trigger = http_query(req, "trigger");

@@ -374,6 +374,14 @@ static void event_node_started(run *r, int i, const char *kind)
     run_event(r, "node.started", take(&b));
 }
 
+static void event_node_waiting(run *r, int i)
+{
+    buf b;
+    buf_init(&b, 0);
+    node_id_member(&b, r, i);
+    run_event(r, "node.waiting", take(&b));
+}
+
 static void event_node_retrying(run *r, int i, long long delay_ms)
 {
     buf b;
@@ -646,6 +654,13 @@ static void end_run(run *r, exec_status status, char *error)
     int64_t now = clock_now_ms();
     for (int i = 0; i < r->d->n; i++) {
         node_state *n = &r->ns[i];
+        if (n->status == EXEC_PENDING && n->resumed_wait) { /* it waited, and stops so */
+            n->status = cut;
+            n->finished_ms = now;
+            n->dirty = true;
+            event_node_finished(r, i);
+            continue;
+        }
         if (n->status == EXEC_PENDING) { /* never reached; a restored one had succeeded */
             n->status = n->restored ? EXEC_SUCCEEDED : EXEC_SKIPPED;
             n->dirty = !n->restored;
@@ -653,13 +668,16 @@ static void end_run(run *r, exec_status status, char *error)
                 event_node_finished(r, i);
             continue;
         }
-        if (n->status != EXEC_RUNNING)
+        if (n->status != EXEC_RUNNING && n->status != EXEC_WAITING)
             continue;
         stop_node(r->lp, r, i);
+        if (n->status == EXEC_RUNNING)
+            r->inflight--;
+        else
+            r->nwaiting--;
         n->status = cut;
         n->finished_ms = now;
         n->dirty = true;
-        r->inflight--;
         event_node_finished(r, i);
     }
     if (r->heap_pos)
@@ -809,23 +827,34 @@ static void attempt(loop *lp, run *r, int i)
 {
     node_state *n = &r->ns[i];
     const node_kind *k = &node_kinds[r->d->nodes[i].kind];
-    n->attempts++;
+    bool again = n->resumed_wait; /* the attempt that waited goes on */
+    n->resumed_wait = false;
+    if (!again)
+        n->attempts++;
     if (n->status != EXEC_RUNNING) {
         n->status = EXEC_RUNNING;
         if (!n->started_ms)
             n->started_ms = clock_now_ms();
     }
     engine_count(&lp->e->stats.node_runs, 1);
-    event_node_started(r, i, k->name);
+    if (!again)
+        event_node_started(r, i, k->name);
     if (k->runs != KIND_INLINE)
         r->inflight++; /* until its outcome reaches loop_node_done */
     node_outcome o = {0};
     json_t *cfgv = render_config(lp->e, r, i, &o);
-    if (!cfgv || k->start(lp, r, i, cfgv, &o) == NODE_DONE) {
+    node_step step = cfgv ? k->start(lp, r, i, cfgv, &o) : NODE_DONE;
+    if (step == NODE_DONE) {
         loop_node_done(lp, r, i, &o);
         return;
     }
-    n->dirty = true; /* the row says running: a crash resumes it */
+    if (step == NODE_WAITING) {
+        n->status = EXEC_WAITING;
+        r->nwaiting++;
+        if (!again)
+            event_node_waiting(r, i);
+    }
+    n->dirty = true; /* the row says running (or waiting): a crash resumes it */
     touch(lp, r);
 }
 
@@ -851,6 +880,10 @@ static void advance(loop *lp, run *r)
         start_node(lp, r, r->ready[--r->nready]);
     if (!r->ending && r->unresolved == 0 && r->inflight == 0)
         end_run(r, EXEC_SUCCEEDED, NULL);
+    else if (!r->ending && r->nwaiting > 0 && r->inflight == 0 && r->nready == 0 && !r->parking) {
+        r->parking = true; /* only a decision moves it on: it leaves the loop */
+        touch(lp, r);
+    }
 }
 
 static void free_run(run *r)
@@ -861,6 +894,7 @@ static void free_run(run *r)
         free(n->error);
         free(n->model);
         free(n->out_text);
+        json_decref(n->wait_conf);
     }
     free(r->ns);
     free(r->ready);
@@ -926,6 +960,10 @@ static void restore_nodes(engine *e, run *r)
         if (rows[k].started_at[0] && clock_parse_rfc3339(rows[k].started_at, 0, &t) == 0)
             ns->started_ms = t;
         ns->attempts = (int)rows[k].attempts;
+        if (rows[k].status == EXEC_WAITING) {
+            ns->resumed_wait = true; /* its decision is in the store, or still to come */
+            continue;
+        }
         if (rows[k].status != EXEC_SUCCEEDED) {
             if (ns->attempts >= r->d->nodes[i].max_attempts)
                 ns->attempts = r->d->nodes[i].max_attempts - 1; /* one more try */
@@ -1147,6 +1185,24 @@ typedef struct {
     store_budget_deltas spend; /* what the runs' LLM calls held and cost */
 } flush_ctx;
 
+/* r waits at its approval nodes: the row says so (no lease, no slot), and
+ * each node that began to wait has its approvals row, with what is left
+ * of the execution's timeout (paused until it runs again). */
+static aop_err park_run(store *s, engine *e, run *r)
+{
+    int64_t now = clock_now_ms();
+    aop_err rc = store_execution_wait(s, r->row.id, e->owner, r->row.claims);
+    for (int i = 0; rc == AOP_OK && i < r->d->n; i++) {
+        if (r->ns[i].status != EXEC_WAITING || !r->ns[i].wait_conf)
+            continue;
+        store_approval ap;
+        kind_approval_row(r, i, r->ns[i].wait_conf, now, &ap);
+        long long left = r->row.deadline_ms - now;
+        rc = store_approval_put(s, &ap, left > 0 ? left : 0);
+    }
+    return rc;
+}
+
 static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
 {
     aop_err rc = store_execution_owned(s, r->row.id, f->e->owner, r->row.claims);
@@ -1160,6 +1216,8 @@ static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
     }
     if (rc == AOP_OK)
         rc = budget_flush_run(s, r, &f->spend);
+    if (rc == AOP_OK && r->parking && !r->ending)
+        rc = park_run(s, f->e, r);
     if (rc == AOP_OK && r->ending) {
         store_execution end;
         char *output = NULL;
@@ -1264,6 +1322,17 @@ static void written(loop *lp, run *r)
     for (int i = 0; r->d && i < r->d->n; i++)
         r->ns[i].dirty = false;
     budget_flushed(r);
+    if (r->parking && !r->ending) {
+        /* Waiting holds no loop and no slot of its workflow's limit. */
+        bool limited = r->row.max_concurrency > 0;
+        budget_abandon(lp->e, r);
+        drop_run(lp, r);
+        engine_hook_changed(lp->e, wf, id);
+        waits_notify(lp->e, id, false); /* a wait: true answers 202 "waiting" now */
+        if (limited)
+            engine_wake(lp->e);
+        return;
+    }
     if (r->ending) {
         /* Its workflow's limit has room again: a queued one may start now. */
         bool limited = r->row.max_concurrency > 0;

@@ -66,6 +66,11 @@ typedef struct {
     long long out_bytes; /* the JSON size of output */
     long long stored;    /* the length of out_text */
     long long wait_ms;   /* KIND_TIMER: the wait its start chose (delay: ms) */
+    /* NODE_WAITING (approval): the rendered config it waits with (owned,
+     * until the flush that parks the run writes its row); resumed: it
+     * waited in an earlier claim, so its attempt goes on, not again */
+    json_t *wait_conf;
+    bool resumed_wait;
     /* LLM spend (budget.c): the call whose reservation the node holds
      * (0: none), and how many calls it reserved for in this claim */
     long long budget_seq;
@@ -98,6 +103,8 @@ struct run {
     bool lost;           /* the row is no longer ours (set by the flush) */
     run *touched_next;
     bool ending;
+    int nwaiting;        /* nodes waiting (NODE_WAITING) */
+    bool parking;        /* nothing else can run: the flush parks it */
     exec_status end_status;
     char *end_error;     /* JSON text */
     size_t heap_pos;     /* the deadline timer */
@@ -314,11 +321,20 @@ int engine_credential(loop *lp, run *r, const json_t *conf, struct credentials_u
  * (engine_delta), and the finish reads the same answer a call without
  * streaming gets.
  */
-void llm_stream_start(call *c);
+void llm_stream_start(call *c, bool anthropic);
 /* The streamed answer as a non-streaming call's JSON (new): NULL with
  * *streamed false when c did not stream (or was answered with an error
  * status), NULL with *streamed true when the stream could not be read. */
 json_t *llm_stream_answer(call *c, bool *streamed);
+
+/* kinds/approval.c: node i's approvals row, from the config it waits
+ * with (borrowed: out points into r and conf). */
+void kind_approval_row(const run *r, int i, const json_t *conf, int64_t now_ms,
+                       store_approval *out);
+
+/* waits.c: approvals whose timeout is due, decided "timeout" (each once,
+ * by one instance) and their executions queued again. */
+void approvals_expire(engine *e);
 
 /* inserter.c */
 int inserter_start(engine *e);

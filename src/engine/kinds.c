@@ -26,6 +26,8 @@ const node_kind node_kinds[] = {
      kind_llm_finish},
     {"delay", NULL, kind_delay_check, kind_delay_templates, KIND_TIMER, kind_delay_start,
      kind_delay_finish},
+    {"approval", kind_approval_branch, kind_approval_check, kind_approval_templates,
+     KIND_INLINE, kind_approval_start, NULL},
 };
 
 const int node_kinds_count = (int)(sizeof(node_kinds) / sizeof(node_kinds[0]));

@@ -36,6 +36,8 @@ typedef enum {
 typedef enum {
     NODE_DONE,    /* *o is the attempt's outcome */
     NODE_STARTED, /* the attempt is in flight until the kind's finish */
+    NODE_WAITING, /* the node waits for a decision out of the engine's hands
+                   * (approval): the execution parks once nothing else can run */
 } node_step;
 
 typedef struct {
@@ -96,5 +98,10 @@ void kind_delay_check(definition_ctx *c, const json_t *conf);
 void kind_delay_templates(definition_ctx *c, const json_t *conf);
 node_step kind_delay_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o);
 void kind_delay_finish(loop *lp, run *r, int i, call *c, node_outcome *o);
+
+void kind_approval_check(definition_ctx *c, const json_t *conf);
+void kind_approval_templates(definition_ctx *c, const json_t *conf);
+bool kind_approval_branch(const json_t *output);
+node_step kind_approval_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o);
 
 #endif

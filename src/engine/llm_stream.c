@@ -2,7 +2,9 @@
  * llm_stream.c - an llm call that streams (engine_int.h, "llm_stream.c").
  *
  * The OpenAI-compatible request asks for `stream: true` with
- * `stream_options.include_usage`; the 2xx answer is an event stream that
+ * `stream_options.include_usage`, the Anthropic one for `stream: true`
+ * (its usage comes in message_start and message_delta); the 2xx answer is
+ * an event stream that
  * the curl write callback hands to the parser piece by piece, each piece
  * of text going to engine_delta (coalesced there, never stored). An error
  * status answers JSON as usual and is kept for the kind's finish.
@@ -46,10 +48,11 @@ static void state_free(void *state)
     free(st);
 }
 
-void llm_stream_start(call *c)
+void llm_stream_start(call *c, bool anthropic)
 {
     stream_state *st = xcalloc(1, sizeof(*st));
     sse_chat_init(&st->parse, ENGINE_HTTP_MAX_RESPONSE);
+    st->parse.anthropic = anthropic;
     call_stream(c, on_body, st, state_free);
 }
 

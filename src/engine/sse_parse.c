@@ -22,11 +22,70 @@ void sse_chat_free(sse_chat *p)
     buf_free(&p->content);
 }
 
+/* Text the answer grows by: kept, and sent to delta. */
+static int grow(sse_chat *p, const json_t *text, sse_chat_delta delta, void *ctx)
+{
+    size_t n = json_string_length(text);
+    p->has_content = true;
+    int rc = buf_append(&p->content, json_string_value(text), n);
+    if (rc == 0 && n && delta)
+        delta(ctx, json_string_value(text), n);
+    return rc;
+}
+
+static void keep_model(sse_chat *p, const json_t *v)
+{
+    const char *model = json_string_value(json_object_get(v, "model"));
+    if (model && strlen(model) < sizeof(p->model))
+        str_copy(p->model, sizeof(p->model), model);
+}
+
+/* One of Anthropic's events (sse_parse.h). */
+static int anthropic_event(sse_chat *p, const json_t *v, sse_chat_delta delta, void *ctx)
+{
+    const char *type = json_string_value(json_object_get(v, "type"));
+    if (!type)
+        return -1;
+    if (!strcmp(type, "error"))
+        return -1;
+    if (!strcmp(type, "message_stop")) {
+        p->done = true;
+        return 0;
+    }
+    const json_t *u = NULL;
+    if (!strcmp(type, "message_start")) {
+        const json_t *m = json_object_get(v, "message");
+        keep_model(p, m);
+        u = json_object_get(m, "usage");
+        const json_t *in = json_object_get(u, "input_tokens");
+        if (json_is_integer(in))
+            p->prompt_tokens = (long long)json_integer_value(in);
+    } else if (!strcmp(type, "content_block_delta")) {
+        const json_t *d = json_object_get(v, "delta");
+        const char *dt = json_string_value(json_object_get(d, "type"));
+        const json_t *text = json_object_get(d, "text");
+        if (dt && !strcmp(dt, "text_delta") && json_is_string(text))
+            return grow(p, text, delta, ctx);
+    } else if (!strcmp(type, "message_delta")) {
+        const char *stop = json_string_value(json_object_get(json_object_get(v, "delta"),
+                                                             "stop_reason"));
+        if (stop && strlen(stop) < sizeof(p->finish))
+            str_copy(p->finish, sizeof(p->finish), stop);
+        u = json_object_get(v, "usage");
+    }
+    const json_t *out = json_object_get(u, "output_tokens");
+    if (json_is_object(u))
+        p->has_usage = true;
+    if (json_is_integer(out)) /* a running total: the last one counts */
+        p->completion_tokens = (long long)json_integer_value(out);
+    return 0;
+}
+
 /* One chunk's JSON: its content goes to the answer (and to delta), the
  * rest is kept. */
 static int chunk(sse_chat *p, const char *text, size_t len, sse_chat_delta delta, void *ctx)
 {
-    if (len == 6 && !memcmp(text, "[DONE]", 6)) {
+    if (!p->anthropic && len == 6 && !memcmp(text, "[DONE]", 6)) {
         p->done = true;
         return 0;
     }
@@ -35,19 +94,15 @@ static int chunk(sse_chat *p, const char *text, size_t len, sse_chat_delta delta
         json_decref(v);
         return -1;
     }
-    const char *model = json_string_value(json_object_get(v, "model"));
-    if (model && strlen(model) < sizeof(p->model))
-        str_copy(p->model, sizeof(p->model), model);
+    if (p->anthropic) {
+        int arc = anthropic_event(p, v, delta, ctx);
+        json_decref(v);
+        return arc;
+    }
+    keep_model(p, v);
     const json_t *choice = json_array_get(json_object_get(v, "choices"), 0);
     const json_t *c = json_object_get(json_object_get(choice, "delta"), "content");
-    int rc = 0;
-    if (json_is_string(c)) {
-        size_t n = json_string_length(c);
-        p->has_content = true;
-        rc = buf_append(&p->content, json_string_value(c), n);
-        if (rc == 0 && n && delta)
-            delta(ctx, json_string_value(c), n);
-    }
+    int rc = json_is_string(c) ? grow(p, c, delta, ctx) : 0;
     const char *fin = json_string_value(json_object_get(choice, "finish_reason"));
     if (fin && strlen(fin) < sizeof(p->finish))
         str_copy(p->finish, sizeof(p->finish), fin);
@@ -108,6 +163,23 @@ int sse_chat_feed(sse_chat *p, const char *bytes, size_t len, sse_chat_delta del
     return p->failed ? -1 : 0;
 }
 
+/* The Messages API's answer (sse_parse.h). */
+static json_t *anthropic_result(const sse_chat *p)
+{
+    json_t *blocks = json_array();
+    if (p->has_content)
+        json_array_append_new(blocks, json_pack("{s:s, s:s%}", "type", "text", "text",
+                                                p->content.data ? p->content.data : "",
+                                                p->content.len));
+    json_t *v = json_pack("{s:s, s:o, s:o}", "model", p->model, "content", blocks, "stop_reason",
+                          p->finish[0] ? json_string(p->finish) : json_null());
+    if (v && p->has_usage)
+        json_object_set_new(v, "usage",
+                            json_pack("{s:I, s:I}", "input_tokens", (json_int_t)p->prompt_tokens,
+                                      "output_tokens", (json_int_t)p->completion_tokens));
+    return v;
+}
+
 json_t *sse_chat_result(sse_chat *p, sse_chat_delta delta, void *ctx)
 {
     if (!p->failed && p->line.len)
@@ -118,6 +190,8 @@ json_t *sse_chat_result(sse_chat *p, sse_chat_delta delta, void *ctx)
     }
     if (p->failed)
         return NULL;
+    if (p->anthropic)
+        return anthropic_result(p);
     json_t *content = p->has_content ? json_stringn(p->content.data, p->content.len) : json_null();
     json_t *v = json_pack("{s:s, s:[{s:i, s:{s:s, s:o}, s:o}]}", "model", p->model, "choices",
                           "index", 0, "message", "role", "assistant", "content", content,

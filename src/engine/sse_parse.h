@@ -1,8 +1,9 @@
 /*
- * sse_parse.h - an OpenAI-compatible chat completion answered as a stream
- * (`stream: true`): the Server-Sent Events of the response parsed as they
- * arrive, in pieces cut anywhere (a curl write callback's), into the text
- * deltas and, at the end, the same answer a non-streaming call returns.
+ * sse_parse.h - a chat completion answered as a stream (`stream: true`),
+ * OpenAI-compatible or Anthropic's Messages API: the Server-Sent Events of
+ * the response parsed as they arrive, in pieces cut anywhere (a curl write
+ * callback's), into the text deltas and, at the end, the same answer a
+ * non-streaming call to that API returns.
  *
  * The event stream: lines ending in "\n", "\r\n" or "\r"; "data:" lines
  * (one optional space after the colon) joined by "\n" make an event's
@@ -10,7 +11,12 @@
  * are ignored. Each data is a chat.completion.chunk JSON object (its
  * choices[0].delta.content appended to the answer, choices[0].finish_reason
  * and model kept, usage, sent in the last chunk under
- * stream_options.include_usage, kept), or "[DONE]".
+ * stream_options.include_usage, kept), or "[DONE]". For Anthropic
+ * (anthropic set after sse_chat_init), each data is an event object by its
+ * "type": message_start (model, usage.input_tokens), content_block_delta
+ * (a text_delta's text appended), message_delta (delta.stop_reason,
+ * usage.output_tokens, a running total), message_stop; error fails the
+ * parse; the others (ping, content_block_start/stop) are ignored.
  *
  * Bounds: a line (and an event's data) of SSE_PARSE_LINE_MAX bytes, and
  * the answer's content of the max given to sse_chat_init; past either the
@@ -38,7 +44,8 @@ typedef struct {
     char finish[64];
     long long prompt_tokens, completion_tokens;
     bool has_usage;
-    bool done;    /* "[DONE]" came */
+    bool anthropic; /* Anthropic's events, not OpenAI's chunks */
+    bool done;    /* "[DONE]" (or message_stop) came */
     bool failed;  /* a bound was passed or a chunk was not JSON */
 } sse_chat;
 
@@ -53,8 +60,11 @@ void sse_chat_free(sse_chat *p);
 int sse_chat_feed(sse_chat *p, const char *bytes, size_t len, sse_chat_delta delta, void *ctx);
 /* The answer as a non-streaming call returns it (new): {"model",
  * "choices": [{"index": 0, "message": {"role": "assistant", "content"},
- * "finish_reason"}], "usage" (when a chunk carried it)}. A last event not
- * ended by a blank line counts. NULL when the parse failed. */
+ * "finish_reason"}], "usage" (when a chunk carried it)}; for Anthropic
+ * {"model", "content": [{"type": "text", "text"}] (empty without text),
+ * "stop_reason", "usage": {"input_tokens", "output_tokens"} (when an event
+ * carried it)}. A last event not ended by a blank line counts. NULL when
+ * the parse failed. */
 json_t *sse_chat_result(sse_chat *p, sse_chat_delta delta, void *ctx);
 
 #endif

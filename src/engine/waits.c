@@ -16,6 +16,10 @@
 
 #define TICK_MS 100
 #define REQUEUE_EVERY_MS 1000
+/* How often the approvals past their timeout are looked for, and at most
+ * how many one look decides. */
+#define APPROVALS_EVERY_MS 250
+#define APPROVALS_BATCH 100
 #define PRUNE_BATCHES_PER_TICK 20
 
 struct waiter {
@@ -188,11 +192,59 @@ static void prune(engine *e)
     log_info("pruned execution history", LF_I("executions", total));
 }
 
+typedef struct {
+    const store_approval *ap;
+    int64_t now;
+} expire_ctx;
+
+static aop_err expire_tx(store *s, void *p)
+{
+    expire_ctx *x = p;
+    char at[25];
+    clock_format_rfc3339(x->now, at);
+    return store_approval_decide(s, x->ap->execution_id, x->ap->node_id, "timeout", NULL, NULL,
+                                 at, x->now);
+}
+
+void approvals_expire(engine *e)
+{
+    arena a = {0};
+    store_approval *due = NULL;
+    int n = 0, queued = 0;
+    int64_t now = clock_now_ms();
+    aop_err rc = store_approval_due(e->st, now, APPROVALS_BATCH, &due, &n, &a);
+    if (rc != AOP_OK)
+        log_warn("cannot read the approvals past their timeout", LF_S("error", err_code(rc)));
+    for (int k = 0; rc == AOP_OK && k < n; k++) {
+        expire_ctx x = {&due[k], now};
+        aop_err one = store_tx(e->st, expire_tx, &x);
+        if (one == AOP_OK) { /* ours: another instance's decision answers CONFLICT */
+            queued++;
+            engine_hook_changed(e, NULL, due[k].execution_id);
+        } else if (one == AOP_ERR_CONFLICT) {
+            /* Decided elsewhere, running again (it is due again once it
+             * parks), or ended without it: then it is closed for good. */
+            char at[25];
+            bool closed = false;
+            clock_format_rfc3339(now, at);
+            if (store_approval_close(e->st, due[k].execution_id, due[k].node_id, at, &closed) !=
+                AOP_OK)
+                log_warn("cannot close the approval of an ended execution");
+        } else {
+            log_warn("cannot time an approval out", LF_S("error", err_code(one)));
+        }
+    }
+    arena_free(&a);
+    if (queued > 0)
+        engine_queued(e);
+}
+
 static void *maint_main(void *arg)
 {
     engine *e = arg;
     int64_t now = engine_mono_ms();
     int64_t next_renew = now, next_requeue = now + REQUEUE_EVERY_MS, next_prune = now;
+    int64_t next_approvals = now;
     long long renew_every = e->cfg->execution_lease_ms / 3;
     while (!__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST)) {
         now = engine_mono_ms();
@@ -205,6 +257,10 @@ static void *maint_main(void *arg)
         if (now >= next_requeue) {
             requeue(e);
             next_requeue = now + REQUEUE_EVERY_MS;
+        }
+        if (now >= next_approvals) {
+            approvals_expire(e);
+            next_approvals = now + APPROVALS_EVERY_MS;
         }
         if (now >= next_prune) {
             prune(e);

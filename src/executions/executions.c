@@ -230,7 +230,7 @@ aop_err executions_start(const app_ctx *app, const store_execution *row, executi
 
 static bool ended(exec_status s)
 {
-    return s != EXEC_QUEUED && s != EXEC_RUNNING;
+    return s != EXEC_QUEUED && s != EXEC_RUNNING && s != EXEC_WAITING;
 }
 
 aop_err executions_wait(const app_ctx *app, const char *id, long long timeout_ms,
@@ -238,10 +238,12 @@ aop_err executions_wait(const app_ctx *app, const char *id, long long timeout_ms
 {
     if (engine_wait(app->engine, id, timeout_ms, fn, ctx) != 0)
         return AOP_ERR_UNAVAILABLE;
-    /* It may have ended before the wait was registered. */
+    /* It may have ended (or begun to wait for an approval) before the wait
+     * was registered. */
     store_execution now;
     arena a = {0};
-    if (store_execution_get(app->store, id, &now, &a) != AOP_OK || ended(now.status))
+    if (store_execution_get(app->store, id, &now, &a) != AOP_OK || ended(now.status) ||
+        now.status == EXEC_WAITING)
         engine_notify(app->engine, id);
     arena_free(&a);
     return AOP_OK;
@@ -458,7 +460,7 @@ static aop_err cancel_events(store *s, cancel_ctx *x, const store_exec_node *nod
     for (int i = 0; i < nn; i++) {
         const store_exec_node *n = &nodes[i];
         int64_t t = 0;
-        if (n->status == EXEC_RUNNING)
+        if (n->status == EXEC_RUNNING || n->status == EXEC_WAITING)
             node_cancelled(x, &seq, now, n->node_id, "cancelled",
                            n->started_at[0] && !clock_parse_rfc3339(n->started_at, 0, &t)
                                ? json_integer(now - t > 0 ? now - t : 0)
@@ -531,6 +533,8 @@ static aop_err cancel_tx(store *s, void *p)
         rc = cancel_events(s, x, nodes, nn, now);
     if (rc == AOP_OK)
         rc = store_execution_nodes_end(s, e->id, EXEC_RUNNING, EXEC_CANCELLED, e->finished_at, &n);
+    if (rc == AOP_OK) /* at an approval */
+        rc = store_execution_nodes_end(s, e->id, EXEC_WAITING, EXEC_CANCELLED, e->finished_at, &n);
     if (rc == AOP_OK) /* never reached: skipped, without a finish time */
         rc = store_execution_nodes_end(s, e->id, EXEC_PENDING, EXEC_SKIPPED, NULL, &n);
     if (rc == AOP_OK) /* its LLM calls in flight are aborted: what they hold goes back */
@@ -570,6 +574,74 @@ aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id
             return rc;
     }
     return full_json(app, &row, json, len, a);
+}
+
+/* ---- approvals ---- */
+
+typedef struct {
+    const char *id, *node_id, *decision, *comment, *by;
+} decide_ctx;
+
+static aop_err decide_tx(store *s, void *p)
+{
+    const decide_ctx *x = p;
+    int64_t now = clock_now_ms();
+    char at[25];
+    clock_format_rfc3339(now, at);
+    return store_approval_decide(s, x->id, x->node_id, x->decision, x->comment, x->by, at, now);
+}
+
+aop_err executions_decide(const app_ctx *app, const wf_caller *c, const char *id,
+                          const char *node_id, const char *decision, const char *comment,
+                          char **json, size_t *len, arena *a)
+{
+    store_execution row;
+    store_approval ap;
+    aop_err rc = read_row(app, c, id, true, &row, a);
+    if (rc == AOP_OK)
+        rc = store_approval_get(app->store, id, node_id, &ap, a);
+    if (rc != AOP_OK)
+        return rc;
+    decide_ctx x = {id, node_id, decision, comment, c->id};
+    rc = store_tx(app->store, decide_tx, &x);
+    if (rc != AOP_OK)
+        return rc;
+    engine_queued(app->engine); /* any instance's loop goes on with it */
+    executions_changed(app, row.workflow_id, id);
+    rc = store_execution_get(app->store, id, &row, a);
+    return rc == AOP_OK ? full_json(app, &row, json, len, a) : rc;
+}
+
+static json_t *approval_json(const store_approval *ap)
+{
+    char expires[25];
+    clock_format_rfc3339(ap->expires_at_ms, expires);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s}", "executionId", ap->execution_id,
+                     "workflowId", ap->workflow_id, "workflowName", ap->workflow_name, "nodeId",
+                     ap->node_id, "message", ap->message, "createdAt", ap->created_at,
+                     "expiresAt", expires);
+}
+
+aop_err executions_approvals(const app_ctx *app, const wf_caller *c, long long offset,
+                             long long limit, long long page, char **json, size_t *len,
+                             arena *a)
+{
+    store_approval *rows = NULL;
+    int n = 0;
+    long long total = 0;
+    if (c->viewer) /* decides nothing */
+        return (*json = dump(json_list_page(json_array(), page, limit, 0), len, a))
+                   ? AOP_OK
+                   : AOP_ERR_INTERNAL;
+    aop_err rc = store_approval_list(app->store, c->id, c->admin, offset, limit, &rows, &n,
+                                     &total, a);
+    if (rc != AOP_OK)
+        return rc;
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(data, approval_json(&rows[i]));
+    *json = dump(json_list_page(data, page, limit, total), len, a);
+    return *json ? AOP_OK : AOP_ERR_INTERNAL;
 }
 
 /* The row and the reservations of its LLM calls together. */

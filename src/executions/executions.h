@@ -84,6 +84,22 @@ aop_err executions_result(const app_ctx *app, const wf_caller *c, const char *id
 aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, char **json,
                        size_t *len, arena *a);
 
+/* The decision ("approve" or "reject"; comment may be NULL) of the
+ * caller (write access on the workflow) on approval node_id of waiting
+ * execution id; the execution is queued again to go on. *json is the
+ * execution afterwards. AOP_ERR_NOT_FOUND: no such execution, or no such
+ * node waiting there; AOP_ERR_CONFLICT: decided already (the first
+ * decision wins) or the execution no longer waits. */
+aop_err executions_decide(const app_ctx *app, const wf_caller *c, const char *id,
+                          const char *node_id, const char *decision, const char *comment,
+                          char **json, size_t *len, arena *a);
+
+/* A page of the approvals the caller may decide (api.md, GET
+ * /api/approvals): a list's JSON text from a. */
+aop_err executions_approvals(const app_ctx *app, const wf_caller *c, long long offset,
+                             long long limit, long long page, char **json, size_t *len,
+                             arena *a);
+
 /* Cancels a queued or running execution (an ended one is left as it is);
  * *json is the execution afterwards. */
 aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id, char **json,

@@ -478,7 +478,7 @@ void live_deleted(live *l, const char *execution_id)
 
 static bool ended_status(exec_status st)
 {
-    return st != EXEC_QUEUED && st != EXEC_RUNNING;
+    return st != EXEC_QUEUED && st != EXEC_RUNNING && st != EXEC_WAITING;
 }
 
 /*

@@ -67,6 +67,9 @@ const http_route http_routes[] = {
     ROUTE("GET", "/api/events", api_events, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
     ROUTE("POST", "/api/executions/:id/cancel", api_executions_cancel, ACCESS_AUTH, ROLES_ANY,
           BUCKET_GENERAL),
+    ROUTE("POST", "/api/executions/:id/approvals/:nodeId", api_approvals_decide, ACCESS_AUTH,
+          ROLES_ANY, BUCKET_GENERAL),
+    ROUTE("GET", "/api/approvals", api_approvals_list, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
     ROUTE("DELETE", "/api/executions/:id", api_executions_delete, ACCESS_AUTH, ROLE_ADMIN,
           BUCKET_GENERAL),
 

@@ -49,8 +49,9 @@
 /* Key of the advisory lock claims take turns under ("AOPClaim"). */
 #define CLAIM_LOCK "4706068386136811885"
 /* The statuses that count against QUOTA_ACTIVE_EXECUTIONS: an execution
- * holds its place in the quota from its queueing to its end. */
-#define EXEC_ACTIVE "'queued', 'running'"
+ * holds its place in the quota from its queueing to its end, waiting for
+ * an approval included. */
+#define EXEC_ACTIVE "'queued', 'running', 'waiting'"
 /* Class of the advisory locks of the quota, keyed by a hash of the user
  * ("AOPq"); the two-key space is apart from the one-key space above. */
 #define QUOTA_LOCK "1095716977"
@@ -268,7 +269,7 @@ static const db_sql q_finish = DB_BOTH(
     "UPDATE executions SET status = $1, output = $2, error = $3, finished_at = $4, "
     "duration_ms = " NULL_IF_NEG("$5") ", memory_bytes = $6, prompt_tokens = $7, "
     "completion_tokens = $8, total_tokens = $9, cost_usd = $10, lease_owner = NULL, "
-    "lease_until = NULL WHERE id = $11 AND status IN ('queued', 'running')");
+    "lease_until = NULL WHERE id = $11 AND status IN (" EXEC_ACTIVE ")");
 /* Node rows go with it (ON DELETE CASCADE; SQLite has foreign keys on for
  * every connection): one statement, so never half done. */
 static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
@@ -302,7 +303,8 @@ static const db_sql q_events_last = DB_BOTH(
     "COUNT(*) FILTER (WHERE status = 'succeeded'), "                                         \
     "COUNT(*) FILTER (WHERE status = 'failed'), "                                            \
     "COUNT(*) FILTER (WHERE status = 'cancelled'), "                                         \
-    "COUNT(*) FILTER (WHERE status = 'timed_out'), COALESCE(SUM(prompt_tokens), 0), "        \
+    "COUNT(*) FILTER (WHERE status = 'timed_out'), "                                         \
+    "COUNT(*) FILTER (WHERE status = 'waiting'), COALESCE(SUM(prompt_tokens), 0), "        \
     "COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0), "                  \
     "COALESCE(SUM(cost_usd), 0), MAX(started_at) FROM executions WHERE "
 #define DURATIONS_SELECT                                                                     \
@@ -357,10 +359,10 @@ static const db_sql q_summary_top = DB_BOTH(
  * scans the table), and a row another pruner is deleting is skipped, not
  * waited for. */
 static const db_sql q_prune_keep = DB_BOTH(
-    "SELECT created_at, id FROM executions WHERE status NOT IN ('queued', 'running') "
+    "SELECT created_at, id FROM executions WHERE status NOT IN (" EXEC_ACTIVE ") "
     "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $1");
 #define PRUNE_ROWS                                                                           \
-    "SELECT id FROM executions WHERE status NOT IN ('queued', 'running') "                   \
+    "SELECT id FROM executions WHERE status NOT IN (" EXEC_ACTIVE ") "                   \
     "AND (created_at, id) < ($1, $2) ORDER BY created_at, id LIMIT $3"
 const db_sql store_exec_prune_sql = DB_PAIR(
     "DELETE FROM executions WHERE id IN (" PRUNE_ROWS ")",
@@ -873,6 +875,7 @@ aop_err store_execution_list(store *s, const store_exec_query *q, store_executio
 static const db_col totals_cols[] = {
     X(DB_INT, total), X(DB_INT, by_status[0]), X(DB_INT, by_status[1]), X(DB_INT, by_status[2]),
     X(DB_INT, by_status[3]), X(DB_INT, by_status[4]), X(DB_INT, by_status[5]),
+    X(DB_INT, by_status[6]),
     X(DB_INT, prompt_tokens), X(DB_INT, completion_tokens), X(DB_INT, total_tokens),
     X(DB_DOUBLE, cost_usd), X(DB_COPY, last_executed_at),
 };

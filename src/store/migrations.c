@@ -464,7 +464,59 @@ static const db_sql m8[] = {
 };
 
 /*
- * 009: triggers (docs/api.md, "Triggers"). Executions say what started them
+ * 011: approvals (docs/api.md, "More node types"). An execution at an
+ * approval node is "waiting", and so is the node: both CHECKs take the new
+ * status (PostgreSQL replaces the constraints; SQLite, which cannot alter
+ * a CHECK, has the tables' text rewritten in its schema, as its ALTER
+ * TABLE documentation gives for a change that leaves every stored row
+ * valid, and reloads it). Pruning passes over waiting executions
+ * (executions_ended_idx again, its condition as the queries write it).
+ * One approvals row per waiting node, decided by one conditional UPDATE
+ * (decision IS NULL), so the first decision wins; expires_at (wall-clock
+ * ms) is when its timeout fires, found through approvals_due_idx by any
+ * instance; left_ms is what was left of the execution's settings.timeoutMs
+ * when it began to wait (that clock is paused until it runs again).
+ */
+static const db_sql m11[] = {
+    DB_PAIR("PRAGMA writable_schema=ON;\n"
+            "UPDATE sqlite_master SET sql = replace(sql, '''timed_out'')', "
+            "'''timed_out'',''waiting'')') WHERE type = 'table' AND name = 'executions';\n"
+            "UPDATE sqlite_master SET sql = replace(sql, '''pending'',', "
+            "'''pending'',''waiting'',') WHERE type = 'table' AND name = 'execution_nodes';\n"
+            "PRAGMA writable_schema=RESET;\n",
+            "ALTER TABLE executions DROP CONSTRAINT executions_status_check;\n"
+            "ALTER TABLE executions ADD CONSTRAINT executions_status_check CHECK (status IN "
+            "('queued','running','succeeded','failed','cancelled','timed_out','waiting'));\n"
+            "ALTER TABLE execution_nodes DROP CONSTRAINT execution_nodes_status_check;\n"
+            "ALTER TABLE execution_nodes ADD CONSTRAINT execution_nodes_status_check CHECK "
+            "(status IN ('queued','running','succeeded','failed','cancelled','timed_out',"
+            "'pending','waiting','skipped'));\n"),
+    DB_BOTH("DROP INDEX executions_ended_idx;\n"
+            "CREATE INDEX executions_ended_idx ON executions (created_at, id, status) WHERE "
+            "status NOT IN ('queued', 'running', 'waiting');\n"
+            "CREATE TABLE approvals (\n"
+            "  execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
+            "  node_id TEXT NOT NULL,\n"
+            "  workflow_id TEXT NOT NULL,\n"
+            "  message TEXT,\n"
+            "  on_timeout TEXT NOT NULL CHECK (on_timeout IN ('fail','reject')),\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  expires_at {INT} NOT NULL,\n"
+            "  left_ms {INT} NOT NULL,\n"
+            "  decision TEXT CHECK (decision IN ('approve','reject','timeout')),\n"
+            "  comment TEXT,\n"
+            "  decided_by TEXT,\n"
+            "  decided_at TEXT,\n"
+            "  PRIMARY KEY (execution_id, node_id)\n"
+            ");\n"
+            "CREATE INDEX approvals_due_idx ON approvals (expires_at) WHERE decision IS NULL;\n"
+            "CREATE INDEX approvals_open_idx ON approvals (workflow_id, created_at) "
+            "WHERE decision IS NULL;\n"),
+    {0},
+};
+
+/*
+ * 012: triggers (docs/api.md, "Triggers"). Executions say what started them
  * (trigger_id: the schedule or webhook; scheduled_for: a schedule's due
  * time). A schedule_runs row is written in the transaction that queues the
  * execution of a due time, and its key is the due time itself, so a due
@@ -475,7 +527,7 @@ static const db_sql m8[] = {
  * old_until_ms). webhook_keys keeps an Idempotency-Key's answer until
  * expires_ms; execution_id NULL while the first request is being handled.
  */
-static const db_sql m9[] = {
+static const db_sql m12[] = {
     DB_BOTH("ALTER TABLE executions ADD COLUMN trigger_id TEXT;\n"
             "ALTER TABLE executions ADD COLUMN scheduled_for TEXT;\n"
             "CREATE INDEX executions_trigger_idx ON executions (trigger, created_at, id);\n"
@@ -542,7 +594,8 @@ const store_migration store_migrations[] = {
     {6, "006_budgets", m6},
     {7, "007_credentials", m7},
     {8, "008_execution_events", m8},
-    {9, "009_triggers", m9},
+    {11, "011_approvals", m11},
+    {12, "012_triggers", m12},
 };
 
 const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);

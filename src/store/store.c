@@ -106,7 +106,8 @@ aop_err store_listen(store *s, void (*fn)(void *arg, const char *payload), void 
 
 /* Indexed by exec_status. */
 static const char *const exec_status_names[EXEC_STATUS_COUNT] = {
-    "queued", "running", "succeeded", "failed", "cancelled", "timed_out", "pending", "skipped",
+    "queued", "running", "succeeded", "failed", "cancelled", "timed_out", "waiting", "pending",
+    "skipped",
 };
 
 const char *exec_status_name(exec_status s)

@@ -150,10 +150,11 @@ typedef struct {
 /* Execution and node statuses, in this order everywhere (byStatus). */
 typedef enum {
     EXEC_QUEUED, EXEC_RUNNING, EXEC_SUCCEEDED, EXEC_FAILED, EXEC_CANCELLED, EXEC_TIMED_OUT,
+    EXEC_WAITING, /* at an approval node: no worker, no lease */
     EXEC_PENDING, EXEC_SKIPPED, /* nodes only */
     EXEC_STATUS_COUNT
 } exec_status;
-#define EXEC_RUN_STATUSES 6 /* the ones an execution can have */
+#define EXEC_RUN_STATUSES 7 /* the ones an execution can have */
 
 const char *exec_status_name(exec_status s);
 /* -1 when name is not a status (nodes' included). */
@@ -831,5 +832,57 @@ extern const store_vtbl store_sqlite_vtbl;
  * password. */
 void *store_pg_open(const char *url, char *err, size_t errlen);
 extern const store_vtbl store_pg_vtbl;
+
+/* ---- approvals (approvals.c) ---- */
+
+/* One approvals row; texts "" (DB_COPY) or NULL (message, comment,
+ * decided_by) when SQL NULL. decision "" until decided: "approve",
+ * "reject" or "timeout". workflow_name is read, never written. */
+typedef struct {
+    char execution_id[UUID_STR_LEN];
+    char workflow_id[UUID_STR_LEN];
+    char *workflow_name;
+    char *node_id;
+    char *message;
+    char on_timeout[8];    /* "fail" or "reject" */
+    char created_at[25];
+    long long expires_at_ms; /* wall clock */
+    char decision[8];
+    char *comment;
+    char *decided_by;
+    char decided_at[25];
+} store_approval;
+
+/* The engine parks execution id (running under owner's claims-th lease) at
+ * its approval nodes: waiting, with no lease. AOP_ERR_CONFLICT when the
+ * row is no longer so held. */
+aop_err store_execution_wait(store *s, const char *id, const char *owner, long long claims);
+/* The row of a node that begins to wait (left_ms: what is left of the
+ * execution's timeout); a row already there is kept as it is. */
+aop_err store_approval_put(store *s, const store_approval *ap, long long left_ms);
+/* AOP_ERR_NOT_FOUND when the node has no row. */
+aop_err store_approval_get(store *s, const char *execution_id, const char *node_id,
+                           store_approval *out, arena *a);
+/* The node's decision (comment, by may be NULL), taken only while it is
+ * undecided and its execution waiting; the execution is queued again, its
+ * deadline now_ms + what was left of it. AOP_ERR_CONFLICT otherwise. Run
+ * it in a transaction. */
+aop_err store_approval_decide(store *s, const char *execution_id, const char *node_id,
+                              const char *decision, const char *comment, const char *by,
+                              const char *at, long long now_ms);
+/* Closes (decision "timeout", no requeue) the undecided row of an
+ * execution that ended without it; *closed says whether it did. A row of
+ * a queued or running execution is left: it may wait again. */
+aop_err store_approval_close(store *s, const char *execution_id, const char *node_id,
+                             const char *at, bool *closed);
+/* At most max undecided rows whose expires_at is not after now_ms (ids
+ * only), the oldest due first. */
+aop_err store_approval_due(store *s, long long now_ms, int max, store_approval **out, int *n,
+                           arena *a);
+/* A page of the undecided approvals of waiting executions that user_id
+ * may decide (admin: all), oldest first; *total counts them all. */
+aop_err store_approval_list(store *s, const char *user_id, bool admin, long long offset,
+                            long long limit, store_approval **out, int *n, long long *total,
+                            arena *a);
 
 #endif

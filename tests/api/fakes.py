@@ -363,13 +363,17 @@ class FakeLLM(_FakeServer):
         return self.url + "/v1"
 
     def script(self, model, content=None, prompt_tokens=None, completion_tokens=None, finish_reason=None,
-               delay=None, chunks=None, chunk_delay=None):
+               delay=None, chunks=None, chunk_delay=None, gate=None):
         """What answers to model look like (unset parts keep the defaults); delay: seconds
-        to wait before answering; chunks, chunk_delay: how a streamed answer comes."""
+        to wait before answering; chunks, chunk_delay: how a streamed answer comes; gate:
+        a threading.Event a streamed answer waits for (30 s at most) before its first
+        chunk, so that a test can watch the stream before any delta is sent (deltas are
+        live only)."""
         with self._lock:
             self.scripts[model] = {"content": content, "prompt_tokens": prompt_tokens,
                                    "completion_tokens": completion_tokens, "finish_reason": finish_reason,
-                                   "delay": delay, "chunks": chunks, "chunk_delay": chunk_delay}
+                                   "delay": delay, "chunks": chunks, "chunk_delay": chunk_delay,
+                                   "gate": gate}
 
     def aborted(self, model=None):
         """The requests (optionally for one model) whose client closed the connection
@@ -416,6 +420,8 @@ class FakeLLM(_FakeServer):
         h.send_header("Content-Type", "text/event-stream")
         h.send_header("Transfer-Encoding", "chunked")
         h.end_headers()
+        if script.get("gate"):
+            script["gate"].wait(30)
         event(chunk({"role": "assistant"}))
         for piece in chunks:
             if script.get("chunk_delay"):
@@ -533,18 +539,24 @@ class FakeAnthropic(_FakeServer):
     Answers {"id", "type": "message", "role": "assistant", "model": <request model>,
     "content": [{"type": "text", "text": C}], "stop_reason": "end_turn",
     "stop_sequence": null, "usage": {"input_tokens": 12, "output_tokens": 7}}
-    where C is "echo: " + the last user message. Models: fail-<n> answers that
-    status; overloaded-<k> answers 529 to its first k calls; echo-key-401 answers
-    401 with the x-api-key it received in the message.
+    where C is "echo: " + the last user message. With "stream": true (a boolean)
+    the same answer comes as the Messages API's event stream: message_start (usage
+    input_tokens 12, output_tokens 1), content_block_start, a ping, C in
+    content_block_delta text deltas of 3 characters, content_block_stop,
+    message_delta (stop_reason end_turn, output_tokens 7), message_stop; it waits for
+    stream_gate (a threading.Event, when set to one) before its first delta. Models:
+    fail-<n> answers that status; overloaded-<k> answers 529 to its first k calls;
+    echo-key-401 answers 401 with the x-api-key it received in the message.
     """
     name = "fake-anthropic"
     PATH = "/v1/messages"
-    ALLOWED = {"model", "max_tokens", "messages", "system", "temperature"}
+    ALLOWED = {"model", "max_tokens", "messages", "system", "temperature", "stream"}
 
     def __init__(self, key):
         super().__init__()
         self.key = key
         self._calls = {}
+        self.stream_gate = None
 
     @property
     def base_url(self):
@@ -584,7 +596,36 @@ class FakeAnthropic(_FakeServer):
         t = b.get("temperature")
         if "temperature" in b and (not isinstance(t, (int, float)) or isinstance(t, bool)):
             return "temperature: a number"
+        if "stream" in b and not isinstance(b["stream"], bool):
+            return "stream: a boolean"
         return None
+
+    def _stream(self, h, model, text):
+        def event(etype, obj):
+            data = b"event: %s\ndata: %s\n\n" % (etype.encode(), json.dumps(dict(obj, type=etype)).encode())
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            h.wfile.flush()
+
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        event("message_start", {"message": {
+            "id": "msg_%s" % uuid.uuid4().hex[:20], "type": "message", "role": "assistant", "model": model,
+            "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {"input_tokens": 12, "output_tokens": 1}}})
+        event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        event("ping", {})
+        if self.stream_gate is not None:
+            self.stream_gate.wait(30)
+        for i in range(0, len(text), 3):
+            event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": text[i:i + 3]}})
+        event("content_block_stop", {"index": 0})
+        event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                "usage": {"output_tokens": 7}})
+        event("message_stop", {})
+        h.wfile.write(b"0\r\n\r\n")
+        h.wfile.flush()
 
     def _respond(self, h, req):
         if req.path != self.PATH or req.method != "POST":
@@ -606,6 +647,8 @@ class FakeAnthropic(_FakeServer):
         if model.startswith("overloaded-") and model[11:].isdigit() and n <= int(model[11:]):
             return self._error(h, 529, "overloaded_error", "Overloaded")
         users = [m["content"] for m in req.json["messages"] if m["role"] == "user"]
+        if req.json.get("stream"):
+            return self._stream(h, model, "echo: " + (users[-1] if users else ""))
         return h.send(200, {"id": "msg_%s" % uuid.uuid4().hex[:20], "type": "message", "role": "assistant",
                             "model": model, "content": [{"type": "text", "text": "echo: " + (users[-1] if users else "")}],
                             "stop_reason": "end_turn", "stop_sequence": None,
@@ -657,7 +700,7 @@ def engine_env(llm=None, pricing=None, allow_private=True, **overrides):
 # ============================================================== execution helpers
 
 ENDED = ("succeeded", "failed", "cancelled", "timed_out")
-EXEC_STATUSES = ("queued", "running") + ENDED
+EXEC_STATUSES = ("queued", "running", "waiting") + ENDED
 NODE_STATUSES = EXEC_STATUSES + ("pending", "skipped")
 EXEC_KEYS = {"id", "workflowId", "workflowVersion", "status", "trigger", "triggeredBy", "input", "output",
              "error", "startedAt", "finishedAt", "durationMs", "memoryBytes", "usage", "costUsd", "nodes",
@@ -893,7 +936,7 @@ def _is_number(v):
 def check_node(n, where="node"):
     assert isinstance(n, dict) and set(n) == NODE_KEYS, "%s keys: %r" % (where, sorted(n) if isinstance(n, dict) else n)
     where = "%s %s" % (where, n["nodeId"])
-    assert n["type"] in ("transform", "condition", "http", "llm", "delay"), n
+    assert n["type"] in ("transform", "condition", "http", "llm", "delay", "approval"), n
     assert n["status"] in NODE_STATUSES, n
     assert isinstance(n["attempts"], int) and n["attempts"] >= 0, n
     _check_usage(n["usage"], where)

@@ -14,7 +14,9 @@ test gets a fresh database and Redis database number there.
 - a `wait: true` on one instance for an execution another one runs; cancel across;
 - Redis stopped and restarted mid-load; PostgreSQL restarted mid-load;
 - one LLM budget across instances: twenty concurrent executions never pass it;
-- credentials: one key for all, concurrent changes of a credential's data.
+- credentials: one key for all, concurrent changes of a credential's data;
+- approvals: three deciders at once on three instances (one wins), continued by any
+  instance; an approval timeout fires once across three instances.
 """
 import os
 import pathlib
@@ -28,11 +30,12 @@ import time
 import pytest
 import requests
 
-from conftest import BACKEND, REPO, assert_error, fresh_backend
+from conftest import BACKEND, REPO, assert_error, fresh_backend, pg_connect
 from authutil import admin_login, auth_env, bearer, login, me, register
 from fakes import (H, at_once, chain, create_workflow, delay_node, get_execution, transform, wait_ended,
                    check_execution)
 from fakes import fake_http, fake_llm, pricing_file  # noqa: F401 (fixtures used by name)
+from sseclient import SSE
 from budgetutil import budget_workflow, check_never_past_the_limit, create, scope, run_concurrently
 
 pytestmark = pytest.mark.skipif(BACKEND != "pg", reason="needs PostgreSQL + Redis (AOP_TEST_BACKEND=pg)")
@@ -643,3 +646,73 @@ def test_idempotency_key_holds_across_instances(aop_server, services):
         srv.url + "/hooks/" + hid, data=b"{}", headers={"Idempotency-Key": "k1"}, timeout=30))
     assert {r.status_code for r in rs} == {202}, [r.text for r in rs]
     assert len({r.json()["executionId"] for r in rs}) == 1
+
+
+# ---------------------------------------------------------------- approvals
+
+def approval_workflow(srv, user, **config):
+    """a: approval -> yes (when true) | no (when false)."""
+    nodes = [{"id": "a", "type": "approval", "config": config},
+             transform("yes", {"ok": True}), transform("no", {"ok": False})]
+    edges = [{"from": "a", "to": "yes", "when": True}, {"from": "a", "to": "no", "when": False}]
+    return create_workflow(srv, user, nodes, edges)
+
+
+def claims_of(srv, ids):
+    con = pg_connect(srv.env["DATABASE_URL"])
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT id, claims FROM executions WHERE id = ANY(%s)", (list(ids),))
+            return dict(cur.fetchall())
+    finally:
+        con.close()
+
+
+def test_approvals_decided_on_one_instance_continue_on_any(aop_server, services):
+    """Three deciders at once, one per instance, on each of nine waiting executions:
+    exactly one wins each time, and every execution goes on to its branch."""
+    servers = cluster(aop_server, services)
+    user = register(servers[0])
+    w = approval_workflow(servers[0], user)
+    ids = start_many(servers, user, w["id"], 9)
+    for i, eid in enumerate(ids):
+        poll_status(servers[(i + 1) % 3], user, eid, "waiting")
+    for i, eid in enumerate(ids):
+        answers = at_once(servers, 3, lambda s, srv, k: s.post(
+            srv.url + "/api/executions/%s/approvals/a" % eid,
+            json={"decision": "approve" if i % 2 else "reject"}, headers=H(user), timeout=30))
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [200, 409, 409], (eid, codes, [r.text for r in answers])
+    for i, eid in enumerate(ids):
+        e = check_execution(wait_ended(servers[(i + 2) % 3], user, eid, timeout=30))
+        assert e["status"] == "succeeded", e
+        taken = "yes" if i % 2 else "no"
+        assert sorted(n["nodeId"] for n in e["nodes"] if n["status"] == "succeeded") == sorted(["a", taken]), e
+    assert set(claims_of(servers[0], ids).values()) == {2}, "each ran once before and once after its decision"
+
+
+def test_an_approval_timeout_fires_once_across_instances(aop_server, services):
+    servers = cluster(aop_server, services)
+    user = register(servers[0])
+    w = approval_workflow(servers[0], user, timeoutMs=800, onTimeout="reject")
+    ids = start_many(servers, user, w["id"], 12)
+    for i, eid in enumerate(ids):
+        e = check_execution(wait_ended(servers[i % 3], user, eid, timeout=30))
+        assert e["status"] == "succeeded", e
+        a = [n for n in e["nodes"] if n["nodeId"] == "a"][0]
+        assert a["output"]["decision"] == "timeout" and a["attempts"] == 1, a
+        assert [n["status"] for n in e["nodes"] if n["nodeId"] == "no"] == ["succeeded"], e
+        evs = SSE(servers[(i + 1) % 3], "/api/executions/%s/events" % eid, H(user)).rest()
+        finished = [x["data"]["nodeId"] for x in evs if x["event"] == "node.finished"]
+        assert sorted(finished) == ["a", "no", "yes"], evs
+    assert set(claims_of(servers[0], ids).values()) == {2}, "each timeout queued its execution once"
+
+
+def poll_status(srv, user, eid, status, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        e = get_execution(srv, user, eid)
+        if e["status"] == status:
+            return e
+        time.sleep(0.05)
+    raise AssertionError("%s never %s: %r" % (eid, status, e))

@@ -7,6 +7,7 @@ checks the bearer key) and FakeAnthropic (the Messages API, checks every field).
 """
 import base64
 import json
+import threading
 import uuid
 
 import pytest
@@ -14,7 +15,8 @@ import pytest
 from conftest import assert_error, db_dump, db_query, shared_server
 from authutil import admin_login, assert_validation, bearer, make_user, register
 from fakes import (FakeAnthropic, FakeHttp, FakeLLM, H, UNKNOWN_ID, assert_node_error, create_workflow,
-                   engine_env, http_node, llm_node, node_of, run, write_pricing)
+                   engine_env, http_node, llm_node, node_of, run, start, wait_ended, write_pricing)
+from sseclient import SSE
 
 CRED_KEYS = {"id", "name", "type", "ownerId", "description", "baseUrl", "allowedHosts", "fields", "hint",
              "createdAt", "updatedAt", "lastUsedAt"}
@@ -298,6 +300,40 @@ def test_anthropic_messages_api(srv, user, anthropic):
     assert n["usage"] == {"promptTokens": 12, "completionTokens": 7, "totalTokens": 19}
     assert n["model"] == "claude-3-5-haiku-latest"
     assert get(srv, user, cred["id"])["lastUsedAt"] is not None
+
+
+def test_anthropic_streams(srv, user, anthropic):
+    """stream: true with an anthropic credential: the request asks for the Messages
+    API's event stream, its text deltas go out as llm.delta in order, and the stored
+    output and usage are those of the same call without streaming."""
+    cred = create(srv, user, name="claude-s", type="anthropic", data={"apiKey": ANTHROPIC_KEY},
+                  baseUrl=anthropic.base_url)
+    msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "tell me a story"}]
+    streamed = create_workflow(srv, user, [llm_node("ask", "claude-stream", msgs, credentialId=cred["id"],
+                                                    stream=True)])
+    anthropic.stream_gate = threading.Event()
+    try:
+        eid = start(srv, user, streamed["id"])
+        s = SSE(srv, "/api/executions/%s/events" % eid, H(user))
+        evs = s.until("node.started", timeout=20)
+        anthropic.stream_gate.set()  # deltas are live only: sent once the stream watches
+        evs += s.rest(timeout=20)
+    finally:
+        anthropic.stream_gate = None
+    deltas = [e["data"] for e in evs if e["event"] == "llm.delta"]
+    assert deltas and "".join(d["text"] for d in deltas) == "echo: tell me a story", deltas
+    req = anthropic.calls("claude-stream")[-1]
+    assert req.json["stream"] is True and req.json["system"] == "Be brief.", req.json
+    e = wait_ended(srv, user, eid)
+    plain = create_workflow(srv, user, [llm_node("ask", "claude-stream", msgs, credentialId=cred["id"])])
+    p = run(srv, user, plain["id"])
+    assert "stream" not in anthropic.calls("claude-stream")[-1].json
+    assert e["status"] == p["status"] == "succeeded", (e, p)
+    out, pout = node_of(e, "ask"), node_of(p, "ask")
+    assert out["output"] == pout["output"] == {
+        "content": "echo: tell me a story", "model": "claude-stream", "finishReason": "end_turn",
+        "usage": {"promptTokens": 12, "completionTokens": 7, "totalTokens": 19}}, out["output"]
+    assert out["usage"] == pout["usage"] and out["costUsd"] == pout["costUsd"]
 
 
 def test_anthropic_max_tokens_and_retries(srv, user, anthropic):

@@ -3,6 +3,9 @@ events"). Against the fake provider, which streams chunks and checks that it was
 asked to (stream: true with stream_options.include_usage): llm.delta events in
 order and coalesced, the stored output and usage equal to a run without streaming,
 no deltas on replay, and a failed attempt's text never mixed into the next."""
+import threading
+import time
+
 import pytest
 
 from authutil import register
@@ -24,14 +27,24 @@ def owner(srv):
     return register(srv, name="Streamer")
 
 
+def watched(srv, owner, eid, gate):
+    """Every event of execution eid: the stream is open and has seen node.started
+    before gate lets the provider send its first chunk."""
+    s = SSE(srv, EV % eid, H(owner))
+    evs = s.until("node.started", timeout=20)
+    time.sleep(0.5)  # a stream that replayed node.started from the store turns live right after
+    gate.set()
+    return evs + s.rest(timeout=20)
+
+
 def test_deltas_in_order_and_the_same_stored_output(srv, owner, fake_llm):
     pieces = ["Once ", "upon ", "a ", "time, ", "\"quoted\" ", "caf\u00e9 ", "\u2603."]
+    gate = threading.Event()
     fake_llm.script("gpt-4o-mini", chunks=pieces, chunk_delay=0.03, prompt_tokens=12,
-                    completion_tokens=7)
+                    completion_tokens=7, gate=gate)
     streamed = create_workflow(srv, owner, [llm_node("l", "gpt-4o-mini", "tell", stream=True)])
     eid = start(srv, owner, streamed["id"])
-    s = SSE(srv, EV % eid, H(owner))
-    evs = s.rest(timeout=20)
+    evs = watched(srv, owner, eid, gate)
     deltas = [e for e in evs if e["event"] == "llm.delta"]
     assert deltas, [e["event"] for e in evs]
     text = "".join(d["data"]["text"] for d in deltas)
@@ -79,9 +92,11 @@ def test_stream_without_usage_and_a_failed_attempt(srv, owner, fake_llm):
     assert e["status"] == "succeeded" and node_of(e, "l")["output"]["content"] == "ab"
     assert node_of(e, "l")["usage"]["totalTokens"] == 0
     # an error status is not a stream: the node fails (and retries) as before
+    gate = threading.Event()
+    fake_llm.script("flaky-1", gate=gate)  # the second attempt streams once the test watches
     w = create_workflow(srv, owner, [llm_node("l", "flaky-1", "hi", stream=True, retry=retry(2))])
     eid = start(srv, owner, w["id"])
-    evs = SSE(srv, EV % eid, H(owner)).rest(timeout=20)
+    evs = watched(srv, owner, eid, gate)
     assert [x["event"] for x in evs if x["event"].startswith("node.")] == [
         "node.started", "node.retrying", "node.started", "node.finished"]
     deltas = [x["data"] for x in evs if x["event"] == "llm.delta"]
@@ -101,10 +116,11 @@ def test_a_streamed_answer_never_carries_the_api_key(srv, owner, fake_llm):
     """A provider that streams the server's LLM_API_KEY back: neither the live
     deltas nor the stored output hold it."""
     key = fake_llm.default_key
-    fake_llm.script("gpt-4o-mini", chunks=["the key is ", key, " ok"])
+    gate = threading.Event()
+    fake_llm.script("gpt-4o-mini", chunks=["the key is ", key, " ok"], gate=gate)
     w = create_workflow(srv, owner, [llm_node("l", "gpt-4o-mini", "leak", stream=True)])
     eid = start(srv, owner, w["id"])
-    evs = SSE(srv, EV % eid, H(owner)).rest(timeout=20)
+    evs = watched(srv, owner, eid, gate)
     text = "".join(e["data"]["text"] for e in evs if e["event"] == "llm.delta")
     assert key not in text and "[REDACTED]" in text, text
     assert all(key not in e["raw"] for e in evs)

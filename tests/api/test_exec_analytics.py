@@ -16,7 +16,7 @@ from fakes import (ENDED, H, UNKNOWN_ID, cancel, condition, create_workflow, del
                    get_execution, http_node, llm_node, poll, run, share, start, transform, wait_ended)
 from fakes import fake_http, fake_llm, pricing_file  # noqa: F401 (fixtures used by name)
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out")
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "timed_out", "waiting")
 STATS_KEYS = {"workflowId", "totalExecutions", "byStatus", "successRate", "durationMs", "usage", "costUsd",
               "lastExecutedAt", "nodes"}
 NODE_STAT_KEYS = {"nodeId", "executions", "failures", "avgDurationMs", "totalTokens", "costUsd"}
@@ -111,7 +111,7 @@ def test_workflow_stats(srv, llm_flow):
     s = check_stats_shape(stats(srv, owner, w["id"]), w["id"])
     assert s["totalExecutions"] == 4
     assert s["byStatus"] == {"queued": 0, "running": 0, "succeeded": 3, "failed": 1, "cancelled": 0,
-                             "timed_out": 0}
+                             "timed_out": 0, "waiting": 0}
     assert s["successRate"] == pytest.approx(0.75)
     assert s["usage"] == {"promptTokens": 40, "completionTokens": 20, "totalTokens": 60}
     assert s["costUsd"] == pytest.approx(80.0)
@@ -192,7 +192,7 @@ def test_stats_count_cancelled_and_timed_out(srv):
     s = check_stats_shape(stats(srv, owner, w["id"]), w["id"])
     assert s["totalExecutions"] == 3
     assert s["byStatus"] == {"queued": 0, "running": 0, "succeeded": 1, "failed": 0, "cancelled": 1,
-                             "timed_out": 1}
+                             "timed_out": 1, "waiting": 0}
     assert s["successRate"] == pytest.approx(1 / 3)
     nodes = {n["nodeId"]: n for n in s["nodes"]}
     assert nodes["wait"]["failures"] >= 1, nodes     # the timed-out delay counts as a failure
@@ -255,7 +255,7 @@ def test_summary_totals(aop_server, fake_llm, pricing_file, fake_http):
     assert set(t) == SUMMARY_KEYS
     assert t["totalExecutions"] == 5
     assert t["byStatus"] == {"queued": 0, "running": 0, "succeeded": 4, "failed": 1, "cancelled": 0,
-                             "timed_out": 0}
+                             "timed_out": 0, "waiting": 0}
     assert t["successRate"] == pytest.approx(0.8)
     assert t["usage"] == {"promptTokens": 40, "completionTokens": 20, "totalTokens": 60}
     assert t["costUsd"] == pytest.approx(55.0)            # 2 x 20 + 2 x 7.5

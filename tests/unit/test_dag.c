@@ -89,9 +89,9 @@ static void kinds_table_is_consistent(void)
     CHECK_INT(node_kind_find("htt", 3), -1);
     CHECK_INT(node_kind_find("Delay", 5), -1);
     node_kind_names(names, sizeof(names), false);
-    CHECK_STR(names, "transform, condition, http, llm or delay");
+    CHECK_STR(names, "transform, condition, http, llm, delay or approval");
     node_kind_names(names, sizeof(names), true);
-    CHECK_STR(names, "condition");
+    CHECK_STR(names, "condition or approval");
 }
 
 const unit_test dag_tests[] = {

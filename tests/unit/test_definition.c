@@ -207,12 +207,12 @@ static void def_type_rules(void)
                       "node \"a\": type is required"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': 'email', 'config': {}}]}",
                       "definition.nodes[0].type",
-                      "node \"a\": unknown type \"email\": use transform, condition, http, llm "
-                      "or delay"));
+                      "node \"a\": unknown type \"email\": use transform, condition, http, llm, delay "
+                      "or approval"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': 'HTTP', 'config': {}}]}",
                       "definition.nodes[0].type",
-                      "node \"a\": unknown type \"HTTP\": use transform, condition, http, llm "
-                      "or delay"));
+                      "node \"a\": unknown type \"HTTP\": use transform, condition, http, llm, delay "
+                      "or approval"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': ['http'], 'config': {}}]}",
                       "definition.nodes[0].type", "node \"a\": type must be a string"));
 }
@@ -586,6 +586,41 @@ static void def_delay_config(void)
                 " 'edges': [{'from': 'a', 'to': 'd'}]}"));
 }
 
+static void def_approval_config(void)
+{
+    const char *node = "{'nodes': [{'id': 'p', 'type': 'approval', 'config': {%s}}]}";
+    char text[256];
+    const char *yes[] = {"", "'message': 'Ship {{input.v}}?'", "'timeoutMs': 1",
+                         "'timeoutMs': 2592000000", "'onTimeout': 'fail'",
+                         "'onTimeout': 'reject'"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        snprintf(text, sizeof(text), node, yes[i]);
+        CHECK(valid(text));
+    }
+    const char *bad_timeout[] = {"'timeoutMs': 0", "'timeoutMs': 2592000001",
+                                 "'timeoutMs': '5'"};
+    for (size_t i = 0; i < sizeof(bad_timeout) / sizeof(bad_timeout[0]); i++) {
+        snprintf(text, sizeof(text), node, bad_timeout[i]);
+        CHECK(one_problem(text, "definition.nodes[0].config.timeoutMs",
+                          "node \"p\": config.timeoutMs must be an integer from 1 to 2592000000"));
+    }
+    snprintf(text, sizeof(text), node, "'onTimeout': 'ignore'");
+    int n;
+    json_t *d = validate_text(text, &n);
+    CHECK_INT(n, 1);
+    json_decref(d);
+    snprintf(text, sizeof(text), node, "'message': 5");
+    d = validate_text(text, &n);
+    CHECK_INT(n, 1);
+    json_decref(d);
+    /* Its edges take when, as a condition's. */
+    CHECK(valid("{'nodes': [{'id': 'p', 'type': 'approval', 'config': {}},"
+                " {'id': 'y', 'type': 'transform', 'config': {'output': 1}},"
+                " {'id': 'n', 'type': 'transform', 'config': {'output': 0}}],"
+                " 'edges': [{'from': 'p', 'to': 'y', 'when': true},"
+                " {'from': 'p', 'to': 'n', 'when': false}]}"));
+}
+
 /* Nodes a (transform), c (condition), h (http) for edge tests, followed by edges. */
 #define THREE_NODES                                                                  \
     "{'nodes': [{'id': 'a', 'type': 'transform', 'config': {'output': 1}},"          \
@@ -660,7 +695,7 @@ static void def_when_rules(void)
     CHECK(one_problem(THREE_NODES "[{'from': 'h', 'to': 'a', 'when': true}]}",
                       "definition.edges[0].when",
                       "edge 0 (\"h\" -> \"a\"): when is only allowed on edges leaving a condition "
-                      "node (\"h\" is http)"));
+                      "or approval node (\"h\" is http)"));
     CHECK(one_problem(THREE_NODES "[{'from': 'c', 'to': 'a', 'when': 'yes'}]}",
                       "definition.edges[0].when",
                       "edge 0 (\"c\" -> \"a\"): when must be true or false"));
@@ -806,7 +841,8 @@ static void def_reports_every_problem_at_once(void)
               "node \"a\": timeoutMs must be an integer from 1 to 3600000"));
     CHECK(has(d, "definition.nodes[1].id", "node \"a\": duplicate id"));
     CHECK(has(d, "definition.nodes[1].type",
-              "node \"a\": unknown type \"nope\": use transform, condition, http, llm or delay"));
+              "node \"a\": unknown type \"nope\": use transform, condition, http, llm, delay or "
+              "approval"));
     CHECK(has(d, "definition.nodes[2].id", "node 2: id is required"));
     CHECK(has(d, "definition.nodes[2].config.url",
               "node 2: config.url must start with http:// or https://"));
@@ -814,8 +850,8 @@ static void def_reports_every_problem_at_once(void)
               "node 2: config.method must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"));
     CHECK(has(d, "definition.edges[0].to", "edge 0 (\"a\" -> \"ghost\"): unknown node \"ghost\""));
     CHECK(has(d, "definition.edges[1].when",
-              "edge 1 (\"a\" -> \"q\"): when is only allowed on edges leaving a condition node "
-              "(\"a\" is delay)"));
+              "edge 1 (\"a\" -> \"q\"): when is only allowed on edges leaving a condition or "
+              "approval node (\"a\" is delay)"));
     CHECK(has(d, "definition.nodes[3].config.output",
               "node \"q\": template refers to \"zz\", which is not a node"));
     /* Order: nodes, then edges, then references. */
@@ -957,6 +993,7 @@ const unit_test definition_tests[] = {
     TEST(def_llm_config),
     TEST(def_llm_message_count),
     TEST(def_delay_config),
+    TEST(def_approval_config),
     TEST(def_edge_rules),
     TEST(def_when_rules),
     TEST(def_cycles),

@@ -420,7 +420,8 @@ static aop_err finish(fixture *f, int n, exec_status status)
 static void exec_status_names_both_ways(void)
 {
     static const char *const names[] = {"queued", "running", "succeeded", "failed",
-                                        "cancelled", "timed_out", "pending", "skipped"};
+                                        "cancelled", "timed_out", "waiting", "pending",
+                                        "skipped"};
     for (int i = 0; i < EXEC_STATUS_COUNT; i++) {
         CHECK_STR(exec_status_name((exec_status)i), names[i]);
         CHECK_INT(exec_status_of(names[i]), i);
@@ -566,6 +567,100 @@ static void body_delete(fixture *f)
 }
 
 BOTH(exec_delete_takes_nodes, body_delete)
+
+/* ---- approvals ---- */
+
+static aop_err approve_tx(store *s, void *id)
+{
+    return store_approval_decide(s, id, "gate", "approve", "ok", "someone",
+                                 "2026-06-01T00:00:30.000Z", T0_MS + 30 * SEC);
+}
+
+static aop_err timeout_tx(store *s, void *id)
+{
+    return store_approval_decide(s, id, "gate", "timeout", NULL, NULL,
+                                 "2026-06-01T00:00:31.000Z", T0_MS + 31 * SEC);
+}
+
+static void body_approvals(fixture *f)
+{
+    char id[UUID_STR_LEN], wf[UUID_STR_LEN], owner[UUID_STR_LEN], other[UUID_STR_LEN];
+    store_approval ap, *rows = NULL;
+    store_execution e;
+    int n = 0;
+    long long total = 0;
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
+    ex_id(id, 1);
+    wf_id(wf, 1);
+    user_id(owner, 1);
+    user_id(other, 2);
+    /* Only the lease holder parks it. */
+    CHECK_INT(store_execution_wait(f->s, id, "o1", 1), AOP_ERR_CONFLICT);
+    CHECK_INT(sql_run(f, "UPDATE executions SET status = 'running', lease_owner = 'o1', "
+                         "lease_until = 1, claims = 1, deadline_ms = 1"),
+              0);
+    CHECK_INT(store_execution_wait(f->s, id, "o2", 1), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_wait(f->s, id, "o1", 1), AOP_OK);
+    CHECK_INT(store_execution_get(f->s, id, &e, &f->a), AOP_OK);
+    CHECK_INT(e.status, EXEC_WAITING);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE lease_owner IS NULL"), 1);
+    /* The status CHECKs take waiting (SQLite's rewritten by migration 011)
+     * and still refuse what is not a status. */
+    CHECK(sql_run(f, "UPDATE executions SET status = 'bogus'") != 0);
+    CHECK(sql_run(f, "UPDATE execution_nodes SET status = 'bogus'") == 0); /* no rows */
+    CHECK_INT(node_add(f, 1, "gate", EXEC_WAITING, 1, NULL, 0, 0), AOP_OK);
+    CHECK(sql_run(f, "UPDATE execution_nodes SET status = 'bogus'") != 0);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM execution_nodes WHERE status = 'waiting'"), 1);
+    /* Its row; a second put keeps the first. */
+    store_approval put = {.node_id = "gate", .message = "Ship?", .on_timeout = "reject",
+                          .created_at = "2026-06-01T00:00:00.000Z",
+                          .expires_at_ms = T0_MS + 10 * SEC};
+    str_copy(put.execution_id, sizeof(put.execution_id), id);
+    str_copy(put.workflow_id, sizeof(put.workflow_id), wf);
+    CHECK_INT(store_approval_put(f->s, &put, 5000), AOP_OK);
+    put.expires_at_ms = T0_MS + 99 * SEC;
+    CHECK_INT(store_approval_put(f->s, &put, 1), AOP_OK);
+    CHECK_INT(store_approval_get(f->s, id, "gate", &ap, &f->a), AOP_OK);
+    CHECK_STR(ap.decision, "");
+    CHECK_STR(ap.message, "Ship?");
+    CHECK_STR(ap.workflow_name, "Alpha");
+    CHECK_INT(ap.expires_at_ms, T0_MS + 10 * SEC);
+    CHECK_INT(store_approval_get(f->s, id, "nope", &ap, &f->a), AOP_ERR_NOT_FOUND);
+    /* Due from expires_at on. */
+    CHECK_INT(store_approval_due(f->s, T0_MS + 10 * SEC - 1, 10, &rows, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_approval_due(f->s, T0_MS + 10 * SEC, 10, &rows, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_STR(n ? rows[0].node_id : "", "gate");
+    /* Listed for the owner and an admin, not for another user. */
+    CHECK_INT(store_approval_list(f->s, owner, false, 0, 20, &rows, &n, &total, &f->a), AOP_OK);
+    CHECK_INT(total, 1);
+    CHECK_INT(store_approval_list(f->s, other, false, 0, 20, &rows, &n, &total, &f->a), AOP_OK);
+    CHECK_INT(total, 0);
+    CHECK_INT(store_approval_list(f->s, other, true, 0, 20, &rows, &n, &total, &f->a), AOP_OK);
+    CHECK_INT(total, 1);
+    /* The first decision wins and queues the execution with what was left. */
+    CHECK_INT(store_tx(f->s, approve_tx, id), AOP_OK);
+    CHECK_INT(store_tx(f->s, approve_tx, id), AOP_ERR_CONFLICT);
+    CHECK_INT(store_tx(f->s, timeout_tx, id), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_get(f->s, id, &e, &f->a), AOP_OK);
+    CHECK_INT(e.status, EXEC_QUEUED);
+    CHECK_INT(e.deadline_ms, T0_MS + 30 * SEC + 5000);
+    CHECK_INT(store_approval_get(f->s, id, "gate", &ap, &f->a), AOP_OK);
+    CHECK_STR(ap.decision, "approve");
+    CHECK_STR(ap.comment, "ok");
+    CHECK_STR(ap.decided_by, "someone");
+    CHECK_INT(store_approval_due(f->s, T0_MS + 99 * SEC, 10, &rows, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 0);
+    CHECK_INT(store_approval_list(f->s, owner, false, 0, 20, &rows, &n, &total, &f->a), AOP_OK);
+    CHECK_INT(total, 0);
+    /* The row goes with its execution. */
+    CHECK_INT(store_execution_delete(f->s, id), AOP_OK);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM approvals"), 0);
+}
+
+BOTH(exec_approvals_first_decision_wins, body_approvals)
 
 /* ---- the queue ---- */
 
@@ -2513,6 +2608,8 @@ const unit_test exec_store_tests[] = {
     TEST(exec_finish_conflict_not_found_pg),
     TEST(exec_delete_takes_nodes),
     TEST(exec_delete_takes_nodes_pg),
+    TEST(exec_approvals_first_decision_wins),
+    TEST(exec_approvals_first_decision_wins_pg),
     TEST(exec_claim_order_and_max_concurrency),
     TEST(exec_claim_order_and_max_concurrency_pg),
     TEST(exec_claim_backlog_does_not_starve_others),

@@ -139,6 +139,73 @@ static void sse_parse_bounds_and_bad_chunks(void)
     sse_chat_free(&p);
 }
 
+/* Anthropic's Messages API streamed: event lines, a ping, two text deltas
+ * and one of another kind, the stop reason and the running output count in
+ * message_delta, then message_stop. */
+static const char ANTHROPIC_STREAM[] =
+    "event: message_start\n"
+    "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\","
+    "\"role\":\"assistant\",\"model\":\"claude-x\",\"content\":[],\"stop_reason\":null,"
+    "\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n"
+    "event: content_block_start\n"
+    "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\","
+    "\"text\":\"\"}}\n\n"
+    "event: ping\ndata: {\"type\":\"ping\"}\r\n\r\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+    "\"text\":\"Hi \\\"\"}}\n\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\","
+    "\"partial_json\":\"{}\"}}\n\n"
+    "event: content_block_delta\n"
+    "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+    "\"text\":\"\xc3\xa9!\"}}\n\n"
+    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+    "event: message_delta\n"
+    "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","
+    "\"stop_sequence\":null},\"usage\":{\"output_tokens\":7}}\n\n"
+    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+static const char ANTHROPIC_WANT[] =
+    "{\"model\":\"claude-x\",\"content\":[{\"type\":\"text\",\"text\":\"Hi \\\"\xc3\xa9!\"}],"
+    "\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":12,\"output_tokens\":7}}";
+
+/* The Anthropic stream cut at every byte: the same answer the Messages API
+ * gives without streaming, the text deltas in order; an error event fails
+ * the parse. */
+static void sse_parse_anthropic_split_at_every_byte(void)
+{
+    size_t len = sizeof(ANTHROPIC_STREAM) - 1;
+    int bad = 0;
+    for (size_t cut = 0; cut <= len; cut++) {
+        sse_chat p;
+        buf deltas;
+        buf_init(&deltas, 0);
+        sse_chat_init(&p, 1024);
+        p.anthropic = true;
+        int ok = sse_chat_feed(&p, ANTHROPIC_STREAM, cut, collect, &deltas) == 0 &&
+                 sse_chat_feed(&p, ANTHROPIC_STREAM + cut, len - cut, collect, &deltas) == 0;
+        json_t *v = ok ? sse_chat_result(&p, collect, &deltas) : NULL;
+        char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        ok = text && !strcmp(text, ANTHROPIC_WANT) && p.done && deltas.data &&
+             !strcmp(deltas.data, "Hi \"|\xc3\xa9!|");
+        bad += !ok;
+        free(text);
+        json_decref(v);
+        buf_free(&deltas);
+        sse_chat_free(&p);
+    }
+    CHECK_INT(bad, 0);
+    static const char ERR[] = "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":"
+                              "\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+    sse_chat p;
+    sse_chat_init(&p, 1024);
+    p.anthropic = true;
+    CHECK_INT(sse_chat_feed(&p, ERR, sizeof(ERR) - 1, NULL, NULL), -1);
+    CHECK(sse_chat_result(&p, NULL, NULL) == NULL);
+    sse_chat_free(&p);
+}
+
 static void exec_event_text_shape(void)
 {
     json_t *f = json_pack("{s:s, s:i}", "nodeId", "a", "attempt", 2);
@@ -188,6 +255,7 @@ const unit_test sse_tests[] = {
     TEST(sse_parse_last_event_without_blank_line),
     TEST(sse_parse_multiline_data_and_no_content),
     TEST(sse_parse_bounds_and_bad_chunks),
+    TEST(sse_parse_anthropic_split_at_every_byte),
     TEST(exec_event_text_shape),
     {NULL, NULL},
 };

@@ -16,10 +16,10 @@
  * openai credential (an OpenAI-compatible server at its baseUrl) or an
  * anthropic one (the Messages API, providers/anthropic.c) of the
  * workflow's owner, opened for each attempt; its key is a secret of the
- * call. stream optional boolean: an OpenAI-compatible provider streams its
- * answer, sent on as llm.delta events (llm_stream.c); the output is the
- * same (Anthropic's event stream is not read yet: such a call is answered
- * whole). Templates: model and every message's content.
+ * call. stream optional boolean: the provider (OpenAI-compatible or
+ * Anthropic) streams its answer, sent on as llm.delta events
+ * (llm_stream.c); the output is the same. Templates: model and every
+ * message's content.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,6 +162,8 @@ static char *request_body(loop *lp, run *r, int i, const char *model, const json
     if (anthropic) {
         long long limit = max_tokens > 0 ? max_tokens : lp->e->cfg->llm_default_max_tokens;
         json_t *areq = anthropic_request(model, msgs, json_is_number(t) ? t : NULL, limit);
+        if (areq && json_is_true(json_object_get(conf, "stream")))
+            json_object_set_new(areq, "stream", json_true());
         char *abody = areq ? json_dumps(areq, JSON_COMPACT) : NULL;
         json_decref(areq);
         if (!abody)
@@ -239,11 +241,11 @@ static int build_with(call *c, loop *lp, run *r, int i, const json_t *conf,
     char *body = request_body(lp, r, i, model, conf, anthropic, o);
     if (!body)
         return -1;
-    bool stream = !anthropic && json_is_true(json_object_get(conf, "stream"));
+    bool stream = json_is_true(json_object_get(conf, "stream"));
     call_header(c, "Content-Type", "application/json");
     call_header(c, "Accept", stream ? "text/event-stream" : "application/json");
     if (stream)
-        llm_stream_start(c);
+        llm_stream_start(c, anthropic);
     key_headers(c, anthropic, key);
     if (u->type && !cfg->http_node_allow_private)
         call_guard(c); /* a user's baseUrl is checked as an http node's URL */
