@@ -2,8 +2,9 @@
  * test_triggers_store.c - schedules and webhooks on the store
  * (store/schedules.c, store/webhooks.c), each test on SQLite and, as
  * <name>_pg, on PostgreSQL: a due time's run is recorded once; a schedule's
- * active runs; an Idempotency-Key's answer is kept, found again, and taken
- * anew once expired; a rotation keeps the secret before it and loses a race.
+ * active runs, waiting ones included (migration 012 after 011's status);
+ * an Idempotency-Key's answer is kept, found again, and taken anew once
+ * expired; a rotation keeps the secret before it and loses a race.
  */
 #include <stdio.h>
 #include <string.h>
@@ -85,6 +86,55 @@ static void body_runs(fixture *f)
 }
 BOTH(schedule_run_recorded_once, body_runs)
 
+/* A schedule-started execution n of SCHED in status st. */
+static aop_err add_run(fixture *f, int n, exec_status st)
+{
+    store_execution e = {.workflow_version = 1, .status = st, .input = "{}", .duration_ms = -1,
+                         .timeout_ms = 1000};
+    snprintf(e.id, sizeof(e.id), "0190a0b1-0000-7000-8000-0000000001%02d", n);
+    str_copy(e.workflow_id, sizeof(e.workflow_id), WF);
+    str_copy(e.trigger, sizeof(e.trigger), "schedule");
+    str_copy(e.triggered_by, sizeof(e.triggered_by), USER);
+    str_copy(e.trigger_id, sizeof(e.trigger_id), SCHED);
+    str_copy(e.scheduled_for, sizeof(e.scheduled_for), T0);
+    str_copy(e.created_at, sizeof(e.created_at), T0);
+    return store_execution_insert(f->s, &e);
+}
+
+/* The triggers' migration is 012, applied after 011 (approvals), and a run
+ * waiting for an approval counts as active for overlap, as queued and
+ * running ones do; ended ones do not. */
+static void body_active(fixture *f)
+{
+    CHECK(setup(f));
+    CHECK_INT(unit_db_int(&f->db, "SELECT COUNT(*) FROM schema_migrations WHERE version = 12 "
+                                  "AND name = '012_triggers'"), 1);
+    CHECK_INT(unit_db_int(&f->db, "SELECT MAX(version) FROM schema_migrations WHERE version < 12"),
+              11);
+    store_schedule sc = {.enabled = true, .input = "{}"};
+    str_copy(sc.id, sizeof(sc.id), SCHED);
+    str_copy(sc.workflow_id, sizeof(sc.workflow_id), WF);
+    str_copy(sc.cron, sizeof(sc.cron), "* * * * * *");
+    str_copy(sc.timezone, sizeof(sc.timezone), "UTC");
+    str_copy(sc.overlap, sizeof(sc.overlap), "skip");
+    str_copy(sc.created_at, sizeof(sc.created_at), T0);
+    str_copy(sc.updated_at, sizeof(sc.updated_at), T0);
+    str_copy(sc.created_by, sizeof(sc.created_by), USER);
+    CHECK(store_schedule_insert(f->s, &sc) == AOP_OK);
+    long long active = -1;
+    CHECK(add_run(f, 1, EXEC_WAITING) == AOP_OK);
+    CHECK(store_schedule_active(f->s, SCHED, &active) == AOP_OK);
+    CHECK_INT(active, 1);
+    static const exec_status ended[] = {EXEC_SUCCEEDED, EXEC_FAILED, EXEC_CANCELLED,
+                                        EXEC_TIMED_OUT};
+    for (int i = 0; i < 4; i++)
+        CHECK(add_run(f, 2 + i, ended[i]) == AOP_OK);
+    CHECK(add_run(f, 6, EXEC_QUEUED) == AOP_OK);
+    CHECK(store_schedule_active(f->s, SCHED, &active) == AOP_OK);
+    CHECK_INT(active, 2);
+}
+BOTH(schedule_active_counts_waiting_runs, body_active)
+
 static void add_hook(fixture *f)
 {
     store_webhook w = {.name = "h", .secret = "sealed-1"};
@@ -152,6 +202,8 @@ BOTH(webhook_rotation_keeps_the_one_before, body_rotate)
 const unit_test triggers_store_tests[] = {
     TEST(schedule_run_recorded_once),
     TEST(schedule_run_recorded_once_pg),
+    TEST(schedule_active_counts_waiting_runs),
+    TEST(schedule_active_counts_waiting_runs_pg),
     TEST(webhook_idempotency_key_kept_until_expiry),
     TEST(webhook_idempotency_key_kept_until_expiry_pg),
     TEST(webhook_rotation_keeps_the_one_before),
