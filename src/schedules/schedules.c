@@ -250,7 +250,7 @@ static aop_err fire_tx(store *s, void *p)
     if (active > 0) {
         bool buffer = !strcmp(x->sc->overlap, "buffer_one");
         x->out = buffer ? SCHEDULES_PENDING : SCHEDULES_SKIPPED;
-        return buffer && !x->pending ? store_schedule_mark(s, x->sc->id, NULL, x->due) : AOP_OK;
+        return buffer && !x->pending ? store_schedule_hold(s, x->sc->id, x->due) : AOP_OK;
     }
     if (!x->row) {
         x->out = SCHEDULES_SKIPPED;

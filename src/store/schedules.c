@@ -46,6 +46,8 @@ static const db_sql q_mark = DB_BOTH(
     "THEN $2 ELSE last_run_at END, pending_for = $3 WHERE id = $1");
 static const db_sql q_pending = DB_BOTH(
     "UPDATE schedules SET pending_for = $2 WHERE id = $1");
+static const db_sql q_hold = DB_BOTH(
+    "UPDATE schedules SET pending_for = COALESCE(pending_for, $2) WHERE id = $1");
 static const db_sql q_runs_prune = DB_BOTH("DELETE FROM schedule_runs WHERE created_at < $1");
 
 #define S(kind, member) DB_COL(kind, store_schedule, member)
@@ -138,6 +140,12 @@ aop_err store_schedule_mark(store *s, const char *id, const char *last_run_at,
                                        db_opt(pending_for))
                              : db_exec(&o, &q_pending, NULL, "tt", id, db_opt(pending_for));
     return db_op_end(&o, rc);
+}
+
+aop_err store_schedule_hold(store *s, const char *id, const char *due)
+{
+    db_op o = db_op_start(s, "schedule_hold");
+    return db_op_end(&o, db_exec(&o, &q_hold, NULL, "tt", id, due));
 }
 
 aop_err store_schedule_runs_prune(store *s, const char *before, long long *n)

@@ -749,6 +749,10 @@ aop_err store_schedule_active(store *s, const char *id, long long *n);
  * it is), pending_for becomes pending_for ("" or NULL: none). */
 aop_err store_schedule_mark(store *s, const char *id, const char *last_run_at,
                             const char *pending_for);
+/* buffer_one: due becomes the start schedule id holds back, unless it
+ * holds one already (the first held due time stays; later ones are
+ * skipped). */
+aop_err store_schedule_hold(store *s, const char *id, const char *due);
 /* Deletes run records created before `before`; *n how many. */
 aop_err store_schedule_runs_prune(store *s, const char *before, long long *n);
 

@@ -1,7 +1,8 @@
 /*
  * test_triggers_store.c - schedules and webhooks on the store
  * (store/schedules.c, store/webhooks.c), each test on SQLite and, as
- * <name>_pg, on PostgreSQL: a due time's run is recorded once; a schedule's
+ * <name>_pg, on PostgreSQL: a due time's run is recorded once, and the
+ * first due time buffer_one holds back stays held; a schedule's
  * active runs, waiting ones included (migration 012 after 011's status);
  * an Idempotency-Key's answer is kept, found again, and taken anew once
  * expired; a rotation keeps the secret before it and loses a race.
@@ -69,6 +70,14 @@ static void body_runs(fixture *f)
     store_schedule got;
     CHECK(store_schedule_get(f->s, SCHED, &got, &f->a) == AOP_OK);
     CHECK_STR(got.last_run_at, due);
+    CHECK_STR(got.pending_for, "");
+    /* buffer_one holds the first due time it is given; later ones are skipped */
+    CHECK(store_schedule_hold(f->s, SCHED, "2026-12-01T00:00:03.000Z") == AOP_OK);
+    CHECK(store_schedule_hold(f->s, SCHED, "2026-12-01T00:00:04.000Z") == AOP_OK);
+    CHECK(store_schedule_get(f->s, SCHED, &got, &f->a) == AOP_OK);
+    CHECK_STR(got.pending_for, "2026-12-01T00:00:03.000Z");
+    CHECK(store_schedule_mark(f->s, SCHED, NULL, NULL) == AOP_OK);
+    CHECK(store_schedule_get(f->s, SCHED, &got, &f->a) == AOP_OK);
     CHECK_STR(got.pending_for, "");
     long long active = -1;
     CHECK(store_schedule_active(f->s, SCHED, &active) == AOP_OK && active == 0);
