@@ -1,15 +1,17 @@
 """Cron schedules (docs/api.md, "Triggers"; docs/schedules.md): the routes and their
 errors, cron semantics seen through `upcoming` (names, steps, macros, 6 fields, and the
 DST changes of 2027 in Europe/Berlin and America/New_York), `.../trigger`, a schedule
-that really fires every 2 seconds, each overlap policy, and a restart that runs no due
-time twice."""
+that really fires every 2 seconds, each overlap policy (a run waiting for an approval
+counts as active), and a restart that runs no due time twice."""
+import calendar
 import time
 
 import pytest
 
 from conftest import assert_error, shared_server
 from authutil import login, register
-from fakes import H, UNKNOWN_ID, chain, create_workflow, delay_node, engine_env, get_execution, transform
+from fakes import (H, UNKNOWN_ID, chain, create_workflow, delay_node, engine_env, get_execution,
+                   poll, transform, wait_ended)
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +159,46 @@ def test_overlap(srv, alice, overlap, low, high):
     if overlap != "allow":  # never two at once
         spans = sorted((e["createdAt"], e["finishedAt"] or "9999") for e in runs)
         assert all(b[0] >= a[1] for a, b in zip(spans, spans[1:])) or overlap == "buffer_one", spans
+
+
+def poll_runs(srv, acct, sid, pred, what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = schedule_runs(srv, acct, sid)
+        if pred(runs):
+            return runs
+        assert time.monotonic() < deadline, "%s not reached: %r" % (what, runs)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("overlap", ["skip", "buffer_one"])
+def test_a_run_waiting_for_an_approval_is_active(srv, alice, overlap):
+    """Every second, but the first run waits for a decision: no second run starts while
+    it waits; after the decision skip starts at a later due time, while buffer_one starts
+    the one due time it held back meanwhile."""
+    w = create_workflow(srv, alice, [{"id": "a", "type": "approval", "config": {}}])
+    s = create(srv, alice, w["id"], cron="* * * * * *", overlap=overlap)
+    first = poll_runs(srv, alice, s["id"], lambda rs: rs, "a first run")[0]
+    poll(srv, alice, first["id"], lambda e: e["status"] == "waiting", what="waiting")
+    time.sleep(2.5)  # due times pass while it waits
+    runs = schedule_runs(srv, alice, s["id"])
+    assert [e["id"] for e in runs] == [first["id"]], runs
+    r = srv.get("/api/executions", headers=H(alice),
+                params={"trigger": "schedule", "status": "waiting", "workflowId": w["id"]})
+    assert r.status_code == 200 and [e["id"] for e in r.json()["data"]] == [first["id"]], r.text
+    decided = time.time()
+    r = srv.post("/api/executions/%s/approvals/a" % first["id"], json={"decision": "approve"},
+                 headers=H(alice))
+    assert r.status_code == 200, r.text
+    assert wait_ended(srv, alice, first["id"])["status"] == "succeeded"
+    runs = poll_runs(srv, alice, s["id"], lambda rs: len(rs) >= 2, "a second run")
+    srv.request("PATCH", "/api/schedules/%s" % s["id"], headers=H(alice), json={"enabled": False})
+    second = sorted(runs, key=lambda e: e["scheduledFor"])[1]
+    at = calendar.timegm(time.strptime(second["scheduledFor"][:19], "%Y-%m-%dT%H:%M:%S"))
+    if overlap == "skip":  # a due time after the run ended
+        assert at > decided - 1, (second["scheduledFor"], decided)
+    else:  # the due time held while it waited
+        assert at < decided - 1, (second["scheduledFor"], decided)
 
 
 def test_restart_runs_no_due_time_twice(aop_server):
