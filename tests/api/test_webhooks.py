@@ -13,7 +13,8 @@ import pytest
 
 from conftest import assert_error, shared_server
 from authutil import register
-from fakes import H, UNKNOWN_ID, chain, create_workflow, delay_node, engine_env, get_execution, transform
+from fakes import (H, UNKNOWN_ID, chain, create_workflow, delay_node, engine_env, get_execution,
+                   transform, wait_ended)
 
 
 @pytest.fixture(scope="module")
@@ -224,3 +225,26 @@ def test_a_workflow_holds_at_most_100_webhooks(srv, alice):
         hook(srv, alice, w["id"], auth="none")
     r = srv.post("/api/workflows/%s/webhooks" % w["id"], json={}, headers=H(alice))
     assert_error(r, 400, "VALIDATION_ERROR")
+
+
+def test_sync_answers_202_waiting_when_the_run_parks_at_an_approval(aop_server):
+    """A sync call is not held for a human decision (WAIT_MAX_MS is its default 60 s here,
+    the call's own timeout 10 s): 202 "waiting" once the execution parks, also on a
+    repeat of its Idempotency-Key, and the run goes on after the decision."""
+    s = aop_server(**engine_env())
+    alice = register(s, name="Alice")
+    wf = create_workflow(s, alice, [{"id": "a", "type": "approval", "config": {}}])
+    w = hook(s, alice, wf["id"], auth="none", response="sync")
+    answers = [s.post("/hooks/%s" % w["id"], data=b"{}", timeout=10,
+                      headers={"Content-Type": "application/json", "Idempotency-Key": "k"})
+               for _ in range(2)]
+    assert [r.status_code for r in answers] == [202, 202], [r.text for r in answers]
+    assert [r.json()["status"] for r in answers] == ["waiting", "waiting"]
+    eid = answers[0].json()["executionId"]
+    assert answers[1].json()["executionId"] == eid
+    r = s.get("/api/executions", headers=H(alice), params={"trigger": "webhook", "status": "waiting"})
+    assert r.status_code == 200 and [e["id"] for e in r.json()["data"]] == [eid], r.text
+    r = s.post("/api/executions/%s/approvals/a" % eid, json={"decision": "approve"}, headers=H(alice))
+    assert r.status_code == 200, r.text
+    e = wait_ended(s, alice, eid)
+    assert e["status"] == "succeeded" and e["trigger"] == "webhook" and e["triggerId"] == w["id"], e
