@@ -173,7 +173,9 @@ wf_caller api_wf_caller(http_req *req)
 void api_reply_result(http_req *req, aop_err rc, int status, const char *json, size_t len,
                       const char *not_found)
 {
-    if (rc == AOP_OK)
+    if (rc == AOP_OK && status == 204)
+        http_reply_empty(req, 204);
+    else if (rc == AOP_OK)
         http_reply_bytes(req, status, "application/json", json, len);
     else if (rc == AOP_ERR_NOT_FOUND)
         http_reply_error(req, rc, not_found, NULL);

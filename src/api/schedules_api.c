@@ -107,10 +107,7 @@ void api_schedules_delete(http_req *req)
 {
     wf_caller c = api_wf_caller(req);
     aop_err rc = schedules_delete(http_app(req), &c, http_param(req, "id"));
-    if (rc != AOP_OK)
-        api_reply_result(req, rc, 0, NULL, 0, NO_SCHEDULE);
-    else
-        http_reply_empty(req, 204);
+    api_reply_result(req, rc, 204, NULL, 0, NO_SCHEDULE);
 }
 
 void api_schedules_trigger(http_req *req)

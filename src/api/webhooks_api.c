@@ -66,10 +66,7 @@ void api_webhooks_delete(http_req *req)
 {
     wf_caller c = api_wf_caller(req);
     aop_err rc = webhooks_delete(http_app(req), &c, http_param(req, "id"));
-    if (rc != AOP_OK)
-        api_reply_result(req, rc, 0, NULL, 0, NO_WEBHOOK);
-    else
-        http_reply_empty(req, 204);
+    api_reply_result(req, rc, 204, NULL, 0, NO_WEBHOOK);
 }
 
 void api_webhooks_rotate(http_req *req)

@@ -45,9 +45,9 @@ static bool setup(fixture *f)
     return store_user_insert(f->s, &u) == AOP_OK && store_workflow_insert(f->s, &w) == AOP_OK;
 }
 
-static void body_runs(fixture *f)
+/* SCHED: every second, overlap skip, on WF. */
+static void add_schedule(fixture *f)
 {
-    CHECK(setup(f));
     store_schedule sc = {.enabled = true, .input = "{}"};
     str_copy(sc.id, sizeof(sc.id), SCHED);
     str_copy(sc.workflow_id, sizeof(sc.workflow_id), WF);
@@ -58,6 +58,12 @@ static void body_runs(fixture *f)
     str_copy(sc.updated_at, sizeof(sc.updated_at), T0);
     str_copy(sc.created_by, sizeof(sc.created_by), USER);
     CHECK(store_schedule_insert(f->s, &sc) == AOP_OK);
+}
+
+static void body_runs(fixture *f)
+{
+    CHECK(setup(f));
+    add_schedule(f);
     bool won = false;
     const char *due = "2026-12-01T00:00:01.000Z";
     CHECK(store_schedule_run_claim(f->s, SCHED, due, NULL, T0, &won) == AOP_OK && won);
@@ -120,16 +126,7 @@ static void body_active(fixture *f)
                                   "AND name = '012_triggers'"), 1);
     CHECK_INT(unit_db_int(&f->db, "SELECT MAX(version) FROM schema_migrations WHERE version < 12"),
               11);
-    store_schedule sc = {.enabled = true, .input = "{}"};
-    str_copy(sc.id, sizeof(sc.id), SCHED);
-    str_copy(sc.workflow_id, sizeof(sc.workflow_id), WF);
-    str_copy(sc.cron, sizeof(sc.cron), "* * * * * *");
-    str_copy(sc.timezone, sizeof(sc.timezone), "UTC");
-    str_copy(sc.overlap, sizeof(sc.overlap), "skip");
-    str_copy(sc.created_at, sizeof(sc.created_at), T0);
-    str_copy(sc.updated_at, sizeof(sc.updated_at), T0);
-    str_copy(sc.created_by, sizeof(sc.created_by), USER);
-    CHECK(store_schedule_insert(f->s, &sc) == AOP_OK);
+    add_schedule(f);
     long long active = -1;
     CHECK(add_run(f, 1, EXEC_WAITING) == AOP_OK);
     CHECK(store_schedule_active(f->s, SCHED, &active) == AOP_OK);
