@@ -46,7 +46,7 @@ struct scheduler {
     bool listener_on;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    volatile int stop;
+    volatile int stop; /* set atomically: the listener reads it without mu */
     entry *ents;
     int *heap;
     int n, cap;
@@ -446,7 +446,7 @@ scheduler *scheduler_start(const app_ctx *app)
     pthread_setname_np(s->thread, "aop-scheduler"); /* for top -H and the benchmark */
     return s;
 fail:
-    s->stop = 1;
+    __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
     if (s->listener_on)
         pthread_join(s->listener, NULL);
     free(s->dirty);
@@ -459,7 +459,7 @@ void scheduler_stop(scheduler *s)
     if (!s)
         return;
     pthread_mutex_lock(&s->mu);
-    s->stop = 1;
+    __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
     pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
