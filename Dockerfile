@@ -22,6 +22,8 @@ COPY config config
 COPY scripts scripts
 COPY contrib contrib
 COPY docs docs
+# the web console, built into the binary (its vendored libraries included)
+COPY console console
 ARG COMMIT=unknown
 RUN make -j"$(nproc)" COMMIT="$COMMIT" build/aop build/aop.1 \
  && make install COMMIT="$COMMIT" PREFIX=/usr DESTDIR=/out

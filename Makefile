@@ -2,7 +2,9 @@
 #   make run    install missing build dependencies, build build/aop, serve on 127.0.0.1:3000
 #   make run-cluster  PostgreSQL + Redis in ./var/cluster and three instances (3001-3003)
 #   make test   install what the tests need, build with ASan+UBSan, run unit and API tests
-#               (API tests on SQLite and on PostgreSQL + Redis)
+#               (API tests on SQLite and on PostgreSQL + Redis) and, beside them, the
+#               console's browser tests (tests/console/, headless Chromium)
+#   make screenshot   the console's screenshot for the README (docs/console.png)
 #   make tsan   build with ThreadSanitizer, run the unit tests and the engine's API tests
 #   make fuzz   build the libFuzzer targets (clang), run each FUZZ_SECONDS from its seeds
 #   make bench  build optimised and measure (results in docs/benchmarks.md)
@@ -42,8 +44,13 @@ TEST_CFLAGS = $(BASE_CFLAGS) -O1 -g -Werror $(SAN) $(CFLAGS)
 TSAN_CFLAGS = $(BASE_CFLAGS) -O1 -g -Werror -fsanitize=thread -fno-omit-frame-pointer $(CFLAGS)
 
 # Files built into the binary at build time: docs/openapi.json (GET /openapi.json)
-# becomes a C array (scripts/embed.sh) compiled with the rest.
-GEN_SRC := build/gen/openapi_json.c
+# becomes a C array (scripts/embed.sh) compiled with the rest, and so do the
+# console's files (GET /console/..., src/api/console.c): its pages, scripts
+# and styles, and the vendored libraries in console/vendor/ (their MANIFEST
+# and licences stay out).
+GEN_SRC := build/gen/openapi_json.c build/gen/console_files.c
+CONSOLE_FILES := $(sort $(wildcard console/*.html console/*.js console/*.css console/*.svg \
+                   console/vendor/*.mjs console/vendor/*.css))
 
 LIB_SRC := $(shell find src -name '*.c' ! -name main.c | sort) $(GEN_SRC)
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
@@ -61,7 +68,7 @@ MANDIR ?= $(PREFIX)/share/man
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR ?= $(PREFIX)/share/doc/aop
 
-.PHONY: all run run-cluster test unit api tsan tsan-unit tsan-api bench fuzz ci-builds clean \
+.PHONY: all run run-cluster test unit api console-test screenshot tsan tsan-unit tsan-api bench fuzz ci-builds clean \
         install uninstall man lint test-container
 all: build/aop build/aop.1
 
@@ -84,6 +91,11 @@ build/tsan/tests/tsan/options.o: AOP_CPPFLAGS += -DTSAN_SUPPRESSIONS='"$(CURDIR)
 build/gen/openapi_json.c: docs/openapi.json scripts/embed.sh
 	@mkdir -p $(dir $@)
 	scripts/embed.sh aop_openapi_json $< >$@.tmp && mv $@.tmp $@
+
+# The folders too, so that a file added or removed rebuilds the table.
+build/gen/console_files.c: $(CONSOLE_FILES) console console/vendor scripts/embed.sh
+	@mkdir -p $(dir $@)
+	scripts/embed.sh --files aop_console_files console $(CONSOLE_FILES) >$@.tmp && mv $@.tmp $@
 
 build/aop: $(REL_OBJ) build/rel/src/main.o
 	$(CC) $(REL_CFLAGS) $^ -o $@ $(LIBS)
@@ -116,7 +128,7 @@ install: build/aop build/aop.1
 	sed 's|/usr/local/bin/aop|$(BINDIR)/aop|g' contrib/aop.service >$(DESTDIR)$(UNITDIR)/aop.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/aop.service
 	install -m 0644 docs/install.md docs/configuration.md docs/operations.md docs/api.md \
-	  docs/openapi.json $(DESTDIR)$(DOCDIR)/
+	  docs/console.md docs/openapi.json $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/aop $(DESTDIR)$(MANDIR)/man1/aop.1 $(DESTDIR)$(UNITDIR)/aop.service
@@ -154,8 +166,23 @@ api: build/test/aop
 	AOP_BIN=$(CURDIR)/build/test/aop $(PYTHON) -m pytest -q -rs -p no:cacheprovider \
 	  $(if $(K),-k '$(K)') $(API_TESTS)
 
+# The web console in headless Chromium (tests/console/): they load
+# tests/api/conftest.py as a plugin for its server fixtures and the OpenAPI
+# check of every response. K works as for `make api`.
+console-test: build/test/aop
+	AOP_BIN=$(CURDIR)/build/test/aop PYTHONPATH=$(CURDIR)/tests/api $(PYTHON) -m pytest -q -rs \
+	  -p conftest -p no:cacheprovider $(if $(K),-k '$(K)') tests/console
+
+# The README's picture of the console, taken by the browser test of the
+# execution timeline.
+screenshot:
+	@scripts/install-deps.sh test
+	$(MAKE) --no-print-directory build/test/aop
+	AOP_SCREENSHOT=$(CURDIR)/docs/console.png $(MAKE) --no-print-directory console-test K=timeline
+
 # Unit tests, then the API tests on SQLite and on PostgreSQL + Redis (servers
-# of their own, started and stopped by scripts/test.sh).
+# of their own, started and stopped by scripts/test.sh), the browser tests
+# beside them.
 test:
 	@scripts/install-deps.sh test
 	$(MAKE) --no-print-directory build/test/aop build/test/unit
@@ -178,13 +205,14 @@ test-container:
 # ThreadSanitizer: the unit tests, then the API tests that drive the
 # engine's threads (its loops, the inserter, the maintenance thread and, on
 # PostgreSQL, the event listener), the scheduler's thread, webhook calls on
-# the HTTP threads, and shutdown, against build/tsan/aop, on
+# the HTTP threads, shutdown and the console's page made once on first use by
+# whichever HTTP thread comes first, against build/tsan/aop, on
 # SQLite and on PostgreSQL + Redis (scripts/test.sh tsan). A report fails the
 # run; tests/tsan/suppressions.txt lists the known ones and why.
 #   make tsan-unit T=engine_     make tsan-api K=cancel     (one part, no servers)
 TSAN_API_TESTS ?= $(sort $(wildcard tests/api/test_engine_*.py)) tests/api/test_executions.py \
                   tests/api/test_cluster.py tests/api/test_shutdown.py tests/api/test_budgets.py \
-                  tests/api/test_credentials.py tests/api/test_approvals.py \
+                  tests/api/test_credentials.py tests/api/test_approvals.py tests/api/test_console.py \
                   tests/api/test_schedules.py tests/api/test_webhooks.py \
                   $(sort $(wildcard tests/api/test_events*.py))
 

@@ -5,9 +5,12 @@
 # across machines), and the server's memory.
 #   bench/run.sh            (make bench calls it after building build/aop)
 #   BENCH_ONLY=executions bench/run.sh    only the named sections (comma-separated:
-#                                         auth, workflows, executions, events, triggers,
+#                                         auth, workflows, executions, events, triggers, agents,
 #                                         cluster);
 #                                         default all
+#   BENCH_ONLY=per-request bench/run.sh   (only when named) instructions and Redis round trips
+#                                         per request, counted; PER_REQUEST_BASE=other/aop
+#                                         puts another build beside this one
 #   BENCH_ONLY=soak bench/run.sh          the soak (only when named): SOAK_SECONDS (600) of
 #                                         mixed traffic on SOAK_CONNECTIONS (64), memory and
 #                                         file descriptors read at SOAK_MARK_SECONDS (120)
@@ -415,9 +418,57 @@ fi
 # ---- cluster ----
 # The reads and executions above on SQLite, PostgreSQL + Redis with one
 # instance, and with three (bench/cluster.sh).
+if want agents; then
+  echo
+  echo "agents: $(nproc) cores ($(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  /usr/bin/python3 bench/agent_server.py 0 >"$work/agent.port" &
+  apid=$!
+  for _ in $(seq 100); do [ -s "$work/agent.port" ] && break; sleep 0.05; done
+  fake="http://127.0.0.1:$(head -1 "$work/agent.port")"
+  stop_aop
+  rm -f "$work"/aop.db*
+  start_aop HTTP_NODE_ALLOW_PRIVATE=true LLM_BASE_URL="$fake/v1" HTTP_MAX_CONNECTIONS=8000 \
+    HTTP_MAX_CONNECTIONS_PER_IP=8000
+  echo
+  /usr/bin/python3 bench/agent_bench.py overhead "http://127.0.0.1:$port" "$(login)" "$fake" \
+    "${BENCH_AGENT_RUNS:-30}" || echo "FAILED: agent overhead"
+  stop_aop
+  rm -f "$work"/aop.db*
+  start_aop HTTP_NODE_ALLOW_PRIVATE=true LLM_BASE_URL="$fake/v1" HTTP_MAX_CONNECTIONS=8000 \
+    HTTP_MAX_CONNECTIONS_PER_IP=8000
+  echo
+  /usr/bin/python3 bench/agent_bench.py load "http://127.0.0.1:$port" "$(login)" "$fake" "$pid" \
+    "${BENCH_AGENTS:-500}" || echo "FAILED: agents at once"
+  kill -TERM "$apid" 2>/dev/null || true
+  wait "$apid" 2>/dev/null || true
+fi
+
 if want cluster; then
   stop_aop
   AOP_BIN=$BIN bench/cluster.sh || echo "FAILED: cluster"
+fi
+
+# ---- per request, counted ----
+# Only when named (BENCH_ONLY=per-request): instructions per request under
+# callgrind, and Redis round trips per request on PostgreSQL + Redis
+# (bench/per_request.py), for $BIN and, when PER_REQUEST_BASE names another
+# build (an earlier commit's build/aop), for that one beside it.
+if named per-request; then
+  stop_aop
+  bins=("$BIN")
+  [ -n "${PER_REQUEST_BASE:-}" ] && bins=("$PER_REQUEST_BASE" "$BIN")
+  echo
+  echo "instructions per request (callgrind; 1 HTTP thread, SQLite, warm):"
+  /usr/bin/python3 bench/per_request.py instructions "${bins[@]}" || echo "FAILED: instructions"
+  chmod 711 "$work" # PostgreSQL runs as the postgres user when this runs as root
+  svc="$work/per-request-svc"
+  while IFS='=' read -r k v; do export "$k=$v"; done < <(scripts/services.sh start "$svc" all)
+  echo
+  echo "Redis per request (PostgreSQL + Redis, one connection):"
+  /usr/bin/python3 bench/per_request.py trips "$AOP_PG_URL" "$AOP_REDIS_URL" "$svc/redis.pid" \
+    "${bins[@]}" || echo "FAILED: trips"
+  scripts/services.sh stop "$svc" >/dev/null 2>&1 || true
 fi
 
 # ---- soak ----

@@ -16,9 +16,11 @@ build_pkgs=(gcc make pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev 
             libssl-dev zlib1g-dev libcrypt-dev libjwt-dev libcurl4-openssl-dev tzdata)
 service_pkgs=(postgresql redis-server redis-tools python3)
 lint_pkgs=(systemd)
+# chromium, chromium-driver and python3-selenium: the console's browser tests (tests/console/).
 test_pkgs=(python3 python3-pytest python3-requests python3-jwt python3-bcrypt
-           python3-psycopg2 python3-redis python3-jsonschema "${service_pkgs[@]}" "${lint_pkgs[@]}")
-bench_pkgs=(wrk curl nginx-light python3 python3-requests "${service_pkgs[@]}")
+           python3-psycopg2 python3-redis python3-jsonschema chromium chromium-driver
+           python3-selenium "${service_pkgs[@]}" "${lint_pkgs[@]}")
+bench_pkgs=(wrk curl nginx-light python3 python3-requests valgrind "${service_pkgs[@]}")
 tsan_pkgs=(libtsan2 "${test_pkgs[@]}")
 fuzz_pkgs=(clang libclang-rt-14-dev)
 container_pkgs=(podman runc debootstrap curl python3)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # make test-container: builds the Dockerfile's image with podman and runs it
 # as an operator would: start it on a fresh volume, wait for its HEALTHCHECK,
-# register, create and execute a workflow, stop it (SIGTERM: exit 0), start a
-# new container on the same volume and find the account, the workflow and the
-# execution still there. Minutes long (a base image, apt, a build), so not
-# part of `make test`.
+# register, create and execute a workflow, load the web console, stop it
+# (SIGTERM: exit 0), start a new container on the same volume and find the
+# account, the workflow and the execution still there. Minutes long (a base
+# image, apt, a build), so not part of `make test`.
 #
 # No image registry is needed: unless BASE names an image, the base is
 # localhost/debian:12-base, made once with debootstrap from the Debian mirror
@@ -74,13 +74,14 @@ step "built in $((SECONDS - t0)) s; image size $("${PODMAN[@]}" image inspect --
 secret() { head -c 32 /dev/urandom | base64 | tr -d '\n'; }
 JWT_A=$(secret)
 JWT_R=$(secret)
+CRED_KEY=$(secret) # production requires it (base64 of 32 bytes)
 
 start() {
   # Without systemd podman cannot time the periodic checks and says so on
   # stderr (kept in podman.log): the test runs the check itself below.
   "${PODMAN[@]}" run -d --name "$name" "${LIMITS[@]}" -v "$volume:/var/lib/aop" \
     -e HOST=127.0.0.1 -e PORT="$port" -e JWT_ACCESS_SECRET="$JWT_A" -e JWT_REFRESH_SECRET="$JWT_R" \
-    "$IMAGE" >/dev/null 2>>"$work/podman.log" || { cat "$work/podman.log" >&2; fail "podman run"; }
+    -e CREDENTIALS_KEY="$CRED_KEY" "$IMAGE" >/dev/null 2>>"$work/podman.log" || { cat "$work/podman.log" >&2; fail "podman run"; }
   for _ in $(seq 1 100); do
     curl -fsS "$url/health" >/dev/null 2>&1 && break
     sleep 0.2
@@ -126,6 +127,11 @@ exec_id=$(field "$run" id)
 [ "$(field "$run" status)" = succeeded ] || fail "execution: $run"
 [ "$(field "$run" output.greet.text)" = "Hello Ada" ] || fail "execution output: $run"
 step "registered, ran workflow $wf_id: execution $exec_id succeeded"
+page=$(curl -fsS "$url/console/workflows") || fail "no console at /console/workflows"
+grep -q '<div id="app">' <<<"$page" || fail "the console's page: $page"
+app=$(grep -o '/console/assets/[0-9a-f]*/app.js' <<<"$page") || fail "the page names no app.js"
+curl -fsS -o /dev/null "$url$app" || fail "the console's $app"
+step "the web console is served (its page and $app)"
 stop
 
 step "second start on the same volume"

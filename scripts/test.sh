@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Runs the unit tests and the API tests against both backends: the SQLite
-# default, then PostgreSQL + Redis. The servers are the tests' own, started
-# here in a temporary directory on free ports and stopped on the way out.
+# default, then PostgreSQL + Redis, and beside them the console's browser
+# tests. The servers are the tests' own, started here in a temporary
+# directory on free ports and stopped on the way out.
 # Since they are always there, a test that would skip for want of one fails
 # (AOP_TEST_REQUIRE_SERVICES=1), and so does an API test on pg that cannot
 # reach them.
-#   scripts/test.sh [PART]...   (default: lint unit sqlite pg, in that order)
+#   scripts/test.sh [PART]...   (default: lint unit sqlite pg console)
 # PARTs: lint (docs/openapi.json under @redocly/cli's recommended rules, no
 #        error and no warning; contrib/aop.service under systemd-analyze
 #        verify, when systemd-analyze is there);
 #        unit, sqlite, pg (the ASan+UBSan build, build/test/);
+#        console (tests/console/: the web console in headless Chromium,
+#        against build/test/aop on SQLite; with other parts it runs beside
+#        them from the start, its output printed whole at the end);
 #        tsan-unit, tsan-sqlite, tsan-pg, or tsan for all three (the
 #        ThreadSanitizer build, build/tsan/: the unit tests and the Makefile's
 #        TSAN_API_TESTS).
@@ -26,7 +30,7 @@ for p in "$@"; do
     *) parts+=("$p") ;;
   esac
 done
-[ ${#parts[@]} -eq 0 ] && parts=(lint unit sqlite pg)
+[ ${#parts[@]} -eq 0 ] && parts=(lint unit sqlite pg console)
 
 lint() {
   echo "lint: docs/openapi.json (@redocly/cli, recommended rules)"
@@ -66,8 +70,35 @@ if [ "${parts[0]}" = lint ]; then
   [ ${#parts[@]} -eq 0 ] && exit 0
 fi
 
+# The browser tests need neither PostgreSQL nor Redis and use another core
+# than the API tests most of the time: with other parts they start now, in
+# the background, and are waited for at the end.
+console_pid=""
+console_log=""
+if [ ${#parts[@]} -gt 1 ] && [[ " ${parts[*]} " == *" console "* ]]; then
+  rest=()
+  for p in "${parts[@]}"; do [ "$p" = console ] || rest+=("$p"); done
+  parts=("${rest[@]}")
+  console_log=$(mktemp "${TMPDIR:-/tmp}/aop-test-console.XXXXXX")
+  make --no-print-directory console-test >"$console_log" 2>&1 &
+  console_pid=$!
+fi
+
+# Waits for the background browser tests, prints their output; their status.
+console_wait() {
+  [ -n "$console_pid" ] || return 0
+  local rc=0
+  wait "$console_pid" || rc=$?
+  console_pid=""
+  echo "console (browser tests, run beside the others):"
+  cat "$console_log"
+  rm -f "$console_log"
+  return $rc
+}
+
 svc=$(mktemp -d "${TMPDIR:-/tmp}/aop-test-services.XXXXXX")
 cleanup() {
+  console_wait || true
   scripts/services.sh stop "$svc" || true
   rm -rf "$svc"
 }
@@ -90,7 +121,10 @@ for p in "${parts[@]}"; do
     tsan-sqlite) AOP_TEST_BACKEND=sqlite make --no-print-directory tsan-api ;;
     tsan-pg) AOP_TEST_BACKEND=pg make --no-print-directory tsan-api ;;
     lint) lint ;;
-    *) echo "unknown part: $p (lint, unit, sqlite, pg, tsan, tsan-unit, tsan-sqlite, tsan-pg)" >&2
+    console) make --no-print-directory console-test ;;
+    *) echo "unknown part: $p (lint, unit, sqlite, pg, console, tsan, tsan-unit, tsan-sqlite, tsan-pg)" >&2
        exit 2 ;;
   esac
 done
+
+console_wait

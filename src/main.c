@@ -102,9 +102,9 @@ static void man_page(FILE *f)
           ".B SIGTERM\nand\n.B SIGINT\nhand running executions back to the queue, finish the\n"
           "requests in flight and exit 0;\n.B SIGHUP\nreopens\n.BR LOG_FILE .\n"
           ".SH SEE ALSO\n"
-          "GET /openapi.json on a running server describes the HTTP API. The documentation\n"
-          "(install.md, configuration.md, operations.md, api.md) is installed in\n"
-          "share/doc/aop beside this page.\n",
+          "GET /openapi.json on a running server describes the HTTP API; GET / serves its\n"
+          "web console. The documentation (install.md, configuration.md, operations.md,\n"
+          "api.md, console.md) is installed in share/doc/aop beside this page.\n",
           f);
 }
 

@@ -14,6 +14,9 @@ void api_ready(http_req *req);
 void api_metrics(http_req *req);
 void api_openapi(http_req *req);
 
+/* src/api/console.c */
+void api_console(http_req *req);
+
 /* src/api/auth_api.c */
 void api_register(http_req *req);
 void api_login(http_req *req);

@@ -21,7 +21,8 @@
 
 static void mirror_key(char *out, size_t n, char kind, const char *id)
 {
-    snprintf(out, n, "rv:%c:%s", kind, id);
+    const char k[2] = {kind, '\0'};
+    STR_CAT(out, n, "rv:", k, ":", id);
 }
 
 /* Marks id revoked in the cache until ttl_ms from now (bounded). */
@@ -37,16 +38,16 @@ static void mirror_revoked(const app_ctx *app, char kind, const char *id, long l
         log_warn("cannot mirror a revocation in the cache", LF_S("key", key));
 }
 
-/* 1 revoked, 0 not revoked, -1 unknown (cache miss or error). */
-static int mirror_state(const app_ctx *app, char kind, const char *id)
+/* What a mirror read says: 1 revoked, 0 not revoked, -1 unknown (a miss
+ * or an error). Frees what r holds. */
+static int mirror_state(cache_read *r)
 {
-    char key[64], *val = NULL;
-    size_t len = 0;
-    mirror_key(key, sizeof(key), kind, id);
-    if (cache_get(app->cache, key, &val, &len) != AOP_OK)
-        return -1;
-    int state = len == 1 && val[0] == '1' ? 1 : len == 1 && val[0] == '0' ? 0 : -1;
-    free(val);
+    int state = r->rc != AOP_OK || r->len != 1 ? -1
+                : r->val[0] == '1'                 ? 1
+                : r->val[0] == '0'                 ? 0
+                                                   : -1;
+    free(r->val);
+    r->val = NULL;
     return state;
 }
 
@@ -58,10 +59,11 @@ static void mirror_not_revoked(const app_ctx *app, char kind, const char *id)
 }
 
 /* Is the access token (jti, fam) revoked? The cache answers when it knows
- * both; otherwise the store does, and the cache learns. */
-static aop_err token_revoked(const app_ctx *app, const auth_claims *c, bool *revoked)
+ * both (a and f: mirror_state of each); otherwise the store does, and the
+ * cache learns. */
+static aop_err token_revoked(const app_ctx *app, const auth_claims *c, int a, int f,
+                             bool *revoked)
 {
-    int a = mirror_state(app, 'a', c->jti), f = a == 1 ? 1 : mirror_state(app, 'f', c->fam);
     if (a == 1 || f == 1) {
         *revoked = true;
         return AOP_OK;
@@ -183,15 +185,20 @@ aop_err auth_password_held(const app_ctx *app, const char *user_id, const char *
 
 /* ---- authentication ---- */
 
-static aop_err load_active_user(const app_ctx *app, const char *id, store_user *u,
-                                const char **why, arena *a)
+/* rc of reading user u: unauthorized when it is gone or disabled. */
+static aop_err active_or_why(aop_err rc, const store_user *u, const char **why)
 {
-    aop_err rc = user_cache_get(app, id, u, a);
     if (rc == AOP_ERR_NOT_FOUND || (rc == AOP_OK && !u->is_active)) {
         *why = "account is disabled or no longer exists";
         return AOP_ERR_UNAUTHORIZED;
     }
     return rc;
+}
+
+static aop_err load_active_user(const app_ctx *app, const char *id, store_user *u,
+                                const char **why, arena *a)
+{
+    return active_or_why(user_cache_get(app, id, u, a), u, why);
 }
 
 static aop_err by_bearer(const app_ctx *app, const char *token, auth_identity *out,
@@ -207,14 +214,28 @@ static aop_err by_bearer(const app_ctx *app, const char *token, auth_identity *o
         *why = "invalid access token";
         return AOP_ERR_UNAUTHORIZED;
     }
+    /* One round trip to the cache for both revocation mirrors and the user */
+    char ka[64], kf[64];
+    cache_read r[3];
+    cache_slot slot;
+    mirror_key(ka, sizeof(ka), 'a', out->claims.jti);
+    mirror_key(kf, sizeof(kf), 'f', out->claims.fam);
+    r[0].key = ka;
+    r[1].key = kf;
+    user_cache_read(out->claims.sub, &r[2], &slot);
+    cache_get_many(app->cache, r, 3, CACHE_ITEM_LINK);
+    int ma = mirror_state(&r[0]), mf = mirror_state(&r[1]);
     bool revoked = false;
-    if ((rc = token_revoked(app, &out->claims, &revoked)) != AOP_OK)
-        return rc;
-    if (revoked) {
+    if ((rc = token_revoked(app, &out->claims, ma, mf, &revoked)) == AOP_OK && revoked) {
         *why = "access token revoked";
-        return AOP_ERR_UNAUTHORIZED;
+        rc = AOP_ERR_UNAUTHORIZED;
     }
-    if ((rc = load_active_user(app, out->claims.sub, &out->user, why, a)) != AOP_OK)
+    if (rc == AOP_OK) {
+        rc = user_cache_got(app, out->claims.sub, &r[2], &slot, &out->user, a);
+        rc = active_or_why(rc, &out->user, why);
+    }
+    free(r[2].val); /* when user_cache_got did not run */
+    if (rc != AOP_OK)
         return rc;
     out->via = AUTH_VIA_BEARER;
     out->can_read = out->can_write = true;

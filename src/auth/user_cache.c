@@ -1,7 +1,6 @@
 #include "auth/user_cache.h"
 #include "core/buf.h"
 #include "core/str.h"
-#include "infra/cache_item.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,12 +49,26 @@ static int decode(const char *v, size_t len, store_user *u, arena *a)
     return 0;
 }
 
+void user_cache_read(const char *id, cache_read *r, cache_slot *slot)
+{
+    cache_item_read(r, slot, "user", id);
+}
+
 aop_err user_cache_get(const app_ctx *app, const char *id, store_user *out, arena *a)
 {
+    cache_read r;
     cache_slot slot;
+    user_cache_read(id, &r, &slot);
+    cache_get_many(app->cache, &r, 1, CACHE_ITEM_LINK);
+    return user_cache_got(app, id, &r, &slot, out, a);
+}
+
+aop_err user_cache_got(const app_ctx *app, const char *id, cache_read *r, cache_slot *slot,
+                       store_user *out, arena *a)
+{
     char *v = NULL;
     size_t len = 0;
-    if (cache_item_get(app->cache, "user", id, &slot, &v, &len) == AOP_OK) {
+    if (cache_item_took(r, slot, &v, &len) == AOP_OK) {
         int bad = decode(v, len, out, a);
         free(v);
         if (!bad)
@@ -68,7 +81,7 @@ aop_err user_cache_get(const app_ctx *app, const char *id, store_user *out, aren
     buf b;
     buf_init(&b, 0);
     encode(out, &b);
-    cache_item_fill(app->cache, &slot, b.data, b.len, ROW_TTL_MS);
+    cache_item_fill(app->cache, slot, b.data, b.len, ROW_TTL_MS);
     buf_free(&b);
     return AOP_OK;
 }

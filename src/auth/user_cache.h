@@ -14,8 +14,17 @@
 
 #include "app.h"
 
+#include "infra/cache_item.h"
+
 /* The user (password_hash "") from the cache or the store. */
 aop_err user_cache_get(const app_ctx *app, const char *id, store_user *out, arena *a);
+/* The same in two halves, so that the cache read can share a round trip
+ * with others: user_cache_read sets r up for a cache_get_many batch (link
+ * CACHE_ITEM_LINK), user_cache_got answers from it once the batch is read
+ * (and frees what r holds). */
+void user_cache_read(const char *id, cache_read *r, cache_slot *slot);
+aop_err user_cache_got(const app_ctx *app, const char *id, cache_read *r, cache_slot *slot,
+                       store_user *out, arena *a);
 /* To call after every committed change to user id. */
 void user_cache_changed(const app_ctx *app, const char *id);
 

@@ -174,7 +174,9 @@ aop_err users_record_login(const app_ctx *app, const char *id, const char *at)
 /* "name":"escaped value", with a leading comma unless first. */
 static int put_str(buf *b, const char *name, const char *v, int first)
 {
-    int rc = buf_printf(b, "%s\"%s\":", first ? "" : ",", name);
+    int rc = buf_puts(b, first ? "\"" : ",\"");
+    rc |= buf_puts(b, name);
+    rc |= buf_puts(b, "\":");
     if (!v)
         return rc | buf_puts(b, "null");
     rc |= buf_puts(b, "\"");
@@ -190,8 +192,9 @@ int users_write_json(const store_user *u, buf *b)
     rc |= put_str(b, "email", u->email, 0);
     rc |= put_str(b, "name", u->name, 0);
     rc |= put_str(b, "role", u->role, 0);
-    rc |= buf_printf(b, ",\"preferences\":%s,\"isActive\":%s", prefs,
-                     u->is_active ? "true" : "false");
+    rc |= buf_puts(b, ",\"preferences\":");
+    rc |= buf_puts(b, prefs);
+    rc |= buf_puts(b, u->is_active ? ",\"isActive\":true" : ",\"isActive\":false");
     rc |= put_str(b, "createdAt", u->created_at, 0);
     rc |= put_str(b, "updatedAt", u->updated_at, 0);
     rc |= put_str(b, "lastLoginAt", u->last_login_at[0] ? u->last_login_at : NULL, 0);

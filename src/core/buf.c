@@ -14,6 +14,16 @@ void buf_init(buf *b, size_t max)
     b->max = max;
 }
 
+/* The maximum (size - 1) keeps reserve below from ever reallocating mem. */
+void buf_init_fixed(buf *b, char *mem, size_t size)
+{
+    b->data = mem;
+    b->len = 0;
+    b->cap = size;
+    b->max = size - 1;
+    mem[0] = '\0';
+}
+
 static int reserve(buf *b, size_t extra)
 {
     if (extra > (size_t)-1 - b->len - 1)
@@ -49,14 +59,30 @@ int buf_puts(buf *b, const char *s)
     return buf_append(b, s, strlen(s));
 }
 
+/* Formats straight into the room the buffer has (one pass for nearly
+ * every call); only text longer than that room is formatted again once the
+ * buffer has grown. */
 int buf_printf(buf *b, const char *fmt, ...)
 {
     va_list ap, ap2;
     va_start(ap, fmt);
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    size_t room = b->cap > b->len ? b->cap - b->len : 0; /* the NUL included */
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
+    if (n >= 0 && (size_t)n < room) {
+        if (b->max && b->len + (size_t)n > b->max) {
+            b->data[b->len] = '\0'; /* what did not fit is not there */
+            va_end(ap2);
+            return -1;
+        }
+        b->len += (size_t)n;
+        va_end(ap2);
+        return 0;
+    }
     if (n < 0 || reserve(b, (size_t)n) < 0) {
+        if (room)
+            b->data[b->len] = '\0';
         va_end(ap2);
         return -1;
     }

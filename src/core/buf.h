@@ -20,6 +20,10 @@ typedef struct {
 
 /* An empty buffer that may grow to max bytes (0 means no limit besides memory). */
 void buf_init(buf *b, size_t max);
+/* An empty buffer over the caller's mem[0..size) (size >= 1), which it
+ * never grows past: it holds size - 1 bytes and the NUL at most. Never
+ * buf_free, buf_take or buf_reset it. */
+void buf_init_fixed(buf *b, char *mem, size_t size);
 int buf_append(buf *b, const void *p, size_t n);
 int buf_puts(buf *b, const char *s);
 int buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

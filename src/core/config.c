@@ -203,6 +203,8 @@ static const cfg_entry table[] = {
      "seconds a webhook's secret still works after a rotation"},
     {"WORKER_MAX_EXECUTIONS", T_INT, F(worker_max_executions), "4096", 1, 4096, NULL, NULL,
      "executions one worker runs at once (the rest wait queued)"},
+    {"WORKFLOW_MAX_DEPTH", T_INT, F(workflow_max_depth), "8", 0, 64, NULL, NULL,
+     "deepest child execution that runs: a workflow node at that depth fails DEPTH_EXCEEDED"},
     {"LLM_DEFAULT_MAX_TOKENS", T_INT, F(llm_default_max_tokens), "4096", 1, 1000000, NULL, NULL,
      "max_tokens of an LLM call whose node sets none, when a budget applies to it"},
     {"CREDENTIALS_KEY", T_STR, F(credentials_key), NULL, NOLIM, NULL, check_nonempty,

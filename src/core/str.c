@@ -25,6 +25,40 @@ size_t str_copy(char *dst, size_t dstsize, const char *src)
     return n;
 }
 
+size_t str_cat(char *dst, size_t dstsize, int n, const char *const *parts)
+{
+    size_t len = 0;
+    for (int i = 0; i < n; i++) {
+        size_t k = strlen(parts[i]);
+        if (len < dstsize) {
+            size_t c = k < dstsize - 1 - len ? k : dstsize - 1 - len;
+            memcpy(dst + len, parts[i], c);
+        }
+        len += k;
+    }
+    if (dstsize)
+        dst[len < dstsize ? len : dstsize - 1] = '\0';
+    return len;
+}
+
+size_t str_from_ll(char out[STR_LL_MAX], long long v)
+{
+    char tmp[STR_LL_MAX];
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    out[len] = '\0';
+    return len;
+}
+
 int str_to_ll(const char *s, long long min, long long max, long long *out)
 {
     if (!s || !*s || isspace((unsigned char)*s))

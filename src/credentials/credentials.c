@@ -419,6 +419,29 @@ static bool kind_takes(const char *kind, const credentials_type *t)
     return !strcmp(kind, "llm") || !strcmp(kind, "agent") ? !t->http : false;
 }
 
+/* The credential ref (a node's config.credentialId, at field) names one of
+ * owner_id's that a node of kind sends; else a problem in details. */
+static aop_err check_ref(const app_ctx *app, const char *owner_id, const json_t *ref,
+                         const char *kind, const char *field, json_t *details, arena *a)
+{
+    store_credential cr;
+    aop_err e = ids_uuid_ok(json_string_value(ref))
+                    ? store_credential_get(app->store, json_string_value(ref), &cr, a)
+                    : AOP_ERR_NOT_FOUND;
+    if (e == AOP_OK && strcmp(cr.owner_id, owner_id))
+        e = AOP_ERR_NOT_FOUND;
+    if (e == AOP_ERR_NOT_FOUND)
+        problem(details, field, "names no credential of the workflow's owner");
+    else if (e != AOP_OK)
+        return e;
+    else if (!kind || !kind_takes(kind, credentials_type_find(cr.type)))
+        problem(details, field,
+                !kind || strcmp(kind, "http")
+                    ? "must name an openai or anthropic credential for this node type"
+                    : "must name an http_bearer, http_header or http_basic credential");
+    return AOP_OK;
+}
+
 aop_err credentials_check_definition(const app_ctx *app, const char *owner_id,
                                      const json_t *definition, json_t *details)
 {
@@ -429,28 +452,26 @@ aop_err credentials_check_definition(const app_ctx *app, const char *owner_id,
     const json_t *node;
     arena a = {0};
     aop_err rc = AOP_OK;
+    char field[96];
     json_array_foreach(nodes, i, node) {
-        const json_t *ref = json_object_get(json_object_get(node, "config"), "credentialId");
-        if (!ref)
-            continue;
-        char field[80];
-        snprintf(field, sizeof(field), "definition.nodes[%zu].config.credentialId", i);
+        const json_t *conf = json_object_get(node, "config");
         const char *kind = json_string_value(json_object_get(node, "type"));
-        store_credential cr;
-        aop_err e = ids_uuid_ok(json_string_value(ref))
-                        ? store_credential_get(app->store, json_string_value(ref), &cr, &a)
-                        : AOP_ERR_NOT_FOUND;
-        if (e == AOP_OK && strcmp(cr.owner_id, owner_id))
-            e = AOP_ERR_NOT_FOUND;
-        if (e == AOP_ERR_NOT_FOUND)
-            problem(details, field, "names no credential of the workflow's owner");
-        else if (e != AOP_OK)
-            rc = e;
-        else if (!kind || !kind_takes(kind, credentials_type_find(cr.type)))
-            problem(details, field,
-                    !kind || strcmp(kind, "http")
-                        ? "must name an openai or anthropic credential for this node type"
-                        : "must name an http_bearer, http_header or http_basic credential");
+        const json_t *ref = json_object_get(conf, "credentialId");
+        snprintf(field, sizeof(field), "definition.nodes[%zu].config.credentialId", i);
+        if (ref)
+            rc = check_ref(app, owner_id, ref, kind, field, details, &a);
+        /* an agent's http tools send theirs as http nodes do */
+        const json_t *tools = kind && !strcmp(kind, "agent") ? json_object_get(conf, "tools") : NULL;
+        for (size_t k = 0; rc == AOP_OK && k < json_array_size(tools); k++) {
+            const json_t *http = json_object_get(json_array_get(tools, k), "http");
+            const json_t *tref = json_object_get(http, "credentialId");
+            snprintf(field, sizeof(field),
+                     "definition.nodes[%zu].config.tools[%zu].http.credentialId", i, k);
+            if (tref)
+                rc = check_ref(app, owner_id, tref, "http", field, details, &a);
+        }
+        if (rc != AOP_OK)
+            break;
     }
     arena_free(&a);
     if (rc == AOP_OK && json_array_size(details) > before)

@@ -46,6 +46,7 @@ struct call {
     json_t *resp_headers;
     void *data;           /* the kind's, freed with the call */
     redact_set secrets;   /* what the request carries that must not come back */
+    call_done_fn done;    /* call_on_done: one of several transfers of its node */
     call_stream_fn stream; /* call_stream: takes the body as it arrives */
     void *stream_state;
     void (*stream_free)(void *state);
@@ -216,6 +217,11 @@ void *call_data(const call *c)
     return c->data;
 }
 
+void call_on_done(call *c, call_done_fn fn)
+{
+    c->done = fn;
+}
+
 void call_stream(call *c, call_stream_fn fn, void *state, void (*state_free)(void *))
 {
     c->stream = fn;
@@ -278,7 +284,8 @@ int call_start(call *c, node_outcome *o)
         call_free(c);
         return -1;
     }
-    c->r->ns[c->node].call = c;
+    if (!c->done)
+        c->r->ns[c->node].call = c;
     return 0;
 }
 
@@ -376,6 +383,14 @@ void calls_collect(loop *lp)
         bool secrets = !redact_empty(&c->secrets);
         if (secrets)
             redact_response(c);
+        if (c->done) { /* the kind goes on from here, o failed when the transfer did */
+            if (transfer_failed(c, res, &o) && secrets)
+                redact_outcome(c, &o);
+            c->done(lp, r, node, c, &o);
+            call_free(c);
+            engine_after(lp, r);
+            continue;
+        }
         if (!transfer_failed(c, res, &o))
             node_kinds[r->d->nodes[node].kind].finish(lp, r, node, c, &o);
         if (secrets)

@@ -68,6 +68,7 @@ struct definition_ctx {
     size_t words;
     int pass;
     int cur;             /* the node whose templates are walked */
+    bool args;           /* {{args...}} may be used (an agent tool's http) */
     char prefix[48];     /* "definition.nodes[3]" */
     char who[2 * SHOW_BUF + 64]; /* "node \"fetch\"", or "" at the top level */
     char rel[REL_MAX];   /* the path below prefix: "config.headers" */
@@ -414,9 +415,14 @@ static void visit_string(definition_ctx *c, const json_t *v)
     template_ref ref;
     char err[384];
     int r;
-    while ((r = template_next(s, len, &pos, &ref, err, sizeof(err))) == 1)
+    while ((r = template_next(s, len, &pos, &ref, err, sizeof(err))) == 1) {
         if (c->pass == PASS_REFS && ref.root == TEMPLATE_NODES)
             check_ref(c, &ref);
+        if (c->pass == PASS_SYNTAX && ref.root == TEMPLATE_ARGS && !c->args) {
+            problem_at(c, NULL, "invalid template: {{args...}} is only for an agent tool's http");
+            return;
+        }
+    }
     if (r < 0 && c->pass == PASS_SYNTAX)
         problem_at(c, NULL, "invalid template: %s", err);
 }
@@ -464,6 +470,11 @@ void definition_walk_key(definition_ctx *c, const json_t *o, const char *key)
     size_t mark = definition_key(c, key);
     walk(c, v, 0);
     definition_pop(c, mark);
+}
+
+void definition_args(definition_ctx *c, bool ok)
+{
+    c->args = ok;
 }
 
 /* Walks o[key] only when it is a string (its type is checked elsewhere). */

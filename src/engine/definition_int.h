@@ -54,5 +54,8 @@ void definition_walk_key(definition_ctx *c, const json_t *o, const char *key);
 /* The same for o[key] only when it is a string (its type is checked
  * elsewhere). */
 void definition_walk_string(definition_ctx *c, const json_t *o, const char *key);
+/* Whether the walks that follow accept {{args...}} (an agent tool's http
+ * request); off unless set. */
+void definition_args(definition_ctx *c, bool ok);
 
 #endif

@@ -65,6 +65,17 @@ void engine_hook_changed(engine *e, const char *workflow_id, const char *executi
         e->hooks.changed(e->hooks.ctx, workflow_id, execution_id);
 }
 
+static void hook_cancel(engine *e, const char *execution_id)
+{
+    if (e->hooks.cancel)
+        e->hooks.cancel(e->hooks.ctx, execution_id);
+}
+
+void engine_cancel_child(engine *e, const char *id)
+{
+    hook_cancel(e, id);
+}
+
 void engine_hook_pruned(engine *e)
 {
     if (e->hooks.pruned)
@@ -374,6 +385,17 @@ static void event_node_started(run *r, int i, const char *kind)
     run_event(r, "node.started", take(&b));
 }
 
+void engine_node_event(run *r, int i, const char *type, char *members)
+{
+    buf b;
+    buf_init(&b, 0);
+    node_id_member(&b, r, i);
+    buf_puts(&b, ",");
+    buf_puts(&b, members);
+    free(members);
+    run_event(r, type, take(&b));
+}
+
 static void event_node_waiting(run *r, int i)
 {
     buf b;
@@ -627,9 +649,47 @@ static void count_memory(engine *e, long long bytes)
         ;
 }
 
+int engine_node_hold(loop *lp, run *r, int i, long long bytes, node_outcome *o)
+{
+    bool memory;
+    size_t left = room(lp->e, r, &memory);
+    node_state *n = &r->ns[i];
+    if (bytes > (long long)left || n->held + bytes > lp->e->cfg->node_output_max_bytes) {
+        refuse(lp->e, o, bytes > (long long)left && memory, "the agent's transcript");
+        return -1;
+    }
+    n->held += bytes;
+    hold(r, bytes);
+    return 0;
+}
+
+void engine_node_park(run *r, int i)
+{
+    if (!r->ns[i].parked) {
+        r->ns[i].parked = true;
+        r->parked++;
+    }
+}
+
+static void unpark(run *r, node_state *n)
+{
+    if (n->parked) {
+        n->parked = false;
+        r->parked--;
+    }
+}
+
+void engine_node_unpark(run *r, int i)
+{
+    unpark(r, &r->ns[i]);
+}
+
 static void stop_node(loop *lp, run *r, int i)
 {
     node_state *n = &r->ns[i];
+    if (n->agent)
+        kind_agent_stop(lp, r, i);
+    unpark(r, n);
     if (n->heap_pos)
         heap_remove(lp, n->heap_pos);
     if (n->call) {
@@ -670,6 +730,10 @@ static void end_run(run *r, exec_status status, char *error)
         }
         if (n->status != EXEC_RUNNING && n->status != EXEC_WAITING)
             continue;
+        if (n->parked && n->child[0] && status != EXEC_TIMED_OUT) /* its own deadline ends it */
+            hook_cancel(r->lp->e, n->child);
+        if (n->agent && status != EXEC_TIMED_OUT)
+            kind_agent_cancel(r->lp, r, i);
         stop_node(r->lp, r, i);
         if (n->status == EXEC_RUNNING)
             r->inflight--;
@@ -742,6 +806,9 @@ static void node_done(loop *lp, run *r, int i, node_outcome *o)
     if (n->heap_pos)
         heap_remove(lp, n->heap_pos);
     n->timer = TIMER_NONE;
+    if (n->parked && n->child[0] && !n->agent) /* the wait ended before the child did */
+        hook_cancel(lp->e, n->child);
+    unpark(r, n);
     if (kind->runs != KIND_INLINE)
         r->inflight--;
     n->prompt_tokens += o->prompt_tokens;
@@ -809,7 +876,7 @@ static json_t *render_config(engine *e, run *r, int i, node_outcome *o)
 {
     bool memory;
     render_budget b = {.max = room(e, r, &memory)};
-    render_scope sc = {r->input, output_of, r};
+    render_scope sc = {r->input, output_of, r, NULL};
     char err[256];
     json_t *c = render_value(r->d->nodes[i].config, &sc, &b, err, sizeof(err));
     if (c) {
@@ -821,6 +888,24 @@ static json_t *render_config(engine *e, run *r, int i, node_outcome *o)
         outcome_fail(o, "TEMPLATE_ERROR", false, "%s", err);
     }
     return c;
+}
+
+json_t *engine_render_args(loop *lp, run *r, int i, const json_t *v, const json_t *args,
+                           node_outcome *o)
+{
+    bool memory;
+    render_budget b = {.max = room(lp->e, r, &memory)};
+    json_t *none = args ? NULL : json_null();
+    render_scope sc = {r->input, output_of, r, args ? args : none};
+    char err[256];
+    json_t *out = render_value(v, &sc, &b, err, sizeof(err));
+    json_decref(none);
+    (void)i;
+    if (!out && b.over)
+        refuse(lp->e, o, memory, "the tool's rendered request");
+    else if (!out)
+        outcome_fail(o, "TEMPLATE_ERROR", false, "%s", err);
+    return out;
 }
 
 static void attempt(loop *lp, run *r, int i)
@@ -960,6 +1045,8 @@ static void restore_nodes(engine *e, run *r)
         if (rows[k].started_at[0] && clock_parse_rfc3339(rows[k].started_at, 0, &t) == 0)
             ns->started_ms = t;
         ns->attempts = (int)rows[k].attempts;
+        if (rows[k].status == EXEC_RUNNING)
+            ns->resumed = ns->attempts;
         if (rows[k].status == EXEC_WAITING) {
             ns->resumed_wait = true; /* its decision is in the store, or still to come */
             continue;
@@ -1059,6 +1146,13 @@ static int claim(loop *lp)
     long long most = e->cfg->worker_max_executions;
     int room = (int)(most > 0 && most < ENGINE_LOOP_MAX_RUNS ? most : ENGINE_LOOP_MAX_RUNS) -
                lp->nruns;
+    /* Runs that only wait for other executions hold no place: their
+     * children must be able to start, whatever WORKER_MAX_EXECUTIONS is.
+     * ENGINE_LOOP_MAX_RUNS still bounds the loop. */
+    for (run *r = lp->runs; room <= 0 && r; r = r->next)
+        room += r->parked > 0 && r->parked == r->inflight && !r->ending;
+    if (lp->nruns + room > ENGINE_LOOP_MAX_RUNS)
+        room = ENGINE_LOOP_MAX_RUNS - lp->nruns;
     if (room <= 0)
         return 0;
     if (room > CLAIM_BATCH)
@@ -1066,13 +1160,11 @@ static int claim(loop *lp)
     arena a = {0};
     store_execution *rows = NULL;
     int n = 0;
-    int64_t now = clock_now_ms();
-    char at[25], after[UUID_STR_LEN];
-    clock_format_rfc3339(now, at);
+    char after[UUID_STR_LEN];
     pthread_mutex_lock(&e->turn_mu);
     str_copy(after, sizeof(after), e->turn);
     pthread_mutex_unlock(&e->turn_mu);
-    aop_err rc = store_execution_claim(e->st, e->owner, now, at, now + e->cfg->execution_lease_ms,
+    aop_err rc = store_execution_claim(e->st, e->owner, clock_now_ms, e->cfg->execution_lease_ms,
                                        room, after, &rows, &n, &a);
     if (rc != AOP_OK) {
         log_warn("cannot claim executions", LF_S("error", err_code(rc)));
@@ -1395,7 +1487,8 @@ static void fire(loop *lp, int64_t now)
             attempt(lp, r, it.node);
         } else if (k == TIMER_NODE) {
             node_kinds[r->d->nodes[it.node].kind].finish(lp, r, it.node, NULL, &o);
-            loop_node_done(lp, r, it.node, &o);
+            if (n->timer == TIMER_NONE && !o.pending) /* else still waiting */
+                loop_node_done(lp, r, it.node, &o);
         } else if (k == TIMER_TIMEOUT) {
             outcome_fail(&o, "TIMEOUT", true, "the node ran longer than its %lld ms timeout",
                          r->d->nodes[it.node].timeout_ms);
@@ -1405,10 +1498,47 @@ static void fire(loop *lp, int64_t now)
     }
 }
 
+/* Grows a list of ids of lp's requests (under lp->mu) and appends id. */
+static void request_id(char (**list)[UUID_STR_LEN], int *n, int *cap, const char *id)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 8;
+        *list = xrealloc(*list, (size_t)*cap * sizeof(**list));
+    }
+    str_copy((*list)[(*n)++], UUID_STR_LEN, id);
+}
+
+void engine_child_ended(loop *lp, const char *id)
+{
+    pthread_mutex_lock(&lp->mu);
+    request_id(&lp->woken, &lp->nwoken, &lp->woken_cap, id);
+    pthread_mutex_unlock(&lp->mu);
+    curl_multi_wakeup(lp->multi);
+}
+
+/* The parked nodes waiting for the executions woken[0..n) fire now. */
+static void wake_parents(loop *lp, char (*woken)[UUID_STR_LEN], int n)
+{
+    int64_t now = engine_mono_ms();
+    for (run *r = lp->runs; r; r = r->next) {
+        for (int i = 0; r->parked > 0 && i < r->d->n; i++) {
+            node_state *ns = &r->ns[i];
+            if (!ns->parked || ns->timer != TIMER_NODE || !ns->heap_pos)
+                continue;
+            for (int k = 0; k < n; k++)
+                if (!strcmp(ns->child, woken[k])) {
+                    heap_remove(lp, ns->heap_pos);
+                    heap_push(lp, r, i, now);
+                    break;
+                }
+        }
+    }
+}
+
 static void take_requests(loop *lp, bool *want_claim)
 {
-    char(*forget)[UUID_STR_LEN] = NULL;
-    int n = 0;
+    char(*forget)[UUID_STR_LEN] = NULL, (*woken)[UUID_STR_LEN] = NULL;
+    int n = 0, nwoken = 0;
     pthread_mutex_lock(&lp->mu);
     *want_claim = lp->want_claim;
     lp->want_claim = false;
@@ -1418,7 +1548,16 @@ static void take_requests(loop *lp, bool *want_claim)
         lp->forget = NULL;
         lp->nforget = lp->forget_cap = 0;
     }
+    if (lp->nwoken) {
+        woken = lp->woken;
+        nwoken = lp->nwoken;
+        lp->woken = NULL;
+        lp->nwoken = lp->woken_cap = 0;
+    }
     pthread_mutex_unlock(&lp->mu);
+    if (nwoken)
+        wake_parents(lp, woken, nwoken);
+    free(woken);
     for (int k = 0; k < n; k++)
         for (run *r = lp->runs; r; r = r->next)
             if (!strcmp(r->row.id, forget[k])) {
@@ -1518,11 +1657,7 @@ void engine_forget_local(engine *e, const char *execution_id)
     for (int k = 0; k < e->nloops; k++) {
         loop *lp = &e->loops[k];
         pthread_mutex_lock(&lp->mu);
-        if (lp->nforget == lp->forget_cap) {
-            lp->forget_cap = lp->forget_cap ? lp->forget_cap * 2 : 8;
-            lp->forget = xrealloc(lp->forget, (size_t)lp->forget_cap * sizeof(*lp->forget));
-        }
-        str_copy(lp->forget[lp->nforget++], UUID_STR_LEN, execution_id);
+        request_id(&lp->forget, &lp->nforget, &lp->forget_cap, execution_id);
         pthread_mutex_unlock(&lp->mu);
         curl_multi_wakeup(lp->multi);
     }
@@ -1650,6 +1785,7 @@ void engine_free(engine *e)
         curl_multi_cleanup(lp->multi);
         free(lp->heap);
         free(lp->forget);
+        free(lp->woken);
         pthread_mutex_destroy(&lp->mu);
     }
     for (int i = 0; i < e->ndags; i++)

@@ -86,6 +86,10 @@ typedef struct {
      * cancel or a delete there). */
     void (*events_elsewhere)(void *ctx, const char *execution_id, long long first,
                              long long last);
+    /* Cancels execution_id and its children, unless it ended: a workflow
+     * node's child that its parent no longer waits for (the node timed
+     * out, or its execution ended otherwise than by its own timeout). */
+    void (*cancel)(void *ctx, const char *execution_id);
 } engine_hooks;
 
 /* What engine_start needs; borrowed for the engine's life except prices. */
@@ -184,5 +188,9 @@ typedef struct {
     long long memory_sum, memory_max;
 } engine_stats;
 void engine_read_stats(engine *e, engine_stats *out);
+
+/* Whether user_id may execute workflow w: its owner, an editor, or an
+ * admin (workflow nodes, on save and when they run; kinds/workflow.c). */
+bool engine_may_execute(store *s, const char *user_id, const store_workflow *w);
 
 #endif

@@ -38,6 +38,8 @@ struct node_outcome {
     double cost_usd;
     char model[201];     /* llm: the model used */
     json_t *details;     /* owned; on failure, the error's details (BUDGET_EXCEEDED) */
+    bool pending;        /* a KIND_TIMER finish: no outcome, the kind's work goes on or
+                          * it delivered the outcome itself (an agent) */
 };
 
 /* What a node's heap entry stands for: the node's own timer (a KIND_TIMER
@@ -65,12 +67,18 @@ typedef struct {
     long long held;      /* the JSON size of the rendered config of the attempt in flight */
     long long out_bytes; /* the JSON size of output */
     long long stored;    /* the length of out_text */
-    long long wait_ms;   /* KIND_TIMER: the wait its start chose (delay: ms) */
+    long long wait_ms;   /* KIND_TIMER: the wait its start chose (delay: ms; workflow:
+                          * when the attempt's wait began, monotonic ms) */
+    char child[UUID_STR_LEN]; /* workflow: the child execution waited for ("" once it
+                               * ended) */
+    int resumed;         /* the attempt a crash interrupted (restored running), 0: none */
     /* NODE_WAITING (approval): the rendered config it waits with (owned,
      * until the flush that parks the run writes its row); resumed: it
      * waited in an earlier claim, so its attempt goes on, not again */
     json_t *wait_conf;
     bool resumed_wait;
+    bool parked;         /* waiting for another execution (engine_node_park) */
+    struct agent *agent; /* agent: the loop of the attempt in flight (kinds/agent.c) */
     /* LLM spend (budget.c): the call whose reservation the node holds
      * (0: none), and how many calls it reserved for in this claim */
     long long budget_seq;
@@ -95,6 +103,7 @@ struct run {
     int nready;
     int unresolved;      /* nodes not yet succeeded, failed, skipped */
     int inflight;
+    int parked;          /* nodes of inflight waiting for another execution */
     int64_t started_ms;  /* wall clock of startedAt */
     long long memory_now;   /* what the run holds now: input, outputs, configs in flight */
     long long memory_bytes; /* the peak of memory_now */
@@ -141,6 +150,8 @@ struct loop {
     bool want_claim;
     char (*forget)[UUID_STR_LEN];
     int nforget, forget_cap;
+    char (*woken)[UUID_STR_LEN]; /* executions that ended whose parents wait here */
+    int nwoken, woken_cap;
     int64_t next_claim_ms;
     int64_t flush_retry_ms; /* a failed write is tried again from then on */
 };
@@ -204,6 +215,16 @@ void engine_after(loop *lp, run *r);
 /* Sets node i's own timer (TIMER_NODE) to fire wait_ms from now, or its
  * timeoutMs when that is shorter (then the attempt fails TIMEOUT). */
 void engine_node_timer(loop *lp, run *r, int i, long long wait_ms);
+/* Node i (in flight) waits for another execution (a workflow node's
+ * child): until its outcome, it does not count against
+ * WORKER_MAX_EXECUTIONS when nothing else of r is in flight, so that a
+ * loop full of parents still claims their children. */
+void engine_node_park(run *r, int i);
+/* Node i waits for no other execution any more (it still runs). */
+void engine_node_unpark(run *r, int i);
+/* Execution id ended (any thread): the nodes of lp's runs parked on it
+ * (node_state.child) look at it now instead of at their next timer. */
+void engine_child_ended(loop *lp, const char *id);
 void heap_push(loop *lp, run *r, int node, int64_t at);
 void heap_remove(loop *lp, size_t pos);
 void engine_count(long long *counter, long long by);
@@ -248,6 +269,14 @@ void *call_data(const call *c);
 typedef bool (*call_stream_fn)(run *r, int node, long status, const char *p, size_t len,
                                void *state);
 void call_stream(call *c, call_stream_fn fn, void *state, void (*state_free)(void *));
+/* A transfer that is one of several of its node's attempt (an agent's
+ * model and tool calls): when it ends, fn gets it (o failed, its output
+ * and details unset, when the transfer itself failed) instead of the
+ * kind's finish and the node's outcome; fn decides what the node does
+ * next, and the call is freed after it. It is not the node's `call`: the
+ * kind keeps and drops it. */
+typedef void (*call_done_fn)(loop *lp, run *r, int node, call *c, node_outcome *o);
+void call_on_done(call *c, call_done_fn fn);
 /* The state given to call_stream (borrowed), NULL when there is none. */
 void *call_stream_state(const call *c);
 /* Starts the transfer: 0, or -1 with o failed and c freed. */
@@ -326,6 +355,69 @@ void llm_stream_start(call *c, bool anthropic);
  * *streamed false when c did not stream (or was answered with an error
  * status), NULL with *streamed true when the stream could not be read. */
 json_t *llm_stream_answer(call *c, bool *streamed);
+
+/* kinds/agent.c: drops what node i's loop has in flight and frees it
+ * (a cancel, the run's end). */
+void kind_agent_stop(loop *lp, run *r, int i);
+/* kinds/agent.c: the children node i's workflow tools wait for are
+ * cancelled (its execution ends). */
+void kind_agent_cancel(loop *lp, run *r, int i);
+
+/* engine.c, for agents: node i's durable event of type (agent.step, ...)
+ * with members (malloc'd, taken: JSON members after nodeId, without a
+ * leading comma), written by the next flush. */
+void engine_node_event(run *r, int i, const char *type, char *members);
+/* Node i holds bytes more of r's memory (EXECUTION_MEMORY_MAX_BYTES) until
+ * its outcome: 0, or -1 with o failed MEMORY_LIMIT (or OUTPUT_TOO_LARGE
+ * past NODE_OUTPUT_MAX_BYTES) and nothing held. */
+int engine_node_hold(loop *lp, run *r, int i, long long bytes, node_outcome *o);
+/* v (borrowed) rendered for node i with args for {{args...}} (new), or
+ * NULL with o failed (TEMPLATE_ERROR, or a memory limit). */
+json_t *engine_render_args(loop *lp, run *r, int i, const json_t *v, const json_t *args,
+                           node_outcome *o);
+
+/* kinds/llm.c, for agents: a model call of node i to the provider conf
+ * names (model, credentialId), its body made by body_fn (NULL: the llm
+ * kind's, from conf.messages) once the budgets hold the call's worst case;
+ * built, not started, or NULL with o failed. */
+typedef char *(*llm_body_fn)(loop *lp, run *r, int i, const char *model, const json_t *conf,
+                             bool anthropic, void *ctx, node_outcome *o);
+call *kind_llm_call(loop *lp, run *r, int i, const json_t *conf, long long timeout_ms,
+                    llm_body_fn body_fn, void *ctx, node_outcome *o);
+/* A finished model call's answer (new): NULL with o failed LLM_ERROR when
+ * the provider answered an error status, NULL with o untouched when the
+ * body is not JSON. */
+json_t *kind_llm_response(call *c, node_outcome *o);
+/* Whether the call went to the Messages API. */
+bool kind_llm_anthropic(const call *c);
+/* The call's tokens and cost into o (its model the one that answered,
+ * else the one asked for, priced by the one asked for first); returns the
+ * model named. */
+const char *kind_llm_spend(loop *lp, const call *c, const char *answered, long long pt,
+                           long long ct, node_outcome *o);
+
+/* kinds/http.c, for agent tools: the request of an http config (as the
+ * http kind's, its timeoutMs cut to max_ms when max_ms > 0), built and not
+ * started, or NULL with o failed; and a finished one's output {status,
+ * headers, body} (new). */
+call *kind_http_call(loop *lp, run *r, int i, const json_t *conf, long long max_ms,
+                     node_outcome *o);
+json_t *kind_http_output(const call *c);
+
+/* kinds/workflow.c, for workflow nodes and agents' workflow tools: starts
+ * a child execution of node i keyed by (r, node i, key) (a workflow node:
+ * its attempt; an agent: a negative number per tool call): 0 with *child
+ * its row, or -1 with o failed (FORBIDDEN, UNAVAILABLE); texts from a.
+ * engine_child_watch: child's end wakes node i (engine_child_ended), on
+ * any instance. engine_child_active: whether a child in status st has yet
+ * to end (waiting: at an approval). */
+int engine_child_start(loop *lp, run *r, int i, long long key, const char *wf,
+                       const json_t *input, store_execution *child, arena *a, node_outcome *o);
+void engine_child_watch(loop *lp, run *r, const store_execution *child);
+bool engine_child_active(exec_status st);
+/* engine.c: asks for execution id's cancel (a child a node stops waiting
+ * for). */
+void engine_cancel_child(engine *e, const char *id);
 
 /* kinds/approval.c: node i's approvals row, from the config it waits
  * with (borrowed: out points into r and conf). */

@@ -26,8 +26,12 @@ const node_kind node_kinds[] = {
      kind_llm_finish},
     {"delay", NULL, kind_delay_check, kind_delay_templates, KIND_TIMER, kind_delay_start,
      kind_delay_finish},
+    {"workflow", NULL, kind_workflow_check, kind_workflow_templates, KIND_TIMER,
+     kind_workflow_start, kind_workflow_finish},
     {"approval", kind_approval_branch, kind_approval_check, kind_approval_templates,
      KIND_INLINE, kind_approval_start, NULL},
+    {"agent", NULL, kind_agent_check, kind_agent_templates, KIND_CALL, kind_agent_start,
+     kind_agent_finish},
 };
 
 const int node_kinds_count = (int)(sizeof(node_kinds) / sizeof(node_kinds[0]));

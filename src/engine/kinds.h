@@ -99,9 +99,21 @@ void kind_delay_templates(definition_ctx *c, const json_t *conf);
 node_step kind_delay_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o);
 void kind_delay_finish(loop *lp, run *r, int i, call *c, node_outcome *o);
 
+void kind_workflow_check(definition_ctx *c, const json_t *conf);
+void kind_workflow_templates(definition_ctx *c, const json_t *conf);
+node_step kind_workflow_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o);
+void kind_workflow_finish(loop *lp, run *r, int i, call *c, node_outcome *o);
+
 void kind_approval_check(definition_ctx *c, const json_t *conf);
 void kind_approval_templates(definition_ctx *c, const json_t *conf);
 bool kind_approval_branch(const json_t *output);
 node_step kind_approval_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o);
+
+/* An agent's start may deliver its outcome itself (loop_node_done) and
+ * return NODE_STARTED, when what its store rows say ends it at once. */
+void kind_agent_check(definition_ctx *c, const json_t *conf);
+void kind_agent_templates(definition_ctx *c, const json_t *conf);
+node_step kind_agent_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o);
+void kind_agent_finish(loop *lp, run *r, int i, call *c, node_outcome *o);
 
 #endif

@@ -1,6 +1,7 @@
 #include "engine/render.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -56,6 +57,8 @@ const json_t *render_lookup(const template_ref *ref, const render_scope *sc)
         return NULL;
     if (ref->root == TEMPLATE_INPUT)
         v = sc->input;
+    else if (ref->root == TEMPLATE_ARGS)
+        v = sc->args;
     else if (sc->node_output)
         v = sc->node_output(sc->ctx, ref->node.p, ref->node.len);
     for (size_t i = ref->rest; v && i < ref->nseg; i++)
@@ -153,6 +156,20 @@ static json_t *render_text(const char *s, size_t len, const render_scope *sc,
     return out;
 }
 
+/* Whether s[0..len) holds an {{args...}} placeholder (a malformed string
+ * holds none: its render reports it). */
+static bool has_args(const char *s, size_t len)
+{
+    size_t pos = 0;
+    template_ref ref;
+    if (!memmem(s, len, "args", 4))
+        return false;
+    while (template_next(s, len, &pos, &ref, NULL, 0) == 1)
+        if (ref.root == TEMPLATE_ARGS)
+            return true;
+    return false;
+}
+
 json_t *render_string(const char *s, size_t len, const render_scope *sc, render_budget *b,
                       char *err, size_t errlen)
 {
@@ -160,6 +177,16 @@ json_t *render_string(const char *s, size_t len, const render_scope *sc, render_
     if (!s) {
         s = "";
         len = 0;
+    }
+    if ((!sc || !sc->args) && has_args(s, len)) { /* copied as it is, rendered later */
+        if (take(b, json_string_size(s, len)) != RENDER_OK) {
+            fail(RENDER_OVER, b, NULL, err, errlen);
+            return NULL;
+        }
+        json_t *copy = json_stringn(s, len);
+        if (!copy)
+            fail(RENDER_NOMEM, b, NULL, err, errlen);
+        return copy;
     }
     if (!template_is_whole(s, len, &ref))
         return render_text(s, len, sc, b, err, errlen);

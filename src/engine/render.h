@@ -14,6 +14,8 @@
  *   order). A string without placeholders is copied unchanged.
  * - Text longer than RENDER_MAX_BYTES is an error, placeholders or not.
  * - Object keys are never rendered.
+ * - A string with an {{args...}} placeholder is copied unrendered when the
+ *   scope has no args (an agent's config before its tools are called).
  *
  * The budget. A render measures before it copies: everything the result's
  * JSON text (json.h's sizes) would hold counts against b->max as the walk
@@ -51,6 +53,10 @@ typedef struct {
      * (not run, skipped). May itself be NULL: then no node has an output. */
     const json_t *(*node_output)(void *ctx, const char *id, size_t len);
     void *ctx;
+    /* An agent tool's arguments for {{args...}} (NULL: none). Without them,
+     * a string holding an args placeholder is copied as it is, to be
+     * rendered when the tool is called. */
+    const json_t *args;
 } render_scope;
 
 /* What renders may take, shared by the renders given it. */

@@ -21,6 +21,12 @@
  * Bounds: a line (and an event's data) of SSE_PARSE_LINE_MAX bytes, and
  * the answer's content of the max given to sse_chat_init; past either the
  * parse fails (sse_chat_feed returns -1 and takes nothing more).
+ *
+ * Tool calls (an agent's model call): OpenAI's choices[0].delta.tool_calls
+ * pieces ({index, id?, function: {name?, arguments?}}, the arguments in
+ * fragments) and Anthropic's tool_use blocks (content_block_start, then
+ * input_json_delta fragments) are joined into the answer too, their text
+ * counted in the content bound; at most SSE_PARSE_TOOLS_MAX calls.
  */
 #ifndef AOP_ENGINE_SSE_PARSE_H
 #define AOP_ENGINE_SSE_PARSE_H
@@ -32,6 +38,7 @@
 #include "core/buf.h"
 
 #define SSE_PARSE_LINE_MAX (256 * 1024)
+#define SSE_PARSE_TOOLS_MAX 256
 
 typedef struct {
     buf line;     /* the line being read */
@@ -45,6 +52,8 @@ typedef struct {
     long long prompt_tokens, completion_tokens;
     bool has_usage;
     bool anthropic; /* Anthropic's events, not OpenAI's chunks */
+    json_t *tools;  /* the tool calls so far: [{id, name, arguments, block}] */
+    size_t tool_bytes;
     bool done;    /* "[DONE]" (or message_stop) came */
     bool failed;  /* a bound was passed or a chunk was not JSON */
 } sse_chat;
@@ -63,7 +72,8 @@ int sse_chat_feed(sse_chat *p, const char *bytes, size_t len, sse_chat_delta del
  * "finish_reason"}], "usage" (when a chunk carried it)}; for Anthropic
  * {"model", "content": [{"type": "text", "text"}] (empty without text),
  * "stop_reason", "usage": {"input_tokens", "output_tokens"} (when an event
- * carried it)}. A last event not ended by a blank line counts. NULL when
+ * carried it)}; tool calls as the non-streaming answers carry them
+ * (message.tool_calls; tool_use blocks after the text). A last event not ended by a blank line counts. NULL when
  * the parse failed. */
 json_t *sse_chat_result(sse_chat *p, sse_chat_delta delta, void *ctx);
 

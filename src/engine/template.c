@@ -80,6 +80,11 @@ static int check_root(template_ref *ref, char *err, size_t errlen)
         ref->rest = 1;
         return 0;
     }
+    if (span_is(seg[0], "args")) {
+        ref->root = TEMPLATE_ARGS;
+        ref->rest = 1;
+        return 0;
+    }
     if (!span_is(seg[0], "nodes"))
         return err_set(err, errlen, "unknown template root \"%.*s\": use input or nodes",
                        (int)seg[0].len, seg[0].p);

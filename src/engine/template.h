@@ -13,6 +13,9 @@
  * - The path starts at one of two roots:
  *     input[.seg...]               the execution's input
  *     nodes.<id>.output[.seg...]   the output of node <id>
+ *   and, in an agent tool's http request only (the validator refuses it
+ *   elsewhere), at a third:
+ *     args[.seg...]                the arguments the model called the tool with
  *   Anything else is an error.
  *
  * Rendering (done by the engine): the segments from seg[rest] on walk down
@@ -36,6 +39,7 @@
 typedef enum {
     TEMPLATE_INPUT, /* input[.seg...] */
     TEMPLATE_NODES, /* nodes.<id>.output[.seg...] */
+    TEMPLATE_ARGS,  /* args[.seg...]: an agent tool's arguments */
 } template_root;
 
 /* len bytes at p; p points into the scanned string (not NUL-terminated). */
@@ -51,7 +55,8 @@ typedef struct {
     template_span node; /* TEMPLATE_NODES: the node id (seg[1]); else {NULL, 0} */
     size_t nseg;        /* segments in seg[], the root ones included */
     size_t rest;        /* index in seg[] of the first segment below the root value:
-                           1 for input, 3 for nodes.<id>.output (== nseg when none) */
+                           1 for input and args, 3 for nodes.<id>.output (== nseg
+                           when none) */
     template_span seg[TEMPLATE_MAX_SEGMENTS];
 } template_ref;
 

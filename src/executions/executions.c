@@ -74,6 +74,15 @@ static json_t *execution_json(const store_execution *e, const store_exec_node *n
         json_object_set_new(o, "triggerId", json_string(e->trigger_id));
     if (o && e->scheduled_for[0])
         json_object_set_new(o, "scheduledFor", json_string(e->scheduled_for));
+    if (o) {
+        json_object_set_new(o, "parentExecutionId", e->parent_execution_id[0]
+                                                        ? json_string(e->parent_execution_id)
+                                                        : json_null());
+        json_object_set_new(o, "rootExecutionId", e->root_execution_id[0]
+                                                      ? json_string(e->root_execution_id)
+                                                      : json_null());
+        json_object_set_new(o, "depth", json_integer(e->depth));
+    }
     if (!o || !full) {
         json_object_del(o, "input"); /* packed above only to keep the key order */
         return o;
@@ -386,6 +395,19 @@ static void hook_pruned(void *app)
     executions_pruned(app);
 }
 
+static aop_err cancel_tree(const app_ctx *app, store_execution *row, int depth, arena *a);
+
+/* A child its parent no longer waits for: cancelled with its own children. */
+static void hook_cancel(void *app, const char *id)
+{
+    arena a = {0};
+    store_execution row;
+    if (store_execution_get(((const app_ctx *)app)->store, id, &row, &a) == AOP_OK && !ended(row.status) &&
+        cancel_tree(app, &row, 0, &a) != AOP_OK)
+        log_warn("cannot cancel a child execution", LF_S("executionId", id));
+    arena_free(&a);
+}
+
 engine_hooks executions_hooks(const app_ctx *app)
 {
     return (engine_hooks){.ctx = (void *)app,
@@ -393,7 +415,8 @@ engine_hooks executions_hooks(const app_ctx *app)
                           .changed = hook_changed,
                           .pruned = hook_pruned,
                           .events = hook_events,
-                          .events_elsewhere = hook_elsewhere};
+                          .events_elsewhere = hook_elsewhere,
+                          .cancel = hook_cancel};
 }
 
 typedef struct {
@@ -547,6 +570,42 @@ static aop_err cancel_tx(store *s, void *p)
     return rc;
 }
 
+/* Cancels row (not ended) and then its running children, theirs, and so
+ * on (a tree is at most WORKFLOW_MAX_DEPTH deep, each level at most
+ * CANCEL_CHILDREN_MAX wide per parent). */
+#define CANCEL_CHILDREN_MAX 1000
+static aop_err cancel_tree(const app_ctx *app, store_execution *row, int depth, arena *a)
+{
+    char id[UUID_STR_LEN];
+    str_copy(id, sizeof(id), row->id);
+    cancel_ctx x = {row, a, false, NULL, 0, ""};
+    aop_err rc = store_tx(app->store, cancel_tx, &x);
+    if (rc == AOP_OK && x.changed && x.nevs) {
+        live_events(app->live, row->workflow_id, id, x.evs, x.nevs);
+        engine_events_committed(app->engine, id, x.evs[0].seq, x.evs[x.nevs - 1].seq);
+    }
+    cancel_events_free(&x);
+    if (rc != AOP_OK)
+        return rc;
+    if (x.changed) {
+        engine_cancelled(app->engine, id);
+        executions_changed(app, row->workflow_id, id);
+        engine_wake(app->engine); /* its workflow's limit has room again */
+    }
+    char **kids = NULL;
+    int n = 0;
+    if (depth > 64 ||
+        store_execution_children_active(app->store, id, CANCEL_CHILDREN_MAX, &kids, &n, a) !=
+            AOP_OK)
+        return AOP_OK; /* the children end by their root's deadline */
+    for (int k = 0; k < n; k++) {
+        store_execution kid;
+        if (store_execution_get(app->store, kids[k], &kid, a) == AOP_OK && !ended(kid.status))
+            cancel_tree(app, &kid, depth + 1, a);
+    }
+    return AOP_OK;
+}
+
 aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id, char **json,
                           size_t *len, arena *a)
 {
@@ -555,20 +614,9 @@ aop_err executions_cancel(const app_ctx *app, const wf_caller *c, const char *id
     if (rc != AOP_OK)
         return rc;
     if (!ended(row.status)) {
-        cancel_ctx x = {&row, a, false, NULL, 0, ""};
-        rc = store_tx(app->store, cancel_tx, &x);
-        if (rc == AOP_OK && x.changed && x.nevs) {
-            live_events(app->live, row.workflow_id, id, x.evs, x.nevs);
-            engine_events_committed(app->engine, id, x.evs[0].seq, x.evs[x.nevs - 1].seq);
-        }
-        cancel_events_free(&x);
+        rc = cancel_tree(app, &row, 0, a);
         if (rc != AOP_OK)
             return rc;
-        if (x.changed) {
-            engine_cancelled(app->engine, id);
-            executions_changed(app, row.workflow_id, id);
-            engine_wake(app->engine); /* its workflow's limit has room again */
-        }
         rc = store_execution_get(app->store, id, &row, a);
         if (rc != AOP_OK)
             return rc;

@@ -1,5 +1,6 @@
 #include "http/guard.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "infra/limiter.h"
 
 #include <stdio.h>
@@ -14,7 +15,7 @@ static int limit_or_reply(http_req *req, http_bucket bucket, const auth_identity
     char key[96];
     long long max, window;
     if (bucket == BUCKET_AUTH) {
-        snprintf(key, sizeof(key), "auth:%s", http_client_ip(req));
+        STR_CAT(key, sizeof(key), "auth:", http_client_ip(req));
         max = cfg->auth_rate_limit_max;
         window = cfg->auth_rate_limit_window_ms;
     } else if (bucket == BUCKET_HOOK) {
@@ -26,9 +27,9 @@ static int limit_or_reply(http_req *req, http_bucket bucket, const auth_identity
         /* A key counts against its owner: one budget per user, however
          * many keys the user makes. */
         if (id->via == AUTH_VIA_BEARER || id->via == AUTH_VIA_APIKEY)
-            snprintf(key, sizeof(key), "user:%s", id->user.id);
+            STR_CAT(key, sizeof(key), "user:", id->user.id);
         else
-            snprintf(key, sizeof(key), "ip:%s", http_client_ip(req));
+            STR_CAT(key, sizeof(key), "ip:", http_client_ip(req));
         max = cfg->rate_limit_max;
         window = cfg->rate_limit_window_ms;
     }
@@ -37,16 +38,16 @@ static int limit_or_reply(http_req *req, http_bucket bucket, const auth_identity
         log_warn("rate limiter unavailable; request let through", LF_S("path", http_path(req)));
         return 1;
     }
-    char v[32];
-    snprintf(v, sizeof(v), "%lld", res.limit);
+    char v[STR_LL_MAX];
+    str_from_ll(v, res.limit);
     http_set_header(req, "RateLimit-Limit", v);
-    snprintf(v, sizeof(v), "%lld", res.remaining);
+    str_from_ll(v, res.remaining);
     http_set_header(req, "RateLimit-Remaining", v);
-    snprintf(v, sizeof(v), "%lld", res.reset_s);
+    str_from_ll(v, res.reset_s);
     http_set_header(req, "RateLimit-Reset", v);
     if (res.allowed)
         return 1;
-    snprintf(v, sizeof(v), "%lld", res.retry_after_s);
+    str_from_ll(v, res.retry_after_s);
     http_set_header(req, "Retry-After", v);
     http_reply_error(req, AOP_ERR_RATE_LIMITED, "Too many requests; retry later", NULL);
     return 0;

@@ -89,6 +89,11 @@ http_stream *http_reply_stream(http_req *req, const char *content_type, http_str
 /* Calls read again soon (any thread; a no-op while it is not waiting). */
 void http_stream_wake(http_stream *s);
 
+/* Replaces the Content-Security-Policy and Cache-Control every answer
+ * gets (default-src 'none', no-store) for this one; both strings must
+ * outlive the request (literals). For the console's pages and files only:
+ * the API's headers stay as they are. */
+void http_set_policy(http_req *req, const char *csp, const char *cache_control);
 /* Adds a response header; name and value are copied. */
 void http_set_header(http_req *req, const char *name, const char *value);
 /* Answers with body (taken: the reply owns it from now on) as compact JSON. */

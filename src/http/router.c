@@ -12,7 +12,8 @@ int router_match(const char *pattern, const char *path, router_param *params, in
                  arena *a)
 {
     const char *p = pattern, *u = path;
-    int n = 0;
+    const char *rest = NULL; /* what a final "*" matched, params[star] */
+    int n = 0, star = -1;
     *nparams = 0;
     while (*p && *u) {
         if (*p != '/' || *u != '/')
@@ -20,6 +21,17 @@ int router_match(const char *pattern, const char *path, router_param *params, in
         p++;
         u++;
         size_t pl = seg_len(p), ul = seg_len(u);
+        if (p[0] == '*' && p[1] == '\0') {
+            if (n >= ROUTER_MAX_PARAMS)
+                return 0;
+            params[n].name = p;
+            params[n].name_len = 1;
+            rest = u;
+            star = n++;
+            p++;
+            u += strlen(u);
+            break;
+        }
         if (*p == ':') {
             if (ul == 0 || n >= ROUTER_MAX_PARAMS)
                 return 0;
@@ -36,7 +48,8 @@ int router_match(const char *pattern, const char *path, router_param *params, in
     if (*p || *u)
         return 0;
     for (int i = 0; i < n; i++)
-        params[i].value = arena_strndup(a, params[i].value, seg_len(params[i].value));
+        params[i].value = i == star ? arena_strdup(a, rest)
+                                    : arena_strndup(a, params[i].value, seg_len(params[i].value));
     *nparams = n;
     return 1;
 }

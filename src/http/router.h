@@ -3,7 +3,10 @@
  *
  * Patterns are literal segments and ":name" parameters, e.g.
  * "/api/workflows/:id/versions/:version". A parameter matches one non-empty
- * segment. No wildcards, no trailing-slash leniency: "/health/" is not "/health".
+ * segment. A last segment "*" matches the rest of the path, any number of
+ * characters (none too) across any number of segments, as the parameter "*"
+ * (the console's addresses). No other wildcards, no trailing-slash leniency:
+ * "/health/" is not "/health".
  */
 #ifndef AOP_HTTP_ROUTER_H
 #define AOP_HTTP_ROUTER_H

@@ -14,6 +14,10 @@ const http_route http_routes[] = {
     ROUTE("GET", "/ready", api_ready, ACCESS_PUBLIC, ROLES_ANY, BUCKET_NONE),
     ROUTE("GET", "/metrics", api_metrics, ACCESS_PUBLIC, ROLES_ANY, BUCKET_NONE),
     ROUTE("GET", "/openapi.json", api_openapi, ACCESS_PUBLIC, ROLES_ANY, BUCKET_NONE),
+    /* the web console: its page for any of its addresses, its files (api/console.c) */
+    ROUTE("GET", "/", api_console, ACCESS_PUBLIC, ROLES_ANY, BUCKET_NONE),
+    ROUTE("GET", "/console", api_console, ACCESS_PUBLIC, ROLES_ANY, BUCKET_NONE),
+    ROUTE("GET", "/console/*", api_console, ACCESS_PUBLIC, ROLES_ANY, BUCKET_NONE),
 
     ROUTE("POST", "/api/auth/register", api_register, ACCESS_PUBLIC, ROLES_ANY, BUCKET_AUTH),
     ROUTE("POST", "/api/auth/login", api_login, ACCESS_PUBLIC, ROLES_ANY, BUCKET_AUTH),

@@ -1,10 +1,16 @@
 /* The cache port's wrapper: checks arguments, counts outcomes, renders metrics. */
 #include "infra/cache.h"
 #include "core/mem.h"
+#include "core/str.h"
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A linked key ("<key>@<rest>") longer than this is not followed. */
+#define LINKED_KEY_MAX 512
 
 struct cache {
     const cache_vtbl *vt;
@@ -58,6 +64,56 @@ aop_err cache_get(cache *c, const char *key, char **val, size_t *len)
         count(&c->misses);
     else
         count(&c->errors);
+    return e;
+}
+
+/* get_many for a backend without one: a get per key, and one per link. */
+static aop_err get_each(cache *c, cache_read *r, int n, char link)
+{
+    for (int i = 0; i < n; i++) {
+        r[i].rc = c->vt->get(c->h, r[i].key, &r[i].val, &r[i].len);
+        if (r[i].rc != AOP_OK || r[i].len < 1 || r[i].val[0] != link)
+            continue;
+        char *v = r[i].val, linked[LINKED_KEY_MAX];
+        size_t rest = r[i].len - 1;
+        r[i].val = NULL;
+        r[i].len = 0;
+        if (rest > CACHE_LINK_MAX ||
+            STR_CAT(linked, sizeof(linked), r[i].key, "@", v + 1) >= sizeof(linked)) {
+            r[i].rc = AOP_ERR_NOT_FOUND; /* not a link this port made */
+        } else {
+            memcpy(r[i].at, v + 1, rest + 1);
+            r[i].rc = c->vt->get(c->h, linked, &r[i].val, &r[i].len);
+        }
+        free(v);
+    }
+    return AOP_OK;
+}
+
+aop_err cache_get_many(cache *c, cache_read *r, int n, char link)
+{
+    for (int i = 0; i < n; i++) {
+        r[i].rc = AOP_ERR_INTERNAL;
+        r[i].val = NULL;
+        r[i].len = 0;
+        r[i].at[0] = '\0';
+    }
+    bool bad = n < 0 || n > CACHE_MANY_MAX;
+    for (int i = 0; i < n && !bad; i++)
+        bad = !r[i].key;
+    aop_err e = bad ? AOP_ERR_INTERNAL
+                    : c->vt->get_many ? c->vt->get_many(c->h, r, n, link) : get_each(c, r, n, link);
+    for (int i = 0; i < n; i++) {
+        if (e != AOP_OK) {
+            free(r[i].val);
+            r[i].val = NULL;
+            r[i].len = 0;
+            r[i].rc = e;
+        }
+        count(r[i].rc == AOP_OK               ? &c->hits
+              : r[i].rc == AOP_ERR_NOT_FOUND ? &c->misses
+                                             : &c->errors);
+    }
     return e;
 }
 

@@ -64,6 +64,23 @@ typedef struct {
     long long counters; /* counters kept by incr */
 } cache_stats;
 
+/*
+ * One key of a batch read (cache_get_many). A value that starts with the
+ * batch's link byte is a link: the rest of it (at most CACHE_LINK_MAX bytes)
+ * names where the value now lives, "<key>@<rest>", and the batch reads that
+ * too, in the same round trip: then at holds the rest and val what the
+ * linked key holds. cache_item.h makes its change markers such links.
+ */
+#define CACHE_LINK_MAX 64
+#define CACHE_MANY_MAX 8 /* keys of one batch at most */
+typedef struct {
+    const char *key;            /* in */
+    aop_err rc;                 /* out: AOP_OK, AOP_ERR_NOT_FOUND, or another error */
+    char *val;                  /* out: malloc'd and NUL-terminated when rc is AOP_OK */
+    size_t len;
+    char at[CACHE_LINK_MAX + 1]; /* out: a link's rest, "" when the key held no link */
+} cache_read;
+
 typedef struct cache_vtbl {
     const char *name; /* "memory", "redis" */
     /* AOP_OK with a malloc'd copy in *val (caller frees; NUL-terminated for
@@ -81,6 +98,10 @@ typedef struct cache_vtbl {
     aop_err (*incr)(void *h, const char *key, long long *out);
     /* The counter's value in *out (0 when absent), without changing it. */
     aop_err (*counter)(void *h, const char *key, long long *out);
+    /* Optional (may be NULL: the wrapper calls get for each key and link):
+     * reads r[0..n) as cache_read says, in one round trip; AOP_OK when each
+     * r[i].rc says how its read went, or an error for the whole batch. */
+    aop_err (*get_many)(void *h, cache_read *r, int n, char link);
     /* Optional (may be NULL): fills *st; AOP_OK, or an error when unknown. */
     aop_err (*stats)(void *h, cache_stats *st);
     /* Frees the handle and everything it holds. */
@@ -121,6 +142,11 @@ aop_err cache_set(cache *c, const char *key, const void *val, size_t len, long l
 aop_err cache_add(cache *c, const char *key, const void *val, size_t len, long long ttl_ms);
 aop_err cache_del(cache *c, const char *key);
 aop_err cache_incr(cache *c, const char *key, long long *out);
+/* Reads r[0..n) (n <= CACHE_MANY_MAX) following links that start with the
+ * byte link, each counted as cache_get counts (a link and what it names,
+ * once). Every r[i] gets its rc (an error of the batch goes to each); the
+ * caller frees each r[i].val. Returns AOP_OK, or the batch's error. */
+aop_err cache_get_many(cache *c, cache_read *r, int n, char link);
 /* Reads a counter kept by cache_incr (0 when absent; 0 too on an error). */
 aop_err cache_counter(cache *c, const char *key, long long *out);
 

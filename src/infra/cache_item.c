@@ -1,51 +1,54 @@
 #include "infra/cache_item.h"
 #include "core/ids.h"
 #include "core/log.h"
+#include "core/str.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DATA_MAGIC 'D'
-#define MARK_MAGIC 'M'
+#define MARK_MAGIC CACHE_ITEM_LINK
 #define STAMP_HEX 32
 
-/* Reads key: AOP_OK with the item, or AOP_ERR_NOT_FOUND with the stamp of a
- * change marker in stamp ("" when the key held nothing usable). */
-static aop_err lookup(cache *c, const char *key, char **val, size_t *len,
-                      char stamp[STAMP_HEX + 1])
+void cache_item_read(cache_read *r, cache_slot *slot, const char *ns, const char *id)
 {
-    char *v = NULL;
-    size_t n = 0;
-    stamp[0] = '\0';
-    if (cache_get(c, key, &v, &n) != AOP_OK)
-        return AOP_ERR_NOT_FOUND;
-    if (n >= 1 && v[0] == DATA_MAGIC) {
-        memmove(v, v + 1, n); /* the NUL moves too */
-        *val = v;
-        *len = n - 1;
+    STR_CAT(slot->key, sizeof(slot->key), ns, ":", id);
+    r->key = slot->key;
+}
+
+aop_err cache_item_took(cache_read *r, cache_slot *slot, char **val, size_t *len)
+{
+    *val = NULL;
+    *len = 0;
+    bool marked = strlen(r->at) == STAMP_HEX;
+    if (r->rc == AOP_OK && r->len >= 1 && r->val[0] == DATA_MAGIC && (marked || !r->at[0])) {
+        memmove(r->val, r->val + 1, r->len); /* the NUL moves too */
+        *val = r->val;
+        *len = r->len - 1;
+        r->val = NULL;
         return AOP_OK;
     }
-    if (n == STAMP_HEX + 1 && v[0] == MARK_MAGIC)
-        memcpy(stamp, v + 1, STAMP_HEX + 1);
-    free(v);
+    free(r->val);
+    r->val = NULL;
+    if (marked) { /* changed: the item lives under the marker's stamp */
+        size_t n = strlen(slot->key); /* r->key is slot->key */
+        if (n + 1 + STAMP_HEX < sizeof(slot->key)) {
+            slot->key[n] = '@';
+            memcpy(slot->key + n + 1, r->at, STAMP_HEX + 1);
+        }
+    }
     return AOP_ERR_NOT_FOUND;
 }
 
 aop_err cache_item_get(cache *c, const char *ns, const char *id, cache_slot *slot, char **val,
                        size_t *len)
 {
-    char stamp[STAMP_HEX + 1], unused[STAMP_HEX + 1];
-    *val = NULL;
-    *len = 0;
-    snprintf(slot->key, sizeof(slot->key), "%s:%s", ns, id);
-    if (lookup(c, slot->key, val, len, stamp) == AOP_OK)
-        return AOP_OK;
-    if (!stamp[0])
-        return AOP_ERR_NOT_FOUND;
-    /* changed: the item lives under the marker's stamp */
-    snprintf(slot->key, sizeof(slot->key), "%s:%s@%s", ns, id, stamp);
-    return lookup(c, slot->key, val, len, unused);
+    cache_read r;
+    cache_item_read(&r, slot, ns, id);
+    cache_get_many(c, &r, 1, MARK_MAGIC);
+    return cache_item_took(&r, slot, val, len);
 }
 
 void cache_item_fill(cache *c, const cache_slot *slot, const void *val, size_t len,

@@ -13,6 +13,7 @@
  * Usage:
  *     cache_slot slot;
  *     if (cache_item_get(c, "wf", id, &slot, &val, &len) == AOP_OK) -> use val
+ *     (one round trip: a marker is followed where it is read)
  *     else read the store, then cache_item_fill(c, &slot, bytes, n, ttl)
  *     after each committed write: cache_item_changed(c, "wf", id, ttl)
  */
@@ -33,6 +34,17 @@ typedef struct {
  * short (together under 100 bytes). */
 aop_err cache_item_get(cache *c, const char *ns, const char *id, cache_slot *slot, char **val,
                        size_t *len);
+/* The byte a change marker starts with: the link of cache_get_many batches
+ * that read items. */
+#define CACHE_ITEM_LINK 'M'
+/* Sets r up to read the item (ns, id) in a cache_get_many batch with link
+ * CACHE_ITEM_LINK (with other keys: any whose values never start with it);
+ * r->key points into slot. */
+void cache_item_read(cache_read *r, cache_slot *slot, const char *ns, const char *id);
+/* After the batch, what cache_item_get answers: AOP_OK with the item moved
+ * from r into *val, or AOP_ERR_NOT_FOUND with slot naming where a fill
+ * belongs. Frees what r still holds. */
+aop_err cache_item_took(cache_read *r, cache_slot *slot, char **val, size_t *len);
 /* Adds val[0..len) under slot's key unless something is already there. */
 void cache_item_fill(cache *c, const cache_slot *slot, const void *val, size_t len,
                      long long ttl_ms);

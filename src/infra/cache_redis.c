@@ -78,6 +78,7 @@ typedef struct {
     size_t vpre_len;
     char *ckey; /* "<prefix>c": the counters' hash */
     redis_script incr_all;
+    redis_script get_many;
 
     pthread_mutex_t jmu; /* guards the journal; held while replaying */
     jentry *ring;        /* CACHE_REDIS_JOURNAL_MAX entries, allocated on first use */
@@ -91,6 +92,29 @@ static const char incr_all_src[] =
     "local f = redis.call('HKEYS', KEYS[1])\n"
     "for i = 1, #f do redis.call('HINCRBY', KEYS[1], f[i], 1) end\n"
     "return #f\n";
+
+/* get_many: KEYS the keys, ARGV[1] the link byte, ARGV[2] CACHE_LINK_MAX;
+ * for each key {rest of its link or false, its value or false}. A value
+ * that starts with the link byte but is longer than a link reads as none,
+ * as get_each in cache.c does. The linked keys are not in KEYS: this cache
+ * runs on one Redis server, never on a cluster. */
+static const char get_many_src[] =
+    "local out = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  local v = redis.call('GET', KEYS[i])\n"
+    "  local at = false\n"
+    "  if v and string.sub(v, 1, 1) == ARGV[1] then\n"
+    "    if #v - 1 <= tonumber(ARGV[2]) then\n"
+    "      at = string.sub(v, 2)\n"
+    "      v = redis.call('GET', KEYS[i] .. '@' .. at)\n"
+    "    else\n"
+    "      v = false\n"
+    "    end\n"
+    "  end\n"
+    "  out[2 * i - 1] = at\n"
+    "  out[2 * i] = v\n"
+    "end\n"
+    "return out\n";
 
 /* ---- keys ---- */
 
@@ -441,6 +465,66 @@ static aop_err redis_get(void *h, const char *key, char **val, size_t *len)
     return rc;
 }
 
+static bool bulk_or_nil(const redisReply *e)
+{
+    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_NIL;
+}
+
+/* One script: every key, and every link's target, in one round trip. */
+static aop_err redis_get_many(void *h, cache_read *r, int n, char link)
+{
+    rcache *c = h;
+    if (!settle(c))
+        return AOP_ERR_UNAVAILABLE;
+    rkey k[CACHE_MANY_MAX];
+    const char *argv[CACHE_MANY_MAX + 2];
+    size_t lens[CACHE_MANY_MAX + 2];
+    char max[16];
+    for (int i = 0; i < n; i++) {
+        rkey_make(&k[i], c->vpre, c->vpre_len, r[i].key);
+        argv[i] = k[i].s;
+        lens[i] = k[i].n;
+    }
+    argv[n] = &link;
+    lens[n] = 1;
+    lens[n + 1] = (size_t)snprintf(max, sizeof(max), "%d", CACHE_LINK_MAX);
+    argv[n + 1] = max;
+    redisReply *rep;
+    aop_err rc = redis_pool_eval(c->p, &c->get_many, n, n + 2, argv, lens, &rep);
+    for (int i = 0; i < n; i++)
+        rkey_free(&k[i]);
+    if (rc != AOP_OK)
+        return rc;
+    bool ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == (size_t)n * 2;
+    for (size_t i = 0; ok && i < rep->elements; i++)
+        ok = bulk_or_nil(rep->element[i]);
+    for (int i = 0; ok && i < n; i++)
+        ok = rep->element[2 * i]->type == REDIS_REPLY_NIL ||
+             rep->element[2 * i]->len <= CACHE_LINK_MAX;
+    if (!ok) {
+        log_warn("Redis answered a batch read oddly",
+                 LF_S("error", rep->type == REDIS_REPLY_ERROR ? rep->str : NULL));
+        freeReplyObject(rep);
+        return AOP_ERR_INTERNAL;
+    }
+    for (int i = 0; i < n; i++) {
+        const redisReply *at = rep->element[2 * i], *v = rep->element[2 * i + 1];
+        if (at->type == REDIS_REPLY_STRING) {
+            memcpy(r[i].at, at->str, at->len);
+            r[i].at[at->len] = '\0';
+        }
+        r[i].rc = v->type == REDIS_REPLY_NIL ? AOP_ERR_NOT_FOUND : AOP_OK;
+        if (r[i].rc == AOP_OK) {
+            r[i].val = xmalloc(v->len + 1);
+            memcpy(r[i].val, v->str, v->len);
+            r[i].val[v->len] = '\0';
+            r[i].len = v->len;
+        }
+    }
+    freeReplyObject(rep);
+    return AOP_OK;
+}
+
 /* set, del and incr: straight to Redis when nothing is pending, otherwise (or
  * when Redis is away) into the journal. */
 static aop_err write_op(rcache *c, jop op, const char *key, const void *val, size_t len,
@@ -592,6 +676,7 @@ static const cache_vtbl redis_vtbl = {
     .del = redis_del,
     .incr = redis_incr,
     .counter = redis_counter,
+    .get_many = redis_get_many,
     .stats = redis_stats,
     .close = redis_close,
 };
@@ -609,6 +694,7 @@ cache *cache_redis_new(redis_pool *p, const char *prefix)
     memcpy(c->ckey, prefix, pl);
     memcpy(c->ckey + pl, "c", 2);
     redis_script_init(&c->incr_all, incr_all_src);
+    redis_script_init(&c->get_many, get_many_src);
     pthread_mutex_init(&c->jmu, NULL);
     if (redis_pool_on_reconnect(p, on_reconnect, c) < 0)
         log_warn("too many Redis reconnect hooks; the cache journal waits for the next call");

@@ -16,6 +16,7 @@
  */
 #include "store/db.h"
 #include "core/buf.h"
+#include "core/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +27,9 @@
     "id, workflow_id, workflow_version, status, trigger, triggered_by, created_at, "         \
     "started_at, finished_at, duration_ms, memory_bytes, prompt_tokens, completion_tokens, " \
     "total_tokens, cost_usd, timeout_ms, max_concurrency, deadline_ms, claims, trigger_id, "     \
-    "scheduled_for, error, input"
-#define EXEC_NCOLUMNS 23
+    "scheduled_for, parent_execution_id, root_execution_id, depth, parent_node_id, "            \
+    "parent_attempt, error, input"
+#define EXEC_NCOLUMNS 28
 
 /* Bound integer $n that is NULL when negative. */
 #define NULL_IF_NEG(n) "CASE WHEN " n " < 0 THEN NULL ELSE " n " END"
@@ -58,8 +60,8 @@
 
 static const db_sql q_insert = DB_BOTH(
     "INSERT INTO executions (" EXEC_COLUMNS ", output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-    "$9, " NULL_IF_NEG("$10") ", $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, "
-    "$24)");
+    "$9, " NULL_IF_NEG("$10") ", $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, "
+    "$23, $24, $25, $26, $27, $28, $29)");
 static const db_sql q_get = DB_BOTH(
     "SELECT " EXEC_COLUMNS ", output FROM executions WHERE id = $1");
 static const db_sql q_exists = DB_BOTH("SELECT COUNT(*) FROM executions WHERE id = $1");
@@ -290,6 +292,18 @@ static const db_sql q_events = DB_BOTH(
     "UNION ALL SELECT seq, last_seq, ts, data FROM execution_events "
     "WHERE execution_id = $1 AND last_seq > $2 ORDER BY 1 LIMIT $3");
 static const db_sql q_status = DB_BOTH("SELECT status FROM executions WHERE id = $1");
+static const db_sql q_child = DB_BOTH(
+    "SELECT " EXEC_COLUMNS ", output FROM executions WHERE parent_execution_id = $1 "
+    "AND parent_node_id = $2 AND parent_attempt = $3");
+static const db_sql q_agent_step_add = DB_BOTH(
+    "INSERT INTO agent_steps (execution_id, node_id, seq, kind, call_id, data, prompt_tokens, "
+    "completion_tokens, cost_usd, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+static const db_sql q_agent_steps = DB_BOTH(
+    "SELECT seq, kind, call_id, data, prompt_tokens, completion_tokens, cost_usd, created_at "
+    "FROM agent_steps WHERE execution_id = $1 AND node_id = $2 ORDER BY seq LIMIT $3");
+static const db_sql q_children_active = DB_BOTH(
+    "SELECT id FROM executions WHERE parent_execution_id = $1 "
+    "AND status IN (" EXEC_ACTIVE ") ORDER BY id LIMIT $2");
 static const db_sql q_events_last = DB_BOTH(
     "SELECT COALESCE(MAX(last_seq), 1) FROM execution_events WHERE execution_id = $1");
 
@@ -297,16 +311,25 @@ static const db_sql q_events_last = DB_BOTH(
  * ($1, $2). Durations count executions that started and finished; the
  * nearest-rank p-th percentile of n of them is the ceil(p * n / 100)-th
  * smallest, computed in integers. */
-#define TOTALS_SELECT                                                                        \
+#define TOTALS_COUNTS                                                                        \
     "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'queued'), "                           \
     "COUNT(*) FILTER (WHERE status = 'running'), "                                           \
     "COUNT(*) FILTER (WHERE status = 'succeeded'), "                                         \
     "COUNT(*) FILTER (WHERE status = 'failed'), "                                            \
     "COUNT(*) FILTER (WHERE status = 'cancelled'), "                                         \
     "COUNT(*) FILTER (WHERE status = 'timed_out'), "                                         \
-    "COUNT(*) FILTER (WHERE status = 'waiting'), COALESCE(SUM(prompt_tokens), 0), "        \
+    "COUNT(*) FILTER (WHERE status = 'waiting'), "
+#define TOTALS_SELECT                                                                        \
+    TOTALS_COUNTS "COALESCE(SUM(prompt_tokens), 0), "                                         \
     "COALESCE(SUM(completion_tokens), 0), COALESCE(SUM(total_tokens), 0), "                  \
     "COALESCE(SUM(cost_usd), 0), MAX(started_at) FROM executions WHERE "
+/* Over every workflow, a child execution's spend is already its parent's
+ * (workflow nodes roll it up): only roots' spend is summed, so that each
+ * LLM call counts once. */
+#define ROOT(col) "COALESCE(SUM(" col ") FILTER (WHERE parent_execution_id IS NULL), 0)"
+#define ROOT_TOTALS_SELECT                                                                   \
+    TOTALS_COUNTS ROOT("prompt_tokens") ", " ROOT("completion_tokens") ", "                  \
+    ROOT("total_tokens") ", " ROOT("cost_usd") ", MAX(started_at) FROM executions WHERE "
 #define DURATIONS_SELECT                                                                     \
     "SELECT CAST(COALESCE(AVG(duration_ms), 0) AS DOUBLE PRECISION), "                       \
     "COALESCE(MAX(duration_ms), 0), "                                                        \
@@ -320,7 +343,7 @@ static const db_sql q_events_last = DB_BOTH(
 
 static const db_sql q_wf_totals = DB_BOTH(TOTALS_SELECT OF_WORKFLOW);
 static const db_sql q_wf_durations = DB_BOTH(DURATIONS_SELECT OF_WORKFLOW RAN ") d");
-static const db_sql q_range_totals = DB_BOTH(TOTALS_SELECT IN_RANGE);
+static const db_sql q_range_totals = DB_BOTH(ROOT_TOTALS_SELECT IN_RANGE);
 static const db_sql q_range_durations = DB_BOTH(DURATIONS_SELECT IN_RANGE RAN ") d");
 
 /* Names sort in byte order on both. */
@@ -344,7 +367,7 @@ static const db_sql q_summary_models = DB_PAIR(SUMMARY_MODELS("n.model"),
 static const db_sql q_summary_days = DB_BOTH(
     "SELECT day, runs, failures, cost FROM (SELECT substr(created_at, 1, 10) AS day, "
     "COUNT(*) AS runs, COUNT(*) FILTER (WHERE status IN ('failed', 'timed_out')) AS failures, "
-    "COALESCE(SUM(cost_usd), 0) AS cost FROM executions WHERE " IN_RANGE
+    ROOT("cost_usd") " AS cost FROM executions WHERE " IN_RANGE
     " GROUP BY day ORDER BY day DESC LIMIT $3) d ORDER BY day");
 static const db_sql q_summary_top = DB_BOTH(
     "SELECT t.workflow_id, COALESCE(w.name, ''), t.runs, t.cost FROM (SELECT workflow_id, "
@@ -380,7 +403,9 @@ static const db_col exec_cols[] = {
     E(DB_INT, memory_bytes), E(DB_INT, prompt_tokens), E(DB_INT, completion_tokens),
     E(DB_INT, total_tokens), E(DB_DOUBLE, cost_usd), E(DB_INT, timeout_ms),
     E(DB_INT, max_concurrency), E(DB_INT, deadline_ms), E(DB_INT, claims),
-    E(DB_COPY, trigger_id), E(DB_COPY, scheduled_for), E(DB_DUP_OR_NULL, error), E(DB_DUP, input), E(DB_DUP_OR_NULL, output),
+    E(DB_COPY, trigger_id), E(DB_COPY, scheduled_for), E(DB_COPY, parent_execution_id),
+    E(DB_COPY, root_execution_id), E(DB_INT, depth), E(DB_COPY, parent_node_id),
+    E(DB_INT, parent_attempt), E(DB_DUP_OR_NULL, error), E(DB_DUP, input), E(DB_DUP_OR_NULL, output),
 };
 static const db_row exec_row = DB_ROW(exec_cols, store_execution),
                     exec_list_row = {exec_cols, EXEC_NCOLUMNS, sizeof(store_execution)};
@@ -413,12 +438,15 @@ static const db_row event_row = DB_ROW(event_cols, event_rows);
 /* triggered_by is '' when there is no user, never NULL (see migration 5). */
 static aop_err insert(db_op *o, const store_execution *e)
 {
-    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "ttttt", e->id, e->workflow_id,
-                   e->workflow_version, exec_status_name(e->status), e->trigger, e->triggered_by,
-                   e->created_at, db_opt(e->started_at), db_opt(e->finished_at), e->duration_ms,
-                   e->memory_bytes, e->prompt_tokens, e->completion_tokens, e->total_tokens,
-                   e->cost_usd, e->timeout_ms, e->max_concurrency, e->deadline_ms, e->claims,
-                   db_opt(e->trigger_id), db_opt(e->scheduled_for), e->error, e->input, e->output);
+    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "tt" "ttiti" "ttt", e->id,
+                   e->workflow_id, e->workflow_version, exec_status_name(e->status), e->trigger,
+                   e->triggered_by, e->created_at, db_opt(e->started_at),
+                   db_opt(e->finished_at), e->duration_ms, e->memory_bytes, e->prompt_tokens,
+                   e->completion_tokens, e->total_tokens, e->cost_usd, e->timeout_ms,
+                   e->max_concurrency, e->deadline_ms, e->claims, db_opt(e->trigger_id),
+                   db_opt(e->scheduled_for), db_opt(e->parent_execution_id),
+                   db_opt(e->root_execution_id), e->depth, db_opt(e->parent_node_id),
+                   e->parent_attempt, e->error, e->input, e->output);
 }
 
 aop_err store_execution_insert(store *s, const store_execution *e)
@@ -564,6 +592,65 @@ aop_err store_execution_events(store *s, const char *id, long long after, int ma
     return db_op_end(&o, rc);
 }
 
+aop_err store_execution_child(store *s, const char *parent, const char *node_id,
+                              long long attempt, store_execution *out, arena *a)
+{
+    db_op o = db_op_start(s, "execution_child");
+    return db_op_end(&o, db_get(&o, &q_child, &exec_row, out, a, "tti", parent, node_id,
+                                attempt));
+}
+
+typedef struct {
+    char *id;
+} child_id;
+
+aop_err store_execution_children_active(store *s, const char *parent, int max, char ***ids,
+                                        int *n, arena *a)
+{
+    static const db_col cols[] = {DB_COL(DB_DUP, child_id, id)};
+    static const db_row row = DB_ROW(cols, child_id);
+    db_op o = db_op_start(s, "execution_children");
+    void *items = NULL;
+    *ids = NULL;
+    aop_err rc = db_rows(&o, &q_children_active, &row, max, &items, n, a, "ti", parent,
+                         (long long)max);
+    if (rc == AOP_OK && *n > 0) {
+        child_id *c = items;
+        *ids = arena_alloc(a, sizeof(char *) * (size_t)*n);
+        for (int k = 0; k < *n; k++)
+            (*ids)[k] = c[k].id;
+    }
+    return db_op_end(&o, rc);
+}
+
+#define A(kind, member) DB_COL(kind, store_agent_step, member)
+static const db_col agent_step_cols[] = {
+    A(DB_INT, seq), A(DB_COPY, kind), A(DB_DUP_OR_NULL, call_id), A(DB_DUP, data),
+    A(DB_INT, prompt_tokens), A(DB_INT, completion_tokens), A(DB_DOUBLE, cost_usd),
+    A(DB_COPY, created_at),
+};
+static const db_row agent_step_row = DB_ROW(agent_step_cols, store_agent_step);
+
+aop_err store_agent_step_add(store *s, const char *id, const char *node_id,
+                             const store_agent_step *st)
+{
+    db_op o = db_op_start(s, "agent_step_add");
+    return db_op_end(&o, db_exec(&o, &q_agent_step_add, NULL, "ttittt" "iidt", id, node_id,
+                                 st->seq, st->kind, st->call_id, st->data, st->prompt_tokens,
+                                 st->completion_tokens, st->cost_usd, st->created_at));
+}
+
+aop_err store_agent_steps(store *s, const char *id, const char *node_id, int max,
+                          store_agent_step **out, int *n, arena *a)
+{
+    db_op o = db_op_start(s, "agent_steps");
+    void *items = NULL;
+    aop_err rc = db_rows(&o, &q_agent_steps, &agent_step_row, max, &items, n, a, "tti", id,
+                         node_id, (long long)max);
+    *out = items;
+    return db_op_end(&o, rc);
+}
+
 aop_err store_execution_status(store *s, const char *id, exec_status *status)
 {
     db_op o = db_op_start(s, "execution_status");
@@ -607,13 +694,25 @@ aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, ex
 
 /* What a claim asks for. */
 typedef struct {
-    const char *owner, *now, *after;
+    const char *owner, *after;
+    store_clock clock;
+    long long lease_ms;
+    char now[25];          /* read by claim_now */
     long long now_ms, lease_until_ms;
     int limit, n;          /* rows claimed so far, in out */
     store_execution *out;  /* room for limit */
     const char *ids;       /* PostgreSQL: the picked rows to take, a text[] */
     arena *a;
 } claim_req;
+
+/* Reads the claim's clock: right before the statement that takes rows,
+ * after the lock that orders it (see store_execution_claim). */
+static void claim_now(claim_req *r)
+{
+    r->now_ms = r->clock();
+    clock_format_rfc3339(r->now_ms, r->now);
+    r->lease_until_ms = r->now_ms + r->lease_ms;
+}
 
 /* Runs one claim statement for up to limit - n rows (of r->ids on
  * PostgreSQL, r->after on SQLite), appending them to out. */
@@ -628,9 +727,12 @@ static aop_err claim_rows(db_op *o, const db_sql *sql, claim_req *r)
     return rc;
 }
 
-static aop_err claim_limited(db_op *o, void *r)
+/* Under the claim lock (PostgreSQL) or the write lock (SQLite). */
+static aop_err claim_locked(db_op *o, void *p)
 {
-    return claim_rows(o, &q_claim_limited, r);
+    claim_req *r = p;
+    claim_now(r);
+    return claim_rows(o, o->s->v->dialect == DB_PG ? &q_claim_limited : &store_exec_claim_sql, r);
 }
 
 /* What store_exec_pick_sql picked. */
@@ -662,11 +764,12 @@ static aop_err claim_round(db_op *o, claim_req *r, bool *more)
     if (strcmp(p.limited, "{}") != 0) {
         int before = r->n;
         r->ids = p.limited;
-        if ((rc = db_tx(o, &q_claim_lock, claim_limited, r)) != AOP_OK)
+        if ((rc = db_tx(o, &q_claim_lock, claim_locked, r)) != AOP_OK)
             r->n = before; /* rolled back */
     }
     if (rc == AOP_OK && r->n < r->limit && strcmp(p.unlimited, "{}") != 0) {
         r->ids = p.unlimited;
+        claim_now(r);
         rc = claim_rows(o, &q_claim_picked, r);
     }
     *more = p.n == room + CLAIM_SLACK_N;
@@ -740,17 +843,21 @@ static store_execution *in_rounds(store_execution *out, int n, const char *after
 }
 
 /* RETURNING hands the rows back in no promised order, hence the sort. */
-aop_err store_execution_claim(store *s, const char *owner, long long now_ms, const char *now,
-                              long long lease_until_ms, int limit, const char *after,
-                              store_execution **out, int *n, arena *a)
+aop_err store_execution_claim(store *s, const char *owner, store_clock now, long long lease_ms,
+                              int limit, const char *after, store_execution **out, int *n,
+                              arena *a)
 {
     db_op o = db_op_start(s, "execution_claim");
-    claim_req r = {.owner = owner, .now = now, .after = after ? after : "", .now_ms = now_ms,
-                   .lease_until_ms = lease_until_ms, .limit = limit, .a = a};
+    claim_req r = {.owner = owner, .after = after ? after : "", .clock = now,
+                   .lease_ms = lease_ms, .limit = limit, .a = a};
     aop_err rc = AOP_OK;
     if (limit > 0) {
         r.out = arena_alloc(a, sizeof(store_execution) * (size_t)limit);
-        rc = s->v->dialect == DB_PG ? claim_pg(&o, &r) : claim_rows(&o, &store_exec_claim_sql, &r);
+        if (s->v->dialect == DB_PG) {
+            rc = claim_pg(&o, &r);
+        } else if ((rc = db_tx(&o, NULL, claim_locked, &r)) != AOP_OK) {
+            r.n = 0; /* rolled back */
+        }
     }
     if (rc == AOP_OK && r.n > 1)
         r.out = in_rounds(r.out, r.n, r.after, a);

@@ -585,6 +585,44 @@ static const db_sql m12[] = {
     {0},
 };
 
+/*
+ * 013: child executions (workflow nodes). A child names its parent, the
+ * root of its tree and its depth (0 at the root), and the parent's node
+ * and attempt that started it: one child per attempt (the unique index),
+ * so a parent resumed after a crash finds the child it started instead of
+ * starting another. (Versions 9 and 10 were never used.)
+ *
+ * agent_steps: what an agent node's loop finished, one row each (a model
+ * answer, a tool call's result), committed as it finishes, in order (seq
+ * from 1 per node of an execution), so that a resumed loop goes on after
+ * the last one and never runs a finished tool call again. Node retries
+ * apply to model calls, not to the loop, so rows are not per attempt.
+ * They go with their execution.
+ */
+static const db_sql m13[] = {
+    DB_BOTH("ALTER TABLE executions ADD COLUMN parent_execution_id TEXT;\n"
+            "ALTER TABLE executions ADD COLUMN root_execution_id TEXT;\n"
+            "ALTER TABLE executions ADD COLUMN depth {INT} NOT NULL DEFAULT 0;\n"
+            "ALTER TABLE executions ADD COLUMN parent_node_id TEXT;\n"
+            "ALTER TABLE executions ADD COLUMN parent_attempt {INT};\n"
+            "CREATE UNIQUE INDEX executions_child_idx ON executions "
+            "(parent_execution_id, parent_node_id, parent_attempt);\n"
+            "CREATE TABLE agent_steps (\n"
+            "  execution_id TEXT NOT NULL REFERENCES executions (id) ON DELETE CASCADE,\n"
+            "  node_id TEXT NOT NULL,\n"
+            "  seq {INT} NOT NULL CHECK (seq >= 1),\n"
+            "  kind TEXT NOT NULL,\n"
+            "  call_id TEXT,\n"
+            "  data TEXT NOT NULL,\n"
+            "  prompt_tokens {INT} NOT NULL DEFAULT 0,\n"
+            "  completion_tokens {INT} NOT NULL DEFAULT 0,\n"
+            "  cost_usd {REAL} NOT NULL DEFAULT 0,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  PRIMARY KEY (execution_id, node_id, seq)\n"
+            ");\n"),
+    {0},
+};
+
 const store_migration store_migrations[] = {
     {1, "001_users", m1},
     {2, "002_auth", m2},
@@ -596,6 +634,7 @@ const store_migration store_migrations[] = {
     {8, "008_execution_events", m8},
     {11, "011_approvals", m11},
     {12, "012_triggers", m12},
+    {13, "013_agents", m13},
 };
 
 const size_t store_migrations_len = sizeof(store_migrations) / sizeof(store_migrations[0]);

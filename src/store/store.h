@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 #include "core/ids.h"
@@ -185,6 +186,14 @@ typedef struct {
     long long max_concurrency;    /* settings.maxConcurrency when queued; 0: no limit */
     long long deadline_ms;        /* wall-clock ms it times out at; 0 until first claimed */
     long long claims;             /* times it has been claimed (> 1: resumed) */
+    /* A child execution (a workflow node's, migration 10): its parent, the
+     * root of its tree ("" both at the root), its depth (0 at the root),
+     * and the parent's node and attempt that started it ("" and 0). */
+    char parent_execution_id[UUID_STR_LEN];
+    char root_execution_id[UUID_STR_LEN];
+    long long depth;
+    char parent_node_id[65];
+    long long parent_attempt;
 } store_execution;
 
 /* One execution_nodes row: a node that started, finished or was skipped. */
@@ -483,12 +492,18 @@ aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, i
 /* One page; list rows carry their input but no output (NULL). */
 aop_err store_execution_list(store *s, const store_exec_query *q, store_execution **out, int *n,
                              long long *total, arena *a);
+/* A wall clock in ms since the epoch (clock_now_ms, or a test's). */
+typedef int64_t (*store_clock)(void);
+
 /*
  * Claims up to limit queued executions for owner, never inside a caller's
- * transaction: status running, lease_owner owner, lease_until
- * lease_until_ms, claims + 1, started_at = now when empty (but never
- * before created_at: a row committed after the caller read its clock is
- * younger), deadline_ms = now_ms + timeout_ms when 0.
+ * transaction: status running, lease_owner owner, lease_until now +
+ * lease_ms, claims + 1, started_at = now when empty (but never before
+ * created_at: a row committed after the clock was read is younger),
+ * deadline_ms = now + timeout_ms when 0. now() is read once the claim holds
+ * what orders it after the ends of other executions (SQLite's write lock;
+ * PostgreSQL's claim lock, for workflows with a limit): an execution that
+ * starts in the room another one's end made never starts before that end.
  * Which: round-robin across the users who triggered them (triggered_by),
  * each user's oldest first, the users in byte order of their ids starting
  * after `after` (the last user the caller served, "" or NULL: from the
@@ -499,12 +514,12 @@ aop_err store_execution_list(store *s, const store_exec_query *q, store_executio
  * executions of workflows at their limit are passed over.
  * *out: the claimed rows in that round-robin order among themselves (the
  * caller's next `after` is the user of the last). SQLite claims in one
- * statement; PostgreSQL picks without locks, then takes the rows of
+ * statement in its own transaction; PostgreSQL picks without locks, then takes the rows of
  * limited workflows under a lock and the others by SKIP LOCKED alone.
  */
-aop_err store_execution_claim(store *s, const char *owner, long long now_ms, const char *now,
-                              long long lease_until_ms, int limit, const char *after,
-                              store_execution **out, int *n, arena *a);
+aop_err store_execution_claim(store *s, const char *owner, store_clock now, long long lease_ms,
+                              int limit, const char *after, store_execution **out, int *n,
+                              arena *a);
 /* lease_until of every running execution of owner; *n rows. */
 aop_err store_execution_renew(store *s, const char *owner, long long lease_until_ms, long long *n);
 /* Running executions whose lease_until < before_ms go back to queued
@@ -556,6 +571,36 @@ aop_err store_execution_events_put(store *s, const store_exec_events *rows, int 
  * row. */
 aop_err store_execution_events(store *s, const char *id, long long after, int max,
                                store_exec_event **out, int *n, arena *a);
+/* The child execution that attempt of node node_id of execution parent
+ * started (store_execution's parent_* members); AOP_ERR_NOT_FOUND when it
+ * started none. */
+aop_err store_execution_child(store *s, const char *parent, const char *node_id,
+                              long long attempt, store_execution *out, arena *a);
+/* The ids (from a) of execution parent's children that are queued or
+ * running, at most max of them. */
+aop_err store_execution_children_active(store *s, const char *parent, int max, char ***ids,
+                                        int *n, arena *a);
+/* One agent_steps row (migration 10): step seq (from 1) of an agent node's
+ * loop; kind "model" (data: the model's message) or "tool" (data: the
+ * result sent back for call_id). */
+typedef struct {
+    long long seq;
+    char kind[8];
+    char *call_id;                /* NULL unless a tool result */
+    char *data;                   /* JSON text */
+    long long prompt_tokens, completion_tokens;
+    double cost_usd;
+    char created_at[25];
+} store_agent_step;
+
+/* Adds step st of node node_id of execution id; AOP_ERR_CONFLICT when that
+ * seq is there already (another claim of the run wrote it first). */
+aop_err store_agent_step_add(store *s, const char *id, const char *node_id,
+                             const store_agent_step *st);
+/* The steps of node node_id of execution id in seq order, at most max of
+ * them (texts from a). */
+aop_err store_agent_steps(store *s, const char *id, const char *node_id, int max,
+                          store_agent_step **out, int *n, arena *a);
 /* The status of execution id; AOP_ERR_NOT_FOUND when absent. */
 aop_err store_execution_status(store *s, const char *id, exec_status *status);
 /* The highest seq of execution id's events (1: only execution.queued). */

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "credentials/credentials.h"
+#include "engine/engine.h"
 #include "infra/cache_item.h"
 #include "infra/lock.h"
 
@@ -266,6 +267,61 @@ static aop_err insert_tx(store *s, void *p)
     return rc == AOP_OK ? append_version(s, x) : rc;
 }
 
+/* Whether conf.workflowId (a workflow node's, an agent tool's) names a
+ * workflow owner_id may execute; a problem at field in details if not. */
+static aop_err check_child(store *s, const char *owner_id, const json_t *conf, const char *field,
+                           json_t *details, arena *a)
+{
+    const char *id = json_string_value(json_object_get(conf, "workflowId"));
+    if (!id || !ids_uuid_ok(id))
+        return AOP_OK; /* the definition's own checks report it */
+    store_workflow w;
+    aop_err e = store_workflow_get(s, id, &w, a);
+    if (e != AOP_OK && e != AOP_ERR_NOT_FOUND)
+        return e;
+    if (e == AOP_OK && engine_may_execute(s, owner_id, &w))
+        return AOP_OK;
+    json_array_append_new(details, json_pack("{s:s, s:s}", "field", field, "message",
+                                             "names no workflow the workflow's owner may execute"));
+    return AOP_OK;
+}
+
+/* The workflow nodes and the agents' workflow tools of definition name
+ * workflows that owner_id may execute; else a problem each in details and
+ * AOP_ERR_VALIDATION. */
+static aop_err check_children(store *s, const char *owner_id, const json_t *definition,
+                              json_t *details)
+{
+    json_t *own = details ? NULL : json_array();
+    details = details ? details : own;
+    const json_t *nodes = json_object_get(definition, "nodes"), *node;
+    size_t i, before = json_array_size(details);
+    arena a = {0};
+    aop_err rc = AOP_OK;
+    char field[96];
+    json_array_foreach(nodes, i, node) {
+        const char *kind = json_string_value(json_object_get(node, "type"));
+        const json_t *conf = json_object_get(node, "config");
+        if (kind && !strcmp(kind, "workflow")) {
+            snprintf(field, sizeof(field), "definition.nodes[%zu].config.workflowId", i);
+            rc = check_child(s, owner_id, conf, field, details, &a);
+        }
+        const json_t *tools = kind && !strcmp(kind, "agent") ? json_object_get(conf, "tools") : NULL;
+        for (size_t k = 0; rc == AOP_OK && k < json_array_size(tools); k++) {
+            snprintf(field, sizeof(field), "definition.nodes[%zu].config.tools[%zu].workflowId", i,
+                     k);
+            rc = check_child(s, owner_id, json_array_get(tools, k), field, details, &a);
+        }
+        if (rc != AOP_OK)
+            break;
+    }
+    arena_free(&a);
+    if (rc == AOP_OK && json_array_size(details) > before)
+        rc = AOP_ERR_VALIDATION;
+    json_decref(own);
+    return rc;
+}
+
 static aop_err update_tx(store *s, void *p)
 {
     write_ctx *x = p;
@@ -283,6 +339,9 @@ static aop_err update_tx(store *s, void *p)
     if (x->in->definition && (rc = credentials_check_definition(x->app, w->owner_id,
                                                                 x->in->definition,
                                                                 x->in->problems)) != AOP_OK)
+        return rc;
+    if (x->in->definition &&
+        (rc = check_children(s, w->owner_id, x->in->definition, x->in->problems)) != AOP_OK)
         return rc;
     long long read = w->version;
     apply(w, x->in, x->a);
@@ -348,6 +407,8 @@ aop_err workflows_create(const app_ctx *app, const wf_caller *c, const wf_input 
     w->settings = "{}";
     if (in->definition) {
         aop_err rc = credentials_check_definition(app, c->id, in->definition, in->problems);
+        if (rc == AOP_OK)
+            rc = check_children(app->store, c->id, in->definition, in->problems);
         if (rc != AOP_OK)
             return rc;
     }

@@ -10,6 +10,8 @@ lock, so a test can assert on what the AOP server actually sent.
   FakeLLM       an OpenAI-compatible POST /v1/chat/completions with failure modes
                 chosen by model name (fail-500, fail-429, fail-400, malformed,
                 no-choices, no-usage, slow, flaky-<k>)
+  FakeAgentLLM  OpenAI-compatible tool calling (POST /v1/chat/completions), scripted turn
+                by turn for agent nodes
   FakeAnthropic the Anthropic Messages API (POST /v1/messages), checking every field
   write_pricing a pricing file where test-model costs 1 USD per prompt token and
                 2 USD per completion token (cheap-model 0.5 and 0.5)
@@ -524,6 +526,182 @@ class FakeLLM(_FakeServer):
         return h.send(200, resp)
 
 
+# ============================================================== FakeAgentLLM
+
+class FakeAgentLLM(_FakeServer):
+    """OpenAI-compatible chat completions with tool calling at POST /v1/chat/completions,
+    for agent nodes. A model's script is a list of turns; a request is answered by the turn
+    whose index is the number of assistant messages it carries (so each conversation
+    follows its own script, however many run at once, and a repeated request gets the same
+    turn). A turn past the script answers "done".
+
+    Turns: {"content": text} (an answer, finish_reason "stop"); {"tools": [(name,
+    arguments)], "content"?: text} (tool calls with ids "call_<turn>_<k>", finish_reason
+    "tool_calls"; arguments a dict sent as its JSON text, or a str sent as it is);
+    "fail": status and "times": n (the first n requests at this turn answer that status,
+    then the turn goes on as written); "delay": seconds before answering. Usage: the
+    script's prompt_tokens and completion_tokens per answer (default 10 and 5). A request
+    with "stream": true (and stream_options.include_usage) is answered as chunks: the
+    content in pieces of 3 characters, each tool call's id and name, then its arguments in
+    two fragments, the finish reason, the usage, "[DONE]".
+
+    Checks (else 400): a bearer key, model, messages of roles system, user, assistant and
+    tool; an assistant's tool_calls of type function with string arguments, each answered
+    by a tool message (tool_call_id, string content) right after it, in any order; tools of
+    type function with a name, a description and object parameters.
+    """
+    name = "fake-agent-llm"
+    PATH = "/v1/chat/completions"
+
+    def __init__(self, key=LLM_KEY):
+        super().__init__()
+        self.default_key = key
+        self.reset()
+
+    def reset(self):
+        with self._lock:
+            self.scripts = {}
+            self._failed = {}
+            self._requests.clear()
+
+    @property
+    def base_url(self):
+        return self.url + "/v1"
+
+    def script(self, model, turns, prompt_tokens=10, completion_tokens=5):
+        with self._lock:
+            self.scripts[model] = {"turns": list(turns), "pt": prompt_tokens, "ct": completion_tokens}
+
+    def calls(self, model=None):
+        out = self.requests(path=self.PATH)
+        return [r for r in out if model is None or (isinstance(r.json, dict) and r.json.get("model") == model)]
+
+    @staticmethod
+    def _error(h, status, message):
+        return h.send(status, {"error": {"message": message, "type": "invalid_request_error"}})
+
+    @staticmethod
+    def _problem(body):
+        msgs = body.get("messages")
+        if not isinstance(body.get("model"), str) or not isinstance(msgs, list) or not msgs:
+            return "model and messages are required"
+        open_ids = None
+        for m in msgs:
+            role = m.get("role") if isinstance(m, dict) else None
+            if role not in ("system", "user", "assistant", "tool"):
+                return "bad role %r" % (role,)
+            if role == "tool":
+                if open_ids is None or m.get("tool_call_id") not in open_ids:
+                    return "a tool message answers no open tool call: %r" % (m,)
+                if not isinstance(m.get("content"), str):
+                    return "a tool message needs a string content"
+                open_ids.discard(m["tool_call_id"])
+                continue
+            if open_ids:
+                return "tool calls %r were not answered" % (sorted(open_ids),)
+            open_ids = None
+            if role == "assistant" and m.get("tool_calls"):
+                if not (m.get("content") is None or isinstance(m.get("content"), str)):
+                    return "an assistant's content must be a string or null"
+                open_ids = set()
+                for tc in m["tool_calls"]:
+                    fn = tc.get("function") or {}
+                    if tc.get("type") != "function" or not isinstance(fn.get("arguments"), str) \
+                            or not isinstance(fn.get("name"), str) or not isinstance(tc.get("id"), str):
+                        return "bad tool call %r" % (tc,)
+                    open_ids.add(tc["id"])
+            elif not isinstance(m.get("content"), str):
+                return "a %s message needs a string content" % role
+        if open_ids:
+            return "the last tool calls were not answered"
+        for t in body.get("tools") or []:
+            fn = t.get("function") or {}
+            if t.get("type") != "function" or not isinstance(fn.get("name"), str) \
+                    or not isinstance(fn.get("description"), str) or (fn.get("parameters") or {}).get("type") != "object":
+                return "bad tool %r" % (t,)
+        return None
+
+    @staticmethod
+    def _stream(h, model, msg, finish, pt, ct):
+        def event(obj):
+            data = b"data: " + (obj if isinstance(obj, bytes) else json.dumps(obj).encode()) + b"\n\n"
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            h.wfile.flush()
+
+        def chunk(delta, fin=None, usage=None):
+            c = {"id": "chatcmpl-s", "object": "chat.completion.chunk", "model": model,
+                 "choices": [{"index": 0, "delta": delta, "finish_reason": fin}] if usage is None else []}
+            if usage:
+                c["usage"] = usage
+            return c
+
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        event(chunk({"role": "assistant"}))
+        text = msg.get("content") or ""
+        for i in range(0, len(text), 3):
+            event(chunk({"content": text[i:i + 3]}))
+        for k, tc in enumerate(msg.get("tool_calls") or []):
+            args = tc["function"]["arguments"]
+            event(chunk({"tool_calls": [{"index": k, "id": tc["id"], "type": "function",
+                                         "function": {"name": tc["function"]["name"], "arguments": ""}}]}))
+            half = len(args) // 2
+            for part in (args[:half], args[half:]):
+                event(chunk({"tool_calls": [{"index": k, "function": {"arguments": part}}]}))
+        event(chunk({}, finish))
+        event(chunk(None, usage={"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}))
+        event(b"[DONE]")
+        h.wfile.write(b"0\r\n\r\n")
+        h.wfile.flush()
+
+    def _respond(self, h, req):
+        if req.path != self.PATH or req.method != "POST":
+            return self._error(h, 404, "not found")
+        if req.headers.get("authorization") != "Bearer %s" % self.default_key:
+            return self._error(h, 401, "Incorrect API key provided")
+        body = req.json
+        problem = self._problem(body) if isinstance(body, dict) else "body must be a JSON object"
+        if problem:
+            return self._error(h, 400, problem)
+        model = body["model"]
+        turn_no = sum(1 for m in body["messages"] if m.get("role") == "assistant")
+        with self._lock:
+            script = self.scripts.get(model) or {"turns": [], "pt": 10, "ct": 5}
+            turns = script["turns"]
+            turn = dict(turns[turn_no]) if turn_no < len(turns) else {"content": "done"}
+            if turn.get("fail"):
+                key = (model, turn_no)
+                self._failed[key] = self._failed.get(key, 0) + 1
+                failing = self._failed[key] <= turn.get("times", 1 << 30)
+            else:
+                failing = False
+        if turn.get("delay"):
+            time.sleep(turn["delay"])
+        if failing:
+            return h.send(turn["fail"], {"error": {"message": "scripted failure", "type": "server_error"}})
+        msg = {"role": "assistant", "content": turn.get("content")}
+        finish = "stop"
+        if turn.get("tools"):
+            msg["tool_calls"] = [{"id": "call_%d_%d" % (turn_no, k), "type": "function",
+                                  "function": {"name": name,
+                                               "arguments": args if isinstance(args, str) else json.dumps(args)}}
+                                 for k, (name, args) in enumerate(turn["tools"])]
+            finish = "tool_calls"
+        elif msg["content"] is None:
+            msg["content"] = "done"
+        pt, ct = script["pt"], script["ct"]
+        if body.get("stream") is True:
+            if body.get("stream_options") != {"include_usage": True}:
+                return self._error(h, 400, "stream_options.include_usage must be true")
+            return self._stream(h, model, msg, finish, pt, ct)
+        return h.send(200, {"id": "chatcmpl-%s" % uuid.uuid4().hex[:24], "object": "chat.completion",
+                            "created": int(time.time()), "model": model,
+                            "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
+                            "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct}})
+
+
 # ============================================================== FakeAnthropic
 
 class FakeAnthropic(_FakeServer):
@@ -547,16 +725,29 @@ class FakeAnthropic(_FakeServer):
     stream_gate (a threading.Event, when set to one) before its first delta. Models:
     fail-<n> answers that status; overloaded-<k> answers 529 to its first k calls;
     echo-key-401 answers 401 with the x-api-key it received in the message.
+
+    Tool use (agents): tools [{name, description, input_schema (type object)}]; an
+    assistant's content may be blocks (text, tool_use {id, name, input object}), and the
+    user turn after it must then be tool_result blocks {tool_use_id, content string}
+    answering every one of them. A model given turns by script_tools(model, turns) answers
+    as FakeAgentLLM does (turn: the number of assistant messages; {"tools": [(name,
+    input)]} answers tool_use blocks with ids "toolu_<turn>_<k>", stop_reason
+    "tool_use"; {"content": text} an end_turn answer); usage 12 and 7.
     """
     name = "fake-anthropic"
     PATH = "/v1/messages"
-    ALLOWED = {"model", "max_tokens", "messages", "system", "temperature", "stream"}
+    ALLOWED = {"model", "max_tokens", "messages", "system", "temperature", "stream", "tools"}
 
     def __init__(self, key):
         super().__init__()
         self.key = key
         self._calls = {}
         self.stream_gate = None
+        self.tool_scripts = {}
+
+    def script_tools(self, model, turns):
+        with self._lock:
+            self.tool_scripts[model] = list(turns)
 
     @property
     def base_url(self):
@@ -587,10 +778,29 @@ class FakeAnthropic(_FakeServer):
         msgs = b.get("messages")
         if not isinstance(msgs, list) or not msgs:
             return "messages: a non-empty list"
+        open_ids = set()
         for m in msgs:
             if (not isinstance(m, dict) or set(m) != {"role", "content"} or m["role"] not in ("user", "assistant")
-                    or not isinstance(m["content"], str)):
-                return "messages: each {role: user|assistant, content: string}"
+                    or not isinstance(m["content"], (str, list))):
+                return "messages: each {role: user|assistant, content: string or blocks}"
+            blocks = m["content"] if isinstance(m["content"], list) else []
+            if open_ids:
+                answered = {blk.get("tool_use_id") for blk in blocks if blk.get("type") == "tool_result"}
+                if m["role"] != "user" or answered != open_ids or any(
+                        not isinstance(blk.get("content"), str) for blk in blocks):
+                    return "messages: the tool_use blocks %r need their tool_result blocks next" % sorted(open_ids)
+            open_ids = set()
+            for blk in blocks:
+                if blk.get("type") == "tool_use":
+                    if m["role"] != "assistant" or not isinstance(blk.get("input"), dict) \
+                            or not isinstance(blk.get("id"), str) or not isinstance(blk.get("name"), str):
+                        return "messages: a bad tool_use block %r" % (blk,)
+                    open_ids.add(blk["id"])
+                elif blk.get("type") not in ("text", "tool_result"):
+                    return "messages: an unknown block %r" % (blk,)
+        for t in req.json.get("tools") or []:
+            if set(t) != {"name", "description", "input_schema"} or t["input_schema"].get("type") != "object":
+                return "tools: each {name, description, input_schema}"
         if "system" in b and not isinstance(b["system"], str):
             return "system: a string"
         t = b.get("temperature")
@@ -646,6 +856,18 @@ class FakeAnthropic(_FakeServer):
             return self._error(h, int(model[5:]), "api_error", "scripted failure")
         if model.startswith("overloaded-") and model[11:].isdigit() and n <= int(model[11:]):
             return self._error(h, 529, "overloaded_error", "Overloaded")
+        with self._lock:
+            turns = self.tool_scripts.get(model)
+        if turns is not None:
+            k = sum(1 for m in req.json["messages"] if m["role"] == "assistant")
+            turn = turns[k] if k < len(turns) else {"content": "done"}
+            content = [{"type": "text", "text": turn["content"]}] if turn.get("content") else []
+            content += [{"type": "tool_use", "id": "toolu_%d_%d" % (k, j), "name": name, "input": args}
+                        for j, (name, args) in enumerate(turn.get("tools") or [])]
+            return h.send(200, {"id": "msg_%s" % uuid.uuid4().hex[:20], "type": "message", "role": "assistant",
+                                "model": model, "content": content,
+                                "stop_reason": "tool_use" if turn.get("tools") else "end_turn",
+                                "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 7}})
         users = [m["content"] for m in req.json["messages"] if m["role"] == "user"]
         if req.json.get("stream"):
             return self._stream(h, model, "echo: " + (users[-1] if users else ""))
@@ -704,7 +926,7 @@ EXEC_STATUSES = ("queued", "running", "waiting") + ENDED
 NODE_STATUSES = EXEC_STATUSES + ("pending", "skipped")
 EXEC_KEYS = {"id", "workflowId", "workflowVersion", "status", "trigger", "triggeredBy", "input", "output",
              "error", "startedAt", "finishedAt", "durationMs", "memoryBytes", "usage", "costUsd", "nodes",
-             "createdAt"}
+             "createdAt", "parentExecutionId", "rootExecutionId", "depth"}
 NODE_KEYS = {"nodeId", "type", "status", "attempts", "startedAt", "finishedAt", "durationMs", "usage", "costUsd",
              "model", "error", "output"}
 USAGE_KEYS = {"promptTokens", "completionTokens", "totalTokens"}
@@ -936,13 +1158,15 @@ def _is_number(v):
 def check_node(n, where="node"):
     assert isinstance(n, dict) and set(n) == NODE_KEYS, "%s keys: %r" % (where, sorted(n) if isinstance(n, dict) else n)
     where = "%s %s" % (where, n["nodeId"])
-    assert n["type"] in ("transform", "condition", "http", "llm", "delay", "approval"), n
+    assert n["type"] in ("transform", "condition", "http", "llm", "delay", "workflow",
+                         "approval", "agent"), n
     assert n["status"] in NODE_STATUSES, n
     assert isinstance(n["attempts"], int) and n["attempts"] >= 0, n
     _check_usage(n["usage"], where)
     assert _is_number(n["costUsd"]) and n["costUsd"] >= 0, n
-    if n["type"] != "llm":
+    if n["type"] not in ("llm", "agent"):
         assert n["model"] is None, n
+    if n["type"] not in ("llm", "workflow", "agent"):  # a workflow node's are its child's
         assert n["usage"] == ZERO_USAGE and n["costUsd"] == 0, n
     for k in ("startedAt", "finishedAt"):
         if n[k] is not None:
@@ -977,8 +1201,13 @@ def check_execution(e, listed=False):
     assert UUID7.match(e["id"]) and UUID7.match(e["workflowId"]), e
     assert isinstance(e["workflowVersion"], int) and e["workflowVersion"] >= 1, e
     assert e["status"] in EXEC_STATUSES, e
-    assert e["trigger"] == "api", e
     assert isinstance(e["triggeredBy"], str) and UUID7.match(e["triggeredBy"]), e
+    if e["trigger"] == "workflow":  # a child execution (workflow node)
+        assert UUID7.match(e["parentExecutionId"]) and UUID7.match(e["rootExecutionId"]), e
+        assert isinstance(e["depth"], int) and e["depth"] >= 1, e
+    else:
+        assert e["trigger"] == "api", e
+        assert e["parentExecutionId"] is None and e["rootExecutionId"] is None and e["depth"] == 0, e
     parse_ts(e["createdAt"])
     for k in ("startedAt", "finishedAt"):
         if e[k] is not None:

@@ -46,9 +46,16 @@ _checked = [0]
 
 
 def _template_regex(template):
+    """A final {path} spans any number of segments, none too, as the router's
+    final "*" does (the console's /console/{path}); other parameters are one
+    segment."""
     parts = []
-    for seg in template.strip("/").split("/"):
-        parts.append("[^/]+" if seg.startswith("{") else re.escape(seg))
+    segs = template.strip("/").split("/")
+    for i, seg in enumerate(segs):
+        if seg == "{path}" and i == len(segs) - 1:
+            parts.append(".*")
+        else:
+            parts.append("[^/]+" if seg.startswith("{") else re.escape(seg))
     return re.compile("^/" + "/".join(parts) + "$" if parts != [""] else "^/$")
 
 

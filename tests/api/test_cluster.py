@@ -16,7 +16,9 @@ test gets a fresh database and Redis database number there.
 - one LLM budget across instances: twenty concurrent executions never pass it;
 - credentials: one key for all, concurrent changes of a credential's data;
 - approvals: three deciders at once on three instances (one wins), continued by any
-  instance; an approval timeout fires once across three instances.
+  instance; an approval timeout fires once across three instances;
+- the console: every instance names the same asset version, so a page from one
+  loads its files from any other.
 """
 import os
 import pathlib
@@ -110,6 +112,19 @@ def test_rate_limit_is_one_budget_across_instances(aop_server, services):
     # the budget holds on every instance, not only the one that counted last
     for s in (a, b, c):
         assert_error(s.get("/api/auth/me"), 429, "RATE_LIMITED")
+
+
+def test_the_console_loads_its_files_from_any_instance(aop_server, services):
+    servers = cluster(aop_server, services, n=2)
+    pages = [s.get("/console/workflows") for s in servers]
+    assert pages[0].text == pages[1].text and pages[0].headers["ETag"] == pages[1].headers["ETag"]
+    files = re.findall(r'(?:src|href)="(/console/assets/[^"]+)"', pages[0].text)
+    assert len(files) >= 3, pages[0].text
+    for f in files:
+        a, b = (s.get(f) for s in servers)
+        assert a.status_code == b.status_code == 200, f
+        assert a.headers["Cache-Control"] == b.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert a.content == b.content and a.headers["ETag"] == b.headers["ETag"], f
 
 
 def test_read_after_write_is_coherent_across_instances(aop_server, services):
@@ -646,6 +661,50 @@ def test_idempotency_key_holds_across_instances(aop_server, services):
         srv.url + "/hooks/" + hid, data=b"{}", headers={"Idempotency-Key": "k1"}, timeout=30))
     assert {r.status_code for r in rs} == {202}, [r.text for r in rs]
     assert len({r.json()["executionId"] for r in rs}) == 1
+# ---------------------------------------------------------------- child executions
+
+def test_children_run_on_any_instance_and_wake_their_parents(aop_server, services):
+    """Parents and their children (workflow nodes) spread over instances: every parent
+    ends with its own child's output, one child each; a cancel sent to any instance
+    cancels a parent and the child another instance may be running."""
+    servers = cluster(aop_server, services)
+    user = register(servers[0])
+    child = delay_workflow(servers[0], user, 200, name="child")
+    parent = create_workflow(servers[1], user, [{"id": "sub", "type": "workflow",
+                                                 "config": {"workflowId": child["id"],
+                                                            "input": {"n": "{{input.n}}"}}}],
+                             name="parent")
+    ids = start_many(servers, user, parent["id"], 30)
+    for i, eid in enumerate(ids):
+        e = wait_ended(servers[(i + 2) % 3], user, eid, timeout=30)
+        assert e["status"] == "succeeded", e
+        assert e["output"] == {"sub": {"t": {"done": i}}}, e["output"]
+    kids = servers[0].get("/api/executions", headers=H(user),
+                          params={"workflowId": child["id"], "limit": 100}).json()["data"]
+    assert sorted(k["parentExecutionId"] for k in kids) == sorted(ids), kids
+    claimed = [metric(s, "aop_executions_total", event="claimed") or 0 for s in servers]
+    assert sum(1 for c in claimed if c > 0) >= 2, claimed
+
+    slow = delay_workflow(servers[0], user, 20000, name="slow child")
+    waiting = create_workflow(servers[0], user, [{"id": "sub", "type": "workflow",
+                                                  "config": {"workflowId": slow["id"]}}])
+    eid = start_many(servers, user, waiting["id"], 1)[0]
+    deadline = time.monotonic() + 10
+    kid = []
+    while not kid:
+        assert time.monotonic() < deadline, "the child never ran"
+        kid = [k for k in servers[1].get("/api/executions", headers=H(user),
+                                         params={"workflowId": slow["id"]}).json()["data"]
+               if k["status"] == "running"]
+        time.sleep(0.05)
+    r = servers[2].post("/api/executions/%s/cancel" % eid, headers=H(user))
+    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    k = wait_ended(servers[0], user, kid[0]["id"], timeout=5)
+    assert k["status"] == "cancelled", k
+    deadline = time.monotonic() + 5
+    while running_on(servers):
+        assert time.monotonic() < deadline, "a cancelled child still runs somewhere"
+        time.sleep(0.05)
 
 
 # ---------------------------------------------------------------- approvals
@@ -716,3 +775,43 @@ def poll_status(srv, user, eid, status, timeout=15):
             return e
         time.sleep(0.05)
     raise AssertionError("%s never %s: %r" % (eid, status, e))
+
+
+# ---------------------------------------------------------------- agents
+
+def test_agents_on_any_instance_run_each_tool_call_once(aop_server, services, fake_http):
+    """Agents spread over three instances (one of them stopped with kill -9 while its
+    agents wait for their tools, so others take them over after its lease): each ends
+    with its answer, each of its tool calls reached the tool once, and its steps are
+    stored once each."""
+    from fakes import FakeAgentLLM
+    with FakeAgentLLM() as llm:
+        servers = cluster(aop_server, services, LLM_BASE_URL=llm.base_url, LLM_API_KEY=llm.default_key,
+                          EXECUTION_LEASE_MS="2000")
+        user = register(servers[0])
+        llm.script("cl-agent", [{"tools": [("count", {"q": "a"}), ("slow", {"q": "b"})]}, {"content": "ok"}])
+        tools = [{"name": "count", "description": "counts", "parameters": {"type": "object"},
+                  "http": {"url": fake_http.url + "/count/cl-agent-{{input.n}}"}},
+                 {"name": "slow", "description": "waits", "parameters": {"type": "object"},
+                  "http": {"url": fake_http.url + "/delay/1500"}}]
+        w = create_workflow(servers[0], user, [{"id": "ag", "type": "agent", "config": {
+            "model": "cl-agent", "messages": [{"role": "user", "content": "go {{input.n}}"}], "tools": tools}}])
+        ids = start_many(servers, user, w["id"], 12)
+        time.sleep(0.8)  # every agent is waiting for its slow tool
+        servers[2].kill()
+        for i, eid in enumerate(ids):
+            e = wait_ended(servers[i % 2], user, eid, timeout=40)
+            assert e["status"] == "succeeded", e
+            out = [n for n in e["nodes"] if n["nodeId"] == "ag"][0]["output"]
+            assert out["content"] == "ok" and out["steps"] == 2 and out["toolCalls"] == 2, out
+            assert fake_http.hits("cl-agent-%d" % i) == 1, "tool call of %s ran %d times" % (
+                eid, fake_http.hits("cl-agent-%d" % i))
+        con = pg_connect(servers[0].env["DATABASE_URL"])
+        try:
+            with con.cursor() as cur:
+                cur.execute("SELECT execution_id, COUNT(*), COUNT(DISTINCT seq) FROM agent_steps "
+                            "WHERE execution_id = ANY(%s) GROUP BY execution_id", (list(ids),))
+                rows = cur.fetchall()
+        finally:
+            con.close()
+        assert len(rows) == 12 and all(r[1] == 4 and r[2] == 4 for r in rows), rows

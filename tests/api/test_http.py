@@ -56,7 +56,7 @@ def test_generated_request_ids_are_unique(srv):
 
 @pytest.mark.parametrize("method,path", [
     ("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"), ("HEAD", "/health"),
-    ("GET", "/api/nope"), ("GET", "/"), ("DELETE", "/metrics"), ("OPTIONS", "/api/workflows"),
+    ("GET", "/api/nope"), ("GET", "/favicon.ico"), ("DELETE", "/metrics"), ("OPTIONS", "/api/workflows"),
 ])
 def test_security_headers_on_every_response(srv, method, path):
     r = srv.request(method, path)
@@ -92,8 +92,8 @@ def test_head_allowed_without_body(srv, path):
 
 
 @pytest.mark.parametrize("method,path", [
-    ("GET", "/api/nope"), ("GET", "/"), ("GET", "/healthz"), ("GET", "/health/x"), ("POST", "/api/nope"),
-    ("DELETE", "/api/nope/123"), ("GET", "/api"),
+    ("GET", "/api/nope"), ("GET", "/favicon.ico"), ("GET", "/healthz"), ("GET", "/health/x"),
+    ("POST", "/api/nope"), ("DELETE", "/api/nope/123"), ("GET", "/api"), ("GET", "/consoles"),
 ])
 def test_unknown_route_404(srv, method, path):
     r = srv.request(method, path)

@@ -14,7 +14,9 @@ from conftest import REPO, assert_error, assert_security_headers, shared_server
 
 ROUTES_C = (REPO / "src" / "http" / "routes.c").read_text("utf-8")
 ROUTE_ROW = re.compile(r'ROUTE\("([A-Z]+)",\s*"([^"]+)",\s*\w+,\s*(ACCESS_\w+)')
-ROUTES = [(m, re.sub(r":(\w+)", r"{\1}", p), access) for m, p, access in ROUTE_ROW.findall(ROUTES_C)]
+# ":id" is "{id}"; a final "*" (the rest of the path) is the document's "{path}".
+ROUTES = [(m, re.sub(r"/\*$", "/{path}", re.sub(r":(\w+)", r"{\1}", p)), access)
+          for m, p, access in ROUTE_ROW.findall(ROUTES_C)]
 DOC = openapi_check.DOC
 
 

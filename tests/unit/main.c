@@ -53,6 +53,7 @@ extern const unit_test budget_store_tests[];
 extern const unit_test sse_tests[];
 extern const unit_test cron_tests[];
 extern const unit_test tz_tests[];
+extern const unit_test jschema_tests[];
 
 typedef struct {
     const char *name; /* the array's name, which filters match */
@@ -90,6 +91,7 @@ static const suite suites[] = {
     SUITE(sse_tests),
     SUITE(cron_tests),
     SUITE(tz_tests),
+    SUITE(jschema_tests),
 };
 
 #define NSUITES (sizeof(suites) / sizeof(suites[0]))

@@ -52,6 +52,9 @@ static const char *bid(fixture *f, int n)
     return arena_printf(&f->a, "0190a0b1-0009-7000-8000-%012d", n);
 }
 
+/* The claims' clock. */
+static int64_t clock_t0(void) { return T0_MS; }
+
 static char *at(fixture *f, long long ms)
 {
     char *out = arena_alloc(&f->a, 25);
@@ -100,8 +103,7 @@ static aop_err add_running(fixture *f, int n)
     store_execution *rows = NULL;
     int got = 0;
     if (rc == AOP_OK)
-        rc = store_execution_claim(f->s, OWNER, T0_MS, at(f, 0), T0_MS + 100 * DAY, 10, NULL, &rows,
-                                   &got, &f->a);
+        rc = store_execution_claim(f->s, OWNER, clock_t0, 100 * DAY, 10, NULL, &rows, &got, &f->a);
     return rc == AOP_OK && got == 1 ? AOP_OK : AOP_ERR_INTERNAL;
 }
 

@@ -547,6 +547,98 @@ static void item_fill_before_change_is_never_read(void)
     cache_close(c);
 }
 
+/* The value of the sample of metric name in Prometheus text, or -1. */
+static long long metric_value(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, name, n) && p[n] == '{') {
+            const char *v = strstr(p, "} ");
+            return v ? strtoll(v + 2, NULL, 10) : -1;
+        }
+    return -1;
+}
+
+/* cache_get_many on any backend (the Redis tests run it too): plain keys,
+ * links followed in the same read, a link too long to be one, a link to
+ * nothing, the counts, and the items read through it. */
+void check_cache_get_many(cache *c)
+{
+    char long_link[CACHE_LINK_MAX + 3];
+    memset(long_link, 'x', sizeof(long_link) - 1);
+    long_link[0] = 'L';
+    long_link[sizeof(long_link) - 1] = '\0';
+    CHECK_INT(cache_set(c, "plain", "p", 1, 60000), AOP_OK);
+    CHECK_INT(cache_set(c, "linked", "Ls1", 3, 60000), AOP_OK);
+    CHECK_INT(cache_set(c, "linked@s1", "target", 6, 60000), AOP_OK);
+    CHECK_INT(cache_set(c, "dangling", "Lgone", 5, 60000), AOP_OK);
+    CHECK_INT(cache_set(c, "too-long", long_link, strlen(long_link), 60000), AOP_OK);
+    CHECK_INT(cache_set(c, "empty", "", 0, 60000), AOP_OK);
+    buf m;
+    buf_init(&m, 0);
+    cache_render_metrics(c, &m);
+    long long hits0 = metric_value(m.data, "aop_cache_hits_total"),
+              misses0 = metric_value(m.data, "aop_cache_misses_total");
+    buf_free(&m);
+    cache_read r[6] = {{.key = "plain"},  {.key = "linked"},   {.key = "absent"},
+                       {.key = "dangling"}, {.key = "too-long"}, {.key = "empty"}};
+    CHECK_INT(cache_get_many(c, r, 6, 'L'), AOP_OK);
+    CHECK_INT(r[0].rc, AOP_OK);
+    CHECK_STR(r[0].val, "p");
+    CHECK_STR(r[0].at, "");
+    CHECK_INT(r[1].rc, AOP_OK);
+    CHECK_STR(r[1].val, "target");
+    CHECK_INT(r[1].len, 6);
+    CHECK_STR(r[1].at, "s1");
+    CHECK_INT(r[2].rc, AOP_ERR_NOT_FOUND);
+    CHECK(r[2].val == NULL);
+    CHECK_INT(r[3].rc, AOP_ERR_NOT_FOUND);
+    CHECK_STR(r[3].at, "gone");
+    CHECK_INT(r[4].rc, AOP_ERR_NOT_FOUND);
+    CHECK_STR(r[4].at, "");
+    CHECK_INT(r[5].rc, AOP_OK);
+    CHECK_INT(r[5].len, 0);
+    for (int i = 0; i < 6; i++)
+        free(r[i].val);
+    buf_init(&m, 0);
+    cache_render_metrics(c, &m);
+    CHECK_INT(metric_value(m.data, "aop_cache_hits_total") - hits0, 3);
+    CHECK_INT(metric_value(m.data, "aop_cache_misses_total") - misses0, 3);
+    buf_free(&m);
+    /* more keys than one batch takes: refused, each read says so */
+    cache_read many[CACHE_MANY_MAX + 1];
+    for (int i = 0; i <= CACHE_MANY_MAX; i++)
+        many[i].key = "plain";
+    CHECK_INT(cache_get_many(c, many, CACHE_MANY_MAX + 1, 'L'), AOP_ERR_INTERNAL);
+    CHECK_INT(many[0].rc, AOP_ERR_INTERNAL);
+    CHECK(many[0].val == NULL);
+    /* an item that changed is read in one batch with other keys */
+    cache_slot slot;
+    char *v = NULL;
+    size_t len = 0;
+    CHECK_INT(cache_item_get(c, "wf", "many", &slot, &v, &len), AOP_ERR_NOT_FOUND);
+    cache_item_fill(c, &slot, "v1", 2, 60000);
+    cache_item_changed(c, "wf", "many", 60000);
+    CHECK_INT(cache_item_get(c, "wf", "many", &slot, &v, &len), AOP_ERR_NOT_FOUND);
+    cache_item_fill(c, &slot, "v2", 2, 60000);
+    cache_read ir[2] = {{.key = "plain"}};
+    cache_item_read(&ir[1], &slot, "wf", "many");
+    CHECK_INT(cache_get_many(c, ir, 2, CACHE_ITEM_LINK), AOP_OK);
+    CHECK_STR(ir[0].val, "p");
+    free(ir[0].val);
+    CHECK_INT(cache_item_took(&ir[1], &slot, &v, &len), AOP_OK);
+    CHECK_STR(v, "v2");
+    CHECK(ir[1].val == NULL);
+    free(v);
+}
+
+static void get_many_follows_links(void)
+{
+    cache *c = cache_mem_new(1 << 20);
+    check_cache_get_many(c);
+    cache_close(c);
+}
+
 const unit_test cache_tests[] = {
     TEST(set_get_round_trip_binary),
     TEST(get_misses_absent_key),
@@ -566,5 +658,6 @@ const unit_test cache_tests[] = {
     TEST(concurrent_mixed_use_is_consistent),
     TEST(close_frees_many_entries),
     TEST(item_fill_before_change_is_never_read),
+    TEST(get_many_follows_links),
     {NULL, NULL},
 };

@@ -214,6 +214,30 @@ static void config_execution_limits(void)
     refuses_each(bad, sizeof(bad) / sizeof(bad[0]));
 }
 
+/* WORKFLOW_MAX_DEPTH: default, both ends of its range, one past each. */
+static void config_workflow_max_depth(void)
+{
+    const char *none[] = {NULL}, *low[] = {"WORKFLOW_MAX_DEPTH=0", NULL},
+               *high[] = {"WORKFLOW_MAX_DEPTH=64", NULL};
+    static const char *const bad[][2] = {
+        {"WORKFLOW_MAX_DEPTH=-1"}, {"WORKFLOW_MAX_DEPTH=65"}, {"WORKFLOW_MAX_DEPTH=deep"}};
+    config c;
+    char err[256];
+    CHECK_INT(load(none, &c, err, sizeof(err)), 0);
+    long long def = c.workflow_max_depth;
+    config_free(&c);
+    CHECK_INT(def, 8);
+    CHECK_INT(load(low, &c, err, sizeof(err)), 0);
+    long long lo = c.workflow_max_depth;
+    config_free(&c);
+    CHECK_INT(lo, 0);
+    CHECK_INT(load(high, &c, err, sizeof(err)), 0);
+    long long hi = c.workflow_max_depth;
+    config_free(&c);
+    CHECK_INT(hi, 64);
+    refuses_each(bad, sizeof(bad) / sizeof(bad[0]));
+}
+
 /* LLM_DEFAULT_MAX_TOKENS: default, bounds, a value that parses. */
 static void config_llm_default_max_tokens(void)
 {
@@ -243,5 +267,6 @@ const unit_test config_tests[] = {
     TEST(config_memory_budgets),
     TEST(config_execution_limits),
     TEST(config_llm_default_max_tokens),
+    TEST(config_workflow_max_depth),
     {NULL, NULL},
 };

@@ -2,6 +2,7 @@
  * slow-work pool. */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -54,6 +55,56 @@ static void buf_respects_max(void)
     CHECK_INT(b.len, 8);
     buf_free(&b);
     buf_free(&b); /* twice is safe */
+}
+
+/* buf_printf formats once into the room it has, again after growing when
+ * the text is longer; a fixed buffer never grows and fails whole. */
+static void buf_printf_grows_and_fixed_holds(void)
+{
+    buf b;
+    buf_init(&b, 0);
+    CHECK_INT(buf_printf(&b, "%s-%d", "a", 1), 0);
+    char big[600];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CHECK_INT(buf_printf(&b, "[%s]", big), 0); /* past the first 256 bytes */
+    CHECK_INT(b.len, 3 + 601);
+    CHECK(b.data[b.len] == '\0' && b.data[3] == '[' && b.data[b.len - 1] == ']');
+    buf_free(&b);
+    buf_init(&b, 10);
+    CHECK_INT(buf_printf(&b, "%s", "12345"), 0);
+    CHECK_INT(buf_printf(&b, "%s", "123456"), -1); /* over the maximum: nothing added */
+    CHECK_STR(b.data, "12345");
+    buf_free(&b);
+    char mem[8];
+    buf_init_fixed(&b, mem, sizeof(mem));
+    CHECK_INT(buf_puts(&b, "abc"), 0);
+    CHECK_INT(buf_printf(&b, "%d", 1234), 0);
+    CHECK_STR(mem, "abc1234");
+    CHECK_INT(buf_printf(&b, "%d", 5), -1);
+    CHECK_INT(buf_puts(&b, "x"), -1);
+    CHECK_STR(mem, "abc1234");
+    CHECK(b.data == mem);
+}
+
+static void str_cat_and_from_ll(void)
+{
+    char out[8];
+    CHECK_INT(STR_CAT(out, sizeof(out), "ab", ":", "cd"), 5);
+    CHECK_STR(out, "ab:cd");
+    CHECK_INT(STR_CAT(out, sizeof(out), "abcd", "@", "efghij"), 11); /* cut, as snprintf */
+    CHECK_STR(out, "abcd@ef");
+    CHECK_INT(str_cat(out, 0, 1, (const char *[]){"x"}), 1);
+    CHECK_INT(STR_CAT(out, sizeof(out), ""), 0);
+    CHECK_STR(out, "");
+    char n[STR_LL_MAX];
+    const long long v[] = {0, 7, -7, 1234567890123LL, LLONG_MAX, LLONG_MIN};
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "%lld", v[i]);
+        CHECK_INT(str_from_ll(n, v[i]), strlen(want));
+        CHECK_STR(n, want);
+    }
 }
 
 static void buf_json_escape_controls(void)
@@ -737,6 +788,8 @@ const unit_test core_tests[] = {
     TEST(err_every_entry_is_filled),
     TEST(buf_respects_max),
     TEST(buf_json_escape_controls),
+    TEST(buf_printf_grows_and_fixed_holds),
+    TEST(str_cat_and_from_ll),
     TEST(str_to_ll_is_strict),
     TEST(json_utf8_validation),
     TEST(json_string_lossy_replaces_bad_bytes),

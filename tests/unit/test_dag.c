@@ -89,7 +89,7 @@ static void kinds_table_is_consistent(void)
     CHECK_INT(node_kind_find("htt", 3), -1);
     CHECK_INT(node_kind_find("Delay", 5), -1);
     node_kind_names(names, sizeof(names), false);
-    CHECK_STR(names, "transform, condition, http, llm, delay or approval");
+    CHECK_STR(names, "transform, condition, http, llm, delay, workflow, approval or agent");
     node_kind_names(names, sizeof(names), true);
     CHECK_STR(names, "condition or approval");
 }

@@ -207,12 +207,12 @@ static void def_type_rules(void)
                       "node \"a\": type is required"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': 'email', 'config': {}}]}",
                       "definition.nodes[0].type",
-                      "node \"a\": unknown type \"email\": use transform, condition, http, llm, delay "
-                      "or approval"));
+                      "node \"a\": unknown type \"email\": use transform, condition, http, llm, "
+                      "delay, workflow, approval or agent"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': 'HTTP', 'config': {}}]}",
                       "definition.nodes[0].type",
-                      "node \"a\": unknown type \"HTTP\": use transform, condition, http, llm, delay "
-                      "or approval"));
+                      "node \"a\": unknown type \"HTTP\": use transform, condition, http, llm, "
+                      "delay, workflow, approval or agent"));
     CHECK(one_problem("{'nodes': [{'id': 'a', 'type': ['http'], 'config': {}}]}",
                       "definition.nodes[0].type", "node \"a\": type must be a string"));
 }
@@ -537,6 +537,72 @@ static void def_llm_message_count(void)
     json_decref(def);
 }
 
+/* An agent: an llm node's config plus tools; {{args...}} in a tool's http
+ * request only. */
+static void def_agent_config(void)
+{
+    const char *node =
+        "{'nodes': [{'id': 'a', 'type': 'agent', 'config': {'model': 'm', "
+        "'messages': [{'role': 'user', 'content': 'hi'}], %s}}]}";
+    const char *tool = "{'name': 'get', 'description': 'd', 'parameters': {'type': 'object', "
+                       "'properties': {'q': {'type': 'string'}}}, 'http': {'url': "
+                       "'http://x/{{args.q}}?k={{input.k}}'%s}}";
+    char t[256], text[1024];
+    snprintf(t, sizeof(t), tool, "");
+    snprintf(text, sizeof(text), node, "'tools': [] , 'maxSteps': 50, 'maxCostUsd': 0.5");
+    CHECK(valid(text));
+    char both[600];
+    snprintf(both, sizeof(both), "'tools': [%s], 'maxToolCalls': 200", t);
+    snprintf(text, sizeof(text), node, both);
+    CHECK(valid(text));
+    snprintf(text, sizeof(text), node, "'tools': 'x'");
+    CHECK(one_problem(text, "definition.nodes[0].config.tools",
+                      "node \"a\": config.tools must be an array of at most 32 tools"));
+    snprintf(text, sizeof(text), node, "'tools': [], 'maxSteps': 0");
+    CHECK(one_problem(text, "definition.nodes[0].config.maxSteps",
+                      "node \"a\": config.maxSteps must be an integer from 1 to 50"));
+    snprintf(t, sizeof(t), tool, ", 'method': 'FETCH'");
+    snprintf(both, sizeof(both), "'tools': [%s]", t);
+    snprintf(text, sizeof(text), node, both);
+    int n = 0;
+    json_t *d = validate_text(text, &n);
+    CHECK(n == 1 && has(d, "definition.nodes[0].config.tools[0].http.method",
+                        "node \"a\": config.tools[0].http.method must be one of GET, HEAD, POST, PUT, "
+                        "PATCH, DELETE, OPTIONS"));
+    json_decref(d);
+    /* args outside a tool's request */
+    CHECK(one_problem("{'nodes': [{'id': 't', 'type': 'transform', 'config': {'output': "
+                      "'{{args.x}}'}}]}",
+                      "definition.nodes[0].config.output",
+                      "node \"t\": invalid template: {{args...}} is only for an "
+                      "agent tool's http"));
+}
+
+static void def_workflow_config(void)
+{
+    const char *node = "{'nodes': [{'id': 'w', 'type': 'workflow', 'config': {%s}}]}";
+    char text[256];
+    snprintf(text, sizeof(text), node, "");
+    CHECK(one_problem(text, "definition.nodes[0].config.workflowId",
+                      "node \"w\": config.workflowId is required"));
+    snprintf(text, sizeof(text), node, "'workflowId': 'not-an-id'");
+    CHECK(one_problem(text, "definition.nodes[0].config.workflowId",
+                      "node \"w\": config.workflowId must be a workflow id"));
+    snprintf(text, sizeof(text), node, "'workflowId': '{{input.id}}'");
+    CHECK(one_problem(text, "definition.nodes[0].config.workflowId",
+                      "node \"w\": config.workflowId must be a workflow id"));
+    snprintf(text, sizeof(text), node,
+             "'workflowId': '0193a1b2-9d8e-7f6a-8b5c-4d3e2f1a0b9c', 'input': {'a': '{{input.x}}'}");
+    CHECK(valid(text));
+    snprintf(text, sizeof(text), node,
+             "'workflowId': '0193a1b2-9d8e-7f6a-8b5c-4d3e2f1a0b9c', 'input': '{{nodes.nope}}'");
+    json_t *d = NULL;
+    int n = 0;
+    d = validate_text(text, &n);
+    CHECK_INT(n, 1); /* a reference to no node */
+    json_decref(d);
+}
+
 static void def_delay_config(void)
 {
     /* ms may be a template: exactly one placeholder, its value checked when
@@ -841,8 +907,8 @@ static void def_reports_every_problem_at_once(void)
               "node \"a\": timeoutMs must be an integer from 1 to 3600000"));
     CHECK(has(d, "definition.nodes[1].id", "node \"a\": duplicate id"));
     CHECK(has(d, "definition.nodes[1].type",
-              "node \"a\": unknown type \"nope\": use transform, condition, http, llm, delay or "
-              "approval"));
+              "node \"a\": unknown type \"nope\": use transform, condition, http, llm, delay, "
+              "workflow, approval or agent"));
     CHECK(has(d, "definition.nodes[2].id", "node 2: id is required"));
     CHECK(has(d, "definition.nodes[2].config.url",
               "node 2: config.url must start with http:// or https://"));
@@ -981,6 +1047,8 @@ const unit_test definition_tests[] = {
     TEST(def_node_id_rules),
     TEST(def_duplicate_ids),
     TEST(def_type_rules),
+    TEST(def_workflow_config),
+    TEST(def_agent_config),
     TEST(def_name_rules),
     TEST(def_config_is_a_required_object),
     TEST(def_retry_and_timeout),

@@ -67,7 +67,7 @@ static json_t *render_text_of(const char *v, const char *input, const char *node
 {
     json_t *in = input ? parse(input) : NULL, *outs = nodes ? parse(nodes) : NULL;
     json_t *t = parse(v);
-    render_scope sc = {in, outputs_of, outs};
+    render_scope sc = {in, outputs_of, outs, NULL};
     err[0] = '\0';
     json_t *got = render_value(t, &sc, ROOMY, err, errlen);
     json_decref(t);
@@ -113,7 +113,7 @@ static void render_whole_keeps_number_type(void)
 static void render_whole_object_is_shared(void)
 {
     json_t *in = parse("{'o': {'k': [1, {'x': 'y'}]}}");
-    render_scope sc = {in, NULL, NULL};
+    render_scope sc = {in, NULL, NULL, NULL};
     char err[128];
     json_t *orig = json_object_get(in, "o");
     size_t refs = orig->refcount;
@@ -161,13 +161,40 @@ static void render_node_outputs(void)
     CHECK(render_is("'{{nodes.fetch-2.output}}'", "{}", nodes, "null"));
     /* A scope without a node_output function: no node has an output. */
     json_t *t = parse("'{{nodes.n2.output}}'");
-    render_scope sc = {NULL, NULL, NULL};
+    render_scope sc = {NULL, NULL, NULL, NULL};
     char err[64];
     json_t *got = render_value(t, &sc, ROOMY, err, sizeof(err));
     int ok = json_is_null(got);
     json_decref(got);
     json_decref(t);
     CHECK(ok);
+}
+
+/* {{args...}}: an agent tool's arguments. A scope without them leaves a
+ * string holding one as it is (the rest of it too), to render later. */
+static void render_args_deferred_then_filled(void)
+{
+    json_t *in = parse("{'k': 'key'}");
+    json_t *args = parse("{'city': 'Oslo', 'n': 3}");
+    json_t *t = parse("{'url': 'http://x/{{args.city}}?k={{input.k}}', 'n': '{{args.n}}',"
+                      " 'plain': '{{input.k}}'}");
+    render_scope none = {in, NULL, NULL, NULL};
+    render_scope with = {in, NULL, NULL, args};
+    char err[128];
+    json_t *later = render_value(t, &none, ROOMY, err, sizeof(err));
+    json_t *want_later = parse("{'url': 'http://x/{{args.city}}?k={{input.k}}', 'n': '{{args.n}}',"
+                               " 'plain': 'key'}");
+    CHECK(later && json_equal(later, want_later));
+    json_t *now = later ? render_value(later, &with, ROOMY, err, sizeof(err)) : NULL;
+    json_t *want_now = parse("{'url': 'http://x/Oslo?k=key', 'n': 3, 'plain': 'key'}");
+    CHECK(now && json_equal(now, want_now));
+    json_decref(now);
+    json_decref(want_now);
+    json_decref(later);
+    json_decref(want_later);
+    json_decref(t);
+    json_decref(args);
+    json_decref(in);
 }
 
 static void render_text_of_each_type(void)
@@ -199,7 +226,7 @@ static void render_text_raw_utf8_and_nul(void)
                     "'<caf\\u00e9 \\u2603 \\'q\\'>'"));
     /* A string value holding a NUL byte keeps it (and its length). */
     json_t *in = json_pack("{s:s%}", "s", "a\0b", (size_t)3);
-    render_scope sc = {in, NULL, NULL};
+    render_scope sc = {in, NULL, NULL, NULL};
     char err[64];
     json_t *got = render_string("[{{input.s}}]", 13, &sc, ROOMY, err, sizeof(err));
     int ok = got && json_string_length(got) == 5 &&
@@ -251,14 +278,14 @@ static void render_malformed_templates(void)
 
 static void render_error_without_buffer(void)
 {
-    render_scope sc = {NULL, NULL, NULL};
+    render_scope sc = {NULL, NULL, NULL, NULL};
     CHECK(render_string("{{x", 3, &sc, ROOMY, NULL, 0) == NULL);
 }
 
 static void render_string_uses_len_not_nul(void)
 {
     json_t *in = parse("{'a': 'A'}");
-    render_scope sc = {in, NULL, NULL};
+    render_scope sc = {in, NULL, NULL, NULL};
     char err[64];
     const char *s = "{{input.a}}tail that is not included";
     json_t *got = render_string(s, 11, &sc, ROOMY, err, sizeof(err));
@@ -273,7 +300,7 @@ static void render_string_uses_len_not_nul(void)
 
 static void render_invalid_utf8_is_an_error(void)
 {
-    render_scope sc = {NULL, NULL, NULL};
+    render_scope sc = {NULL, NULL, NULL, NULL};
     char err[64] = "";
     json_t *got = render_string("ab\xff", 3, &sc, ROOMY, err, sizeof(err));
     CHECK(got == NULL);
@@ -294,7 +321,7 @@ static json_t *input_of_len(size_t n)
  * with the message in err. */
 static long long rendered_len(const char *tmpl, const json_t *in, char *err, size_t errlen)
 {
-    render_scope sc = {in, NULL, NULL};
+    render_scope sc = {in, NULL, NULL, NULL};
     err[0] = '\0';
     json_t *got = render_string(tmpl, strlen(tmpl), &sc, ROOMY, err, errlen);
     long long n = got ? (long long)json_string_length(got) : -1;
@@ -329,7 +356,7 @@ static void render_max_bytes_json_text(void)
         json_array_append_new(o, json_string("abcdefgh"));
     long long over = rendered_len("o={{input.o}}", in, err, sizeof(err));
     /* As a whole placeholder it is the value itself, not text: no limit. */
-    render_scope sc = {in, NULL, NULL};
+    render_scope sc = {in, NULL, NULL, NULL};
     json_t *copy = render_string("{{input.o}}", 11, &sc, ROOMY, err, sizeof(err));
     int copied = json_array_size(copy) == 120000;
     json_decref(copy);
@@ -341,7 +368,7 @@ static void render_max_bytes_json_text(void)
 static void render_lookup_direct(void)
 {
     json_t *in = parse("{'a': [0, {'b': 'c'}]}");
-    render_scope sc = {in, NULL, NULL};
+    render_scope sc = {in, NULL, NULL, NULL};
     template_ref ref;
     const char *s = "{{input.a.1.b}}";
     int whole = template_is_whole(s, strlen(s), &ref);
@@ -941,6 +968,7 @@ const unit_test engine_pure_tests[] = {
     TEST(render_whole_null_and_missing_paths),
     TEST(render_array_index_paths),
     TEST(render_node_outputs),
+    TEST(render_args_deferred_then_filled),
     TEST(render_text_of_each_type),
     TEST(render_text_keeps_insertion_order),
     TEST(render_text_raw_utf8_and_nul),

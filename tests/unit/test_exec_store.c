@@ -358,6 +358,11 @@ static const char *numbers(const store_execution *es, int n)
     return out;
 }
 
+/* The claims' clocks: T0 + fake_ms, and T0. */
+static int64_t fake_ms;
+static int64_t fake_clock(void) { return T0_MS + __atomic_load_n(&fake_ms, __ATOMIC_RELAXED); }
+static int64_t clock_t0(void) { return T0_MS; }
+
 /* Claims up to limit for owner at T0 + now_ms, lease until T0 + lease_ms:
  * the numbers claimed, or "!" when the call failed. */
 static const char *claim_at(fixture *f, const char *owner, long long now_ms, long long lease_ms,
@@ -365,8 +370,9 @@ static const char *claim_at(fixture *f, const char *owner, long long now_ms, lon
 {
     store_execution *es = NULL;
     int n = -1;
-    if (store_execution_claim(f->s, owner, T0_MS + now_ms, ts(f, now_ms), T0_MS + lease_ms, limit,
-                              NULL, &es, &n, &f->a) != AOP_OK)
+    __atomic_store_n(&fake_ms, now_ms, __ATOMIC_RELAXED);
+    if (store_execution_claim(f->s, owner, fake_clock, lease_ms - now_ms, limit, NULL, &es, &n,
+                              &f->a) != AOP_OK)
         return "!";
     for (int i = 0; i < n; i++)
         if (es[i].status != EXEC_RUNNING)
@@ -387,8 +393,8 @@ static const char *claim_after(fixture *f, int limit, int after)
     int n = -1;
     char u[UUID_STR_LEN];
     user_id(u, after);
-    if (store_execution_claim(f->s, "w1", T0_MS, ts(f, 0), T0_MS + 30 * SEC, limit,
-                              after ? u : NULL, &es, &n, &f->a) != AOP_OK)
+    if (store_execution_claim(f->s, "w1", clock_t0, 30 * SEC, limit, after ? u : NULL, &es, &n,
+                              &f->a) != AOP_OK)
         return "!";
     return numbers(es, n);
 }
@@ -568,6 +574,105 @@ static void body_delete(fixture *f)
 
 BOTH(exec_delete_takes_nodes, body_delete)
 
+/* Child executions: the fields read back, one child per (parent, node,
+ * attempt), found by that key, and the parent's active ones listed. */
+static void body_children(fixture *f)
+{
+    store_execution root, kid, out;
+    CHECK_INT(setup(f), 0);
+    ex_make(f, &root, 1, 1, 0);
+    CHECK_INT(store_execution_insert(f->s, &root), AOP_OK);
+    CHECK_INT(store_execution_get(f->s, root.id, &out, &f->a), AOP_OK);
+    CHECK_STR(out.parent_execution_id, "");
+    CHECK_STR(out.root_execution_id, "");
+    CHECK_INT(out.depth, 0);
+    for (int n = 2; n <= 4; n++) {
+        ex_make(f, &kid, n, 1, 0);
+        str_copy(kid.trigger, sizeof(kid.trigger), "workflow");
+        str_copy(kid.parent_execution_id, sizeof(kid.parent_execution_id), root.id);
+        str_copy(kid.root_execution_id, sizeof(kid.root_execution_id), root.id);
+        kid.depth = 1;
+        str_copy(kid.parent_node_id, sizeof(kid.parent_node_id), "sub");
+        kid.parent_attempt = n - 1;
+        CHECK_INT(store_execution_insert(f->s, &kid), AOP_OK);
+    }
+    /* a second child of the same attempt is refused */
+    ex_make(f, &kid, 5, 1, 0);
+    str_copy(kid.parent_execution_id, sizeof(kid.parent_execution_id), root.id);
+    str_copy(kid.parent_node_id, sizeof(kid.parent_node_id), "sub");
+    kid.parent_attempt = 2;
+    CHECK_INT(store_execution_insert(f->s, &kid), AOP_ERR_CONFLICT);
+    CHECK_INT(store_execution_child(f->s, root.id, "sub", 2, &out, &f->a), AOP_OK);
+    char want[UUID_STR_LEN];
+    ex_id(want, 3);
+    CHECK_STR(out.id, want);
+    CHECK_STR(out.trigger, "workflow");
+    CHECK_STR(out.parent_execution_id, root.id);
+    CHECK_STR(out.root_execution_id, root.id);
+    CHECK_INT(out.depth, 1);
+    CHECK_STR(out.parent_node_id, "sub");
+    CHECK_INT(out.parent_attempt, 2);
+    CHECK_INT(store_execution_child(f->s, root.id, "sub", 9, &out, &f->a), AOP_ERR_NOT_FOUND);
+    CHECK_INT(store_execution_child(f->s, root.id, "other", 1, &out, &f->a), AOP_ERR_NOT_FOUND);
+    char **ids = NULL;
+    int n = 0;
+    CHECK_INT(store_execution_children_active(f->s, root.id, 2, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 2); /* at most max */
+    CHECK_INT(store_execution_children_active(f->s, root.id, 10, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 3);
+    /* a child waiting for an approval is active too (a cancel reaches it) */
+    CHECK_INT(sql_run(f, "UPDATE executions SET status = 'waiting' WHERE depth = 1"), 0);
+    CHECK_INT(store_execution_children_active(f->s, root.id, 10, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 3);
+    ex_id(want, 2);
+    CHECK_STR(ids[0], want);
+    CHECK_INT(store_execution_children_active(f->s, want, 10, &ids, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 0);
+}
+
+BOTH(exec_children, body_children)
+
+/* Agent steps: added in order, read back in order and in full, one row per
+ * seq, gone with their execution. */
+static void body_agent_steps(fixture *f)
+{
+    char id[UUID_STR_LEN];
+    CHECK_INT(setup(f), 0);
+    CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
+    ex_id(id, 1);
+    store_agent_step st = {.seq = 1, .kind = "model", .data = "{\"role\":\"assistant\"}",
+                           .prompt_tokens = 10, .completion_tokens = 5, .cost_usd = 0.25,
+                           .created_at = "2026-12-06T10:00:00.000Z"};
+    CHECK_INT(store_agent_step_add(f->s, id, "ag", &st), AOP_OK);
+    store_agent_step tool = {.seq = 2, .kind = "tool", .call_id = "call_1", .data = "\"ok\"",
+                             .created_at = "2026-12-06T10:00:01.000Z"};
+    CHECK_INT(store_agent_step_add(f->s, id, "ag", &tool), AOP_OK);
+    CHECK_INT(store_agent_step_add(f->s, id, "ag", &tool), AOP_ERR_CONFLICT);
+    CHECK_INT(store_agent_step_add(f->s, id, "other", &tool), AOP_OK);
+    store_agent_step *rows = NULL;
+    int n = 0;
+    CHECK_INT(store_agent_steps(f->s, id, "ag", 100, &rows, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 2);
+    if (n == 2) {
+        CHECK_INT(rows[0].seq, 1);
+        CHECK_STR(rows[0].kind, "model");
+        CHECK(rows[0].call_id == NULL);
+        CHECK_STR(rows[0].data, "{\"role\":\"assistant\"}");
+        CHECK_INT(rows[0].prompt_tokens, 10);
+        CHECK_INT(rows[0].completion_tokens, 5);
+        CHECK(rows[0].cost_usd == 0.25);
+        CHECK_STR(rows[1].kind, "tool");
+        CHECK_STR(rows[1].call_id, "call_1");
+        CHECK_STR(rows[1].created_at, "2026-12-06T10:00:01.000Z");
+    }
+    CHECK_INT(store_agent_steps(f->s, id, "ag", 1, &rows, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 1);
+    CHECK_INT(store_execution_delete(f->s, id), AOP_OK);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM agent_steps"), 0);
+}
+
+BOTH(exec_agent_steps, body_agent_steps)
+
 /* ---- approvals ---- */
 
 static aop_err approve_tx(store *s, void *id)
@@ -744,8 +849,9 @@ static void body_claim_once(fixture *f)
     int n = 0;
     CHECK_INT(setup(f), 0);
     CHECK_INT(ex_add(f, 1, 1, 0, 0), 0);
-    CHECK_INT(store_execution_claim(f->s, "w1", T0_MS + 5 * SEC, ts(f, 5 * SEC), T0_MS + 10 * SEC,
-                                    4, NULL, &es, &n, &f->a), AOP_OK);
+    __atomic_store_n(&fake_ms, 5 * SEC, __ATOMIC_RELAXED);
+    CHECK_INT(store_execution_claim(f->s, "w1", fake_clock, 5 * SEC, 4, NULL, &es, &n, &f->a),
+              AOP_OK);
     CHECK_INT(n, 1);
     CHECK_STR(es[0].started_at, ts(f, 5 * SEC));
     CHECK_INT(es[0].deadline_ms, T0_MS + 5 * SEC + 1000);
@@ -761,8 +867,9 @@ static void body_claim_once(fixture *f)
     CHECK_INT(e.deadline_ms, T0_MS + 6 * SEC);
     CHECK_INT(e.claims, 1);
     /* Resumed: started_at and the deadline stay those of the first claim. */
-    CHECK_INT(store_execution_claim(f->s, "w2", T0_MS + 30 * SEC, ts(f, 30 * SEC),
-                                    T0_MS + 40 * SEC, 4, NULL, &es, &n, &f->a), AOP_OK);
+    __atomic_store_n(&fake_ms, 30 * SEC, __ATOMIC_RELAXED);
+    CHECK_INT(store_execution_claim(f->s, "w2", fake_clock, 10 * SEC, 4, NULL, &es, &n, &f->a),
+              AOP_OK);
     CHECK_INT(n, 1);
     CHECK_STR(es[0].started_at, ts(f, 5 * SEC));
     CHECK_INT(es[0].deadline_ms, T0_MS + 6 * SEC);
@@ -845,8 +952,7 @@ static void *claim_loop(void *p)
     for (;;) {
         store_execution *es = NULL;
         int n = 0;
-        c->rc = store_execution_claim(c->s, c->owner, T0_MS, "2026-06-01T00:00:00.000Z",
-                                      T0_MS + 60 * SEC, 2, NULL, &es, &n, &a);
+        c->rc = store_execution_claim(c->s, c->owner, clock_t0, 60 * SEC, 2, NULL, &es, &n, &a);
         if (c->rc != AOP_OK || n == 0)
             break;
         c->claimed += n;
@@ -976,8 +1082,8 @@ static void body_claim_fair_backlog(fixture *f)
     CHECK_INT(ex_add_by(f, FAIR_BACKLOG + 4, 1, 3, 100002 * SEC, 0), 0);
     /* One claim of 256: a round (1, 100002, 100003), the next (2,
      * 100004), then user 1's oldest, its limited rows passed over. */
-    CHECK_INT(store_execution_claim(f->s, "w1", T0_MS, ts(f, 0), T0_MS + 30 * SEC, 256, NULL, &es,
-                                    &n, &f->a), AOP_OK);
+    CHECK_INT(store_execution_claim(f->s, "w1", clock_t0, 30 * SEC, 256, NULL, &es, &n, &f->a),
+              AOP_OK);
     CHECK_INT(n, 256);
     CHECK_STR(numbers(es, 5), "1,100002,100003,2,100004");
     CHECK_INT(id_num(es[255].id), 253);
@@ -2049,8 +2155,8 @@ static void *race_loop(void *p)
            clock_mono_ns() < until) {
         store_execution *es = NULL;
         int n = 0;
-        r->rc = store_execution_claim(r->s, r->owner, T0_MS, "2026-06-01T00:00:00.000Z",
-                                      T0_MS + 60 * SEC, r->batch, NULL, &es, &n, &a);
+        r->rc = store_execution_claim(r->s, r->owner, clock_t0, 60 * SEC, r->batch, NULL, &es, &n,
+                                      &a);
         PGresult *res = NULL;
         if (r->rc == AOP_OK && n > 0 && pg_run(c, q_over_limit, &res) == 0) {
             r->over += pg_first_int(res) != 0;
@@ -2183,8 +2289,8 @@ static void body_pg_claim_split(fixture *f)
     /* One claim: 50 and 150 of workflow 3, 100 of 4, and the oldest
      * unlimited rows for the rest (1..258 but 50, 100, 150, 200, 250), in
      * queue order. */
-    CHECK_INT(store_execution_claim(f->s, "w1", T0_MS, ts(f, 0), T0_MS + 60 * SEC, SPLIT_BATCH,
-                                    NULL, &es, &n, &f->a), AOP_OK);
+    CHECK_INT(store_execution_claim(f->s, "w1", clock_t0, 60 * SEC, SPLIT_BATCH, NULL, &es, &n,
+                                    &f->a), AOP_OK);
     CHECK_INT(n, SPLIT_BATCH);
     for (int i = 1, k = 0; k < n; i++) {
         if (SPLIT_LIMITED(i) && i != 50 && i != 100 && i != 150)
@@ -2608,6 +2714,11 @@ const unit_test exec_store_tests[] = {
     TEST(exec_finish_conflict_not_found_pg),
     TEST(exec_delete_takes_nodes),
     TEST(exec_delete_takes_nodes_pg),
+    TEST(exec_children),
+    TEST(exec_children_pg),
+    TEST(exec_agent_steps),
+    TEST(exec_agent_steps_pg),
+
     TEST(exec_approvals_first_decision_wins),
     TEST(exec_approvals_first_decision_wins_pg),
     TEST(exec_claim_order_and_max_concurrency),

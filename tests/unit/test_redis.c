@@ -259,6 +259,18 @@ static void cache_round_trip(void)
     redis_pool_close(p);
 }
 
+/* The batch read: one script for every key and link. */
+static void cache_get_many_in_one_script(void)
+{
+    redis_pool *p = pool_on(22, 1);
+    if (!p)
+        return;
+    cache *c = cache_redis_new(p, PREFIX);
+    check_cache_get_many(c);
+    cache_close(c);
+    redis_pool_close(p);
+}
+
 static void cache_binary_values(void)
 {
     redis_pool *p = pool_on(13, 1);
@@ -905,6 +917,7 @@ const unit_test redis_tests[] = {
     TEST(pool_ping_and_binary_command),
     TEST(cache_round_trip),
     TEST(cache_binary_values),
+    TEST(cache_get_many_in_one_script),
     TEST(cache_ttl_expires),
     TEST(cache_two_instances_share),
     TEST(cache_threads_lose_no_increment),

@@ -44,7 +44,7 @@ static json_t *render_within(const char *template, json_t *in, json_t *nodes, si
                              render_budget *b, char *err, size_t errlen)
 {
     json_t *t = parse(template);
-    render_scope sc = {in, outputs_of, nodes};
+    render_scope sc = {in, outputs_of, nodes, NULL};
     *b = (render_budget){.max = max};
     err[0] = '\0';
     json_t *got = t ? render_value(t, &sc, b, err, errlen) : NULL;
@@ -195,7 +195,7 @@ static void budget_is_exact(void)
 static void budget_adds_up(void)
 {
     json_t *in = parse("{'s': 'abc'}");
-    render_scope sc = {in, NULL, NULL};
+    render_scope sc = {in, NULL, NULL, NULL};
     render_budget b = {.max = 12};
     char err[128];
     json_t *one = render_string("{{input.s}}", 11, &sc, &b, err, sizeof(err));
@@ -214,7 +214,7 @@ static void many_copies_are_refused(void)
     json_t *in = input_with(200000, 'x'), *t = json_array();
     for (int i = 0; i < 2000; i++)
         json_array_append_new(t, json_string("{{input.s}}"));
-    render_scope sc = {in, NULL, NULL};
+    render_scope sc = {in, NULL, NULL, NULL};
     render_budget b = {.max = 2 * 1024 * 1024};
     char err[128];
     json_t *got = render_value(t, &sc, &b, err, sizeof(err));
@@ -311,7 +311,7 @@ static void counting_free(void *p)
 static size_t peak_of_render(const char *template, json_t *in, size_t max, bool *ok)
 {
     json_t *t = parse(template);
-    render_scope sc = {in, NULL, NULL};
+    render_scope sc = {in, NULL, NULL, NULL};
     render_budget b = {.max = max};
     char err[256];
     live = peak = 0;

@@ -70,7 +70,55 @@ static void router_param_needs_a_segment(void)
     CHECK_INT(n, 1);
 }
 
+/* A final "*" takes the rest of the path, slashes and all, or nothing; the
+ * slash before it is still needed. */
+static void router_star_takes_the_rest(void)
+{
+    arena a = {0};
+    router_param p[ROUTER_MAX_PARAMS];
+    int n = 0;
+    char v[64] = "";
+    int deep = match("/console/*", "/console/executions/abc/x", p, &n, &a);
+    if (deep && n == 1)
+        snprintf(v, sizeof(v), "%.*s=%s", (int)p[0].name_len, p[0].name, p[0].value);
+    int one = match("/console/*", "/console/a", p, &n, &a);
+    int empty = match("/console/*", "/console/", p, &n, &a);
+    int bare = match("/console/*", "/console", p, &n, &a);
+    int other = match("/console/*", "/consoles/a", p, &n, &a);
+    arena_free(&a);
+    CHECK(deep);
+    CHECK_STR(v, "*=executions/abc/x");
+    CHECK(one);
+    CHECK(empty);
+    CHECK(!bare);
+    CHECK(!other);
+}
+
+/* Only a whole final segment "*" is the rest: "/:*" is a one-segment
+ * parameter named "*", and "*" elsewhere is a literal segment. */
+static void router_star_only_as_the_last_segment(void)
+{
+    arena a = {0};
+    router_param p[ROUTER_MAX_PARAMS];
+    int n = 0;
+    char v[64] = "";
+    int named = match("/:*", "/abc", p, &n, &a);
+    if (named && n == 1)
+        snprintf(v, sizeof(v), "%s", p[0].value);
+    int named_deep = match("/:*", "/a/b", p, &n, &a);
+    int middle = match("/a/*/b", "/a/x/b", p, &n, &a);
+    int middle_literal = match("/a/*/b", "/a/*/b", p, &n, &a);
+    arena_free(&a);
+    CHECK(named);
+    CHECK_STR(v, "abc");
+    CHECK(!named_deep);
+    CHECK(!middle);
+    CHECK(middle_literal);
+}
+
 const unit_test router_tests[] = {
+    TEST(router_star_only_as_the_last_segment),
+    TEST(router_star_takes_the_rest),
     TEST(router_literal_paths),
     TEST(router_params_are_captured),
     TEST(router_param_needs_a_segment),

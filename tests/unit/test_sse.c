@@ -206,6 +206,76 @@ static void sse_parse_anthropic_split_at_every_byte(void)
     sse_chat_free(&p);
 }
 
+/* Streamed tool calls (an agent's model call), OpenAI's in fragments and
+ * Anthropic's tool_use blocks, come out as the non-streaming answers carry
+ * them. */
+/* Whether p's result is want (as compact JSON, in order); prints it if not. */
+static int result_is(sse_chat *p, const char *want)
+{
+    json_t *v = sse_chat_result(p, NULL, NULL);
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    int ok = text && !strcmp(text, want);
+    if (!ok)
+        printf("  got %s\n", text ? text : "(null)");
+    free(text);
+    json_decref(v);
+    return ok;
+}
+
+static void sse_parse_tool_calls(void)
+{
+    static const char OPENAI[] =
+        "data: {\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":"
+        "\"c1\",\"function\":{\"name\":\"get\",\"arguments\":\"\"}}]}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+        "{\"arguments\":\"{\\\"q\\\":\"}}]}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"c2\","
+        "\"function\":{\"name\":\"put\",\"arguments\":\"{}\"}}]}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":"
+        "{\"arguments\":\"1}\"}}]}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
+        "data: [DONE]\n\n";
+    sse_chat p;
+    sse_chat_init(&p, 1024);
+    CHECK_INT(sse_chat_feed(&p, OPENAI, sizeof(OPENAI) - 1, NULL, NULL), 0);
+    CHECK(result_is(&p,
+              "{\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+              "\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":"
+              "{\"name\":\"get\",\"arguments\":\"{\\\"q\\\":1}\"}},{\"id\":\"c2\",\"type\":"
+              "\"function\",\"function\":{\"name\":\"put\",\"arguments\":\"{}\"}}]},"
+              "\"finish_reason\":\"tool_calls\"}]}"));
+    sse_chat_free(&p);
+    static const char ANT[] =
+        "data: {\"type\":\"message_start\",\"message\":{\"model\":\"c\",\"usage\":"
+        "{\"input_tokens\":3}}}\n\n"
+        "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
+        "\"text\",\"text\":\"\"}}\n\n"
+        "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+        "\"text\":\"ok\"}}\n\n"
+        "data: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":"
+        "\"tool_use\",\"id\":\"t1\",\"name\":\"get\",\"input\":{}}}\n\n"
+        "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+        "\"input_json_delta\",\"partial_json\":\"{\\\"q\\\"\"}}\n\n"
+        "data: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+        "\"input_json_delta\",\"partial_json\":\":2}\"}}\n\n"
+        "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":"
+        "{\"output_tokens\":4}}\n\n"
+        "data: {\"type\":\"message_stop\"}\n\n";
+    sse_chat_init(&p, 1024);
+    p.anthropic = true;
+    CHECK_INT(sse_chat_feed(&p, ANT, sizeof(ANT) - 1, NULL, NULL), 0);
+    CHECK(result_is(&p,
+              "{\"model\":\"c\",\"content\":[{\"type\":\"text\",\"text\":\"ok\"},{\"type\":"
+              "\"tool_use\",\"id\":\"t1\",\"name\":\"get\",\"input\":{\"q\":2}}],\"stop_reason\":"
+              "\"tool_use\",\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}"));
+    sse_chat_free(&p);
+    /* the arguments count in the content bound */
+    sse_chat_init(&p, 8);
+    CHECK_INT(sse_chat_feed(&p, OPENAI, sizeof(OPENAI) - 1, NULL, NULL), -1);
+    sse_chat_free(&p);
+}
+
 static void exec_event_text_shape(void)
 {
     json_t *f = json_pack("{s:s, s:i}", "nodeId", "a", "attempt", 2);
@@ -256,6 +326,7 @@ const unit_test sse_tests[] = {
     TEST(sse_parse_multiline_data_and_no_content),
     TEST(sse_parse_bounds_and_bad_chunks),
     TEST(sse_parse_anthropic_split_at_every_byte),
+    TEST(sse_parse_tool_calls),
     TEST(exec_event_text_shape),
     {NULL, NULL},
 };

@@ -70,4 +70,8 @@ void unit_skip_service(const char *why);
 
 #define TEST(fn) {#fn, fn}
 
+/* Checks shared by the backends of a port (test_cache.c). */
+struct cache;
+void check_cache_get_many(struct cache *c);
+
 #endif

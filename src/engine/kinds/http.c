@@ -255,12 +255,14 @@ static long long timeout_of(const run *r, int i, const json_t *conf)
     return ENGINE_HTTP_DEFAULT_TIMEOUT_MS;
 }
 
-node_step kind_http_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o)
+call *kind_http_call(loop *lp, run *r, int i, const json_t *conf, long long max_ms,
+                     node_outcome *o)
 {
     credentials_use u;
     call *c = NULL;
+    long long t = timeout_of(r, i, conf);
     if (engine_credential(lp, r, conf, &u, o) == 0)
-        c = call_new(lp, r, i, timeout_of(r, i, conf), "HTTP_ERROR", o);
+        c = call_new(lp, r, i, max_ms > 0 && max_ms < t ? max_ms : t, "HTTP_ERROR", o);
     if (c && build(c, conf, &u, o) != 0) {
         call_free(c);
         c = NULL;
@@ -268,6 +270,12 @@ node_step kind_http_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o
     credentials_use_free(&u);
     if (c && !lp->e->cfg->http_node_allow_private)
         call_guard(c);
+    return c;
+}
+
+node_step kind_http_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o)
+{
+    call *c = kind_http_call(lp, r, i, conf, 0, o);
     json_decref(conf);
     if (!c || call_start(c, o) != 0)
         return NODE_DONE;
@@ -300,12 +308,17 @@ static json_t *response_body(const call *c)
     return text ? text : json_string("");
 }
 
+json_t *kind_http_output(const call *c)
+{
+    return json_pack("{s:i, s:O, s:o}", "status", (int)call_status(c), "headers",
+                     (json_t *)call_response_headers(c), "body", response_body(c));
+}
+
 void kind_http_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
 {
     (void)lp, (void)r, (void)i;
     long status = call_status(c);
-    o->output = json_pack("{s:i, s:O, s:o}", "status", (int)status, "headers",
-                          (json_t *)call_response_headers(c), "body", response_body(c));
+    o->output = kind_http_output(c);
     if (status >= 400) {
         outcome_fail(o, "HTTP_STATUS", status == 429 || status >= 500,
                      "the server answered %ld", status);

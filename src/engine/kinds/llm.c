@@ -146,8 +146,9 @@ static llm_call *llm_call_new(bool anthropic, const char *model)
  * hold the call's worst case; NULL with o failed. The Messages API always
  * takes max_tokens. */
 static char *request_body(loop *lp, run *r, int i, const char *model, const json_t *conf,
-                          bool anthropic, node_outcome *o)
+                          bool anthropic, void *ctx, node_outcome *o)
 {
+    (void)ctx;
     json_t *msgs = llm_messages(json_object_get(conf, "messages"));
     char *text = json_dumps(msgs, JSON_COMPACT);
     size_t bytes = text ? strlen(text) : 0;
@@ -204,7 +205,8 @@ static void key_headers(call *c, bool anthropic, const char *key)
  * with credential u; 0, or -1 with o failed. The model asked for stays
  * with the call for pricing. */
 static int build_with(call *c, loop *lp, run *r, int i, const json_t *conf,
-                      const credentials_use *u, node_outcome *o)
+                      const credentials_use *u, llm_body_fn body_fn, void *ctx,
+                      node_outcome *o)
 {
     const config *cfg = lp->e->cfg;
     bool anthropic = u->type && !strcmp(u->type->name, "anthropic");
@@ -238,7 +240,7 @@ static int build_with(call *c, loop *lp, run *r, int i, const json_t *conf,
         outcome_fail(o, "INVALID_CONFIG", false, "the request carries too many secrets");
         return -1;
     }
-    char *body = request_body(lp, r, i, model, conf, anthropic, o);
+    char *body = body_fn(lp, r, i, model, conf, anthropic, ctx, o);
     if (!body)
         return -1;
     bool stream = json_is_true(json_object_get(conf, "stream"));
@@ -254,14 +256,19 @@ static int build_with(call *c, loop *lp, run *r, int i, const json_t *conf,
     return 0;
 }
 
-static int build(call *c, loop *lp, run *r, int i, const json_t *conf, node_outcome *o)
+call *kind_llm_call(loop *lp, run *r, int i, const json_t *conf, long long timeout_ms,
+                    llm_body_fn body_fn, void *ctx, node_outcome *o)
 {
     credentials_use u;
     if (engine_credential(lp, r, conf, &u, o) != 0)
-        return -1;
-    int rc = build_with(c, lp, r, i, conf, &u, o);
+        return NULL;
+    call *c = call_new(lp, r, i, timeout_ms, "LLM_ERROR", o);
+    if (c && build_with(c, lp, r, i, conf, &u, body_fn ? body_fn : request_body, ctx, o) != 0) {
+        call_free(c);
+        c = NULL;
+    }
     credentials_use_free(&u);
-    return rc;
+    return c;
 }
 
 /* The node's timeoutMs, else the default. */
@@ -273,11 +280,7 @@ static long long timeout_of(const run *r, int i)
 
 node_step kind_llm_start(loop *lp, run *r, int i, json_t *conf, node_outcome *o)
 {
-    call *c = call_new(lp, r, i, timeout_of(r, i), "LLM_ERROR", o);
-    if (c && build(c, lp, r, i, conf, o) != 0) {
-        call_free(c);
-        c = NULL;
-    }
+    call *c = kind_llm_call(lp, r, i, conf, timeout_of(r, i), NULL, NULL, o);
     json_decref(conf);
     if (!c || call_start(c, o) != 0)
         return NODE_DONE;
@@ -307,9 +310,8 @@ static int openai_answer(const json_t *v, llm_answer *out)
     return 0;
 }
 
-void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
+json_t *kind_llm_response(call *c, node_outcome *o)
 {
-    (void)r, (void)i;
     long status = call_status(c);
     size_t len = 0;
     const char *text = call_response(c, &len);
@@ -317,17 +319,49 @@ void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
     json_t *v = llm_stream_answer(c, &streamed);
     if (!streamed)
         v = json_loadb(text, len, 0, NULL);
-    if (status >= 400) {
-        /* the provider's text (already without the key: calls.c), cut at
-         * PROVIDER_TEXT_MAX bytes on a character boundary */
-        const json_t *jm = json_object_get(json_object_get(v, "error"), "message");
-        const char *m = json_string_value(jm);
-        int mlen = m ? (int)str_utf8_cut(m, json_string_length(jm), PROVIDER_TEXT_MAX) : 0;
-        outcome_fail(o, "LLM_ERROR", status == 429 || status >= 500,
-                     "the LLM provider answered %ld%s%.*s", status, m ? ": " : "", mlen, m ? m : "");
-        json_decref(v);
+    if (status < 400)
+        return v;
+    /* the provider's text (already without the key: calls.c), cut at
+     * PROVIDER_TEXT_MAX bytes on a character boundary */
+    const json_t *jm = json_object_get(json_object_get(v, "error"), "message");
+    const char *m = json_string_value(jm);
+    int mlen = m ? (int)str_utf8_cut(m, json_string_length(jm), PROVIDER_TEXT_MAX) : 0;
+    outcome_fail(o, "LLM_ERROR", status == 429 || status >= 500,
+                 "the LLM provider answered %ld%s%.*s", status, m ? ": " : "", mlen, m ? m : "");
+    json_decref(v);
+    return NULL;
+}
+
+bool kind_llm_anthropic(const call *c)
+{
+    const llm_call *lc = call_data(c);
+    return lc && lc->anthropic;
+}
+
+const char *kind_llm_spend(loop *lp, const call *c, const char *answered, long long pt,
+                           long long ct, node_outcome *o)
+{
+    const llm_call *lc = call_data(c);
+    const char *asked = lc->model;
+    const char *model = answered;
+    if (!model || !*model || strlen(model) >= sizeof(o->model))
+        model = asked;
+    const pricing *p = lp->e->prices;
+    o->cost_usd = 0;
+    if (!pricing_cost(p, asked, pt, ct, &o->cost_usd))
+        pricing_cost(p, model, pt, ct, &o->cost_usd);
+    str_copy(o->model, sizeof(o->model), model);
+    o->prompt_tokens = pt;
+    o->completion_tokens = ct;
+    return model;
+}
+
+void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
+{
+    (void)r, (void)i;
+    json_t *v = kind_llm_response(c, o);
+    if (!v && o->code)
         return;
-    }
     const llm_call *lc = call_data(c);
     llm_answer ans;
     if ((lc->anthropic ? anthropic_answer(v, &ans) : openai_answer(v, &ans)) != 0) {
@@ -339,16 +373,7 @@ void kind_llm_finish(loop *lp, run *r, int i, call *c, node_outcome *o)
     }
     json_int_t pt = ans.prompt_tokens < 0 ? 0 : ans.prompt_tokens;
     json_int_t ct = ans.completion_tokens < 0 ? 0 : ans.completion_tokens;
-    const char *asked = lc->model;
-    const char *model = ans.model;
-    if (!model || !*model || strlen(model) >= sizeof(o->model))
-        model = asked;
-    const pricing *p = lp->e->prices;
-    if (!pricing_cost(p, asked, pt, ct, &o->cost_usd))
-        pricing_cost(p, model, pt, ct, &o->cost_usd);
-    str_copy(o->model, sizeof(o->model), model);
-    o->prompt_tokens = pt;
-    o->completion_tokens = ct;
+    const char *model = kind_llm_spend(lp, c, ans.model, pt, ct, o);
     o->output = json_pack("{s:O, s:s, s:O, s:{s:I, s:I, s:I}}", "content", ans.content, "model",
                           model, "finishReason", ans.finish, "usage", "promptTokens", pt,
                           "completionTokens", ct, "totalTokens", pt + ct);
