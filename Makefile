@@ -204,14 +204,16 @@ test-container:
 
 # ThreadSanitizer: the unit tests, then the API tests that drive the
 # engine's threads (its loops, the inserter, the maintenance thread and, on
-# PostgreSQL, the event listener), shutdown and the console's page made once
-# on first use by whichever HTTP thread comes first, against build/tsan/aop, on
+# PostgreSQL, the event listener), the scheduler's thread, webhook calls on
+# the HTTP threads, shutdown and the console's page made once on first use by
+# whichever HTTP thread comes first, against build/tsan/aop, on
 # SQLite and on PostgreSQL + Redis (scripts/test.sh tsan). A report fails the
 # run; tests/tsan/suppressions.txt lists the known ones and why.
 #   make tsan-unit T=engine_     make tsan-api K=cancel     (one part, no servers)
 TSAN_API_TESTS ?= $(sort $(wildcard tests/api/test_engine_*.py)) tests/api/test_executions.py \
                   tests/api/test_cluster.py tests/api/test_shutdown.py tests/api/test_budgets.py \
                   tests/api/test_credentials.py tests/api/test_approvals.py tests/api/test_console.py \
+                  tests/api/test_schedules.py tests/api/test_webhooks.py \
                   $(sort $(wildcard tests/api/test_events*.py))
 
 tsan:

@@ -5,7 +5,7 @@
 # across machines), and the server's memory.
 #   bench/run.sh            (make bench calls it after building build/aop)
 #   BENCH_ONLY=executions bench/run.sh    only the named sections (comma-separated:
-#                                         auth, workflows, executions, events, agents,
+#                                         auth, workflows, executions, events, triggers, agents,
 #                                         cluster);
 #                                         default all
 #   BENCH_ONLY=per-request bench/run.sh   (only when named) instructions and Redis round trips
@@ -351,6 +351,68 @@ else
   echo "FAILED: building main's binary for the comparison (see $work/main.build)"
 fi
 BIN=${AOP_BIN:-build/aop}
+fi
+
+# ---- triggers ----
+# 1. Async webhook calls (auth none, then hmac) against a 3-transform workflow,
+# next to the execute route in the same run; 2. 10,000 enabled hourly schedules,
+# idle: the scheduler thread's CPU over BENCH_IDLE_SECONDS (10); 3. 200
+# schedules due every second for 10 s: lateness of their runs.
+if want triggers; then
+echo
+echo "triggers: $(nproc) cores, $(uname -srm), date $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+stop_aop
+rm -f "$work"/aop.db*
+start_aop
+t=$(login)
+wf3=$(/usr/bin/python3 bench/exec_bench.py wf3 "http://127.0.0.1:$port" "$t")
+read -r hook_none hook_hmac hook_secret < <(/usr/bin/python3 bench/triggers_bench.py hooks \
+  "http://127.0.0.1:$port" "$t" "$wf3")
+/usr/bin/python3 bench/triggers_bench.py hmac_lua "$hook_secret" "$work/hmac.lua"
+cat >"$work/hook.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"x":1}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+echo
+echo "| request | requests/s | p50 | p99 | ratio to execute |"
+echo "|---|---|---|---|---|"
+base=""
+BENCH_TOKEN=$t run_wrk "POST /api/workflows/:id/execute, 3 transforms, 202" \
+  "http://127.0.0.1:$port/api/workflows/$wf3/execute" -s bench/execute.lua
+run_wrk "POST /hooks/:id, auth none, async, 202" "http://127.0.0.1:$port/hooks/$hook_none" \
+  -s "$work/hook.lua"
+run_wrk "POST /hooks/:id, auth hmac, async, 202" "http://127.0.0.1:$port/hooks/$hook_hmac" \
+  -s "$work/hmac.lua"
+base=""
+echo "(targets: none at least 0.90, hmac at least 0.85 of execute)"
+
+stop_aop
+rm -f "$work"/aop.db*
+start_aop
+t=$(login)
+/usr/bin/python3 bench/triggers_bench.py schedules "http://127.0.0.1:$port" "$t" 10000 "0 * * * *"
+sched_tid=$(grep -l '^aop-scheduler$' /proc/"$pid"/task/*/comm | head -1 | xargs dirname)
+idle_s=${BENCH_IDLE_SECONDS:-10}
+s0=$(awk '{print $14 + $15}' "$sched_tid/stat")
+p0=$(cpu_ticks)
+sleep "$idle_s"
+s1=$(awk '{print $14 + $15}' "$sched_tid/stat")
+p1=$(cpu_ticks)
+hz=$(getconf CLK_TCK)
+echo
+echo "10,000 hourly schedules, idle ${idle_s}s: scheduler thread $(awk -v a="$s0" -v b="$s1" -v s="$idle_s" -v hz="$hz" 'BEGIN {printf "%.2f", 100*(b-a)/hz/s}') % of a core (target < 1 %), whole server $(awk -v a="$p0" -v b="$p1" -v s="$idle_s" -v hz="$hz" 'BEGIN {printf "%.2f", 100*(b-a)/hz/s}') %"
+
+stop_aop
+rm -f "$work"/aop.db*
+start_aop
+t=$(login)
+since=$(date +%s)
+/usr/bin/python3 bench/triggers_bench.py schedules "http://127.0.0.1:$port" "$t" 200 "* * * * * *"
+sleep 10
+echo
+echo "200 schedules due every second, 10 s:"
+/usr/bin/python3 bench/triggers_bench.py lateness "http://127.0.0.1:$port" "$t" "$((since + 2))"
 fi
 
 # ---- cluster ----

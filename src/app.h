@@ -26,6 +26,7 @@ typedef struct {
     struct engine *engine; /* runs executions (engine/engine.h) */
     struct vault *vault;   /* seals and opens credentials (credentials/vault.h) */
     struct live *live;     /* streams of execution events (executions/live.h) */
+    struct scheduler *scheduler; /* due times of schedules (schedules/scheduler.h) */
     int64_t start_ms;     /* wall clock at start */
     int64_t start_mono_ns;
 } app_ctx;

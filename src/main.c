@@ -27,6 +27,7 @@
 #include "infra/metrics.h"
 #include "infra/redis.h"
 #include "infra/workpool.h"
+#include "schedules/scheduler.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -393,6 +394,11 @@ static int cmd_serve(void)
         fprintf(stderr, "aop: %s\n", err);
         goto out;
     }
+    if (!(app.scheduler = scheduler_start(&app))) {
+        log_error("cannot start the scheduler");
+        fprintf(stderr, "aop: cannot start the scheduler\n");
+        goto out;
+    }
     if (!(srv = http_server_start(&app, err, sizeof(err)))) {
         log_error("cannot start the HTTP server", LF_S("error", err));
         fprintf(stderr, "aop: %s\n", err);
@@ -410,6 +416,8 @@ static int cmd_serve(void)
 out:
     /* The engine first: it hands its executions back and ends the waits of
      * parked requests, which the HTTP server's drain waits for. */
+    scheduler_stop(app.scheduler); /* no due time starts after this */
+    app.scheduler = NULL;
     engine_stop(app.engine);
     live_shutdown(app.live); /* every stream ends, so the drain does not wait for them */
     http_server_stop(srv, cfg.shutdown_timeout_ms);

@@ -61,6 +61,21 @@ void api_executions_delete(http_req *req);
 void api_executions_stats(http_req *req);
 void api_executions_summary(http_req *req);
 
+/* schedules_api.c */
+void api_schedules_create(http_req *req);
+void api_schedules_list(http_req *req);
+void api_schedules_get(http_req *req);
+void api_schedules_patch(http_req *req);
+void api_schedules_delete(http_req *req);
+void api_schedules_trigger(http_req *req);
+
+/* webhooks_api.c */
+void api_webhooks_create(http_req *req);
+void api_webhooks_list(http_req *req);
+void api_webhooks_delete(http_req *req);
+void api_webhooks_rotate(http_req *req);
+void api_hooks_call(http_req *req);
+
 /* budgets_api.c */
 void api_budgets_list(http_req *req);
 void api_budgets_create(http_req *req);

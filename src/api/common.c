@@ -169,3 +169,16 @@ wf_caller api_wf_caller(http_req *req)
                    .viewer = strcmp(u->role, "viewer") == 0};
     return c;
 }
+
+void api_reply_result(http_req *req, aop_err rc, int status, const char *json, size_t len,
+                      const char *not_found)
+{
+    if (rc == AOP_OK && status == 204)
+        http_reply_empty(req, 204);
+    else if (rc == AOP_OK)
+        http_reply_bytes(req, status, "application/json", json, len);
+    else if (rc == AOP_ERR_NOT_FOUND)
+        http_reply_error(req, rc, not_found, NULL);
+    else
+        api_reply_err(req, rc, NULL);
+}

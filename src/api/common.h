@@ -36,6 +36,11 @@ int api_valid_or_reply(http_req *req, json_t *details);
  * Retry-After (1 s), the latter a message naming the quota. */
 void api_reply_err(http_req *req, aop_err e, const char *message);
 
+/* A service's answer: status with its JSON text (none for 204) when rc is
+ * AOP_OK, else its error, 404 with the message not_found. */
+void api_reply_result(http_req *req, aop_err rc, int status, const char *json, size_t len,
+                      const char *not_found);
+
 typedef struct {
     long long page, limit, offset;
     int sort;  /* index into the sort field list */

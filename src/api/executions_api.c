@@ -187,6 +187,10 @@ void api_executions_list(http_req *req)
                         "timed_out, waiting");
     }
     read_range(req, from, to, &q.from, &q.to, details);
+    q.trigger = http_query(req, "trigger");
+    if (q.trigger && strcmp(q.trigger, "api") && strcmp(q.trigger, "schedule") &&
+        strcmp(q.trigger, "webhook") && strcmp(q.trigger, "workflow"))
+        api_problem(details, "trigger", "must be one of api, schedule, webhook, workflow");
     if (!api_valid_or_reply(req, details))
         return;
     wf_caller c = api_wf_caller(req);

@@ -199,6 +199,8 @@ static const cfg_entry table[] = {
      NULL, "queued + running executions one user may have; more answer 429 QUOTA_EXCEEDED"},
     {"WAIT_MAX_MS", T_INT, F(wait_max_ms), "60000", 0, 86400000, NULL, NULL,
      "longest synchronous wait (wait: true); past it the answer is 202"},
+    {"WEBHOOK_SECRET_GRACE_S", T_INT, F(webhook_secret_grace_s), "3600", 0, 2592000, NULL, NULL,
+     "seconds a webhook's secret still works after a rotation"},
     {"WORKER_MAX_EXECUTIONS", T_INT, F(worker_max_executions), "4096", 1, 4096, NULL, NULL,
      "executions one worker runs at once (the rest wait queued)"},
     {"WORKFLOW_MAX_DEPTH", T_INT, F(workflow_max_depth), "8", 0, 64, NULL, NULL,

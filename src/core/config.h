@@ -64,6 +64,7 @@ typedef struct {
     /* limits and fairness */
     long long quota_active_executions; /* queued + running executions of one user */
     long long wait_max_ms;             /* every synchronous wait at most */
+    long long webhook_secret_grace_s;  /* a rotated-out webhook secret still works */
     long long worker_max_executions;   /* what one engine loop runs at once */
     long long workflow_max_depth;      /* deepest child execution (workflow nodes) */
     /* LLM spend budgets */

@@ -20,6 +20,7 @@ static const struct {
     [AOP_ERR_CONFLICT]               = {409, "CONFLICT", "Resource already exists"},
     [AOP_ERR_VERSION_CONFLICT]       = {409, "VERSION_CONFLICT", "Version is not the current version"},
     [AOP_ERR_RESOURCE_LOCKED]        = {409, "RESOURCE_LOCKED", "Resource is locked by another writer"},
+    [AOP_ERR_WORKFLOW_INACTIVE]      = {409, "WORKFLOW_INACTIVE", "The workflow is not active"},
     [AOP_ERR_PAYLOAD_TOO_LARGE]      = {413, "PAYLOAD_TOO_LARGE", "Request body is too large"},
     [AOP_ERR_URI_TOO_LONG]           = {414, "URI_TOO_LONG", "Request URL is too long"},
     [AOP_ERR_HEADERS_TOO_LARGE]      = {431, "HEADERS_TOO_LARGE", "Request headers are too large"},

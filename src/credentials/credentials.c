@@ -633,6 +633,76 @@ static aop_err reseal_batch(store *s, void *p)
     return rc;
 }
 
+/* A sealed value of row ad opened and sealed again under v's current key:
+ * a new blob (free it), or NULL (counted in out->failed when no key opens
+ * it). sealed NULL: NULL, nothing counted. */
+static char *reseal_one(vault *v, const char *ad, const char *sealed, const char *what,
+                        credentials_rotation *out)
+{
+    if (!sealed)
+        return NULL;
+    size_t n = 0;
+    char *plain = vault_open(v, ad, sealed, &n, NULL);
+    if (!plain) {
+        log_error("a secret cannot be decrypted with the configured keys", LF_S("what", what),
+                  LF_S("id", ad));
+        out->failed++;
+        return NULL;
+    }
+    char *blob = vault_seal(v, ad, plain, n);
+    vault_plain_free(plain, n + 1);
+    return blob;
+}
+
+typedef struct {
+    vault *v;
+    store_webhook *rows;
+    int n;
+    credentials_rotation *out;
+} hook_batch;
+
+/* Webhook secrets are sealed by the same vault (webhooks.h): both the
+ * current one and one still in its rotation grace. */
+static aop_err reseal_hooks(store *s, void *p)
+{
+    hook_batch *b = p;
+    aop_err rc = AOP_OK;
+    for (int i = 0; rc == AOP_OK && i < b->n; i++) {
+        const store_webhook *w = &b->rows[i];
+        long long failed = b->out->failed;
+        char *cur = reseal_one(b->v, w->id, w->secret, "webhook", b->out);
+        char *old = reseal_one(b->v, w->id, w->old_secret, "webhook", b->out);
+        bool done = false;
+        if (b->out->failed == failed && cur)
+            rc = store_webhook_reseal(s, w->id, w->secret, cur, w->old_secret, old,
+                                      vault_kid(b->v), &done);
+        b->out->rotated += done;
+        free(cur);
+        free(old);
+    }
+    return rc;
+}
+
+static aop_err rotate_hooks(store *s, vault *v, credentials_rotation *out)
+{
+    char after[UUID_STR_LEN] = "";
+    aop_err rc = AOP_OK;
+    for (;;) {
+        arena a = {0};
+        hook_batch b = {v, NULL, 0, out};
+        rc = store_webhook_stale(s, vault_kid(v), after, CREDENTIALS_ROTATE_BATCH, &b.rows, &b.n,
+                                 &a);
+        if (rc == AOP_OK && b.n > 0) {
+            rc = store_tx(s, reseal_hooks, &b);
+            str_copy(after, sizeof(after), b.rows[b.n - 1].id);
+        }
+        int n = b.n;
+        arena_free(&a);
+        if (rc != AOP_OK || n < CREDENTIALS_ROTATE_BATCH)
+            return rc;
+    }
+}
+
 aop_err credentials_rotate(store *s, vault *v, credentials_rotation *out)
 {
     char after[UUID_STR_LEN] = "", now[25];
@@ -652,6 +722,8 @@ aop_err credentials_rotate(store *s, vault *v, credentials_rotation *out)
         if (rc != AOP_OK || n < CREDENTIALS_ROTATE_BATCH)
             break;
     }
+    if (rc == AOP_OK)
+        rc = rotate_hooks(s, v, out);
     if (rc == AOP_OK && out->failed == 0) {
         char *fresh = vault_seal(v, CANARY_AD, CANARY_TEXT, sizeof(CANARY_TEXT) - 1);
         clock_format_rfc3339(clock_now_ms(), now);

@@ -77,7 +77,7 @@ typedef struct {
     long long rotated; /* re-sealed under the current key */
     long long failed;  /* that no configured key opens */
 } credentials_rotation;
-/* Re-seals every credential not sealed by the current key, in
+/* Re-seals every credential and webhook secret not sealed by the current key, in
  * transactions of CREDENTIALS_ROTATE_BATCH, then the canary (only when
  * nothing failed). Safe to run again after an interruption, and beside a
  * serving instance (a row changed meanwhile is left to that change, which

@@ -70,6 +70,10 @@ static json_t *execution_json(const store_execution *e, const store_exec_node *n
         ended && e->duration_ms >= 0 ? json_integer(e->duration_ms) : json_null(), "memoryBytes",
         (json_int_t)e->memory_bytes, "usage", usage_json(e->prompt_tokens, e->completion_tokens),
         "costUsd", e->cost_usd, "createdAt", e->created_at);
+    if (o && e->trigger_id[0])
+        json_object_set_new(o, "triggerId", json_string(e->trigger_id));
+    if (o && e->scheduled_for[0])
+        json_object_set_new(o, "scheduledFor", json_string(e->scheduled_for));
     if (o) {
         json_object_set_new(o, "parentExecutionId", e->parent_execution_id[0]
                                                         ? json_string(e->parent_execution_id)
@@ -143,6 +147,27 @@ static long long setting(const json_t *settings, const char *key, long long def)
     return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : def;
 }
 
+/* The queued row of v's current version (wf: v's JSON, parsed) for user_id. */
+static void fill_row(const wf_view *v, const json_t *wf, const char *user_id,
+                     const json_t *input, store_execution *out, arena *a)
+{
+    const json_t *settings = json_object_get(wf, "settings");
+    memset(out, 0, sizeof(*out));
+    ids_uuid7(out->id);
+    str_copy(out->workflow_id, sizeof(out->workflow_id), v->id);
+    out->workflow_version = v->version;
+    out->status = EXEC_QUEUED;
+    str_copy(out->trigger, sizeof(out->trigger), "api");
+    str_copy(out->triggered_by, sizeof(out->triggered_by), user_id);
+    out->timeout_ms = setting(settings, "timeoutMs", EXEC_DEFAULT_TIMEOUT_MS);
+    out->max_concurrency = setting(settings, "maxConcurrency", 0);
+    char *text = input ? json_dumps(input, JSON_COMPACT) : NULL;
+    out->input = arena_strdup(a, text ? text : "{}");
+    free(text);
+    clock_format_rfc3339(clock_now_ms(), out->created_at);
+    out->duration_ms = -1;
+}
+
 aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                            const json_t *input, store_execution *out, arena *a)
 {
@@ -153,22 +178,31 @@ aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *w
     if (v.access != WF_ACCESS_WRITE)
         return AOP_ERR_FORBIDDEN;
     json_t *wf = json_loadb(v.json, v.len, 0, NULL);
-    const json_t *settings = json_object_get(wf, "settings");
-    memset(out, 0, sizeof(*out));
-    ids_uuid7(out->id);
-    str_copy(out->workflow_id, sizeof(out->workflow_id), v.id);
-    out->workflow_version = v.version;
-    out->status = EXEC_QUEUED;
-    str_copy(out->trigger, sizeof(out->trigger), "api");
-    str_copy(out->triggered_by, sizeof(out->triggered_by), c->id);
-    out->timeout_ms = setting(settings, "timeoutMs", EXEC_DEFAULT_TIMEOUT_MS);
-    out->max_concurrency = setting(settings, "maxConcurrency", 0);
+    fill_row(&v, wf, c->id, input, out, a);
     json_decref(wf);
-    char *text = input ? json_dumps(input, JSON_COMPACT) : NULL;
-    out->input = arena_strdup(a, text ? text : "{}");
-    free(text);
-    clock_format_rfc3339(clock_now_ms(), out->created_at);
-    out->duration_ms = -1;
+    return AOP_OK;
+}
+
+aop_err executions_prepare_trigger(const app_ctx *app, const char *user_id,
+                                   const char *workflow_id, const json_t *input,
+                                   const char *trigger, const char *trigger_id,
+                                   store_execution *out, arena *a)
+{
+    wf_caller c = {.id = user_id, .admin = true};
+    wf_view v;
+    aop_err rc = workflows_view(app, &c, workflow_id, &v, a);
+    if (rc != AOP_OK)
+        return rc;
+    json_t *wf = json_loadb(v.json, v.len, 0, NULL);
+    const char *status = json_string_value(json_object_get(wf, "status"));
+    bool active = status && !strcmp(status, "active");
+    if (active)
+        fill_row(&v, wf, user_id, input, out, a);
+    json_decref(wf);
+    if (!active)
+        return AOP_ERR_WORKFLOW_INACTIVE;
+    str_copy(out->trigger, sizeof(out->trigger), trigger);
+    str_copy(out->trigger_id, sizeof(out->trigger_id), trigger_id);
     return AOP_OK;
 }
 

@@ -34,6 +34,16 @@
 aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                            const json_t *input, store_execution *out, arena *a);
 
+/* The queued execution row of a trigger (trigger "schedule" or "webhook",
+ * trigger_id its id) of workflow_id for user_id, the trigger's creator,
+ * whose access is not checked again (the trigger was made by someone
+ * allowed to run the workflow): AOP_ERR_WORKFLOW_INACTIVE unless the
+ * workflow is active, AOP_ERR_NOT_FOUND when it is gone. */
+aop_err executions_prepare_trigger(const app_ctx *app, const char *user_id,
+                                   const char *workflow_id, const json_t *input,
+                                   const char *trigger, const char *trigger_id,
+                                   store_execution *out, arena *a);
+
 /* Told once whether a wait saw the end. */
 typedef void (*executions_fn)(void *ctx, bool ok);
 /* Told once how a start went: AOP_OK (committed), AOP_ERR_QUOTA_EXCEEDED,

@@ -18,6 +18,11 @@ static int limit_or_reply(http_req *req, http_bucket bucket, const auth_identity
         STR_CAT(key, sizeof(key), "auth:", http_client_ip(req));
         max = cfg->auth_rate_limit_max;
         window = cfg->auth_rate_limit_window_ms;
+    } else if (bucket == BUCKET_HOOK) {
+        const char *hook = http_param(req, "id");
+        snprintf(key, sizeof(key), "hook:%.40s", hook ? hook : "");
+        max = cfg->rate_limit_max;
+        window = cfg->rate_limit_window_ms;
     } else {
         /* A key counts against its owner: one budget per user, however
          * many keys the user makes. */
@@ -59,7 +64,7 @@ int http_guard_limit_or_reply(http_req *req, const http_route *row, http_bucket 
     memset(id, 0, sizeof(*id));
     g->rc = AOP_OK;
     g->why = NULL;
-    if (row && row->access != ACCESS_PUBLIC)
+    if (row && row->access != ACCESS_PUBLIC && row->access != ACCESS_HOOK)
         g->rc = auth_authenticate(http_app(req), http_header(req, "Authorization"),
                                   http_header(req, "X-API-Key"), id, &g->why, http_arena(req));
     return bucket == BUCKET_NONE || limit_or_reply(req, bucket, id);
@@ -68,7 +73,7 @@ int http_guard_limit_or_reply(http_req *req, const http_route *row, http_bucket 
 int http_guard_access_or_reply(http_req *req, const http_route *r, const auth_identity *id,
                                const http_guard *g)
 {
-    if (r->access == ACCESS_PUBLIC)
+    if (r->access == ACCESS_PUBLIC || r->access == ACCESS_HOOK)
         return 1;
     if (g->rc != AOP_OK) {
         if (g->rc == AOP_ERR_UNAUTHORIZED || g->rc == AOP_ERR_TOKEN_EXPIRED)

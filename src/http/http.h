@@ -31,6 +31,13 @@ const char *http_header(const http_req *req, const char *name);
 const char *http_query(const http_req *req, const char *name);
 /* A path parameter of the matched route (":id" -> "id") or NULL. */
 const char *http_param(const http_req *req, const char *name);
+/* The body as it came (borrowed; not NUL-terminated), *len bytes. */
+const char *http_body_raw(const http_req *req, size_t *len);
+/* Calls fn(ctx, name, value) for each request header / query argument, in
+ * the order they came (repeats included; a value may be ""). */
+typedef void (*http_pair_fn)(void *ctx, const char *name, const char *value);
+void http_headers_each(const http_req *req, http_pair_fn fn, void *ctx);
+void http_query_each(const http_req *req, http_pair_fn fn, void *ctx);
 /* The parsed JSON body (borrowed) or NULL when the request had none. */
 json_t *http_body(const http_req *req);
 /* The client's address: the socket's, or behind TRUST_PROXY hops the

@@ -77,6 +77,32 @@ const http_route http_routes[] = {
     ROUTE("DELETE", "/api/executions/:id", api_executions_delete, ACCESS_AUTH, ROLE_ADMIN,
           BUCKET_GENERAL),
 
+    /* read or write on the schedule's workflow: the service answers 404 or 403 */
+    ROUTE("POST", "/api/workflows/:id/schedules", api_schedules_create, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("GET", "/api/workflows/:id/schedules", api_schedules_list, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("GET", "/api/schedules/:id", api_schedules_get, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("PATCH", "/api/schedules/:id", api_schedules_patch, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("DELETE", "/api/schedules/:id", api_schedules_delete, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("POST", "/api/schedules/:id/trigger", api_schedules_trigger, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+
+    /* write (read to list) on the webhook's workflow: the service answers 404 or 403 */
+    ROUTE("POST", "/api/workflows/:id/webhooks", api_webhooks_create, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("GET", "/api/workflows/:id/webhooks", api_webhooks_list, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("DELETE", "/api/webhooks/:id", api_webhooks_delete, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    ROUTE("POST", "/api/webhooks/:id/rotate", api_webhooks_rotate, ACCESS_AUTH, ROLES_ANY,
+          BUCKET_GENERAL),
+    /* the webhook's own auth, in its handler; limited per webhook */
+    ROUTE("POST", "/hooks/:id", api_hooks_call, ACCESS_HOOK, ROLES_ANY, BUCKET_HOOK),
+
     ROUTE("GET", "/api/budgets", api_budgets_list, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),
     ROUTE("POST", "/api/budgets", api_budgets_create, ACCESS_AUTH, ROLE_ADMIN, BUCKET_GENERAL),
     ROUTE("GET", "/api/budgets/:id", api_budgets_get, ACCESS_AUTH, ROLES_ANY, BUCKET_GENERAL),

@@ -16,6 +16,8 @@ typedef enum {
     ACCESS_PUBLIC,  /* no credentials read */
     ACCESS_AUTH,    /* a bearer token or an API key */
     ACCESS_BEARER,  /* a bearer token only: an API key answers 403 */
+    ACCESS_HOOK,    /* a webhook's own auth (its handler): no credentials read,
+                       any body, kept raw (http_body_raw) and not parsed */
 } http_access;
 
 /* Roles a row admits (a bit set); ROLES_ANY admits every role. */
@@ -28,6 +30,7 @@ typedef enum {
     BUCKET_NONE,    /* not rate limited (/health, /ready, /metrics) */
     BUCKET_GENERAL, /* RATE_LIMIT_*, per user (its API keys too) or client IP */
     BUCKET_AUTH,    /* AUTH_RATE_LIMIT_*, per client IP */
+    BUCKET_HOOK,    /* RATE_LIMIT_*, per webhook (the route's :id) */
 } http_bucket;
 
 typedef struct {

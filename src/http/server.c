@@ -106,6 +106,38 @@ const char *http_query(const http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+const char *http_body_raw(const http_req *req, size_t *len)
+{
+    *len = req->body.len;
+    return req->body.len ? req->body.data : "";
+}
+
+typedef struct {
+    http_pair_fn fn;
+    void *ctx;
+} pairs_ctx;
+
+static enum MHD_Result each_pair(void *p, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    pairs_ctx *x = p;
+    x->fn(x->ctx, key, value ? value : "");
+    return MHD_YES;
+}
+
+void http_headers_each(const http_req *req, http_pair_fn fn, void *ctx)
+{
+    pairs_ctx x = {fn, ctx};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, each_pair, &x);
+}
+
+void http_query_each(const http_req *req, http_pair_fn fn, void *ctx)
+{
+    pairs_ctx x = {fn, ctx};
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, each_pair, &x);
+}
+
 const char *http_param(const http_req *req, const char *name)
 {
     size_t n = strlen(name);
@@ -401,7 +433,7 @@ static void dispatch(http_req *req)
     http_guard g;
     log_set_request_id(req->request_id);
     if (!http_guard_limit_or_reply(req, row, bucket_of(req, row), &req->identity, &g) ||
-        !body_ok_or_reply(req))
+        (!(req->route && req->route->access == ACCESS_HOOK) && !body_ok_or_reply(req)))
         goto out;
     if (!req->route) {
         reply_no_route(req);

@@ -281,7 +281,7 @@ enum { STORE_WF_F_READER = 1, STORE_WF_F_STATUS = 2, STORE_WF_F_TAG = 4, STORE_W
        STORE_WF_F_SEARCH = 16 };
 extern db_list store_wf_list;
 enum { STORE_EXEC_F_READER = 1, STORE_EXEC_F_WORKFLOW = 2, STORE_EXEC_F_STATUS = 4,
-       STORE_EXEC_F_RANGE = 8 };
+       STORE_EXEC_F_RANGE = 8, STORE_EXEC_F_TRIGGER = 16 };
 extern db_list store_exec_list;
 extern const db_sql store_exec_claim_sql; /* SQLite's */
 extern const db_sql store_exec_pick_sql;  /* PostgreSQL's first part */

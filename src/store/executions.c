@@ -26,9 +26,10 @@
 #define EXEC_COLUMNS                                                                         \
     "id, workflow_id, workflow_version, status, trigger, triggered_by, created_at, "         \
     "started_at, finished_at, duration_ms, memory_bytes, prompt_tokens, completion_tokens, " \
-    "total_tokens, cost_usd, timeout_ms, max_concurrency, deadline_ms, claims, "           \
-    "parent_execution_id, root_execution_id, depth, parent_node_id, parent_attempt, error, input"
-#define EXEC_NCOLUMNS 26
+    "total_tokens, cost_usd, timeout_ms, max_concurrency, deadline_ms, claims, trigger_id, "     \
+    "scheduled_for, parent_execution_id, root_execution_id, depth, parent_node_id, "            \
+    "parent_attempt, error, input"
+#define EXEC_NCOLUMNS 28
 
 /* Bound integer $n that is NULL when negative. */
 #define NULL_IF_NEG(n) "CASE WHEN " n " < 0 THEN NULL ELSE " n " END"
@@ -60,7 +61,7 @@
 static const db_sql q_insert = DB_BOTH(
     "INSERT INTO executions (" EXEC_COLUMNS ", output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
     "$9, " NULL_IF_NEG("$10") ", $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, "
-    "$23, $24, $25, $26, $27)");
+    "$23, $24, $25, $26, $27, $28, $29)");
 static const db_sql q_get = DB_BOTH(
     "SELECT " EXEC_COLUMNS ", output FROM executions WHERE id = $1");
 static const db_sql q_exists = DB_BOTH("SELECT COUNT(*) FROM executions WHERE id = $1");
@@ -402,8 +403,9 @@ static const db_col exec_cols[] = {
     E(DB_INT, memory_bytes), E(DB_INT, prompt_tokens), E(DB_INT, completion_tokens),
     E(DB_INT, total_tokens), E(DB_DOUBLE, cost_usd), E(DB_INT, timeout_ms),
     E(DB_INT, max_concurrency), E(DB_INT, deadline_ms), E(DB_INT, claims),
-    E(DB_COPY, parent_execution_id), E(DB_COPY, root_execution_id), E(DB_INT, depth),
-    E(DB_COPY, parent_node_id), E(DB_INT, parent_attempt), E(DB_DUP_OR_NULL, error), E(DB_DUP, input), E(DB_DUP_OR_NULL, output),
+    E(DB_COPY, trigger_id), E(DB_COPY, scheduled_for), E(DB_COPY, parent_execution_id),
+    E(DB_COPY, root_execution_id), E(DB_INT, depth), E(DB_COPY, parent_node_id),
+    E(DB_INT, parent_attempt), E(DB_DUP_OR_NULL, error), E(DB_DUP, input), E(DB_DUP_OR_NULL, output),
 };
 static const db_row exec_row = DB_ROW(exec_cols, store_execution),
                     exec_list_row = {exec_cols, EXEC_NCOLUMNS, sizeof(store_execution)};
@@ -436,12 +438,13 @@ static const db_row event_row = DB_ROW(event_cols, event_rows);
 /* triggered_by is '' when there is no user, never NULL (see migration 5). */
 static aop_err insert(db_op *o, const store_execution *e)
 {
-    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "ttiti" "ttt", e->id,
+    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "tt" "ttiti" "ttt", e->id,
                    e->workflow_id, e->workflow_version, exec_status_name(e->status), e->trigger,
                    e->triggered_by, e->created_at, db_opt(e->started_at),
                    db_opt(e->finished_at), e->duration_ms, e->memory_bytes, e->prompt_tokens,
                    e->completion_tokens, e->total_tokens, e->cost_usd, e->timeout_ms,
-                   e->max_concurrency, e->deadline_ms, e->claims, db_opt(e->parent_execution_id),
+                   e->max_concurrency, e->deadline_ms, e->claims, db_opt(e->trigger_id),
+                   db_opt(e->scheduled_for), db_opt(e->parent_execution_id),
                    db_opt(e->root_execution_id), e->depth, db_opt(e->parent_node_id),
                    e->parent_attempt, e->error, e->input, e->output);
 }
@@ -893,7 +896,7 @@ aop_err store_execution_owned(store *s, const char *id, const char *owner, long 
 
 /* ---- the list ---- */
 
-#define NFILTERS 4 /* reader, workflow, status, range: STORE_EXEC_F_* bits */
+#define NFILTERS 5 /* reader, workflow, status, range, trigger: STORE_EXEC_F_* bits */
 #define NSORTS 4
 
 static const db_sql list_terms[NFILTERS] = {
@@ -906,6 +909,7 @@ static const db_sql list_terms[NFILTERS] = {
     DB_BOTH("e.workflow_id = $1"),
     DB_BOTH("e.status = $1"),
     DB_BOTH("e.created_at >= $1 AND e.created_at < $2"),
+    DB_BOTH("e.trigger = $1"),
 };
 /* With a workflow, its index bounds the rows read; the unary + keeps
  * SQLite from walking every row of the status instead (it would, for the
@@ -958,6 +962,10 @@ aop_err store_execution_list(store *s, const store_exec_query *q, store_executio
         f |= STORE_EXEC_F_RANGE;
         v[nv++] = DB_TEXT(q->from ? q->from : TS_MIN);
         v[nv++] = DB_TEXT(q->to ? q->to : TS_MAX);
+    }
+    if (q->trigger) {
+        f |= STORE_EXEC_F_TRIGGER;
+        v[nv++] = DB_TEXT(q->trigger);
     }
     void *items = NULL;
     aop_err rc = db_page(&o, db_list_sql(&store_exec_list, f, 0, false, true),

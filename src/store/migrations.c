@@ -516,11 +516,81 @@ static const db_sql m11[] = {
 };
 
 /*
+ * 012: triggers (docs/api.md, "Triggers"). Executions say what started them
+ * (trigger_id: the schedule or webhook; scheduled_for: a schedule's due
+ * time). A schedule_runs row is written in the transaction that queues the
+ * execution of a due time, and its key is the due time itself, so a due
+ * time runs at most once whatever the number of instances or restarts.
+ * schedules.pending_for is the one start buffer_one keeps. A webhook holds
+ * its secret sealed by the credentials vault (secret, key_id), and during a
+ * rotation's grace also the one before (old_secret, old_key_id, until
+ * old_until_ms). webhook_keys keeps an Idempotency-Key's answer until
+ * expires_ms; execution_id NULL while the first request is being handled.
+ */
+static const db_sql m12[] = {
+    DB_BOTH("ALTER TABLE executions ADD COLUMN trigger_id TEXT;\n"
+            "ALTER TABLE executions ADD COLUMN scheduled_for TEXT;\n"
+            "CREATE INDEX executions_trigger_idx ON executions (trigger, created_at, id);\n"
+            "CREATE INDEX executions_trigger_id_idx ON executions (trigger_id, status) "
+            "WHERE trigger_id IS NOT NULL;\n"
+            "CREATE TABLE schedules (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
+            "  cron TEXT NOT NULL,\n"
+            "  timezone TEXT NOT NULL,\n"
+            "  input {JSON} NOT NULL DEFAULT '{}',\n"
+            "  overlap TEXT NOT NULL CHECK (overlap IN ('skip','allow','buffer_one')),\n"
+            "  enabled BOOLEAN NOT NULL,\n"
+            "  last_run_at TEXT,\n"
+            "  pending_for TEXT,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  created_by TEXT NOT NULL,\n"
+            "  updated_at TEXT NOT NULL\n"
+            ");\n"
+            "CREATE INDEX schedules_workflow_idx ON schedules (workflow_id, created_at, id);\n"
+            "CREATE INDEX schedules_enabled_idx ON schedules (enabled, id);\n"
+            "CREATE TABLE schedule_runs (\n"
+            "  schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,\n"
+            "  scheduled_for TEXT NOT NULL,\n"
+            "  execution_id TEXT,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  PRIMARY KEY (schedule_id, scheduled_for)\n"
+            ");\n"
+            "CREATE INDEX schedule_runs_created_idx ON schedule_runs (created_at);\n"
+            "CREATE TABLE webhooks (\n"
+            "  id TEXT PRIMARY KEY,\n"
+            "  workflow_id TEXT NOT NULL REFERENCES workflows (id) ON DELETE CASCADE,\n"
+            "  name TEXT NOT NULL,\n"
+            "  auth TEXT NOT NULL CHECK (auth IN ('none','token','hmac')),\n"
+            "  response TEXT NOT NULL CHECK (response IN ('async','sync')),\n"
+            "  secret TEXT NOT NULL,\n"
+            "  key_id TEXT NOT NULL,\n"
+            "  old_secret TEXT,\n"
+            "  old_key_id TEXT,\n"
+            "  old_until_ms {INT} NOT NULL DEFAULT 0,\n"
+            "  created_at TEXT NOT NULL,\n"
+            "  created_by TEXT NOT NULL,\n"
+            "  last_called_at TEXT\n"
+            ");\n"
+            "CREATE INDEX webhooks_workflow_idx ON webhooks (workflow_id, created_at, id);\n"
+            "CREATE TABLE webhook_keys (\n"
+            "  webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,\n"
+            "  idem_key TEXT NOT NULL,\n"
+            "  execution_id TEXT,\n"
+            "  status_code {INT} NOT NULL DEFAULT 0,\n"
+            "  expires_ms {INT} NOT NULL,\n"
+            "  PRIMARY KEY (webhook_id, idem_key)\n"
+            ");\n"
+            "CREATE INDEX webhook_keys_expires_idx ON webhook_keys (expires_ms);\n"),
+    {0},
+};
+
+/*
  * 013: child executions (workflow nodes). A child names its parent, the
  * root of its tree and its depth (0 at the root), and the parent's node
  * and attempt that started it: one child per attempt (the unique index),
  * so a parent resumed after a crash finds the child it started instead of
- * starting another. Versions 9 and 12 belong to other changes.
+ * starting another. (Versions 9 and 10 were never used.)
  *
  * agent_steps: what an agent node's loop finished, one row each (a model
  * answer, a tool call's result), committed as it finishes, in order (seq
@@ -563,6 +633,7 @@ const store_migration store_migrations[] = {
     {7, "007_credentials", m7},
     {8, "008_execution_events", m8},
     {11, "011_approvals", m11},
+    {12, "012_triggers", m12},
     {13, "013_agents", m13},
 };
 

@@ -168,8 +168,10 @@ typedef struct {
     char workflow_id[UUID_STR_LEN];
     long long workflow_version;
     exec_status status;
-    char trigger[16];             /* "api" */
+    char trigger[16];             /* "api", "schedule", "webhook" */
     char triggered_by[UUID_STR_LEN];
+    char trigger_id[UUID_STR_LEN]; /* the schedule's or webhook's id; "" for none */
+    char scheduled_for[25];       /* a schedule's due time; "" for none */
     char *input;                  /* JSON */
     char *output;                 /* JSON or NULL */
     char *error;                  /* JSON {code, message, nodeId} or NULL */
@@ -239,6 +241,7 @@ typedef struct {
     const char *workflow_id; /* filters, NULL when absent */
     int status;              /* exec_status or -1 */
     const char *from, *to;   /* created_at >= from, < to (RFC 3339 ms), or NULL */
+    const char *trigger;     /* api, schedule, webhook, or NULL */
     store_exec_sort sort;
     bool desc;
     long long offset, limit;
@@ -745,6 +748,113 @@ aop_err store_credential_canary_get(store *s, char **secret, arena *a);
  * instance was first), or, with replace, over the one there. */
 aop_err store_credential_canary_put(store *s, const char *secret, const char *key_id,
                                     const char *now, bool replace);
+
+/* One schedules row (docs/api.md, "Triggers"). "" timestamps are NULL. */
+typedef struct {
+    char id[UUID_STR_LEN];
+    char workflow_id[UUID_STR_LEN];
+    char cron[257];               /* CRON_TEXT_MAX bytes at most */
+    char timezone[65];            /* CRON_ZONE_MAX bytes at most */
+    char *input;                  /* JSON object */
+    char overlap[16];             /* skip | allow | buffer_one */
+    bool enabled;
+    char last_run_at[25];         /* scheduledFor of the latest run */
+    char pending_for[25];         /* buffer_one: the due time held back */
+    char created_at[25];
+    char created_by[UUID_STR_LEN];
+    char updated_at[25];
+} store_schedule;
+
+aop_err store_schedule_insert(store *s, const store_schedule *sc);
+aop_err store_schedule_get(store *s, const char *id, store_schedule *out, arena *a);
+/* A workflow's schedules, oldest first. */
+aop_err store_schedule_list(store *s, const char *workflow_id, long long offset, long long limit,
+                            store_schedule **out, int *n, long long *total, arena *a);
+/* Inside the transaction that then inserts one: the workflow's schedules
+ * (on PostgreSQL after locking the workflow's row, so that the count holds
+ * across processes). */
+aop_err store_schedule_count(store *s, const char *workflow_id, long long *n);
+/* Writes cron, timezone, input, overlap, enabled (disabling drops a
+ * pending start) and updated_at of sc->id. AOP_ERR_NOT_FOUND. */
+aop_err store_schedule_update(store *s, const store_schedule *sc);
+/* With its runs. AOP_ERR_NOT_FOUND. */
+aop_err store_schedule_delete(store *s, const char *id);
+/* Up to max enabled schedules with ids after `after` ("" from the first),
+ * in id order. */
+aop_err store_schedule_enabled(store *s, const char *after, int max, store_schedule **out, int *n,
+                               arena *a);
+/* Inside the transaction that queues its execution: records the run of
+ * due time scheduled_for of schedule id; *won false (nothing written) when
+ * it is recorded already, by this or any other process. */
+aop_err store_schedule_run_claim(store *s, const char *id, const char *scheduled_for,
+                                 const char *execution_id, const char *now, bool *won);
+/* *n: executions of schedule id that are queued, running or waiting. */
+aop_err store_schedule_active(store *s, const char *id, long long *n);
+/* last_run_at becomes the later of itself and last_run_at (NULL: left as
+ * it is), pending_for becomes pending_for ("" or NULL: none). */
+aop_err store_schedule_mark(store *s, const char *id, const char *last_run_at,
+                            const char *pending_for);
+/* buffer_one: due becomes the start schedule id holds back, unless it
+ * holds one already (the first held due time stays; later ones are
+ * skipped). */
+aop_err store_schedule_hold(store *s, const char *id, const char *due);
+/* Deletes run records created before `before`; *n how many. */
+aop_err store_schedule_runs_prune(store *s, const char *before, long long *n);
+
+/* One webhooks row. secret and old_secret are sealed by the vault (bound
+ * to the webhook's id); old_secret NULL, old_until_ms 0 when none. */
+typedef struct {
+    char id[UUID_STR_LEN];
+    char workflow_id[UUID_STR_LEN];
+    char *name;
+    char auth[8];                 /* none | token | hmac */
+    char response[8];             /* async | sync */
+    char *secret;
+    char key_id[24];
+    char *old_secret;
+    char old_key_id[24];
+    long long old_until_ms;
+    char created_at[25];
+    char created_by[UUID_STR_LEN];
+    char last_called_at[25];
+} store_webhook;
+
+aop_err store_webhook_insert(store *s, const store_webhook *w);
+/* One lookup by primary key. AOP_ERR_NOT_FOUND. */
+aop_err store_webhook_get(store *s, const char *id, store_webhook *out, arena *a);
+aop_err store_webhook_list(store *s, const char *workflow_id, long long offset, long long limit,
+                           store_webhook **out, int *n, long long *total, arena *a);
+aop_err store_webhook_delete(store *s, const char *id);
+/* As store_schedule_count, for webhooks. */
+aop_err store_webhook_count(store *s, const char *workflow_id, long long *n);
+/* The secret becomes secret (sealed, under key_id); the one it had, was,
+ * stays good until old_until_ms. AOP_ERR_CONFLICT when the secret is no
+ * longer was (another rotation came first). */
+aop_err store_webhook_rotate(store *s, const char *id, const char *was, const char *secret,
+                             const char *key_id, long long old_until_ms);
+aop_err store_webhook_touch(store *s, const char *id, const char *at);
+/* Inside the transaction that queues the call's execution: keeps key's
+ * answer (execution_id, status_code) until expires_ms, *won true; or,
+ * when the key has an unexpired answer already, *won false and that answer
+ * in first_id and *first_status (a concurrent first call is waited for). */
+aop_err store_webhook_key_claim(store *s, const char *webhook_id, const char *key,
+                                const char *execution_id, long long status_code,
+                                long long now_ms, long long expires_ms, bool *won,
+                                char first_id[UUID_STR_LEN], long long *first_status);
+/* The status code the first call answered in the end (a sync call's 200). */
+aop_err store_webhook_key_status(store *s, const char *webhook_id, const char *key,
+                                 long long status_code);
+aop_err store_webhook_keys_prune(store *s, long long now_ms, long long *n);
+/* Up to max webhooks, ids after `after` in order, with a secret (current,
+ * or one in its grace) sealed under another key than key_id. */
+aop_err store_webhook_stale(store *s, const char *key_id, const char *after, int max,
+                            store_webhook **out, int *n, arena *a);
+/* Replaces the sealed secret was (and old_was, NULL for none) by secret
+ * (and old_secret) under key_id; *done false when either changed meanwhile
+ * (a rotation of the webhook's secret came first). */
+aop_err store_webhook_reseal(store *s, const char *id, const char *was, const char *secret,
+                             const char *old_was, const char *old_secret, const char *key_id,
+                             bool *done);
 
 #define STORE_EVENT_MAX 7900 /* bytes of one published payload */
 

@@ -205,6 +205,16 @@ aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, w
     return out->access == WF_ACCESS_NONE ? AOP_ERR_NOT_FOUND : AOP_OK;
 }
 
+aop_err workflows_reach(const app_ctx *app, const wf_caller *c, const char *id, bool write,
+                        arena *a)
+{
+    wf_view v;
+    aop_err rc = workflows_view(app, c, id, &v, a);
+    if (rc != AOP_OK)
+        return rc;
+    return write && v.access != WF_ACCESS_WRITE ? AOP_ERR_FORBIDDEN : AOP_OK;
+}
+
 /* ---- writes ---- */
 
 typedef struct {

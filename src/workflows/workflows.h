@@ -76,6 +76,12 @@ typedef struct {
 aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, wf_view *out,
                        arena *a);
 
+/* workflows_view for an access check alone: AOP_OK when c may read the
+ * workflow (and write it, when write), AOP_ERR_NOT_FOUND when c may not
+ * read it, AOP_ERR_FORBIDDEN when c may read but not write. */
+aop_err workflows_reach(const app_ctx *app, const wf_caller *c, const char *id, bool write,
+                        arena *a);
+
 /* Whether the caller of v (from workflows_view) may send an update; sharing
  * when it carries permissions. AOP_OK, AOP_ERR_NOT_FOUND or
  * AOP_ERR_FORBIDDEN; workflows_update applies the same rule again to the row

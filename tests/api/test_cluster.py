@@ -594,6 +594,73 @@ def test_cancel_and_delete_on_one_instance_end_streams_on_another(aop_server, se
     assert s2.ended
 
 
+# ---------------------------------------------------------------- triggers
+
+def test_each_due_time_runs_once_across_three_instances(aop_server, services):
+    """One every-second schedule for 20 s on three instances: each due time exactly once."""
+    a, b, c = cluster(aop_server, services)
+    user = register(a)
+    w = create_workflow(a, user, [transform("t", {})])
+    r = b.post("/api/workflows/%s/schedules" % w["id"], headers=H(user),
+               json={"cron": "* * * * * *", "overlap": "allow"})
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    t0 = time.time()
+    time.sleep(20)
+    r = c.request("PATCH", "/api/schedules/" + sid, headers=H(user), json={"enabled": False})
+    assert r.status_code == 200, r.text
+    t1 = time.time()
+    time.sleep(1.5)  # a due time being started as it was disabled commits meanwhile
+    runs, page = [], 1
+    while True:
+        r = a.get("/api/executions", headers=H(user),
+                  params={"trigger": "schedule", "limit": 100, "page": page})
+        data = r.json()["data"]
+        runs += [e for e in data if e.get("triggerId") == sid]
+        if len(data) < 100:
+            break
+        page += 1
+    due = sorted(e["scheduledFor"] for e in runs)
+    assert len(due) == len(set(due)), "a due time ran twice: %r" % due
+    # every second between the first and the disabling ran (allowing the edges)
+    assert len(due) >= int(t1 - t0) - 2, (len(due), due)
+    secs = [int(time.mktime(time.strptime(d[:19], "%Y-%m-%dT%H:%M:%S"))) for d in due]
+    assert secs == list(range(secs[0], secs[0] + len(secs))), "gaps: %r" % due
+
+
+def test_a_schedule_change_applies_on_every_instance(aop_server, services):
+    a, b, c = cluster(aop_server, services)
+    user = register(a)
+    w = create_workflow(a, user, [transform("t", {})])
+    r = a.post("/api/workflows/%s/schedules" % w["id"], headers=H(user),
+               json={"cron": "0 0 1 1 *", "overlap": "allow"})
+    sid = r.json()["id"]
+    # changed on b to every second; every instance must know it within a second or so
+    r = b.request("PATCH", "/api/schedules/" + sid, headers=H(user), json={"cron": "* * * * * *"})
+    assert r.status_code == 200, r.text
+    time.sleep(3.5)
+    r = c.request("DELETE", "/api/schedules/" + sid, headers=H(user))
+    assert r.status_code == 204
+    time.sleep(1.5)
+    runs = [e for e in a.get("/api/executions", headers=H(user),
+                             params={"trigger": "schedule", "limit": 100}).json()["data"]]
+    n = len(runs)
+    assert 2 <= n <= 5, n
+    time.sleep(2)
+    assert len(a.get("/api/executions", headers=H(user),
+                     params={"trigger": "schedule", "limit": 100}).json()["data"]) == n
+
+
+def test_idempotency_key_holds_across_instances(aop_server, services):
+    a, b, c = cluster(aop_server, services)
+    user = register(a)
+    w = create_workflow(a, user, [transform("t", {})])
+    r = a.post("/api/workflows/%s/webhooks" % w["id"], headers=H(user), json={"auth": "none"})
+    hid = r.json()["id"]
+    rs = at_once([a, b, c], 9, lambda sess, srv, i: sess.post(
+        srv.url + "/hooks/" + hid, data=b"{}", headers={"Idempotency-Key": "k1"}, timeout=30))
+    assert {r.status_code for r in rs} == {202}, [r.text for r in rs]
+    assert len({r.json()["executionId"] for r in rs}) == 1
 # ---------------------------------------------------------------- child executions
 
 def test_children_run_on_any_instance_and_wake_their_parents(aop_server, services):

@@ -136,3 +136,31 @@ def test_a_key_is_required_where_it_cannot_be_generated(run_cli):
                    BCRYPT_COST="10")
     r = run_cli(["serve"], env=env, timeout=20)
     assert r.returncode == 2 and "CREDENTIALS_KEY" in r.err, r
+
+
+def test_rotate_reseals_webhook_secrets(aop_server, run_cli):
+    """Webhook secrets are sealed by the same key: rotate moves them too, the one in its
+    rotation grace included, and the webhook still verifies under the new key alone."""
+    import hashlib
+    import hmac
+    import time
+    srv = aop_server(**engine_env(CREDENTIALS_KEY=KEY_A))
+    u = register(srv)
+    wf = create_workflow(srv, u, [])
+    r = srv.post("/api/workflows/%s/webhooks" % wf["id"], json={"auth": "hmac"}, headers=H(u))
+    hook = r.json()
+    old = hook["secret"]
+    new = srv.post("/api/webhooks/%s/rotate" % hook["id"], headers=H(u)).json()["secret"]
+    srv.stop()
+    rot = run_cli(["credentials", "rotate"], env=engine_env(CREDENTIALS_KEY=KEY_B, CREDENTIALS_OLD_KEYS=KEY_A))
+    assert rot.returncode == 0 and '"failed":0' in rot.out, rot
+    assert '"rotated":1' in rot.out, rot.out
+    srv = aop_server(**engine_env(CREDENTIALS_KEY=KEY_B))
+
+    def call(secret):
+        ts, body = str(int(time.time())), b'{"a":1}'
+        sig = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+        return srv.post("/hooks/" + hook["id"], data=body,
+                        headers={"X-AOP-Timestamp": ts, "X-AOP-Signature": "sha256=" + sig}).status_code
+    assert call(new) == 202 and call(old) == 202  # the old one is still in its grace
+    assert call("0" * 64) == 401

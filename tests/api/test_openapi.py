@@ -80,6 +80,11 @@ def test_public_routes_need_nothing_and_bearer_routes_refuse_api_keys():
             assert security == [] or {} in security, (method, path, security)
         elif access == "ACCESS_BEARER":
             assert schemes == {"bearerAuth"}, (method, path, security)
+        elif access == "ACCESS_HOOK":
+            # the webhook's own auth: none, its token or its signature
+            assert {} in security and schemes == {"webhookToken", "webhookSignature"}, \
+                (method, path, security)
+            assert 401 in map(int, op["responses"]), (method, path)
         else:
             assert schemes == {"bearerAuth", "apiKey"}, (method, path, security)
             assert 401 in map(int, op["responses"]), (method, path)

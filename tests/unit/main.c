@@ -32,6 +32,7 @@ extern const unit_test forwarded_tests[];
 extern const unit_test redact_tests[];
 extern const unit_test credentials_tests[];
 extern const unit_test credentials_store_tests[];
+extern const unit_test triggers_store_tests[];
 extern const unit_test users_tests[];
 extern const unit_test store_tests[];
 extern const unit_test log_metrics_tests[];
@@ -69,6 +70,7 @@ static const suite suites[] = {
     SUITE(redact_tests),
     SUITE(credentials_tests),
     SUITE(credentials_store_tests),
+    SUITE(triggers_store_tests),
     SUITE(users_tests),
     SUITE(store_tests),
     SUITE(log_metrics_tests),
