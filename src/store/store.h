@@ -186,7 +186,7 @@ typedef struct {
     long long max_concurrency;    /* settings.maxConcurrency when queued; 0: no limit */
     long long deadline_ms;        /* wall-clock ms it times out at; 0 until first claimed */
     long long claims;             /* times it has been claimed (> 1: resumed) */
-    /* A child execution (a workflow node's, migration 10): its parent, the
+    /* A child execution (a workflow node's, migration 13): its parent, the
      * root of its tree ("" both at the root), its depth (0 at the root),
      * and the parent's node and attempt that started it ("" and 0). */
     char parent_execution_id[UUID_STR_LEN];
@@ -580,7 +580,7 @@ aop_err store_execution_child(store *s, const char *parent, const char *node_id,
  * running, at most max of them. */
 aop_err store_execution_children_active(store *s, const char *parent, int max, char ***ids,
                                         int *n, arena *a);
-/* One agent_steps row (migration 10): step seq (from 1) of an agent node's
+/* One agent_steps row (migration 13): step seq (from 1) of an agent node's
  * loop; kind "model" (data: the model's message) or "tool" (data: the
  * result sent back for call_id). */
 typedef struct {
