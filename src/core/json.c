@@ -99,6 +99,75 @@ int json_depth(const char *p, size_t n, int limit)
     return deepest;
 }
 
+/* The index of the quote closing the string whose opening quote is p[i], or n. */
+static size_t string_end(const char *p, size_t n, size_t i)
+{
+    for (i++; i < n && p[i] != '"'; i++)
+        if (p[i] == '\\')
+            i++;
+    return i < n ? i : n;
+}
+
+static bool json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The end of the value starting at p[i]: the index of the ',', '}' or ']'
+ * that follows it at its level, or n. */
+static size_t value_end(const char *p, size_t n, size_t i)
+{
+    int depth = 0;
+    for (; i < n; i++) {
+        char c = p[i];
+        if (c == '"')
+            i = string_end(p, n, i);
+        else if (c == '{' || c == '[')
+            depth++;
+        else if ((c == '}' || c == ']') && depth-- == 0)
+            break;
+        else if (c == ',' && depth == 0)
+            break;
+    }
+    return i < n ? i : n;
+}
+
+int json_member_text(const char *p, size_t n, const char *key, const char **val, size_t *vlen)
+{
+    size_t i = 0, klen = strlen(key);
+    while (i < n && json_space(p[i]))
+        i++;
+    if (i >= n || p[i] != '{')
+        return -1;
+    for (i++; i < n;) {
+        while (i < n && (json_space(p[i]) || p[i] == ','))
+            i++;
+        if (i >= n || p[i] != '"')
+            return -1; /* the end of the object */
+        size_t k = i + 1, kend = string_end(p, n, i);
+        if (kend >= n)
+            return -1;
+        i = kend + 1;
+        while (i < n && (json_space(p[i]) || p[i] == ':'))
+            i++;
+        size_t end = value_end(p, n, i);
+        if (kend - k == klen && memcmp(p + k, key, klen) == 0) {
+            size_t e = end;
+            while (e > i && json_space(p[e - 1]))
+                e--;
+            if (e == i)
+                return -1;
+            *val = p + i;
+            *vlen = e - i;
+            return 0;
+        }
+        if (end >= n || p[end] != ',')
+            return -1;
+        i = end + 1;
+    }
+    return -1;
+}
+
 aop_err json_parse_body(const char *p, size_t n, json_t **out, char *why, size_t whylen)
 {
     *out = NULL;

@@ -147,11 +147,21 @@ static long long setting(const json_t *settings, const char *key, long long def)
     return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : def;
 }
 
-/* The queued row of v's current version (wf: v's JSON, parsed) for user_id. */
-static void fill_row(const wf_view *v, const json_t *wf, const char *user_id,
-                     const json_t *input, store_execution *out, arena *a)
+/* Member key of the workflow v (parsed alone, a new reference), or NULL. */
+static json_t *wf_member(const wf_view *v, const char *key)
 {
-    const json_t *settings = json_object_get(wf, "settings");
+    const char *p;
+    size_t n;
+    return json_member_text(v->json, v->len, key, &p, &n) == 0
+               ? json_loadb(p, n, JSON_DECODE_ANY, NULL)
+               : NULL;
+}
+
+/* The queued row of v's current version for user_id. */
+static void fill_row(const wf_view *v, const char *user_id, const json_t *input,
+                     store_execution *out, arena *a)
+{
+    json_t *settings = wf_member(v, "settings");
     memset(out, 0, sizeof(*out));
     ids_uuid7(out->id);
     str_copy(out->workflow_id, sizeof(out->workflow_id), v->id);
@@ -166,6 +176,7 @@ static void fill_row(const wf_view *v, const json_t *wf, const char *user_id,
     free(text);
     clock_format_rfc3339(clock_now_ms(), out->created_at);
     out->duration_ms = -1;
+    json_decref(settings);
 }
 
 aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *workflow_id,
@@ -177,9 +188,7 @@ aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *w
         return rc;
     if (v.access != WF_ACCESS_WRITE)
         return AOP_ERR_FORBIDDEN;
-    json_t *wf = json_loadb(v.json, v.len, 0, NULL);
-    fill_row(&v, wf, c->id, input, out, a);
-    json_decref(wf);
+    fill_row(&v, c->id, input, out, a);
     return AOP_OK;
 }
 
@@ -193,12 +202,11 @@ aop_err executions_prepare_trigger(const app_ctx *app, const char *user_id,
     aop_err rc = workflows_view(app, &c, workflow_id, &v, a);
     if (rc != AOP_OK)
         return rc;
-    json_t *wf = json_loadb(v.json, v.len, 0, NULL);
-    const char *status = json_string_value(json_object_get(wf, "status"));
-    bool active = status && !strcmp(status, "active");
+    json_t *status = wf_member(&v, "status");
+    bool active = json_is_string(status) && !strcmp(json_string_value(status), "active");
+    json_decref(status);
     if (active)
-        fill_row(&v, wf, user_id, input, out, a);
-    json_decref(wf);
+        fill_row(&v, user_id, input, out, a);
     if (!active)
         return AOP_ERR_WORKFLOW_INACTIVE;
     str_copy(out->trigger, sizeof(out->trigger), trigger);
@@ -235,6 +243,15 @@ aop_err executions_start(const app_ctx *app, const store_execution *row, executi
         engine_refused_quota(app->engine);
     }
     return rc;
+}
+
+aop_err executions_start_wait(const app_ctx *app, const store_execution *row,
+                              long long timeout_ms, executions_run_fn fn, void *ctx)
+{
+    return engine_submit_wait(app->engine, row, app->cfg->quota_active_executions, timeout_ms,
+                              fn, ctx) == 0
+               ? AOP_OK
+               : AOP_ERR_UNAVAILABLE;
 }
 
 static bool ended(exec_status s)
@@ -316,6 +333,23 @@ static bool cached(const app_ctx *app, const wf_caller *c, const char *id, cache
     return ok;
 }
 
+/* row's JSON, cached in slot (from a miss) once it has ended. */
+static aop_err row_json(const app_ctx *app, const store_execution *row, cache_slot *slot,
+                        char **json, size_t *len, arena *a)
+{
+    aop_err rc = full_json(app, row, json, len, a);
+    long long gen = prune_gen(app);
+    if (rc == AOP_OK && ended(row->status) && gen >= 0) {
+        buf b;
+        buf_init(&b, 0);
+        buf_printf(&b, "%lld\n%s\n", gen, row->workflow_id);
+        buf_append(&b, *json, *len);
+        cache_item_fill(app->cache, slot, b.data, b.len, EXEC_TTL_MS);
+        buf_free(&b);
+    }
+    return rc;
+}
+
 aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, char **json,
                        size_t *len, arena *a)
 {
@@ -327,18 +361,7 @@ aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, c
         return rc;
     store_execution row;
     rc = read_row(app, c, id, false, &row, a);
-    if (rc == AOP_OK)
-        rc = full_json(app, &row, json, len, a);
-    long long gen = prune_gen(app);
-    if (rc == AOP_OK && ended(row.status) && gen >= 0) {
-        buf b;
-        buf_init(&b, 0);
-        buf_printf(&b, "%lld\n%s\n", gen, row.workflow_id);
-        buf_append(&b, *json, *len);
-        cache_item_fill(app->cache, &slot, b.data, b.len, EXEC_TTL_MS);
-        buf_free(&b);
-    }
-    return rc;
+    return rc == AOP_OK ? row_json(app, &row, &slot, json, len, a) : rc;
 }
 
 aop_err executions_result(const app_ctx *app, const wf_caller *c, const char *id,
@@ -350,7 +373,13 @@ aop_err executions_result(const app_ctx *app, const wf_caller *c, const char *id
     if (rc != AOP_OK)
         return rc;
     *status = row.status;
-    return ended(row.status) ? executions_get(app, c, id, json, len, a) : AOP_OK;
+    if (!ended(row.status))
+        return AOP_OK;
+    cache_slot slot;
+    if (cached(app, c, id, &slot, json, len, a, &rc))
+        return rc;
+    rc = may_reach(app, c, row.workflow_id, false, a);
+    return rc == AOP_OK ? row_json(app, &row, &slot, json, len, a) : rc;
 }
 
 /* ---- cancel and delete ---- */

@@ -191,6 +191,38 @@ static void json_depth_counts_nesting_outside_strings(void)
     CHECK_INT(json_depth("1", 1, 64), 0);
 }
 
+static void member_is(const char *json, const char *key, const char *want)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    int rc = json_member_text(json, strlen(json), key, &v, &n);
+    if (!want) {
+        CHECK_INT(rc, -1);
+        return;
+    }
+    CHECK_INT(rc, 0);
+    CHECK_INT((long long)n, (long long)strlen(want));
+    CHECK(rc == 0 && strncmp(v, want, n) == 0);
+}
+
+static void json_member_text_finds_top_level_members_only(void)
+{
+    const char *wf = "{\"id\":\"x\",\"definition\":{\"nodes\":[{\"settings\":{\"timeoutMs\":1}}],"
+                     "\"s\":\"\\\"settings\\\":\"},\"settings\":{\"timeoutMs\":5,\"a\":[1,{}]},"
+                     "\"status\":\"active\"}";
+    member_is(wf, "settings", "{\"timeoutMs\":5,\"a\":[1,{}]}");
+    member_is(wf, "status", "\"active\"");
+    member_is(wf, "id", "\"x\"");
+    member_is(wf, "timeoutMs", NULL);
+    member_is(wf, "nodes", NULL);
+    member_is(" { \"a\" : 1 , \"b\" : [ 2 ] } ", "b", "[ 2 ]");
+    member_is(" { \"a\" : 1 , \"b\" : [ 2 ] } ", "a", "1");
+    member_is("{}", "a", NULL);
+    member_is("[\"a\",1]", "a", NULL);
+    member_is("{\"a\":", "a", NULL);
+    member_is("{\"a", "a", NULL);
+}
+
 static char *nested(int depth)
 {
     char *s = malloc((size_t)depth * 2 + 1);
@@ -795,6 +827,7 @@ const unit_test core_tests[] = {
     TEST(json_string_lossy_replaces_bad_bytes),
     TEST(str_utf8_cut_ends_on_a_character),
     TEST(json_depth_counts_nesting_outside_strings),
+    TEST(json_member_text_finds_top_level_members_only),
     TEST(json_parse_body_limits),
     TEST(gzip_accept_encoding),
     TEST(gzip_round_trip_header),
