@@ -99,6 +99,53 @@ int json_depth(const char *p, size_t n, int limit)
     return deepest;
 }
 
+static int put_key(buf *b, const char *key, int first)
+{
+    int rc = buf_puts(b, first ? "\"" : ",\"");
+    rc |= buf_puts(b, key);
+    return rc | buf_puts(b, "\":");
+}
+
+int json_put_str(buf *b, const char *key, const char *v, int first)
+{
+    int rc = put_key(b, key, first);
+    if (!v)
+        return rc | buf_puts(b, "null");
+    rc |= buf_puts(b, "\"");
+    rc |= buf_json_escape(b, v, strlen(v));
+    return rc | buf_puts(b, "\"");
+}
+
+int json_put_int(buf *b, const char *key, long long v, int first)
+{
+    char t[24];
+    int n = snprintf(t, sizeof(t), "%lld", v);
+    return put_key(b, key, first) | buf_append(b, t, (size_t)n);
+}
+
+/* jansson's way: 17 significant digits, and ".0" when that reads as an
+ * integer. */
+int json_put_real(buf *b, const char *key, double v, int first)
+{
+    char t[40];
+    int n = snprintf(t, sizeof(t), "%.17g", v);
+    if (n < 0 || (size_t)n >= sizeof(t) - 2)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (t[i] == ',')
+            t[i] = '.'; /* a locale's decimal comma */
+    if (strspn(t, "0123456789-") == (size_t)n) {
+        t[n++] = '.';
+        t[n++] = '0';
+    }
+    return put_key(b, key, first) | buf_append(b, t, (size_t)n);
+}
+
+int json_put_raw(buf *b, const char *key, const char *text, int first)
+{
+    return put_key(b, key, first) | buf_puts(b, text && text[0] ? text : "null");
+}
+
 /* The index of the quote closing the string whose opening quote is p[i], or n. */
 static size_t string_end(const char *p, size_t n, size_t i)
 {

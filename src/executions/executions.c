@@ -41,23 +41,9 @@ static json_t *usage_json(long long prompt, long long completion)
                      (json_int_t)completion, "totalTokens", (json_int_t)(prompt + completion));
 }
 
-static json_t *node_json(const store_exec_node *n)
-{
-    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:f, s:o, s:o, s:o}", "nodeId",
-                     n->node_id, "type", n->type, "status", exec_status_name(n->status),
-                     "attempts", (json_int_t)n->attempts, "startedAt",
-                     time_or_null(n->started_at), "finishedAt", time_or_null(n->finished_at),
-                     "durationMs",
-                     n->duration_ms >= 0 ? json_integer(n->duration_ms) : json_null(), "usage",
-                     usage_json(n->prompt_tokens, n->completion_tokens), "costUsd", n->cost_usd,
-                     "model", n->model && n->model[0] ? json_string(n->model) : json_null(),
-                     "error", text_json(n->error), "output", text_json(n->output));
-}
-
-/* The execution; full false (list items) leaves out "input", "output" and
+/* The execution as a list shows it: without "input", "output" and
  * "nodes", so a page of a list never parses the documents of its items. */
-static json_t *execution_json(const store_execution *e, const store_exec_node *nodes, int n,
-                              bool full)
+static json_t *execution_json(const store_execution *e)
 {
     bool ended = e->finished_at[0] != '\0';
     json_t *o = json_pack(
@@ -65,7 +51,7 @@ static json_t *execution_json(const store_execution *e, const store_exec_node *n
         e->id, "workflowId", e->workflow_id, "workflowVersion", (json_int_t)e->workflow_version,
         "status", exec_status_name(e->status), "trigger", e->trigger, "triggeredBy",
         e->triggered_by[0] ? json_string(e->triggered_by) : json_null(), "input",
-        full ? text_json(e->input) : json_null(), "error", text_json(e->error), "startedAt",
+        json_null(), "error", text_json(e->error), "startedAt",
         time_or_null(e->started_at), "finishedAt", time_or_null(e->finished_at), "durationMs",
         ended && e->duration_ms >= 0 ? json_integer(e->duration_ms) : json_null(), "memoryBytes",
         (json_int_t)e->memory_bytes, "usage", usage_json(e->prompt_tokens, e->completion_tokens),
@@ -83,16 +69,80 @@ static json_t *execution_json(const store_execution *e, const store_exec_node *n
                                                       : json_null());
         json_object_set_new(o, "depth", json_integer(e->depth));
     }
-    if (!o || !full) {
-        json_object_del(o, "input"); /* packed above only to keep the key order */
-        return o;
-    }
-    json_object_set_new(o, "output", text_json(e->output));
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(arr, node_json(&nodes[i]));
-    json_object_set_new(o, "nodes", arr);
+    json_object_del(o, "input"); /* packed above only to keep the key order */
     return o;
+}
+
+static int put_usage(buf *b, long long prompt, long long completion)
+{
+    int rc = buf_puts(b, ",\"usage\":{");
+    rc |= json_put_int(b, "promptTokens", prompt, 1);
+    rc |= json_put_int(b, "completionTokens", completion, 0);
+    rc |= json_put_int(b, "totalTokens", prompt + completion, 0);
+    return rc | buf_puts(b, "}");
+}
+
+static int put_time(buf *b, const char *key, const char *t)
+{
+    return json_put_str(b, key, t[0] ? t : NULL, 0);
+}
+
+static int put_node(buf *b, const store_exec_node *n)
+{
+    int rc = json_put_str(b, "nodeId", n->node_id, 1);
+    rc |= json_put_str(b, "type", n->type, 0);
+    rc |= json_put_str(b, "status", exec_status_name(n->status), 0);
+    rc |= json_put_int(b, "attempts", n->attempts, 0);
+    rc |= put_time(b, "startedAt", n->started_at);
+    rc |= put_time(b, "finishedAt", n->finished_at);
+    rc |= n->duration_ms >= 0 ? json_put_int(b, "durationMs", n->duration_ms, 0)
+                              : json_put_raw(b, "durationMs", NULL, 0);
+    rc |= put_usage(b, n->prompt_tokens, n->completion_tokens);
+    rc |= json_put_real(b, "costUsd", n->cost_usd, 0);
+    rc |= json_put_str(b, "model", n->model && n->model[0] ? n->model : NULL, 0);
+    rc |= json_put_raw(b, "error", n->error, 0);
+    return rc | json_put_raw(b, "output", n->output, 0);
+}
+
+/* The whole execution as text, written straight (the keys in the order
+ * execution_json has them): the stored
+ * documents (input, output, errors, node outputs: jansson's compact text
+ * as the engine wrote it) are copied, not parsed and encoded again. */
+static int full_text(buf *b, const store_execution *e, const store_exec_node *nodes, int n)
+{
+    bool ended = e->finished_at[0] != '\0';
+    int rc = buf_puts(b, "{");
+    rc |= json_put_str(b, "id", e->id, 1);
+    rc |= json_put_str(b, "workflowId", e->workflow_id, 0);
+    rc |= json_put_int(b, "workflowVersion", e->workflow_version, 0);
+    rc |= json_put_str(b, "status", exec_status_name(e->status), 0);
+    rc |= json_put_str(b, "trigger", e->trigger, 0);
+    rc |= json_put_str(b, "triggeredBy", e->triggered_by[0] ? e->triggered_by : NULL, 0);
+    rc |= json_put_raw(b, "input", e->input, 0);
+    rc |= json_put_raw(b, "error", e->error, 0);
+    rc |= put_time(b, "startedAt", e->started_at);
+    rc |= put_time(b, "finishedAt", e->finished_at);
+    rc |= ended && e->duration_ms >= 0 ? json_put_int(b, "durationMs", e->duration_ms, 0)
+                                       : json_put_raw(b, "durationMs", NULL, 0);
+    rc |= json_put_int(b, "memoryBytes", e->memory_bytes, 0);
+    rc |= put_usage(b, e->prompt_tokens, e->completion_tokens);
+    rc |= json_put_real(b, "costUsd", e->cost_usd, 0);
+    rc |= json_put_str(b, "createdAt", e->created_at, 0);
+    if (e->trigger_id[0])
+        rc |= json_put_str(b, "triggerId", e->trigger_id, 0);
+    if (e->scheduled_for[0])
+        rc |= json_put_str(b, "scheduledFor", e->scheduled_for, 0);
+    rc |= put_time(b, "parentExecutionId", e->parent_execution_id);
+    rc |= put_time(b, "rootExecutionId", e->root_execution_id);
+    rc |= json_put_int(b, "depth", e->depth, 0);
+    rc |= json_put_raw(b, "output", e->output, 0);
+    rc |= buf_puts(b, ",\"nodes\":[");
+    for (int i = 0; i < n; i++) {
+        rc |= buf_puts(b, i ? ",{" : "{");
+        rc |= put_node(b, &nodes[i]);
+        rc |= buf_puts(b, "}");
+    }
+    return rc | buf_puts(b, "]}");
 }
 
 static char *dump(json_t *v, size_t *len, arena *a)
@@ -299,7 +349,12 @@ static aop_err full_json(const app_ctx *app, const store_execution *row, char **
         return rc;
     if (n > 1)
         qsort(nodes, (size_t)n, sizeof(*nodes), by_start);
-    *json = dump(execution_json(row, nodes, n, true), len, a);
+    buf b;
+    buf_init(&b, 0);
+    int bad = full_text(&b, row, nodes, n);
+    *json = bad ? NULL : arena_strndup(a, b.data ? b.data : "", b.len);
+    *len = b.len;
+    buf_free(&b);
     return *json ? AOP_OK : AOP_ERR_INTERNAL;
 }
 
@@ -762,7 +817,7 @@ aop_err executions_list(const app_ctx *app, const wf_caller *c, store_exec_query
         return rc;
     json_t *data = json_array();
     for (int i = 0; i < n; i++)
-        json_array_append_new(data, execution_json(&rows[i], NULL, 0, false));
+        json_array_append_new(data, execution_json(&rows[i]));
     *json = dump(json_list_page(data, page, q->limit, total), len, a);
     return *json ? AOP_OK : AOP_ERR_INTERNAL;
 }
