@@ -303,6 +303,34 @@ static void clock_rfc3339_format(void)
     char out[25];
     clock_format_rfc3339(1795624715123LL, out);
     CHECK_STR(out, "2026-11-25T16:38:35.123Z");
+    clock_format_rfc3339(-1, out);
+    CHECK_STR(out, "1969-12-31T23:59:59.999Z");
+    clock_format_rfc3339(951782400000LL, out); /* a leap day of a year divisible by 400 */
+    CHECK_STR(out, "2000-02-29T00:00:00.000Z");
+    clock_format_rfc3339(4107542400000LL, out); /* 2100 is not a leap year */
+    CHECK_STR(out, "2100-03-01T00:00:00.000Z");
+}
+
+/* The arithmetic against gmtime_r, a day and a bit at a time over 1900..2400. */
+static void clock_rfc3339_format_matches_gmtime(void)
+{
+    int bad = 0;
+    for (long long ms = -2208988800000LL; ms < 13569465600000LL && bad < 3;
+         ms += 86400000LL + 3601001LL) {
+        char out[25], want[64];
+        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(((ms % 1000) + 1000) % 1000));
+        clock_format_rfc3339(ms, out);
+        if (strcmp(out, want) != 0) {
+            bad++;
+            CHECK_STR(out, want);
+        }
+    }
+    CHECK_INT(bad, 0);
 }
 
 static void secure_compare(void)
@@ -833,6 +861,7 @@ const unit_test core_tests[] = {
     TEST(gzip_round_trip_header),
     TEST(ids_uuid7_shape),
     TEST(clock_rfc3339_format),
+    TEST(clock_rfc3339_format_matches_gmtime),
     TEST(secure_compare),
     TEST(clock_parse_exact_epoch_values),
     TEST(clock_parse_fractions_to_milliseconds),
