@@ -54,6 +54,8 @@
  * holds its place in the quota from its queueing to its end, waiting for
  * an approval included. */
 #define EXEC_ACTIVE "'queued', 'running', 'waiting'"
+/* Not EXEC_ACTIVE, written as executions_ended_idx's condition is (014). */
+#define EXEC_ENDED "status <> 'queued' AND status <> 'running' AND status <> 'waiting'"
 /* Class of the advisory locks of the quota, keyed by a hash of the user
  * ("AOPq"); the two-key space is apart from the one-key space above. */
 #define QUOTA_LOCK "1095716977"
@@ -273,7 +275,8 @@ static const db_sql q_finish = DB_BOTH(
     "UPDATE executions SET status = $1, output = $2, error = $3, finished_at = $4, "
     "duration_ms = " NULL_IF_NEG("$5") ", memory_bytes = $6, prompt_tokens = $7, "
     "completion_tokens = $8, total_tokens = $9, cost_usd = $10, lease_owner = NULL, "
-    "lease_until = NULL WHERE id = $11 AND status IN (" EXEC_ACTIVE ")");
+    "lease_until = NULL WHERE id = $11 AND (status = 'queued' OR status = 'running' "
+    "OR status = 'waiting')");
 /* Node rows go with it (ON DELETE CASCADE; SQLite has foreign keys on for
  * every connection): one statement, so never half done. */
 static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
@@ -379,15 +382,15 @@ static const db_sql q_summary_top = DB_BOTH(
     "t.workflow_id");
 
 /* Pruning: ended rows, newest first, for the keep cap; then the oldest
- * below a (created_at, id) bound (NOT IN matches executions_ended_idx). On
+ * below a (created_at, id) bound (EXEC_ENDED: executions_ended_idx). On
  * PostgreSQL they are deleted by key (an array, so that the delete never
  * scans the table), and a row another pruner is deleting is skipped, not
  * waited for. */
 static const db_sql q_prune_keep = DB_BOTH(
-    "SELECT created_at, id FROM executions WHERE status NOT IN (" EXEC_ACTIVE ") "
+    "SELECT created_at, id FROM executions WHERE " EXEC_ENDED " "
     "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $1");
 #define PRUNE_ROWS                                                                           \
-    "SELECT id FROM executions WHERE status NOT IN (" EXEC_ACTIVE ") "                   \
+    "SELECT id FROM executions WHERE " EXEC_ENDED " "                   \
     "AND (created_at, id) < ($1, $2) ORDER BY created_at, id LIMIT $3"
 const db_sql store_exec_prune_sql = DB_PAIR(
     "DELETE FROM executions WHERE id IN (" PRUNE_ROWS ")",
