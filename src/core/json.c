@@ -1,4 +1,5 @@
 #include "core/json.h"
+#include "core/str.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -118,9 +119,9 @@ int json_put_str(buf *b, const char *key, const char *v, int first)
 
 int json_put_int(buf *b, const char *key, long long v, int first)
 {
-    char t[24];
-    int n = snprintf(t, sizeof(t), "%lld", v);
-    return put_key(b, key, first) | buf_append(b, t, (size_t)n);
+    char t[STR_LL_MAX];
+    size_t n = str_from_ll(t, v);
+    return put_key(b, key, first) | buf_append(b, t, n);
 }
 
 /* jansson's way: 17 significant digits, and ".0" when that reads as an
