@@ -13,7 +13,9 @@
       requests, then over 1,000 more the median latency on one connection
       and the CPU time aop and redis-server spent per request.
 
-Kinds: GET /health, GET /api/auth/me (bearer), GET /api/workflows/:id (cached).
+Kinds: GET /health, GET /api/auth/me (bearer), GET /api/workflows/:id (cached);
+for instructions also POST /api/workflows/:id/execute with {"wait": true} of three
+transforms, one at a time (each its own commit: the cost without load to share it).
 """
 import http.client
 import json
@@ -27,6 +29,12 @@ import time
 
 KINDS = [("GET /health", "health"), ("GET /api/auth/me, bearer", "me"),
          ("GET /api/workflows/:id, cached", "wf")]
+EXEC_KIND = ("POST /api/workflows/:id/execute `{\"wait\": true}`, 3 transforms", "exec")
+THREE = {"nodes": [
+    {"id": "a", "type": "transform", "config": {"output": {"x": "{{input.x}}", "step": 1}}},
+    {"id": "b", "type": "transform", "config": {"output": {"x": "{{nodes.a.output.x}}", "step": 2}}},
+    {"id": "c", "type": "transform", "config": {"output": {"x": "{{nodes.b.output.x}}", "step": 3}}}],
+    "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}]}
 WARM, COUNT = 200, 1000
 
 
@@ -73,12 +81,20 @@ class Client:
         assert st == 201, (st, b)
         paths = {"health": "/health", "me": "/api/auth/me",
                  "wf": "/api/workflows/" + json.loads(b)["id"]}
+        st, b = self.req("POST", "/api/workflows", {"name": "three", "definition": THREE}, token)
+        assert st == 201, (st, b)
+        paths["exec"] = "/api/workflows/%s/execute" % json.loads(b)["id"]
         return paths, token
 
     def run(self, path, token, n):
+        execute = path.endswith("/execute")
         for _ in range(n):
-            st, b = self.req("GET", path, None, token)
-            assert st == 200, (path, st, b[:200])
+            if execute:
+                st, b = self.req("POST", path, {"input": {"x": 1}, "wait": True}, token)
+                assert st == 200 and json.loads(b)["status"] == "succeeded", (path, st, b[:200])
+            else:
+                st, b = self.req("GET", path, None, token)
+                assert st == 200, (path, st, b[:200])
 
 
 def server_env(d, port, **extra):
@@ -90,9 +106,10 @@ def server_env(d, port, **extra):
 
 
 def instructions(binaries):
-    rows = {k: [] for _, k in KINDS}
+    kinds = KINDS + [EXEC_KIND]
+    rows = {k: [] for _, k in kinds}
     for binary in binaries:
-        for _, kind in KINDS:
+        for _, kind in kinds:
             d = tempfile.mkdtemp(prefix="aop-cg-")
             port = free_port()
             out = os.path.join(d, "cg.out")
@@ -118,7 +135,7 @@ def instructions(binaries):
             subprocess.run(["rm", "-rf", d])
     print("| request | " + " | ".join(os.path.relpath(b) for b in binaries) + " |")
     print("|---|" + "---|" * len(binaries))
-    for label, kind in KINDS:
+    for label, kind in kinds:
         print("| %s | %s |" % (label, " | ".join("{:,}".format(v) for v in rows[kind])))
 
 

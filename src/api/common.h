@@ -78,5 +78,10 @@ void api_reply_status(http_req *req, const char *execution_id, exec_status statu
 typedef void (*api_ended_fn)(http_req *req, const char *json, size_t len, void *ctx);
 void api_wait_end(http_req *req, const wf_caller *c, const char *execution_id,
                   exec_status status, long long timeout_ms, api_ended_fn ended, void *ctx);
+/* Starts row (executions_start_wait) and waits for its end as api_wait_end
+ * does; a refused start is answered as the error it is (429 over the
+ * quota, 503 while stopping). */
+void api_start_wait(http_req *req, const wf_caller *c, const store_execution *row,
+                    api_ended_fn ended, void *ctx);
 
 #endif

@@ -153,12 +153,7 @@ void api_workflows_execute(http_req *req)
         submit(req, &row);
         return;
     }
-    rc = executions_start(http_app(req), &row, NULL, NULL);
-    if (rc != AOP_OK) {
-        reply_err(req, rc, "workflow");
-        return;
-    }
-    api_wait_end(req, &c, row.id, row.status, row.timeout_ms, answer_ended, NULL);
+    api_start_wait(req, &c, &row, answer_ended, NULL);
 }
 
 /* ---- history ---- */

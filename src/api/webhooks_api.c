@@ -248,11 +248,8 @@ void api_hooks_call(http_req *req)
         return;
     }
     if (sync) {
-        if ((rc = executions_start(app, &row, NULL, NULL)) != AOP_OK)
-            api_reply_err(req, rc, NULL);
-        else
-            api_wait_end(req, &(wf_caller){.id = x->w.created_by, .admin = true}, row.id,
-                         row.status, row.timeout_ms, answer_ended, x);
+        api_start_wait(req, &(wf_caller){.id = x->w.created_by, .admin = true}, &row,
+                       answer_ended, x);
         return;
     }
     x->rc = AOP_ERR_UNAVAILABLE;

@@ -2,6 +2,7 @@
 #include "auth/password.h"
 #include "auth/user_cache.h"
 #include "core/buf.h"
+#include "core/json.h"
 #include "core/clock.h"
 #include "core/str.h"
 
@@ -171,33 +172,20 @@ aop_err users_record_login(const app_ctx *app, const char *id, const char *at)
     return rc;
 }
 
-/* "name":"escaped value", with a leading comma unless first. */
-static int put_str(buf *b, const char *name, const char *v, int first)
-{
-    int rc = buf_puts(b, first ? "\"" : ",\"");
-    rc |= buf_puts(b, name);
-    rc |= buf_puts(b, "\":");
-    if (!v)
-        return rc | buf_puts(b, "null");
-    rc |= buf_puts(b, "\"");
-    rc |= buf_json_escape(b, v, strlen(v));
-    return rc | buf_puts(b, "\"");
-}
-
 int users_write_json(const store_user *u, buf *b)
 {
     const char *prefs = u->preferences && u->preferences[0] == '{' ? u->preferences : "{}";
     int rc = buf_puts(b, "{");
-    rc |= put_str(b, "id", u->id, 1);
-    rc |= put_str(b, "email", u->email, 0);
-    rc |= put_str(b, "name", u->name, 0);
-    rc |= put_str(b, "role", u->role, 0);
+    rc |= json_put_str(b, "id", u->id, 1);
+    rc |= json_put_str(b, "email", u->email, 0);
+    rc |= json_put_str(b, "name", u->name, 0);
+    rc |= json_put_str(b, "role", u->role, 0);
     rc |= buf_puts(b, ",\"preferences\":");
     rc |= buf_puts(b, prefs);
     rc |= buf_puts(b, u->is_active ? ",\"isActive\":true" : ",\"isActive\":false");
-    rc |= put_str(b, "createdAt", u->created_at, 0);
-    rc |= put_str(b, "updatedAt", u->updated_at, 0);
-    rc |= put_str(b, "lastLoginAt", u->last_login_at[0] ? u->last_login_at : NULL, 0);
+    rc |= json_put_str(b, "createdAt", u->created_at, 0);
+    rc |= json_put_str(b, "updatedAt", u->updated_at, 0);
+    rc |= json_put_str(b, "lastLoginAt", u->last_login_at[0] ? u->last_login_at : NULL, 0);
     rc |= buf_puts(b, "}");
     return rc ? -1 : 0;
 }

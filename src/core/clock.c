@@ -18,21 +18,58 @@ int64_t clock_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* n decimal digits of v (zero-padded) at out. */
+static void put_digits(char *out, int n, long long v)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/*
+ * Civil date from a day count (days since 1970-01-01, proleptic
+ * Gregorian), in whole eras of 400 years: arithmetic only, where gmtime_r
+ * takes glibc's time zone lock and snprintf parses a format, for a
+ * function every written row and event calls.
+ */
 void clock_format_rfc3339(int64_t epoch_ms, char out[25])
 {
-    time_t secs = (time_t)(epoch_ms / 1000);
-    int ms = (int)(epoch_ms % 1000);
+    long long ms = epoch_ms % 1000, secs = epoch_ms / 1000;
     if (ms < 0) {
         ms += 1000;
         secs -= 1;
     }
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char tmp[64];
-    snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-    memcpy(out, tmp, 24);
+    long long days = secs / 86400, sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days -= 1;
+    }
+    long long z = days + 719468;
+    long long era = (z >= 0 ? z : z - 146096) / 146097;
+    long long doe = z - era * 146097;                                  /* [0, 146096] */
+    long long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    long long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);            /* [0, 365] */
+    long long mp = (5 * doy + 2) / 153;                                 /* [0, 11] */
+    long long day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+    long long year = yoe + era * 400 + (month <= 2);
+    year %= 10000;
+    if (year < 0)
+        year += 10000;
+    put_digits(out, 4, year);
+    out[4] = '-';
+    put_digits(out + 5, 2, month);
+    out[7] = '-';
+    put_digits(out + 8, 2, day);
+    out[10] = 'T';
+    put_digits(out + 11, 2, sod / 3600);
+    out[13] = ':';
+    put_digits(out + 14, 2, sod / 60 % 60);
+    out[16] = ':';
+    put_digits(out + 17, 2, sod % 60);
+    out[19] = '.';
+    put_digits(out + 20, 3, ms);
+    out[23] = 'Z';
     out[24] = '\0';
 }
 

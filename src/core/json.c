@@ -1,4 +1,5 @@
 #include "core/json.h"
+#include "core/str.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -97,6 +98,122 @@ int json_depth(const char *p, size_t n, int limit)
         }
     }
     return deepest;
+}
+
+static int put_key(buf *b, const char *key, int first)
+{
+    int rc = buf_puts(b, first ? "\"" : ",\"");
+    rc |= buf_puts(b, key);
+    return rc | buf_puts(b, "\":");
+}
+
+int json_put_str(buf *b, const char *key, const char *v, int first)
+{
+    int rc = put_key(b, key, first);
+    if (!v)
+        return rc | buf_puts(b, "null");
+    rc |= buf_puts(b, "\"");
+    rc |= buf_json_escape(b, v, strlen(v));
+    return rc | buf_puts(b, "\"");
+}
+
+int json_put_int(buf *b, const char *key, long long v, int first)
+{
+    char t[STR_LL_MAX];
+    size_t n = str_from_ll(t, v);
+    return put_key(b, key, first) | buf_append(b, t, n);
+}
+
+/* jansson's way: 17 significant digits, and ".0" when that reads as an
+ * integer. */
+int json_put_real(buf *b, const char *key, double v, int first)
+{
+    char t[40];
+    int n = snprintf(t, sizeof(t), "%.17g", v);
+    if (n < 0 || (size_t)n >= sizeof(t) - 2)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (t[i] == ',')
+            t[i] = '.'; /* a locale's decimal comma */
+    if (strspn(t, "0123456789-") == (size_t)n) {
+        t[n++] = '.';
+        t[n++] = '0';
+    }
+    return put_key(b, key, first) | buf_append(b, t, (size_t)n);
+}
+
+int json_put_raw(buf *b, const char *key, const char *text, int first)
+{
+    return put_key(b, key, first) | buf_puts(b, text && text[0] ? text : "null");
+}
+
+/* The index of the quote closing the string whose opening quote is p[i], or n. */
+static size_t string_end(const char *p, size_t n, size_t i)
+{
+    for (i++; i < n && p[i] != '"'; i++)
+        if (p[i] == '\\')
+            i++;
+    return i < n ? i : n;
+}
+
+static bool json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* The end of the value starting at p[i]: the index of the ',', '}' or ']'
+ * that follows it at its level, or n. */
+static size_t value_end(const char *p, size_t n, size_t i)
+{
+    int depth = 0;
+    for (; i < n; i++) {
+        char c = p[i];
+        if (c == '"')
+            i = string_end(p, n, i);
+        else if (c == '{' || c == '[')
+            depth++;
+        else if ((c == '}' || c == ']') && depth-- == 0)
+            break;
+        else if (c == ',' && depth == 0)
+            break;
+    }
+    return i < n ? i : n;
+}
+
+int json_member_text(const char *p, size_t n, const char *key, const char **val, size_t *vlen)
+{
+    size_t i = 0, klen = strlen(key);
+    while (i < n && json_space(p[i]))
+        i++;
+    if (i >= n || p[i] != '{')
+        return -1;
+    for (i++; i < n;) {
+        while (i < n && (json_space(p[i]) || p[i] == ','))
+            i++;
+        if (i >= n || p[i] != '"')
+            return -1; /* the end of the object */
+        size_t k = i + 1, kend = string_end(p, n, i);
+        if (kend >= n)
+            return -1;
+        i = kend + 1;
+        while (i < n && (json_space(p[i]) || p[i] == ':'))
+            i++;
+        size_t end = value_end(p, n, i);
+        if (kend - k == klen && memcmp(p + k, key, klen) == 0) {
+            size_t e = end;
+            while (e > i && json_space(p[e - 1]))
+                e--;
+            if (e == i)
+                return -1;
+            *val = p + i;
+            *vlen = e - i;
+            return 0;
+        }
+        if (end >= n || p[end] != ',')
+            return -1;
+        i = end + 1;
+    }
+    return -1;
 }
 
 aop_err json_parse_body(const char *p, size_t n, json_t **out, char *why, size_t whylen)

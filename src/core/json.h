@@ -36,6 +36,25 @@ json_t *json_string_lossy(const char *p, size_t n);
  * Stops counting once past limit and returns limit + 1. */
 int json_depth(const char *p, size_t n, int limit);
 
+/* Where the value of member key of the object in p[0..n) is, without
+ * parsing the rest: *val and *vlen, or -1 when p is not an object or has no
+ * such member at its top level. p must be well-formed JSON (as jansson
+ * writes it); key is compared byte for byte with the member's name as
+ * written (a name with escapes never matches). */
+int json_member_text(const char *p, size_t n, const char *key, const char **val, size_t *vlen);
+
+/*
+ * Members of an object written straight into b as jansson's compact
+ * encoding writes them: ,"key":value (no comma when first). NULL strings
+ * and raw texts are null; a raw text is copied as it is (JSON the caller
+ * trusts, such as what jansson wrote before); reals as jansson prints
+ * them. Each returns 0, or -1 when b would pass its maximum.
+ */
+int json_put_str(buf *b, const char *key, const char *v, int first);
+int json_put_int(buf *b, const char *key, long long v, int first);
+int json_put_real(buf *b, const char *key, double v, int first);
+int json_put_raw(buf *b, const char *key, const char *text, int first);
+
 /* Parses a request body: UTF-8, nesting at most JSON_MAX_DEPTH, no duplicate
  * keys, any JSON value. On failure returns AOP_ERR_INVALID_JSON with a short
  * client-safe reason in why. *out is a new reference the caller decrefs. */

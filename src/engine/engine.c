@@ -1140,12 +1140,91 @@ static void open_run(loop *lp, const store_execution *row)
     advance(lp, r);
 }
 
+/* How many runs one loop holds at most. */
+static int loop_limit(const engine *e)
+{
+    long long most = e->cfg->worker_max_executions;
+    return (int)(most > 0 && most < ENGINE_LOOP_MAX_RUNS ? most : ENGINE_LOOP_MAX_RUNS);
+}
+
+struct handed {
+    struct handed *next;
+    store_execution row;
+};
+
+loop *engine_place(engine *e)
+{
+    loop *best = NULL;
+    int best_room = 0, limit = loop_limit(e);
+    for (int k = 0; k < e->nloops; k++) {
+        loop *lp = &e->loops[k];
+        pthread_mutex_lock(&lp->mu);
+        int room = limit - __atomic_load_n(&lp->nruns, __ATOMIC_RELAXED) - lp->reserved;
+        if (room > best_room) {
+            if (best) { /* the promise goes to this one instead */
+                pthread_mutex_lock(&best->mu);
+                best->reserved--;
+                pthread_mutex_unlock(&best->mu);
+            }
+            lp->reserved++;
+            best = lp;
+            best_room = room;
+        }
+        pthread_mutex_unlock(&lp->mu);
+    }
+    return best;
+}
+
+void engine_unplace(loop *lp)
+{
+    pthread_mutex_lock(&lp->mu);
+    lp->reserved--;
+    pthread_mutex_unlock(&lp->mu);
+}
+
+void engine_hand_over(loop *lp, store_execution *row)
+{
+    struct handed *h = xmalloc(sizeof(*h));
+    h->row = *row;
+    row->input = NULL;
+    pthread_mutex_lock(&lp->mu);
+    h->next = lp->handed;
+    lp->handed = h;
+    pthread_mutex_unlock(&lp->mu);
+    curl_multi_wakeup(lp->multi);
+}
+
+/* Opens the rows handed over (the list is newest first). */
+static void open_handed(loop *lp, struct handed *list)
+{
+    struct handed *rev = NULL;
+    int n = 0;
+    while (list) {
+        struct handed *h = list;
+        list = h->next;
+        h->next = rev;
+        rev = h;
+    }
+    while (rev) {
+        struct handed *h = rev;
+        rev = h->next;
+        open_run(lp, &h->row);
+        free(h->row.input);
+        free(h);
+        n++;
+    }
+    if (!n)
+        return;
+    pthread_mutex_lock(&lp->mu);
+    lp->reserved -= n;
+    pthread_mutex_unlock(&lp->mu);
+    engine_hook_changed(lp->e, NULL, NULL); /* stats count running ones */
+}
+
 static int claim(loop *lp)
 {
     engine *e = lp->e;
-    long long most = e->cfg->worker_max_executions;
-    int room = (int)(most > 0 && most < ENGINE_LOOP_MAX_RUNS ? most : ENGINE_LOOP_MAX_RUNS) -
-               lp->nruns;
+    int room = loop_limit(e) - lp->nruns;
     /* Runs that only wait for other executions hold no place: their
      * children must be able to start, whatever WORKER_MAX_EXECUTIONS is.
      * ENGINE_LOOP_MAX_RUNS still bounds the loop. */
@@ -1157,6 +1236,13 @@ static int claim(loop *lp)
         return 0;
     if (room > CLAIM_BATCH)
         room = CLAIM_BATCH;
+    pthread_mutex_lock(&lp->mu); /* the places promised elsewhere, then this claim's */
+    room -= lp->reserved;
+    if (room > 0)
+        lp->reserved += room;
+    pthread_mutex_unlock(&lp->mu);
+    if (room <= 0)
+        return 0;
     arena a = {0};
     store_execution *rows = NULL;
     int n = 0;
@@ -1178,6 +1264,9 @@ static int claim(loop *lp)
     for (int i = 0; i < n; i++)
         open_run(lp, &rows[i]);
     arena_free(&a);
+    pthread_mutex_lock(&lp->mu);
+    lp->reserved -= room;
+    pthread_mutex_unlock(&lp->mu);
     if (n > 0)
         engine_hook_changed(e, NULL, NULL); /* stats count running ones */
     return n == room ? 1 : 0;
@@ -1542,6 +1631,8 @@ static void take_requests(loop *lp, bool *want_claim)
     pthread_mutex_lock(&lp->mu);
     *want_claim = lp->want_claim;
     lp->want_claim = false;
+    struct handed *handed = lp->handed;
+    lp->handed = NULL;
     if (lp->nforget) {
         forget = lp->forget;
         n = lp->nforget;
@@ -1555,6 +1646,8 @@ static void take_requests(loop *lp, bool *want_claim)
         lp->nwoken = lp->woken_cap = 0;
     }
     pthread_mutex_unlock(&lp->mu);
+    if (handed)
+        open_handed(lp, handed);
     if (nwoken)
         wake_parents(lp, woken, nwoken);
     free(woken);
@@ -1600,7 +1693,18 @@ static void *loop_main(void *arg)
         if (wait > 0)
             curl_multi_poll(lp->multi, NULL, 0, (int)wait, NULL);
     }
-    /* What finished is written; the rest goes back to the queue (engine_stop). */
+    /* What finished is written; the rest goes back to the queue (engine_stop),
+     * the rows handed over and not opened too. */
+    pthread_mutex_lock(&lp->mu);
+    struct handed *handed = lp->handed;
+    lp->handed = NULL;
+    pthread_mutex_unlock(&lp->mu);
+    while (handed) {
+        struct handed *h = handed;
+        handed = h->next;
+        free(h->row.input);
+        free(h);
+    }
     calls_collect(lp);
     if (lp->touched)
         flush(lp);

@@ -151,6 +151,19 @@ int engine_wait(engine *e, const char *execution_id, long long timeout_ms, engin
                 void *ctx);
 
 /*
+ * engine_submit and engine_wait in one, with no row read in between: row
+ * joins the group commit and fn(ctx, rc, ended) is called once, from an
+ * engine thread: with the commit's refusal (AOP_ERR_QUOTA_EXCEEDED, the
+ * store's error), or with AOP_OK and ended as for engine_wait once the
+ * execution ends, begins to wait for an approval (ended false), or
+ * timeout_ms passed (told no sooner than the commit). Returns -1 (fn never
+ * called) when the engine is stopping.
+ */
+typedef void (*engine_run_fn)(void *ctx, aop_err rc, bool ended);
+int engine_submit_wait(engine *e, const store_execution *row, long long quota,
+                       long long timeout_ms, engine_run_fn fn, void *ctx);
+
+/*
  * Commits row (a queued execution) in one transaction with the others
  * submitted meanwhile, wakes a loop, then calls fn(ctx, rc) from the
  * engine's inserter thread: AOP_OK once committed,

@@ -152,6 +152,11 @@ struct loop {
     int nforget, forget_cap;
     char (*woken)[UUID_STR_LEN]; /* executions that ended whose parents wait here */
     int nwoken, woken_cap;
+    /* Places promised to a claim in progress and to rows started at their
+     * insert (engine_place), which wait in `handed` until the loop opens
+     * them: nruns + reserved never passes the loop's limit. */
+    int reserved;
+    struct handed *handed;
     int64_t next_claim_ms;
     int64_t flush_retry_ms; /* a failed write is tried again from then on */
 };
@@ -465,7 +470,25 @@ void engine_delta(run *r, int i, const char *text, size_t len, bool end);
 void engine_forget_local(engine *e, const char *execution_id);
 
 /* waits.c */
+/*
+ * Rows that start at their insert (inserter.c): engine_place promises one
+ * a place in the loop with the most room (NULL when every loop is full);
+ * the row committed, engine_hand_over gives the loop the row (taking its
+ * input) to open, or engine_unplace takes the promise back.
+ */
+loop *engine_place(engine *e);
+void engine_unplace(loop *lp);
+void engine_hand_over(loop *lp, store_execution *row);
+
 void waits_notify(engine *e, const char *execution_id, bool ended);
+/* A waiter for engine_submit_wait, held until waits_release (or freed
+ * untold by waits_drop); NULL when the engine is stopping. */
+waiter *waits_hold(engine *e, const char *execution_id, long long timeout_ms, engine_run_fn fn,
+                   void *ctx);
+/* The row of held waiter w is committed (rc AOP_OK) or was refused (rc):
+ * a refusal, or an end heard meanwhile, is told now; else it waits on. */
+void waits_release(engine *e, waiter *w, aop_err rc);
+void waits_drop(engine *e, waiter *w);
 void waits_expire(engine *e, int64_t now_mono, int64_t *next);
 void waits_end_all(engine *e);
 int maint_start(engine *e);

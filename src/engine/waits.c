@@ -22,56 +22,107 @@
 #define APPROVALS_BATCH 100
 #define PRUNE_BATCHES_PER_TICK 20
 
+/*
+ * A waiter is held while the row it waits for is still being committed
+ * (engine_submit_wait): nothing but the inserter takes it off the list
+ * then, so the inserter may keep a pointer to it. An end heard meanwhile
+ * is kept in `heard` and told when the inserter lets it go.
+ */
 struct waiter {
-    waiter *next;
+    waiter *next, **pprev; /* pprev: the link that points here */
     char id[UUID_STR_LEN];
     int64_t deadline; /* monotonic ms */
     engine_wait_fn fn;
+    engine_run_fn run_fn; /* instead of fn, for engine_submit_wait */
     void *ctx;
+    bool held;
+    int heard; /* while held: 0 nothing, 1 told "not ended", 2 told "ended" */
 };
 
-int engine_wait(engine *e, const char *execution_id, long long timeout_ms, engine_wait_fn fn,
-                void *ctx)
+/* Links are written atomically, since one of them is the head that
+ * on_event (events.c) reads without the lock. Under e->mu. */
+static void link_waiter(engine *e, waiter *w)
 {
-    if (!e)
-        return -1;
+    w->next = e->waiters;
+    w->pprev = &e->waiters;
+    if (w->next)
+        w->next->pprev = &w->next;
+    __atomic_store_n(&e->waiters, w, __ATOMIC_RELAXED);
+}
+
+static void unlink_waiter(waiter *w)
+{
+    if (w->next)
+        w->next->pprev = w->pprev;
+    __atomic_store_n(w->pprev, w->next, __ATOMIC_RELAXED);
+}
+
+static waiter *new_waiter(const char *execution_id, long long timeout_ms, void *ctx)
+{
     waiter *w = xcalloc(1, sizeof(*w));
     str_copy(w->id, sizeof(w->id), execution_id);
     w->deadline = engine_mono_ms() + timeout_ms;
-    w->fn = fn;
     w->ctx = ctx;
+    return w;
+}
+
+/* Lists w unless the engine is stopping (then frees it): 0 or -1. */
+static int add_waiter(engine *e, waiter *w)
+{
     pthread_mutex_lock(&e->mu);
     if (__atomic_load_n(&e->stopping, __ATOMIC_SEQ_CST)) {
         pthread_mutex_unlock(&e->mu);
         free(w);
         return -1;
     }
-    w->next = e->waiters;
-    /* The head is written atomically: on_event (events.c) peeks at it
-     * without the lock. */
-    __atomic_store_n(&e->waiters, w, __ATOMIC_RELAXED);
-    pthread_cond_broadcast(&e->cv);
+    link_waiter(e, w);
+    if (w->deadline < engine_mono_ms() + TICK_MS) /* sooner than the next tick */
+        pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
     return 0;
 }
 
-/* Takes the waiters `match` selects off the list (under e->mu). The links
- * are written atomically, since one of them is the head that on_event
- * (events.c) reads without the lock. */
-static waiter *take(engine *e, bool (*match)(const waiter *, const void *), const void *arg)
+int engine_wait(engine *e, const char *execution_id, long long timeout_ms, engine_wait_fn fn,
+                void *ctx)
 {
-    waiter *out = NULL, **p = &e->waiters;
-    while (*p) {
-        waiter *w = *p;
+    if (!e)
+        return -1;
+    waiter *w = new_waiter(execution_id, timeout_ms, ctx);
+    w->fn = fn;
+    return add_waiter(e, w);
+}
+
+waiter *waits_hold(engine *e, const char *execution_id, long long timeout_ms, engine_run_fn fn,
+                   void *ctx)
+{
+    waiter *w = new_waiter(execution_id, timeout_ms, ctx);
+    w->run_fn = fn;
+    w->held = true;
+    return add_waiter(e, w) == 0 ? w : NULL;
+}
+
+/* Takes the waiters `match` selects off the list (under e->mu). */
+static waiter *take(engine *e, bool (*match)(waiter *, const void *), const void *arg)
+{
+    waiter *out = NULL, *next;
+    for (waiter *w = e->waiters; w; w = next) {
+        next = w->next;
         if (match(w, arg)) {
-            __atomic_store_n(p, w->next, __ATOMIC_RELAXED);
+            unlink_waiter(w);
             w->next = out;
             out = w;
-        } else {
-            p = &w->next;
         }
     }
     return out;
+}
+
+static void tell_one(waiter *w, aop_err rc, bool ended)
+{
+    if (w->run_fn)
+        w->run_fn(w->ctx, rc, ended);
+    else
+        w->fn(w->ctx, ended);
+    free(w);
 }
 
 static void tell(waiter *list, bool ended)
@@ -79,34 +130,70 @@ static void tell(waiter *list, bool ended)
     while (list) {
         waiter *w = list;
         list = w->next;
-        w->fn(w->ctx, ended);
-        free(w);
+        tell_one(w, AOP_OK, ended);
     }
 }
 
-static bool same_id(const waiter *w, const void *id)
+typedef struct {
+    const char *id;
+    bool ended;
+} heard_ctx;
+
+/* A held waiter keeps what it heard for waits_release. */
+static bool same_id(waiter *w, const void *arg)
 {
-    return !strcmp(w->id, id);
+    const heard_ctx *h = arg;
+    if (strcmp(w->id, h->id) != 0)
+        return false;
+    if (!w->held)
+        return true;
+    int heard = h->ended ? 2 : 1;
+    if (heard > w->heard)
+        w->heard = heard;
+    return false;
 }
 
-static bool any(const waiter *w, const void *unused)
+static bool any(waiter *w, const void *unused)
 {
     (void)w;
     (void)unused;
     return true;
 }
 
-static bool due(const waiter *w, const void *now)
+static bool due(waiter *w, const void *now)
 {
-    return w->deadline <= *(const int64_t *)now;
+    return !w->held && w->deadline <= *(const int64_t *)now;
 }
 
 void waits_notify(engine *e, const char *execution_id, bool ended)
 {
+    heard_ctx h = {execution_id, ended};
     pthread_mutex_lock(&e->mu);
-    waiter *list = e->waiters ? take(e, same_id, execution_id) : NULL;
+    waiter *list = e->waiters ? take(e, same_id, &h) : NULL;
     pthread_mutex_unlock(&e->mu);
     tell(list, ended);
+}
+
+void waits_release(engine *e, waiter *w, aop_err rc)
+{
+    pthread_mutex_lock(&e->mu);
+    w->held = false;
+    bool told = rc != AOP_OK || w->heard;
+    if (told)
+        unlink_waiter(w);
+    else if (w->deadline <= engine_mono_ms())
+        pthread_cond_broadcast(&e->cv); /* past its time already */
+    pthread_mutex_unlock(&e->mu);
+    if (told)
+        tell_one(w, rc, rc == AOP_OK && w->heard == 2);
+}
+
+void waits_drop(engine *e, waiter *w)
+{
+    pthread_mutex_lock(&e->mu);
+    unlink_waiter(w);
+    pthread_mutex_unlock(&e->mu);
+    free(w);
 }
 
 void engine_notify(engine *e, const char *execution_id)
@@ -130,7 +217,7 @@ void waits_expire(engine *e, int64_t now, int64_t *next)
     pthread_mutex_lock(&e->mu);
     waiter *list = take(e, due, &now);
     for (waiter *w = e->waiters; w; w = w->next)
-        if (w->deadline < *next)
+        if (!w->held && w->deadline < *next)
             *next = w->deadline;
     pthread_mutex_unlock(&e->mu);
     tell(list, false);

@@ -41,23 +41,9 @@ static json_t *usage_json(long long prompt, long long completion)
                      (json_int_t)completion, "totalTokens", (json_int_t)(prompt + completion));
 }
 
-static json_t *node_json(const store_exec_node *n)
-{
-    return json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:f, s:o, s:o, s:o}", "nodeId",
-                     n->node_id, "type", n->type, "status", exec_status_name(n->status),
-                     "attempts", (json_int_t)n->attempts, "startedAt",
-                     time_or_null(n->started_at), "finishedAt", time_or_null(n->finished_at),
-                     "durationMs",
-                     n->duration_ms >= 0 ? json_integer(n->duration_ms) : json_null(), "usage",
-                     usage_json(n->prompt_tokens, n->completion_tokens), "costUsd", n->cost_usd,
-                     "model", n->model && n->model[0] ? json_string(n->model) : json_null(),
-                     "error", text_json(n->error), "output", text_json(n->output));
-}
-
-/* The execution; full false (list items) leaves out "input", "output" and
+/* The execution as a list shows it: without "input", "output" and
  * "nodes", so a page of a list never parses the documents of its items. */
-static json_t *execution_json(const store_execution *e, const store_exec_node *nodes, int n,
-                              bool full)
+static json_t *execution_json(const store_execution *e)
 {
     bool ended = e->finished_at[0] != '\0';
     json_t *o = json_pack(
@@ -65,7 +51,7 @@ static json_t *execution_json(const store_execution *e, const store_exec_node *n
         e->id, "workflowId", e->workflow_id, "workflowVersion", (json_int_t)e->workflow_version,
         "status", exec_status_name(e->status), "trigger", e->trigger, "triggeredBy",
         e->triggered_by[0] ? json_string(e->triggered_by) : json_null(), "input",
-        full ? text_json(e->input) : json_null(), "error", text_json(e->error), "startedAt",
+        json_null(), "error", text_json(e->error), "startedAt",
         time_or_null(e->started_at), "finishedAt", time_or_null(e->finished_at), "durationMs",
         ended && e->duration_ms >= 0 ? json_integer(e->duration_ms) : json_null(), "memoryBytes",
         (json_int_t)e->memory_bytes, "usage", usage_json(e->prompt_tokens, e->completion_tokens),
@@ -83,16 +69,80 @@ static json_t *execution_json(const store_execution *e, const store_exec_node *n
                                                       : json_null());
         json_object_set_new(o, "depth", json_integer(e->depth));
     }
-    if (!o || !full) {
-        json_object_del(o, "input"); /* packed above only to keep the key order */
-        return o;
-    }
-    json_object_set_new(o, "output", text_json(e->output));
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(arr, node_json(&nodes[i]));
-    json_object_set_new(o, "nodes", arr);
+    json_object_del(o, "input"); /* packed above only to keep the key order */
     return o;
+}
+
+static int put_usage(buf *b, long long prompt, long long completion)
+{
+    int rc = buf_puts(b, ",\"usage\":{");
+    rc |= json_put_int(b, "promptTokens", prompt, 1);
+    rc |= json_put_int(b, "completionTokens", completion, 0);
+    rc |= json_put_int(b, "totalTokens", prompt + completion, 0);
+    return rc | buf_puts(b, "}");
+}
+
+static int put_time(buf *b, const char *key, const char *t)
+{
+    return json_put_str(b, key, t[0] ? t : NULL, 0);
+}
+
+static int put_node(buf *b, const store_exec_node *n)
+{
+    int rc = json_put_str(b, "nodeId", n->node_id, 1);
+    rc |= json_put_str(b, "type", n->type, 0);
+    rc |= json_put_str(b, "status", exec_status_name(n->status), 0);
+    rc |= json_put_int(b, "attempts", n->attempts, 0);
+    rc |= put_time(b, "startedAt", n->started_at);
+    rc |= put_time(b, "finishedAt", n->finished_at);
+    rc |= n->duration_ms >= 0 ? json_put_int(b, "durationMs", n->duration_ms, 0)
+                              : json_put_raw(b, "durationMs", NULL, 0);
+    rc |= put_usage(b, n->prompt_tokens, n->completion_tokens);
+    rc |= json_put_real(b, "costUsd", n->cost_usd, 0);
+    rc |= json_put_str(b, "model", n->model && n->model[0] ? n->model : NULL, 0);
+    rc |= json_put_raw(b, "error", n->error, 0);
+    return rc | json_put_raw(b, "output", n->output, 0);
+}
+
+/* The whole execution as text, written straight (the keys in the order
+ * execution_json has them): the stored
+ * documents (input, output, errors, node outputs: jansson's compact text
+ * as the engine wrote it) are copied, not parsed and encoded again. */
+static int full_text(buf *b, const store_execution *e, const store_exec_node *nodes, int n)
+{
+    bool ended = e->finished_at[0] != '\0';
+    int rc = buf_puts(b, "{");
+    rc |= json_put_str(b, "id", e->id, 1);
+    rc |= json_put_str(b, "workflowId", e->workflow_id, 0);
+    rc |= json_put_int(b, "workflowVersion", e->workflow_version, 0);
+    rc |= json_put_str(b, "status", exec_status_name(e->status), 0);
+    rc |= json_put_str(b, "trigger", e->trigger, 0);
+    rc |= json_put_str(b, "triggeredBy", e->triggered_by[0] ? e->triggered_by : NULL, 0);
+    rc |= json_put_raw(b, "input", e->input, 0);
+    rc |= json_put_raw(b, "error", e->error, 0);
+    rc |= put_time(b, "startedAt", e->started_at);
+    rc |= put_time(b, "finishedAt", e->finished_at);
+    rc |= ended && e->duration_ms >= 0 ? json_put_int(b, "durationMs", e->duration_ms, 0)
+                                       : json_put_raw(b, "durationMs", NULL, 0);
+    rc |= json_put_int(b, "memoryBytes", e->memory_bytes, 0);
+    rc |= put_usage(b, e->prompt_tokens, e->completion_tokens);
+    rc |= json_put_real(b, "costUsd", e->cost_usd, 0);
+    rc |= json_put_str(b, "createdAt", e->created_at, 0);
+    if (e->trigger_id[0])
+        rc |= json_put_str(b, "triggerId", e->trigger_id, 0);
+    if (e->scheduled_for[0])
+        rc |= json_put_str(b, "scheduledFor", e->scheduled_for, 0);
+    rc |= put_time(b, "parentExecutionId", e->parent_execution_id);
+    rc |= put_time(b, "rootExecutionId", e->root_execution_id);
+    rc |= json_put_int(b, "depth", e->depth, 0);
+    rc |= json_put_raw(b, "output", e->output, 0);
+    rc |= buf_puts(b, ",\"nodes\":[");
+    for (int i = 0; i < n; i++) {
+        rc |= buf_puts(b, i ? ",{" : "{");
+        rc |= put_node(b, &nodes[i]);
+        rc |= buf_puts(b, "}");
+    }
+    return rc | buf_puts(b, "]}");
 }
 
 static char *dump(json_t *v, size_t *len, arena *a)
@@ -112,13 +162,7 @@ static char *dump(json_t *v, size_t *len, arena *a)
 static aop_err may_reach(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                          bool write, arena *a)
 {
-    if (c->admin)
-        return AOP_OK;
-    wf_view v;
-    aop_err rc = workflows_view(app, c, workflow_id, &v, a);
-    if (rc != AOP_OK)
-        return rc;
-    return write && v.access != WF_ACCESS_WRITE ? AOP_ERR_FORBIDDEN : AOP_OK;
+    return c->admin ? AOP_OK : workflows_reach(app, c, workflow_id, write, a);
 }
 
 static aop_err read_row(const app_ctx *app, const wf_caller *c, const char *id, bool write,
@@ -147,11 +191,21 @@ static long long setting(const json_t *settings, const char *key, long long def)
     return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : def;
 }
 
-/* The queued row of v's current version (wf: v's JSON, parsed) for user_id. */
-static void fill_row(const wf_view *v, const json_t *wf, const char *user_id,
-                     const json_t *input, store_execution *out, arena *a)
+/* Member key of the workflow v (parsed alone, a new reference), or NULL. */
+static json_t *wf_member(const wf_view *v, const char *key)
 {
-    const json_t *settings = json_object_get(wf, "settings");
+    const char *p;
+    size_t n;
+    return json_member_text(v->json, v->len, key, &p, &n) == 0
+               ? json_loadb(p, n, JSON_DECODE_ANY, NULL)
+               : NULL;
+}
+
+/* The queued row of v's current version for user_id. */
+static void fill_row(const wf_view *v, const char *user_id, const json_t *input,
+                     store_execution *out, arena *a)
+{
+    json_t *settings = wf_member(v, "settings");
     memset(out, 0, sizeof(*out));
     ids_uuid7(out->id);
     str_copy(out->workflow_id, sizeof(out->workflow_id), v->id);
@@ -166,20 +220,19 @@ static void fill_row(const wf_view *v, const json_t *wf, const char *user_id,
     free(text);
     clock_format_rfc3339(clock_now_ms(), out->created_at);
     out->duration_ms = -1;
+    json_decref(settings);
 }
 
 aop_err executions_prepare(const app_ctx *app, const wf_caller *c, const char *workflow_id,
                            const json_t *input, store_execution *out, arena *a)
 {
     wf_view v;
-    aop_err rc = workflows_view(app, c, workflow_id, &v, a);
+    aop_err rc = workflows_brief(app, c, workflow_id, &v, a);
     if (rc != AOP_OK)
         return rc;
     if (v.access != WF_ACCESS_WRITE)
         return AOP_ERR_FORBIDDEN;
-    json_t *wf = json_loadb(v.json, v.len, 0, NULL);
-    fill_row(&v, wf, c->id, input, out, a);
-    json_decref(wf);
+    fill_row(&v, c->id, input, out, a);
     return AOP_OK;
 }
 
@@ -190,15 +243,14 @@ aop_err executions_prepare_trigger(const app_ctx *app, const char *user_id,
 {
     wf_caller c = {.id = user_id, .admin = true};
     wf_view v;
-    aop_err rc = workflows_view(app, &c, workflow_id, &v, a);
+    aop_err rc = workflows_brief(app, &c, workflow_id, &v, a);
     if (rc != AOP_OK)
         return rc;
-    json_t *wf = json_loadb(v.json, v.len, 0, NULL);
-    const char *status = json_string_value(json_object_get(wf, "status"));
-    bool active = status && !strcmp(status, "active");
+    json_t *status = wf_member(&v, "status");
+    bool active = json_is_string(status) && !strcmp(json_string_value(status), "active");
+    json_decref(status);
     if (active)
-        fill_row(&v, wf, user_id, input, out, a);
-    json_decref(wf);
+        fill_row(&v, user_id, input, out, a);
     if (!active)
         return AOP_ERR_WORKFLOW_INACTIVE;
     str_copy(out->trigger, sizeof(out->trigger), trigger);
@@ -235,6 +287,15 @@ aop_err executions_start(const app_ctx *app, const store_execution *row, executi
         engine_refused_quota(app->engine);
     }
     return rc;
+}
+
+aop_err executions_start_wait(const app_ctx *app, const store_execution *row,
+                              long long timeout_ms, executions_run_fn fn, void *ctx)
+{
+    return engine_submit_wait(app->engine, row, app->cfg->quota_active_executions, timeout_ms,
+                              fn, ctx) == 0
+               ? AOP_OK
+               : AOP_ERR_UNAVAILABLE;
 }
 
 static bool ended(exec_status s)
@@ -282,7 +343,12 @@ static aop_err full_json(const app_ctx *app, const store_execution *row, char **
         return rc;
     if (n > 1)
         qsort(nodes, (size_t)n, sizeof(*nodes), by_start);
-    *json = dump(execution_json(row, nodes, n, true), len, a);
+    buf b;
+    buf_init(&b, 0);
+    int bad = full_text(&b, row, nodes, n);
+    *json = bad ? NULL : arena_strndup(a, b.data ? b.data : "", b.len);
+    *len = b.len;
+    buf_free(&b);
     return *json ? AOP_OK : AOP_ERR_INTERNAL;
 }
 
@@ -316,6 +382,23 @@ static bool cached(const app_ctx *app, const wf_caller *c, const char *id, cache
     return ok;
 }
 
+/* row's JSON, cached in slot (from a miss) once it has ended. */
+static aop_err row_json(const app_ctx *app, const store_execution *row, cache_slot *slot,
+                        char **json, size_t *len, arena *a)
+{
+    aop_err rc = full_json(app, row, json, len, a);
+    long long gen = prune_gen(app);
+    if (rc == AOP_OK && ended(row->status) && gen >= 0) {
+        buf b;
+        buf_init(&b, 0);
+        buf_printf(&b, "%lld\n%s\n", gen, row->workflow_id);
+        buf_append(&b, *json, *len);
+        cache_item_fill(app->cache, slot, b.data, b.len, EXEC_TTL_MS);
+        buf_free(&b);
+    }
+    return rc;
+}
+
 aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, char **json,
                        size_t *len, arena *a)
 {
@@ -327,18 +410,7 @@ aop_err executions_get(const app_ctx *app, const wf_caller *c, const char *id, c
         return rc;
     store_execution row;
     rc = read_row(app, c, id, false, &row, a);
-    if (rc == AOP_OK)
-        rc = full_json(app, &row, json, len, a);
-    long long gen = prune_gen(app);
-    if (rc == AOP_OK && ended(row.status) && gen >= 0) {
-        buf b;
-        buf_init(&b, 0);
-        buf_printf(&b, "%lld\n%s\n", gen, row.workflow_id);
-        buf_append(&b, *json, *len);
-        cache_item_fill(app->cache, &slot, b.data, b.len, EXEC_TTL_MS);
-        buf_free(&b);
-    }
-    return rc;
+    return rc == AOP_OK ? row_json(app, &row, &slot, json, len, a) : rc;
 }
 
 aop_err executions_result(const app_ctx *app, const wf_caller *c, const char *id,
@@ -350,7 +422,13 @@ aop_err executions_result(const app_ctx *app, const wf_caller *c, const char *id
     if (rc != AOP_OK)
         return rc;
     *status = row.status;
-    return ended(row.status) ? executions_get(app, c, id, json, len, a) : AOP_OK;
+    if (!ended(row.status))
+        return AOP_OK;
+    cache_slot slot;
+    if (cached(app, c, id, &slot, json, len, a, &rc))
+        return rc;
+    rc = may_reach(app, c, row.workflow_id, false, a);
+    return rc == AOP_OK ? row_json(app, &row, &slot, json, len, a) : rc;
 }
 
 /* ---- cancel and delete ---- */
@@ -359,7 +437,7 @@ void executions_changed(const app_ctx *app, const char *workflow_id, const char 
 {
     long long g = 0;
     if (workflow_id)
-        workflows_changed(app, workflow_id);
+        workflows_counted(app, workflow_id); /* its analytics */
     if (id)
         cache_item_changed(app->cache, ITEM_NS, id, EXEC_TTL_MS);
     if (cache_incr(app->cache, EXEC_GEN_KEY, &g) != AOP_OK)
@@ -733,7 +811,7 @@ aop_err executions_list(const app_ctx *app, const wf_caller *c, store_exec_query
         return rc;
     json_t *data = json_array();
     for (int i = 0; i < n; i++)
-        json_array_append_new(data, execution_json(&rows[i], NULL, 0, false));
+        json_array_append_new(data, execution_json(&rows[i]));
     *json = dump(json_list_page(data, page, q->limit, total), len, a);
     return *json ? AOP_OK : AOP_ERR_INTERNAL;
 }
@@ -825,7 +903,7 @@ aop_err executions_stats(const app_ctx *app, const wf_caller *c, const char *wor
                          char **json, size_t *len, arena *a)
 {
     wf_view v;
-    aop_err rc = workflows_view(app, c, workflow_id, &v, a);
+    aop_err rc = workflows_brief(app, c, workflow_id, &v, a);
     if (rc != AOP_OK)
         return rc;
     char what[64];

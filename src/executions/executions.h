@@ -66,6 +66,18 @@ typedef void (*executions_start_fn)(void *ctx, aop_err rc);
 aop_err executions_start(const app_ctx *app, const store_execution *row, executions_start_fn fn,
                          void *ctx);
 
+/*
+ * executions_start with fn set, and executions_wait, in one: row joins the
+ * engine's group commit and fn(ctx, rc, ended) is called once, on an
+ * engine thread: with the start's refusal (AOP_ERR_QUOTA_EXCEEDED or the
+ * store's error), or with AOP_OK and ended as executions_wait tells it,
+ * timeout_ms counted from no sooner than the commit. AOP_ERR_UNAVAILABLE
+ * (fn never called) when the engine is stopping.
+ */
+typedef void (*executions_run_fn)(void *ctx, aop_err rc, bool ended);
+aop_err executions_start_wait(const app_ctx *app, const store_execution *row,
+                              long long timeout_ms, executions_run_fn fn, void *ctx);
+
 /* Calls fn(ctx, ended) once: ended true when execution id ended or went
  * away (also before this call: it checks the row after registering), false
  * when timeout_ms passed first or the engine stopped. fn runs on an engine

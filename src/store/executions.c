@@ -54,14 +54,18 @@
  * holds its place in the quota from its queueing to its end, waiting for
  * an approval included. */
 #define EXEC_ACTIVE "'queued', 'running', 'waiting'"
+/* Not EXEC_ACTIVE, written as executions_ended_idx's condition is (014). */
+#define EXEC_ENDED "status <> 'queued' AND status <> 'running' AND status <> 'waiting'"
 /* Class of the advisory locks of the quota, keyed by a hash of the user
  * ("AOPq"); the two-key space is apart from the one-key space above. */
 #define QUOTA_LOCK "1095716977"
 
 static const db_sql q_insert = DB_BOTH(
-    "INSERT INTO executions (" EXEC_COLUMNS ", output) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-    "$9, " NULL_IF_NEG("$10") ", $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, "
-    "$23, $24, $25, $26, $27, $28, $29)");
+    "INSERT INTO executions (" EXEC_COLUMNS ", output, lease_owner, lease_until) VALUES ($1, $2, "
+    "$3, $4, $5, $6, $7, $8, $9, " NULL_IF_NEG("$10") ", $11, $12, $13, $14, $15, $16, $17, $18, "
+    "$19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, " NULL_IF_NEG("$31") ")");
+static const db_sql q_any_queued = DB_BOTH(
+    "SELECT EXISTS (SELECT 1 FROM executions WHERE status = 'queued')");
 static const db_sql q_get = DB_BOTH(
     "SELECT " EXEC_COLUMNS ", output FROM executions WHERE id = $1");
 static const db_sql q_exists = DB_BOTH("SELECT COUNT(*) FROM executions WHERE id = $1");
@@ -271,7 +275,8 @@ static const db_sql q_finish = DB_BOTH(
     "UPDATE executions SET status = $1, output = $2, error = $3, finished_at = $4, "
     "duration_ms = " NULL_IF_NEG("$5") ", memory_bytes = $6, prompt_tokens = $7, "
     "completion_tokens = $8, total_tokens = $9, cost_usd = $10, lease_owner = NULL, "
-    "lease_until = NULL WHERE id = $11 AND status IN (" EXEC_ACTIVE ")");
+    "lease_until = NULL WHERE id = $11 AND (status = 'queued' OR status = 'running' "
+    "OR status = 'waiting')");
 /* Node rows go with it (ON DELETE CASCADE; SQLite has foreign keys on for
  * every connection): one statement, so never half done. */
 static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
@@ -377,15 +382,15 @@ static const db_sql q_summary_top = DB_BOTH(
     "t.workflow_id");
 
 /* Pruning: ended rows, newest first, for the keep cap; then the oldest
- * below a (created_at, id) bound (NOT IN matches executions_ended_idx). On
+ * below a (created_at, id) bound (EXEC_ENDED: executions_ended_idx). On
  * PostgreSQL they are deleted by key (an array, so that the delete never
  * scans the table), and a row another pruner is deleting is skipped, not
  * waited for. */
 static const db_sql q_prune_keep = DB_BOTH(
-    "SELECT created_at, id FROM executions WHERE status NOT IN (" EXEC_ACTIVE ") "
+    "SELECT created_at, id FROM executions WHERE " EXEC_ENDED " "
     "ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET $1");
 #define PRUNE_ROWS                                                                           \
-    "SELECT id FROM executions WHERE status NOT IN (" EXEC_ACTIVE ") "                   \
+    "SELECT id FROM executions WHERE " EXEC_ENDED " "                   \
     "AND (created_at, id) < ($1, $2) ORDER BY created_at, id LIMIT $3"
 const db_sql store_exec_prune_sql = DB_PAIR(
     "DELETE FROM executions WHERE id IN (" PRUNE_ROWS ")",
@@ -436,9 +441,11 @@ static const db_row event_row = DB_ROW(event_cols, event_rows);
 /* ---- one execution ---- */
 
 /* triggered_by is '' when there is no user, never NULL (see migration 5). */
-static aop_err insert(db_op *o, const store_execution *e)
+/* e, owned by owner until lease_until_ms (NULL and -1: by nobody). */
+static aop_err insert_owned(db_op *o, const store_execution *e, const char *owner,
+                            long long lease_until_ms)
 {
-    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "tt" "ttiti" "ttt", e->id,
+    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "tt" "ttiti" "ttt" "ti", e->id,
                    e->workflow_id, e->workflow_version, exec_status_name(e->status), e->trigger,
                    e->triggered_by, e->created_at, db_opt(e->started_at),
                    db_opt(e->finished_at), e->duration_ms, e->memory_bytes, e->prompt_tokens,
@@ -446,7 +453,12 @@ static aop_err insert(db_op *o, const store_execution *e)
                    e->max_concurrency, e->deadline_ms, e->claims, db_opt(e->trigger_id),
                    db_opt(e->scheduled_for), db_opt(e->parent_execution_id),
                    db_opt(e->root_execution_id), e->depth, db_opt(e->parent_node_id),
-                   e->parent_attempt, e->error, e->input, e->output);
+                   e->parent_attempt, e->error, e->input, e->output, owner, lease_until_ms);
+}
+
+static aop_err insert(db_op *o, const store_execution *e)
+{
+    return insert_owned(o, e, NULL, -1);
 }
 
 aop_err store_execution_insert(store *s, const store_execution *e)
@@ -464,8 +476,8 @@ aop_err store_execution_insert(store *s, const store_execution *e)
  * The count stops at quota rows (store_exec_active_sql reads
  * executions_active_idx alone); later rows of the transaction add to it.
  */
-aop_err store_execution_enqueue(store *s, const store_execution *e, long long quota,
-                                long long *active)
+static aop_err enqueue(store *s, const store_execution *e, long long quota, long long *active,
+                       const char *owner, long long lease_until_ms)
 {
     db_op o = db_op_start(s, "execution_enqueue");
     aop_err rc = AOP_OK;
@@ -473,8 +485,30 @@ aop_err store_execution_enqueue(store *s, const store_execution *e, long long qu
         rc = db_query_int(&o, &store_exec_active_sql, active, "ti", e->triggered_by, quota);
     if (rc == AOP_OK && *active >= quota)
         rc = AOP_ERR_QUOTA_EXCEEDED;
-    if (rc == AOP_OK && (rc = insert(&o, e)) == AOP_OK)
+    if (rc == AOP_OK && (rc = insert_owned(&o, e, owner, lease_until_ms)) == AOP_OK)
         *active += 1;
+    return db_op_end(&o, rc);
+}
+
+aop_err store_execution_enqueue(store *s, const store_execution *e, long long quota,
+                                long long *active)
+{
+    return enqueue(s, e, quota, active, NULL, -1);
+}
+
+aop_err store_execution_enqueue_owned(store *s, const store_execution *e, long long quota,
+                                      long long *active, const char *owner,
+                                      long long lease_until_ms)
+{
+    return enqueue(s, e, quota, active, owner, lease_until_ms);
+}
+
+aop_err store_execution_any_queued(store *s, bool *any)
+{
+    db_op o = db_op_start(s, "execution_any_queued");
+    long long n = 0;
+    aop_err rc = db_query_int(&o, &q_any_queued, &n, "");
+    *any = n != 0;
     return db_op_end(&o, rc);
 }
 

@@ -486,6 +486,15 @@ aop_err store_execution_insert(store *s, const store_execution *e);
  */
 aop_err store_execution_enqueue(store *s, const store_execution *e, long long quota,
                                 long long *active);
+/* store_execution_enqueue of a row its caller starts at once: e (status
+ * running, claims 1, started_at and deadline_ms set as a claim sets them)
+ * is written owned by owner until lease_until_ms, as store_execution_claim
+ * would leave it. */
+aop_err store_execution_enqueue_owned(store *s, const store_execution *e, long long quota,
+                                      long long *active, const char *owner,
+                                      long long lease_until_ms);
+/* Inside a transaction: whether any execution is queued. */
+aop_err store_execution_any_queued(store *s, bool *any);
 aop_err store_execution_get(store *s, const char *id, store_execution *out, arena *a);
 /* Node rows in seq order. */
 aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, int *n, arena *a);

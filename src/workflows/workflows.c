@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define ITEM_NS "wf"
+#define BRIEF_NS "wb" /* workflows_brief: changes of the analytics leave it */
 #define ITEM_MAGIC "W1"
 #define ITEM_FIELDS 5 /* version, owner, editors, viewers, json */
 #define EMPTY_DEFINITION "{\"nodes\":[],\"edges\":[]}"
@@ -175,15 +176,28 @@ static void view_of(const store_workflow *w, wf_view *v, arena *a)
     str_copy(v->owner_id, sizeof(v->owner_id), w->owner_id);
 }
 
-aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, wf_view *out,
-                       arena *a)
+/* The brief view's JSON: what starting an execution reads. */
+static void brief_of(const store_workflow *w, wf_view *v, arena *a)
+{
+    memset(v, 0, sizeof(*v));
+    v->json = wf_dump(json_pack("{s:s, s:o}", "status", w->status, "settings",
+                                parse_stored(w->settings, "{}")),
+                      &v->len, a);
+    v->version = w->version;
+    str_copy(v->owner_id, sizeof(v->owner_id), w->owner_id);
+}
+
+/* workflows_view (full) or workflows_brief, each its own cached item. */
+static aop_err view_item(const app_ctx *app, const wf_caller *c, const char *id, bool full,
+                         wf_view *out, arena *a)
 {
     cache_slot slot;
     char *item = NULL, *editors = NULL, *viewers = NULL;
     size_t len = 0;
     if (!ids_uuid_ok(id))
         return AOP_ERR_NOT_FOUND;
-    int hit = cache_item_get(app->cache, ITEM_NS, id, &slot, &item, &len) == AOP_OK &&
+    const char *ns = full ? ITEM_NS : BRIEF_NS;
+    int hit = cache_item_get(app->cache, ns, id, &slot, &item, &len) == AOP_OK &&
               decode(item, len, out, &editors, &viewers, a) == 0;
     free(item);
     if (!hit) {
@@ -191,7 +205,10 @@ aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, w
         aop_err rc = store_workflow_get(app->store, id, &w, a);
         if (rc != AOP_OK)
             return rc;
-        view_of(&w, out, a);
+        if (full)
+            view_of(&w, out, a);
+        else
+            brief_of(&w, out, a);
         editors = w.editors;
         viewers = w.viewers;
         buf b;
@@ -205,11 +222,23 @@ aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, w
     return out->access == WF_ACCESS_NONE ? AOP_ERR_NOT_FOUND : AOP_OK;
 }
 
+aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, wf_view *out,
+                       arena *a)
+{
+    return view_item(app, c, id, true, out, a);
+}
+
+aop_err workflows_brief(const app_ctx *app, const wf_caller *c, const char *id, wf_view *out,
+                        arena *a)
+{
+    return view_item(app, c, id, false, out, a);
+}
+
 aop_err workflows_reach(const app_ctx *app, const wf_caller *c, const char *id, bool write,
                         arena *a)
 {
     wf_view v;
-    aop_err rc = workflows_view(app, c, id, &v, a);
+    aop_err rc = workflows_brief(app, c, id, &v, a);
     if (rc != AOP_OK)
         return rc;
     return write && v.access != WF_ACCESS_WRITE ? AOP_ERR_FORBIDDEN : AOP_OK;
@@ -354,12 +383,18 @@ static aop_err update_tx(store *s, void *p)
 
 /* After a committed write of id: no cached copy of it or of any list may be
  * read again. */
-void workflows_changed(const app_ctx *app, const char *id)
+void workflows_counted(const app_ctx *app, const char *id)
 {
     long long g = 0;
     cache_item_changed(app->cache, ITEM_NS, id, WF_TTL_MS);
     if (cache_incr(app->cache, WF_GEN_KEY, &g) != AOP_OK)
         log_warn("cannot bump the workflow list generation", LF_S("workflowId", id));
+}
+
+void workflows_changed(const app_ctx *app, const char *id)
+{
+    cache_item_changed(app->cache, BRIEF_NS, id, WF_TTL_MS);
+    workflows_counted(app, id);
 }
 
 /* The view of what x wrote, for its author. */

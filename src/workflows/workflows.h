@@ -76,6 +76,12 @@ typedef struct {
 aop_err workflows_view(const app_ctx *app, const wf_caller *c, const char *id, wf_view *out,
                        arena *a);
 
+/* workflows_view with json {status, settings} alone: what starting an
+ * execution reads. Its cached copy outlives the ends of executions, which
+ * change the full view's analytics. */
+aop_err workflows_brief(const app_ctx *app, const wf_caller *c, const char *id, wf_view *out,
+                        arena *a);
+
 /* workflows_view for an access check alone: AOP_OK when c may read the
  * workflow (and write it, when write), AOP_ERR_NOT_FOUND when c may not
  * read it, AOP_ERR_FORBIDDEN when c may read but not write. */
@@ -132,5 +138,8 @@ aop_err workflows_summary(const app_ctx *app, char **json, size_t *len, arena *a
 /* To call after every committed change of workflow id made elsewhere (e.g.
  * its analytics counters): drops its cached copy and every cached list. */
 void workflows_changed(const app_ctx *app, const char *id);
+/* workflows_changed for a change of the analytics alone (an execution's
+ * end): the brief view stays cached. */
+void workflows_counted(const app_ctx *app, const char *id);
 
 #endif

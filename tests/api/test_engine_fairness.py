@@ -165,6 +165,38 @@ def test_a_shared_workflow_limit_goes_round_robin(aop_server):
         assert f1 <= s2, runs
 
 
+def test_starts_at_commit_keep_the_worker_bound_and_the_queue_order(aop_server):
+    """With nothing queued a new execution is committed already running on a loop that
+    has room (operations.md, "Execution engine"); WORKER_MAX_EXECUTIONS still bounds the
+    loop: past it, executions queue and start as places free, oldest first, each once,
+    and a synchronous one behind them waits its turn and answers with its end."""
+    srv = aop_server(**engine_env(WORKERS="1", WORKER_MAX_EXECUTIONS="2"))
+    a = register(srv)
+    w = slow_workflow(srv, a, 1500)
+    ids = [start(srv, a, w["id"], input={"n": i}) for i in range(5)]
+    answer = {}
+    waiter = threading.Thread(target=lambda: answer.update(r=execute_raw(
+        srv, H(a), w["id"], {"input": {"n": 5}, "wait": True}, timeout=60)))
+    waiter.start()
+    peak, deadline = 0, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        page = list_executions(srv, a, limit=100)["data"]
+        peak = max(peak, sum(1 for e in page if e["status"] == "running"))
+        if len(page) == 6 and all(e["status"] == "succeeded" for e in page):
+            break
+        time.sleep(0.05)
+    waiter.join(60)
+    assert peak == 2, peak
+    r = answer["r"]
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "succeeded" and r.json()["output"] == {"t": {"n": 5}}, r.json()
+    ended = [wait_ended(srv, a, eid, timeout=60) for eid in ids] + [r.json()]
+    assert [e["output"] for e in ended] == [{"t": {"n": i}} for i in range(6)]
+    started = [e["startedAt"] for e in ended]
+    assert started == sorted(started), started
+    assert all(e["startedAt"] >= e["createdAt"] for e in ended), ended
+
+
 # ---------------------------------------------------------------- WAIT_MAX_MS
 
 def test_wait_is_capped_by_wait_max_ms_then_the_execution_ends(aop_server):

@@ -191,6 +191,38 @@ static void json_depth_counts_nesting_outside_strings(void)
     CHECK_INT(json_depth("1", 1, 64), 0);
 }
 
+static void member_is(const char *json, const char *key, const char *want)
+{
+    const char *v = NULL;
+    size_t n = 0;
+    int rc = json_member_text(json, strlen(json), key, &v, &n);
+    if (!want) {
+        CHECK_INT(rc, -1);
+        return;
+    }
+    CHECK_INT(rc, 0);
+    CHECK_INT((long long)n, (long long)strlen(want));
+    CHECK(rc == 0 && strncmp(v, want, n) == 0);
+}
+
+static void json_member_text_finds_top_level_members_only(void)
+{
+    const char *wf = "{\"id\":\"x\",\"definition\":{\"nodes\":[{\"settings\":{\"timeoutMs\":1}}],"
+                     "\"s\":\"\\\"settings\\\":\"},\"settings\":{\"timeoutMs\":5,\"a\":[1,{}]},"
+                     "\"status\":\"active\"}";
+    member_is(wf, "settings", "{\"timeoutMs\":5,\"a\":[1,{}]}");
+    member_is(wf, "status", "\"active\"");
+    member_is(wf, "id", "\"x\"");
+    member_is(wf, "timeoutMs", NULL);
+    member_is(wf, "nodes", NULL);
+    member_is(" { \"a\" : 1 , \"b\" : [ 2 ] } ", "b", "[ 2 ]");
+    member_is(" { \"a\" : 1 , \"b\" : [ 2 ] } ", "a", "1");
+    member_is("{}", "a", NULL);
+    member_is("[\"a\",1]", "a", NULL);
+    member_is("{\"a\":", "a", NULL);
+    member_is("{\"a", "a", NULL);
+}
+
 static char *nested(int depth)
 {
     char *s = malloc((size_t)depth * 2 + 1);
@@ -271,6 +303,34 @@ static void clock_rfc3339_format(void)
     char out[25];
     clock_format_rfc3339(1795624715123LL, out);
     CHECK_STR(out, "2026-11-25T16:38:35.123Z");
+    clock_format_rfc3339(-1, out);
+    CHECK_STR(out, "1969-12-31T23:59:59.999Z");
+    clock_format_rfc3339(951782400000LL, out); /* a leap day of a year divisible by 400 */
+    CHECK_STR(out, "2000-02-29T00:00:00.000Z");
+    clock_format_rfc3339(4107542400000LL, out); /* 2100 is not a leap year */
+    CHECK_STR(out, "2100-03-01T00:00:00.000Z");
+}
+
+/* The arithmetic against gmtime_r, a day and a bit at a time over 1900..2400. */
+static void clock_rfc3339_format_matches_gmtime(void)
+{
+    int bad = 0;
+    for (long long ms = -2208988800000LL; ms < 13569465600000LL && bad < 3;
+         ms += 86400000LL + 3601001LL) {
+        char out[25], want[64];
+        time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 (int)(((ms % 1000) + 1000) % 1000));
+        clock_format_rfc3339(ms, out);
+        if (strcmp(out, want) != 0) {
+            bad++;
+            CHECK_STR(out, want);
+        }
+    }
+    CHECK_INT(bad, 0);
 }
 
 static void secure_compare(void)
@@ -795,11 +855,13 @@ const unit_test core_tests[] = {
     TEST(json_string_lossy_replaces_bad_bytes),
     TEST(str_utf8_cut_ends_on_a_character),
     TEST(json_depth_counts_nesting_outside_strings),
+    TEST(json_member_text_finds_top_level_members_only),
     TEST(json_parse_body_limits),
     TEST(gzip_accept_encoding),
     TEST(gzip_round_trip_header),
     TEST(ids_uuid7_shape),
     TEST(clock_rfc3339_format),
+    TEST(clock_rfc3339_format_matches_gmtime),
     TEST(secure_compare),
     TEST(clock_parse_exact_epoch_values),
     TEST(clock_parse_fractions_to_milliseconds),
