@@ -79,7 +79,8 @@ int http_guard_limit_or_reply(http_req *req, const http_route *row, http_bucket 
     g->why = NULL;
     auth_limit lim, *lp = NULL;
     if (row && row->access != ACCESS_PUBLIC && row->access != ACCESS_HOOK) {
-        if (bucket == BUCKET_GENERAL) { /* counted with the token's reads when it can be */
+        /* counted with a token's reads when the limiter can (Redis) */
+        if (bucket == BUCKET_GENERAL && limiter_rides(http_app(req)->limiter)) {
             const config *cfg = http_app(req)->cfg;
             lim = (auth_limit){.prefix = "user:", .max = cfg->rate_limit_max,
                                .window_ms = cfg->rate_limit_window_ms};

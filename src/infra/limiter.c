@@ -64,10 +64,15 @@ aop_err limiter_unhit(limiter *l, const char *key)
     return l->v->unhit(l->h, short_key(key, digest), (long long)clock_now_ms());
 }
 
+bool limiter_rides(const limiter *l)
+{
+    return l && l->v->ride_begin;
+}
+
 bool limiter_ride_begin(limiter *l, const char *key, long long max, long long window_ms,
                         limiter_ride *r)
 {
-    if (!l || !key || max < 0 || window_ms < 1 || !l->v->ride_begin)
+    if (!limiter_rides(l) || !key || max < 0 || window_ms < 1)
         return false;
     char digest[LIMITER_KEY_MAX + 1];
     const char *k = short_key(key, digest);

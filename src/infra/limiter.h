@@ -95,6 +95,9 @@ aop_err limiter_hit_at(limiter *l, const char *key, long long max, long long win
  * AOP_OK, or an error as for limiter_hit (nothing taken back). */
 aop_err limiter_unhit(limiter *l, const char *key);
 
+/* true when l can count a hit in another port's round trip (Redis). */
+bool limiter_rides(const limiter *l);
+
 /* Prepares a hit to ride in another port's round trip (limiter_ride above):
  * true with *r ready when this limiter can count it so; false when it
  * counts hits alone (the memory backend): then call limiter_hit. */
