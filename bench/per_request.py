@@ -8,10 +8,12 @@
       to within a few hundred instructions, so two builds compare on a busy
       machine where wall-clock rates move by a third.
   bench/per_request.py trips PG_URL REDIS_URL REDIS_PIDFILE BINARY...
-      each binary on PostgreSQL + Redis: Redis round trips (commands sent;
-      a script is one) and commands run per request, from MONITOR over 100
-      requests, then over 1,000 more the median latency on one connection
-      and the CPU time aop and redis-server spent per request.
+      each binary on PostgreSQL + Redis: Redis round trips per request (the
+      read events Redis processed, INFO stats total_reads_processed: commands
+      pipelined in one write are one), commands sent (a script is one) and
+      commands run per request, from MONITOR, each over 100 requests; then
+      over 1,000 more the median latency on one connection and the CPU time
+      aop and redis-server spent per request.
 
 Kinds: GET /health, GET /api/auth/me (bearer), GET /api/workflows/:id (cached);
 for instructions also POST /api/workflows/:id/execute with {"wait": true} of three
@@ -176,8 +178,21 @@ def trips(pg, redis_url, pidfile, binaries):
         return subprocess.run(["redis-cli", "-p", rport] + list(a), capture_output=True,
                               text=True).stdout
 
-    print("| request | build | Redis round trips | Redis commands | p50 | CPU aop | CPU redis |")
-    print("|---|---|---|---|---|---|---|")
+    def reads():
+        return int(re.search(r"^total_reads_processed:(\d+)", rcli("INFO", "stats"), re.M).group(1))
+
+    def read_events(send):
+        """Read events Redis processed while send() ran, less those of the INFO
+        calls themselves (measured with nothing between two of them)."""
+        a = reads()
+        own = reads() - a
+        b = reads()
+        send()
+        return reads() - b - own
+
+    print("| request | build | Redis round trips | commands sent | commands run | p50 | CPU aop "
+          "| CPU redis |")
+    print("|---|---|---|---|---|---|---|---|")
     for binary in binaries:
         d = tempfile.mkdtemp(prefix="aop-trips-")
         port = free_port()
@@ -200,9 +215,11 @@ def trips(pg, redis_url, pidfile, binaries):
                     lat.append(time.monotonic() - t)
                 c1 = (cpu_seconds(p.pid), cpu_seconds(rpid))
                 lat.sort()
+                rt = read_events(lambda: c.run(paths[kind], token, WATCHED))
                 sent, run = watched(rport, lambda: c.run(paths[kind], token, WATCHED))
-                print("| %s | %s | %.1f | %.1f | %.0f µs | %.0f µs | %.0f µs |" % (
-                    label, os.path.relpath(binary), sent / WATCHED, (sent + run) / WATCHED,
+                print("| %s | %s | %.1f | %.1f | %.1f | %.0f µs | %.0f µs | %.0f µs |" % (
+                    label, os.path.relpath(binary), rt / WATCHED, sent / WATCHED,
+                    (sent + run) / WATCHED,
                     lat[COUNT // 2] * 1e6, (c1[0] - c0[0]) / COUNT * 1e6,
                     (c1[1] - c0[1]) / COUNT * 1e6))
         finally:

@@ -201,8 +201,17 @@ static aop_err load_active_user(const app_ctx *app, const char *id, store_user *
     return active_or_why(user_cache_get(app, id, u, a), u, why);
 }
 
+/* Prepares lim's hit against the token's user; false when the limiter
+ * counts hits alone (then the caller counts it after). */
+static bool limit_begin(const app_ctx *app, const char *sub, auth_limit *lim, limiter_ride *ride)
+{
+    if (!lim || STR_CAT(lim->key, sizeof(lim->key), lim->prefix, sub) >= sizeof(lim->key))
+        return false;
+    return limiter_ride_begin(app->limiter, lim->key, lim->max, lim->window_ms, ride);
+}
+
 static aop_err by_bearer(const app_ctx *app, const char *token, auth_identity *out,
-                         const char **why, arena *a)
+                         const char **why, arena *a, auth_limit *lim)
 {
     long long now = clock_now_ms() / 1000;
     aop_err rc = verify_access(token, app->cfg->jwt_access_secret, now, &out->claims);
@@ -214,16 +223,23 @@ static aop_err by_bearer(const app_ctx *app, const char *token, auth_identity *o
         *why = "invalid access token";
         return AOP_ERR_UNAUTHORIZED;
     }
-    /* One round trip to the cache for both revocation mirrors and the user */
+    /* One round trip to the cache for both revocation mirrors and the user,
+     * and for the rate-limit hit when it rides along */
     char ka[64], kf[64];
     cache_read r[3];
     cache_slot slot;
+    limiter_ride ride;
     mirror_key(ka, sizeof(ka), 'a', out->claims.jti);
     mirror_key(kf, sizeof(kf), 'f', out->claims.fam);
     r[0].key = ka;
     r[1].key = kf;
     user_cache_read(out->claims.sub, &r[2], &slot);
-    cache_get_many(app->cache, r, 3, CACHE_ITEM_LINK);
+    bool rides = limit_begin(app, out->claims.sub, lim, &ride);
+    cache_get_many_with(app->cache, r, 3, CACHE_ITEM_LINK, rides ? &ride.call : NULL);
+    if (rides) {
+        lim->rc = limiter_ride_end(&ride, &lim->res);
+        lim->counted = true;
+    }
     int ma = mirror_state(&r[0]), mf = mirror_state(&r[1]);
     bool revoked = false;
     if ((rc = token_revoked(app, &out->claims, ma, mf, &revoked)) == AOP_OK && revoked) {
@@ -300,9 +316,11 @@ static aop_err by_api_key(const app_ctx *app, const char *key, auth_identity *ou
 }
 
 aop_err auth_authenticate(const app_ctx *app, const char *authorization, const char *api_key,
-                          auth_identity *out, const char **why, arena *a)
+                          auth_identity *out, const char **why, arena *a, auth_limit *lim)
 {
     memset(out, 0, sizeof(*out));
+    if (lim)
+        lim->counted = false;
     if (authorization) {
         if (strncasecmp(authorization, "Bearer ", 7) != 0) {
             *why = "Authorization must be a Bearer token";
@@ -311,7 +329,7 @@ aop_err auth_authenticate(const app_ctx *app, const char *authorization, const c
         const char *t = authorization + 7;
         while (*t == ' ')
             t++;
-        aop_err rc = by_bearer(app, t, out, why, a);
+        aop_err rc = by_bearer(app, t, out, why, a, lim);
         if (rc != AOP_OK)
             memset(out, 0, sizeof(*out));
         return rc;

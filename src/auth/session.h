@@ -40,14 +40,32 @@ typedef struct {
 } auth_pair;
 
 /*
+ * A rate-limit hit counted with a bearer token's cache reads, in their round
+ * trip (limiter_ride in infra/limiter.h), against "<prefix><token's sub>":
+ * the caller fills the first three fields; counted says whether the hit was
+ * counted so, and then key, rc and res are limiter_hit's key and results.
+ * Only a token whose signature and expiry hold is counted (its user is then
+ * known before any read), and only by a limiter that can ride.
+ */
+typedef struct {
+    const char *prefix;
+    long long max, window_ms;
+    bool counted;
+    aop_err rc;
+    limiter_result res;
+    char key[96];
+} auth_limit;
+
+/*
  * Authenticates a request from its Authorization and X-API-Key headers (each
  * may be NULL; a bearer token wins when both are sent). AOP_OK fills *out;
  * otherwise *why is a message for the client: AOP_ERR_UNAUTHORIZED (missing,
  * malformed, unknown, revoked, expired key, inactive user), AOP_ERR_TOKEN_EXPIRED,
- * or AOP_ERR_UNAVAILABLE / AOP_ERR_INTERNAL from the store.
+ * or AOP_ERR_UNAVAILABLE / AOP_ERR_INTERNAL from the store. lim (may be
+ * NULL) is a hit to count on the way, see auth_limit.
  */
 aop_err auth_authenticate(const app_ctx *app, const char *authorization, const char *api_key,
-                          auth_identity *out, const char **why, arena *a);
+                          auth_identity *out, const char **why, arena *a, auth_limit *lim);
 
 /* Inserts u (prepared by users_prepare, with its password hash);
  * AOP_ERR_CONFLICT when the email is taken. */

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Counts the request in the route's bucket and sets the RateLimit-* headers.
- * 0 after answering 429 (or 503 when the limiter is down). */
-static int limit_or_reply(http_req *req, http_bucket bucket, const auth_identity *id)
+/* Counts the request in the route's bucket and sets the RateLimit-* headers;
+ * lim: a hit already counted against the bearer token's user (with its
+ * reads), or NULL. 0 after answering 429. */
+static int limit_or_reply(http_req *req, http_bucket bucket, const auth_identity *id,
+                          const auth_limit *lim)
 {
     const app_ctx *app = http_app(req);
     const config *cfg = app->cfg;
@@ -34,7 +36,18 @@ static int limit_or_reply(http_req *req, http_bucket bucket, const auth_identity
         window = cfg->rate_limit_window_ms;
     }
     limiter_result res;
-    if (limiter_hit(app->limiter, key, max, window, &res) != AOP_OK) {
+    aop_err rc;
+    if (lim && lim->counted && id->via == AUTH_VIA_BEARER) {
+        res = lim->res;
+        rc = lim->rc;
+    } else {
+        /* A hit counted against a token found revoked (or its user gone)
+         * belongs to the client's IP, as an unauthenticated request */
+        if (lim && lim->counted)
+            limiter_unhit(app->limiter, lim->key);
+        rc = limiter_hit(app->limiter, key, max, window, &res);
+    }
+    if (rc != AOP_OK) {
         log_warn("rate limiter unavailable; request let through", LF_S("path", http_path(req)));
         return 1;
     }
@@ -64,10 +77,20 @@ int http_guard_limit_or_reply(http_req *req, const http_route *row, http_bucket 
     memset(id, 0, sizeof(*id));
     g->rc = AOP_OK;
     g->why = NULL;
-    if (row && row->access != ACCESS_PUBLIC && row->access != ACCESS_HOOK)
+    auth_limit lim, *lp = NULL;
+    if (row && row->access != ACCESS_PUBLIC && row->access != ACCESS_HOOK) {
+        /* counted with a token's reads when the limiter can (Redis) */
+        if (bucket == BUCKET_GENERAL && limiter_rides(http_app(req)->limiter)) {
+            const config *cfg = http_app(req)->cfg;
+            lim = (auth_limit){.prefix = "user:", .max = cfg->rate_limit_max,
+                               .window_ms = cfg->rate_limit_window_ms};
+            lp = &lim;
+        }
         g->rc = auth_authenticate(http_app(req), http_header(req, "Authorization"),
-                                  http_header(req, "X-API-Key"), id, &g->why, http_arena(req));
-    return bucket == BUCKET_NONE || limit_or_reply(req, bucket, id);
+                                  http_header(req, "X-API-Key"), id, &g->why, http_arena(req),
+                                  lp);
+    }
+    return bucket == BUCKET_NONE || limit_or_reply(req, bucket, id, lp);
 }
 
 int http_guard_access_or_reply(http_req *req, const http_route *r, const auth_identity *id,

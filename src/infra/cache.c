@@ -92,6 +92,11 @@ static aop_err get_each(cache *c, cache_read *r, int n, char link)
 
 aop_err cache_get_many(cache *c, cache_read *r, int n, char link)
 {
+    return cache_get_many_with(c, r, n, link, NULL);
+}
+
+aop_err cache_get_many_with(cache *c, cache_read *r, int n, char link, redis_eval_call *rider)
+{
     for (int i = 0; i < n; i++) {
         r[i].rc = AOP_ERR_INTERNAL;
         r[i].val = NULL;
@@ -101,8 +106,16 @@ aop_err cache_get_many(cache *c, cache_read *r, int n, char link)
     bool bad = n < 0 || n > CACHE_MANY_MAX;
     for (int i = 0; i < n && !bad; i++)
         bad = !r[i].key;
-    aop_err e = bad ? AOP_ERR_INTERNAL
-                    : c->vt->get_many ? c->vt->get_many(c->h, r, n, link) : get_each(c, r, n, link);
+    aop_err e;
+    if (rider && !bad && c->vt->get_many_with) {
+        e = c->vt->get_many_with(c->h, r, n, link, rider);
+    } else {
+        if (rider)
+            redis_pool_eval_many(rider->pool, rider, 1);
+        e = bad               ? AOP_ERR_INTERNAL
+            : c->vt->get_many ? c->vt->get_many(c->h, r, n, link)
+                              : get_each(c, r, n, link);
+    }
     for (int i = 0; i < n; i++) {
         if (e != AOP_OK) {
             free(r[i].val);

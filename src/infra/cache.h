@@ -55,6 +55,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "infra/redis.h"
 
 /* What a backend can tell about its size, for /metrics. */
 typedef struct {
@@ -102,6 +103,11 @@ typedef struct cache_vtbl {
      * reads r[0..n) as cache_read says, in one round trip; AOP_OK when each
      * r[i].rc says how its read went, or an error for the whole batch. */
     aop_err (*get_many)(void *h, cache_read *r, int n, char link);
+    /* Optional (may be NULL: the wrapper sends rider alone, then reads):
+     * get_many, with the script call rider (not NULL) sent in the same round
+     * trip when it is meant for this backend's pool, alone otherwise; either
+     * way rider->rc and rider->reply are filled when it returns. */
+    aop_err (*get_many_with)(void *h, cache_read *r, int n, char link, redis_eval_call *rider);
     /* Optional (may be NULL): fills *st; AOP_OK, or an error when unknown. */
     aop_err (*stats)(void *h, cache_stats *st);
     /* Frees the handle and everything it holds. */
@@ -147,6 +153,12 @@ aop_err cache_incr(cache *c, const char *key, long long *out);
  * once). Every r[i] gets its rc (an error of the batch goes to each); the
  * caller frees each r[i].val. Returns AOP_OK, or the batch's error. */
 aop_err cache_get_many(cache *c, cache_read *r, int n, char link);
+/* cache_get_many, with one more Redis script call (rider; NULL: none) sent
+ * along: in the same round trip when the cache is Redis on rider->pool
+ * (limiter_ride in limiter.h: a request's rate-limit hit), alone before the
+ * batch otherwise. rider->rc and rider->reply are filled in any case, even
+ * when the batch's arguments are invalid. */
+aop_err cache_get_many_with(cache *c, cache_read *r, int n, char link, redis_eval_call *rider);
 /* Reads a counter kept by cache_incr (0 when absent; 0 too on an error). */
 aop_err cache_counter(cache *c, const char *key, long long *out);
 

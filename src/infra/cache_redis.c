@@ -470,31 +470,41 @@ static bool bulk_or_nil(const redisReply *e)
     return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_NIL;
 }
 
-/* One script: every key, and every link's target, in one round trip. */
-static aop_err redis_get_many(void *h, cache_read *r, int n, char link)
-{
-    rcache *c = h;
-    if (!settle(c))
-        return AOP_ERR_UNAVAILABLE;
+/* The get_many script's arguments for r[0..n): the prefixed keys, the link
+ * byte and CACHE_LINK_MAX. */
+typedef struct {
     rkey k[CACHE_MANY_MAX];
     const char *argv[CACHE_MANY_MAX + 2];
     size_t lens[CACHE_MANY_MAX + 2];
+    char link;
     char max[16];
+    int n;
+} many_args;
+
+static void many_args_make(rcache *c, many_args *a, const cache_read *r, int n, char link)
+{
     for (int i = 0; i < n; i++) {
-        rkey_make(&k[i], c->vpre, c->vpre_len, r[i].key);
-        argv[i] = k[i].s;
-        lens[i] = k[i].n;
+        rkey_make(&a->k[i], c->vpre, c->vpre_len, r[i].key);
+        a->argv[i] = a->k[i].s;
+        a->lens[i] = a->k[i].n;
     }
-    argv[n] = &link;
-    lens[n] = 1;
-    lens[n + 1] = (size_t)snprintf(max, sizeof(max), "%d", CACHE_LINK_MAX);
-    argv[n + 1] = max;
-    redisReply *rep;
-    aop_err rc = redis_pool_eval(c->p, &c->get_many, n, n + 2, argv, lens, &rep);
-    for (int i = 0; i < n; i++)
-        rkey_free(&k[i]);
-    if (rc != AOP_OK)
-        return rc;
+    a->link = link;
+    a->argv[n] = &a->link;
+    a->lens[n] = 1;
+    a->lens[n + 1] = (size_t)snprintf(a->max, sizeof(a->max), "%d", CACHE_LINK_MAX);
+    a->argv[n + 1] = a->max;
+    a->n = n;
+}
+
+static void many_args_free(many_args *a)
+{
+    for (int i = 0; i < a->n; i++)
+        rkey_free(&a->k[i]);
+}
+
+/* Fills r[0..n) from the script's answer rep, which it frees. */
+static aop_err many_parse(redisReply *rep, cache_read *r, int n)
+{
     bool ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == (size_t)n * 2;
     for (size_t i = 0; ok && i < rep->elements; i++)
         ok = bulk_or_nil(rep->element[i]);
@@ -523,6 +533,47 @@ static aop_err redis_get_many(void *h, cache_read *r, int n, char link)
     }
     freeReplyObject(rep);
     return AOP_OK;
+}
+
+/* One script: every key, and every link's target, in one round trip; and
+ * the rider's call (NULL: none) in the same one when it is for our pool. */
+static aop_err redis_get_many_with(void *h, cache_read *r, int n, char link,
+                                   redis_eval_call *rider)
+{
+    rcache *c = h;
+    if (!settle(c)) {
+        if (rider)
+            redis_pool_eval_many(rider->pool, rider, 1);
+        return AOP_ERR_UNAVAILABLE;
+    }
+    if (rider && rider->pool != c->p) {
+        redis_pool_eval_many(rider->pool, rider, 1);
+        rider = NULL;
+    }
+    many_args a;
+    many_args_make(c, &a, r, n, link);
+    redis_eval_call calls[2];
+    int mine = rider ? 1 : 0;
+    if (rider)
+        calls[0] = *rider;
+    calls[mine] = (redis_eval_call){.pool = c->p, .s = &c->get_many, .numkeys = n,
+                                    .argc = n + 2, .argv = a.argv, .argvlen = a.lens};
+    aop_err rc = redis_pool_eval_many(c->p, calls, mine + 1);
+    many_args_free(&a);
+    if (rider) {
+        rider->rc = calls[0].rc;
+        rider->reply = calls[0].reply;
+        if (rc == AOP_ERR_INTERNAL) /* nothing was sent */
+            redis_pool_eval_many(rider->pool, rider, 1);
+    }
+    if (calls[mine].rc != AOP_OK)
+        return calls[mine].rc;
+    return many_parse(calls[mine].reply, r, n);
+}
+
+static aop_err redis_get_many(void *h, cache_read *r, int n, char link)
+{
+    return redis_get_many_with(h, r, n, link, NULL);
 }
 
 /* set, del and incr: straight to Redis when nothing is pending, otherwise (or
@@ -677,6 +728,7 @@ static const cache_vtbl redis_vtbl = {
     .incr = redis_incr,
     .counter = redis_counter,
     .get_many = redis_get_many,
+    .get_many_with = redis_get_many_with,
     .stats = redis_stats,
     .close = redis_close,
 };

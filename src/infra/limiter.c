@@ -24,6 +24,16 @@ static void long_key_digest(const char *key, size_t len, char *out)
     out[n] = '\0';
 }
 
+/* key, or its digest in digest (LIMITER_KEY_MAX + 1 bytes) when longer. */
+static const char *short_key(const char *key, char *digest)
+{
+    size_t len = strnlen(key, LIMITER_KEY_MAX + 1);
+    if (len <= LIMITER_KEY_MAX)
+        return key;
+    long_key_digest(key, strlen(key), digest);
+    return digest;
+}
+
 aop_err limiter_hit_at(limiter *l, const char *key, long long max, long long window_ms,
                        long long now_ms, limiter_result *out)
 {
@@ -33,11 +43,7 @@ aop_err limiter_hit_at(limiter *l, const char *key, long long max, long long win
     if (!l || !key || max < 0 || window_ms < 1)
         return AOP_ERR_INTERNAL;
     char digest[LIMITER_KEY_MAX + 1];
-    size_t len = strnlen(key, LIMITER_KEY_MAX + 1);
-    if (len > LIMITER_KEY_MAX) {
-        long_key_digest(key, strlen(key), digest);
-        key = digest;
-    }
+    key = short_key(key, digest);
     aop_err rc = l->v->hit(l->h, key, max, window_ms, now_ms, out);
     if (rc != AOP_OK)
         memset(out, 0, sizeof(*out));
@@ -48,6 +54,43 @@ aop_err limiter_hit(limiter *l, const char *key, long long max, long long window
                     limiter_result *out)
 {
     return limiter_hit_at(l, key, max, window_ms, (long long)clock_now_ms(), out);
+}
+
+aop_err limiter_unhit(limiter *l, const char *key)
+{
+    if (!l || !key)
+        return AOP_ERR_INTERNAL;
+    char digest[LIMITER_KEY_MAX + 1];
+    return l->v->unhit(l->h, short_key(key, digest), (long long)clock_now_ms());
+}
+
+bool limiter_rides(const limiter *l)
+{
+    return l && l->v->ride_begin;
+}
+
+bool limiter_ride_begin(limiter *l, const char *key, long long max, long long window_ms,
+                        limiter_ride *r)
+{
+    if (!limiter_rides(l) || !key || max < 0 || window_ms < 1)
+        return false;
+    char digest[LIMITER_KEY_MAX + 1];
+    const char *k = short_key(key, digest);
+    memcpy(r->key, k, strlen(k) + 1);
+    r->l = l;
+    r->max = max;
+    r->window_ms = window_ms;
+    l->v->ride_begin(l->h, r);
+    return true;
+}
+
+aop_err limiter_ride_end(limiter_ride *r, limiter_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    aop_err rc = r->l->v->ride_end(r->l->h, r, (long long)clock_now_ms(), out);
+    if (rc != AOP_OK)
+        memset(out, 0, sizeof(*out));
+    return rc;
 }
 
 void limiter_close(limiter *l)

@@ -28,6 +28,7 @@
 #include <stddef.h>
 
 #include "core/err.h"
+#include "infra/redis.h"
 
 #define LIMITER_KEY_MAX 128 /* bytes, without the NUL */
 
@@ -39,6 +40,25 @@ typedef struct {
     long long retry_after_s; /* when !allowed: reset_s; else 0 */
 } limiter_result;
 
+/*
+ * A hit that rides in another port's round trip (cache_get_many_with), so
+ * that a request's rate limit and its cache reads cost one round trip when
+ * both live in one Redis. limiter_ride_begin() prepares it, the other port
+ * sends ride.call with its own, and limiter_ride_end() reads the answer: the
+ * same count and the same results as limiter_hit(), fallback included.
+ */
+typedef struct limiter_ride {
+    struct limiter *l;
+    long long max;
+    long long window_ms;
+    redis_eval_call call;         /* what to send; rc and reply filled by the sender */
+    char key[LIMITER_KEY_MAX + 1];/* the key as counted (a long one shortened) */
+    char rkey[LIMITER_KEY_MAX + 64 + 1]; /* the backend's own key */
+    char win[24];
+    const char *argv[2];
+    size_t lens[2];
+} limiter_ride;
+
 typedef struct limiter_vtbl {
     const char *name; /* "memory", "redis" */
     /* Counts one hit on key (at most LIMITER_KEY_MAX bytes) in a window of
@@ -46,11 +66,18 @@ typedef struct limiter_vtbl {
      * the same clock on every call. Fills *out. */
     aop_err (*hit)(void *h, const char *key, long long max, long long window_ms, long long now_ms,
                    limiter_result *out);
+    /* Takes back one hit of key's open window (see limiter_unhit). */
+    aop_err (*unhit)(void *h, const char *key, long long now_ms);
+    /* Optional (NULL: hits are counted alone): fills r->call for key (r->key,
+     * r->max and r->window_ms are set), then, once it was sent, reads it into
+     * *out as hit does. */
+    void (*ride_begin)(void *h, limiter_ride *r);
+    aop_err (*ride_end)(void *h, limiter_ride *r, long long now_ms, limiter_result *out);
     /* Frees the handle and everything in it. */
     void (*close)(void *h);
 } limiter_vtbl;
 
-typedef struct {
+typedef struct limiter {
     const limiter_vtbl *v;
     void *h;
 } limiter;
@@ -61,6 +88,25 @@ aop_err limiter_hit(limiter *l, const char *key, long long max, long long window
 /* The same at a time the caller chooses (tests, or a caller with its own clock). */
 aop_err limiter_hit_at(limiter *l, const char *key, long long max, long long window_ms,
                        long long now_ms, limiter_result *out);
+/* Takes back one hit counted on key in its open window, for a hit that
+ * turned out to belong to another key (a bearer token counted against its
+ * user, then found revoked: the request counts against the client's IP).
+ * When the window holds no other hit it is closed, as if never opened.
+ * AOP_OK, or an error as for limiter_hit (nothing taken back). */
+aop_err limiter_unhit(limiter *l, const char *key);
+
+/* true when l can count a hit in another port's round trip (Redis). */
+bool limiter_rides(const limiter *l);
+
+/* Prepares a hit to ride in another port's round trip (limiter_ride above):
+ * true with *r ready when this limiter can count it so; false when it
+ * counts hits alone (the memory backend): then call limiter_hit. */
+bool limiter_ride_begin(limiter *l, const char *key, long long max, long long window_ms,
+                        limiter_ride *r);
+/* After r->call was sent (its rc and reply filled): the hit's result, as
+ * limiter_hit answers. Frees the reply. */
+aop_err limiter_ride_end(limiter_ride *r, limiter_result *out);
+
 /* Closes the backend and frees l. NULL-safe. */
 void limiter_close(limiter *l);
 
@@ -93,9 +139,11 @@ extern const limiter_vtbl limiter_mem_vtbl;
  * callers' now_ms is not used. While Redis cannot answer, hits are counted
  * by fallback (an in-process limiter, e.g. limiter_mem_new(); owned from now
  * on and closed with this one) and a warning is logged once per outage:
- * limits then hold per instance. Name "redis". Never NULL.
+ * limits then hold per instance. A hit can ride in the cache's round trip
+ * (limiter_ride_begin). prefix: at most LIMITER_REDIS_PREFIX_MAX bytes are
+ * used. Name "redis". Never NULL.
  */
-struct redis_pool;
+#define LIMITER_REDIS_PREFIX_MAX 60
 limiter *limiter_redis_new(struct redis_pool *p, const char *prefix, limiter *fallback);
 
 #endif

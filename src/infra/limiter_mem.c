@@ -257,6 +257,25 @@ static aop_err mem_hit(void *h, const char *key, long long max, long long window
     return AOP_OK;
 }
 
+/* The vtbl's unhit: one hit less in key's open window; a window left with
+ * none ends now. */
+static aop_err mem_unhit(void *h, const char *key, long long now)
+{
+    mem_limiter *m = h;
+    size_t len = strnlen(key, LIMITER_KEY_MAX + 1);
+    if (len > LIMITER_KEY_MAX)
+        return AOP_ERR_INTERNAL;
+    uint64_t hash = siphash(m->seed, key, len);
+    stripe *st = &m->stripes[(hash >> 58) & (m->nstripes - 1)].s;
+    pthread_mutex_lock(&st->mu);
+    uint32_t i = find(st, hash, key, len, now);
+    if (i != NIL && now < st->slots[i].end_ms && st->slots[i].count > 0 &&
+        --st->slots[i].count == 0)
+        st->slots[i].end_ms = now;
+    pthread_mutex_unlock(&st->mu);
+    return AOP_OK;
+}
+
 static void mem_close(void *h)
 {
     mem_limiter *m = h;
@@ -275,6 +294,7 @@ static void mem_close(void *h)
 const limiter_vtbl limiter_mem_vtbl = {
     .name = "memory",
     .hit = mem_hit,
+    .unhit = mem_unhit,
     .close = mem_close,
 };
 

@@ -33,6 +33,7 @@ typedef struct {
     char *prefix;      /* "<prefix>rl:" */
     size_t prefix_len;
     redis_script hit;
+    redis_script unhit;
     int degraded; /* atomic: 1 from a fallback hit until the next Redis hit */
 } rlimiter;
 
@@ -44,6 +45,15 @@ static const char hit_src[] =
     "  t = tonumber(ARGV[1])\n"
     "end\n"
     "return {c, t}\n";
+
+static const char unhit_src[] =
+    "local c = tonumber(redis.call('GET', KEYS[1]))\n"
+    "if c == 1 then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "elseif c and c > 1 then\n"
+    "  redis.call('DECR', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
 
 /* The script's answer {count, ms left}: 0 and both filled, or -1. */
 static int parse_hit(const redisReply *r, long long *count, long long *left_ms)
@@ -69,43 +79,49 @@ static void fill_result(long long count, long long left_ms, long long max, limit
     out->retry_after_s = out->allowed ? 0 : out->reset_s;
 }
 
-/* Counts the hit in Redis: AOP_OK with *out filled, or an error. */
-static aop_err redis_hit_once(rlimiter *l, const char *key, long long max, long long window_ms,
-                              limiter_result *out)
+/* The script call for r's hit (r->key, r->max, r->window_ms set): the
+ * prefixed key and the window live in r. */
+static void ride_prepare(void *h, limiter_ride *r)
 {
-    size_t kl = strlen(key);
-    char k[LIMITER_KEY_MAX + 64 + 1], *kp = k;
-    if (l->prefix_len + kl >= sizeof(k))
-        kp = xmalloc(l->prefix_len + kl + 1);
-    memcpy(kp, l->prefix, l->prefix_len);
-    memcpy(kp + l->prefix_len, key, kl + 1);
-    char win[24];
-    snprintf(win, sizeof(win), "%lld", window_ms < WINDOW_MAX_MS ? window_ms : WINDOW_MAX_MS);
-    const char *argv[] = {kp, win};
-    size_t lens[] = {l->prefix_len + kl, strlen(win)};
-    redisReply *r;
-    aop_err rc = redis_pool_eval(l->p, &l->hit, 1, 2, argv, lens, &r);
-    if (kp != k)
-        free(kp);
-    if (rc != AOP_OK)
-        return rc;
+    rlimiter *l = h;
+    size_t kl = strlen(r->key);
+    memcpy(r->rkey, l->prefix, l->prefix_len);
+    memcpy(r->rkey + l->prefix_len, r->key, kl + 1);
+    long long w = r->window_ms < WINDOW_MAX_MS ? r->window_ms : WINDOW_MAX_MS;
+    r->argv[0] = r->rkey;
+    r->lens[0] = l->prefix_len + kl;
+    r->argv[1] = r->win;
+    r->lens[1] = (size_t)snprintf(r->win, sizeof(r->win), "%lld", w);
+    r->call = (redis_eval_call){.pool = l->p, .s = &l->hit, .numkeys = 1, .argc = 2,
+                                .argv = r->argv, .argvlen = r->lens};
+}
+
+/* The answer to r's call: AOP_OK with *out filled, or an error. Frees the
+ * reply. */
+static aop_err ride_parse(limiter_ride *r, limiter_result *out)
+{
+    if (r->call.rc != AOP_OK)
+        return r->call.rc;
+    redisReply *rep = r->call.reply;
+    r->call.reply = NULL;
     long long count, left;
-    if (parse_hit(r, &count, &left) == 0) {
-        fill_result(count, left, max, out);
+    aop_err rc = AOP_OK;
+    if (parse_hit(rep, &count, &left) == 0) {
+        fill_result(count, left, r->max, out);
     } else {
         log_warn("Redis refused a rate-limit hit",
-                 LF_S("error", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply"));
+                 LF_S("error", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply"));
         rc = AOP_ERR_INTERNAL;
     }
-    freeReplyObject(r);
+    freeReplyObject(rep);
     return rc;
 }
 
-static aop_err redis_hit(void *h, const char *key, long long max, long long window_ms,
-                         long long now_ms, limiter_result *out)
+/* After a hit's round trip (rc its result): on a failure, the fallback
+ * counts it, and the first failure of an outage is logged. */
+static aop_err settle_hit(rlimiter *l, aop_err rc, const char *key, long long max,
+                          long long window_ms, long long now_ms, limiter_result *out)
 {
-    rlimiter *l = h;
-    aop_err rc = redis_hit_once(l, key, max, window_ms, out);
     if (rc == AOP_OK) {
         if (__atomic_exchange_n(&l->degraded, 0, __ATOMIC_RELAXED))
             log_info("rate limits are counted in Redis again");
@@ -116,6 +132,45 @@ static aop_err redis_hit(void *h, const char *key, long long max, long long wind
                  LF_S("error", err_code(rc)));
     memset(out, 0, sizeof(*out));
     return l->fallback->v->hit(l->fallback->h, key, max, window_ms, now_ms, out);
+}
+
+static aop_err ride_end(void *h, limiter_ride *r, long long now_ms, limiter_result *out)
+{
+    aop_err rc = ride_parse(r, out);
+    return settle_hit(h, rc, r->key, r->max, r->window_ms, now_ms, out);
+}
+
+static aop_err redis_hit(void *h, const char *key, long long max, long long window_ms,
+                         long long now_ms, limiter_result *out)
+{
+    rlimiter *l = h;
+    limiter_ride r = {.max = max, .window_ms = window_ms};
+    memcpy(r.key, key, strlen(key) + 1); /* at most LIMITER_KEY_MAX bytes (limiter.c) */
+    ride_prepare(h, &r);
+    redis_pool_eval_many(l->p, &r.call, 1);
+    return ride_end(h, &r, now_ms, out);
+}
+
+/* Takes back a hit: one less in the window, and a window left with none is
+ * deleted, as if never opened. Like a hit, the fallback's while Redis is
+ * away (the hit was most likely counted there). */
+static aop_err redis_unhit(void *h, const char *key, long long now_ms)
+{
+    rlimiter *l = h;
+    limiter_ride r = {0};
+    memcpy(r.key, key, strlen(key) + 1);
+    ride_prepare(h, &r);
+    redisReply *rep;
+    aop_err rc = redis_pool_eval(l->p, &l->unhit, 1, 1, r.argv, r.lens, &rep);
+    if (rc == AOP_OK) {
+        if (rep->type == REDIS_REPLY_ERROR) {
+            log_warn("Redis refused to take back a rate-limit hit", LF_S("error", rep->str));
+            rc = AOP_ERR_INTERNAL;
+        }
+        freeReplyObject(rep);
+        return rc;
+    }
+    return l->fallback->v->unhit(l->fallback->h, key, now_ms);
 }
 
 static void redis_close(void *h)
@@ -131,13 +186,16 @@ static void redis_close(void *h)
 static const limiter_vtbl redis_vtbl = {
     .name = "redis",
     .hit = redis_hit,
+    .unhit = redis_unhit,
+    .ride_begin = ride_prepare,
+    .ride_end = ride_end,
     .close = redis_close,
 };
 
 limiter *limiter_redis_new(struct redis_pool *p, const char *prefix, limiter *fallback)
 {
     rlimiter *r = xcalloc(1, sizeof(*r));
-    size_t pl = strlen(prefix);
+    size_t pl = strnlen(prefix, LIMITER_REDIS_PREFIX_MAX);
     r->p = p;
     r->fallback = fallback;
     r->prefix = xmalloc(pl + 4);
@@ -145,6 +203,7 @@ limiter *limiter_redis_new(struct redis_pool *p, const char *prefix, limiter *fa
     memcpy(r->prefix + pl, "rl:", 4);
     r->prefix_len = pl + 3;
     redis_script_init(&r->hit, hit_src);
+    redis_script_init(&r->unhit, unhit_src);
     limiter *l = xmalloc(sizeof(*l));
     l->v = &redis_vtbl;
     l->h = r;

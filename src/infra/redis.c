@@ -408,28 +408,52 @@ int redis_reply_error_is(const redisReply *r, const char *code)
            memcmp(r->str, code, n) == 0 && (r->len == n || r->str[n] == ' ');
 }
 
-aop_err redis_pool_command(redis_pool *p, int argc, const char **argv, const size_t *argvlen,
-                           redisReply **out)
+/* One command of an exchange. */
+typedef struct {
+    int argc;
+    const char **argv;
+    const size_t *argvlen;
+} cmd;
+
+/* Sends the n commands on one borrowed connection in one write and reads
+ * their replies in order into out[0..n): one round trip. out[k] is NULL
+ * where Redis could not answer (no connection, an I/O error, a timeout, a
+ * "not now" error reply); the other replies are the caller's, error replies
+ * included. A failure mid-way keeps the replies that came before it (their
+ * commands ran). */
+static void exchange(redis_pool *p, int n, const cmd *cmds, redisReply **out)
 {
-    *out = NULL;
+    for (int k = 0; k < n; k++)
+        out[k] = NULL;
     int i;
     if (borrow(p, &i) != AOP_OK)
-        return AOP_ERR_UNAVAILABLE;
+        return;
     redisContext *c = p->slots[i].ctx;
-    redisReply *r = redisCommandArgv(c, argc, argv, argvlen);
+    bool failed = false;
+    for (int k = 0; k < n && !failed; k++)
+        failed = redisAppendCommandArgv(c, cmds[k].argc, cmds[k].argv, cmds[k].argvlen) !=
+                 REDIS_OK;
+    for (int k = 0; k < n && !failed; k++) {
+        void *r;
+        failed = redisGetReply(c, &r) != REDIS_OK;
+        out[k] = failed ? NULL : r;
+    }
     char why[WHY_MAX] = "";
-    if (!r) { /* I/O error, timeout or closed: the context is unusable */
-        snprintf(why, sizeof(why), "%s", c->errstr);
+    if (failed) { /* I/O error, timeout or closed: the context is unusable */
+        snprintf(why, sizeof(why), "%s", c->errstr[0] ? c->errstr : "cannot queue a command");
         redisFree(c);
     }
+    bool answered = false;
+    for (int k = 0; k < n; k++)
+        answered |= out[k] && !transient(out[k]);
     hook run[REDIS_POOL_HOOKS_MAX];
     int nrun = 0;
     bool went_down = false, back = false;
     pthread_mutex_lock(&p->mu);
-    if (!r) {
+    if (failed) {
         p->slots[i].ctx = NULL;
         went_down = mark_down_locked(p);
-    } else if (!p->up && !transient(r)) {
+    } else if (!p->up && answered) {
         __atomic_store_n(&p->up, 1, __ATOMIC_RELAXED);
         back = true;
         nrun = p->nhooks;
@@ -438,25 +462,33 @@ aop_err redis_pool_command(redis_pool *p, int argc, const char **argv, const siz
     give_back_locked(p, i);
     pthread_mutex_unlock(&p->mu);
 
-    if (!r) {
+    if (failed) {
         count(&p->errors);
         if (went_down)
             warn_down(p, why);
-        return AOP_ERR_UNAVAILABLE;
     }
     if (back) {
         log_info("Redis is reachable again", LF_S("addr", p->addr));
         for (int k = 0; k < nrun; k++)
             run[k].fn(run[k].arg);
     }
-    if (r->type == REDIS_REPLY_ERROR && !redis_reply_error_is(r, "NOSCRIPT"))
-        count(&p->errors);
-    if (transient(r)) {
-        freeReplyObject(r);
-        return AOP_ERR_UNAVAILABLE;
+    for (int k = 0; k < n; k++) {
+        if (out[k] && out[k]->type == REDIS_REPLY_ERROR &&
+            !redis_reply_error_is(out[k], "NOSCRIPT"))
+            count(&p->errors);
+        if (out[k] && transient(out[k])) {
+            freeReplyObject(out[k]);
+            out[k] = NULL;
+        }
     }
-    *out = r;
-    return AOP_OK;
+}
+
+aop_err redis_pool_command(redis_pool *p, int argc, const char **argv, const size_t *argvlen,
+                           redisReply **out)
+{
+    cmd c = {argc, argv, argvlen};
+    exchange(p, 1, &c, out);
+    return *out ? AOP_OK : AOP_ERR_UNAVAILABLE;
 }
 
 aop_err redis_pool_ping(redis_pool *p)
@@ -492,35 +524,76 @@ void redis_script_init(redis_script *s, const char *src)
     s->src = src;
 }
 
-aop_err redis_pool_eval(redis_pool *p, const redis_script *s, int numkeys, int argc,
-                        const char **argv, const size_t *argvlen, redisReply **out)
-{
-    *out = NULL;
-    if (argc < 0 || argc > EVAL_ARGS_MAX || numkeys < 0 || numkeys > argc)
-        return AOP_ERR_INTERNAL;
+/* The arguments of one EVALSHA (or EVAL) call. */
+typedef struct {
     const char *av[EVAL_ARGS_MAX + 3];
     size_t al[EVAL_ARGS_MAX + 3];
     char nk[16];
-    snprintf(nk, sizeof(nk), "%d", numkeys);
-    av[0] = "EVALSHA";
-    av[1] = s->sha;
-    av[2] = nk;
-    for (int i = 0; i < argc; i++) {
-        av[3 + i] = argv[i];
-        al[3 + i] = argvlen ? argvlen[i] : strlen(argv[i]);
+} eval_args;
+
+static void eval_args_fill(eval_args *e, const redis_eval_call *call)
+{
+    snprintf(e->nk, sizeof(e->nk), "%d", call->numkeys);
+    e->av[0] = "EVALSHA";
+    e->al[0] = 7;
+    e->av[1] = call->s->sha;
+    e->al[1] = 40;
+    e->av[2] = e->nk;
+    e->al[2] = strlen(e->nk);
+    for (int i = 0; i < call->argc; i++) {
+        e->av[3 + i] = call->argv[i];
+        e->al[3 + i] = call->argvlen ? call->argvlen[i] : strlen(call->argv[i]);
     }
-    al[0] = 7;
-    al[1] = 40;
-    al[2] = strlen(nk);
-    aop_err rc = redis_pool_command(p, argc + 3, av, al, out);
-    if (rc != AOP_OK || !redis_reply_error_is(*out, "NOSCRIPT"))
-        return rc;
-    freeReplyObject(*out); /* not cached yet (a restart, SCRIPT FLUSH): send it whole */
-    av[0] = "EVAL";
-    al[0] = 4;
-    av[1] = s->src;
-    al[1] = strlen(s->src);
-    return redis_pool_command(p, argc + 3, av, al, out);
+}
+
+aop_err redis_pool_eval_many(redis_pool *p, redis_eval_call *calls, int n)
+{
+    if (n < 1 || n > REDIS_PIPELINE_MAX)
+        return AOP_ERR_INTERNAL;
+    eval_args e[REDIS_PIPELINE_MAX];
+    cmd cmds[REDIS_PIPELINE_MAX];
+    redisReply *out[REDIS_PIPELINE_MAX];
+    bool bad = false;
+    for (int k = 0; k < n; k++) {
+        redis_eval_call *c = &calls[k];
+        c->rc = AOP_ERR_INTERNAL;
+        c->reply = NULL;
+        bad |= c->argc < 0 || c->argc > EVAL_ARGS_MAX || c->numkeys < 0 || c->numkeys > c->argc;
+    }
+    if (bad)
+        return AOP_ERR_INTERNAL;
+    for (int k = 0; k < n; k++) {
+        eval_args_fill(&e[k], &calls[k]);
+        cmds[k] = (cmd){calls[k].argc + 3, e[k].av, e[k].al};
+    }
+    exchange(p, n, cmds, out);
+    aop_err rc = AOP_OK;
+    for (int k = 0; k < n; k++) {
+        if (redis_reply_error_is(out[k], "NOSCRIPT")) {
+            /* not cached yet (a restart, SCRIPT FLUSH): it did not run; send it whole */
+            freeReplyObject(out[k]);
+            e[k].av[0] = "EVAL";
+            e[k].al[0] = 4;
+            e[k].av[1] = calls[k].s->src;
+            e[k].al[1] = strlen(calls[k].s->src);
+            exchange(p, 1, &cmds[k], &out[k]);
+        }
+        calls[k].reply = out[k];
+        calls[k].rc = out[k] ? AOP_OK : AOP_ERR_UNAVAILABLE;
+        if (!out[k])
+            rc = AOP_ERR_UNAVAILABLE;
+    }
+    return rc;
+}
+
+aop_err redis_pool_eval(redis_pool *p, const redis_script *s, int numkeys, int argc,
+                        const char **argv, const size_t *argvlen, redisReply **out)
+{
+    redis_eval_call call = {.pool = p, .s = s, .numkeys = numkeys, .argc = argc,
+                            .argv = argv, .argvlen = argvlen};
+    aop_err rc = redis_pool_eval_many(p, &call, 1);
+    *out = call.reply;
+    return rc == AOP_OK ? call.rc : rc;
 }
 
 /* ---- hooks, metrics, open, close ---- */

@@ -88,6 +88,29 @@ void redis_script_init(redis_script *s, const char *src);
 aop_err redis_pool_eval(redis_pool *p, const redis_script *s, int numkeys, int argc,
                         const char **argv, const size_t *argvlen, struct redisReply **out);
 
+/* One script call of a pipeline (redis_pool_eval_many). pool names the pool
+ * the call is meant for, so that another port can send it along with its
+ * own (cache_get_many_with). */
+#define REDIS_PIPELINE_MAX 4
+typedef struct redis_eval_call {
+    redis_pool *pool;
+    const redis_script *s;
+    int numkeys, argc; /* as for redis_pool_eval */
+    const char **argv;
+    const size_t *argvlen;
+    aop_err rc;                /* out: what redis_pool_eval would answer */
+    struct redisReply *reply;  /* out: when rc is AOP_OK; the caller frees it */
+} redis_eval_call;
+
+/* Sends n (1..REDIS_PIPELINE_MAX) calls on one connection in one write and
+ * reads their n replies: one round trip, plus one for the calls whose script
+ * the server did not know (sent again with EVAL: they had not run). Each
+ * call gets its rc and reply: a failure mid-way keeps the replies that came
+ * before it. AOP_OK when every call got a reply; AOP_ERR_UNAVAILABLE when
+ * one did not; AOP_ERR_INTERNAL for bad arguments (no call was sent). The
+ * pool fields of calls are not read. */
+aop_err redis_pool_eval_many(redis_pool *p, redis_eval_call *calls, int n);
+
 /* 1 when r is an error reply whose text starts with the word code (e.g.
  * "NOSCRIPT"). */
 int redis_reply_error_is(const struct redisReply *r, const char *code);

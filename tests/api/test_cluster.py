@@ -5,7 +5,8 @@ PostgreSQL and a Redis of its own (scripts/services.sh, in a temporary directory
 free ports), so that the tests which stop and restart them disturb nothing else; each
 test gets a fresh database and Redis database number there.
 
-- one rate-limit budget across instances;
+- one rate-limit budget across instances; hits of refused tokens sent at once over
+  instances are taken back from their user's budget exactly;
 - read-after-write across instances: workflows, roles, logouts;
 - thirty concurrent updates spread over instances lose nothing;
 - executions spread over instances; one instance killed mid-run loses none;
@@ -112,6 +113,28 @@ def test_rate_limit_is_one_budget_across_instances(aop_server, services):
     # the budget holds on every instance, not only the one that counted last
     for s in (a, b, c):
         assert_error(s.get("/api/auth/me"), 429, "RATE_LIMITED")
+
+
+def test_refused_tokens_at_once_leave_the_users_budget_exact(aop_server, services):
+    """A token is counted against its user with its reads, and taken back when it turns
+    out revoked: revoked and valid tokens of one user sent together over instances
+    leave exactly the valid requests in the user's budget, and the IP's."""
+    a, b, c = cluster(aop_server, services, RATE_LIMIT_MAX=40, RATE_LIMIT_WINDOW_MS=60000)
+    user = register(a)
+    old = login(b, user["_email"])
+    assert c.post("/api/auth/logout", headers=bearer(old["accessToken"])).status_code == 204  # 1
+
+    def send(s, srv, i):
+        tok = old if i % 2 else user
+        return s.get(srv.url + "/api/auth/me", headers=bearer(tok["accessToken"]), timeout=60)
+
+    got = at_once([a, b, c], 24, send)
+    assert [r.status_code for r in got[0::2]] == [200] * 12, [r.text for r in got[0::2]]
+    assert [r.status_code for r in got[1::2]] == [401] * 12, [r.text for r in got[1::2]]
+    r = me(b, bearer(user["accessToken"]))
+    assert int(r.headers["RateLimit-Remaining"]) == 40 - 1 - 12 - 1, dict(r.headers)
+    r = me(c, {})
+    assert int(r.headers["RateLimit-Remaining"]) == 40 - 12 - 1, dict(r.headers)
 
 
 def test_the_console_loads_its_files_from_any_instance(aop_server, services):

@@ -4,7 +4,8 @@ import time
 import pytest
 
 from conftest import assert_error
-from authutil import apikey, auth_env, bearer, create_key, login, me, refresh, register, uniq_email
+from authutil import (admin_token, apikey, auth_env, bearer, create_key, login, me, refresh, register,
+                      set_user, uniq_email)
 
 RL_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
 
@@ -183,6 +184,47 @@ def test_unauthenticated_bucket_is_per_ip_and_bad_credentials_count(aop_server):
     r = me(s, bearer(a["accessToken"]))
     assert r.status_code == 200
     assert rl(r)[:2] == (3, 2)
+
+
+def test_refused_tokens_count_against_the_ip_and_limited_users_stay_revoked(aop_server):
+    """A token verified but then refused (revoked, or its user disabled) is an
+    unauthenticated request: it counts against the client's IP, never its user's
+    budget; and once a user is limited, their revoked token is still refused. On
+    PostgreSQL + Redis the user's hit is counted with the token's reads, so this
+    checks that it is taken back."""
+    s = server(aop_server, general=3, TRUST_PROXY="true")
+    x1 = {"X-Forwarded-For": "203.0.113.11"}
+    x2 = {"X-Forwarded-For": "203.0.113.12"}
+    a = register(s)
+    old = login(s, a["_email"])
+    assert s.post("/api/auth/logout", headers=dict(bearer(old["accessToken"]), **x1)).status_code == 204
+    r = me(s, dict(bearer(old["accessToken"]), **x1))    # revoked: the IP's first hit
+    assert_error(r, 401, "UNAUTHORIZED")
+    assert rl(r)[:2] == (3, 2)
+    r = me(s, dict(bearer(a["accessToken"]), **x1))      # the user's second (logout was the first)
+    assert r.status_code == 200, r.text
+    assert rl(r)[:2] == (3, 1)
+    r = me(s, dict(bearer(a["accessToken"]), **x1))
+    assert r.status_code == 200
+    assert rl(r)[:2] == (3, 0)
+    assert_429(me(s, dict(bearer(a["accessToken"]), **x1)), 3, 60)
+    # the user is limited; their revoked token from another IP is refused, not
+    # limited by the user's budget, and costs that IP one hit
+    r = me(s, dict(bearer(old["accessToken"]), **x2))
+    assert_error(r, 401, "UNAUTHORIZED")
+    assert rl(r)[:2] == (3, 2)
+    assert me(s, dict(bearer(old["accessToken"]), **x2)).status_code == 401
+    assert me(s, dict(bearer(old["accessToken"]), **x2)).status_code == 401
+    assert_429(me(s, dict(bearer(old["accessToken"]), **x2)), 3, 60)
+    # a disabled user's token: refused, and counted against the IP as well
+    b = register(s)
+    set_user(s, admin_token(s), b["user"]["id"], isActive=False)
+    x3 = {"X-Forwarded-For": "203.0.113.13"}
+    r = me(s, dict(bearer(b["accessToken"]), **x3))
+    assert_error(r, 401, "UNAUTHORIZED")
+    assert rl(r)[:2] == (3, 2)
+    r = me(s, dict(bearer(b["accessToken"]), **x3))
+    assert rl(r)[:2] == (3, 1)
 
 
 def test_trusted_proxy_keys_by_forwarded_for(aop_server):

@@ -320,6 +320,36 @@ static void stats_of_other_backends_are_zero(void)
     limiter_close(l);
 }
 
+static void unhit_takes_a_hit_back(void)
+{
+    limiter *l = limiter_mem_new(10);
+    limiter_result r;
+    CHECK_INT(limiter_hit_at(l, "k", 2, 60000, T0, &r), AOP_OK);
+    CHECK_INT(limiter_hit_at(l, "k", 2, 60000, T0 + 1, &r), AOP_OK);
+    CHECK_INT(l->v->unhit(l->h, "k", T0 + 2), AOP_OK);
+    CHECK_INT(limiter_hit_at(l, "k", 2, 60000, T0 + 3, &r), AOP_OK);
+    CHECK(r.allowed);
+    CHECK_INT(r.remaining, 0);
+    CHECK_INT(r.reset_s, 60); /* the same window */
+    CHECK_INT(limiter_hit_at(l, "k", 2, 60000, T0 + 4, &r), AOP_OK);
+    CHECK(!r.allowed);
+    /* the only hit of a window: it closes, and the next hit opens a new one */
+    CHECK_INT(limiter_hit_at(l, "solo", 2, 60000, T0, &r), AOP_OK);
+    CHECK_INT(l->v->unhit(l->h, "solo", T0 + 30000), AOP_OK);
+    CHECK_INT(limiter_hit_at(l, "solo", 2, 60000, T0 + 30000, &r), AOP_OK);
+    CHECK_INT(r.remaining, 1);
+    CHECK_INT(r.reset_s, 60);
+    /* nothing to take back, or a window already over: no effect */
+    CHECK_INT(limiter_unhit(l, "none"), AOP_OK);
+    CHECK_INT(l->v->unhit(l->h, "k", T0 + 60000), AOP_OK);
+    CHECK_INT(limiter_hit_at(l, "k", 2, 60000, T0 + 60000, &r), AOP_OK);
+    CHECK_INT(r.remaining, 1);
+    CHECK_INT(limiter_unhit(l, NULL), AOP_ERR_INTERNAL);
+    limiter_ride ride;
+    CHECK(!limiter_ride_begin(l, "k", 2, 60000, &ride)); /* counts its hits alone */
+    limiter_close(l);
+}
+
 const unit_test limiter_tests[] = {
     TEST(allows_exactly_max_then_refuses),
     TEST(max_zero_refuses_everything),
@@ -335,5 +365,6 @@ const unit_test limiter_tests[] = {
     TEST(threads_on_own_keys_do_not_interfere),
     TEST(close_with_many_keys_frees_everything),
     TEST(stats_of_other_backends_are_zero),
+    TEST(unhit_takes_a_hit_back),
     {NULL, NULL},
 };

@@ -452,6 +452,143 @@ static void limiter_shared_by_two_instances(void)
     redis_pool_close(pb);
 }
 
+/* EXISTS of one of our keys (prefixed here): 1, 0, or -1 on an error. */
+static long long key_exists(redis_pool *p, const char *key)
+{
+    char k[128];
+    snprintf(k, sizeof(k), PREFIX "%s", key);
+    const char *argv[] = {"EXISTS", k};
+    redisReply *r;
+    if (redis_pool_command(p, 2, argv, NULL, &r) != AOP_OK)
+        return -1;
+    long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+/* One rider through cache_get_many_with: the hit's result, the reads' in r. */
+static aop_err ride_once(limiter *l, cache *c, const char *key, long long max,
+                         cache_read *r, int n, limiter_result *res, aop_err *read_rc)
+{
+    limiter_ride ride;
+    if (!limiter_ride_begin(l, key, max, 60000, &ride))
+        return AOP_ERR_INTERNAL;
+    *read_rc = cache_get_many_with(c, r, n, '\x01', &ride.call);
+    return limiter_ride_end(&ride, res);
+}
+
+static void limiter_rides_in_the_cache_round_trip(void)
+{
+    redis_pool *p = pool_on(30, 1);
+    if (!p)
+        return;
+    cache *c = cache_redis_new(p, PREFIX);
+    limiter *l = limiter_redis_new(p, PREFIX, limiter_mem_new(100));
+    CHECK_INT(cache_set(c, "a", "va", 2, 60000), AOP_OK);
+    for (int i = 1; i <= 3; i++) {
+        cache_read r[2] = {{.key = "a"}, {.key = "b"}};
+        limiter_result res;
+        aop_err read_rc;
+        CHECK_INT(ride_once(l, c, "user:1", 2, r, 2, &res, &read_rc), AOP_OK);
+        CHECK_INT(read_rc, AOP_OK);
+        CHECK_INT(r[0].rc, AOP_OK);
+        CHECK_STR(r[0].val ? r[0].val : "", "va");
+        CHECK_INT(r[1].rc, AOP_ERR_NOT_FOUND);
+        CHECK_INT(res.allowed, i <= 2);
+        CHECK_INT(res.limit, 2);
+        CHECK_INT(res.remaining, i < 2 ? 2 - i : 0);
+        CHECK_INT(res.reset_s, 60);
+        CHECK_INT(res.retry_after_s, i <= 2 ? 0 : 60);
+        free(r[0].val);
+        free(r[1].val);
+    }
+    /* the very counter limiter_hit counts in */
+    limiter_result res;
+    CHECK_INT(limiter_hit(l, "user:1", 4, 60000, &res), AOP_OK);
+    CHECK(res.allowed);
+    CHECK_INT(res.remaining, 0);
+    /* a cache that is not on the rider's pool (here: in memory) sends it alone */
+    cache *m = cache_mem_new(1 << 20);
+    cache_read r = {.key = "a"};
+    aop_err read_rc;
+    CHECK_INT(ride_once(l, m, "user:2", 5, &r, 1, &res, &read_rc), AOP_OK);
+    CHECK_INT(read_rc, AOP_OK);
+    CHECK_INT(r.rc, AOP_ERR_NOT_FOUND);
+    CHECK_INT(res.remaining, 4);
+    CHECK_INT(key_exists(p, "rl:user:2"), 1);
+    /* an invalid batch still sends the rider */
+    cache_read bad = {.key = NULL};
+    CHECK_INT(ride_once(l, c, "user:2", 5, &bad, 1, &res, &read_rc), AOP_OK);
+    CHECK_INT(read_rc, AOP_ERR_INTERNAL);
+    CHECK_INT(res.remaining, 3);
+    /* the memory limiter never rides: its hits cost no round trip to share */
+    limiter *ml = limiter_mem_new(10);
+    limiter_ride ride;
+    CHECK(!limiter_ride_begin(ml, "k", 1, 1000, &ride));
+    limiter_close(ml);
+    cache_close(m);
+    limiter_close(l);
+    cache_close(c);
+    redis_pool_close(p);
+}
+
+static void limiter_unhit_takes_a_hit_back(void)
+{
+    redis_pool *p = pool_on(31, 1);
+    if (!p)
+        return;
+    limiter *l = limiter_redis_new(p, PREFIX, limiter_mem_new(100));
+    limiter_result r;
+    CHECK_INT(limiter_hit(l, "k", 2, 60000, &r), AOP_OK);
+    CHECK_INT(limiter_hit(l, "k", 2, 60000, &r), AOP_OK);
+    CHECK_INT(limiter_unhit(l, "k"), AOP_OK);
+    CHECK_INT(limiter_hit(l, "k", 2, 60000, &r), AOP_OK);
+    CHECK(r.allowed);
+    CHECK_INT(r.remaining, 0);
+    CHECK_INT(limiter_hit(l, "k", 2, 60000, &r), AOP_OK);
+    CHECK(!r.allowed);
+    /* the only hit of a window: the window goes too, as if never opened */
+    CHECK_INT(limiter_hit(l, "solo", 2, 60000, &r), AOP_OK);
+    CHECK_INT(key_exists(p, "rl:solo"), 1);
+    CHECK_INT(limiter_unhit(l, "solo"), AOP_OK);
+    CHECK_INT(key_exists(p, "rl:solo"), 0);
+    /* nothing to take back: no counter is made, none goes below zero */
+    CHECK_INT(limiter_unhit(l, "none"), AOP_OK);
+    CHECK_INT(key_exists(p, "rl:none"), 0);
+    CHECK_INT(limiter_hit(l, "none", 1, 60000, &r), AOP_OK);
+    CHECK(r.allowed);
+    CHECK_INT(r.remaining, 0);
+    limiter_close(l);
+    redis_pool_close(p);
+}
+
+static void limiter_rides_fall_back_when_unreachable(void)
+{
+    char url[64], err[256];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", free_port());
+    redis_pool *p = redis_pool_open(url, 2, 1000, err, sizeof(err));
+    CHECK(p != NULL);
+    cache *c = cache_redis_new(p, PREFIX);
+    limiter *l = limiter_redis_new(p, PREFIX, limiter_mem_new(100));
+    int allowed = 0, ok = 1, unavailable = 1;
+    for (int i = 0; i < 4; i++) {
+        cache_read r = {.key = "a"};
+        limiter_result res;
+        aop_err read_rc;
+        ok &= ride_once(l, c, "user:1", 2, &r, 1, &res, &read_rc) == AOP_OK;
+        unavailable &= read_rc == AOP_ERR_UNAVAILABLE && r.rc == AOP_ERR_UNAVAILABLE;
+        allowed += res.allowed;
+        if (i == 1) /* taken back from the fallback, where it was counted */
+            ok &= limiter_unhit(l, "user:1") == AOP_OK;
+    }
+    limiter_close(l);
+    cache_close(c);
+    redis_pool_close(p);
+    CHECK(ok);
+    CHECK(unavailable);
+    CHECK_INT(allowed, 3);
+}
+
 static void limiter_window_resets(void)
 {
     redis_pool *p = pool_on(19, 1);
@@ -924,6 +1061,9 @@ const unit_test redis_tests[] = {
     TEST(limiter_counts_exactly),
     TEST(limiter_shared_by_two_instances),
     TEST(limiter_window_resets),
+    TEST(limiter_rides_in_the_cache_round_trip),
+    TEST(limiter_unhit_takes_a_hit_back),
+    TEST(limiter_rides_fall_back_when_unreachable),
     TEST(lock_exclusion_between_instances),
     TEST(lock_expiry_and_stale_token),
     TEST(backends_degrade_when_unreachable),
