@@ -358,6 +358,11 @@ static void *thread_main(void *arg)
             continue;
         }
         if (s->n && s->ents[s->heap[0]].next_ms <= now) {
+            /* A start buffer_one held back goes before a later due time
+             * of its schedule: the run it waited for may have ended since
+             * the last pass over the held ones. */
+            if (s->ents[s->heap[0]].pending)
+                run_pending(s);
             run_due(s, now);
             continue;
         }
