@@ -543,6 +543,27 @@ aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, ex
  * still queued or running: else AOP_ERR_CONFLICT (it ended already),
  * AOP_ERR_NOT_FOUND when absent. */
 aop_err store_execution_finish(store *s, const store_execution *e);
+/* The batched forms of store_execution_owned, store_execution_node_put and
+ * store_execution_finish, for the engine's flush: one
+ * statement per few hundred rows on PostgreSQL.
+ * store_execution_owned_batch: owned[i] whether runs[i] is running under
+ * owner's lease from its claims-th claim (locked as store_execution_owned
+ * locks, in id order). store_execution_nodes_put: store_execution_node_put
+ * of each row, in order. store_execution_finish_batch: store_execution_finish
+ * of each, its answer in each[i] (AOP_OK, AOP_ERR_CONFLICT or
+ * AOP_ERR_NOT_FOUND); another error ends the call. */
+typedef struct {
+    const char *id;
+    long long claims;
+} store_exec_lease;
+typedef struct {
+    const char *execution_id;
+    store_exec_node node;
+} store_exec_node_row;
+aop_err store_execution_owned_batch(store *s, const char *owner, const store_exec_lease *runs,
+                                    int n, bool *owned);
+aop_err store_execution_nodes_put(store *s, const store_exec_node_row *rows, int n);
+aop_err store_execution_finish_batch(store *s, const store_execution *ends, int n, aop_err *each);
 /* Adds one ended execution (store_wf_tally_add's arguments) to its
  * workflow's analytics counters; AOP_ERR_NOT_FOUND when there is no such
  * workflow row. */
