@@ -439,24 +439,30 @@ static const db_row event_row = DB_ROW(event_cols, event_rows);
 
 /* ---- one execution ---- */
 
-/* triggered_by is '' when there is no user, never NULL (see migration 5). */
-static aop_err insert(db_op *o, const store_execution *e)
+/* triggered_by is '' when there is no user, never NULL (see migration 5).
+ * sent: by db_send (nothing in the transaction waits on it). */
+#define INSERT_VALUES(e)                                                                     \
+    "ttitttttt" "iiiiidiiii" "tt" "ttiti" "ttt", (e)->id,                                   \
+        (e)->workflow_id, (e)->workflow_version, exec_status_name((e)->status), (e)->trigger, \
+        (e)->triggered_by, (e)->created_at, db_opt((e)->started_at),                         \
+        db_opt((e)->finished_at), (e)->duration_ms, (e)->memory_bytes, (e)->prompt_tokens,   \
+        (e)->completion_tokens, (e)->total_tokens, (e)->cost_usd, (e)->timeout_ms,           \
+        (e)->max_concurrency, (e)->deadline_ms, (e)->claims, db_opt((e)->trigger_id),        \
+        db_opt((e)->scheduled_for), db_opt((e)->parent_execution_id),                        \
+        db_opt((e)->root_execution_id), (e)->depth, db_opt((e)->parent_node_id),             \
+        (e)->parent_attempt, (e)->error, (e)->input, (e)->output
+static aop_err insert(db_op *o, const store_execution *e, bool sent)
 {
-    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "tt" "ttiti" "ttt", e->id,
-                   e->workflow_id, e->workflow_version, exec_status_name(e->status), e->trigger,
-                   e->triggered_by, e->created_at, db_opt(e->started_at),
-                   db_opt(e->finished_at), e->duration_ms, e->memory_bytes, e->prompt_tokens,
-                   e->completion_tokens, e->total_tokens, e->cost_usd, e->timeout_ms,
-                   e->max_concurrency, e->deadline_ms, e->claims, db_opt(e->trigger_id),
-                   db_opt(e->scheduled_for), db_opt(e->parent_execution_id),
-                   db_opt(e->root_execution_id), e->depth, db_opt(e->parent_node_id),
-                   e->parent_attempt, e->error, e->input, e->output);
+    return sent ? db_send(o, &q_insert, INSERT_VALUES(e))
+                : db_exec(o, &q_insert, NULL, INSERT_VALUES(e));
 }
 
+/* Its errors come back at once: a second child of one node's attempt is a
+ * conflict its caller handles. */
 aop_err store_execution_insert(store *s, const store_execution *e)
 {
     db_op o = db_op_start(s, "execution_insert");
-    return db_op_end(&o, insert(&o, e));
+    return db_op_end(&o, insert(&o, e, false));
 }
 
 /*
@@ -473,11 +479,11 @@ aop_err store_execution_enqueue(store *s, const store_execution *e, long long qu
 {
     db_op o = db_op_start(s, "execution_enqueue");
     aop_err rc = AOP_OK;
-    if (*active < 0 && (rc = db_exec(&o, &q_quota_lock, NULL, "t", e->triggered_by)) == AOP_OK)
+    if (*active < 0 && (rc = db_send(&o, &q_quota_lock, "t", e->triggered_by)) == AOP_OK)
         rc = db_query_int(&o, &store_exec_active_sql, active, "ti", e->triggered_by, quota);
     if (rc == AOP_OK && *active >= quota)
         rc = AOP_ERR_QUOTA_EXCEEDED;
-    if (rc == AOP_OK && (rc = insert(&o, e)) == AOP_OK)
+    if (rc == AOP_OK && (rc = insert(&o, e, true)) == AOP_OK)
         *active += 1;
     return db_op_end(&o, rc);
 }
@@ -558,7 +564,7 @@ aop_err store_execution_events_put(store *s, const store_exec_events *rows, int 
     buf b;
     buf_init(&b, 0);
     events_json(&b, rows, n);
-    aop_err rc = n ? db_exec(&o, &q_events_put, NULL, "t", b.data) : AOP_OK;
+    aop_err rc = n ? db_send(&o, &q_events_put, "t", b.data) : AOP_OK;
     buf_free(&b);
     return db_op_end(&o, rc);
 }
@@ -1094,7 +1100,7 @@ static void node_row_json(buf *b, int i, const void *ctx)
 static aop_err nodes_sent(db_op *o, const char *json, int first, int n, void *ctx)
 {
     (void)first, (void)n, (void)ctx;
-    return db_exec(o, &q_node_put_batch, NULL, "t", json);
+    return db_send(o, &q_node_put_batch, "t", json);
 }
 
 aop_err store_execution_nodes_put(store *s, const store_exec_node_row *rows, int n)

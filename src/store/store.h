@@ -370,6 +370,10 @@ typedef struct store_vtbl {
     char *(*col_dup)(struct db_stmt *st, int i, arena *a);
     long long (*col_int)(struct db_stmt *st, int i);
     double (*col_double)(struct db_stmt *st, int i);
+    /* db_send: runs the statement without reading anything back; NULL:
+     * run does. */
+    aop_err (*send)(void *h, const struct db_sql *sql, const char *op, const struct db_val *v,
+                    int n);
     /* SQL without values, one or several statements (migrations). */
     aop_err (*exec)(void *h, const char *sql, const char *op);
     aop_err (*begin)(void *h);

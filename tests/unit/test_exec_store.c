@@ -1446,6 +1446,73 @@ static void body_flush_batches(fixture *f)
 
 BOTH(exec_flush_batches, body_flush_batches)
 
+/* What a transaction of sent statements (db_send: pipeline mode on
+ * PostgreSQL) does: queue n executions from first, then, with bad, write
+ * a node row of an execution that does not exist, then read a count
+ * (whose answer the statements sent before come with). */
+typedef struct {
+    fixture *f;
+    int first, n;
+    bool bad;
+    long long count;
+} sent_tx;
+
+static aop_err sent_body(store *s, void *p)
+{
+    sent_tx *x = p;
+    long long active = -1;
+    for (int i = 0; i < x->n; i++) {
+        store_execution e;
+        ex_make(x->f, &e, x->first + i, 1, i);
+        aop_err rc = store_execution_enqueue(s, &e, 1000000, &active);
+        if (rc != AOP_OK)
+            return rc;
+    }
+    if (x->bad) {
+        store_exec_node_row r;
+        node_row_of(x->f, &r, 99999, "a", EXEC_PENDING);
+        aop_err rc = store_execution_nodes_put(s, &r, 1);
+        if (rc != AOP_OK)
+            return rc;
+    }
+    return store_execution_events_last(s, "none", &x->count);
+}
+
+/* Statements sent ahead of their answers: more of them in a transaction
+ * than the pipeline holds are all committed, in order (the quota's count
+ * sees the rows before it); one that fails fails the transaction at the
+ * next answer read, nothing of it is kept, and the connection serves the
+ * next transaction. */
+static void body_sent_statements(fixture *f)
+{
+    enum { MANY = 300 }; /* more than PIPE_MAX */
+    CHECK_INT(setup(f), 0);
+    sent_tx x = {f, 1, MANY, false, -1};
+    CHECK_INT(store_tx(f->s, sent_body, &x), AOP_OK);
+    CHECK_INT(x.count, 1);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), MANY);
+    long long active = -1;
+    store_execution e;
+    ex_make(f, &e, MANY + 1, 1, 0);
+    CHECK_INT(store_execution_enqueue(f->s, &e, MANY, &active), AOP_ERR_QUOTA_EXCEEDED);
+    CHECK_INT(active, MANY);
+
+    sent_tx bad = {f, 1000, 5, true, -1};
+    CHECK(store_tx(f->s, sent_body, &bad) != AOP_OK);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), MANY);
+    sent_tx again = {f, 2000, 5, false, -1};
+    CHECK_INT(store_tx(f->s, sent_body, &again), AOP_OK);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), MANY + 5);
+    /* outside a transaction a sent statement answers at once */
+    store_exec_node_row r;
+    node_row_of(f, &r, 99999, "a", EXEC_PENDING);
+    CHECK(store_execution_nodes_put(f->s, &r, 1) != AOP_OK);
+    node_row_of(f, &r, 2000, "a", EXEC_PENDING);
+    CHECK_INT(store_execution_nodes_put(f->s, &r, 1), AOP_OK);
+}
+
+BOTH(exec_sent_statements, body_sent_statements)
+
 /* ---- analytics ---- */
 
 static void body_analytics(fixture *f)
@@ -2903,6 +2970,8 @@ const unit_test exec_store_tests[] = {
     TEST(exec_nodes_many_in_seq_order_pg),
     TEST(exec_flush_batches),
     TEST(exec_flush_batches_pg),
+    TEST(exec_sent_statements),
+    TEST(exec_sent_statements_pg),
     TEST(exec_analytics_add_counts),
     TEST(exec_analytics_add_counts_pg),
     TEST(exec_analytics_tally_counts),
