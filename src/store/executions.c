@@ -9,7 +9,8 @@
  * row it checks until the caller's transaction ends, so a run's writes
  * happen under the lease they checked and one execution's node rows are
  * written in turn (seq stays unique); renew, requeue and prune pass over
- * rows other transactions hold.
+ * rows other transactions hold. The engine's flush checks, writes and ends
+ * all its runs with one statement of each kind (the batched forms, below).
  *
  * "" timestamps and NULL texts are SQL NULL, and a negative duration_ms is
  * NULL (read back as -1).
@@ -693,14 +694,19 @@ aop_err store_execution_events_last(store *s, const char *id, long long *seq)
 
 /* ---- nodes ---- */
 
+static aop_err node_put(db_op *o, const char *execution_id, const store_exec_node *n)
+{
+    return db_exec(o, &q_node_put, NULL, "ttttittiiiidttt", execution_id, n->node_id, n->type,
+                   exec_status_name(n->status), n->attempts, db_opt(n->started_at),
+                   db_opt(n->finished_at), n->duration_ms, n->prompt_tokens,
+                   n->completion_tokens, n->total_tokens, n->cost_usd, n->model, n->error,
+                   n->output);
+}
+
 aop_err store_execution_node_put(store *s, const char *execution_id, const store_exec_node *n)
 {
     db_op o = db_op_start(s, "execution_node_put");
-    return db_op_end(&o, db_exec(&o, &q_node_put, NULL, "ttttittiiiidttt", execution_id,
-                                 n->node_id, n->type, exec_status_name(n->status), n->attempts,
-                                 db_opt(n->started_at), db_opt(n->finished_at), n->duration_ms,
-                                 n->prompt_tokens, n->completion_tokens, n->total_tokens,
-                                 n->cost_usd, n->model, n->error, n->output));
+    return db_op_end(&o, node_put(&o, execution_id, n));
 }
 
 aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, exec_status to,
@@ -1111,14 +1117,8 @@ aop_err store_execution_nodes_put(store *s, const store_exec_node_row *rows, int
         static const batch_kind k = {node_row_json, nodes_sent};
         rc = batch_run(&o, &k, n, (void *)rows);
     } else {
-        for (int i = 0; rc == AOP_OK && i < n; i++) {
-            const store_exec_node *x = &rows[i].node;
-            rc = db_exec(&o, &q_node_put, NULL, "ttttittiiiidttt", rows[i].execution_id,
-                         x->node_id, x->type, exec_status_name(x->status), x->attempts,
-                         db_opt(x->started_at), db_opt(x->finished_at), x->duration_ms,
-                         x->prompt_tokens, x->completion_tokens, x->total_tokens, x->cost_usd,
-                         x->model, x->error, x->output);
-        }
+        for (int i = 0; rc == AOP_OK && i < n; i++)
+            rc = node_put(&o, rows[i].execution_id, &rows[i].node);
     }
     return db_op_end(&o, rc);
 }

@@ -5,7 +5,8 @@
  * Connections: one per thread (db.c's pool). Each prepares a statement on
  * its first use (named "s<n>") and runs it with PQexecPrepared, every value
  * sent as text ('i', 'd', 'b' typed int8, float8, bool; texts typed by the
- * server).
+ * server). Inside a transaction, BEGIN and what db_send runs go in pipeline
+ * mode, their answers read with the next one wanted (see "pipeline mode").
  *
  * Outages: a connection the server closed while it was idle (restart,
  * terminated backend) is noticed before use and replaced. A call that finds
