@@ -1398,6 +1398,24 @@ static void body_flush_batches(fixture *f)
         CHECK_INT(ns[i].seq, i);
         CHECK_STR(ns[i].node_id, arena_printf(&f->a, "n%d", i));
     }
+    /* rows larger together than one statement takes (BATCH_BYTES) */
+    enum { BIG = 700 * 1024 };
+    char *big = arena_alloc(&f->a, BIG + 16);
+    memcpy(big, "{\"t\":\"", 6);
+    memset(big + 6, 'x', BIG);
+    memcpy(big + 6 + BIG, "\"}", 3);
+    for (int i = 0; i < 3; i++) {
+        node_row_of(f, &rows[i], 3, arena_printf(&f->a, "big%d", i), EXEC_SUCCEEDED);
+        rows[i].node.output = big;
+    }
+    CHECK_INT(store_execution_nodes_put(f->s, rows, 3), AOP_OK);
+    CHECK_INT(store_execution_nodes(f->s, ids[2], &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 5);
+    for (int i = 2; i < n; i++) {
+        CHECK_STR(ns[i].node_id, arena_printf(&f->a, "big%d", i - 2));
+        CHECK_INT(ns[i].seq, i);
+        CHECK_STR(ns[i].output, big);
+    }
     /* a row whose execution does not exist fails the call */
     node_row_of(f, &rows[0], 9, "a", EXEC_PENDING);
     CHECK(store_execution_nodes_put(f->s, rows, 1) != AOP_OK);
