@@ -1159,6 +1159,44 @@ static void body_quota(fixture *f)
 
 BOTH(exec_quota_counts_active_rows, body_quota)
 
+/* An llm node that succeeded at its second attempt, run from T0 to
+ * T0 + 1500 ms, with output. */
+static void llm_done(fixture *f, store_exec_node *nd, const char *output)
+{
+    nd->type = "llm";
+    nd->status = EXEC_SUCCEEDED;
+    nd->attempts = 2;
+    str_copy(nd->started_at, sizeof(nd->started_at), ts(f, 0));
+    str_copy(nd->finished_at, sizeof(nd->finished_at), ts(f, 1500));
+    nd->duration_ms = 1500;
+    nd->prompt_tokens = 10;
+    nd->completion_tokens = 5;
+    nd->total_tokens = 15;
+    nd->cost_usd = 0.25;
+    nd->model = "gpt-4o-mini";
+    nd->output = (char *)output;
+}
+
+/* got reads back as llm_done wrote it, as node "a", first of its execution. */
+static void check_llm_done(fixture *f, const store_exec_node *got, const char *output)
+{
+    CHECK_STR(got->node_id, "a");
+    CHECK_INT(got->seq, 0);
+    CHECK_STR(got->type, "llm");
+    CHECK_INT(got->status, EXEC_SUCCEEDED);
+    CHECK_INT(got->attempts, 2);
+    CHECK_STR(got->started_at, ts(f, 0));
+    CHECK_STR(got->finished_at, ts(f, 1500));
+    CHECK_INT(got->duration_ms, 1500);
+    CHECK_INT(got->prompt_tokens, 10);
+    CHECK_INT(got->completion_tokens, 5);
+    CHECK_INT(got->total_tokens, 15);
+    CHECK(NEAR(got->cost_usd, 0.25));
+    CHECK_STR(got->model, "gpt-4o-mini");
+    CHECK_STR(got->output, output);
+    CHECK(got->error == NULL);
+}
+
 /* ---- node rows ---- */
 
 static void body_nodes(fixture *f)
@@ -1181,15 +1219,7 @@ static void body_nodes(fixture *f)
     CHECK_INT(store_execution_node_put(f->s, id, &nd), AOP_OK);
     CHECK_INT(node_add(f, 1, "b", EXEC_PENDING, -1, NULL, 0, 0), AOP_OK);
     /* a again: every field replaced, its seq kept. */
-    nd.status = EXEC_SUCCEEDED;
-    nd.attempts = 2;
-    str_copy(nd.finished_at, sizeof(nd.finished_at), ts(f, 1500));
-    nd.duration_ms = 1500;
-    nd.prompt_tokens = 10;
-    nd.completion_tokens = 5;
-    nd.total_tokens = 15;
-    nd.cost_usd = 0.25;
-    nd.output = "{\"text\":\"hi\"}";
+    llm_done(f, &nd, "{\"text\":\"hi\"}");
     CHECK_INT(store_execution_node_put(f->s, id, &nd), AOP_OK);
     memset(&nd, 0, sizeof(nd));
     nd.node_id = "c";
@@ -1202,21 +1232,7 @@ static void body_nodes(fixture *f)
 
     CHECK_INT(store_execution_nodes(f->s, id, &ns, &n, &f->a), AOP_OK);
     CHECK_INT(n, 3);
-    CHECK_STR(ns[0].node_id, "a");
-    CHECK_INT(ns[0].seq, 0);
-    CHECK_STR(ns[0].type, "llm");
-    CHECK_INT(ns[0].status, EXEC_SUCCEEDED);
-    CHECK_INT(ns[0].attempts, 2);
-    CHECK_STR(ns[0].started_at, ts(f, 0));
-    CHECK_STR(ns[0].finished_at, ts(f, 1500));
-    CHECK_INT(ns[0].duration_ms, 1500);
-    CHECK_INT(ns[0].prompt_tokens, 10);
-    CHECK_INT(ns[0].completion_tokens, 5);
-    CHECK_INT(ns[0].total_tokens, 15);
-    CHECK(NEAR(ns[0].cost_usd, 0.25));
-    CHECK_STR(ns[0].model, "gpt-4o-mini");
-    CHECK_STR(ns[0].output, "{\"text\":\"hi\"}");
-    CHECK(ns[0].error == NULL);
+    check_llm_done(f, &ns[0], "{\"text\":\"hi\"}");
     CHECK_STR(ns[1].node_id, "b");
     CHECK_INT(ns[1].seq, 1);
     CHECK(ns[1].model == NULL && ns[1].output == NULL && ns[1].error == NULL);
@@ -1340,38 +1356,14 @@ static void body_flush_batches(fixture *f)
     /* a rewrite keeps its seq; a new row comes after; texts as written */
     node_row_of(f, &rows[0], 1, "c", EXEC_PENDING);
     node_row_of(f, &rows[1], 1, "a", EXEC_SUCCEEDED);
-    store_exec_node *a = &rows[1].node;
-    a->type = "llm";
-    a->attempts = 2;
-    str_copy(a->started_at, sizeof(a->started_at), ts(f, 0));
-    str_copy(a->finished_at, sizeof(a->finished_at), ts(f, 1500));
-    a->duration_ms = 1500;
-    a->prompt_tokens = 10;
-    a->completion_tokens = 5;
-    a->total_tokens = 15;
-    a->cost_usd = 0.25;
-    a->model = "gpt-4o-mini";
-    a->output = "{\"t\":\"say \\\"hi\\\" \\\\ \\u00e9 \xc3\xa9\\n\"}";
+    static const char said[] = "{\"t\":\"say \\\"hi\\\" \\\\ \\u00e9 \xc3\xa9\\n\"}";
+    llm_done(f, &rows[1].node, said);
     node_row_of(f, &rows[2], 3, "b", EXEC_FAILED);
     rows[2].node.error = "{\"code\":\"E\",\"message\":\"m\"}";
     CHECK_INT(store_execution_nodes_put(f->s, rows, 3), AOP_OK);
     CHECK_INT(store_execution_nodes(f->s, ids[0], &ns, &n, &f->a), AOP_OK);
     CHECK_INT(n, 3);
-    CHECK_STR(ns[0].node_id, "a");
-    CHECK_INT(ns[0].seq, 0);
-    CHECK_STR(ns[0].type, "llm");
-    CHECK_INT(ns[0].status, EXEC_SUCCEEDED);
-    CHECK_INT(ns[0].attempts, 2);
-    CHECK_STR(ns[0].started_at, ts(f, 0));
-    CHECK_STR(ns[0].finished_at, ts(f, 1500));
-    CHECK_INT(ns[0].duration_ms, 1500);
-    CHECK_INT(ns[0].prompt_tokens, 10);
-    CHECK_INT(ns[0].completion_tokens, 5);
-    CHECK_INT(ns[0].total_tokens, 15);
-    CHECK(NEAR(ns[0].cost_usd, 0.25));
-    CHECK_STR(ns[0].model, "gpt-4o-mini");
-    CHECK_STR(ns[0].output, a->output);
-    CHECK(ns[0].error == NULL);
+    check_llm_done(f, &ns[0], said);
     CHECK_STR(ns[1].node_id, "b");
     CHECK_INT(ns[1].seq, 1);
     CHECK(ns[1].model == NULL && ns[1].output == NULL && ns[1].error == NULL);
