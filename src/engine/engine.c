@@ -1347,8 +1347,6 @@ static void end_row(run *r, store_execution *x, char **output)
     x->memory_bytes = r->memory_bytes;
 }
 
-/* One run's writes; lost when the row is no longer running under this
- * engine's lease (cancelled, deleted, taken over): nothing of it is written. */
 /* What an ended run adds to its workflow's analytics counters. */
 typedef struct {
     char workflow_id[UUID_STR_LEN];
@@ -1384,41 +1382,126 @@ static aop_err park_run(store *s, engine *e, run *r)
     return rc;
 }
 
-static aop_err write_run(store *s, flush_ctx *f, run *r, bool *lost)
+/* The leases of every run of the list, checked in one go: a run no longer
+ * ours is lost, and nothing of it is written. The rows of the others stay
+ * locked until the commit. */
+static aop_err check_leases(store *s, flush_ctx *f)
 {
-    aop_err rc = store_execution_owned(s, r->row.id, f->e->owner, r->row.claims);
-    for (int i = 0; rc == AOP_OK && r->d && i < r->d->n; i++) {
-        if (!r->ns[i].dirty)
-            continue;
-        store_exec_node row;
-        char at[2][25];
-        node_row(r, i, &row, at);
-        rc = store_execution_node_put(s, r->row.id, &row);
+    int n = 0;
+    for (run *r = f->list; r; r = r->touched_next)
+        n++;
+    store_exec_lease *leases = xcalloc((size_t)(n ? n : 1), sizeof(*leases));
+    bool *owned = xcalloc((size_t)(n ? n : 1), sizeof(*owned));
+    n = 0;
+    for (run *r = f->list; r; r = r->touched_next)
+        leases[n++] = (store_exec_lease){r->row.id, r->row.claims};
+    aop_err rc = store_execution_owned_batch(s, f->e->owner, leases, n, owned);
+    n = 0;
+    for (run *r = f->list; rc == AOP_OK && r; r = r->touched_next)
+        r->lost = !owned[n++];
+    free(leases);
+    free(owned);
+    return rc;
+}
+
+/* The node rows that changed, of every run still ours, in one write. */
+static aop_err write_nodes(store *s, run *list)
+{
+    int n = 0;
+    for (run *r = list; r; r = r->touched_next)
+        for (int i = 0; !r->lost && r->d && i < r->d->n; i++)
+            n += r->ns[i].dirty;
+    if (!n)
+        return AOP_OK;
+    store_exec_node_row *rows = xcalloc((size_t)n, sizeof(*rows));
+    n = 0;
+    for (run *r = list; r; r = r->touched_next) {
+        for (int i = 0; !r->lost && r->d && i < r->d->n; i++) {
+            if (!r->ns[i].dirty)
+                continue;
+            char at[2][25];
+            rows[n].execution_id = r->row.id;
+            node_row(r, i, &rows[n++].node, at);
+        }
     }
-    if (rc == AOP_OK)
-        rc = budget_flush_run(s, r, &f->spend);
+    aop_err rc = store_execution_nodes_put(s, rows, n);
+    free(rows);
+    return rc;
+}
+
+/* The ends a flush writes, together: the runs, their rows, and the
+ * outputs those point to. */
+typedef struct {
+    run **runs;
+    store_execution *rows;
+    char **outputs;
+    int n;
+} flush_ends;
+
+/* One run's writes besides its nodes and end; its end goes into ends.
+ * Lost when its row is no longer running under this engine's lease. */
+static aop_err write_run(store *s, flush_ctx *f, run *r, flush_ends *ends)
+{
+    aop_err rc = budget_flush_run(s, r, &f->spend);
     if (rc == AOP_OK && r->parking && !r->ending)
         rc = park_run(s, f->e, r);
     if (rc == AOP_OK && r->ending) {
-        store_execution end;
-        char *output = NULL;
-        end_row(r, &end, &output);
+        store_execution *end = &ends->rows[ends->n];
+        end_row(r, end, &ends->outputs[ends->n]);
         if (!r->nevs || strcmp(r->evs[r->nevs - 1].type, "execution.finished"))
-            event_execution(r, "execution.finished", exec_status_name(end.status), &end);
-        rc = store_execution_finish(s, &end);
-        if (rc == AOP_OK) {
-            wf_tally *t = &f->tallies[f->ntallies++];
-            str_copy(t->workflow_id, sizeof(t->workflow_id), end.workflow_id);
-            t->status = end.status;
-            t->duration_ms = end.duration_ms;
-            t->total_tokens = end.total_tokens;
-            t->cost_usd = end.cost_usd;
-            str_copy(t->started_at, sizeof(t->started_at), end.started_at);
-        }
-        free(output);
+            event_execution(r, "execution.finished", exec_status_name(end->status), end);
+        ends->runs[ends->n++] = r;
     }
-    *lost = rc == AOP_ERR_CONFLICT || rc == AOP_ERR_NOT_FOUND;
-    return *lost ? AOP_OK : rc;
+    r->lost = rc == AOP_ERR_CONFLICT || rc == AOP_ERR_NOT_FOUND;
+    return r->lost ? AOP_OK : rc;
+}
+
+/* The ends, in one write; a run whose row ended meanwhile is lost. */
+static aop_err write_ends(store *s, flush_ctx *f, flush_ends *ends)
+{
+    aop_err *each = xcalloc((size_t)(ends->n ? ends->n : 1), sizeof(*each));
+    aop_err rc = ends->n ? store_execution_finish_batch(s, ends->rows, ends->n, each) : AOP_OK;
+    for (int k = 0; rc == AOP_OK && k < ends->n; k++) {
+        const store_execution *end = &ends->rows[k];
+        if (each[k] != AOP_OK) {
+            ends->runs[k]->lost = true;
+            continue;
+        }
+        wf_tally *t = &f->tallies[f->ntallies++];
+        str_copy(t->workflow_id, sizeof(t->workflow_id), end->workflow_id);
+        t->status = end->status;
+        t->duration_ms = end->duration_ms;
+        t->total_tokens = end->total_tokens;
+        t->cost_usd = end->cost_usd;
+        str_copy(t->started_at, sizeof(t->started_at), end->started_at);
+    }
+    free(each);
+    return rc;
+}
+
+/* The runs' writes: leases, node rows, budgets and waits, ends. */
+static aop_err write_runs(store *s, flush_ctx *f)
+{
+    int n = 0;
+    for (run *r = f->list; r; r = r->touched_next)
+        n += r->ending;
+    flush_ends ends = {xcalloc((size_t)(n ? n : 1), sizeof(run *)),
+                       xcalloc((size_t)(n ? n : 1), sizeof(store_execution)),
+                       xcalloc((size_t)(n ? n : 1), sizeof(char *)), 0};
+    aop_err rc = check_leases(s, f);
+    if (rc == AOP_OK)
+        rc = write_nodes(s, f->list);
+    for (run *r = f->list; rc == AOP_OK && r; r = r->touched_next)
+        if (!r->lost)
+            rc = write_run(s, f, r, &ends);
+    if (rc == AOP_OK)
+        rc = write_ends(s, f, &ends);
+    for (int k = 0; k < ends.n; k++)
+        free(ends.outputs[k]);
+    free(ends.runs);
+    free(ends.rows);
+    free(ends.outputs);
+    return rc;
 }
 
 static int tally_cmp(const void *a, const void *b)
@@ -1437,16 +1520,14 @@ static aop_err flush_tx(store *s, void *p)
     flush_ctx *f = p;
     f->ntallies = 0;
     f->spend.n = 0;
-    for (run *r = f->list; r; r = r->touched_next) {
-        aop_err rc = write_run(s, f, r, &r->lost);
-        if (rc != AOP_OK)
-            return rc;
-    }
+    aop_err rc = write_runs(s, f);
+    if (rc != AOP_OK)
+        return rc;
     if (f->spend.n > 0) { /* the budgets, in id order, before the workflows */
         store_budget_clock ck;
         int n = 0;
         store_budget_clock_at(clock_now_ms(), &ck);
-        aop_err rc = store_budget_apply(s, &ck, &f->spend, &n);
+        rc = store_budget_apply(s, &ck, &f->spend, &n);
         if (rc != AOP_OK)
             return rc;
     }
@@ -1462,11 +1543,11 @@ static aop_err flush_tx(store *s, void *p)
             store_wf_tally_add(&sum, t->status, t->duration_ms, t->total_tokens, t->cost_usd,
                                t->started_at);
         }
-        aop_err rc = store_workflow_analytics_tally(s, wf, &sum);
+        rc = store_workflow_analytics_tally(s, wf, &sum);
         if (rc != AOP_OK)
             return rc;
     }
-    aop_err rc = write_events(s, f->list);
+    rc = write_events(s, f->list);
     if (rc == AOP_OK)
         rc = events_written(f->e, f->list);
     return rc == AOP_OK ? events_ended(f->e, f->list) : rc;

@@ -135,12 +135,10 @@ static aop_err run(db_op *o, const db_sql *sql, const db_val *v, int n, fetch *f
     return rc;
 }
 
-/* run() with the values of ap as fmt says (see db.h); a bad letter or too
- * many values is AOP_ERR_INTERNAL (logged). */
-static aop_err vrun(db_op *o, const db_sql *sql, fetch *f, arena *a, const char *fmt,
-                    va_list ap)
+/* The values of ap as fmt says (see db.h) into v, *n of them; a bad
+ * letter or too many values is AOP_ERR_INTERNAL (logged). */
+static aop_err values_of(db_op *o, const char *fmt, va_list ap, db_val *v, int *count)
 {
-    db_val v[MAX_VALUES];
     int n = 0;
     for (; fmt[n]; n++) {
         switch (n < MAX_VALUES ? fmt[n] : 0) {
@@ -163,7 +161,18 @@ static aop_err vrun(db_op *o, const db_sql *sql, fetch *f, arena *a, const char 
         }
         v[n].type = fmt[n];
     }
-    return run(o, sql, v, n, f, a);
+    *count = n;
+    return AOP_OK;
+}
+
+/* run() with the values of ap as fmt says. */
+static aop_err vrun(db_op *o, const db_sql *sql, fetch *f, arena *a, const char *fmt,
+                    va_list ap)
+{
+    db_val v[MAX_VALUES];
+    int n = 0;
+    aop_err rc = values_of(o, fmt, ap, v, &n);
+    return rc == AOP_OK ? run(o, sql, v, n, f, a) : rc;
 }
 
 /* The first column of a row as an integer. */
@@ -180,6 +189,22 @@ aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt
     aop_err rc = vrun(o, sql, &f, NULL, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+aop_err db_send(db_op *o, const db_sql *sql, const char *fmt, ...)
+{
+    db_val v[MAX_VALUES];
+    int n = 0;
+    fetch f = {.all = true};
+    va_list ap;
+    va_start(ap, fmt);
+    aop_err rc = values_of(o, fmt, ap, v, &n);
+    va_end(ap);
+    if (rc != AOP_OK)
+        return rc;
+    if (o->s->v->send && (o->s->v->dialect == DB_PG ? sql->pg : sql->sqlite))
+        return o->s->v->send(o->s->h, sql, o->name, v, n);
+    return run(o, sql, v, n, &f, NULL);
 }
 
 aop_err db_get(db_op *o, const db_sql *sql, const db_row *row, void *item, arena *a,

@@ -120,6 +120,12 @@ typedef struct {
  *     when no row). *n: how many were kept.
  */
 aop_err db_exec(db_op *o, const db_sql *sql, long long *changes, const char *fmt, ...);
+/* db_exec without *changes, for a statement whose outcome nothing that
+ * follows in the transaction depends on: inside a transaction on
+ * PostgreSQL it is sent without waiting for its answer (pipeline mode), and
+ * its error, if any, is that of the next statement whose answer is read, or
+ * of the commit; the transaction then fails as a whole. Elsewhere db_exec. */
+aop_err db_send(db_op *o, const db_sql *sql, const char *fmt, ...);
 aop_err db_query_int(db_op *o, const db_sql *sql, long long *out, const char *fmt, ...);
 aop_err db_get(db_op *o, const db_sql *sql, const db_row *row, void *item, arena *a,
                const char *fmt, ...);

@@ -9,7 +9,8 @@
  * row it checks until the caller's transaction ends, so a run's writes
  * happen under the lease they checked and one execution's node rows are
  * written in turn (seq stays unique); renew, requeue and prune pass over
- * rows other transactions hold.
+ * rows other transactions hold. The engine's flush checks, writes and ends
+ * all its runs with one statement of each kind (the batched forms, below).
  *
  * "" timestamps and NULL texts are SQL NULL, and a negative duration_ms is
  * NULL (read back as -1).
@@ -246,18 +247,22 @@ static const db_sql q_release = DB_BOTH(
 static const db_sql q_owned = DB_PAIR(OWNED, OWNED " FOR NO KEY UPDATE");
 
 /* seq: MAX + 1 over the execution's rows, taken at the first write. */
+#define NODE_INSERT                                                                          \
+    "INSERT INTO execution_nodes (execution_id, node_id, type, status, attempts, started_at, " \
+    "finished_at, duration_ms, prompt_tokens, completion_tokens, total_tokens, cost_usd, "   \
+    "model, error, output, seq) "
+#define NODE_UPSERT                                                                          \
+    "ON CONFLICT (execution_id, node_id) DO UPDATE SET type = excluded.type, "                \
+    "status = excluded.status, attempts = excluded.attempts, started_at = excluded.started_at, " \
+    "finished_at = excluded.finished_at, duration_ms = excluded.duration_ms, "                \
+    "prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, " \
+    "total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd, "                    \
+    "model = excluded.model, error = excluded.error, output = excluded.output"
 static const db_sql q_node_put = DB_BOTH(
-    "INSERT INTO execution_nodes (execution_id, node_id, type, status, attempts, started_at, "
-    "finished_at, duration_ms, prompt_tokens, completion_tokens, total_tokens, cost_usd, model, "
-    "error, output, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, " NULL_IF_NEG("$8") ", $9, $10, "
+    NODE_INSERT "VALUES ($1, $2, $3, $4, $5, $6, $7, " NULL_IF_NEG("$8") ", $9, $10, "
     "$11, $12, $13, $14, $15, "
     "(SELECT COALESCE(MAX(s.seq) + 1, 0) FROM execution_nodes s WHERE s.execution_id = $1)) "
-    "ON CONFLICT (execution_id, node_id) DO UPDATE SET type = excluded.type, "
-    "status = excluded.status, attempts = excluded.attempts, started_at = excluded.started_at, "
-    "finished_at = excluded.finished_at, duration_ms = excluded.duration_ms, "
-    "prompt_tokens = excluded.prompt_tokens, completion_tokens = excluded.completion_tokens, "
-    "total_tokens = excluded.total_tokens, cost_usd = excluded.cost_usd, "
-    "model = excluded.model, error = excluded.error, output = excluded.output");
+    NODE_UPSERT);
 /* Whole milliseconds between the two instants, rounded (julianday() keeps
  * well under a millisecond of precision for these dates); a NULL end (a
  * node skipped) leaves no duration. */
@@ -440,31 +445,37 @@ static const db_row event_row = DB_ROW(event_cols, event_rows);
 
 /* ---- one execution ---- */
 
-/* triggered_by is '' when there is no user, never NULL (see migration 5). */
-/* e, owned by owner until lease_until_ms (NULL and -1: by nobody). */
+/* triggered_by is '' when there is no user, never NULL (see migration 5).
+ * Owned by owner until lease_until_ms (NULL and -1: by nobody). sent: by
+ * db_send (nothing in the transaction waits on it). */
+#define INSERT_VALUES(e, owner, lease)                                                       \
+    "ttitttttt" "iiiiidiiii" "tt" "ttiti" "ttt" "ti", (e)->id,                              \
+        (e)->workflow_id, (e)->workflow_version, exec_status_name((e)->status), (e)->trigger, \
+        (e)->triggered_by, (e)->created_at, db_opt((e)->started_at),                         \
+        db_opt((e)->finished_at), (e)->duration_ms, (e)->memory_bytes, (e)->prompt_tokens,   \
+        (e)->completion_tokens, (e)->total_tokens, (e)->cost_usd, (e)->timeout_ms,           \
+        (e)->max_concurrency, (e)->deadline_ms, (e)->claims, db_opt((e)->trigger_id),        \
+        db_opt((e)->scheduled_for), db_opt((e)->parent_execution_id),                        \
+        db_opt((e)->root_execution_id), (e)->depth, db_opt((e)->parent_node_id),             \
+        (e)->parent_attempt, (e)->error, (e)->input, (e)->output, (owner), (lease)
 static aop_err insert_owned(db_op *o, const store_execution *e, const char *owner,
-                            long long lease_until_ms)
+                            long long lease_until_ms, bool sent)
 {
-    return db_exec(o, &q_insert, NULL, "ttitttttt" "iiiiidiiii" "tt" "ttiti" "ttt" "ti", e->id,
-                   e->workflow_id, e->workflow_version, exec_status_name(e->status), e->trigger,
-                   e->triggered_by, e->created_at, db_opt(e->started_at),
-                   db_opt(e->finished_at), e->duration_ms, e->memory_bytes, e->prompt_tokens,
-                   e->completion_tokens, e->total_tokens, e->cost_usd, e->timeout_ms,
-                   e->max_concurrency, e->deadline_ms, e->claims, db_opt(e->trigger_id),
-                   db_opt(e->scheduled_for), db_opt(e->parent_execution_id),
-                   db_opt(e->root_execution_id), e->depth, db_opt(e->parent_node_id),
-                   e->parent_attempt, e->error, e->input, e->output, owner, lease_until_ms);
+    return sent ? db_send(o, &q_insert, INSERT_VALUES(e, owner, lease_until_ms))
+                : db_exec(o, &q_insert, NULL, INSERT_VALUES(e, owner, lease_until_ms));
 }
 
-static aop_err insert(db_op *o, const store_execution *e)
+static aop_err insert(db_op *o, const store_execution *e, bool sent)
 {
-    return insert_owned(o, e, NULL, -1);
+    return insert_owned(o, e, NULL, -1, sent);
 }
 
+/* Its errors come back at once: a second child of one node's attempt is a
+ * conflict its caller handles. */
 aop_err store_execution_insert(store *s, const store_execution *e)
 {
     db_op o = db_op_start(s, "execution_insert");
-    return db_op_end(&o, insert(&o, e));
+    return db_op_end(&o, insert(&o, e, false));
 }
 
 /*
@@ -481,11 +492,11 @@ static aop_err enqueue(store *s, const store_execution *e, long long quota, long
 {
     db_op o = db_op_start(s, "execution_enqueue");
     aop_err rc = AOP_OK;
-    if (*active < 0 && (rc = db_exec(&o, &q_quota_lock, NULL, "t", e->triggered_by)) == AOP_OK)
+    if (*active < 0 && (rc = db_send(&o, &q_quota_lock, "t", e->triggered_by)) == AOP_OK)
         rc = db_query_int(&o, &store_exec_active_sql, active, "ti", e->triggered_by, quota);
     if (rc == AOP_OK && *active >= quota)
         rc = AOP_ERR_QUOTA_EXCEEDED;
-    if (rc == AOP_OK && (rc = insert_owned(&o, e, owner, lease_until_ms)) == AOP_OK)
+    if (rc == AOP_OK && (rc = insert_owned(&o, e, owner, lease_until_ms, true)) == AOP_OK)
         *active += 1;
     return db_op_end(&o, rc);
 }
@@ -527,18 +538,29 @@ aop_err store_execution_nodes(store *s, const char *id, store_exec_node **out, i
     return db_op_end(&o, rc);
 }
 
-aop_err store_execution_finish(store *s, const store_execution *e)
+/* Why the end of id changed nothing: it had ended already (a conflict),
+ * or is absent. */
+static aop_err not_finished(db_op *o, const char *id)
 {
-    db_op o = db_op_start(s, "execution_finish");
-    long long n = 0, found = 0;
-    aop_err rc = db_exec(&o, &q_finish, &n, "ttttiiiiidt", exec_status_name(e->status),
+    long long found = 0;
+    aop_err rc = db_query_int(o, &q_exists, &found, "t", id);
+    return rc != AOP_OK ? rc : found ? AOP_ERR_CONFLICT : AOP_ERR_NOT_FOUND;
+}
+
+static aop_err finish(db_op *o, const store_execution *e)
+{
+    long long n = 0;
+    aop_err rc = db_exec(o, &q_finish, &n, "ttttiiiiidt", exec_status_name(e->status),
                          e->output, e->error, db_opt(e->finished_at), e->duration_ms,
                          e->memory_bytes, e->prompt_tokens, e->completion_tokens,
                          e->total_tokens, e->cost_usd, e->id);
-    /* Nothing changed: the row had ended already (a conflict), or is absent. */
-    if (rc == AOP_OK && n == 0 && (rc = db_query_int(&o, &q_exists, &found, "t", e->id)) == AOP_OK)
-        rc = found ? AOP_ERR_CONFLICT : AOP_ERR_NOT_FOUND;
-    return db_op_end(&o, rc);
+    return rc == AOP_OK && n == 0 ? not_finished(o, e->id) : rc;
+}
+
+aop_err store_execution_finish(store *s, const store_execution *e)
+{
+    db_op o = db_op_start(s, "execution_finish");
+    return db_op_end(&o, finish(&o, e));
 }
 
 aop_err store_execution_delete(store *s, const char *id)
@@ -577,7 +599,7 @@ aop_err store_execution_events_put(store *s, const store_exec_events *rows, int 
     buf b;
     buf_init(&b, 0);
     events_json(&b, rows, n);
-    aop_err rc = n ? db_exec(&o, &q_events_put, NULL, "t", b.data) : AOP_OK;
+    aop_err rc = n ? db_send(&o, &q_events_put, "t", b.data) : AOP_OK;
     buf_free(&b);
     return db_op_end(&o, rc);
 }
@@ -706,14 +728,19 @@ aop_err store_execution_events_last(store *s, const char *id, long long *seq)
 
 /* ---- nodes ---- */
 
+static aop_err node_put(db_op *o, const char *execution_id, const store_exec_node *n)
+{
+    return db_exec(o, &q_node_put, NULL, "ttttittiiiidttt", execution_id, n->node_id, n->type,
+                   exec_status_name(n->status), n->attempts, db_opt(n->started_at),
+                   db_opt(n->finished_at), n->duration_ms, n->prompt_tokens,
+                   n->completion_tokens, n->total_tokens, n->cost_usd, n->model, n->error,
+                   n->output);
+}
+
 aop_err store_execution_node_put(store *s, const char *execution_id, const store_exec_node *n)
 {
     db_op o = db_op_start(s, "execution_node_put");
-    return db_op_end(&o, db_exec(&o, &q_node_put, NULL, "ttttittiiiidttt", execution_id,
-                                 n->node_id, n->type, exec_status_name(n->status), n->attempts,
-                                 db_opt(n->started_at), db_opt(n->finished_at), n->duration_ms,
-                                 n->prompt_tokens, n->completion_tokens, n->total_tokens,
-                                 n->cost_usd, n->model, n->error, n->output));
+    return db_op_end(&o, node_put(&o, execution_id, n));
 }
 
 aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, exec_status to,
@@ -926,6 +953,271 @@ aop_err store_execution_owned(store *s, const char *id, const char *owner, long 
     long long owned = 0;
     aop_err rc = db_query_int(&o, &q_owned, &owned, "tti", id, owner, claims);
     return db_op_end(&o, rc == AOP_OK && !owned ? AOP_ERR_CONFLICT : rc);
+}
+
+/* ---- a flush's writes, several executions at once ----
+ *
+ * The engine writes what its runs did in one transaction per flush: under
+ * load a few hundred executions, each with its lease check, node rows and
+ * end. On PostgreSQL every statement is a round trip to the server, so each
+ * kind goes as one statement for all the rows (at most BATCH_ROWS, or
+ * about BATCH_BYTES of values, per statement): the rows travel as one JSON
+ * array of objects, read back by json_to_recordset in their order (ord).
+ * SQLite runs the single-row statements in turn: a prepared statement is a
+ * function call there, cheaper than building and parsing the JSON.
+ */
+#define BATCH_ROWS 256
+#define BATCH_BYTES (1 << 20)
+/* Columns of json_to_recordset, then ord, the row's place in the array. */
+#define BATCH_FROM(cols, names) \
+    "ROWS FROM (json_to_recordset($1::json) AS (" cols ")) WITH ORDINALITY r(" names ", ord)"
+
+static const db_sql q_owned_batch = DB_PAIR(
+    NULL, "SELECT r.ord FROM " BATCH_FROM("id text, c bigint", "id, c") " JOIN executions x "
+    "ON x.id = r.id WHERE x.status = 'running' AND x.lease_owner = $2 AND x.claims = r.c "
+    "ORDER BY x.id FOR NO KEY UPDATE OF x");
+/* seq as q_node_put's: the rows new to an execution (not old) numbered in
+ * their order after its existing ones. LATERAL: the execution's rows are
+ * looked up by key for each row (an EXISTS here would be planned as a
+ * hash of the whole table). */
+static const db_sql q_node_put_batch = DB_PAIR(
+    NULL, NODE_INSERT "SELECT r.x, r.n, r.t, r.s, r.a, r.sa, r.fa, " NULL_IF_NEG("r.d") ", "
+    "r.pt, r.ct, r.tt, r.c, r.m, r.e::json, r.o::json, COALESCE(m.next, 0) + row_number() "
+    "OVER (PARTITION BY r.x, m.old ORDER BY r.ord) - 1 FROM " BATCH_FROM(
+        "x text, n text, t text, s text, a bigint, sa text, fa text, d bigint, pt bigint, "
+        "ct bigint, tt bigint, c float8, m text, e text, o text",
+        "x, n, t, s, a, sa, fa, d, pt, ct, tt, c, m, e, o")
+    " CROSS JOIN LATERAL (SELECT MAX(q.seq) + 1 AS next, COALESCE(bool_or(q.node_id = r.n), "
+    "false) AS old FROM execution_nodes q WHERE q.execution_id = r.x) m " NODE_UPSERT);
+static const db_sql q_finish_batch = DB_PAIR(
+    NULL, "UPDATE executions x SET status = r.s, output = r.o::json, error = r.e::json, "
+    "finished_at = r.f, duration_ms = " NULL_IF_NEG("r.d") ", memory_bytes = r.mb, "
+    "prompt_tokens = r.pt, completion_tokens = r.ct, total_tokens = r.tt, cost_usd = r.c, "
+    "lease_owner = NULL, lease_until = NULL FROM " BATCH_FROM(
+        "id text, s text, o text, e text, f text, d bigint, mb bigint, pt bigint, ct bigint, "
+        "tt bigint, c float8", "id, s, o, e, f, d, mb, pt, ct, tt, c")
+    " WHERE x.id = r.id AND x.status IN (" EXEC_ACTIVE ") RETURNING r.ord");
+
+/* A member "key":value of a batch row (batch_run opens and closes it). */
+static void member(buf *b, const char *key)
+{
+    buf_puts(b, b->data[b->len - 1] == '{' ? "\"" : ",\"");
+    buf_puts(b, key);
+    buf_puts(b, "\":");
+}
+
+/* A text member; NULL (and "" when empty_null) is null. */
+static void member_text(buf *b, const char *key, const char *v, bool empty_null)
+{
+    member(b, key);
+    if (!v || (empty_null && !*v)) {
+        buf_puts(b, "null");
+        return;
+    }
+    buf_puts(b, "\"");
+    buf_json_escape(b, v, strlen(v));
+    buf_puts(b, "\"");
+}
+
+static void member_int(buf *b, const char *key, long long v)
+{
+    member(b, key);
+    buf_printf(b, "%lld", v);
+}
+
+static void member_real(buf *b, const char *key, double v)
+{
+    member(b, key);
+    buf_printf(b, "%.17g", v);
+}
+
+/* A batch: row(b, i, ctx) writes the members of row i; sent(o, b, first,
+ * n, ctx) runs a statement over rows [first, first + n), whose JSON array
+ * is b. Every row is sent once, in order. */
+typedef struct {
+    void (*row)(buf *b, int i, const void *ctx);
+    aop_err (*sent)(db_op *o, const char *json, int first, int n, void *ctx);
+} batch_kind;
+
+static aop_err batch_run(db_op *o, const batch_kind *k, int n, void *ctx)
+{
+    buf b;
+    buf_init(&b, 0);
+    aop_err rc = AOP_OK;
+    for (int first = 0, i = 0; rc == AOP_OK && i < n; first = i) {
+        buf_reset(&b);
+        buf_puts(&b, "[");
+        for (; i < n && i - first < BATCH_ROWS && b.len < BATCH_BYTES; i++) {
+            buf_puts(&b, i > first ? ",{" : "{");
+            k->row(&b, i, ctx);
+            buf_puts(&b, "}");
+        }
+        buf_puts(&b, "]");
+        rc = k->sent(o, b.data, first, i - first, ctx);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+/* ords (1-based places in a statement's rows): what it returned. */
+static aop_err batch_ords(db_op *o, const db_sql *sql, const char *json, const char *owner,
+                          int n, long long *ords, int *got)
+{
+    static const db_col cols[] = {{DB_INT, 0, sizeof(long long)}};
+    static const db_row row = {cols, 1, sizeof(long long)};
+    void *items = ords;
+    return owner ? db_rows(o, sql, &row, n, &items, got, NULL, "tt", json, owner)
+                 : db_rows(o, sql, &row, n, &items, got, NULL, "t", json);
+}
+
+typedef struct {
+    const store_exec_lease *runs;
+    const char *owner;
+    bool *owned;
+} owned_batch;
+
+static void owned_row(buf *b, int i, const void *ctx)
+{
+    const owned_batch *c = ctx;
+    member_text(b, "id", c->runs[i].id, false);
+    member_int(b, "c", c->runs[i].claims);
+}
+
+static aop_err owned_sent(db_op *o, const char *json, int first, int n, void *ctx)
+{
+    owned_batch *c = ctx;
+    long long ords[BATCH_ROWS];
+    int got = 0;
+    aop_err rc = batch_ords(o, &q_owned_batch, json, c->owner, n, ords, &got);
+    for (int k = 0; rc == AOP_OK && k < got; k++)
+        if (ords[k] >= 1 && ords[k] <= n)
+            c->owned[first + ords[k] - 1] = true;
+    return rc;
+}
+
+aop_err store_execution_owned_batch(store *s, const char *owner, const store_exec_lease *runs,
+                                    int n, bool *owned)
+{
+    db_op o = db_op_start(s, "execution_owned_batch");
+    aop_err rc = AOP_OK;
+    for (int i = 0; i < n; i++)
+        owned[i] = false;
+    if (s->v->dialect == DB_PG) {
+        static const batch_kind k = {owned_row, owned_sent};
+        owned_batch c = {runs, owner, owned};
+        rc = batch_run(&o, &k, n, &c);
+    } else {
+        for (int i = 0; rc == AOP_OK && i < n; i++) {
+            long long one = 0;
+            rc = db_query_int(&o, &q_owned, &one, "tti", runs[i].id, owner, runs[i].claims);
+            owned[i] = one != 0;
+        }
+    }
+    return db_op_end(&o, rc);
+}
+
+static void node_row_json(buf *b, int i, const void *ctx)
+{
+    const store_exec_node_row *r = &((const store_exec_node_row *)ctx)[i];
+    const store_exec_node *n = &r->node;
+    member_text(b, "x", r->execution_id, false);
+    member_text(b, "n", n->node_id, false);
+    member_text(b, "t", n->type, false);
+    member_text(b, "s", exec_status_name(n->status), false);
+    member_int(b, "a", n->attempts);
+    member_text(b, "sa", n->started_at, true);
+    member_text(b, "fa", n->finished_at, true);
+    member_int(b, "d", n->duration_ms);
+    member_int(b, "pt", n->prompt_tokens);
+    member_int(b, "ct", n->completion_tokens);
+    member_int(b, "tt", n->total_tokens);
+    member_real(b, "c", n->cost_usd);
+    member_text(b, "m", n->model, false);
+    member_text(b, "e", n->error, false);
+    member_text(b, "o", n->output, false);
+}
+
+static aop_err nodes_sent(db_op *o, const char *json, int first, int n, void *ctx)
+{
+    (void)first, (void)n, (void)ctx;
+    return db_send(o, &q_node_put_batch, "t", json);
+}
+
+aop_err store_execution_nodes_put(store *s, const store_exec_node_row *rows, int n)
+{
+    db_op o = db_op_start(s, "execution_nodes_put");
+    aop_err rc = AOP_OK;
+    if (s->v->dialect == DB_PG) {
+        static const batch_kind k = {node_row_json, nodes_sent};
+        rc = batch_run(&o, &k, n, (void *)rows);
+    } else {
+        for (int i = 0; rc == AOP_OK && i < n; i++)
+            rc = node_put(&o, rows[i].execution_id, &rows[i].node);
+    }
+    return db_op_end(&o, rc);
+}
+
+typedef struct {
+    const store_execution *ends;
+    aop_err *each;
+} finish_batch;
+
+static void finish_row(buf *b, int i, const void *ctx)
+{
+    const store_execution *e = &((const finish_batch *)ctx)->ends[i];
+    member_text(b, "id", e->id, false);
+    member_text(b, "s", exec_status_name(e->status), false);
+    member_text(b, "o", e->output, false);
+    member_text(b, "e", e->error, false);
+    member_text(b, "f", e->finished_at, true);
+    member_int(b, "d", e->duration_ms);
+    member_int(b, "mb", e->memory_bytes);
+    member_int(b, "pt", e->prompt_tokens);
+    member_int(b, "ct", e->completion_tokens);
+    member_int(b, "tt", e->total_tokens);
+    member_real(b, "c", e->cost_usd);
+}
+
+/* Rows the statement did not return changed nothing: each says why. */
+static aop_err finish_sent(db_op *o, const char *json, int first, int n, void *ctx)
+{
+    finish_batch *c = ctx;
+    long long ords[BATCH_ROWS];
+    bool done[BATCH_ROWS] = {0};
+    int got = 0;
+    aop_err rc = batch_ords(o, &q_finish_batch, json, NULL, n, ords, &got);
+    for (int k = 0; rc == AOP_OK && k < got; k++)
+        if (ords[k] >= 1 && ords[k] <= n)
+            done[ords[k] - 1] = true;
+    for (int k = 0; rc == AOP_OK && k < n; k++) {
+        c->each[first + k] = AOP_OK;
+        if (!done[k]) {
+            aop_err why = not_finished(o, c->ends[first + k].id);
+            if (why == AOP_ERR_CONFLICT || why == AOP_ERR_NOT_FOUND)
+                c->each[first + k] = why;
+            else
+                rc = why;
+        }
+    }
+    return rc;
+}
+
+aop_err store_execution_finish_batch(store *s, const store_execution *ends, int n, aop_err *each)
+{
+    db_op o = db_op_start(s, "execution_finish_batch");
+    aop_err rc = AOP_OK;
+    if (s->v->dialect == DB_PG) {
+        static const batch_kind k = {finish_row, finish_sent};
+        finish_batch c = {ends, each};
+        rc = batch_run(&o, &k, n, &c);
+    } else {
+        for (int i = 0; rc == AOP_OK && i < n; i++) {
+            each[i] = finish(&o, &ends[i]);
+            if (each[i] != AOP_ERR_CONFLICT && each[i] != AOP_ERR_NOT_FOUND)
+                rc = each[i];
+        }
+    }
+    return db_op_end(&o, rc);
 }
 
 /* ---- the list ---- */

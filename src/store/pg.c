@@ -5,7 +5,8 @@
  * Connections: one per thread (db.c's pool). Each prepares a statement on
  * its first use (named "s<n>") and runs it with PQexecPrepared, every value
  * sent as text ('i', 'd', 'b' typed int8, float8, bool; texts typed by the
- * server).
+ * server). Inside a transaction, BEGIN and what db_send runs go in pipeline
+ * mode, their answers read with the next one wanted (see "pipeline mode").
  *
  * Outages: a connection the server closed while it was idle (restart,
  * terminated backend) is noticed before use and replaced. A call that finds
@@ -52,6 +53,7 @@
 #define LISTEN_CONNECT_MS 3000
 #define CHANNEL "aop_events"
 #define LOCK_ROWS " FOR NO KEY UPDATE" /* db_sql.lock_in_tx */
+#define PIPE_MAX 128        /* statements sent ahead of their answers, at most */
 enum { INT8OID = 20, BOOLOID = 16, FLOAT8OID = 701, JSONBOID = 3802 };
 
 typedef struct pq_store pq_store;
@@ -65,6 +67,8 @@ typedef struct {
     int gen, names;
     bool in_tx;  /* between begin and commit/rollback */
     bool lost;   /* the connection died inside that transaction */
+    int piped;   /* statements sent in pipeline mode whose answers are unread */
+    const char *piped_op[PIPE_MAX]; /* their operations, for messages */
 } conn;
 
 /* One statement of a connection and the result of its running call. */
@@ -149,6 +153,7 @@ static void conn_drop(conn *c)
     if (c->pg)
         PQfinish(c->pg);
     c->pg = NULL;
+    c->piped = 0;
     c->gen++;
 }
 
@@ -308,6 +313,94 @@ static aop_err exec_simple(conn *c, const char *sql, const char *op)
     return result_error(c, res, op);
 }
 
+/* ---- pipeline mode ----
+ *
+ * Inside a transaction, a statement whose answer nobody waits for (BEGIN,
+ * db_send's: inserts, node rows, events, NOTIFY) is sent without waiting
+ * (libpq's pipeline mode): the server runs them in order, and their
+ * answers are read with the next statement whose answer is wanted, or the
+ * COMMIT, in the same round trip. The first of them that failed is that
+ * statement's error (the server skips the rest up to the sync, and the
+ * transaction is rolled back as after any error). Statements are prepared
+ * outside the pipeline: one that is not yet makes the answers be read
+ * first.
+ */
+
+/* One more statement on c's pipeline (entered first when it is not);
+ * sent: the PQsend call's answer. */
+static aop_err pipe_add(conn *c, int sent, const char *op)
+{
+    if (!sent)
+        return conn_lost(c, op);
+    c->piped_op[c->piped++] = op;
+    return AOP_OK;
+}
+
+static aop_err pipe_enter(conn *c, const char *op)
+{
+    if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF || PQenterPipelineMode(c->pg))
+        return AOP_OK;
+    return conn_lost(c, op);
+}
+
+/*
+ * Syncs c's pipeline, reads every answer and leaves pipeline mode. The
+ * first statement that failed gives the error; else, with keep, the last
+ * statement's result is handed over in *keep (PQclear it).
+ */
+static aop_err pipe_read(conn *c, PGresult **keep)
+{
+    PGresult *failed = NULL, *res;
+    const char *failed_op = NULL, *op = c->piped ? c->piped_op[c->piped - 1] : "sync";
+    if (keep)
+        *keep = NULL;
+    if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF)
+        return AOP_OK;
+    if (!PQpipelineSync(c->pg))
+        return conn_lost(c, op);
+    for (int i = 0; i < c->piped; i++) {
+        while ((res = PQgetResult(c->pg)) != NULL) {
+            ExecStatusType st = PQresultStatus(res);
+            if (st == PGRES_FATAL_ERROR && !failed) {
+                failed = res;
+                failed_op = c->piped_op[i];
+            } else if (keep && !*keep && i == c->piped - 1 &&
+                       (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)) {
+                *keep = res;
+            } else {
+                PQclear(res);
+            }
+        }
+        if (PQstatus(c->pg) == CONNECTION_BAD)
+            break;
+    }
+    c->piped = 0;
+    bool synced = false;
+    while (PQstatus(c->pg) != CONNECTION_BAD && (res = PQgetResult(c->pg)) != NULL) {
+        synced = synced || PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+        if (synced)
+            break;
+    }
+    if (!synced || !PQexitPipelineMode(c->pg)) {
+        if (keep) {
+            PQclear(*keep);
+            *keep = NULL;
+        }
+        if (failed)
+            return result_error(c, failed, failed_op);
+        return conn_lost(c, op);
+    }
+    if (failed) {
+        if (keep) {
+            PQclear(*keep);
+            *keep = NULL;
+        }
+        return result_error(c, failed, failed_op);
+    }
+    return AOP_OK;
+}
+
 /* Prepares st (text, with LOCK_ROWS when lock) on c unless it is
  * prepared there already, typing the values as v's. */
 static aop_err stmt_prepare(conn *c, pq_stmt *st, const char *text, bool lock, const db_val *v,
@@ -325,8 +418,12 @@ static aop_err stmt_prepare(conn *c, pq_stmt *st, const char *text, bool lock, c
     char *locked = lock ? xmalloc(len) : NULL;
     if (locked)
         snprintf(locked, len, "%s" LOCK_ROWS, text);
-    PGresult *res = PQprepare(c->pg, st->name, locked ? locked : text, n, types);
+    aop_err rc = c->piped ? pipe_read(c, NULL) : AOP_OK; /* not in a pipeline */
+    PGresult *res = rc == AOP_OK ? PQprepare(c->pg, st->name, locked ? locked : text, n, types)
+                                 : NULL;
     free(locked);
+    if (rc != AOP_OK)
+        return rc;
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
         return result_error(c, res, op);
     PQclear(res);
@@ -334,31 +431,9 @@ static aop_err stmt_prepare(conn *c, pq_stmt *st, const char *text, bool lock, c
     return AOP_OK;
 }
 
-/*
- * Runs sql's statement on the calling thread's connection with the n values
- * of v (numbers printed into nums), leaving its result on the statement.
- * Inside a transaction a lock_in_tx statement is its own variant (keyed by
- * the address of its pg member).
- */
-static aop_err pq_run(void *hp, const db_sql *sql, const char *op, const db_val *v, int n,
-                      db_stmt **out)
+/* The n values of v as text for libpq (numbers printed into nums). */
+static void values_text(const db_val *v, int n, const char **vals, char (*nums)[32])
 {
-    const char *vals[MAX_PARAMS];
-    char nums[MAX_PARAMS][32];
-    conn *c;
-    db_stmt *base = NULL;
-    *out = NULL;
-    aop_err rc = conn_borrow(hp, &c);
-    if (rc != AOP_OK)
-        return rc;
-    bool lock = sql->lock_in_tx && c->in_tx;
-    const void *key = lock ? (const void *)&sql->pg : (const void *)sql;
-    rc = db_conn_stmt(&c->base, key, sql->pg, &store_pg_vtbl, sizeof(pq_stmt), n, op, &base);
-    pq_stmt *st = (pq_stmt *)base;
-    if (rc == AOP_OK)
-        rc = stmt_prepare(c, st, sql->pg, lock, v, n, op);
-    if (rc != AOP_OK)
-        return rc;
     for (int i = 0; i < n; i++) {
         vals[i] = nums[i];
         if (v[i].type == 't')
@@ -370,7 +445,56 @@ static aop_err pq_run(void *hp, const db_sql *sql, const char *op, const db_val 
         else
             snprintf(nums[i], sizeof(nums[i]), "%lld", v[i].u.i);
     }
-    PGresult *res = PQexecPrepared(c->pg, st->name, n, vals, NULL, NULL, 0);
+}
+
+/* The calling thread's connection and sql's statement on it, prepared.
+ * Inside a transaction a lock_in_tx statement is its own variant (keyed by
+ * the address of its pg member). */
+static aop_err stmt_of(void *hp, const db_sql *sql, const char *op, const db_val *v, int n,
+                       conn **c, pq_stmt **out)
+{
+    db_stmt *base = NULL;
+    *out = NULL;
+    aop_err rc = conn_borrow(hp, c);
+    if (rc != AOP_OK)
+        return rc;
+    bool lock = sql->lock_in_tx && (*c)->in_tx;
+    const void *key = lock ? (const void *)&sql->pg : (const void *)sql;
+    rc = db_conn_stmt(&(*c)->base, key, sql->pg, &store_pg_vtbl, sizeof(pq_stmt), n, op, &base);
+    if (rc == AOP_OK)
+        rc = stmt_prepare(*c, (pq_stmt *)base, sql->pg, lock, v, n, op);
+    if (rc == AOP_OK)
+        *out = (pq_stmt *)base;
+    return rc;
+}
+
+/*
+ * Runs sql's statement on the calling thread's connection with the n values
+ * of v, leaving its result on the statement. Statements sent ahead
+ * (pipeline mode) go in the same round trip.
+ */
+static aop_err pq_run(void *hp, const db_sql *sql, const char *op, const db_val *v, int n,
+                      db_stmt **out)
+{
+    const char *vals[MAX_PARAMS];
+    char nums[MAX_PARAMS][32];
+    conn *c;
+    pq_stmt *st;
+    *out = NULL;
+    aop_err rc = stmt_of(hp, sql, op, v, n, &c, &st);
+    if (rc != AOP_OK)
+        return rc;
+    values_text(v, n, vals, nums);
+    PGresult *res = NULL;
+    if (c->piped) {
+        rc = pipe_add(c, PQsendQueryPrepared(c->pg, st->name, n, vals, NULL, NULL, 0), op);
+        if (rc == AOP_OK)
+            rc = pipe_read(c, &res);
+        if (rc != AOP_OK)
+            return rc;
+    } else {
+        res = PQexecPrepared(c->pg, st->name, n, vals, NULL, NULL, 0);
+    }
     ExecStatusType status = PQresultStatus(res);
     if (!res || (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK))
         return result_error(c, res, op);
@@ -378,8 +502,37 @@ static aop_err pq_run(void *hp, const db_sql *sql, const char *op, const db_val 
     st->res = res;
     st->row = -1;
     st->nrows = PQntuples(res);
-    *out = base;
+    *out = &st->base;
     return AOP_OK;
+}
+
+static void pq_done(db_stmt *base);
+
+/* db_send: inside a transaction the statement is sent in pipeline mode
+ * (its answer read later; PIPE_MAX of them at most), else run. */
+static aop_err pq_send(void *hp, const db_sql *sql, const char *op, const db_val *v, int n)
+{
+    const char *vals[MAX_PARAMS];
+    char nums[MAX_PARAMS][32];
+    conn *c;
+    pq_stmt *st;
+    aop_err rc = stmt_of(hp, sql, op, v, n, &c, &st);
+    if (rc == AOP_OK && !c->in_tx) {
+        db_stmt *done = NULL;
+        rc = pq_run(hp, sql, op, v, n, &done);
+        if (done)
+            pq_done(done);
+        return rc;
+    }
+    if (rc == AOP_OK)
+        rc = pipe_enter(c, op);
+    if (rc != AOP_OK)
+        return rc;
+    values_text(v, n, vals, nums);
+    rc = pipe_add(c, PQsendQueryPrepared(c->pg, st->name, n, vals, NULL, NULL, 0), op);
+    if (rc == AOP_OK && c->piped >= PIPE_MAX)
+        rc = pipe_read(c, NULL);
+    return rc;
 }
 
 static aop_err pq_step(db_stmt *base, const char *op, bool *row)
@@ -456,6 +609,8 @@ static aop_err pq_exec(void *h, const char *sql, const char *op)
 {
     conn *c;
     aop_err rc = conn_borrow(h, &c);
+    if (rc == AOP_OK && c->piped)
+        rc = pipe_read(c, NULL);
     return rc == AOP_OK ? exec_simple(c, sql, op) : rc;
 }
 
@@ -478,13 +633,18 @@ static aop_err pq_ping(void *h)
     return run_fixed(h, &q_ping, "ping", NULL);
 }
 
+/* Sent ahead: its answer comes with the transaction's first statement
+ * whose answer is wanted, or its COMMIT. */
 static aop_err pq_begin(void *hp)
 {
     conn *c;
     aop_err rc = conn_borrow(hp, &c);
     if (rc != AOP_OK)
         return rc;
-    rc = exec_simple(c, "BEGIN", "begin");
+    rc = pipe_enter(c, "begin");
+    if (rc == AOP_OK)
+        rc = pipe_add(c, PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0),
+                      "begin");
     if (rc == AOP_OK) {
         c->in_tx = true;
         c->lost = false;
@@ -504,7 +664,17 @@ static aop_err pq_commit(void *hp)
         return AOP_ERR_INTERNAL;
     if (c->lost || !c->pg)
         return AOP_ERR_UNAVAILABLE;
-    PGresult *res = PQexec(c->pg, "COMMIT");
+    PGresult *res = NULL;
+    if (c->piped) {
+        aop_err rc = pipe_add(c, PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0),
+                              "commit");
+        if (rc == AOP_OK)
+            rc = pipe_read(c, &res);
+        if (rc != AOP_OK)
+            return rc;
+    } else {
+        res = PQexec(c->pg, "COMMIT");
+    }
     if (!res || PQresultStatus(res) != PGRES_COMMAND_OK)
         return result_error(c, res, "commit");
     bool rolled_back = strcmp(PQcmdStatus(res), "ROLLBACK") == 0;
@@ -526,6 +696,8 @@ static aop_err pq_rollback(void *hp)
     conn *c = conn_of_thread(h);
     if (!c)
         return AOP_OK;
+    if (c->pg && c->piped)
+        (void)pipe_read(c, NULL); /* the error that led here, mostly */
     if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE &&
         exec_simple(c, "ROLLBACK", "rollback") != AOP_OK)
         conn_drop(c);
@@ -534,11 +706,13 @@ static aop_err pq_rollback(void *hp)
     return AOP_OK;
 }
 
-/* Inside a transaction PostgreSQL sends it at commit, drops it on rollback. */
+/* Inside a transaction PostgreSQL sends it at commit, drops it on rollback
+ * (and it goes in pipeline mode). */
 static aop_err pq_publish(void *h, const char *payload)
 {
     static const db_sql q_notify = DB_PAIR(NULL, "SELECT pg_notify('" CHANNEL "', $1)");
-    return run_fixed(h, &q_notify, "publish", payload);
+    db_val v = DB_TEXT(payload);
+    return pq_send(h, &q_notify, "publish", &v, 1);
 }
 
 /* Waits until fd is ready for events or ms pass; -1 on a poll error. */
@@ -662,6 +836,7 @@ static void pq_close(void *hp)
 
 const store_vtbl store_pg_vtbl = {
     DB_DRIVER(pq, "postgres", DB_PG),
+    .send = pq_send,
     .publish = pq_publish,
     .listen = pq_listen,
 };

@@ -370,6 +370,10 @@ typedef struct store_vtbl {
     char *(*col_dup)(struct db_stmt *st, int i, arena *a);
     long long (*col_int)(struct db_stmt *st, int i);
     double (*col_double)(struct db_stmt *st, int i);
+    /* db_send: runs the statement without reading anything back; NULL:
+     * run does. */
+    aop_err (*send)(void *h, const struct db_sql *sql, const char *op, const struct db_val *v,
+                    int n);
     /* SQL without values, one or several statements (migrations). */
     aop_err (*exec)(void *h, const char *sql, const char *op);
     aop_err (*begin)(void *h);
@@ -482,7 +486,9 @@ aop_err store_execution_insert(store *s, const store_execution *e);
  * concurrent transactions of any process: on PostgreSQL the first call
  * for a user locks the user's quota until the transaction ends, so a
  * transaction inserting rows of several users calls it in user order (two
- * such transactions then never wait for each other in a cycle).
+ * such transactions then never wait for each other in a cycle). The
+ * insert is sent ahead on PostgreSQL (db_send): an error of it comes from
+ * the transaction's next statement or its commit.
  */
 aop_err store_execution_enqueue(store *s, const store_execution *e, long long quota,
                                 long long *active);
@@ -552,6 +558,29 @@ aop_err store_execution_nodes_end(store *s, const char *id, exec_status from, ex
  * still queued or running: else AOP_ERR_CONFLICT (it ended already),
  * AOP_ERR_NOT_FOUND when absent. */
 aop_err store_execution_finish(store *s, const store_execution *e);
+/* The batched forms of store_execution_owned, store_execution_node_put and
+ * store_execution_finish, for the engine's flush: one statement per few
+ * hundred rows on PostgreSQL, the single-row statements on SQLite.
+ * store_execution_owned_batch: owned[i] whether runs[i] is running under
+ * owner's lease from its claims-th claim (locked as store_execution_owned
+ * locks, in id order). store_execution_nodes_put: store_execution_node_put
+ * of each row, in order; inside a transaction on PostgreSQL its error may
+ * come from the transaction's next statement (db_send).
+ * store_execution_finish_batch: store_execution_finish of each, its answer
+ * in each[i] (AOP_OK, AOP_ERR_CONFLICT or AOP_ERR_NOT_FOUND); another
+ * error ends the call. */
+typedef struct {
+    const char *id;
+    long long claims;
+} store_exec_lease;
+typedef struct {
+    const char *execution_id;
+    store_exec_node node;
+} store_exec_node_row;
+aop_err store_execution_owned_batch(store *s, const char *owner, const store_exec_lease *runs,
+                                    int n, bool *owned);
+aop_err store_execution_nodes_put(store *s, const store_exec_node_row *rows, int n);
+aop_err store_execution_finish_batch(store *s, const store_execution *ends, int n, aop_err *each);
 /* Adds one ended execution (store_wf_tally_add's arguments) to its
  * workflow's analytics counters; AOP_ERR_NOT_FOUND when there is no such
  * workflow row. */

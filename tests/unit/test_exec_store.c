@@ -1159,6 +1159,44 @@ static void body_quota(fixture *f)
 
 BOTH(exec_quota_counts_active_rows, body_quota)
 
+/* An llm node that succeeded at its second attempt, run from T0 to
+ * T0 + 1500 ms, with output. */
+static void llm_done(fixture *f, store_exec_node *nd, const char *output)
+{
+    nd->type = "llm";
+    nd->status = EXEC_SUCCEEDED;
+    nd->attempts = 2;
+    str_copy(nd->started_at, sizeof(nd->started_at), ts(f, 0));
+    str_copy(nd->finished_at, sizeof(nd->finished_at), ts(f, 1500));
+    nd->duration_ms = 1500;
+    nd->prompt_tokens = 10;
+    nd->completion_tokens = 5;
+    nd->total_tokens = 15;
+    nd->cost_usd = 0.25;
+    nd->model = "gpt-4o-mini";
+    nd->output = (char *)output;
+}
+
+/* got reads back as llm_done wrote it, as node "a", first of its execution. */
+static void check_llm_done(fixture *f, const store_exec_node *got, const char *output)
+{
+    CHECK_STR(got->node_id, "a");
+    CHECK_INT(got->seq, 0);
+    CHECK_STR(got->type, "llm");
+    CHECK_INT(got->status, EXEC_SUCCEEDED);
+    CHECK_INT(got->attempts, 2);
+    CHECK_STR(got->started_at, ts(f, 0));
+    CHECK_STR(got->finished_at, ts(f, 1500));
+    CHECK_INT(got->duration_ms, 1500);
+    CHECK_INT(got->prompt_tokens, 10);
+    CHECK_INT(got->completion_tokens, 5);
+    CHECK_INT(got->total_tokens, 15);
+    CHECK(NEAR(got->cost_usd, 0.25));
+    CHECK_STR(got->model, "gpt-4o-mini");
+    CHECK_STR(got->output, output);
+    CHECK(got->error == NULL);
+}
+
 /* ---- node rows ---- */
 
 static void body_nodes(fixture *f)
@@ -1181,15 +1219,7 @@ static void body_nodes(fixture *f)
     CHECK_INT(store_execution_node_put(f->s, id, &nd), AOP_OK);
     CHECK_INT(node_add(f, 1, "b", EXEC_PENDING, -1, NULL, 0, 0), AOP_OK);
     /* a again: every field replaced, its seq kept. */
-    nd.status = EXEC_SUCCEEDED;
-    nd.attempts = 2;
-    str_copy(nd.finished_at, sizeof(nd.finished_at), ts(f, 1500));
-    nd.duration_ms = 1500;
-    nd.prompt_tokens = 10;
-    nd.completion_tokens = 5;
-    nd.total_tokens = 15;
-    nd.cost_usd = 0.25;
-    nd.output = "{\"text\":\"hi\"}";
+    llm_done(f, &nd, "{\"text\":\"hi\"}");
     CHECK_INT(store_execution_node_put(f->s, id, &nd), AOP_OK);
     memset(&nd, 0, sizeof(nd));
     nd.node_id = "c";
@@ -1202,21 +1232,7 @@ static void body_nodes(fixture *f)
 
     CHECK_INT(store_execution_nodes(f->s, id, &ns, &n, &f->a), AOP_OK);
     CHECK_INT(n, 3);
-    CHECK_STR(ns[0].node_id, "a");
-    CHECK_INT(ns[0].seq, 0);
-    CHECK_STR(ns[0].type, "llm");
-    CHECK_INT(ns[0].status, EXEC_SUCCEEDED);
-    CHECK_INT(ns[0].attempts, 2);
-    CHECK_STR(ns[0].started_at, ts(f, 0));
-    CHECK_STR(ns[0].finished_at, ts(f, 1500));
-    CHECK_INT(ns[0].duration_ms, 1500);
-    CHECK_INT(ns[0].prompt_tokens, 10);
-    CHECK_INT(ns[0].completion_tokens, 5);
-    CHECK_INT(ns[0].total_tokens, 15);
-    CHECK(NEAR(ns[0].cost_usd, 0.25));
-    CHECK_STR(ns[0].model, "gpt-4o-mini");
-    CHECK_STR(ns[0].output, "{\"text\":\"hi\"}");
-    CHECK(ns[0].error == NULL);
+    check_llm_done(f, &ns[0], "{\"text\":\"hi\"}");
     CHECK_STR(ns[1].node_id, "b");
     CHECK_INT(ns[1].seq, 1);
     CHECK(ns[1].model == NULL && ns[1].output == NULL && ns[1].error == NULL);
@@ -1287,6 +1303,225 @@ static void body_many_nodes(fixture *f)
 }
 
 BOTH(exec_nodes_many_in_seq_order, body_many_nodes)
+
+/* A node row of execution n for the batched writes. */
+static void node_row_of(fixture *f, store_exec_node_row *r, int n, const char *node_id,
+                        exec_status status)
+{
+    memset(r, 0, sizeof(*r));
+    char *id = arena_alloc(&f->a, UUID_STR_LEN);
+    ex_id(id, n);
+    r->execution_id = id;
+    r->node.node_id = arena_strdup(&f->a, node_id);
+    r->node.type = "transform";
+    r->node.status = status;
+    r->node.attempts = 1;
+    r->node.duration_ms = -1;
+}
+
+/* The engine's flush writes: leases checked for many runs at once (only
+ * the owner's current claim of a running row passes), node rows of several
+ * executions in one call (seq numbered per execution in the order given,
+ * kept on a rewrite; more rows than one statement takes), ends with each
+ * one's own answer. */
+static void body_flush_batches(fixture *f)
+{
+    enum { MANY = 600 }; /* more than two statements' worth (BATCH_ROWS) */
+    store_exec_lease leases[5];
+    bool owned[5];
+    char ids[5][UUID_STR_LEN];
+    store_exec_node *ns = NULL;
+    int n = 0;
+    CHECK_INT(setup(f), 0);
+    for (int i = 1; i <= 4; i++)
+        CHECK_INT(ex_add(f, i, 1, i, 0), 0);
+    CHECK_STR(claim(f, "w1", 3), "1,2,3");
+    static const int num[5] = {1, 2, 3, 4, 9};
+    static const long long claims[5] = {1, 2, 1, 1, 1};
+    for (int i = 0; i < 5; i++) {
+        ex_id(ids[i], num[i]);
+        leases[i] = (store_exec_lease){ids[i], claims[i]};
+    }
+    CHECK_INT(store_execution_owned_batch(f->s, "w1", leases, 5, owned), AOP_OK);
+    CHECK(owned[0] && !owned[1] && owned[2] && !owned[3] && !owned[4]);
+    CHECK_INT(store_execution_owned_batch(f->s, "w2", leases, 5, owned), AOP_OK);
+    CHECK(!owned[0] && !owned[1] && !owned[2] && !owned[3] && !owned[4]);
+    CHECK_INT(store_execution_owned_batch(f->s, "w1", leases, 0, owned), AOP_OK);
+
+    store_exec_node_row rows[3];
+    node_row_of(f, &rows[0], 1, "a", EXEC_RUNNING);
+    node_row_of(f, &rows[1], 3, "a", EXEC_PENDING);
+    node_row_of(f, &rows[2], 1, "b", EXEC_PENDING);
+    CHECK_INT(store_execution_nodes_put(f->s, rows, 3), AOP_OK);
+    /* a rewrite keeps its seq; a new row comes after; texts as written */
+    node_row_of(f, &rows[0], 1, "c", EXEC_PENDING);
+    node_row_of(f, &rows[1], 1, "a", EXEC_SUCCEEDED);
+    static const char said[] = "{\"t\":\"say \\\"hi\\\" \\\\ \\u00e9 \xc3\xa9\\n\"}";
+    llm_done(f, &rows[1].node, said);
+    node_row_of(f, &rows[2], 3, "b", EXEC_FAILED);
+    rows[2].node.error = "{\"code\":\"E\",\"message\":\"m\"}";
+    CHECK_INT(store_execution_nodes_put(f->s, rows, 3), AOP_OK);
+    CHECK_INT(store_execution_nodes(f->s, ids[0], &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 3);
+    check_llm_done(f, &ns[0], said);
+    CHECK_STR(ns[1].node_id, "b");
+    CHECK_INT(ns[1].seq, 1);
+    CHECK(ns[1].model == NULL && ns[1].output == NULL && ns[1].error == NULL);
+    CHECK_STR(ns[1].started_at, "");
+    CHECK_INT(ns[1].duration_ms, -1);
+    CHECK_STR(ns[2].node_id, "c");
+    CHECK_INT(ns[2].seq, 2);
+    CHECK_INT(store_execution_nodes(f->s, ids[2], &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 2);
+    CHECK_STR(ns[0].node_id, "a");
+    CHECK_INT(ns[0].status, EXEC_PENDING);
+    CHECK_STR(ns[1].node_id, "b");
+    CHECK_INT(ns[1].seq, 1);
+    CHECK_STR(ns[1].error, "{\"code\":\"E\",\"message\":\"m\"}");
+
+    /* more rows than one statement takes: all written, seq in order */
+    store_exec_node_row *many = arena_alloc(&f->a, sizeof(*many) * MANY);
+    for (int i = 0; i < MANY; i++)
+        node_row_of(f, &many[i], 2, arena_printf(&f->a, "n%d", i), EXEC_PENDING);
+    CHECK_INT(store_execution_nodes_put(f->s, many, MANY), AOP_OK);
+    CHECK_INT(store_execution_nodes(f->s, ids[1], &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(n, MANY);
+    for (int i = 0; i < n; i++) {
+        CHECK_INT(ns[i].seq, i);
+        CHECK_STR(ns[i].node_id, arena_printf(&f->a, "n%d", i));
+    }
+    /* rows larger together than one statement takes (BATCH_BYTES) */
+    enum { BIG = 700 * 1024 };
+    char *big = arena_alloc(&f->a, BIG + 16);
+    memcpy(big, "{\"t\":\"", 6);
+    memset(big + 6, 'x', BIG);
+    memcpy(big + 6 + BIG, "\"}", 3);
+    for (int i = 0; i < 3; i++) {
+        node_row_of(f, &rows[i], 3, arena_printf(&f->a, "big%d", i), EXEC_SUCCEEDED);
+        rows[i].node.output = big;
+    }
+    CHECK_INT(store_execution_nodes_put(f->s, rows, 3), AOP_OK);
+    CHECK_INT(store_execution_nodes(f->s, ids[2], &ns, &n, &f->a), AOP_OK);
+    CHECK_INT(n, 5);
+    for (int i = 2; i < n; i++) {
+        CHECK_STR(ns[i].node_id, arena_printf(&f->a, "big%d", i - 2));
+        CHECK_INT(ns[i].seq, i);
+        CHECK_STR(ns[i].output, big);
+    }
+    /* a row whose execution does not exist fails the call */
+    node_row_of(f, &rows[0], 9, "a", EXEC_PENDING);
+    CHECK(store_execution_nodes_put(f->s, rows, 1) != AOP_OK);
+
+    /* ends: one written, one that had ended (a conflict), one absent */
+    store_execution ends[3];
+    aop_err each[3];
+    CHECK_INT(finish(f, 4, EXEC_CANCELLED), AOP_OK);
+    for (int i = 0; i < 3; i++) {
+        ex_make(f, &ends[i], i == 0 ? 1 : i == 1 ? 4 : 9, 1, 0);
+        ends[i].status = EXEC_FAILED;
+        str_copy(ends[i].finished_at, sizeof(ends[i].finished_at), ts(f, 2 * SEC));
+        ends[i].duration_ms = 2000;
+    }
+    ends[0].status = EXEC_SUCCEEDED;
+    ends[0].output = "{\"ok\":\"\\\"\"}";
+    ends[0].memory_bytes = 1 << 20;
+    ends[0].prompt_tokens = 10;
+    ends[0].completion_tokens = 20;
+    ends[0].total_tokens = 30;
+    ends[0].cost_usd = 0.5;
+    ends[1].error = "{\"code\":\"E\",\"message\":\"m\"}";
+    CHECK_INT(store_execution_finish_batch(f->s, ends, 3, each), AOP_OK);
+    CHECK_INT(each[0], AOP_OK);
+    CHECK_INT(each[1], AOP_ERR_CONFLICT);
+    CHECK_INT(each[2], AOP_ERR_NOT_FOUND);
+    store_execution out;
+    CHECK_INT(store_execution_get(f->s, ids[0], &out, &f->a), AOP_OK);
+    CHECK_INT(out.status, EXEC_SUCCEEDED);
+    CHECK_STR(out.output, "{\"ok\":\"\\\"\"}");
+    CHECK(out.error == NULL);
+    CHECK_STR(out.finished_at, ts(f, 2 * SEC));
+    CHECK_INT(out.duration_ms, 2000);
+    CHECK_INT(out.memory_bytes, 1 << 20);
+    CHECK_INT(out.prompt_tokens, 10);
+    CHECK_INT(out.completion_tokens, 20);
+    CHECK_INT(out.total_tokens, 30);
+    CHECK(NEAR(out.cost_usd, 0.5));
+    CHECK_INT(store_execution_get(f->s, ids[3], &out, &f->a), AOP_OK);
+    CHECK_INT(out.status, EXEC_CANCELLED);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions WHERE lease_owner IS NULL"), 2);
+    /* an ended row is no longer owned */
+    CHECK_INT(store_execution_owned_batch(f->s, "w1", leases, 3, owned), AOP_OK);
+    CHECK(!owned[0] && !owned[1] && owned[2]);
+}
+
+BOTH(exec_flush_batches, body_flush_batches)
+
+/* What a transaction of sent statements (db_send: pipeline mode on
+ * PostgreSQL) does: queue n executions from first, then, with bad, write
+ * a node row of an execution that does not exist, then read a count
+ * (whose answer the statements sent before come with). */
+typedef struct {
+    fixture *f;
+    int first, n;
+    bool bad;
+    long long count;
+} sent_tx;
+
+static aop_err sent_body(store *s, void *p)
+{
+    sent_tx *x = p;
+    long long active = -1;
+    for (int i = 0; i < x->n; i++) {
+        store_execution e;
+        ex_make(x->f, &e, x->first + i, 1, i);
+        aop_err rc = store_execution_enqueue(s, &e, 1000000, &active);
+        if (rc != AOP_OK)
+            return rc;
+    }
+    if (x->bad) {
+        store_exec_node_row r;
+        node_row_of(x->f, &r, 99999, "a", EXEC_PENDING);
+        aop_err rc = store_execution_nodes_put(s, &r, 1);
+        if (rc != AOP_OK)
+            return rc;
+    }
+    return store_execution_events_last(s, "none", &x->count);
+}
+
+/* Statements sent ahead of their answers: more of them in a transaction
+ * than the pipeline holds are all committed, in order (the quota's count
+ * sees the rows before it); one that fails fails the transaction at the
+ * next answer read, nothing of it is kept, and the connection serves the
+ * next transaction. */
+static void body_sent_statements(fixture *f)
+{
+    enum { MANY = 300 }; /* more than PIPE_MAX */
+    CHECK_INT(setup(f), 0);
+    sent_tx x = {f, 1, MANY, false, -1};
+    CHECK_INT(store_tx(f->s, sent_body, &x), AOP_OK);
+    CHECK_INT(x.count, 1);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), MANY);
+    long long active = -1;
+    store_execution e;
+    ex_make(f, &e, MANY + 1, 1, 0);
+    CHECK_INT(store_execution_enqueue(f->s, &e, MANY, &active), AOP_ERR_QUOTA_EXCEEDED);
+    CHECK_INT(active, MANY);
+
+    sent_tx bad = {f, 1000, 5, true, -1};
+    CHECK(store_tx(f->s, sent_body, &bad) != AOP_OK);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), MANY);
+    sent_tx again = {f, 2000, 5, false, -1};
+    CHECK_INT(store_tx(f->s, sent_body, &again), AOP_OK);
+    CHECK_INT(sql_int(f, "SELECT COUNT(*) FROM executions"), MANY + 5);
+    /* outside a transaction a sent statement answers at once */
+    store_exec_node_row r;
+    node_row_of(f, &r, 99999, "a", EXEC_PENDING);
+    CHECK(store_execution_nodes_put(f->s, &r, 1) != AOP_OK);
+    node_row_of(f, &r, 2000, "a", EXEC_PENDING);
+    CHECK_INT(store_execution_nodes_put(f->s, &r, 1), AOP_OK);
+}
+
+BOTH(exec_sent_statements, body_sent_statements)
 
 /* ---- analytics ---- */
 
@@ -2743,6 +2978,10 @@ const unit_test exec_store_tests[] = {
     TEST(exec_node_put_keeps_seq_and_nodes_end_pg),
     TEST(exec_nodes_many_in_seq_order),
     TEST(exec_nodes_many_in_seq_order_pg),
+    TEST(exec_flush_batches),
+    TEST(exec_flush_batches_pg),
+    TEST(exec_sent_statements),
+    TEST(exec_sent_statements_pg),
     TEST(exec_analytics_add_counts),
     TEST(exec_analytics_add_counts_pg),
     TEST(exec_analytics_tally_counts),
