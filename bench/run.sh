@@ -130,30 +130,68 @@ run_wrk() {
   P99_MS=$(awk -v v="$p99" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }')
 }
 
+# run_pair LABEL URL [wrk args...] -> prints a table row measured against
+# nginx in turns: ROUNDS rounds of ROUND_S seconds each, nginx then the row;
+# the row's requests/s, latencies and its ratio to nginx are the medians over
+# the rounds (each ratio from its own round), with the ratios' range beside.
+# Sets RPS, P99_MS and base (nginx's median) as run_wrk does.
+ROUNDS=${BENCH_ROUNDS:-5}
+ROUND_S=${BENCH_ROUND_SECONDS:-2}
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {
+  if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }'; }
+run_pair() {
+  local label=$1 url=$2
+  shift 2
+  local out n r rpss="" nrpss="" ratios="" p50s="" p99s="" errs=0 e
+  for _ in $(seq "$ROUNDS"); do
+    out=$(wrk -t2 -c"$CONNS" -d"${ROUND_S}s" "http://127.0.0.1:$nport/")
+    n=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    out=$(wrk -t2 -c"$CONNS" -d"${ROUND_S}s" --latency "$@" "$url")
+    r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    e=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    errs=$((errs + ${e:-0}))
+    nrpss+=" $n" rpss+=" $r"
+    ratios+=" $(awk -v a="$r" -v b="$n" 'BEGIN {printf "%.3f", a/b}')"
+    p50s+=" $(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")"
+    p99s+=" $(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")"
+  done
+  RPS=$(median <<<"$rpss")
+  base=$(median <<<"$nrpss")
+  P99_MS=$(median <<<"$p99s")
+  local lo hi
+  lo=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -g | head -1)
+  hi=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -g | tail -1)
+  printf '| %s | %.0f | %s ms | %s ms | %.0f | %.2f | %.2f–%.2f |%s\n' "$label" "$RPS" \
+    "$(median <<<"$p50s")" "$P99_MS" "$base" "$(median <<<"$ratios")" "$lo" "$hi" \
+    "$([ "$errs" -gt 0 ] && echo " non-2xx: $errs")"
+}
+PAIR_HEAD="| request | requests/s | p50 | p99 | nginx requests/s | ratio to nginx | ratios' range |
+|---|---|---|---|---|---|---|"
+
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "wrk: 2 threads, $CONNS connections, ${DURATION}s per row"
+echo "wrk: 2 threads, $CONNS connections; auth and workflows rows: $ROUNDS rounds of ${ROUND_S}s, nginx then the row, medians; other rows ${DURATION}s"
 
 if want auth; then
 echo
-echo "| request | requests/s | p50 | p99 | ratio to nginx |"
-echo "|---|---|---|---|---|"
-run_wrk "nginx, fixed 240-byte JSON" "http://127.0.0.1:$nport/"
-run_wrk "GET /health" "http://127.0.0.1:$port/health"
-run_wrk "GET /ready" "http://127.0.0.1:$port/ready"
-run_wrk "GET /metrics" "http://127.0.0.1:$port/metrics"
-run_wrk "GET /metrics, gzip" "http://127.0.0.1:$port/metrics" -H "Accept-Encoding: gzip"
-run_wrk "GET /api/auth/me, bearer" "http://127.0.0.1:$port/api/auth/me" \
+echo "$PAIR_HEAD"
+run_pair "GET /health" "http://127.0.0.1:$port/health"
+run_pair "GET /ready" "http://127.0.0.1:$port/ready"
+run_pair "GET /metrics" "http://127.0.0.1:$port/metrics"
+run_pair "GET /metrics, gzip" "http://127.0.0.1:$port/metrics" -H "Accept-Encoding: gzip"
+run_pair "GET /api/auth/me, bearer" "http://127.0.0.1:$port/api/auth/me" \
   -H "Authorization: Bearer $token"
 me_p99=$P99_MS
 
 # The same while a second client floods login with wrong passwords (bcrypt
-# cost 12 on the slow-work pool; what it cannot queue is answered 503).
-wrk -t1 -c16 -d"$((DURATION + 2))s" -s "$work/flood.lua" \
+# cost 12 on the slow-work pool; what it cannot queue is answered 503), nginx's
+# rounds included.
+wrk -t1 -c16 -d"$((2 * ROUNDS * ROUND_S + 2))s" -s "$work/flood.lua" \
   "http://127.0.0.1:$port/api/auth/login" >"$work/flood.out" 2>&1 &
 flood=$!
 sleep 1
-run_wrk "GET /api/auth/me, bearer, during a login flood" "http://127.0.0.1:$port/api/auth/me" \
+run_pair "GET /api/auth/me, bearer, during a login flood" "http://127.0.0.1:$port/api/auth/me" \
   -H "Authorization: Bearer $token"
 flood_p99=$P99_MS
 wait "$flood" || true
@@ -185,17 +223,16 @@ LUA
 echo
 echo "workflows: 10,000 created through the API in ${seed_s}s (12-node definitions)"
 echo
-echo "| request | requests/s | p50 | p99 | ratio to nginx |"
-echo "|---|---|---|---|---|"
-run_wrk "GET /api/workflows/:id, cached" "$api/workflows/$one" -H "$auth"
-run_wrk "GET /api/workflows?limit=20, 10,000 workflows, cached" "$api/workflows?limit=20" -H "$auth"
-run_wrk "GET /api/workflows?limit=20&status=active&sort=name" \
+echo "$PAIR_HEAD"
+run_pair "GET /api/workflows/:id, cached" "$api/workflows/$one" -H "$auth"
+run_pair "GET /api/workflows?limit=20, 10,000 workflows, cached" "$api/workflows?limit=20" -H "$auth"
+run_pair "GET /api/workflows?limit=20&status=active&sort=name" \
   "$api/workflows?limit=20&status=active&sort=name" -H "$auth"
 BENCH_IDS="$work/one.id" BENCH_TOKEN=$token \
-  run_wrk "PUT /api/workflows/:id, one hot workflow" "$api/workflows" -s "$work/put.lua"
+  run_pair "PUT /api/workflows/:id, one hot workflow" "$api/workflows" -s "$work/put.lua"
 hot_rps=$RPS
 BENCH_IDS="$work/ids200" BENCH_TOKEN=$token \
-  run_wrk "PUT /api/workflows/:id, 200 distinct workflows" "$api/workflows" -s "$work/put.lua"
+  run_pair "PUT /api/workflows/:id, 200 distinct workflows" "$api/workflows" -s "$work/put.lua"
 distinct_rps=$RPS
 echo
 echo "PUT throughput, one hot workflow vs 200 distinct: $(awk -v a="$hot_rps" -v b="$distinct_rps" 'BEGIN {printf "%.2f", a/b}')x"
@@ -211,11 +248,10 @@ start_aop CACHE_MAX_BYTES=0
 echo
 echo "with CACHE_MAX_BYTES=0 (no cache):"
 echo
-echo "| request | requests/s | p50 | p99 | ratio to nginx |"
-echo "|---|---|---|---|---|"
-run_wrk "GET /api/workflows/:id, no cache" "$api/workflows/$one" -H "$auth"
-run_wrk "GET /api/workflows?limit=20, 10,000 workflows, no cache" "$api/workflows?limit=20" -H "$auth"
-run_wrk "GET /api/workflows?limit=20&status=active&sort=name, no cache" \
+echo "$PAIR_HEAD"
+run_pair "GET /api/workflows/:id, no cache" "$api/workflows/$one" -H "$auth"
+run_pair "GET /api/workflows?limit=20, 10,000 workflows, no cache" "$api/workflows?limit=20" -H "$auth"
+run_pair "GET /api/workflows?limit=20&status=active&sort=name, no cache" \
   "$api/workflows?limit=20&status=active&sort=name" -H "$auth"
 fi
 
