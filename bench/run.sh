@@ -4,6 +4,8 @@
 # reference: ratios to it, measured in the same run, are what to compare
 # across machines), and the server's memory.
 #   bench/run.sh            (make bench calls it after building build/aop)
+#   BENCH_ROUNDS=5 BENCH_ROUND_SECONDS=2   the auth and workflows rows: rounds of nginx
+#                                         then the row, each that long; medians reported
 #   BENCH_ONLY=executions bench/run.sh    only the named sections (comma-separated:
 #                                         auth, workflows, executions, events, triggers, agents,
 #                                         cluster);
