@@ -133,30 +133,51 @@ run_wrk() {
 }
 
 # run_pair LABEL URL [wrk args...] -> prints a table row measured against
-# nginx in turns: ROUNDS rounds of ROUND_S seconds each, nginx then the row;
-# the row's requests/s, latencies and its ratio to nginx are the medians over
-# the rounds (each ratio from its own round), with the ratios' range beside.
-# Sets RPS, P99_MS and base (nginx's median) as run_wrk does.
+# nginx in turns: ROUNDS rounds of ROUND_S seconds each, nginx then the row.
+# Per round: requests/s and the server's CPU time per request (user + system,
+# from /proc; nginx's master and workers), each against nginx's of that round.
+# The row reports medians over the rounds (each ratio from its own round) and
+# the range of the rate ratios. CPU per request is what other load on the
+# machine moves least: the rate ratio needs the cores to itself, the CPU ratio
+# does not. Sets RPS, P99_MS and base (nginx's median) as run_wrk does.
 ROUNDS=${BENCH_ROUNDS:-5}
 ROUND_S=${BENCH_ROUND_SECONDS:-2}
+HZ=$(getconf CLK_TCK)
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {
-  if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+  if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }'; }
+# ticks PID...: CPU clock ticks the processes have used
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# measured PIDS -- wrk args...: runs wrk; sets OUT, REQS and CPU_US (µs a request)
+measured() {
+  local pids=() c0
+  while [ "$1" != -- ]; do pids+=("$1"); shift; done
+  shift
+  c0=$(ticks "${pids[@]}")
+  OUT=$(wrk -t2 -c"$CONNS" -d"${ROUND_S}s" "$@")
+  REQS=$(awk '/requests in/ {print $1}' <<<"$OUT")
+  CPU_US=$(awk -v a="$c0" -v b="$(ticks "${pids[@]}")" -v n="$REQS" -v hz="$HZ" \
+    'BEGIN { printf "%.2f", (n > 0 ? (b - a) / hz / n * 1e6 : 0) }')
+}
 run_pair() {
   local label=$1 url=$2
   shift 2
-  local out n r rpss="" nrpss="" ratios="" p50s="" p99s="" errs=0 e
+  local n r ncpu rpss="" nrpss="" ratios="" cpus="" ncpus="" cratios="" p50s="" p99s="" errs=0 e
+  local npids
+  read -r -a npids <<<"$npid $(pgrep -P "$npid" | tr '\n' ' ')"
   for _ in $(seq "$ROUNDS"); do
-    out=$(wrk -t2 -c"$CONNS" -d"${ROUND_S}s" "http://127.0.0.1:$nport/")
-    n=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    out=$(wrk -t2 -c"$CONNS" -d"${ROUND_S}s" --latency "$@" "$url")
-    r=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-    e=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    measured "${npids[@]}" -- "http://127.0.0.1:$nport/"
+    n=$(awk '/Requests\/sec/ {print $2}' <<<"$OUT")
+    ncpu=$CPU_US
+    measured "$pid" -- --latency "$@" "$url"
+    r=$(awk '/Requests\/sec/ {print $2}' <<<"$OUT")
+    e=$(awk '/Non-2xx/ {print $NF}' <<<"$OUT")
     errs=$((errs + ${e:-0}))
-    nrpss+=" $n" rpss+=" $r"
+    nrpss+=" $n" rpss+=" $r" ncpus+=" $ncpu" cpus+=" $CPU_US"
     ratios+=" $(awk -v a="$r" -v b="$n" 'BEGIN {printf "%.3f", a/b}')"
-    p50s+=" $(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")"
-    p99s+=" $(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")"
+    cratios+=" $(awk -v a="$CPU_US" -v b="$ncpu" 'BEGIN {printf "%.3f", (a > 0 ? b/a : 0)}')"
+    p50s+=" $(to_ms "$(awk '$1=="50%" {print $2}' <<<"$OUT")")"
+    p99s+=" $(to_ms "$(awk '$1=="99%" {print $2}' <<<"$OUT")")"
   done
   RPS=$(median <<<"$rpss")
   base=$(median <<<"$nrpss")
@@ -164,12 +185,13 @@ run_pair() {
   local lo hi
   lo=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -g | head -1)
   hi=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -g | tail -1)
-  printf '| %s | %.0f | %s ms | %s ms | %.0f | %.2f | %.2f–%.2f |%s\n' "$label" "$RPS" \
-    "$(median <<<"$p50s")" "$P99_MS" "$base" "$(median <<<"$ratios")" "$lo" "$hi" \
+  printf '| %s | %.0f | %.2f | %.2f–%.2f | %.1f / %.1f | %.2f | %.3f ms | %.3f ms |%s\n' "$label" \
+    "$RPS" "$(median <<<"$ratios")" "$lo" "$hi" "$(median <<<"$cpus")" "$(median <<<"$ncpus")" \
+    "$(median <<<"$cratios")" "$(median <<<"$p50s")" "$P99_MS" \
     "$([ "$errs" -gt 0 ] && echo " non-2xx: $errs")"
 }
-PAIR_HEAD="| request | requests/s | p50 | p99 | nginx requests/s | ratio to nginx | ratios' range |
-|---|---|---|---|---|---|---|"
+PAIR_HEAD="| request | requests/s | ratio to nginx | ratios' range | CPU µs a request (this / nginx) | CPU ratio to nginx | p50 | p99 |
+|---|---|---|---|---|---|---|---|"
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
