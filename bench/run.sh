@@ -4,6 +4,8 @@
 # reference: ratios to it, measured in the same run, are what to compare
 # across machines), and the server's memory.
 #   bench/run.sh            (make bench calls it after building build/aop)
+#   BENCH_ROUNDS=5 BENCH_ROUND_SECONDS=2   the auth and workflows rows: rounds of nginx
+#                                         then the row, each that long; medians reported
 #   BENCH_ONLY=executions bench/run.sh    only the named sections (comma-separated:
 #                                         auth, workflows, executions, events, triggers, agents,
 #                                         cluster);
@@ -130,30 +132,90 @@ run_wrk() {
   P99_MS=$(awk -v v="$p99" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }')
 }
 
+# run_pair LABEL URL [wrk args...] -> prints a table row measured against
+# nginx in turns: ROUNDS rounds of ROUND_S seconds each, nginx then the row.
+# Per round: requests/s and the server's CPU time per request (user + system,
+# from /proc; nginx's master and workers), each against nginx's of that round.
+# The row reports medians over the rounds (each ratio from its own round) and
+# the range of the rate ratios. CPU per request is what other load on the
+# machine moves least: the rate ratio needs the cores to itself, the CPU ratio
+# does not. Sets RPS, P99_MS and base (nginx's median) as run_wrk does.
+ROUNDS=${BENCH_ROUNDS:-5}
+ROUND_S=${BENCH_ROUND_SECONDS:-2}
+HZ=$(getconf CLK_TCK)
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR] = $1} END {
+  if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else printf "%.3f", v*1000 }'; }
+# ticks PID...: CPU clock ticks the processes have used
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# measured PIDS -- wrk args...: runs wrk; sets OUT, REQS and CPU_US (µs a request)
+measured() {
+  local pids=() c0
+  while [ "$1" != -- ]; do pids+=("$1"); shift; done
+  shift
+  c0=$(ticks "${pids[@]}")
+  OUT=$(wrk -t2 -c"$CONNS" -d"${ROUND_S}s" "$@")
+  REQS=$(awk '/requests in/ {print $1}' <<<"$OUT")
+  CPU_US=$(awk -v a="$c0" -v b="$(ticks "${pids[@]}")" -v n="$REQS" -v hz="$HZ" \
+    'BEGIN { printf "%.2f", (n > 0 ? (b - a) / hz / n * 1e6 : 0) }')
+}
+run_pair() {
+  local label=$1 url=$2
+  shift 2
+  local n r ncpu rpss="" nrpss="" ratios="" cpus="" ncpus="" cratios="" p50s="" p99s="" errs=0 e
+  local npids
+  read -r -a npids <<<"$npid $(pgrep -P "$npid" | tr '\n' ' ')"
+  for _ in $(seq "$ROUNDS"); do
+    measured "${npids[@]}" -- "http://127.0.0.1:$nport/"
+    n=$(awk '/Requests\/sec/ {print $2}' <<<"$OUT")
+    ncpu=$CPU_US
+    measured "$pid" -- --latency "$@" "$url"
+    r=$(awk '/Requests\/sec/ {print $2}' <<<"$OUT")
+    e=$(awk '/Non-2xx/ {print $NF}' <<<"$OUT")
+    errs=$((errs + ${e:-0}))
+    nrpss+=" $n" rpss+=" $r" ncpus+=" $ncpu" cpus+=" $CPU_US"
+    ratios+=" $(awk -v a="$r" -v b="$n" 'BEGIN {printf "%.3f", a/b}')"
+    cratios+=" $(awk -v a="$CPU_US" -v b="$ncpu" 'BEGIN {printf "%.3f", (a > 0 ? b/a : 0)}')"
+    p50s+=" $(to_ms "$(awk '$1=="50%" {print $2}' <<<"$OUT")")"
+    p99s+=" $(to_ms "$(awk '$1=="99%" {print $2}' <<<"$OUT")")"
+  done
+  RPS=$(median <<<"$rpss")
+  base=$(median <<<"$nrpss")
+  P99_MS=$(median <<<"$p99s")
+  local lo hi
+  lo=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -g | head -1)
+  hi=$(tr ' ' '\n' <<<"$ratios" | grep . | sort -g | tail -1)
+  printf '| %s | %.0f | %.2f | %.2f–%.2f | %.1f / %.1f | %.2f | %.3f ms | %.3f ms |%s\n' "$label" \
+    "$RPS" "$(median <<<"$ratios")" "$lo" "$hi" "$(median <<<"$cpus")" "$(median <<<"$ncpus")" \
+    "$(median <<<"$cratios")" "$(median <<<"$p50s")" "$P99_MS" \
+    "$([ "$errs" -gt 0 ] && echo " non-2xx: $errs")"
+}
+PAIR_HEAD="| request | requests/s | ratio to nginx | ratios' range | CPU µs a request (this / nginx) | CPU ratio to nginx | p50 | p99 |
+|---|---|---|---|---|---|---|---|"
+
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm)"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "wrk: 2 threads, $CONNS connections, ${DURATION}s per row"
+echo "wrk: 2 threads, $CONNS connections; auth and workflows rows: $ROUNDS rounds of ${ROUND_S}s, nginx then the row, medians; other rows ${DURATION}s"
 
 if want auth; then
 echo
-echo "| request | requests/s | p50 | p99 | ratio to nginx |"
-echo "|---|---|---|---|---|"
-run_wrk "nginx, fixed 240-byte JSON" "http://127.0.0.1:$nport/"
-run_wrk "GET /health" "http://127.0.0.1:$port/health"
-run_wrk "GET /ready" "http://127.0.0.1:$port/ready"
-run_wrk "GET /metrics" "http://127.0.0.1:$port/metrics"
-run_wrk "GET /metrics, gzip" "http://127.0.0.1:$port/metrics" -H "Accept-Encoding: gzip"
-run_wrk "GET /api/auth/me, bearer" "http://127.0.0.1:$port/api/auth/me" \
+echo "$PAIR_HEAD"
+run_pair "GET /health" "http://127.0.0.1:$port/health"
+run_pair "GET /ready" "http://127.0.0.1:$port/ready"
+run_pair "GET /metrics" "http://127.0.0.1:$port/metrics"
+run_pair "GET /metrics, gzip" "http://127.0.0.1:$port/metrics" -H "Accept-Encoding: gzip"
+run_pair "GET /api/auth/me, bearer" "http://127.0.0.1:$port/api/auth/me" \
   -H "Authorization: Bearer $token"
 me_p99=$P99_MS
 
 # The same while a second client floods login with wrong passwords (bcrypt
-# cost 12 on the slow-work pool; what it cannot queue is answered 503).
-wrk -t1 -c16 -d"$((DURATION + 2))s" -s "$work/flood.lua" \
+# cost 12 on the slow-work pool; what it cannot queue is answered 503), nginx's
+# rounds included.
+wrk -t1 -c16 -d"$((2 * ROUNDS * ROUND_S + 2))s" -s "$work/flood.lua" \
   "http://127.0.0.1:$port/api/auth/login" >"$work/flood.out" 2>&1 &
 flood=$!
 sleep 1
-run_wrk "GET /api/auth/me, bearer, during a login flood" "http://127.0.0.1:$port/api/auth/me" \
+run_pair "GET /api/auth/me, bearer, during a login flood" "http://127.0.0.1:$port/api/auth/me" \
   -H "Authorization: Bearer $token"
 flood_p99=$P99_MS
 wait "$flood" || true
@@ -185,17 +247,16 @@ LUA
 echo
 echo "workflows: 10,000 created through the API in ${seed_s}s (12-node definitions)"
 echo
-echo "| request | requests/s | p50 | p99 | ratio to nginx |"
-echo "|---|---|---|---|---|"
-run_wrk "GET /api/workflows/:id, cached" "$api/workflows/$one" -H "$auth"
-run_wrk "GET /api/workflows?limit=20, 10,000 workflows, cached" "$api/workflows?limit=20" -H "$auth"
-run_wrk "GET /api/workflows?limit=20&status=active&sort=name" \
+echo "$PAIR_HEAD"
+run_pair "GET /api/workflows/:id, cached" "$api/workflows/$one" -H "$auth"
+run_pair "GET /api/workflows?limit=20, 10,000 workflows, cached" "$api/workflows?limit=20" -H "$auth"
+run_pair "GET /api/workflows?limit=20&status=active&sort=name" \
   "$api/workflows?limit=20&status=active&sort=name" -H "$auth"
 BENCH_IDS="$work/one.id" BENCH_TOKEN=$token \
-  run_wrk "PUT /api/workflows/:id, one hot workflow" "$api/workflows" -s "$work/put.lua"
+  run_pair "PUT /api/workflows/:id, one hot workflow" "$api/workflows" -s "$work/put.lua"
 hot_rps=$RPS
 BENCH_IDS="$work/ids200" BENCH_TOKEN=$token \
-  run_wrk "PUT /api/workflows/:id, 200 distinct workflows" "$api/workflows" -s "$work/put.lua"
+  run_pair "PUT /api/workflows/:id, 200 distinct workflows" "$api/workflows" -s "$work/put.lua"
 distinct_rps=$RPS
 echo
 echo "PUT throughput, one hot workflow vs 200 distinct: $(awk -v a="$hot_rps" -v b="$distinct_rps" 'BEGIN {printf "%.2f", a/b}')x"
@@ -211,11 +272,10 @@ start_aop CACHE_MAX_BYTES=0
 echo
 echo "with CACHE_MAX_BYTES=0 (no cache):"
 echo
-echo "| request | requests/s | p50 | p99 | ratio to nginx |"
-echo "|---|---|---|---|---|"
-run_wrk "GET /api/workflows/:id, no cache" "$api/workflows/$one" -H "$auth"
-run_wrk "GET /api/workflows?limit=20, 10,000 workflows, no cache" "$api/workflows?limit=20" -H "$auth"
-run_wrk "GET /api/workflows?limit=20&status=active&sort=name, no cache" \
+echo "$PAIR_HEAD"
+run_pair "GET /api/workflows/:id, no cache" "$api/workflows/$one" -H "$auth"
+run_pair "GET /api/workflows?limit=20, 10,000 workflows, no cache" "$api/workflows?limit=20" -H "$auth"
+run_pair "GET /api/workflows?limit=20&status=active&sort=name, no cache" \
   "$api/workflows?limit=20&status=active&sort=name" -H "$auth"
 fi
 

@@ -49,7 +49,7 @@ struct http_req {
     http_server *srv;
     struct MHD_Connection *conn;
     char method[16];
-    const char *path;
+    const char *path;     /* libmicrohttpd's, kept until on_completed */
     bool too_many_params; /* on_uri cut the query off */
     char request_id[129];
     char ip[INET6_ADDRSTRLEN];
@@ -75,6 +75,9 @@ struct http_req {
     int queued;
     int status;
     const char *content_type;
+    char content_type_buf[64]; /* content_type when it fits, saving the arena a block */
+    const char *origin;        /* find_origin's answer, once looked up */
+    bool origin_known;
     http_stream *stream; /* http_reply_stream: the body comes from it */
     char *reply;      /* malloc'd; handed to libmicrohttpd */
     size_t reply_len;
@@ -167,6 +170,20 @@ void http_set_policy(http_req *req, const char *csp, const char *cache_control)
     req->cache_control = cache_control;
 }
 
+/* A copy of content_type (or NULL) in the record when it fits: /health and
+ * most answers then leave the arena untouched, whose first block (4 KiB)
+ * is a size glibc's malloc consolidates its fast bins for. */
+static void set_content_type(http_req *req, const char *content_type)
+{
+    size_t n = content_type ? strlen(content_type) : 0;
+    if (!content_type)
+        req->content_type = NULL;
+    else if (n < sizeof(req->content_type_buf))
+        req->content_type = memcpy(req->content_type_buf, content_type, n + 1);
+    else
+        req->content_type = arena_strndup(&req->arena, content_type, n);
+}
+
 void http_reply_bytes(http_req *req, int status, const char *content_type, const char *data,
                       size_t len)
 {
@@ -176,7 +193,7 @@ void http_reply_bytes(http_req *req, int status, const char *content_type, const
     }
     req->replied = 1;
     req->status = status;
-    req->content_type = content_type ? arena_strdup(&req->arena, content_type) : NULL;
+    set_content_type(req, content_type);
     req->reply = xmalloc(len ? len : 1);
     if (len)
         memcpy(req->reply, data, len);
@@ -253,7 +270,7 @@ http_stream *http_reply_stream(http_req *req, const char *content_type, http_str
     st->ctx = ctx;
     req->replied = 1;
     req->status = 200;
-    req->content_type = arena_strdup(&req->arena, content_type);
+    set_content_type(req, content_type);
     req->stream = st;
     return st;
 }
@@ -306,14 +323,19 @@ static void stream_free(void *cls)
 
 /* ---- request pipeline ---- */
 
-static const char *find_origin(const http_req *req)
+/* The request's Origin when FRONTEND_URL lists it, else NULL; looked up
+ * once (a response asks up to three times). */
+static const char *find_origin(http_req *req)
 {
-    const char *origin = http_header(req, "Origin");
+    if (req->origin_known)
+        return req->origin;
+    req->origin_known = true;
+    const char *origin = req->srv->norigins ? http_header(req, "Origin") : NULL;
     if (!origin)
         return NULL;
     for (int i = 0; i < req->srv->norigins; i++)
         if (strcmp(origin, req->srv->origins[i]) == 0)
-            return req->srv->origins[i];
+            return req->origin = req->srv->origins[i];
     return NULL;
 }
 
@@ -794,7 +816,7 @@ static http_req *req_new(http_server *srv, struct MHD_Connection *conn, const ch
     req->conn = conn;
     req->start_ns = clock_mono_ns();
     str_copy(req->method, sizeof(req->method), strlen(method) < sizeof(req->method) ? method : "OTHER");
-    req->path = arena_strdup(&req->arena, url);
+    req->path = url; /* in the connection's memory, which outlives the request */
     buf_init(&req->body, (size_t)srv->app->cfg->body_limit_bytes);
     const char *rid = http_header(req, "X-Request-Id");
     if (ids_request_id_ok(rid))
@@ -991,8 +1013,10 @@ http_server *http_server_start(const app_ctx *app, char *err, size_t errlen)
     /* poll(), not epoll: libmicrohttpd 0.9.75's MHD_quiesce_daemon() races its
      * own epoll worker threads over removing the listen socket and aborts the
      * process ("Failed to remove listen FD from epoll set") about once in 150
-     * shutdowns with a keep-alive connection open. poll() has no such race, and
-     * measured no slower here at 64 or 1000 connections (docs/benchmarks.md). */
+     * shutdowns with a keep-alive connection open (still so in 1.0.1). poll()
+     * has no such race, and measured no slower here at 64 or 1000 connections,
+     * nor in CPU time per request; a thread per connection took 1.75 times the
+     * CPU (docs/benchmarks.md). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
                      MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)

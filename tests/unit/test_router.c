@@ -20,6 +20,11 @@ static void router_literal_paths(void)
     int ok4 = match("/health", "/", p, &n, &a);
     int ok5 = match("/", "/", p, &n, &a);
     int ok6 = match("/api/workflows", "/api", p, &n, &a);
+    /* a segment that is a prefix of the pattern's, or has it as its prefix */
+    int ok7 = match("/api/auth/me", "/api/auth/m", p, &n, &a);
+    int ok8 = match("/api/auth/me", "/api/authx/me", p, &n, &a);
+    int ok9 = match("/api/auth/me", "/api/aut/me", p, &n, &a);
+    int ok10 = match("/api//me", "/api//me", p, &n, &a);
     arena_free(&a);
     CHECK(ok1);
     CHECK(!ok2);
@@ -27,6 +32,10 @@ static void router_literal_paths(void)
     CHECK(!ok4);
     CHECK(ok5);
     CHECK(!ok6);
+    CHECK(!ok7);
+    CHECK(!ok8);
+    CHECK(!ok9);
+    CHECK(ok10);
 }
 
 static void router_params_are_captured(void)
