@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/str.h"
 #include "engine/engine_int.h"
 
 #define INSERT_BATCH 512
@@ -195,12 +196,20 @@ static void commit(engine *e, pending *list)
     for (int i = 0; rc == AOP_OK && i < b.n; i++)
         if (rows[i]->rc == AOP_OK)
             engine_queued_event(e, &rows[i]->row);
+    const char *served = NULL; /* the user of the last row started, in user order */
     for (int i = 0; i < b.n; i++) {
         pending *p = rows[i];
-        if (rc == AOP_OK && p->rc == AOP_OK && p->started)
+        if (rc == AOP_OK && p->rc == AOP_OK && p->started) {
+            served = p->row.triggered_by;
             engine_hand_over(p->lp, &p->row);
-        else if (p->lp)
+        } else if (p->lp) {
             engine_unplace(p->lp);
+        }
+    }
+    if (served) { /* as after a claim: the next one resumes the round after this user */
+        pthread_mutex_lock(&e->turn_mu);
+        str_copy(e->turn, sizeof(e->turn), served);
+        pthread_mutex_unlock(&e->turn_mu);
     }
     if (rc != AOP_OK)
         log_warn("cannot queue executions", LF_S("error", err_code(rc)));
