@@ -48,6 +48,14 @@ int64_t engine_mono_ms(void)
     return clock_mono_ms();
 }
 
+/* The timer moment ms from now. The current millisecond is rounded up, so
+ * the timer fires only once the whole wait has passed: a 300 ms delay never
+ * lasts 299.x ms. */
+int64_t engine_due_ms(long long ms)
+{
+    return (clock_mono_ns() + 999999) / 1000000 + ms;
+}
+
 void engine_count(long long *counter, long long by)
 {
     __atomic_add_fetch(counter, by, __ATOMIC_RELAXED);
@@ -840,7 +848,7 @@ static void node_done(loop *lp, run *r, int i, node_outcome *o)
         if (wait > 600000)
             wait = 600000;
         n->timer = TIMER_RETRY;
-        heap_push(lp, r, i, engine_mono_ms() + wait);
+        heap_push(lp, r, i, engine_due_ms(wait));
         event_node_retrying(r, i, wait);
         r->inflight++;
         n->dirty = true;
@@ -857,7 +865,7 @@ void engine_node_timer(loop *lp, run *r, int i, long long wait_ms)
     node_state *n = &r->ns[i];
     long long limit = r->d->nodes[i].timeout_ms;
     n->timer = limit && limit < wait_ms ? TIMER_TIMEOUT : TIMER_NODE;
-    heap_push(lp, r, i, engine_mono_ms() + (n->timer == TIMER_TIMEOUT ? limit : wait_ms));
+    heap_push(lp, r, i, engine_due_ms(n->timer == TIMER_TIMEOUT ? limit : wait_ms));
 }
 
 /* A template's node output: only nodes that succeeded have one. */
@@ -1136,7 +1144,7 @@ static void open_run(loop *lp, const store_execution *row)
         restore_nodes(e, r);
     }
     int64_t left = row->deadline_ms - clock_now_ms();
-    heap_push(lp, r, -1, engine_mono_ms() + (left > 0 ? left : 0));
+    heap_push(lp, r, -1, engine_due_ms(left > 0 ? left : 0));
     advance(lp, r);
 }
 

@@ -206,6 +206,7 @@ struct engine {
 
 /* engine.c */
 int64_t engine_mono_ms(void);
+int64_t engine_due_ms(long long ms);
 /* The hooks of engine.h, each skipped when unset. */
 void engine_hook_ended(engine *e, const char *workflow_id, const char *execution_id);
 void engine_hook_changed(engine *e, const char *workflow_id, const char *execution_id);
