@@ -226,6 +226,8 @@ class FakeHttp(_FakeServer):
     /big/<bytes>       200 text/plain, that many bytes of "a"
     /flaky/<key>/<n>   the first n calls for key answer 503 {"calls": k}, then 200 {"calls": k}
     /count/<key>       200 {"key": key, "count": k} (k: hits so far, this one included); hits(key)
+    /gate/<key>/<n>    holds each call until n calls for key have arrived, then 200 {"arrived": n};
+                       a call still alone after GATE_WAIT seconds answers 504 {"arrived": k}
     /badjson           200 application/json with a body that is not JSON
     /redirect          302 to /json
     /badheaders        200 {"ok": true} with header bytes that are not UTF-8: x-bad "a\\xffb",
@@ -233,11 +235,14 @@ class FakeHttp(_FakeServer):
     anything else      404 JSON
     """
     name = "fake-http"
+    GATE_WAIT = 10
 
     def __init__(self):
         super().__init__()
         self._counts = {}
         self._flaky = {}
+        self._gates = {}
+        self._gate_cv = threading.Condition(self._lock)
 
     def hits(self, key):
         with self._lock:
@@ -292,6 +297,14 @@ class FakeHttp(_FakeServer):
             if k <= int(parts[2]):
                 return h.send(503, {"calls": k})
             return h.send(200, {"calls": k})
+        if head == "gate" and len(parts) == 3 and parts[2].isdigit():
+            need = int(parts[2])
+            with self._gate_cv:
+                self._gates[parts[1]] = self._gates.get(parts[1], 0) + 1
+                self._gate_cv.notify_all()
+                met = self._gate_cv.wait_for(lambda: self._gates[parts[1]] >= need, self.GATE_WAIT)
+                k = self._gates[parts[1]]
+            return h.send(200 if met else 504, {"arrived": k})
         if head == "count" and len(parts) == 2:
             k = self._bump(self._counts, parts[1])
             return h.send(200, {"key": parts[1], "count": k})

@@ -269,11 +269,13 @@ def test_wait_true_answers_200_with_the_finished_execution(srv, cast, fake_http)
 
 
 def test_wait_true_gives_up_after_the_workflow_timeout(srv, cast):
-    """The second execution waits in the queue behind the first (maxConcurrency 1), so it
-    cannot end within the 1500 ms the wait allows: 202 with its status at that moment."""
+    """The second execution waits in the queue behind the first (maxConcurrency 1), which
+    runs until its own 1500 ms timeout; then the second needs as long again. So it cannot end
+    within the 1500 ms the wait allows, however late the wait starts: 202 with its status at
+    that moment."""
     people, _ = cast
     owner = people["owner"]
-    w = create_workflow(srv, owner, [delay_node("d", 1000)], settings={"maxConcurrency": 1, "timeoutMs": 1500})
+    w = create_workflow(srv, owner, [delay_node("d", 3000)], settings={"maxConcurrency": 1, "timeoutMs": 1500})
     first = start(srv, owner, w["id"])
     poll(srv, owner, first, lambda e: e["status"] == "running", 10, "running")
     t0 = time.monotonic()
