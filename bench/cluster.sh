@@ -102,7 +102,7 @@ measure() {
   login
   local auth="Authorization: Bearer $token"
   /usr/bin/python3 bench/seed_workflows.py "${urls[0]}" "$token" 1 1 >"$work/one.id"
-  local one wf3
+  local one
   one=$(head -1 "$work/one.id")
   wf3=$(/usr/bin/python3 bench/exec_bench.py wf3 "${urls[0]}" "$token")
   echo
@@ -123,12 +123,28 @@ measure() {
   echo "peak RSS of the instance(s), together: $(rss_mib) MiB"
 }
 
+# backlog DATABASE_URL REDIS_URL [VAR=value...]: the engine alone. The
+# instance is stopped, BENCH_BACKLOG queued copies of the last 3-transform
+# execution are written straight into the database (as a burst of executes
+# leaves them, PostgreSQL's statistics not refreshed), and one instance is
+# started to drain them; the rate is from the first start to the last finish.
+wf3=""
+backlog() {
+  local db=$1 rd=$2 n=${BENCH_BACKLOG:-10000}
+  shift 2
+  stop_all
+  /usr/bin/python3 bench/backlog.py fill "$db" "$wf3" "$n"
+  start 1 "$db" "$rd" "$@"
+  echo "    engine alone, a backlog of $n: $(/usr/bin/python3 bench/backlog.py rate "$db" "$wf3" "$n")"
+}
+
 echo
 echo "cluster: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -srm); $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "PostgreSQL $(psql --version | awk '{print $3}') (durable), Redis $(redis-server --version | awk '{print $3}' | tr -d 'v='); wrk: $CONNS connections in all, ${DURATION}s per row"
 
 start 1 "sqlite://$work/aop.db" ""
 measure "SQLite, one instance"
+backlog "sqlite://$work/aop.db" ""
 stop_all
 
 pg=$(/usr/bin/python3 - "$AOP_PG_URL" <<'PY'
@@ -142,8 +158,10 @@ mkdb() { psql -q "$AOP_PG_URL" -c "CREATE DATABASE $1" >/dev/null; echo "${pg}$1
 # Requests on these wait on network round trips (Redis, PostgreSQL) rather
 # than on the CPU: more HTTP threads than cores keep the cores busy.
 net=(HTTP_THREADS=8)
-start 1 "$(mkdb bench_one)" "$AOP_REDIS_URL/1" "${net[@]}"
+db=$(mkdb bench_one)
+start 1 "$db" "$AOP_REDIS_URL/1" "${net[@]}"
 measure "PostgreSQL + Redis, one instance, HTTP_THREADS=8"
+backlog "$db" "$AOP_REDIS_URL/1" "${net[@]}"
 stop_all
 
 db=$(mkdb bench_three)
