@@ -10,6 +10,7 @@
 #                                         auth, workflows, executions, events, triggers, agents,
 #                                         cluster);
 #                                         default all
+#   BENCH_BACKLOG=10000                   cluster: queued executions the engine drains alone
 #   BENCH_ONLY=per-request bench/run.sh   (only when named) instructions and Redis round trips
 #                                         per request, counted; PER_REQUEST_BASE=other/aop
 #                                         puts another build beside this one
