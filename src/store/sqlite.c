@@ -14,7 +14,8 @@
  * their db_sql, $n written ?n) and reset after every use, so no statement
  * keeps a read transaction open. A serving process holds the file alone
  * (sq_claim: a lock file), checkpoints the WAL on a thread of its own, and
- * its write transactions take turns on a mutex.
+ * its write transactions take turns on a mutex, on one connection of their
+ * own (the writer) whichever thread runs them.
  */
 #include "core/clock.h"
 #include "core/log.h"
@@ -36,7 +37,11 @@
 #define BUSY_TIMEOUT_MS 5000
 #define OPEN_FLAGS (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
 
-#define CKPT_WRITER_PAGES "16384"   /* 64 MiB of WAL */
+/* A commit that finds the WAL this long checkpoints it there and then, the
+ * write mutex held, for tens of milliseconds: at several thousand
+ * executions a second the log grows by 8,192 pages between two rounds of
+ * the checkpointer, so below 256 MiB this fired under load. */
+#define CKPT_WRITER_PAGES "65536"   /* 256 MiB of WAL */
 #define CKPT_KEEP_BYTES "67108864"   /* the WAL file is cut back to this */
 #define CKPT_EVERY_MS 100
 #define CKPT_RESTART_PAGES 8192      /* 32 MiB: start the log over */
@@ -63,6 +68,13 @@ struct sq_store {
      * the file idle between tries; other processes (aop migrate) still meet
      * the busy handler. Held from BEGIN to COMMIT or ROLLBACK. */
     pthread_mutex_t write_mu;
+    /* The connection every write transaction runs on, under write_mu;
+     * opened by the first. A connection drops its whole page cache when
+     * it finds the log changed by another connection since its last
+     * transaction: the writers' transactions (the inserter's, each loop's
+     * flush) followed one another on connections of their own, so each
+     * read the pages it changed back from the file every time. */
+    conn *writer;
     /* The checkpointer (started by claim): WAL pages go back to the
      * database file off the commit path. */
     pthread_t ckpt;
@@ -209,10 +221,18 @@ static int conn_new(const char *path, conn **out, char *why, size_t whylen)
     return SQLITE_OK;
 }
 
-/* The calling thread's connection, opened on first use. The store keeps it. */
+/* The store whose write transaction the calling thread is in, if any. */
+static _Thread_local const sq_store *in_tx;
+
+/* The calling thread's connection, opened on first use (the store keeps
+ * it); in a write transaction, the writer. */
 static aop_err conn_borrow(sq_store *h, conn **out)
 {
     char why[256];
+    if (in_tx == h) {
+        *out = h->writer;
+        return AOP_OK;
+    }
     conn *c = (conn *)db_pool_get(&h->pool);
     *out = NULL;
     if (!c) {
@@ -467,10 +487,21 @@ out:
 static aop_err sq_begin(void *hp)
 {
     sq_store *h = hp;
+    char why[256];
     pthread_mutex_lock(&h->write_mu);
+    if (!h->writer) {
+        int s = conn_new(h->path, &h->writer, why, sizeof(why));
+        if (s != SQLITE_OK) {
+            pthread_mutex_unlock(&h->write_mu);
+            return sq_error(s, "open", why);
+        }
+    }
+    in_tx = h;
     aop_err rc = sq_exec(hp, "BEGIN IMMEDIATE", "begin");
-    if (rc != AOP_OK)
+    if (rc != AOP_OK) {
+        in_tx = NULL;
         pthread_mutex_unlock(&h->write_mu);
+    }
     return rc;
 }
 
@@ -478,8 +509,10 @@ static aop_err sq_commit(void *hp)
 {
     sq_store *h = hp;
     aop_err rc = sq_exec(hp, "COMMIT", "commit");
-    if (rc == AOP_OK)
+    if (rc == AOP_OK) {
+        in_tx = NULL;
         pthread_mutex_unlock(&h->write_mu);
+    }
     return rc;
 }
 
@@ -492,6 +525,7 @@ static aop_err sq_rollback(void *hp)
     aop_err rc = conn_borrow(hp, &c);
     if (rc == AOP_OK && !sqlite3_get_autocommit(c->db))
         rc = sq_exec(hp, "ROLLBACK", "rollback");
+    in_tx = NULL;
     pthread_mutex_unlock(&h->write_mu);
     return rc;
 }
@@ -530,6 +564,8 @@ static void sq_close(void *hp)
     sq_store *h = hp;
     checkpointer_stop(h);
     db_pool_close(&h->pool);
+    if (h->writer)
+        conn_free(&h->writer->base);
     if (h->sync_ok) {
         pthread_mutex_destroy(&h->write_mu);
         pthread_mutex_destroy(&h->ckpt_mu);
