@@ -298,12 +298,12 @@ static const db_sql q_finish = DB_BOTH(
 /* Node rows go with it (ON DELETE CASCADE; SQLite has foreign keys on for
  * every connection): one statement, so never half done. */
 static const db_sql q_delete = DB_BOTH("DELETE FROM executions WHERE id = $1");
-/* $1: a JSON array of rows [execution_id, seq, last_seq, ts, data]. */
+/* SQLite: one row (a prepared statement is a function call there, cheaper
+ * than building and parsing JSON). PostgreSQL: $1, a JSON array of rows
+ * [execution_id, seq, last_seq, ts, data], in one round trip. */
 static const db_sql q_events_put = DB_PAIR(
     "INSERT INTO execution_events (execution_id, seq, last_seq, ts, data) "
-    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]') "
-    "FROM json_each($1)",
+    "VALUES ($1, $2, $3, $4, $5)",
     "INSERT INTO execution_events (execution_id, seq, last_seq, ts, data) "
     "SELECT e->>0, (e->>1)::bigint, (e->>2)::bigint, e->>3, e->>4 "
     "FROM json_array_elements($1::json) e");
@@ -586,7 +586,19 @@ aop_err store_execution_delete(store *s, const char *id)
 
 /* ---- events ---- */
 
-/* rows as the JSON array q_events_put takes, into b. */
+/* The data of a row: its events as "<type> <members>" lines, into b. */
+static void event_lines(buf *b, const store_exec_events *r)
+{
+    for (int k = 0; k < r->n; k++) {
+        if (k)
+            buf_puts(b, "\n");
+        buf_puts(b, r->ev[k].type);
+        buf_puts(b, " ");
+        buf_puts(b, r->ev[k].members);
+    }
+}
+
+/* rows as the JSON array PostgreSQL's q_events_put takes, into b. */
 static void events_json(buf *b, const store_exec_events *rows, int n)
 {
     buf_puts(b, "[");
@@ -609,10 +621,21 @@ static void events_json(buf *b, const store_exec_events *rows, int n)
 aop_err store_execution_events_put(store *s, const store_exec_events *rows, int n)
 {
     db_op o = db_op_start(s, "execution_events_put");
+    aop_err rc = AOP_OK;
     buf b;
     buf_init(&b, 0);
-    events_json(&b, rows, n);
-    aop_err rc = n ? db_send(&o, &q_events_put, "t", b.data) : AOP_OK;
+    if (s->v->dialect == DB_PG) {
+        events_json(&b, rows, n);
+        if (n)
+            rc = db_send(&o, &q_events_put, "t", b.data);
+    }
+    for (int i = 0; s->v->dialect != DB_PG && i < n && rc == AOP_OK; i++) {
+        const store_exec_events *r = &rows[i];
+        buf_reset(&b);
+        event_lines(&b, r);
+        rc = db_exec(&o, &q_events_put, NULL, "tiitt", r->execution_id, r->ev[0].seq,
+                     r->ev[r->n - 1].seq, r->ev[0].ts, b.data);
+    }
     buf_free(&b);
     return db_op_end(&o, rc);
 }
