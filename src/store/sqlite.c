@@ -45,6 +45,8 @@
 #define CKPT_KEEP_BYTES "67108864"   /* the WAL file is cut back to this */
 #define CKPT_EVERY_MS 100
 #define CKPT_RESTART_PAGES 8192      /* 32 MiB: start the log over */
+#define CKPT_CATCH_UP 4              /* passive rounds at most before a restart */
+#define CKPT_LEFT_PAGES 256          /* copied by the last of them, at most */
 
 typedef struct sq_store sq_store;
 
@@ -387,7 +389,11 @@ static aop_err sq_ping(void *hp)
 
 /* Copies the WAL back every CKPT_EVERY_MS without blocking anyone; when
  * readers keep the log from starting over and it grows past
- * CKPT_RESTART_PAGES, restarts it, in turn with this process's writers. */
+ * CKPT_RESTART_PAGES, restarts it, in turn with this process's writers.
+ * A restart copies, the write mutex held, what was written during the
+ * passive round before it; under load that round takes tens of
+ * milliseconds, so passive rounds go on first (up to CKPT_CATCH_UP) until
+ * one finds little new, and the writers wait a few milliseconds, not 20. */
 static void *checkpointer(void *hp)
 {
     sq_store *h = hp;
@@ -404,6 +410,12 @@ static void *checkpointer(void *hp)
         pthread_mutex_unlock(&h->ckpt_mu);
         int log = 0, done = 0;
         int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        for (int k = 0, before = 0; rc == SQLITE_OK && log >= CKPT_RESTART_PAGES &&
+                                    done - before > CKPT_LEFT_PAGES && k < CKPT_CATCH_UP;
+             k++) {
+            before = done;
+            rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        }
         if (rc == SQLITE_OK && log >= CKPT_RESTART_PAGES) {
             pthread_mutex_lock(&h->write_mu);
             rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_RESTART, &log, &done);
