@@ -1169,11 +1169,8 @@ loop *engine_place(engine *e)
         pthread_mutex_lock(&lp->mu);
         int room = limit - __atomic_load_n(&lp->nruns, __ATOMIC_RELAXED) - lp->reserved;
         if (room > best_room) {
-            if (best) { /* the promise goes to this one instead */
-                pthread_mutex_lock(&best->mu);
-                best->reserved--;
-                pthread_mutex_unlock(&best->mu);
-            }
+            if (best) /* the promise goes to this one instead */
+                engine_unplace(best);
             lp->reserved++;
             best = lp;
             best_room = room;

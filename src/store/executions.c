@@ -63,7 +63,9 @@
  * queued since then looks like a row or two, and it would walk all of them
  * in executions_status_idx, testing each against the keys (150 ms for a
  * claim of 256 rows under a backlog of 10,000), instead of looking the keys
- * up in the primary key (1 ms).
+ * up in the primary key (1 ms). So these statements also name their keys as
+ * an array (id = ANY (...)), which the primary key answers, beside the join
+ * that orders them.
  */
 #define STATUS_BY_KEY(test) "(" test ") IS TRUE"
 /* Not EXEC_ACTIVE, written as executions_ended_idx's condition is (014). */
@@ -234,7 +236,8 @@ static const db_sql q_claim_picked = DB_PAIR(
     NULL, CLAIM_SET
     "WHERE x.id = ANY (ARRAY(SELECT e.id FROM unnest($6::text[]) WITH ORDINALITY c(id, ord) "
     "JOIN executions e ON e.id = c.id WHERE e.id = ANY ($6::text[]) AND "
-    STATUS_BY_KEY("e.status = 'queued'") " ORDER BY c.ord LIMIT $5 FOR UPDATE OF e SKIP LOCKED)) RETURNING " EXEC_COLUMNS ", output");
+    STATUS_BY_KEY("e.status = 'queued'") " ORDER BY c.ord LIMIT $5 "
+    "FOR UPDATE OF e SKIP LOCKED)) RETURNING " EXEC_COLUMNS ", output");
 static const db_sql q_claim_lock = DB_PAIR(NULL, "SELECT pg_advisory_xact_lock(" CLAIM_LOCK ")");
 /* On PostgreSQL renew and requeue pass over rows another transaction holds
  * (a run's writes, under execution_owned's lock; a cancel) rather than wait:
@@ -624,17 +627,17 @@ aop_err store_execution_events_put(store *s, const store_exec_events *rows, int 
     aop_err rc = AOP_OK;
     buf b;
     buf_init(&b, 0);
-    if (s->v->dialect == DB_PG) {
+    if (n && s->v->dialect == DB_PG) {
         events_json(&b, rows, n);
-        if (n)
-            rc = db_send(&o, &q_events_put, "t", b.data);
-    }
-    for (int i = 0; s->v->dialect != DB_PG && i < n && rc == AOP_OK; i++) {
-        const store_exec_events *r = &rows[i];
-        buf_reset(&b);
-        event_lines(&b, r);
-        rc = db_exec(&o, &q_events_put, NULL, "tiitt", r->execution_id, r->ev[0].seq,
-                     r->ev[r->n - 1].seq, r->ev[0].ts, b.data);
+        rc = db_send(&o, &q_events_put, "t", b.data);
+    } else {
+        for (int i = 0; i < n && rc == AOP_OK; i++) {
+            const store_exec_events *r = &rows[i];
+            buf_reset(&b);
+            event_lines(&b, r);
+            rc = db_exec(&o, &q_events_put, NULL, "tiitt", r->execution_id, r->ev[0].seq,
+                         r->ev[r->n - 1].seq, r->ev[0].ts, b.data);
+        }
     }
     buf_free(&b);
     return db_op_end(&o, rc);
@@ -1014,9 +1017,7 @@ aop_err store_execution_owned(store *s, const char *id, const char *owner, long 
 static const db_sql q_owned_batch = DB_PAIR(
     NULL, "SELECT r.ord FROM " BATCH_FROM("id text, c bigint", "id, c") " JOIN executions x "
     "ON x.id = r.id WHERE " BATCH_KEYS " AND " STATUS_BY_KEY("x.status = 'running'")
-    " AND x.lease_owner = $2 "
-    "AND x.claims = r.c "
-    "ORDER BY x.id FOR NO KEY UPDATE OF x");
+    " AND x.lease_owner = $2 AND x.claims = r.c ORDER BY x.id FOR NO KEY UPDATE OF x");
 /* seq as q_node_put's: the rows new to an execution (not old) numbered in
  * their order after its existing ones. LATERAL: the execution's rows are
  * looked up by key for each row (an EXISTS here would be planned as a
